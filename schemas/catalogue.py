@@ -1,0 +1,86 @@
+"""The event catalogue: every event type, its payload model and the subject it travels on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from schemas import events, queries
+from schemas.envelope import Envelope, Payload
+
+JSON_SCHEMA_DIR = Path(__file__).parent / "json"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One row of the catalogue."""
+
+    model: type[Payload]
+    subject: str
+    producer: str
+    consumers: str
+
+    @property
+    def event_type(self) -> str:
+        return self.model.event_type
+
+
+R = "ww.referral.<agency>"
+CATALOGUE: tuple[EventSpec, ...] = (
+    EventSpec(events.RequestRecorded, "ww.intake.request.recorded", "intake", "audit"),
+    EventSpec(events.ConsentRecorded, "ww.intake.consent.recorded", "intake", "audit"),
+    EventSpec(events.ReferralRequested, "ww.intake.referral.requested", "intake", "referral"),
+    EventSpec(
+        events.ReferralCancellationRequested,
+        "ww.intake.referral.cancellation-requested",
+        "intake",
+        "referral",
+    ),
+    EventSpec(events.AgencyAnswer, "ww.answer.<agency>.<action>", "agency adapter", "referral"),
+    EventSpec(events.ReferralOffered, f"{R}.offered", "referral", "agency, intake"),
+    EventSpec(events.ReferralReceived, f"{R}.received", "referral", "intake"),
+    EventSpec(events.ReferralAccepted, f"{R}.accepted", "referral", "intake"),
+    EventSpec(events.ReferralRejected, f"{R}.rejected", "referral", "intake"),
+    EventSpec(events.ReferralStarted, f"{R}.started", "referral", "intake"),
+    EventSpec(events.ReferralPutOnHold, f"{R}.put-on-hold", "referral", "intake"),
+    EventSpec(events.ReferralResumed, f"{R}.resumed", "referral", "intake"),
+    EventSpec(events.ReferralCompleted, f"{R}.completed", "referral", "intake"),
+    EventSpec(events.ReferralFailed, f"{R}.failed", "referral", "intake"),
+    EventSpec(events.ReferralCancelled, f"{R}.cancelled", "referral", "agency, intake"),
+    EventSpec(events.AcknowledgementReminded, f"{R}.reminded", "referral", "agency, intake"),
+    EventSpec(events.ReferralEscalated, f"{R}.escalated", "referral", "intake"),
+    EventSpec(events.ReferralExpired, f"{R}.expired", "referral", "agency, intake"),
+    EventSpec(events.TransitionRefused, f"{R}.refused", "referral", "agency, intake"),
+    EventSpec(events.DeadLettered, "ww.deadletter.<service>", "every service", "operators"),
+)
+
+BY_TYPE: dict[str, type[Payload]] = {spec.event_type: spec.model for spec in CATALOGUE}
+
+QUERY_MODELS: tuple[type[BaseModel], ...] = (
+    queries.ResolveAgencies,
+    queries.Suggestions,
+    queries.LookupAgency,
+    queries.AgencyLookup,
+    queries.QueryFailed,
+)
+
+
+def subject_suffix(model: type[Payload]) -> str:
+    """The last subject token of a referral event, e.g. `accepted`."""
+    return model.event_type.split(".")[-2]
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """File name -> JSON Schema of every enveloped event and every query model."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in CATALOGUE:
+        schema = Envelope[spec.model].model_json_schema()  # type: ignore[name-defined]
+        schema["title"] = spec.event_type
+        schema["$id"] = f"https://wegweiser.example/schemas/{spec.event_type}.json"
+        out[f"{spec.event_type}.json"] = schema
+    for model in QUERY_MODELS:
+        out[f"de.wegweiser.query.{model.__name__}.json"] = model.model_json_schema()
+    return out

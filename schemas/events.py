@@ -1,0 +1,242 @@
+"""Version 1 of every event payload. Change a field only by adding a new version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from schemas.envelope import Contract, Payload
+from schemas.vocabulary import (
+    AgencyAction,
+    AgencyKind,
+    ConsentMethod,
+    DataCategory,
+    Need,
+    Purpose,
+    ReferralStatus,
+    Urgency,
+)
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+AgencyId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Ags = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="Amtlicher Gemeindeschlüssel")]
+Postcode = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code")]
+Reason = Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class Recipient(Contract):
+    """One agency, or every agency of one kind."""
+
+    agency_id: AgencyId | None = None
+    kind: AgencyKind | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Recipient:
+        if (self.agency_id is None) == (self.kind is None):
+            raise ValueError("a recipient names either agency_id or kind, not both or neither")
+        return self
+
+
+class ConsentTerms(Contract):
+    """What a person agreed to: recipients, purposes, categories, how and when."""
+
+    consent_id: Id
+    recipients: tuple[Recipient, ...] = Field(min_length=1)
+    purposes: tuple[Purpose, ...] = Field(min_length=1)
+    data_categories: tuple[DataCategory, ...] = Field(min_length=1)
+    method: ConsentMethod
+    given_at: AwareDatetime
+    expires_at: AwareDatetime | None = None
+    text_version: str = Field(min_length=1, max_length=40)
+    text_language: Language
+
+
+class CaseDetails(Contract):
+    """The part of a request an agency receives; only fields the consent releases are set."""
+
+    client_reference: str | None = None
+    needs: tuple[Need, ...] = ()
+    languages: tuple[Language, ...] = ()
+    municipality: Ags | None = None
+    postcode: Postcode | None = None
+    age: int | None = Field(default=None, ge=0, le=130)
+    urgency: Urgency = Urgency.ROUTINE
+    note: str | None = None
+    released_categories: tuple[DataCategory, ...] = ()
+
+
+class RequestRecorded(Payload):
+    """The counselling office recorded a request (metadata only, no personal data)."""
+
+    event_type = "de.wegweiser.intake.request.recorded.v1"
+    request_id: Id
+    office_id: Id
+    needs: tuple[Need, ...]
+    urgency: Urgency
+    recorded_at: AwareDatetime
+
+
+class ConsentRecorded(Payload):
+    """The person's consent was recorded for a request."""
+
+    event_type = "de.wegweiser.intake.consent.recorded.v1"
+    request_id: Id
+    terms: ConsentTerms
+
+
+class ReferralRequested(Payload):
+    """The office asks the referral service to offer a request to one agency."""
+
+    event_type = "de.wegweiser.intake.referral.requested.v1"
+    referral_id: Id
+    request_id: Id
+    office_id: Id
+    agency_id: AgencyId
+    agency_kind: AgencyKind
+    consent: ConsentTerms
+    case: CaseDetails
+
+
+class ReferralCancellationRequested(Payload):
+    """The office withdraws a referral it sent."""
+
+    event_type = "de.wegweiser.intake.referral.cancellation-requested.v1"
+    referral_id: Id
+    office_id: Id
+    reason: Reason
+
+
+class AgencyAnswer(Payload):
+    """An agency's answer to a referral it received."""
+
+    event_type = "de.wegweiser.agency.answer.v1"
+    referral_id: Id
+    agency_id: AgencyId
+    action: AgencyAction
+    reason: Reason | None = None
+
+
+class ReferralChange(Payload):
+    """Common fields of every event the referral service emits about one referral."""
+
+    event_type = "de.wegweiser.referral.change.v1"
+    referral_id: Id
+    request_id: Id
+    agency_id: AgencyId
+    status: ReferralStatus
+    version: int = Field(ge=1)
+    occurred_at: AwareDatetime
+    reason: Reason | None = None
+
+
+class ReferralOffered(ReferralChange):
+    """A referral was offered to an agency; the answer clock runs until `acknowledge_by`."""
+
+    event_type = "de.wegweiser.referral.offered.v1"
+    consent_id: Id
+    case: CaseDetails
+    acknowledge_by: AwareDatetime
+
+
+class ReferralReceived(ReferralChange):
+    """The agency acknowledged receipt."""
+
+    event_type = "de.wegweiser.referral.received.v1"
+
+
+class ReferralAccepted(ReferralChange):
+    """The agency will help."""
+
+    event_type = "de.wegweiser.referral.accepted.v1"
+
+
+class ReferralRejected(ReferralChange):
+    """The agency will not help, with a reason."""
+
+    event_type = "de.wegweiser.referral.rejected.v1"
+
+
+class ReferralStarted(ReferralChange):
+    """The agency is working on it."""
+
+    event_type = "de.wegweiser.referral.started.v1"
+
+
+class ReferralPutOnHold(ReferralChange):
+    """Work paused, with a reason."""
+
+    event_type = "de.wegweiser.referral.put-on-hold.v1"
+
+
+class ReferralResumed(ReferralChange):
+    """Work resumed after a hold."""
+
+    event_type = "de.wegweiser.referral.resumed.v1"
+
+
+class ReferralCompleted(ReferralChange):
+    """The outcome was reached."""
+
+    event_type = "de.wegweiser.referral.completed.v1"
+
+
+class ReferralFailed(ReferralChange):
+    """The agency could not help, with a reason."""
+
+    event_type = "de.wegweiser.referral.failed.v1"
+
+
+class ReferralCancelled(ReferralChange):
+    """The office withdrew the referral, with a reason."""
+
+    event_type = "de.wegweiser.referral.cancelled.v1"
+
+
+class AcknowledgementReminded(ReferralChange):
+    """The agency has not acknowledged in time: first reminder."""
+
+    event_type = "de.wegweiser.referral.reminded.v1"
+
+
+class ReferralEscalated(ReferralChange):
+    """Still no acknowledgement: the office is alerted."""
+
+    event_type = "de.wegweiser.referral.escalated.v1"
+
+
+class ReferralExpired(ReferralChange):
+    """No acknowledgement before the final deadline: the offer lapsed (status cancelled)."""
+
+    event_type = "de.wegweiser.referral.expired.v1"
+
+
+class TransitionRefused(Payload):
+    """A command on a referral was refused; sent back to whoever sent it."""
+
+    event_type = "de.wegweiser.referral.refused.v1"
+    referral_id: Id
+    agency_id: AgencyId
+    refused_event_id: Id
+    sender: str = Field(description="'office' or 'agency:<id>'")
+    attempted: str
+    current_status: ReferralStatus | None
+    code: str
+    message: str
+    occurred_at: datetime
+
+
+class DeadLettered(Payload):
+    """A service gave up on a message; it is parked here with the reason."""
+
+    event_type = "de.wegweiser.deadletter.v1"
+    service: str
+    original_subject: str
+    original_event_id: str | None
+    stream_sequence: int | None
+    deliveries: int
+    reason: str
+    payload: str = Field(description="the original body, UTF-8 with replacement characters")
+    occurred_at: AwareDatetime

@@ -1,0 +1,81 @@
+"""Request/reply contracts of the directory (core NATS, not stored in the stream)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from schemas.envelope import Contract
+from schemas.events import AgencyId, Ags, Language, Postcode
+from schemas.vocabulary import AgencyKind, Need, Urgency
+
+
+class ResolveAgencies(Contract):
+    """Which agencies fit this need, area, language and age?"""
+
+    need: Need
+    languages: tuple[Language, ...] = ()
+    municipality: Ags | None = None
+    postcode: Postcode | None = None
+    age: int | None = Field(default=None, ge=0, le=130)
+    urgency: Urgency = Urgency.ROUTINE
+
+
+class MatchReason(Contract):
+    """Why an agency matched or was excluded, as a code and a sentence."""
+
+    code: str
+    text: str
+
+
+class AgencyCard(Contract):
+    """What the office may see of an agency."""
+
+    agency_id: AgencyId
+    name: str
+    kind: AgencyKind
+    channel: str
+    capacity: int
+    waiting_days: int
+    active: bool
+
+
+class Candidate(Contract):
+    """A suggested agency with its rank and the reasons it matched."""
+
+    agency: AgencyCard
+    rank: int
+    score: int
+    reasons: tuple[MatchReason, ...]
+
+
+class Excluded(Contract):
+    """An agency that does not fit, with every reason why."""
+
+    agency: AgencyCard
+    reasons: tuple[MatchReason, ...]
+
+
+class Suggestions(Contract):
+    """The directory's answer to ResolveAgencies."""
+
+    candidates: tuple[Candidate, ...]
+    excluded: tuple[Excluded, ...]
+
+
+class LookupAgency(Contract):
+    """Ask for one agency by id."""
+
+    agency_id: str
+
+
+class AgencyLookup(Contract):
+    """The agency, or `found=False` when the directory does not know it."""
+
+    found: bool
+    agency: AgencyCard | None = None
+
+
+class QueryFailed(Contract):
+    """A query the directory could not answer, with why."""
+
+    error: str

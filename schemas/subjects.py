@@ -1,0 +1,67 @@
+"""The one subject scheme of Wegweiser.
+
+    ww.intake.<entity>.<event>         intake's events: requests, consents, referral commands
+    ww.referral.<agency>.<event>       every event about a referral, under its agency, so that
+                                       an agency's access can be limited to ww.referral.<own id>.>
+    ww.answer.<agency>.<action>        an agency's answers; it may publish only under its own id
+    ww.deadletter.<service>            messages a service gave up on, with the reason
+
+All four live in the JetStream stream WEGWEISER. Queries that need an immediate answer use
+core NATS request/reply under `wwq.` so that the stream never captures (and acks) them:
+
+    wwq.directory.resolve              rank agencies for a need, with reasons
+    wwq.directory.agency               look one agency up by id
+"""
+
+import re
+
+STREAM = "WEGWEISER"
+STREAM_SUBJECTS = ("ww.intake.>", "ww.referral.>", "ww.answer.>", "ww.deadletter.>")
+
+_TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+REQUEST_RECORDED = "ww.intake.request.recorded"
+CONSENT_RECORDED = "ww.intake.consent.recorded"
+REFERRAL_REQUESTED = "ww.intake.referral.requested"
+CANCELLATION_REQUESTED = "ww.intake.referral.cancellation-requested"
+
+ALL_REFERRAL_EVENTS = "ww.referral.>"
+ALL_ANSWERS = "ww.answer.>"
+
+DIRECTORY_RESOLVE = "wwq.directory.resolve"
+DIRECTORY_AGENCY = "wwq.directory.agency"
+
+
+def token(value: str) -> str:
+    """Return `value` if it is safe as one subject token (agency ids are), else raise."""
+    if not _TOKEN.match(value):
+        raise ValueError(f"{value!r} is not a valid subject token (a-z, 0-9, '-')")
+    return value
+
+
+def referral_event(agency_id: str, event: str) -> str:
+    """Subject of a referral event addressed to (and readable by) one agency."""
+    return f"ww.referral.{token(agency_id)}.{event}"
+
+
+def agency_referrals(agency_id: str) -> str:
+    """Filter for everything one agency may read."""
+    return f"ww.referral.{token(agency_id)}.>"
+
+
+def answer(agency_id: str, action: str) -> str:
+    """Subject on which an agency answers."""
+    return f"ww.answer.{token(agency_id)}.{action}"
+
+
+def agency_from_subject(subject: str) -> str:
+    """The agency token of a ww.referral.* or ww.answer.* subject."""
+    parts = subject.split(".")
+    if len(parts) != 4 or parts[1] not in {"referral", "answer"}:
+        raise ValueError(f"{subject!r} carries no agency")
+    return parts[2]
+
+
+def dead_letter(service: str) -> str:
+    """Subject where a service parks a message it gave up on."""
+    return f"ww.deadletter.{token(service)}"

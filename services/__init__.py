@@ -1,0 +1,1 @@
+"""Wegweiser's services: intake, directory, referral and the agency adapter."""

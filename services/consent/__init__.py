@@ -1,0 +1,1 @@
+"""Consent rules shared by intake and referral (defence in depth: both check)."""

@@ -1,0 +1,1 @@
+"""The directory: which agencies can help with a need, and why."""

@@ -1,0 +1,1 @@
+"""The referral service: owns each referral's lifecycle."""

@@ -1,0 +1,51 @@
+"""Composition root of the referral service."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from schemas import subjects
+from schemas.events import AgencyAnswer, ReferralCancellationRequested, ReferralRequested
+from services.referral import handlers, store
+from services.referral.domain import DeadlinePolicy
+from wegweiser.platform.runtime import Route, ServiceRuntime
+from wegweiser.settings import Settings
+
+
+def build(settings: Settings) -> ServiceRuntime:
+    """Wire the referral service: its consumers, its deadline timer."""
+    runtime = ServiceRuntime("referral", settings, [store.ReferralRow])
+    policy = DeadlinePolicy(settings.remind_after, settings.escalate_after, settings.expire_after)
+    ctx = handlers.Context(policy=policy)
+    runtime.consume(
+        "referral-intake-commands",
+        [
+            Route(
+                subjects.REFERRAL_REQUESTED,
+                ReferralRequested,
+                partial(handlers.open_referral, ctx),
+            ),
+            Route(
+                subjects.CANCELLATION_REQUESTED,
+                ReferralCancellationRequested,
+                partial(handlers.cancel_referral, ctx),
+            ),
+        ],
+    )
+    runtime.consume(
+        "referral-answers",
+        [Route("ww.answer.*.*", AgencyAnswer, partial(handlers.apply_answer, ctx))],
+    )
+
+    check = partial(handlers.check_deadlines, ctx)
+
+    async def check_deadlines() -> None:
+        for referral_id in await runtime.db.run(lambda s: store.due(s, ctx.clock())):
+            try:
+                await runtime.db.run(partial(check, referral_id=referral_id))
+            except store.ConcurrentUpdate:
+                continue  # an answer arrived meanwhile; the next tick sees the new state
+        runtime.relay.wake()
+
+    runtime.every(settings.deadline_check_every, check_deadlines)
+    return runtime

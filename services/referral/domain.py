@@ -1,0 +1,212 @@
+"""The referral lifecycle as a pure state machine (FHIR Task states, see DOMAIN.md).
+
+Allowed transitions are data (`RULES`); a forbidden one raises a named error; every
+transition records a past-tense `Change` in `referral.changes` for the service layer to publish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from schemas.vocabulary import AgencyAction, ReferralStatus
+
+S = ReferralStatus
+OPEN = frozenset({S.REQUESTED, S.RECEIVED, S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD})
+TERMINAL = frozenset({S.REJECTED, S.COMPLETED, S.FAILED, S.CANCELLED})
+
+
+class Actor(StrEnum):
+    """Who may trigger a transition."""
+
+    OFFICE = "office"
+    AGENCY = "agency"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One allowed transition: from which states, to which, by whom, recording what."""
+
+    sources: frozenset[ReferralStatus]
+    target: ReferralStatus
+    actor: Actor
+    change: str
+    reason_required: bool = False
+
+
+RULES: dict[str, Rule] = {
+    "offer": Rule(frozenset({S.DRAFT}), S.REQUESTED, Actor.OFFICE, "offered"),
+    AgencyAction.ACKNOWLEDGE: Rule(frozenset({S.REQUESTED}), S.RECEIVED, Actor.AGENCY, "received"),
+    AgencyAction.ACCEPT: Rule(
+        frozenset({S.REQUESTED, S.RECEIVED}), S.ACCEPTED, Actor.AGENCY, "accepted"
+    ),
+    AgencyAction.REJECT: Rule(
+        frozenset({S.REQUESTED, S.RECEIVED}), S.REJECTED, Actor.AGENCY, "rejected", True
+    ),
+    AgencyAction.START: Rule(frozenset({S.ACCEPTED}), S.IN_PROGRESS, Actor.AGENCY, "started"),
+    AgencyAction.HOLD: Rule(
+        frozenset({S.ACCEPTED, S.IN_PROGRESS}), S.ON_HOLD, Actor.AGENCY, "put-on-hold", True
+    ),
+    AgencyAction.RESUME: Rule(frozenset({S.ON_HOLD}), S.IN_PROGRESS, Actor.AGENCY, "resumed"),
+    AgencyAction.COMPLETE: Rule(
+        frozenset({S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD}), S.COMPLETED, Actor.AGENCY, "completed"
+    ),
+    AgencyAction.FAIL: Rule(
+        frozenset({S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD}), S.FAILED, Actor.AGENCY, "failed", True
+    ),
+    "cancel": Rule(OPEN | {S.DRAFT}, S.CANCELLED, Actor.OFFICE, "cancelled", True),
+    "expire": Rule(frozenset({S.REQUESTED}), S.CANCELLED, Actor.SYSTEM, "expired"),
+}
+
+
+class ReferralRuleViolation(Exception):
+    """A command broke a lifecycle rule; `code` is stable, the message is for people."""
+
+    code = "referral.rule"
+
+
+class ForbiddenTransition(ReferralRuleViolation):
+    """The action is not allowed from the referral's current state."""
+
+    code = "referral.forbidden-transition"
+
+    def __init__(self, referral_id: str, action: str, status: ReferralStatus) -> None:
+        super().__init__(
+            f"referral {referral_id} is {status}: '{action}' is not allowed from there"
+        )
+
+
+class ReasonRequired(ReferralRuleViolation):
+    """The action needs a reason (reject, hold, fail, cancel)."""
+
+    code = "referral.reason-required"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"'{action}' needs a reason")
+
+
+class NotTheRecipient(ReferralRuleViolation):
+    """An agency answered for a referral that was not offered to it."""
+
+    code = "referral.not-the-recipient"
+
+    def __init__(self, referral_id: str, agency_id: str) -> None:
+        super().__init__(f"agency {agency_id} never received referral {referral_id}")
+
+
+class WrongActor(ReferralRuleViolation):
+    """The action belongs to someone else (e.g. an agency cannot cancel)."""
+
+    code = "referral.wrong-actor"
+
+    def __init__(self, action: str, actor: Actor) -> None:
+        super().__init__(f"'{action}' cannot be done by the {actor}")
+
+
+class UnknownAction(ReferralRuleViolation):
+    """There is no such action."""
+
+    code = "referral.unknown-action"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"unknown action {action!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlinePolicy:
+    """When an unacknowledged offer is reminded, escalated and expired, counted from the offer."""
+
+    remind_after: timedelta = timedelta(days=3)
+    escalate_after: timedelta = timedelta(days=7)
+    expire_after: timedelta = timedelta(days=14)
+
+    def steps(self) -> tuple[tuple[str, timedelta], ...]:
+        return (
+            ("reminded", self.remind_after),
+            ("escalated", self.escalate_after),
+            ("expired", self.expire_after),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something that happened to a referral (past tense), to be published."""
+
+    kind: str
+    status: ReferralStatus
+    version: int
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass
+class Referral:
+    """One referral of one request to one agency."""
+
+    id: str
+    request_id: str
+    agency_id: str
+    office_id: str
+    consent_id: str
+    status: ReferralStatus = S.DRAFT
+    version: int = 0
+    offered_at: datetime | None = None
+    deadline_stage: int = 0
+    changes: list[Change] = field(default_factory=list)
+
+    def offer(self, now: datetime) -> None:
+        """Send the referral to its agency; starts the acknowledgement clock."""
+        self._apply("offer", Actor.OFFICE, now, None)
+        self.offered_at = now
+
+    def answer(self, action: str, agency_id: str, now: datetime, reason: str | None) -> None:
+        """Apply an agency's answer; only the agency it was offered to may answer."""
+        if agency_id != self.agency_id:
+            raise NotTheRecipient(self.id, agency_id)
+        self._apply(action, Actor.AGENCY, now, reason)
+
+    def cancel(self, reason: str | None, now: datetime) -> None:
+        """The office withdraws the referral."""
+        self._apply("cancel", Actor.OFFICE, now, reason)
+
+    def check_deadlines(self, now: datetime, policy: DeadlinePolicy) -> None:
+        """Record every deadline step that has passed while the offer is unacknowledged."""
+        for stage, (kind, after) in enumerate(policy.steps(), start=1):
+            if self.status is not S.REQUESTED or self.offered_at is None:
+                return
+            if stage <= self.deadline_stage or now < self.offered_at + after:
+                continue
+            self.deadline_stage = stage
+            if kind == "expired":
+                reason = f"not acknowledged within {after}"
+                self._apply("expire", Actor.SYSTEM, now, reason)
+            else:
+                self._record(kind, now, None)
+
+    def next_deadline(self, policy: DeadlinePolicy) -> datetime | None:
+        """When `check_deadlines` next has something to do, if ever."""
+        if self.status is not S.REQUESTED or self.offered_at is None:
+            return None
+        steps = policy.steps()
+        if self.deadline_stage >= len(steps):
+            return None
+        return self.offered_at + steps[self.deadline_stage][1]
+
+    def _apply(self, action: str, actor: Actor, now: datetime, reason: str | None) -> None:
+        rule = RULES.get(action)
+        if rule is None:
+            raise UnknownAction(action)
+        if rule.actor is not actor:
+            raise WrongActor(action, actor)
+        if self.status not in rule.sources:
+            raise ForbiddenTransition(self.id, action, self.status)
+        if rule.reason_required and not (reason and reason.strip()):
+            raise ReasonRequired(action)
+        self.status = rule.target
+        self._record(rule.change, now, reason)
+
+    def _record(self, kind: str, now: datetime, reason: str | None) -> None:
+        self.version += 1
+        self.changes.append(Change(kind, self.status, self.version, now, reason))

@@ -1,0 +1,252 @@
+"""The referral service's use cases: one plain function per incoming command or event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlmodel import Session
+
+from schemas import subjects
+from schemas.catalogue import CATALOGUE, subject_suffix
+from schemas.envelope import Envelope, new_event
+from schemas.events import (
+    AgencyAnswer,
+    ReferralCancellationRequested,
+    ReferralChange,
+    ReferralOffered,
+    ReferralRequested,
+    TransitionRefused,
+)
+from schemas.vocabulary import Purpose
+from services.consent import rules as consent
+from services.referral import store
+from services.referral.domain import (
+    Change,
+    DeadlinePolicy,
+    NotTheRecipient,
+    Referral,
+    ReferralRuleViolation,
+)
+from wegweiser.platform.consumer import Delivery, Unprocessable
+from wegweiser.platform.outbox import stage
+
+SOURCE = "/wegweiser/referral"
+log = structlog.get_logger()
+
+CHANGE_MODELS: dict[str, type[ReferralChange]] = {
+    subject_suffix(spec.model): spec.model  # type: ignore[misc]
+    for spec in CATALOGUE
+    if issubclass(spec.model, ReferralChange) and spec.model is not ReferralOffered
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the handlers need besides the session: a clock and the deadline policy."""
+
+    policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def open_referral(ctx: Context, session: Session, delivery: Delivery[ReferralRequested]) -> None:
+    """Create the referral and offer it to its agency, if the consent covers that."""
+    cmd = delivery.event.data
+    if store.exists(session, cmd.referral_id):
+        log.info("referral.already_open", referral_id=cmd.referral_id)
+        return
+    now = ctx.clock()
+    try:
+        consent.check(
+            cmd.consent,
+            agency_id=cmd.agency_id,
+            kind=cmd.agency_kind,
+            purpose=Purpose.REFERRAL,
+            categories=cmd.case.released_categories,
+            now=now,
+        )
+    except consent.ConsentViolation as exc:
+        _refuse(
+            session,
+            delivery.event,
+            cmd.referral_id,
+            cmd.agency_id,
+            "office",
+            "offer",
+            None,
+            exc.code,
+            str(exc),
+            now,
+        )
+        return
+    referral = Referral(
+        cmd.referral_id, cmd.request_id, cmd.agency_id, cmd.office_id, cmd.consent.consent_id
+    )
+    referral.offer(now)
+    store.save(session, referral, None, ctx.policy)
+    [change] = referral.changes
+    offered = ReferralOffered(
+        **_change_fields(referral, change),
+        consent_id=cmd.consent.consent_id,
+        case=cmd.case,
+        acknowledge_by=now + ctx.policy.remind_after,
+    )
+    _stage(session, referral.agency_id, "offered", offered, delivery.event)
+    log.info("referral.offered", referral_id=referral.id, agency_id=referral.agency_id)
+
+
+def apply_answer(ctx: Context, session: Session, delivery: Delivery[AgencyAnswer]) -> None:
+    """Apply an agency's answer, or send the agency a refusal saying why not."""
+    answer = delivery.event.data
+    sender = subjects.agency_from_subject(delivery.subject)
+    now = ctx.clock()
+    if sender != answer.agency_id:
+        raise Unprocessable(f"answer names agency {answer.agency_id} but came from {sender}")
+    try:
+        referral = store.load(session, answer.referral_id)
+    except store.ReferralNotFound:
+        referral = None
+    loaded = referral.version if referral else None
+    try:
+        if referral is None or referral.agency_id != sender:
+            raise NotTheRecipient(answer.referral_id, sender)
+        referral.answer(answer.action, sender, now, answer.reason)
+    except ReferralRuleViolation as exc:
+        status = referral.status if referral and referral.agency_id == sender else None
+        _refuse(
+            session,
+            delivery.event,
+            answer.referral_id,
+            sender,
+            f"agency:{sender}",
+            answer.action,
+            status,
+            exc.code,
+            str(exc),
+            now,
+        )
+        return
+    _commit(ctx, session, referral, loaded, delivery.event)
+
+
+def cancel_referral(
+    ctx: Context, session: Session, delivery: Delivery[ReferralCancellationRequested]
+) -> None:
+    """The office withdraws a referral."""
+    cmd = delivery.event.data
+    now = ctx.clock()
+    try:
+        referral = store.load(session, cmd.referral_id)
+    except store.ReferralNotFound:
+        raise Unprocessable(f"no referral {cmd.referral_id} to cancel") from None
+    loaded = referral.version
+    try:
+        referral.cancel(cmd.reason, now)
+    except ReferralRuleViolation as exc:
+        _refuse(
+            session,
+            delivery.event,
+            referral.id,
+            referral.agency_id,
+            "office",
+            "cancel",
+            referral.status,
+            exc.code,
+            str(exc),
+            now,
+        )
+        return
+    _commit(ctx, session, referral, loaded, delivery.event)
+
+
+def check_deadlines(ctx: Context, session: Session, *, referral_id: str) -> int:
+    """Record the deadline steps a referral has passed; returns how many."""
+    referral = store.load(session, referral_id)
+    loaded = referral.version
+    referral.check_deadlines(ctx.clock(), ctx.policy)
+    if not referral.changes:
+        store.save(session, referral, loaded, ctx.policy)  # refresh a stale next_deadline
+        return 0
+    _commit(ctx, session, referral, loaded, None)
+    return len(referral.changes)
+
+
+def _commit(
+    ctx: Context,
+    session: Session,
+    referral: Referral,
+    loaded: int | None,
+    cause: Envelope[Any] | None,
+) -> None:
+    store.save(session, referral, loaded, ctx.policy)
+    for change in referral.changes:
+        model = CHANGE_MODELS[change.kind]
+        _stage(
+            session,
+            referral.agency_id,
+            change.kind,
+            model(**_change_fields(referral, change)),
+            cause,
+            referral.id,
+        )
+        log.info(f"referral.{change.kind}", referral_id=referral.id, status=change.status)
+
+
+def _change_fields(referral: Referral, change: Change) -> dict[str, Any]:
+    return dict(
+        referral_id=referral.id,
+        request_id=referral.request_id,
+        agency_id=referral.agency_id,
+        status=change.status,
+        version=change.version,
+        occurred_at=change.at,
+        reason=change.reason,
+    )
+
+
+def _refuse(
+    session: Session,
+    cause: Envelope[Any],
+    referral_id: str,
+    agency_id: str,
+    sender: str,
+    attempted: str,
+    status: Any,
+    code: str,
+    message: str,
+    now: datetime,
+) -> None:
+    refused = TransitionRefused(
+        referral_id=referral_id,
+        agency_id=agency_id,
+        refused_event_id=cause.id,
+        sender=sender,
+        attempted=attempted,
+        current_status=status,
+        code=code,
+        message=message,
+        occurred_at=now,
+    )
+    _stage(session, agency_id, "refused", refused, cause, referral_id)
+    log.warning("referral.refused", referral_id=referral_id, code=code, reason=message)
+
+
+def _stage(
+    session: Session,
+    agency_id: str,
+    kind: str,
+    data: Any,
+    cause: Envelope[Any] | None,
+    subject_id: str | None = None,
+) -> None:
+    event = new_event(
+        data,
+        source=SOURCE,
+        subject=subject_id or data.referral_id,
+        causation=cause,
+        correlation_id=None if cause else subject_id,
+    )
+    stage(session, subjects.referral_event(agency_id, kind), event)

@@ -1,0 +1,117 @@
+"""The referral service's tables and the mapping to the domain object."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime
+from sqlmodel import Field, Session, SQLModel, col, select, update
+
+from schemas.vocabulary import ReferralStatus
+from services.referral.domain import DeadlinePolicy, Referral
+
+
+class ConcurrentUpdate(Exception):
+    """Someone else changed the referral since it was loaded; retry."""
+
+
+class ReferralNotFound(Exception):
+    """No referral with this id."""
+
+
+class ReferralRow(SQLModel, table=True):
+    """One referral's current state (metadata only: no personal data)."""
+
+    __tablename__ = "referrals"
+    id: str = Field(primary_key=True, max_length=64)
+    request_id: str = Field(max_length=64, index=True)
+    agency_id: str = Field(max_length=64, index=True)
+    office_id: str = Field(max_length=64)
+    consent_id: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    version: int
+    offered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    deadline_stage: int = 0
+    next_deadline: datetime | None = Field(
+        default=None, index=True, sa_type=DateTime(timezone=True)
+    )
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def load(session: Session, referral_id: str) -> Referral:
+    """The referral as a domain object."""
+    row = session.get(ReferralRow, referral_id)
+    if row is None:
+        raise ReferralNotFound(referral_id)
+    return Referral(
+        id=row.id,
+        request_id=row.request_id,
+        agency_id=row.agency_id,
+        office_id=row.office_id,
+        consent_id=row.consent_id,
+        status=ReferralStatus(row.status),
+        version=row.version,
+        offered_at=_aware(row.offered_at),
+        deadline_stage=row.deadline_stage,
+    )
+
+
+def exists(session: Session, referral_id: str) -> bool:
+    return session.get(ReferralRow, referral_id) is not None
+
+
+def save(
+    session: Session, referral: Referral, loaded_version: int | None, policy: DeadlinePolicy
+) -> None:
+    """Insert a new referral, or update one only if nobody changed it since it was loaded."""
+    values = dict(
+        status=referral.status.value,
+        version=referral.version,
+        offered_at=referral.offered_at,
+        deadline_stage=referral.deadline_stage,
+        next_deadline=referral.next_deadline(policy),
+        updated_at=datetime.now(UTC),
+    )
+    if loaded_version is None:
+        session.add(
+            ReferralRow(
+                id=referral.id,
+                request_id=referral.request_id,
+                agency_id=referral.agency_id,
+                office_id=referral.office_id,
+                consent_id=referral.consent_id,
+                **values,
+            )
+        )
+        session.flush()
+        return
+    result = session.exec(  # type: ignore[call-overload]
+        update(ReferralRow)
+        .where(col(ReferralRow.id) == referral.id, col(ReferralRow.version) == loaded_version)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdate(referral.id)
+
+
+def due(session: Session, now: datetime, limit: int = 500) -> list[str]:
+    """Ids of referrals whose next deadline has passed."""
+    stmt = (
+        select(ReferralRow.id)
+        .where(col(ReferralRow.next_deadline).is_not(None), col(ReferralRow.next_deadline) <= now)
+        .order_by(col(ReferralRow.next_deadline))
+        .limit(limit)
+    )
+    return list(session.exec(stmt))
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    """How many referrals are in each state."""
+    from sqlalchemy import func
+
+    stmt = select(ReferralRow.status, func.count()).group_by(ReferralRow.status)
+    return {status: n for status, n in session.exec(stmt)}

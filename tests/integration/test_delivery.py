@@ -1,0 +1,187 @@
+"""Outbox, inbox and the consumer edge against a real nats-server and both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import nats
+import pytest
+from sqlmodel import Field, Session, SQLModel, func, select
+
+from schemas import subjects
+from schemas.envelope import new_event
+from schemas.events import ReferralCancellationRequested
+from wegweiser.platform import topology
+from wegweiser.platform.consumer import ConsumerEdge, Delivery, Unprocessable
+from wegweiser.platform.db import Database
+from wegweiser.platform.inbox import InboxRow
+from wegweiser.platform.outbox import OutboxRow, Relay, pending_count, stage
+from wegweiser.platform.topology import ConsumerSpec
+
+
+class Effect(SQLModel, table=True):
+    """A row a test handler writes, to count effects."""
+
+    __tablename__ = "test_effects"
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str
+
+
+def cancellation(n: int = 1) -> object:
+    data = ReferralCancellationRequested(referral_id=f"r{n}", office_id="o1", reason="no longer needed")
+    return new_event(data, source="/wegweiser/intake", subject=f"r{n}")
+
+
+async def setup(nats_url: str, db_url: str, max_deliver: int = 3):
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await topology.ensure_stream(js)
+    db = Database(db_url, [OutboxRow, InboxRow, Effect])
+    db.create_tables()
+    spec = ConsumerSpec("test-consumer", "test", subjects.CANCELLATION_REQUESTED, 2.0)
+    await topology.ensure_consumers(js, [spec], max_deliver)
+    sub = await js.pull_subscribe_bind("test-consumer", subjects.STREAM)
+    edge = ConsumerEdge("test", db.run, js, max_deliver)
+    return nc, js, db, sub, edge
+
+
+async def drain(sub, edge, handler, deadline: float = 30.0) -> None:
+    """Handle messages until the consumer has nothing pending or waiting for an ack."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while loop.time() < end:
+        info = await sub.consumer_info()
+        if info.num_pending == 0 and info.num_ack_pending == 0:
+            return
+        try:
+            msgs = await sub.fetch(10, timeout=0.2)
+        except nats.errors.TimeoutError:
+            continue
+        for msg in msgs:
+            await edge.handle(msg, "test-consumer", ReferralCancellationRequested, handler)
+    raise AssertionError("consumer not drained in time")
+
+
+def count(db: Database, model) -> int:
+    return db.run_sync(lambda s: s.exec(select(func.count()).select_from(model)).one())
+
+
+async def stream_messages(js, subject: str) -> list[dict]:
+    sub = await js.subscribe(subject, ordered_consumer=True)
+    out = []
+    while True:
+        try:
+            msg = await sub.next_msg(timeout=0.5)
+        except nats.errors.TimeoutError:
+            break
+        out.append(json.loads(msg.data))
+    await sub.unsubscribe()
+    return out
+
+
+async def test_the_relay_publishes_each_staged_event_once_even_when_run_twice(nats_server, database_url):
+    nc, js, db, _, _ = await setup(nats_server.url, database_url)
+    events = [cancellation(i) for i in range(50)]
+    db.run_sync(lambda s: [stage(s, subjects.CANCELLATION_REQUESTED, e) for e in events])
+    relay = Relay(db.run, js, batch=16)
+    assert await relay.publish_pending() == 16
+    # a crash after publishing but before deleting: the same rows are published again
+    db.run_sync(lambda s: [stage(s, subjects.CANCELLATION_REQUESTED, e) for e in events[:16]])
+    while await relay.publish_pending():
+        pass
+    assert count(db, OutboxRow) == 0
+    seen = await stream_messages(js, subjects.CANCELLATION_REQUESTED)
+    assert sorted(m["id"] for m in seen) == sorted(e.id for e in events)
+    await nc.close()
+
+
+async def test_a_handler_fault_is_retried_and_the_effect_happens_once(nats_server, database_url):
+    nc, js, db, sub, edge = await setup(nats_server.url, database_url)
+    faults = {"left": 2}
+
+    def flaky(session: Session, delivery: Delivery) -> None:
+        session.add(Effect(event_id=delivery.event.id))
+        session.flush()
+        if faults["left"]:
+            faults["left"] -= 1
+            raise ConnectionError("database blinked")
+
+    event = cancellation()
+    await js.publish(subjects.CANCELLATION_REQUESTED, event.model_dump_json().encode())
+    await drain(sub, edge, flaky)
+    assert faults["left"] == 0
+    assert count(db, Effect) == 1
+    assert await stream_messages(js, "ww.deadletter.>") == []
+    await nc.close()
+
+
+async def test_a_republished_event_outside_the_duplicate_window_is_processed_once(
+    nats_server, database_url
+):
+    nc, js, db, sub, edge = await setup(nats_server.url, database_url)
+
+    def effect(session: Session, delivery: Delivery) -> None:
+        session.add(Effect(event_id=delivery.event.id))
+
+    event = cancellation()
+    body = event.model_dump_json().encode()
+    await js.publish(subjects.CANCELLATION_REQUESTED, body, headers={"Nats-Msg-Id": event.id})
+    await js.publish(subjects.CANCELLATION_REQUESTED, body, headers={"Nats-Msg-Id": event.id})
+    await js.publish(subjects.CANCELLATION_REQUESTED, body, headers={"Nats-Msg-Id": "other-id"})
+    info = await js.stream_info(subjects.STREAM)
+    assert info.state.messages == 2  # the stream dropped the exact duplicate
+    await drain(sub, edge, effect)
+    assert count(db, Effect) == 1  # the inbox dropped the one the stream could not
+    assert count(db, InboxRow) == 1
+    await nc.close()
+
+
+async def test_a_malformed_event_is_dead_lettered_with_its_reason_and_the_next_is_served(
+    nats_server, database_url
+):
+    nc, js, db, sub, edge = await setup(nats_server.url, database_url)
+
+    def effect(session: Session, delivery: Delivery) -> None:
+        session.add(Effect(event_id=delivery.event.id))
+
+    bad = json.loads(cancellation().model_dump_json())
+    del bad["data"]["reason"]
+    await js.publish(subjects.CANCELLATION_REQUESTED, json.dumps(bad).encode())
+    await js.publish(subjects.CANCELLATION_REQUESTED, b"\xff not json")
+    await js.publish(subjects.CANCELLATION_REQUESTED, cancellation(2).model_dump_json().encode())
+    await drain(sub, edge, effect)
+    letters = await stream_messages(js, "ww.deadletter.test")
+    reasons = [letter["data"]["reason"] for letter in letters]
+    assert len(reasons) == 2
+    assert "data.reason: Field required" in reasons[0]
+    assert "Invalid JSON" in reasons[1]
+    assert count(db, Effect) == 1 and count(db, InboxRow) == 1
+    await nc.close()
+
+
+async def test_a_message_that_keeps_failing_ends_in_the_dead_letter_after_max_deliveries(
+    nats_server, database_url
+):
+    nc, js, db, sub, edge = await setup(nats_server.url, database_url, max_deliver=3)
+
+    def broken(session: Session, delivery: Delivery) -> None:
+        session.add(Effect(event_id=delivery.event.id))
+        session.flush()
+        raise RuntimeError("bug in handler")
+
+    def refuses(session: Session, delivery: Delivery) -> None:
+        raise Unprocessable("referral r9 does not exist")
+
+    await js.publish(subjects.CANCELLATION_REQUESTED, cancellation().model_dump_json().encode())
+    await drain(sub, edge, broken)
+    await js.publish(subjects.CANCELLATION_REQUESTED, cancellation(9).model_dump_json().encode())
+    await drain(sub, edge, refuses)
+    letters = await stream_messages(js, "ww.deadletter.test")
+    assert [le["data"]["deliveries"] for le in letters] == [3, 1]
+    assert "gave up after 3 deliveries: RuntimeError('bug in handler')" in letters[0]["data"]["reason"]
+    assert letters[1]["data"]["reason"] == "referral r9 does not exist"
+    assert count(db, Effect) == 0 and count(db, InboxRow) == 0  # nothing half-written
+    assert db.run_sync(pending_count) == 0
+    await nc.close()

@@ -1,0 +1,1 @@
+"""Wegweiser: the command line, settings and the shared messaging platform."""

@@ -1,0 +1,138 @@
+"""The edge between JetStream and a service's handlers: decode, de-duplicate, ack or dead-letter.
+
+Ack policy, per message:
+- undecodable or not the expected contract  -> dead-letter with the validation error, ack
+- handler raised `Unprocessable`            -> dead-letter with its message, ack
+- handler raised anything else (transient)  -> nak with a growing delay; on the last allowed
+                                               delivery, dead-letter with the error, ack
+- handled (or already in the inbox)         -> ack after the transaction committed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from schemas import subjects
+from schemas.envelope import Envelope, Payload, new_event
+from schemas.events import DeadLettered
+from wegweiser.platform import inbox
+
+P = TypeVar("P", bound=Payload)
+log = structlog.get_logger()
+
+
+class Unprocessable(Exception):
+    """The message is well-formed but can never be processed; dead-letter it with this reason."""
+
+
+@dataclass(frozen=True)
+class Delivery(Generic[P]):
+    """A decoded event and the subject it arrived on."""
+
+    event: Envelope[P]
+    subject: str
+
+
+Handler = Callable[[Session, Delivery[P]], None]
+
+
+def describe(error: ValidationError) -> str:
+    """A validation error as one line naming every bad field."""
+    parts = []
+    for e in error.errors()[:10]:
+        where = ".".join(str(p) for p in e["loc"]) or "(body)"
+        parts.append(f"{where}: {e['msg']}")
+    return "; ".join(parts)
+
+
+class ConsumerEdge:
+    """Runs handlers for one service with inbox de-duplication and dead-lettering."""
+
+    def __init__(
+        self,
+        service: str,
+        run: Callable[[Callable[[Session], Any]], Any],
+        js: JetStreamContext,
+        max_deliver: int,
+        on_committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.service = service
+        self._run = run
+        self._js = js
+        self.max_deliver = max_deliver
+        self._on_committed = on_committed
+
+    async def handle(self, msg: Msg, consumer: str, contract: type[P], handler: Handler[P]) -> None:
+        """Process one JetStream message to the end: it is acked, nak'ed or dead-lettered."""
+        deliveries = msg.metadata.num_delivered
+        structlog.contextvars.bind_contextvars(consumer=consumer, nats_subject=msg.subject)
+        try:
+            event = Envelope[contract].model_validate_json(msg.data)  # type: ignore[valid-type]
+        except ValidationError as exc:
+            await self.dead_letter(msg, consumer, f"malformed {contract.__name__}: {describe(exc)}")
+            return
+        structlog.contextvars.bind_contextvars(
+            event_id=event.id, referral_id=event.subject, correlation_id=event.correlationid
+        )
+        delivery = Delivery(event, msg.subject)
+
+        def transaction(session: Session) -> bool:
+            if not inbox.first_time(session, consumer, event.id):
+                return False
+            handler(session, delivery)
+            return True
+
+        try:
+            fresh = await self._run(transaction)
+        except Unprocessable as exc:
+            await self.dead_letter(msg, consumer, str(exc), event.id)
+            return
+        except Exception as exc:  # noqa: BLE001 - every fault is either retried or parked
+            if deliveries >= self.max_deliver:
+                reason = f"gave up after {deliveries} deliveries: {exc!r}"
+                await self.dead_letter(msg, consumer, reason, event.id)
+            else:
+                delay = min(0.25 * 2 ** (deliveries - 1), 30.0)
+                log.warning("event.retry", error=repr(exc), deliveries=deliveries, delay=delay)
+                await msg.nak(delay=delay)
+            return
+        finally:
+            structlog.contextvars.unbind_contextvars("event_id", "referral_id", "correlation_id")
+        if fresh:
+            self._on_committed()
+        else:
+            log.info("event.duplicate_ignored", event_id=event.id)
+        await msg.ack()
+
+    async def dead_letter(
+        self, msg: Msg, consumer: str, reason: str, event_id: str | None = None
+    ) -> None:
+        """Park the message under ww.deadletter.<service> with the reason, then ack it."""
+        meta = msg.metadata
+        letter = DeadLettered(
+            service=self.service,
+            original_subject=msg.subject,
+            original_event_id=event_id,
+            stream_sequence=meta.sequence.stream,
+            deliveries=meta.num_delivered,
+            reason=reason,
+            payload=msg.data.decode("utf-8", errors="replace"),
+            occurred_at=datetime.now(UTC),
+        )
+        envelope = new_event(letter, source=f"/wegweiser/{self.service}", subject=msg.subject)
+        await self._js.publish(
+            subjects.dead_letter(self.service),
+            envelope.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": f"dl-{consumer}-{meta.sequence.stream}"},
+        )
+        log.error("event.dead_lettered", reason=reason, stream_sequence=meta.sequence.stream)
+        await msg.ack()

@@ -1,0 +1,66 @@
+"""Engines and units of work: one transaction per call, run off the event loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import anyio
+from sqlalchemy import Table, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+T = TypeVar("T")
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs given in the common short form."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine; SQLite in WAL mode so that readers never block the writer."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            # WAL survives a killed process; synchronous=NORMAL may lose the last commits
+            # only on power loss, which the outbox then republishes as new work never began.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Database:
+    """A service's database: `await db.run(fn)` runs `fn(session)` in one transaction."""
+
+    def __init__(self, url: str, tables: Iterable[type[SQLModel]]) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self._tables: list[Table] = [t.__table__ for t in tables]  # type: ignore[attr-defined]
+
+    def create_tables(self) -> None:
+        SQLModel.metadata.create_all(self.engine, tables=self._tables)
+
+    def run_sync(self, fn: Callable[[Session], T]) -> T:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            return fn(session)
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        return await anyio.to_thread.run_sync(self.run_sync, fn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

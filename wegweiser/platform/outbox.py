@@ -1,0 +1,120 @@
+"""Transactional outbox: events are staged with the state change, a relay publishes them.
+
+The relay publishes with `Nats-Msg-Id` = event id, so a row published twice (crash between
+publish and delete) is dropped by the stream's duplicate window; consumers' inboxes catch the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from nats.js import JetStreamContext
+from sqlalchemy import DateTime
+from sqlmodel import Field, Session, SQLModel, col, delete, func, select
+
+from schemas.envelope import Envelope
+
+log = structlog.get_logger()
+
+
+class OutboxRow(SQLModel, table=True):
+    """An event waiting to be published."""
+
+    __tablename__ = "outbox"
+    seq: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=64)
+    subject: str = Field(max_length=255)
+    body: bytes
+    created_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC), sa_type=DateTime(timezone=True)
+    )
+
+
+def stage(session: Session, subject: str, event: Envelope[Any]) -> None:
+    """Add an event to the outbox inside the caller's transaction."""
+    session.add(
+        OutboxRow(event_id=event.id, subject=subject, body=event.model_dump_json().encode())
+    )
+
+
+def pending_count(session: Session) -> int:
+    """How many events wait to be published."""
+    return session.exec(select(func.count()).select_from(OutboxRow)).one()
+
+
+class Relay:
+    """Publishes staged events in order, many in flight at once, and deletes them once acked."""
+
+    def __init__(
+        self,
+        run: Callable[[Callable[[Session], Any]], Any],
+        js: JetStreamContext,
+        batch: int = 256,
+        ack_timeout: float = 5.0,
+        idle_poll: float = 0.5,
+    ) -> None:
+        self._run = run
+        self._js = js
+        self._batch = batch
+        self._ack_timeout = ack_timeout
+        self._idle_poll = idle_poll
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Tell the relay that a transaction just staged events."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        """Publish until cancelled; back off while NATS is unreachable."""
+        failures = 0
+        while True:
+            try:
+                sent = await self.publish_pending()
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - the relay must outlive any outage
+                failures += 1
+                log.warning("outbox.publish_failed", error=repr(exc), attempt=failures)
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            if sent == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many were acked by the stream."""
+        rows: list[OutboxRow] = await self._run(
+            lambda s: list(
+                s.exec(select(OutboxRow).order_by(col(OutboxRow.seq)).limit(self._batch))
+            )
+        )
+        if not rows:
+            return 0
+        futures = [
+            await self._js.publish_async(
+                row.subject, row.body, headers={"Nats-Msg-Id": row.event_id}
+            )
+            for row in rows
+        ]
+        done, not_done = await asyncio.wait(futures, timeout=self._ack_timeout)
+        for future in not_done:
+            future.cancel()
+        acked = [row.seq for row, f in zip(rows, futures, strict=True) if _acked(f, done)]
+        if acked:
+            await self._run(
+                lambda s: s.exec(delete(OutboxRow).where(col(OutboxRow.seq).in_(acked)))
+            )
+            self.published += len(acked)
+        if len(acked) < len(rows):
+            raise RuntimeError(f"{len(rows) - len(acked)} of {len(rows)} events not acked")
+        return len(acked)
+
+
+def _acked(future: asyncio.Future[Any], done: set[asyncio.Future[Any]]) -> bool:
+    return future in done and not future.cancelled() and future.exception() is None

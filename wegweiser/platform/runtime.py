@@ -1,0 +1,167 @@
+"""What every service process runs: database, NATS, outbox relay, consumer edge, broker.
+
+Each service's bootstrap builds one ServiceRuntime, adds its subscribers and tasks, and runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from sqlmodel import SQLModel
+
+from schemas import subjects
+from schemas.envelope import Payload
+from wegweiser.platform import topology
+from wegweiser.platform.connect import connect
+from wegweiser.platform.consumer import ConsumerEdge, Handler
+from wegweiser.platform.db import Database
+from wegweiser.platform.inbox import InboxRow
+from wegweiser.platform.outbox import OutboxRow, Relay
+from wegweiser.settings import Settings
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which contract arrives on a subject pattern, and which handler takes it."""
+
+    pattern: str
+    contract: type[Payload]
+    handler: Handler[Any]
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard matching: `*` is one token, `>` the rest."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, token in enumerate(p):
+        if token == ">":
+            return len(s) > i
+        if i >= len(s) or (token != "*" and token != s[i]):
+            return False
+    return len(p) == len(s)
+
+
+class ServiceRuntime:
+    """One service process's shared machinery, built in one place."""
+
+    def __init__(self, name: str, settings: Settings, tables: Iterable[type[SQLModel]]) -> None:
+        if settings.nats_url is None:
+            raise ValueError(
+                "no NATS URL: set WEGWEISER_NATS_URL or NATS_URL, or use `wegweiser up`"
+            )
+        self.name = name
+        self.settings = settings
+        self.db = Database(settings.db_url(name), [OutboxRow, InboxRow, *tables])
+        self.broker = NatsBroker(
+            settings.nats_url,
+            logger=structlog.get_logger("faststream"),
+            log_level=logging.DEBUG,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+        )
+        self.stream = JStream(subjects.STREAM, declare=False)
+        self._tasks: list[Callable[[], Awaitable[None]]] = []
+        self.nc: Client
+        self.js: JetStreamContext
+        self.relay: Relay
+        self.edge: ConsumerEdge
+
+    async def open(self, stack: AsyncExitStack) -> None:
+        """Connect and provision; resources are released by `stack`."""
+        await asyncio.to_thread(self.db.create_tables)
+        stack.callback(self.db.dispose)
+        self.nc = await connect(self.settings.nats_url or "", f"wegweiser-{self.name}")
+        stack.push_async_callback(self.nc.drain)
+        self.js = self.nc.jetstream()
+        await topology.ensure_stream(self.js)
+        await topology.ensure_consumers(
+            self.js, topology.consumers(self.name), self.settings.max_deliver
+        )
+        self.relay = Relay(self.db.run, self.js)
+        self.edge = ConsumerEdge(
+            self.name, self.db.run, self.js, self.settings.max_deliver, self.relay.wake
+        )
+
+    def consume(self, durable: str, routes: list[Route], batch: int = 64) -> None:
+        """Bind a durable consumer from infra/ to handlers, by subject."""
+        spec = topology.consumer(durable)
+
+        async def on_message(msg: NatsMessage) -> None:
+            raw = msg.raw_message
+            route = next((r for r in routes if matches(r.pattern, raw.subject)), None)
+            if route is None:
+                await self.edge.dead_letter(raw, durable, f"no handler for subject {raw.subject}")
+                return
+            await self.edge.handle(raw, durable, route.contract, route.handler)
+            structlog.contextvars.unbind_contextvars("consumer", "nats_subject")
+
+        on_message.__name__ = f"on_{durable.replace('-', '_')}"
+        self.broker.subscriber(
+            spec.filter_subject,
+            stream=self.stream,
+            durable=durable,
+            config=spec.config(self.settings.max_deliver),
+            pull_sub=PullSub(batch_size=batch, timeout=1.0),
+            ack_policy=AckPolicy.MANUAL,
+            title=durable,
+            description=", ".join(f"{r.pattern}: {r.contract.event_type}" for r in routes),
+        )(on_message)
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run `job` periodically for as long as the service runs; a failure is logged."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await job()
+                except Exception as exc:  # noqa: BLE001 - a periodic job must not kill the service
+                    log.exception(
+                        "job.failed", job=getattr(job, "__name__", "job"), error=repr(exc)
+                    )
+                await asyncio.sleep(seconds)
+
+        self._tasks.append(loop)
+
+    def also(self, task: Callable[[], Awaitable[None]]) -> None:
+        """Run another long-lived task beside the broker (e.g. an HTTP server)."""
+        self._tasks.append(task)
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Run until SIGINT/SIGTERM (or `stop`), then shut down in order."""
+        stop = stop or _stop_on_signals()
+        async with AsyncExitStack() as stack:
+            await self.open(stack)
+            await self.broker.start()
+            stack.push_async_callback(self.broker.stop)
+            tasks = [asyncio.create_task(self.relay.run_forever())]
+            tasks += [asyncio.create_task(t()) for t in self._tasks]
+            log.info("service.started", service=self.name)
+            waiter = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for task in done:
+                if task is not waiter and task.exception():
+                    raise task.exception()  # type: ignore[misc]
+            log.info("service.stopping", service=self.name)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

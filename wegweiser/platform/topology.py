@@ -1,0 +1,107 @@
+"""Applies infra/jetstream.toml: the stream and the durable consumers, created or updated."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from infra import JETSTREAM_TOML
+from schemas import subjects
+
+DAY = 86_400
+
+
+@cache
+def _toml() -> dict[str, Any]:
+    return tomllib.loads(JETSTREAM_TOML.read_text())
+
+
+def stream_config(replicas: int | None = None) -> StreamConfig:
+    """The WEGWEISER stream as configured in infra/."""
+    s = _toml()["stream"]
+    return StreamConfig(
+        name=subjects.STREAM,
+        subjects=list(subjects.STREAM_SUBJECTS),
+        storage=StorageType(s["storage"]),
+        retention=RetentionPolicy(s["retention"]),
+        max_age=s["max_age_days"] * DAY,
+        duplicate_window=s["duplicate_window_seconds"],
+        num_replicas=replicas or s["replicas"],
+    )
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer of one service."""
+
+    durable: str
+    service: str
+    filter_subject: str
+    ack_wait: float
+
+    def config(self, max_deliver: int) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable,
+            filter_subject=self.filter_subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            max_deliver=max_deliver,
+            max_ack_pending=1000,
+        )
+
+
+def consumers(service: str | None = None) -> list[ConsumerSpec]:
+    """The service consumers from infra/, optionally of one service."""
+    specs = [
+        ConsumerSpec(name, c["service"], c["filter_subject"], float(c["ack_wait_seconds"]))
+        for name, c in _toml()["consumers"].items()
+    ]
+    return [s for s in specs if service is None or s.service == service]
+
+
+def consumer(durable: str) -> ConsumerSpec:
+    """One consumer spec by durable name."""
+    return next(s for s in consumers() if s.durable == durable)
+
+
+def agency_consumer(agency_id: str) -> ConsumerSpec:
+    """The durable consumer through which one agency reads its referrals."""
+    return ConsumerSpec(
+        f"agency-{subjects.token(agency_id)}",
+        "agency",
+        subjects.agency_referrals(agency_id),
+        float(_toml()["agency_consumer"]["ack_wait_seconds"]),
+    )
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    """Create the stream, or update it to what infra/ says."""
+    config = stream_config()
+    try:
+        await js.stream_info(config.name or "")
+    except NotFoundError:
+        await js.add_stream(config)
+    else:
+        await js.update_stream(config)
+
+
+async def ensure_consumers(
+    js: JetStreamContext, specs: list[ConsumerSpec], max_deliver: int
+) -> None:
+    """Create or update durable consumers (add_consumer is idempotent for a durable)."""
+    for spec in specs:
+        await js.add_consumer(subjects.STREAM, spec.config(max_deliver))

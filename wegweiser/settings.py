@@ -1,0 +1,89 @@
+"""One Settings object: environment variables (WEGWEISER_*), then wegweiser.toml, then defaults."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SERVICES = ("directory", "referral", "intake")
+
+
+class Settings(BaseSettings):
+    """Everything a Wegweiser process can be configured with; see README, Configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WEGWEISER_",
+        toml_file=os.environ.get("WEGWEISER_SETTINGS_FILE", "wegweiser.toml"),
+        extra="forbid",
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("wegweiser-data")
+    nats_url: str | None = Field(
+        default=None, description="use this NATS server instead of starting an embedded one"
+    )
+    nats_port: int = Field(default=0, description="embedded nats-server port; 0 picks a free one")
+    nats_sync_interval: str = Field(
+        default="always",
+        description="JetStream fsync policy of the embedded server ('always' or a duration)",
+    )
+    intake_db_url: str | None = None
+    referral_db_url: str | None = None
+    directory_db_url: str | None = None
+    intake_host: str = "127.0.0.1"
+    intake_port: int = 8300
+    office_id: str = "lup-integration-office"
+    max_deliver: int = Field(default=5, ge=2, description="deliveries before dead-lettering")
+    remind_after: timedelta = timedelta(days=3)
+    escalate_after: timedelta = timedelta(days=7)
+    expire_after: timedelta = timedelta(days=14)
+    deadline_check_every: float = 5.0
+    log_level: str = "INFO"
+    log_json: bool | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _sane(self) -> Settings:
+        if self.nats_url is None and os.environ.get("NATS_URL"):
+            self.nats_url = os.environ["NATS_URL"]
+        if not self.remind_after < self.escalate_after < self.expire_after:
+            raise ValueError("deadlines must grow: remind_after < escalate_after < expire_after")
+        if self.environment == "production":
+            sqlite = [s for s in SERVICES if self.db_url(s).startswith("sqlite")]
+            if sqlite and os.environ.get("WEGWEISER_ALLOW_SQLITE") != "1":
+                raise ValueError(
+                    f"production needs PostgreSQL URLs for {', '.join(sqlite)} "
+                    "(or WEGWEISER_ALLOW_SQLITE=1 for a single-county install)"
+                )
+        return self
+
+    def db_url(self, service: str) -> str:
+        """The service's database URL; SQLite under the data directory unless configured."""
+        configured: str | None = getattr(self, f"{service}_db_url")
+        if configured:
+            return configured
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    @property
+    def intake_url(self) -> str:
+        return f"http://{self.intake_host}:{self.intake_port}"
