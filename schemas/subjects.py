@@ -65,3 +65,8 @@ def agency_from_subject(subject: str) -> str:
 def dead_letter(service: str) -> str:
     """Subject where a service parks a message it gave up on."""
     return f"ww.deadletter.{token(service)}"
+
+
+def referral_kind(subject: str) -> str:
+    """The event token of a ww.referral.<agency>.<event> subject."""
+    return subject.rsplit(".", 1)[-1]

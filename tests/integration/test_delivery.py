@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 
 import nats
-import pytest
 from sqlmodel import Field, Session, SQLModel, func, select
 
 from schemas import subjects
@@ -30,7 +28,9 @@ class Effect(SQLModel, table=True):
 
 
 def cancellation(n: int = 1) -> object:
-    data = ReferralCancellationRequested(referral_id=f"r{n}", office_id="o1", reason="no longer needed")
+    data = ReferralCancellationRequested(
+        referral_id=f"r{n}", office_id="o1", reason="no longer needed"
+    )
     return new_event(data, source="/wegweiser/intake", subject=f"r{n}")
 
 
@@ -81,7 +81,9 @@ async def stream_messages(js, subject: str) -> list[dict]:
     return out
 
 
-async def test_the_relay_publishes_each_staged_event_once_even_when_run_twice(nats_server, database_url):
+async def test_the_relay_publishes_each_staged_event_once_even_when_run_twice(
+    nats_server, database_url
+):
     nc, js, db, _, _ = await setup(nats_server.url, database_url)
     events = [cancellation(i) for i in range(50)]
     db.run_sync(lambda s: [stage(s, subjects.CANCELLATION_REQUESTED, e) for e in events])
@@ -180,7 +182,9 @@ async def test_a_message_that_keeps_failing_ends_in_the_dead_letter_after_max_de
     await drain(sub, edge, refuses)
     letters = await stream_messages(js, "ww.deadletter.test")
     assert [le["data"]["deliveries"] for le in letters] == [3, 1]
-    assert "gave up after 3 deliveries: RuntimeError('bug in handler')" in letters[0]["data"]["reason"]
+    assert (
+        "gave up after 3 deliveries: RuntimeError('bug in handler')" in letters[0]["data"]["reason"]
+    )
     assert letters[1]["data"]["reason"] == "referral r9 does not exist"
     assert count(db, Effect) == 0 and count(db, InboxRow) == 0  # nothing half-written
     assert db.run_sync(pending_count) == 0

@@ -21,7 +21,8 @@ from nats.js import JetStreamContext
 from sqlmodel import SQLModel
 
 from schemas import subjects
-from schemas.envelope import Payload
+from schemas.catalogue import CATALOGUE
+from schemas.envelope import Envelope, Payload
 from wegweiser.platform import topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.consumer import ConsumerEdge, Handler
@@ -72,11 +73,25 @@ class ServiceRuntime:
             reconnect_time_wait=0.5,
         )
         self.stream = JStream(subjects.STREAM, declare=False)
+        self._document_outputs()
         self._tasks: list[Callable[[], Awaitable[None]]] = []
+        self._before_start: list[Callable[[], Awaitable[None]]] = []
         self.nc: Client
         self.js: JetStreamContext
         self.relay: Relay
         self.edge: ConsumerEdge
+
+    def _document_outputs(self) -> None:
+        """Declare what this service publishes (through its outbox) for the AsyncAPI document."""
+        for spec in CATALOGUE:
+            if spec.producer in (self.name, "every service"):
+                subject = spec.subject.replace("<", "{").replace(">", "}")
+                self.broker.publisher(
+                    subject,
+                    schema=Envelope[spec.model],  # type: ignore[name-defined]
+                    title=spec.event_type,
+                    description=spec.model.__doc__,
+                )
 
     async def open(self, stack: AsyncExitStack) -> None:
         """Connect and provision; resources are released by `stack`."""
@@ -134,6 +149,10 @@ class ServiceRuntime:
 
         self._tasks.append(loop)
 
+    def before_start(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step` once, after connecting and before serving."""
+        self._before_start.append(step)
+
     def also(self, task: Callable[[], Awaitable[None]]) -> None:
         """Run another long-lived task beside the broker (e.g. an HTTP server)."""
         self._tasks.append(task)
@@ -143,6 +162,8 @@ class ServiceRuntime:
         stop = stop or _stop_on_signals()
         async with AsyncExitStack() as stack:
             await self.open(stack)
+            for step in self._before_start:
+                await step()
             await self.broker.start()
             stack.push_async_callback(self.broker.stop)
             tasks = [asyncio.create_task(self.relay.run_forever())]

@@ -11,8 +11,8 @@ from services.referral.domain import (
     DeadlinePolicy,
     ForbiddenTransition,
     NotTheRecipient,
-    Referral,
     ReasonRequired,
+    Referral,
     UnknownAction,
     WrongActor,
 )
@@ -117,7 +117,13 @@ def test_a_full_life_records_every_change_in_order():
     for action in ("offer", "acknowledge", "accept", "start", "hold", "resume", "complete"):
         act(referral, action)
     assert [c.kind for c in referral.changes] == [
-        "offered", "received", "accepted", "started", "put-on-hold", "resumed", "completed"
+        "offered",
+        "received",
+        "accepted",
+        "started",
+        "put-on-hold",
+        "resumed",
+        "completed",
     ]
     assert [c.version for c in referral.changes] == list(range(1, 8))
 

@@ -1,0 +1,141 @@
+"""A partner agency's Python API over NATS JetStream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from schemas import subjects
+from schemas.catalogue import CATALOGUE, subject_suffix
+from schemas.envelope import Envelope, Payload, new_event
+from schemas.events import AgencyAnswer, TransitionRefused
+from schemas.vocabulary import AgencyAction
+from wegweiser.platform import topology
+from wegweiser.platform.connect import connect
+
+log = structlog.get_logger()
+
+MODELS: dict[str, type[Payload]] = {
+    subject_suffix(spec.model): spec.model
+    for spec in CATALOGUE
+    if spec.subject.startswith("ww.referral.")
+}
+MODELS["refused"] = TransitionRefused
+
+
+@dataclass
+class AgencyDelivery:
+    """One event for this agency; call `ack()` once it is handled, or it comes again."""
+
+    event: Envelope[Any]
+    kind: str
+    msg: Msg
+
+    @property
+    def redelivered(self) -> bool:
+        return self.msg.metadata.num_delivered > 1
+
+    async def ack(self) -> None:
+        await self.msg.ack()
+
+    async def retry_later(self, delay: float = 5.0) -> None:
+        await self.msg.nak(delay=delay)
+
+
+class AgencyClient:
+    """Receives one agency's referral events and publishes its answers."""
+
+    def __init__(self, nc: Client, agency_id: str) -> None:
+        self.agency_id = subjects.token(agency_id)
+        self._nc = nc
+        self._js = nc.jetstream()
+
+    @classmethod
+    async def connect(cls, url: str, agency_id: str) -> AgencyClient:
+        return cls(await connect(url, f"wegweiser-agency-{agency_id}"), agency_id)
+
+    async def __aenter__(self) -> AgencyClient:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._nc.drain()
+
+    async def deliveries(
+        self, batch: int = 32, max_deliver: int = 10
+    ) -> AsyncIterator[AgencyDelivery]:
+        """Events for this agency through its durable consumer, oldest first, forever."""
+        spec = topology.agency_consumer(self.agency_id)
+        await topology.ensure_consumers(self._js, [spec], max_deliver)
+        sub = await self._js.pull_subscribe_bind(spec.durable, subjects.STREAM)
+        while True:
+            try:
+                msgs = await sub.fetch(batch, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            for msg in msgs:
+                delivery = await self._decode(msg)
+                if delivery is not None:
+                    yield delivery
+
+    async def _decode(self, msg: Msg) -> AgencyDelivery | None:
+        kind = subjects.referral_kind(msg.subject)
+        model = MODELS.get(kind)
+        try:
+            if model is None:
+                raise ValueError(f"unknown event kind {kind!r}")
+            event = Envelope[model].model_validate_json(msg.data)  # type: ignore[valid-type]
+        except (ValidationError, ValueError) as exc:
+            log.error("agency.malformed_event_dropped", subject=msg.subject, error=str(exc)[:500])
+            await msg.term()
+            return None
+        return AgencyDelivery(event, kind, msg)
+
+    async def answer(
+        self,
+        referral_id: str,
+        action: AgencyAction | str,
+        reason: str | None = None,
+        answer_id: str | None = None,
+    ) -> str:
+        """Publish an answer; retried with the same id, so it counts once. Returns its id."""
+        data = AgencyAnswer(
+            referral_id=referral_id,
+            agency_id=self.agency_id,
+            action=AgencyAction(action),
+            reason=reason,
+        )
+        event = new_event(
+            data,
+            source=f"/wegweiser/agency/{self.agency_id}",
+            subject=referral_id,
+            correlation_id=referral_id,
+        )
+        if answer_id:
+            event = event.model_copy(update={"id": answer_id})
+        body = event.model_dump_json().encode()
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(
+                (nats.errors.TimeoutError, nats.errors.NoRespondersError)
+            ),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_after_delay(60),
+            reraise=True,
+        ):
+            with attempt:
+                await self._js.publish(
+                    subjects.answer(self.agency_id, data.action.value),
+                    body,
+                    headers={"Nats-Msg-Id": event.id},
+                )
+        return event.id

@@ -1,0 +1,51 @@
+"""Composition root of the directory service: queries over core NATS request/reply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+from faststream.nats import NatsMessage
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session
+
+from schemas import subjects
+from schemas.queries import LookupAgency, QueryFailed, ResolveAgencies
+from services.directory import handlers, store
+from services.directory.sample_catalogue import load_sample
+from wegweiser.platform.consumer import describe
+from wegweiser.platform.runtime import ServiceRuntime
+from wegweiser.settings import Settings
+
+Q = TypeVar("Q", bound=BaseModel)
+log = structlog.get_logger()
+
+
+def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
+    """Wire the directory: it seeds the sample catalogue into an empty store."""
+    runtime = ServiceRuntime("directory", settings, [store.AgencyRow])
+
+    def answer(contract: type[Q], handler: Callable[[Session, Q], BaseModel]) -> Any:
+        async def on_query(msg: NatsMessage) -> Any:
+            try:
+                query = contract.model_validate_json(msg.body)
+            except ValidationError as exc:
+                log.warning("directory.bad_query", error=describe(exc))
+                return QueryFailed(error=f"malformed {contract.__name__}: {describe(exc)}")
+            return await runtime.db.run(lambda s: handler(s, query))
+
+        return on_query
+
+    resolve_sub = runtime.broker.subscriber(subjects.DIRECTORY_RESOLVE, queue="directory")
+    resolve_sub(answer(ResolveAgencies, handlers.suggest))
+    lookup_sub = runtime.broker.subscriber(subjects.DIRECTORY_AGENCY, queue="directory")
+    lookup_sub(answer(LookupAgency, handlers.lookup))
+
+    async def seed() -> None:
+        if seed_sample and await runtime.db.run(store.count) == 0:
+            n = await runtime.db.run(lambda s: store.upsert(s, load_sample()))
+            log.info("directory.seeded", agencies=n)
+
+    runtime.before_start(seed)
+    return runtime

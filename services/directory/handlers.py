@@ -1,0 +1,61 @@
+"""The directory's queries: resolve a need to ranked agencies, look one agency up."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from schemas import queries as q
+from services.directory import store
+from services.directory.catalogue import Agency, Query
+from services.directory.resolution import resolve
+
+
+def card(agency: Agency) -> q.AgencyCard:
+    """What the office may see of an agency (never a confidential address)."""
+    return q.AgencyCard(
+        agency_id=agency.id,
+        name=agency.name,
+        kind=agency.kind,
+        channel=agency.channel,
+        capacity=agency.capacity,
+        waiting_days=agency.waiting_days,
+        active=agency.active,
+    )
+
+
+def suggest(session: Session, query: q.ResolveAgencies) -> q.Suggestions:
+    """Ranked candidates and exclusions, each with its reasons."""
+    resolution = resolve(
+        Query(
+            need=query.need,
+            languages=query.languages,
+            municipality=query.municipality,
+            postcode=query.postcode,
+            age=query.age,
+            urgency=query.urgency,
+        ),
+        store.all_agencies(session),
+    )
+    return q.Suggestions(
+        candidates=tuple(
+            q.Candidate(
+                agency=card(c.agency),
+                rank=c.rank,
+                score=c.score,
+                reasons=tuple(q.MatchReason(code=r.code, text=r.text) for r in c.reasons),
+            )
+            for c in resolution.candidates
+        ),
+        excluded=tuple(
+            q.Excluded(
+                agency=card(e.agency),
+                reasons=tuple(q.MatchReason(code=r.code, text=r.text) for r in e.reasons),
+            )
+            for e in resolution.excluded
+        ),
+    )
+
+
+def lookup(session: Session, query: q.LookupAgency) -> q.AgencyLookup:
+    agency = store.get(session, query.agency_id)
+    return q.AgencyLookup(found=agency is not None, agency=card(agency) if agency else None)

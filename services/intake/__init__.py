@@ -1,0 +1,1 @@
+"""The intake service: the counselling office's requests, consents and referral commands."""

@@ -1,0 +1,106 @@
+"""The HTTP contract of intake (what the counselling office sends and sees)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from schemas.events import Ags, Language, Postcode, Recipient
+from schemas.queries import Candidate, Excluded
+from schemas.vocabulary import ConsentMethod, DataCategory, Need, Purpose, Urgency
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConsentIn(Strict):
+    """The consent the person gave, as recorded by the counsellor."""
+
+    recipients: list[Recipient] = Field(min_length=1)
+    purposes: list[Purpose] = Field(min_length=1)
+    data_categories: list[DataCategory] = Field(min_length=1)
+    method: ConsentMethod
+    given_at: AwareDatetime
+    expires_at: AwareDatetime | None = None
+    text_version: str = Field(min_length=1, max_length=40)
+    text_language: Language = "de"
+
+
+class RequestCreate(Strict):
+    """A request for help, with the person's consent."""
+
+    client_reference: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+    needs: list[Need] = Field(min_length=1)
+    languages: list[Language] = Field(default_factory=list)
+    municipality: Ags | None = None
+    postcode: Postcode | None = None
+    age: int | None = Field(default=None, ge=0, le=130)
+    urgency: Urgency = Urgency.ROUTINE
+    note: str | None = Field(default=None, max_length=2000)
+    consent: ConsentIn
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> RequestCreate:
+        if self.municipality is None and self.postcode is None:
+            raise ValueError("give the person's municipality (AGS) or postcode")
+        return self
+
+
+class RequestPublic(BaseModel):
+    """A recorded request."""
+
+    request_id: str
+    consent_id: str
+    needs: list[Need]
+    urgency: Urgency
+    recorded_at: datetime
+
+
+class ReferralCreate(Strict):
+    """Send the request to one agency."""
+
+    agency_id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class CancelIn(Strict):
+    """Withdraw a referral, with a reason."""
+
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+
+class TrailItem(BaseModel):
+    kind: str
+    status: str | None
+    version: int | None
+    reason: str | None
+    occurred_at: datetime
+
+
+class ReferralPublic(BaseModel):
+    """A referral as the office sees it."""
+
+    referral_id: str
+    request_id: str
+    agency_id: str
+    agency_name: str
+    status: str
+    reason: str | None = None
+    problem: str | None = None
+    overdue: str | None = None
+    trail: list[TrailItem] = Field(default_factory=list)
+
+
+class Suggestion(BaseModel):
+    """A directory candidate, and whether the consent lets Wegweiser send to it."""
+
+    need: Need
+    candidate: Candidate
+    consent_covers: bool
+
+
+class SuggestionsPublic(BaseModel):
+    suggestions: list[Suggestion]
+    excluded: list[Excluded]

@@ -1,0 +1,279 @@
+"""Intake's use cases: record a request with consent, send and cancel referrals, project events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import structlog
+from sqlmodel import Session, col, select
+
+from schemas import subjects
+from schemas.envelope import new_event
+from schemas.events import (
+    CaseDetails,
+    ConsentRecorded,
+    ConsentTerms,
+    ReferralCancellationRequested,
+    ReferralChange,
+    ReferralRequested,
+    RequestRecorded,
+    TransitionRefused,
+)
+from schemas.queries import AgencyCard
+from schemas.vocabulary import DataCategory, Purpose, ReferralStatus
+from services.consent import rules as consent
+from services.intake.api_models import RequestCreate
+from services.intake.store import ConsentRow, ReferralView, RequestRow, TrailEntry
+from wegweiser.platform.consumer import Delivery
+from wegweiser.platform.outbox import stage
+
+SOURCE = "/wegweiser/intake"
+TERMINAL = {"rejected", "completed", "failed", "cancelled"}
+log = structlog.get_logger()
+
+
+class NotFound(Exception):
+    """No such request or referral (for this office)."""
+
+
+class Conflict(Exception):
+    """The command contradicts the referral's known state."""
+
+
+def record_request(session: Session, office_id: str, body: RequestCreate) -> tuple[RequestRow, str]:
+    """Store a request and its consent; emit RequestRecorded and ConsentRecorded."""
+    now = datetime.now(UTC)
+    request_id, consent_id = f"req-{uuid.uuid4()}", f"con-{uuid.uuid4()}"
+    row = RequestRow(
+        id=request_id,
+        office_id=office_id,
+        client_reference=body.client_reference,
+        needs=[n.value for n in body.needs],
+        languages=body.languages,
+        municipality=body.municipality,
+        postcode=body.postcode,
+        age=body.age,
+        urgency=body.urgency.value,
+        note=body.note,
+        recorded_at=now,
+    )
+    terms = ConsentTerms(consent_id=consent_id, **body.consent.model_dump())
+    session.add(row)
+    session.add(
+        ConsentRow(id=consent_id, request_id=request_id, terms=terms.model_dump(mode="json"))
+    )
+    recorded = new_event(
+        RequestRecorded(
+            request_id=request_id,
+            office_id=office_id,
+            needs=tuple(body.needs),
+            urgency=body.urgency,
+            recorded_at=now,
+        ),
+        source=SOURCE,
+        subject=request_id,
+    )
+    stage(session, subjects.REQUEST_RECORDED, recorded)
+    stage(
+        session,
+        subjects.CONSENT_RECORDED,
+        new_event(
+            ConsentRecorded(request_id=request_id, terms=terms),
+            source=SOURCE,
+            subject=request_id,
+            causation=recorded,
+        ),
+    )
+    return row, consent_id
+
+
+def load_request(
+    session: Session, office_id: str, request_id: str
+) -> tuple[RequestRow, ConsentTerms]:
+    row = session.get(RequestRow, request_id)
+    if row is None or row.office_id != office_id:
+        raise NotFound(f"no request {request_id}")
+    consent_row = session.exec(select(ConsentRow).where(ConsentRow.request_id == request_id)).one()
+    return row, ConsentTerms.model_validate(consent_row.terms)
+
+
+def case_for(row: RequestRow, terms: ConsentTerms) -> CaseDetails:
+    """Only what the consent releases (data minimisation)."""
+    allowed = consent.releasable(terms)
+    fields: dict[str, object] = {"urgency": row.urgency}
+    released: list[DataCategory] = []
+    for category, values in (
+        (DataCategory.CLIENT_REFERENCE, {"client_reference": row.client_reference}),
+        (DataCategory.NEEDS, {"needs": tuple(row.needs)}),
+        (DataCategory.LANGUAGES, {"languages": tuple(row.languages)}),
+        (DataCategory.AREA, {"municipality": row.municipality, "postcode": row.postcode}),
+        (DataCategory.AGE, {"age": row.age}),
+        (DataCategory.CASE_NOTE, {"note": row.note}),
+    ):
+        if category in allowed and any(v not in (None, ()) for v in values.values()):
+            fields.update(values)
+            released.append(category)
+    return CaseDetails(**fields, released_categories=tuple(released))  # type: ignore[arg-type]
+
+
+def request_referral(
+    session: Session, office_id: str, request_id: str, agency: AgencyCard
+) -> tuple[ReferralView, bool]:
+    """Ask the referral service to offer the request to the agency; idempotent per agency."""
+    row, terms = load_request(session, office_id, request_id)
+    existing = session.exec(
+        select(ReferralView).where(
+            ReferralView.request_id == request_id,
+            ReferralView.agency_id == agency.agency_id,
+            col(ReferralView.open_key).is_not(None),
+        )
+    ).first()
+    if existing is not None:
+        return existing, False
+    case = case_for(row, terms)
+    now = datetime.now(UTC)
+    consent.check(
+        terms,
+        agency_id=agency.agency_id,
+        kind=agency.kind,
+        purpose=Purpose.REFERRAL,
+        categories=case.released_categories,
+        now=now,
+    )
+    referral_id = f"ref-{uuid.uuid4()}"
+    view = ReferralView(
+        id=referral_id,
+        request_id=request_id,
+        office_id=office_id,
+        agency_id=agency.agency_id,
+        agency_name=agency.name,
+        status=ReferralStatus.DRAFT.value,
+    )
+    session.add(view)
+    event = new_event(
+        ReferralRequested(
+            referral_id=referral_id,
+            request_id=request_id,
+            office_id=office_id,
+            agency_id=agency.agency_id,
+            agency_kind=agency.kind,
+            consent=terms,
+            case=case,
+        ),
+        source=SOURCE,
+        subject=referral_id,
+        correlation_id=request_id,
+    )
+    stage(session, subjects.REFERRAL_REQUESTED, event)
+    _trail(session, event.id, referral_id, None, "requested-by-office", "draft", None, now)
+    return view, True
+
+
+def request_cancellation(
+    session: Session, office_id: str, referral_id: str, reason: str
+) -> ReferralView:
+    """Ask the referral service to cancel a referral this office sent."""
+    view = load_referral(session, office_id, referral_id)
+    if view.status in TERMINAL:
+        raise Conflict(f"referral {referral_id} is already {view.status}")
+    event = new_event(
+        ReferralCancellationRequested(referral_id=referral_id, office_id=office_id, reason=reason),
+        source=SOURCE,
+        subject=referral_id,
+        correlation_id=view.request_id,
+    )
+    stage(session, subjects.CANCELLATION_REQUESTED, event)
+    return view
+
+
+def load_referral(session: Session, office_id: str, referral_id: str) -> ReferralView:
+    view = session.get(ReferralView, referral_id)
+    if view is None or view.office_id != office_id:
+        raise NotFound(f"no referral {referral_id}")
+    return view
+
+
+def trail(session: Session, referral_id: str) -> list[TrailEntry]:
+    stmt = (
+        select(TrailEntry)
+        .where(TrailEntry.referral_id == referral_id)
+        .order_by(col(TrailEntry.occurred_at), col(TrailEntry.version))
+    )
+    return list(session.exec(stmt))
+
+
+def project_change(session: Session, delivery: Delivery[ReferralChange]) -> None:
+    """Fold a referral event into intake's view; versions keep out-of-order events harmless."""
+    change, event = delivery.event.data, delivery.event
+    kind = subjects.referral_kind(delivery.subject)
+    _trail(
+        session,
+        event.id,
+        change.referral_id,
+        change.version,
+        kind,
+        change.status.value,
+        change.reason,
+        change.occurred_at,
+    )
+    view = session.get(ReferralView, change.referral_id)
+    if view is None:
+        log.warning("intake.unknown_referral", referral_id=change.referral_id)
+        return
+    if change.version <= view.version:
+        return  # an older event arrived late; the trail has it, the view is already newer
+    view.version, view.status = change.version, change.status.value
+    view.updated_at = change.occurred_at
+    if kind in {"reminded", "escalated", "expired"}:
+        view.overdue = kind
+    elif change.status is not ReferralStatus.REQUESTED:
+        view.overdue = None
+    if change.reason and kind not in {"reminded", "escalated"}:
+        view.reason = change.reason
+    view.open_key = None if view.status in TERMINAL else "open"
+    session.add(view)
+
+
+def project_refusal(session: Session, delivery: Delivery[TransitionRefused]) -> None:
+    """Show the office why a command on its referral was refused."""
+    refused = delivery.event.data
+    _trail(
+        session,
+        delivery.event.id,
+        refused.referral_id,
+        None,
+        f"refused:{refused.attempted}",
+        None,
+        refused.message,
+        refused.occurred_at,
+    )
+    view = session.get(ReferralView, refused.referral_id)
+    if view is not None and refused.sender == "office":
+        view.problem = refused.message
+        if view.status == ReferralStatus.DRAFT.value:
+            view.open_key = None
+        session.add(view)
+
+
+def _trail(
+    session: Session,
+    event_id: str,
+    referral_id: str,
+    version: int | None,
+    kind: str,
+    status: str | None,
+    reason: str | None,
+    at: datetime,
+) -> None:
+    session.add(
+        TrailEntry(
+            event_id=event_id,
+            referral_id=referral_id,
+            version=version,
+            kind=kind,
+            status=status,
+            reason=reason,
+            occurred_at=at,
+        )
+    )

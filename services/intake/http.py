@@ -1,0 +1,193 @@
+"""Intake's HTTP API for the counselling office (OpenAPI at /docs and /openapi.json)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+
+from schemas.queries import ResolveAgencies
+from schemas.vocabulary import Need
+from services.consent.rules import ConsentViolation, covers_recipient
+from services.intake import handlers
+from services.intake.api_models import (
+    CancelIn,
+    ReferralCreate,
+    ReferralPublic,
+    RequestCreate,
+    RequestPublic,
+    Suggestion,
+    SuggestionsPublic,
+    TrailItem,
+)
+from services.intake.directory_client import DirectoryClient, DirectoryUnavailable
+from services.intake.store import ReferralView
+
+
+@dataclass
+class Deps:
+    """What the routes need; filled in by the composition root once connections exist."""
+
+    run: Callable[[Callable[..., Any]], Any]
+    directory: DirectoryClient
+    wake_relay: Callable[[], None]
+    office_id: str
+
+
+def deps(request: Request) -> Deps:
+    found: Deps | None = getattr(request.app.state, "deps", None)
+    if found is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "intake is starting")
+    return found
+
+
+DepsDep = Annotated[Deps, Depends(deps)]
+
+
+def create_app() -> FastAPI:
+    """The intake HTTP app; `app.state.deps` must be set before it serves requests."""
+    app = FastAPI(
+        title="Wegweiser intake",
+        version="1",
+        description="Record requests with the person's consent, see suggested agencies, "
+        "send referrals and follow them.",
+    )
+
+    @app.get("/health")
+    async def health(d: DepsDep) -> dict[str, str]:
+        return {"status": "ok", "office_id": d.office_id}
+
+    @app.post("/requests", status_code=201)
+    async def record_request(body: RequestCreate, d: DepsDep) -> RequestPublic:
+        row, consent_id = await d.run(lambda s: handlers.record_request(s, d.office_id, body))
+        d.wake_relay()
+        return RequestPublic(
+            request_id=row.id,
+            consent_id=consent_id,
+            needs=row.needs,
+            urgency=row.urgency,
+            recorded_at=row.recorded_at,
+        )
+
+    @app.get("/requests/{request_id}/suggestions")
+    async def suggestions(
+        request_id: str, d: DepsDep, need: Need | None = None
+    ) -> SuggestionsPublic:
+        row, terms = await _call(d, lambda s: handlers.load_request(s, d.office_id, request_id))
+        out, excluded = [], []
+        for n in [need] if need else [Need(x) for x in row.needs]:
+            query = ResolveAgencies(
+                need=n,
+                languages=tuple(row.languages),
+                municipality=row.municipality,
+                postcode=row.postcode,
+                age=row.age,
+                urgency=row.urgency,
+            )
+            answer = await _ask(d.directory.resolve(query))
+            out += [
+                Suggestion(
+                    need=n,
+                    candidate=c,
+                    consent_covers=covers_recipient(terms, c.agency.agency_id, c.agency.kind),
+                )
+                for c in answer.candidates
+            ]
+            excluded += answer.excluded
+        return SuggestionsPublic(suggestions=out, excluded=excluded)
+
+    @app.post("/requests/{request_id}/referrals", status_code=202)
+    async def send_referral(
+        request_id: str, body: ReferralCreate, d: DepsDep, response: Response
+    ) -> ReferralPublic:
+        await _call(d, lambda s: handlers.load_request(s, d.office_id, request_id))
+        agency = await _ask(d.directory.lookup(body.agency_id))
+        if agency is None:
+            raise HTTPException(422, f"unknown agency {body.agency_id!r}: not in the directory")
+        if not agency.active:
+            raise HTTPException(422, f"agency {body.agency_id!r} is not active")
+        view, created = await _call(
+            d, lambda s: handlers.request_referral(s, d.office_id, request_id, agency)
+        )
+        if created:
+            d.wake_relay()
+        else:
+            response.status_code = 200
+        return _public(view, [])
+
+    @app.get("/requests/{request_id}/referrals")
+    async def list_referrals(request_id: str, d: DepsDep) -> list[ReferralPublic]:
+        def query(s: Any) -> list[ReferralView]:
+            handlers.load_request(s, d.office_id, request_id)
+            return list(
+                s.exec(handlers.select(ReferralView).where(ReferralView.request_id == request_id))
+            )
+
+        return [_public(v, []) for v in await _call(d, query)]
+
+    @app.get("/referrals/{referral_id}")
+    async def get_referral(referral_id: str, d: DepsDep) -> ReferralPublic:
+        def query(s: Any) -> ReferralPublic:
+            view = handlers.load_referral(s, d.office_id, referral_id)
+            return _public(view, handlers.trail(s, referral_id))
+
+        return await _call(d, query)
+
+    @app.post("/referrals/{referral_id}/cancel", status_code=202)
+    async def cancel(referral_id: str, body: CancelIn, d: DepsDep) -> ReferralPublic:
+        view = await _call(
+            d, lambda s: handlers.request_cancellation(s, d.office_id, referral_id, body.reason)
+        )
+        d.wake_relay()
+        return _public(view, [])
+
+    return app
+
+
+async def _call(d: Deps, fn: Callable[..., Any]) -> Any:
+    """Run a unit of work and map domain errors to HTTP (nothing is written on error)."""
+    try:
+        return await d.run(fn)
+    except handlers.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except handlers.Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ConsentViolation as exc:
+        raise HTTPException(422, f"{exc.code}: {exc}") from None
+
+
+async def _ask(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except DirectoryUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _public(view: ReferralView, trail: list[Any]) -> ReferralPublic:
+    return ReferralPublic(
+        referral_id=view.id,
+        request_id=view.request_id,
+        agency_id=view.agency_id,
+        agency_name=view.agency_name,
+        status=view.status,
+        reason=view.reason,
+        problem=view.problem,
+        overdue=view.overdue,
+        trail=[
+            TrailItem(
+                kind=t.kind,
+                status=t.status,
+                version=t.version,
+                reason=t.reason,
+                occurred_at=t.occurred_at,
+            )
+            for t in trail
+        ],
+    )

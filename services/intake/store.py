@@ -1,0 +1,79 @@
+"""Intake's tables: requests, consents, and its read model of every referral it sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kw: object) -> object:
+    return Field(sa_type=DateTime(timezone=True), **kw)  # type: ignore[call-overload]
+
+
+class RequestRow(SQLModel, table=True):
+    """A request recorded by the counselling office."""
+
+    __tablename__ = "requests"
+    id: str = Field(primary_key=True, max_length=64)
+    office_id: str = Field(max_length=64, index=True)
+    client_reference: str = Field(max_length=64)
+    needs: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    languages: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    municipality: str | None = Field(default=None, max_length=8)
+    postcode: str | None = Field(default=None, max_length=5)
+    age: int | None = None
+    urgency: str = Field(max_length=16)
+    note: str | None = None
+    recorded_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
+
+
+class ConsentRow(SQLModel, table=True):
+    """The consent a person gave for one request (its terms as the wire contract's JSON)."""
+
+    __tablename__ = "consents"
+    id: str = Field(primary_key=True, max_length=64)
+    request_id: str = Field(max_length=64, index=True)
+    terms: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
+    withdrawn_at: datetime | None = _ts(default=None)  # type: ignore[assignment]
+
+
+class ReferralView(SQLModel, table=True):
+    """Intake's view of a referral, projected from the referral service's events."""
+
+    __tablename__ = "referral_views"
+    __table_args__ = (UniqueConstraint("request_id", "agency_id", "open_key"),)
+    id: str = Field(primary_key=True, max_length=64)
+    request_id: str = Field(max_length=64, index=True)
+    office_id: str = Field(max_length=64)
+    agency_id: str = Field(max_length=64)
+    agency_name: str = Field(max_length=200)
+    status: str = Field(max_length=16)
+    version: int = 0
+    reason: str | None = None
+    problem: str | None = None
+    overdue: str | None = Field(default=None, max_length=16)
+    open_key: str | None = Field(default="open", max_length=8)
+    created_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
+    updated_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
+
+
+class TrailEntry(SQLModel, table=True):
+    """One event in a referral's trail, as intake received it."""
+
+    __tablename__ = "referral_trail"
+    event_id: str = Field(primary_key=True, max_length=64)
+    referral_id: str = Field(max_length=64, index=True)
+    version: int | None = None
+    kind: str = Field(max_length=40)
+    status: str | None = Field(default=None, max_length=16)
+    reason: str | None = None
+    occurred_at: datetime = _ts()  # type: ignore[assignment]
+
+
+TABLES = [RequestRow, ConsentRow, ReferralView, TrailEntry]

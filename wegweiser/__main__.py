@@ -1,0 +1,3 @@
+from wegweiser.cli import app
+
+app()

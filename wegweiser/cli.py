@@ -1,0 +1,152 @@
+"""The `wegweiser` command: run the system, one service, the demo, an agency adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wegweiser.logging import configure_logging
+from wegweiser.settings import SERVICES, Settings
+
+app = typer.Typer(no_args_is_help=True, help="Wegweiser: consent-based referrals over NATS.")
+agency_app = typer.Typer(no_args_is_help=True, help="The NATS adapter for a partner agency.")
+schemas_app = typer.Typer(
+    no_args_is_help=True, help="Generated contract files (JSON Schema, AsyncAPI)."
+)
+app.add_typer(agency_app, name="agency")
+app.add_typer(schemas_app, name="schemas")
+
+DataDir = Annotated[Path | None, typer.Option(help="data directory (WEGWEISER_DATA_DIR)")]
+
+
+def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@app.command()
+def up(data_dir: DataDir = None, nats_url: Annotated[str | None, typer.Option()] = None) -> None:
+    """Start NATS (embedded unless NATS_URL is set) and every service; Ctrl-C stops all."""
+    from wegweiser.supervisor import up as run_up
+
+    settings = _settings(data_dir, nats_url=nats_url)
+    configure_logging(settings.log_level, settings.log_json, "supervisor")
+    raise typer.Exit(run_up(settings))
+
+
+@app.command()
+def service(name: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICES)}")]) -> None:
+    """Run one service in this process (what `up` starts for each)."""
+    if name not in SERVICES:
+        raise typer.BadParameter(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json, name)
+    runtime = importlib.import_module(f"services.{name}.bootstrap").build(settings)
+    asyncio.run(runtime.serve())
+
+
+@app.command()
+def status(data_dir: DataDir = None) -> None:
+    """Show each service, the stream and its consumers; exit 1 if anything is down."""
+    from wegweiser.status import status as read_status
+
+    ok, lines = asyncio.run(read_status(_settings(data_dir)))
+    typer.echo("\n".join(lines))
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def demo(data_dir: DataDir = None) -> None:
+    """Drive one referral through its whole life against the running system; print its trail."""
+    from wegweiser.demo import DemoFailed
+    from wegweiser.demo import demo as run_demo
+    from wegweiser.supervisor import runtime_info
+
+    settings = _settings(data_dir)
+    configure_logging("WARNING", settings.log_json)
+    info = runtime_info(settings.data_dir)
+    nats_url = str(info.get("nats_url") or settings.nats_url or "")
+    if not nats_url:
+        typer.echo("Wegweiser is not running here: start it with `wegweiser up`.", err=True)
+        raise typer.Exit(2)
+    try:
+        asyncio.run(run_demo(str(info.get("intake_url") or settings.intake_url), nats_url))
+    except (DemoFailed, OSError) as exc:
+        typer.echo(f"demo FAILED: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("demo passed: the referral went through its whole life.")
+
+
+def _nats_url(settings: Settings) -> str:
+    from wegweiser.supervisor import runtime_info
+
+    url = settings.nats_url or runtime_info(settings.data_dir).get("nats_url")
+    if not url:
+        typer.echo("No NATS URL: set NATS_URL or run `wegweiser up` in this directory.", err=True)
+        raise typer.Exit(2)
+    return str(url)
+
+
+@agency_app.command("listen")
+def agency_listen(
+    agency: Annotated[str, typer.Option(help="the agency id from the directory")],
+    acknowledge: Annotated[bool, typer.Option(help="acknowledge each offer on receipt")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Receive this agency's referrals and print each event as one JSON line."""
+    from services.agency.listen import listen
+
+    settings = _settings(data_dir)
+    configure_logging(settings.log_level, settings.log_json, f"agency-{agency}")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(listen(_nats_url(settings), agency, acknowledge))
+
+
+@agency_app.command("answer")
+def agency_answer(
+    referral: str,
+    action: Annotated[
+        str,
+        typer.Argument(help="acknowledge, accept, reject, start, hold, resume, complete or fail"),
+    ],
+    agency: Annotated[str, typer.Option(help="the agency id")],
+    reason: Annotated[str | None, typer.Option(help="required for reject, hold, fail")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Answer a referral as an agency."""
+    from services.agency import AgencyClient
+
+    settings = _settings(data_dir)
+
+    async def send() -> str:
+        async with await AgencyClient.connect(_nats_url(settings), agency) as client:
+            return await client.answer(referral, action, reason)
+
+    typer.echo(f"answer {asyncio.run(send())} sent")
+
+
+@schemas_app.command("generate")
+def schemas_generate() -> None:
+    """Write schemas/json/*.json and schemas/asyncapi/*.yaml from the code."""
+    from schemas.generate import write_all
+
+    for path in write_all():
+        typer.echo(f"wrote {path}")
+
+
+@schemas_app.command("check")
+def schemas_check() -> None:
+    """Exit 1 if the committed schema files differ from what the code generates."""
+    from schemas.generate import drift
+
+    stale = drift()
+    for path in stale:
+        typer.echo(f"out of date: {path} (run `wegweiser schemas generate`)", err=True)
+    raise typer.Exit(1 if stale else 0)

@@ -1,0 +1,137 @@
+"""`wegweiser demo`: one referral through its whole life against the running system."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import nats
+import nats.errors
+
+from schemas import subjects
+from services.agency import AgencyClient
+
+
+class DemoFailed(Exception):
+    """A step of the demo did not happen."""
+
+
+REQUEST = {
+    "client_reference": "demo-client-0001",
+    "needs": ["migration-counselling"],
+    "languages": ["ar", "de"],
+    "municipality": "13076090",
+    "age": 34,
+    "urgency": "soon",
+    "note": "Needs help with the residence permit renewal; prefers Arabic.",
+    "consent": {
+        "recipients": [{"kind": "migration-counselling"}],
+        "purposes": ["referral"],
+        "data_categories": ["client-reference", "needs", "languages", "area", "age", "case-note"],
+        "method": "signed-form",
+        "given_at": None,
+        "text_version": "2026-01",
+        "text_language": "de",
+    },
+}
+
+
+async def demo(
+    intake_url: str, nats_url: str, say: Any = print, timeout: float = 30.0
+) -> dict[str, Any]:
+    """Run the demo; returns the final referral with its trail, or raises DemoFailed."""
+    body = json.loads(json.dumps(REQUEST))
+    body["consent"]["given_at"] = datetime.now(UTC).isoformat()
+    async with httpx.AsyncClient(base_url=intake_url, timeout=10) as http:
+        request = _ok(await http.post("/requests", json=body), 201)
+        say(
+            f"1. office recorded request {request['request_id']} "
+            f"with consent {request['consent_id']}"
+        )
+        found = _ok(await http.get(f"/requests/{request['request_id']}/suggestions"), 200)
+        usable = [s for s in found["suggestions"] if s["consent_covers"]]
+        if not usable:
+            raise DemoFailed(f"no suggested agency is covered by the consent: {found}")
+        agency = usable[0]["candidate"]["agency"]
+        reasons = "; ".join(r["text"] for r in usable[0]["candidate"]["reasons"])
+        say(f"2. directory suggests {agency['name']} ({agency['agency_id']}): {reasons}")
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        offers = await js.subscribe(
+            subjects.referral_event(agency["agency_id"], "offered"),
+            ordered_consumer=True,
+            deliver_policy=nats.js.api.DeliverPolicy.NEW,
+        )
+        referral = _ok(
+            await http.post(
+                f"/requests/{request['request_id']}/referrals",
+                json={"agency_id": agency["agency_id"]},
+            ),
+            202,
+        )
+        rid = referral["referral_id"]
+        say(f"3. office sent referral {rid}")
+        offer = await _offer_for(offers, rid, timeout)
+        say(
+            "4. agency received the offer; it may see: "
+            + ", ".join(offer["data"]["case"]["released_categories"])
+        )
+        async with AgencyClient(nc, agency["agency_id"]) as client:
+            steps = [
+                ("acknowledge", "received", None),
+                ("accept", "accepted", None),
+                ("start", "in-progress", None),
+                ("complete", "completed", None),
+            ]
+            for n, (action, expected, reason) in enumerate(steps, start=5):
+                await client.answer(rid, action, reason)
+                await _until(http, rid, expected, timeout)
+                say(f"{n}. agency answered {action!r}; the office sees {expected!r}")
+        final = _ok(await http.get(f"/referrals/{rid}"), 200)
+    say("trail:")
+    for item in final["trail"]:
+        say(
+            f"   v{item['version'] or '-'} {item['occurred_at']}  "
+            f"{item['kind']:<22} {item['status'] or ''}"
+        )
+    return final
+
+
+def _ok(response: httpx.Response, expected: int) -> Any:
+    if response.status_code != expected:
+        raise DemoFailed(
+            f"{response.request.method} {response.request.url} answered "
+            f"{response.status_code}: {response.text[:500]}"
+        )
+    return response.json()
+
+
+async def _offer_for(sub: Any, referral_id: str, timeout: float) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            msg = await sub.next_msg(timeout=1)
+        except nats.errors.TimeoutError:
+            continue
+        event = json.loads(msg.data)
+        if event["data"]["referral_id"] == referral_id:
+            return event
+    raise DemoFailed(f"the agency never received referral {referral_id}")
+
+
+async def _until(http: httpx.AsyncClient, referral_id: str, status: str, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    seen = None
+    while asyncio.get_running_loop().time() < deadline:
+        seen = _ok(await http.get(f"/referrals/{referral_id}"), 200)
+        if seen["status"] == status:
+            return
+        if seen.get("problem"):
+            raise DemoFailed(f"referral {referral_id} refused: {seen['problem']}")
+        await asyncio.sleep(0.1)
+    raise DemoFailed(
+        f"referral {referral_id} stayed {seen and seen['status']!r}, expected {status!r}"
+    )
