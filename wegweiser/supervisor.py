@@ -23,7 +23,7 @@ RUNTIME_FILE = "runtime.json"
 
 @dataclass
 class Child:
-    """One supervised service process."""
+    """One service process."""
 
     name: str
     env: dict[str, str]
@@ -44,6 +44,13 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.alive():
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait()
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.alive():
             assert self.process is not None
@@ -51,7 +58,86 @@ class Child:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self.kill()
+
+
+class LocalSystem:
+    """NATS (embedded unless configured) and the services, on one machine."""
+
+    def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.nats: EmbeddedNats | None = None
+        if settings.nats_url is None:
+            self.nats = EmbeddedNats(
+                self.data_dir / "nats",
+                port=settings.nats_port,
+                sync_interval=settings.nats_sync_interval,
+            )
+        self._extra_env = extra_env or {}
+        self.children: dict[str, Child] = {}
+
+    @property
+    def nats_url(self) -> str:
+        return self.nats.url if self.nats else str(self.settings.nats_url)
+
+    def start(self, wait: float = 60.0) -> bool:
+        """Start everything; True once intake answers /health."""
+        if self.nats:
+            self.nats.start()
+        env = {
+            **os.environ,
+            **self._extra_env,
+            "WEGWEISER_NATS_URL": self.nats_url,
+            "WEGWEISER_DATA_DIR": str(self.data_dir),
+            "WEGWEISER_INTAKE_PORT": str(self.settings.intake_port),
+        }
+        for name in SERVICES:
+            self.children[name] = Child(name, env, self.data_dir / "logs" / f"{name}.log")
+            self.children[name].start()
+        self._write_runtime_file()
+        return self.wait_ready(wait)
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                url = f"{self.settings.intake_url}/health"
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            if any(not c.alive() for c in self.children.values()):
+                return False
+            time.sleep(0.2)
+        return False
+
+    def supervise_once(self) -> None:
+        """Restart whatever has died."""
+        if self.nats and self.nats.process and self.nats.process.poll() is not None:
+            log.error("nats.exited", code=self.nats.process.returncode)
+            self.nats.start()
+        for child in self.children.values():
+            if not child.alive():
+                _restart(child)
+
+    def stop(self) -> None:
+        for child in self.children.values():
+            child.stop()
+        if self.nats:
+            self.nats.stop()
+        (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
+
+    def _write_runtime_file(self) -> None:
+        info = {
+            "nats_url": self.nats_url,
+            "nats_monitor_url": self.nats.monitor_url if self.nats else None,
+            "intake_url": self.settings.intake_url,
+            "supervisor_pid": os.getpid(),
+            "services": {n: c.process.pid for n, c in self.children.items() if c.process},
+        }
+        (self.data_dir / RUNTIME_FILE).write_text(json.dumps(info, indent=2))
 
 
 def runtime_info(data_dir: Path) -> dict[str, object]:
@@ -62,17 +148,7 @@ def runtime_info(data_dir: Path) -> dict[str, object]:
 
 def up(settings: Settings) -> int:
     """Start everything, restart what crashes, stop all on Ctrl-C or SIGTERM."""
-    data_dir = settings.data_dir.resolve()
-    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
-    nats = None
-    nats_url = settings.nats_url
-    if nats_url is None:
-        nats = EmbeddedNats(
-            data_dir / "nats", port=settings.nats_port, sync_interval=settings.nats_sync_interval
-        ).start()
-        nats_url = nats.url
-    env = {**os.environ, "WEGWEISER_NATS_URL": nats_url, "WEGWEISER_DATA_DIR": str(data_dir)}
-    children = [Child(name, env, data_dir / "logs" / f"{name}.log") for name in SERVICES]
+    system = LocalSystem(settings)
     stopping = False
 
     def stop(_sig: int, _frame: object) -> None:
@@ -81,39 +157,17 @@ def up(settings: Settings) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for child in children:
-        child.start()
-    (data_dir / RUNTIME_FILE).write_text(
-        json.dumps(
-            {
-                "nats_url": nats_url,
-                "nats_monitor_url": nats.monitor_url if nats else None,
-                "intake_url": settings.intake_url,
-                "supervisor_pid": os.getpid(),
-                "services": {c.name: c.process.pid for c in children if c.process},
-                "nats_pid": nats.process.pid if nats and nats.process else None,
-            },
-            indent=2,
-        )
-    )
-    ready = _wait_ready(settings.intake_url, children)
-    print(_banner(settings, nats_url, data_dir, ready), flush=True)
     try:
+        ready = system.start()
+        print(_banner(settings, system.nats_url, system.data_dir, ready), flush=True)
         while not stopping:
             time.sleep(0.5)
-            if nats and nats.process and nats.process.poll() is not None and not stopping:
-                log.error("nats.exited", code=nats.process.returncode)
-                nats.start()
-            for child in children:
-                if not child.alive() and not stopping:
-                    _restart(child)
+            if not stopping:
+                system.supervise_once()
+                system._write_runtime_file()
     finally:
         print("Stopping Wegweiser …", flush=True)
-        for child in children:
-            child.stop()
-        if nats:
-            nats.stop()
-        (data_dir / RUNTIME_FILE).unlink(missing_ok=True)
+        system.stop()
     return 0
 
 
@@ -125,22 +179,8 @@ def _restart(child: Child) -> None:
         "service.exited", service=child.name, code=code, restarts_last_minute=len(child.restarts)
     )
     if len(child.restarts) > 5:
-        time.sleep(5)  # a crash loop: give the log a chance to be read, keep trying slowly
+        time.sleep(5)  # a crash loop: keep trying, slowly, so the log stays readable
     child.start()
-
-
-def _wait_ready(intake_url: str, children: list[Child], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{intake_url}/health", timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        if any(not c.alive() for c in children):
-            return False
-        time.sleep(0.2)
-    return False
 
 
 def _banner(settings: Settings, nats_url: str, data_dir: Path, ready: bool) -> str:
@@ -151,6 +191,6 @@ def _banner(settings: Settings, nats_url: str, data_dir: Path, ready: bool) -> s
             f"  intake API   {settings.intake_url}   (OpenAPI: {settings.intake_url}/docs)",
             f"  NATS         {nats_url}",
             f"  data         {data_dir}   (logs in {data_dir / 'logs'})",
-            "  try          wegweiser demo      |   wegweiser status   |   Ctrl-C stops everything",
+            "  try          wegweiser demo   |   wegweiser status   |   Ctrl-C stops everything",
         ]
     )

@@ -1,0 +1,289 @@
+"""Wegweiser pipeline benchmark: raw JetStream baseline vs. referrals end to end, on one nats-server.
+
+Run from the repo root:  .venv/bin/python bench/pipeline.py [--duration 60] [--rate 50]
+[--latency-duration 30] [--quick].  See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import httpx
+import nats
+import nats.errors
+from nats.js.api import StorageType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from services.agency import AgencyClient  # noqa: E402
+from wegweiser.platform.nats_server import binary, free_port  # noqa: E402
+from wegweiser.settings import Settings  # noqa: E402
+from wegweiser.supervisor import LocalSystem  # noqa: E402
+
+# The four migration-counselling agencies: the consent {"kind": "migration-counselling"} covers each.
+AGENCIES = ("lup-mbe-ludwigslust", "lup-mbe-parchim", "oa-mbe-sonthofen", "oa-mbe-immenstadt")
+WORKERS = 32
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def request_body() -> dict[str, Any]:
+    """Same shape as tests/e2e/conftest.py request_body(), with a fresh given_at."""
+    return {
+        "client_reference": "bench-client",
+        "needs": ["migration-counselling"],
+        "languages": ["ar", "de"],
+        "municipality": "13076090",
+        "age": 34,
+        "urgency": "routine",
+        "note": "residence permit renewal",
+        "consent": {
+            "recipients": [{"kind": "migration-counselling"}],
+            "purposes": ["referral"],
+            "data_categories": ["client-reference", "needs", "languages", "area"],
+            "method": "signed-form",
+            "given_at": datetime.now(UTC).isoformat(),
+            "text_version": "2026-01",
+            "text_language": "de",
+        },
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines()
+                if ln.startswith("model name")), platform.processor() or "unknown")
+    mem_kb = next(int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines()
+                  if ln.startswith("MemTotal"))
+    nats_version = subprocess.run([binary(), "--version"], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "ram_gib": round(mem_kb / 2**20, 1),
+            "python": platform.python_version(), "nats_server": nats_version}
+
+
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+async def raw_baseline(url: str, n: int) -> dict[str, float]:
+    """nats-py straight to a BENCH stream: pipelined publish, then durable pull consume + ack."""
+    nc = await nats.connect(url)
+    js = nc.jetstream(publish_async_max_pending=256)
+    payload = os.urandom(512)
+    try:
+        await js.add_stream(name="BENCH", subjects=["bench.>"], storage=StorageType.FILE)
+        start = perf_counter()
+        for _ in range(n):
+            await js.publish_async("bench.msg", payload, wait_stall=30)
+        await asyncio.wait_for(js.publish_async_completed(), 60)
+        publish_s = perf_counter() - start
+        stored = (await js.stream_info("BENCH")).state.messages
+        if stored != n:
+            raise RuntimeError(f"BENCH holds {stored} messages, published {n}")
+        sub = await js.pull_subscribe("bench.>", durable="bench-consumer", stream="BENCH")
+        got, start = 0, perf_counter()
+        while got < n:
+            for msg in await sub.fetch(256, timeout=10):
+                await msg.ack()
+                got += 1
+        await nc.flush(timeout=10)
+        consume_s = perf_counter() - start
+        return {"messages": n, "publish_msg_s": n / publish_s, "consume_msg_s": n / consume_s}
+    finally:
+        with contextlib.suppress(Exception):
+            await js.delete_stream("BENCH")
+        await nc.close()
+
+
+class Rig:
+    """Agency adapters (one AgencyClient each, acking every delivery) and an HTTP client."""
+
+    def __init__(self, system: LocalSystem) -> None:
+        self.system = system
+        self.received: dict[str, float] = {}  # referral_id -> perf_counter at the adapter
+        self.errors: Counter[str] = Counter()
+        self.http = httpx.AsyncClient(
+            base_url=system.settings.intake_url, timeout=30,
+            limits=httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS))
+        self.clients: list[AgencyClient] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for agency in AGENCIES:
+            client = await AgencyClient.connect(self.system.nats_url, agency)
+            self.clients.append(client)
+            self.tasks.append(asyncio.create_task(self._listen(client)))
+
+    async def _listen(self, client: AgencyClient) -> None:
+        async for delivery in client.deliveries():
+            if delivery.kind == "offered":
+                self.received.setdefault(delivery.event.data.referral_id, perf_counter())
+            await delivery.ack()
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for client in self.clients:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client._nc.close(), 5)
+        await self.http.aclose()
+
+    async def refer(self, agency: str) -> tuple[str, float] | None:
+        """POST /requests then POST /requests/{id}/referrals; (referral_id, time sent) or None."""
+        sent = perf_counter()
+        try:
+            r = await self.http.post("/requests", json=request_body())
+            if r.status_code != 201:
+                self.errors[f"POST /requests {r.status_code}"] += 1
+                return None
+            path = f"/requests/{r.json()['request_id']}/referrals"
+            r = await self.http.post(path, json={"agency_id": agency})
+            if r.status_code != 202:
+                self.errors[f"POST /referrals {r.status_code}"] += 1
+                return None
+            return r.json()["referral_id"], sent
+        except httpx.HTTPError as exc:
+            self.errors[type(exc).__name__] += 1
+            return None
+
+    async def drain(self, ids: list[str], timeout: float) -> float:
+        """Seconds until every id was received (or the timeout passed)."""
+        start = perf_counter()
+        while perf_counter() - start < timeout and any(i not in self.received for i in ids):
+            await asyncio.sleep(0.05)
+        return perf_counter() - start
+
+
+async def sustained(rig: Rig, duration: float, drain_timeout: float) -> dict[str, Any]:
+    """WORKERS closed-loop HTTP workers for `duration` s; throughput = offers received in window."""
+    accepted: list[str] = []
+    start = perf_counter()
+    end = start + duration
+
+    async def worker(n: int) -> None:
+        i = n
+        while perf_counter() < end:
+            done = await rig.refer(AGENCIES[i % len(AGENCIES)])
+            if done:
+                accepted.append(done[0])
+            i += WORKERS
+
+    await asyncio.wait_for(asyncio.gather(*(worker(n) for n in range(WORKERS))), duration + 90)
+    window = [i for i in accepted if start <= rig.received.get(i, float("inf")) <= end]
+    in_flight = sum(1 for i in accepted if i not in rig.received)
+    drain_s = await rig.drain(accepted, drain_timeout)
+    lost = sum(1 for i in accepted if i not in rig.received)
+    return {"duration_s": duration, "accepted": len(accepted), "received_in_window": len(window),
+            "referrals_s": len(window) / duration, "in_flight_at_end": in_flight,
+            "drain_s": round(drain_s, 3), "not_received_after_drain": lost,
+            "errors": dict(rig.errors)}
+
+
+async def latency(rig: Rig, rate: float, duration: float, drain_timeout: float) -> dict[str, Any]:
+    """Open loop: launch referral i at start + i/rate no matter how slow earlier ones are."""
+    rig.errors.clear()
+    total = int(rate * duration)
+    start = perf_counter()
+    tasks = []
+    for i in range(total):
+        await asyncio.sleep(max(0.0, start + i / rate - perf_counter()))
+        tasks.append(asyncio.create_task(rig.refer(AGENCIES[i % len(AGENCIES)])))
+    done = [d for d in await asyncio.wait_for(asyncio.gather(*tasks), 120) if d]
+    await rig.drain([rid for rid, _ in done], drain_timeout)
+    ms = [(rig.received[rid] - sent) * 1000 for rid, sent in done if rid in rig.received]
+    figures = {"p50_ms": pct(ms, 50), "p90_ms": pct(ms, 90), "p99_ms": pct(ms, 99),
+               "max_ms": max(ms)} if ms else {}
+    return {"rate_s": rate, "duration_s": duration, "sent": total, "accepted": len(done),
+            "received": len(ms), "errors": dict(rig.errors), **figures}
+
+
+async def measure(system: LocalSystem, args: argparse.Namespace) -> dict[str, Any]:
+    raw = await asyncio.wait_for(raw_baseline(system.nats_url, args.raw_messages), 180)
+    print(f"raw: {raw}", flush=True)
+    rig = Rig(system)
+    try:
+        await asyncio.wait_for(rig.start(), 30)
+        sus = await sustained(rig, args.duration, args.drain_timeout)
+        print(f"sustained: {sus}", flush=True)
+        lat = await latency(rig, args.rate, args.latency_duration, args.drain_timeout)
+        print(f"latency: {lat}", flush=True)
+    finally:
+        await rig.close()
+    return {"raw": raw, "sustained": sus, "latency": lat}
+
+
+def report(r: dict[str, Any]) -> str:
+    m, raw, sus, lat = r["machine"], r["raw"], r["sustained"], r["latency"]
+    ratio = raw["publish_msg_s"] / sus["referrals_s"] if sus["referrals_s"] else float("inf")
+    r["overhead_ratio"] = ratio
+    ms = " ".join(f"{k[:-3]} {lat[k]:.1f}" for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")
+                  if k in lat)
+    return "\n".join([
+        "== Wegweiser pipeline benchmark ==",
+        f"machine        {m['cpu']}, {m['cpu_count']} CPUs, {m['ram_gib']} GiB RAM",
+        f"software       Python {m['python']}, {m['nats_server']}, "
+        f"JetStream sync_interval={r['sync_interval']}",
+        f"raw JetStream  publish {raw['publish_msg_s']:,.0f} msg/s (256 in flight), "
+        f"consume+ack {raw['consume_msg_s']:,.0f} msg/s ({raw['messages']:,} x 512 B)",
+        f"pipeline       {sus['referrals_s']:,.1f} referrals/s over {sus['duration_s']:g} s "
+        f"({WORKERS} HTTP workers, {sus['received_in_window']} offers in window, "
+        f"{sus['in_flight_at_end']} in flight at end, drained in {sus['drain_s']:.2f} s, "
+        f"{sus['not_received_after_drain']} never received, errors {sus['errors'] or 0})",
+        f"overhead       raw publish / pipeline = {ratio:,.0f}x",
+        f"latency        at {lat['rate_s']:g}/s for {lat['duration_s']:g} s: {ms} ms "
+        f"(sent {lat['sent']}, accepted {lat['accepted']}, received {lat['received']}, "
+        f"errors {lat['errors'] or 0})",
+    ])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--duration", type=float, default=60.0, help="sustained phase, seconds")
+    p.add_argument("--rate", type=float, default=50.0, help="latency phase, referrals/s")
+    p.add_argument("--latency-duration", type=float, default=30.0, help="latency phase, seconds")
+    p.add_argument("--raw-messages", type=int, default=20_000)
+    p.add_argument("--drain-timeout", type=float, default=120.0)
+    p.add_argument("--quick", action="store_true", help="5 s phases, 2,000 raw messages")
+    args = p.parse_args()
+    if args.quick:
+        args.duration, args.latency_duration, args.raw_messages = 5.0, 5.0, 2_000
+        args.drain_timeout = 30.0
+    result: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "args": vars(args),
+                              "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="wegweiser-bench-") as tmp:
+        settings = Settings(data_dir=Path(tmp), intake_port=free_port())
+        result["sync_interval"] = settings.nats_sync_interval
+        print(f"JetStream sync_interval = {settings.nats_sync_interval} (shipped default)")
+        system = LocalSystem(settings, extra_env={"WEGWEISER_LOG_LEVEL": "WARNING"})
+        try:
+            if not system.start(wait=60):
+                logs = {q.name: q.read_text()[-2000:] for q in (Path(tmp) / "logs").glob("*")}
+                raise SystemExit(f"system did not start: {logs}")
+            result.update(asyncio.run(measure(system, args)))
+        finally:
+            system.stop()
+    text = report(result)
+    print("\n" + text)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"pipeline-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps({**result, "figures": text}, indent=2))
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

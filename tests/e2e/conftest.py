@@ -1,0 +1,111 @@
+"""End-to-end fixtures: the real services as separate processes around a private nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import nats.errors
+import pytest
+
+from wegweiser.platform.nats_server import free_port
+from wegweiser.settings import Settings
+from wegweiser.supervisor import LocalSystem
+
+
+def start_system(tmp_path: Path, **env: str) -> LocalSystem:
+    settings = Settings(
+        data_dir=tmp_path / "data", intake_port=free_port(), nats_sync_interval="always"
+    )
+    system = LocalSystem(settings, extra_env={"WEGWEISER_LOG_LEVEL": "INFO", **env})
+    if not system.start(wait=60):
+        logs = {p.name: p.read_text()[-3000:] for p in (system.data_dir / "logs").glob("*.log")}
+        system.stop()
+        raise RuntimeError(f"system did not start: {logs}")
+    return system
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[LocalSystem]:
+    """Directory, referral and intake as processes, with their own nats-server and SQLite files."""
+    s = start_system(tmp_path)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def system_factory(tmp_path: Path) -> Iterator[Callable[..., LocalSystem]]:
+    started: list[LocalSystem] = []
+
+    def make(**env: str) -> LocalSystem:
+        started.append(start_system(tmp_path, **env))
+        return started[-1]
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+def request_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "client_reference": "client-42",
+        "needs": ["migration-counselling"],
+        "languages": ["ar", "de"],
+        "municipality": "13076090",
+        "age": 34,
+        "urgency": "routine",
+        "note": "residence permit renewal",
+        "consent": {
+            "recipients": [{"kind": "migration-counselling"}],
+            "purposes": ["referral"],
+            "data_categories": ["client-reference", "needs", "languages", "area"],
+            "method": "signed-form",
+            "given_at": datetime.now(UTC).isoformat(),
+            "text_version": "2026-01",
+            "text_language": "de",
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+AGENCY = "lup-mbe-ludwigslust"
+
+
+async def stream_events(nats_url: str, subject: str, idle: float = 0.5) -> list[dict[str, Any]]:
+    """Every message in the stream on `subject`, decoded."""
+    nc = await nats.connect(nats_url)
+    sub = await nc.jetstream().subscribe(subject, ordered_consumer=True)
+    out = []
+    while True:
+        try:
+            msg = await sub.next_msg(timeout=idle)
+        except nats.errors.TimeoutError:
+            break
+        out.append({**json.loads(msg.data), "nats_subject": msg.subject})
+    await nc.close()
+    return out
+
+
+async def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
+    """Poll an async check until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
+
+
+async def referral_status(http: httpx.AsyncClient, referral_id: str) -> dict[str, Any]:
+    response = await http.get(f"/referrals/{referral_id}")
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -1,0 +1,115 @@
+"""A referral's whole life across the real processes, and what the office sees of it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from services.agency import AgencyClient
+from tests.e2e.conftest import AGENCY, referral_status, request_body, stream_events, wait_for
+from wegweiser.demo import demo
+
+pytestmark = pytest.mark.slow
+
+
+async def test_the_demo_takes_a_referral_from_intake_to_completion_and_the_trail_shows_it(system):
+    final = await demo(system.settings.intake_url, system.nats_url, say=lambda _: None)
+    assert final["status"] == "completed"
+    assert [t["kind"] for t in final["trail"]] == [
+        "requested-by-office",
+        "offered",
+        "received",
+        "accepted",
+        "started",
+        "completed",
+    ]
+    assert [t["version"] for t in final["trail"][1:]] == [1, 2, 3, 4, 5]
+    offers = await stream_events(system.nats_url, "ww.referral.*.offered")
+    assert len(offers) == 1
+    assert offers[0]["data"]["case"]["note"].startswith("Needs help")
+
+
+async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
+    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+        request = (await http.post("/requests", json=request_body())).json()
+        referral = (
+            await http.post(
+                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
+            )
+        ).json()
+        rid = referral["referral_id"]
+        await wait_for(lambda: _status_is(http, rid, "requested"))
+        async with await AgencyClient.connect(system.nats_url, AGENCY) as agency:
+            await agency.answer(rid, "complete")  # not accepted yet
+            await agency.answer(rid, "reject")  # no reason
+        async with await AgencyClient.connect(system.nats_url, "lup-jobcenter") as other:
+            await other.answer(rid, "accept")  # never received it
+        refusals = await wait_for(lambda: _refusals(system, 3))
+        by_agency = {(r["data"]["agency_id"], r["data"]["attempted"]): r["data"] for r in refusals}
+        assert by_agency[(AGENCY, "complete")]["code"] == "referral.forbidden-transition"
+        assert (
+            "is requested: 'complete' is not allowed" in by_agency[(AGENCY, "complete")]["message"]
+        )
+        assert by_agency[(AGENCY, "reject")]["code"] == "referral.reason-required"
+        stranger = by_agency[("lup-jobcenter", "accept")]
+        assert stranger["message"] == f"agency lup-jobcenter never received referral {rid}"
+        assert stranger["current_status"] is None  # nothing about another agency's referral leaks
+        refused_subjects = {r["nats_subject"] for r in refusals}
+        assert "ww.referral.lup-jobcenter.refused" in refused_subjects
+        assert (await referral_status(http, rid))["status"] == "requested"
+
+
+async def test_the_office_cancels_a_referral_and_the_agency_is_told(system):
+    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+        request = (await http.post("/requests", json=request_body())).json()
+        rid = (
+            await http.post(
+                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
+            )
+        ).json()["referral_id"]
+        await wait_for(lambda: _status_is(http, rid, "requested"))
+        assert (
+            await http.post(f"/referrals/{rid}/cancel", json={"reason": "person moved away"})
+        ).status_code == 202
+        view = await wait_for(lambda: _status_is(http, rid, "cancelled"))
+        assert view["reason"] == "person moved away"
+        again = await http.post(f"/referrals/{rid}/cancel", json={"reason": "twice"})
+        assert again.status_code == 409 and "already cancelled" in again.text
+    cancelled = await stream_events(system.nats_url, f"ww.referral.{AGENCY}.cancelled")
+    assert [c["data"]["referral_id"] for c in cancelled] == [rid]
+
+
+async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_factory):
+    system = system_factory(
+        WEGWEISER_REMIND_AFTER="PT1S",
+        WEGWEISER_ESCALATE_AFTER="PT2S",
+        WEGWEISER_EXPIRE_AFTER="PT3S",
+        WEGWEISER_DEADLINE_CHECK_EVERY="0.2",
+    )
+    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+        request = (await http.post("/requests", json=request_body())).json()
+        rid = (
+            await http.post(
+                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
+            )
+        ).json()["referral_id"]
+        view = await wait_for(lambda: _status_is(http, rid, "cancelled"), timeout=30)
+    assert [t["kind"] for t in view["trail"]] == [
+        "requested-by-office",
+        "offered",
+        "reminded",
+        "escalated",
+        "expired",
+    ]
+    assert view["overdue"] == "expired"
+    assert "not acknowledged within" in view["reason"]
+
+
+async def _status_is(http: httpx.AsyncClient, rid: str, status: str):
+    view = await referral_status(http, rid)
+    return view if view["status"] == status else None
+
+
+async def _refusals(system, n: int):
+    found = await stream_events(system.nats_url, "ww.referral.*.refused", idle=0.2)
+    return found if len(found) >= n else None
