@@ -113,6 +113,13 @@ class LocalSystem:
             time.sleep(0.2)
         return False
 
+    def restart(self, name: str, kill: bool = True) -> None:
+        """Kill (or stop) one service and start it again."""
+        child = self.children[name]
+        child.kill() if kill else child.stop()
+        child.start()
+        self._write_runtime_file()
+
     def supervise_once(self) -> None:
         """Restart whatever has died."""
         if self.nats and self.nats.process and self.nats.process.poll() is not None:

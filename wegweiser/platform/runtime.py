@@ -109,8 +109,13 @@ class ServiceRuntime:
             self.name, self.db.run, self.js, self.settings.max_deliver, self.relay.wake
         )
 
-    def consume(self, durable: str, routes: list[Route], batch: int = 64) -> None:
-        """Bind a durable consumer from infra/ to handlers, by subject."""
+    def consume(self, durable: str, routes: list[Route]) -> None:
+        """Bind a durable consumer from infra/ to handlers, by subject, one message at a time.
+
+        FastStream handles the messages of one pull batch concurrently, which would reorder
+        events of one referral (an agency's 'complete' before its 'accept'); fetching one
+        message at a time keeps the stream's order per consumer.
+        """
         spec = topology.consumer(durable)
 
         async def on_message(msg: NatsMessage) -> None:
@@ -128,7 +133,7 @@ class ServiceRuntime:
             stream=self.stream,
             durable=durable,
             config=spec.config(self.settings.max_deliver),
-            pull_sub=PullSub(batch_size=batch, timeout=1.0),
+            pull_sub=PullSub(batch_size=1, timeout=1.0),
             ack_policy=AckPolicy.MANUAL,
             title=durable,
             description=", ".join(f"{r.pattern}: {r.contract.event_type}" for r in routes),
