@@ -7,6 +7,8 @@ import json
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from schemas.catalogue import json_schemas
 
 HERE = Path(__file__).parent
@@ -26,7 +28,9 @@ def asyncapi_documents() -> dict[str, str]:
         for name in SERVICES:
             runtime = importlib.import_module(f"services.{name}.bootstrap").build(settings)
             spec = AsyncAPI(runtime.broker, title=f"Wegweiser {name}", version="1")
-            out[name] = spec.to_specification().to_yaml()
+            # FastStream keeps publishers in a set: sort keys so the document is reproducible
+            document = yaml.safe_load(spec.to_specification().to_yaml())
+            out[name] = yaml.safe_dump(document, sort_keys=True, allow_unicode=True)
             runtime.db.dispose()
     return out
 

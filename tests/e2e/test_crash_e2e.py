@@ -25,6 +25,7 @@ class Agency:
         self.system = system
         self.offers: dict[str, set[str]] = collections.defaultdict(set)
         self.task: asyncio.Task[None] | None = None
+        self.busy = asyncio.Event()
 
     async def run(self) -> None:
         async with await AgencyClient.connect(self.system.nats_url, AGENCY) as client:
@@ -32,6 +33,8 @@ class Agency:
                 if delivery.kind == "offered":
                     rid = delivery.event.data.referral_id
                     self.offers[rid].add(delivery.event.id)
+                    if len(self.offers) >= 20:
+                        self.busy.set()
                     for action in ("acknowledge", "accept", "complete"):
                         await client.answer(rid, action, answer_id=f"{delivery.event.id}-{action}")
                 await delivery.ack()
@@ -63,8 +66,7 @@ async def workload(system: LocalSystem, crash) -> dict[str, Any]:
     gate = asyncio.Semaphore(16)
     async with httpx.AsyncClient(base_url=system.settings.intake_url, timeout=30) as http:
         sends = [asyncio.create_task(send_referral(http, gate)) for _ in range(N)]
-        while len(agency.offers) < 20:
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(agency.busy.wait(), 60)
         in_flight = N - len(agency.offers)
         await asyncio.to_thread(crash)
         referral_ids = await asyncio.gather(*sends)

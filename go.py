@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Set up Wegweiser on a machine with only Python, then run it or its tests.
+
+    python3 go.py up        # install into .venv if needed, then run everything locally
+    python3 go.py test      # install (with test tools) if needed, then lint and run every test
+    python3 go.py bench     # the end-to-end benchmark (bench/pipeline.py)
+    python3 go.py ARGS...   # any other `wegweiser` command, e.g. `python3 go.py demo`
+
+Uses only the standard library; everything else comes from PyPI into ./.venv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+
+
+def ensure_installed() -> None:
+    """Create .venv and install Wegweiser with test extras; again only if pyproject changed."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - go.py itself must run on older Pythons
+        sys.exit(f"Wegweiser needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print("creating .venv …", flush=True)
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except Exception as exc:  # noqa: BLE001 - explain the one common cause, then stop
+            sys.exit(
+                f"could not create a virtual environment ({exc}); on Debian/Ubuntu "
+                "install the python3-venv package first"
+            )
+    stamp = VENV / ".installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print("installing Wegweiser and its dependencies into .venv …", flush=True)
+    subprocess.run(
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            f"{ROOT}[test]",
+        ],
+        check=True,
+    )
+    stamp.write_text(digest)
+
+
+def run(*args: str) -> int:
+    return subprocess.run(list(args), cwd=ROOT).returncode
+
+
+def test(extra: list[str]) -> int:
+    steps = [
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "ruff"), "format", "--check", "."],
+        [str(BIN / "wegweiser"), "schemas", "check"],
+        [str(PYTHON), "-m", "pytest", *extra],
+    ]
+    for step in steps:
+        print(
+            "+",
+            " ".join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step)),
+            flush=True,
+        )
+        code = run(*step)
+        if code != 0:
+            return code
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(__doc__)
+        return 0
+    ensure_installed()
+    command, rest = argv[0], argv[1:]
+    if command == "test":
+        return test(rest)
+    os.chdir(ROOT)
+    # exec, so that Ctrl-C and SIGTERM reach `wegweiser up` itself and it shuts down cleanly
+    if command == "bench":
+        os.execv(PYTHON, [str(PYTHON), "bench/pipeline.py", *rest])
+    os.execv(BIN / "wegweiser", [str(BIN / "wegweiser"), *argv])
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)

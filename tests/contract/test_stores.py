@@ -1,0 +1,169 @@
+"""Every store passes the same tests on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.envelope import new_event
+from schemas.events import ReferralAccepted, ReferralReceived
+from schemas.queries import AgencyCard
+from schemas.vocabulary import AgencyKind, ReferralStatus
+from services.consent.rules import ConsentViolation
+from services.intake import handlers as intake
+from services.intake.api_models import RequestCreate
+from services.intake.store import TABLES as INTAKE_TABLES
+from services.referral import store
+from services.referral.domain import DeadlinePolicy, Referral
+from wegweiser.platform.consumer import Delivery
+from wegweiser.platform.db import Database
+from wegweiser.platform.inbox import InboxRow, first_time
+from wegweiser.platform.outbox import OutboxRow, pending_count
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+POLICY = DeadlinePolicy(timedelta(hours=1), timedelta(hours=2), timedelta(hours=3))
+
+
+@pytest.fixture
+def referral_db(database_url):
+    db = Database(database_url, [store.ReferralRow, OutboxRow, InboxRow])
+    db.create_tables()
+    yield db
+    db.dispose()
+
+
+def offered(referral_id: str = "r1") -> Referral:
+    referral = Referral(referral_id, "q1", "agency-a", "office-1", "c1")
+    referral.offer(NOW)
+    return referral
+
+
+def test_a_saved_referral_loads_back_equal_with_aware_times(referral_db):
+    referral_db.run_sync(lambda s: store.save(s, offered(), None, POLICY))
+    loaded = referral_db.run_sync(lambda s: store.load(s, "r1"))
+    assert (loaded.status, loaded.version, loaded.agency_id) == (
+        ReferralStatus.REQUESTED,
+        1,
+        "agency-a",
+    )
+    assert loaded.offered_at == NOW and loaded.offered_at.tzinfo is not None
+
+
+def test_a_stale_update_is_refused_and_the_newer_state_kept(referral_db):
+    referral_db.run_sync(lambda s: store.save(s, offered(), None, POLICY))
+    first = referral_db.run_sync(lambda s: store.load(s, "r1"))
+    second = referral_db.run_sync(lambda s: store.load(s, "r1"))
+    first.answer("accept", "agency-a", NOW, None)
+    referral_db.run_sync(lambda s: store.save(s, first, 1, POLICY))
+    second.answer("reject", "agency-a", NOW, "no capacity")
+    with pytest.raises(store.ConcurrentUpdate):
+        referral_db.run_sync(lambda s: store.save(s, second, 1, POLICY))
+    assert referral_db.run_sync(lambda s: store.load(s, "r1")).status is ReferralStatus.ACCEPTED
+
+
+def test_only_referrals_whose_deadline_passed_are_due(referral_db):
+    def setup(s):
+        store.save(s, offered("r1"), None, POLICY)
+        answered = offered("r2")
+        answered.answer("acknowledge", "agency-a", NOW, None)
+        store.save(s, answered, None, POLICY)
+
+    referral_db.run_sync(setup)
+    assert referral_db.run_sync(lambda s: store.due(s, NOW + timedelta(minutes=59))) == []
+    assert referral_db.run_sync(lambda s: store.due(s, NOW + timedelta(hours=1))) == ["r1"]
+
+
+def test_missing_referral_is_named(referral_db):
+    with pytest.raises(store.ReferralNotFound, match="nope"):
+        referral_db.run_sync(lambda s: store.load(s, "nope"))
+
+
+def test_the_inbox_remembers_per_consumer(referral_db):
+    assert referral_db.run_sync(lambda s: first_time(s, "c1", "e1"))
+    assert not referral_db.run_sync(lambda s: first_time(s, "c1", "e1"))
+    assert referral_db.run_sync(lambda s: first_time(s, "c2", "e1"))
+
+
+@pytest.fixture
+def intake_db(database_url):
+    db = Database(database_url, [*INTAKE_TABLES, OutboxRow, InboxRow])
+    db.create_tables()
+    yield db
+    db.dispose()
+
+
+def body(**consent: object) -> RequestCreate:
+    return RequestCreate.model_validate(
+        {
+            "client_reference": "client-1",
+            "needs": ["legal-aid"],
+            "languages": ["fa"],
+            "municipality": "09780139",
+            "age": 19,
+            "note": "private detail",
+            "consent": {
+                "recipients": [{"kind": "legal-aid"}],
+                "purposes": ["referral"],
+                "data_categories": ["needs", "languages"],
+                "method": "electronic",
+                "given_at": NOW.isoformat(),
+                "text_version": "v1",
+                **consent,
+            },
+        }
+    )
+
+
+CARD = AgencyCard(
+    agency_id="oa-rechtshilfe",
+    name="Rechtshilfe",
+    kind=AgencyKind.LEGAL_AID,
+    channel="nats",
+    capacity=3,
+    waiting_days=2,
+    active=True,
+)
+
+
+def test_a_request_and_its_events_are_stored_in_one_transaction(intake_db):
+    row, _ = intake_db.run_sync(lambda s: intake.record_request(s, "office-1", body()))
+    assert intake_db.run_sync(pending_count) == 2
+    view, created = intake_db.run_sync(
+        lambda s: intake.request_referral(s, "office-1", row.id, CARD)
+    )
+    again, created_again = intake_db.run_sync(
+        lambda s: intake.request_referral(s, "office-1", row.id, CARD)
+    )
+    assert created and not created_again and again.id == view.id
+    assert intake_db.run_sync(pending_count) == 3
+    outbox = intake_db.run_sync(lambda s: list(s.exec(intake.select(OutboxRow))))
+    sent = [o for o in outbox if o.subject == "ww.intake.referral.requested"][0].body.decode()
+    assert "private detail" not in sent and "client-1" not in sent  # not released by the consent
+
+
+def test_a_referral_the_consent_does_not_cover_writes_nothing(intake_db):
+    row, _ = intake_db.run_sync(
+        lambda s: intake.record_request(s, "office-1", body(recipients=[{"kind": "jobcenter"}]))
+    )
+    with pytest.raises(ConsentViolation, match="does not cover agency oa-rechtshilfe"):
+        intake_db.run_sync(lambda s: intake.request_referral(s, "office-1", row.id, CARD))
+    assert intake_db.run_sync(pending_count) == 2
+    with pytest.raises(intake.NotFound):
+        intake_db.run_sync(lambda s: intake.request_referral(s, "other-office", row.id, CARD))
+
+
+def test_events_arriving_out_of_order_leave_the_newest_state(intake_db):
+    row, _ = intake_db.run_sync(lambda s: intake.record_request(s, "office-1", body()))
+    view, _ = intake_db.run_sync(lambda s: intake.request_referral(s, "office-1", row.id, CARD))
+    common = dict(referral_id=view.id, request_id=row.id, agency_id=CARD.agency_id, occurred_at=NOW)
+    accepted = ReferralAccepted(status="accepted", version=3, **common)
+    received = ReferralReceived(status="received", version=2, **common)
+    for data, subject in ((accepted, "accepted"), (received, "received")):
+        event = new_event(data, source="/wegweiser/referral", subject=view.id)
+        delivery = Delivery(event, f"ww.referral.{CARD.agency_id}.{subject}")
+        intake_db.run_sync(lambda s, d=delivery: intake.project_change(s, d))
+    final = intake_db.run_sync(lambda s: intake.load_referral(s, "office-1", view.id))
+    assert (final.status, final.version) == ("accepted", 3)
+    kinds = [t.kind for t in intake_db.run_sync(lambda s: intake.trail(s, view.id))]
+    assert sorted(kinds) == ["accepted", "received", "requested-by-office"]

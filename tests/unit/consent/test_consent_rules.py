@@ -1,0 +1,75 @@
+"""The first consent check: recipient, purpose, categories, validity in time."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.events import ConsentTerms, Recipient
+from schemas.vocabulary import SPECIAL_CATEGORIES, AgencyKind, DataCategory, Purpose
+from services.consent.rules import ConsentViolation, check, releasable
+
+NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
+
+
+def terms(**overrides: object) -> ConsentTerms:
+    values: dict[str, object] = dict(
+        consent_id="c1",
+        recipients=(Recipient(kind=AgencyKind.LEGAL_AID), Recipient(agency_id="oa-jobcenter")),
+        purposes=(Purpose.REFERRAL,),
+        data_categories=(DataCategory.NEEDS,),
+        method="signed-form",
+        given_at=NOW - timedelta(days=1),
+        text_version="v1",
+        text_language="de",
+    )
+    values.update(overrides)
+    return ConsentTerms.model_validate(values)
+
+
+def attempt(
+    t: ConsentTerms,
+    agency: str = "x",
+    kind: AgencyKind = AgencyKind.LEGAL_AID,
+    categories: tuple[DataCategory, ...] = (DataCategory.NEEDS,),
+    purpose: Purpose = Purpose.REFERRAL,
+    now: datetime = NOW,
+) -> None:
+    check(t, agency_id=agency, kind=kind, purpose=purpose, categories=categories, now=now)
+
+
+def test_a_consent_covers_an_agency_by_kind_or_by_name():
+    attempt(terms())
+    attempt(terms(), agency="oa-jobcenter", kind=AgencyKind.JOBCENTER)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": AgencyKind.HOUSING}, "does not cover agency x (kind housing)"),
+        ({"purpose": Purpose.FOLLOW_UP}, "does not cover the purpose follow-up"),
+        ({"categories": (DataCategory.NEEDS, DataCategory.HEALTH)}, "does not release health"),
+        ({"now": NOW - timedelta(days=2)}, "dated in the future"),
+    ],
+)
+def test_a_referral_outside_the_consent_is_refused_with_the_reason(kwargs, message):
+    with pytest.raises(ConsentViolation, match=re.escape(message)):
+        attempt(terms(), **kwargs)
+
+
+def test_an_expired_consent_stops_new_referrals():
+    lapsing = terms(expires_at=NOW + timedelta(hours=1))
+    attempt(lapsing)
+    with pytest.raises(ConsentViolation, match="expired"):
+        attempt(lapsing, now=NOW + timedelta(hours=1))
+
+
+@given(st.sets(st.sampled_from(list(DataCategory)), min_size=1))
+def test_only_categories_the_consent_names_are_releasable(categories):
+    released = releasable(terms(data_categories=tuple(sorted(categories))))
+    assert released == categories
+    assert released & SPECIAL_CATEGORIES <= categories
