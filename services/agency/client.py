@@ -71,17 +71,19 @@ class AgencyClient:
     ) -> None:
         await self._nc.drain()
 
-    async def deliveries(
-        self, batch: int = 32, max_deliver: int = 10
-    ) -> AsyncIterator[AgencyDelivery]:
-        """Events for this agency through its durable consumer, oldest first, forever."""
+    async def deliveries(self, max_deliver: int = 10) -> AsyncIterator[AgencyDelivery]:
+        """Events for this agency through its durable consumer, in order, forever.
+
+        The consumer hands out one message at a time (max_ack_pending = 1, see infra/), so an
+        offer is always seen before its cancellation, even after the adapter crashed.
+        """
         spec = topology.agency_consumer(self.agency_id)
         await topology.ensure_consumers(self._js, [spec], max_deliver)
         sub = await self._js.pull_subscribe_bind(spec.durable, subjects.STREAM)
         while True:
             try:
-                msgs = await sub.fetch(batch, timeout=1.0)
-            except nats.errors.TimeoutError:
+                msgs = await sub.fetch(1, timeout=1.0)
+            except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
                 continue
             for msg in msgs:
                 delivery = await self._decode(msg)

@@ -51,6 +51,7 @@ class ConsumerSpec:
     service: str
     filter_subject: str
     ack_wait: float
+    max_ack_pending: int = 1
 
     def config(self, max_deliver: int) -> ConsumerConfig:
         return ConsumerConfig(
@@ -60,14 +61,20 @@ class ConsumerSpec:
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
             max_deliver=max_deliver,
-            max_ack_pending=1000,
+            max_ack_pending=self.max_ack_pending,
         )
 
 
 def consumers(service: str | None = None) -> list[ConsumerSpec]:
     """The service consumers from infra/, optionally of one service."""
     specs = [
-        ConsumerSpec(name, c["service"], c["filter_subject"], float(c["ack_wait_seconds"]))
+        ConsumerSpec(
+            name,
+            c["service"],
+            c["filter_subject"],
+            float(c["ack_wait_seconds"]),
+            int(c["max_ack_pending"]),
+        )
         for name, c in _toml()["consumers"].items()
     ]
     return [s for s in specs if service is None or s.service == service]
@@ -85,6 +92,7 @@ def agency_consumer(agency_id: str) -> ConsumerSpec:
         "agency",
         subjects.agency_referrals(agency_id),
         float(_toml()["agency_consumer"]["ack_wait_seconds"]),
+        int(_toml()["agency_consumer"]["max_ack_pending"]),
     )
 
 
