@@ -66,6 +66,7 @@ def test(extra: list[str]) -> int:
     steps = [
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "ruff"), "format", "--check", "."],
+        [str(BIN / "mypy"), "schemas", "services", "wegweiser", "infra"],
         [str(BIN / "wegweiser"), "schemas", "check"],
         [str(PYTHON), "-m", "pytest", *extra],
     ]

@@ -24,12 +24,12 @@ from typing import Any
 
 import httpx
 import nats
-import nats.errors
 import structlog
 from nats.js.api import StorageType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from services.agency import AgencyClient  # noqa: E402
+from wegweiser.platform import topology  # noqa: E402
 from wegweiser.platform.nats_server import binary, free_port  # noqa: E402
 from wegweiser.settings import Settings  # noqa: E402
 from wegweiser.supervisor import LocalSystem  # noqa: E402
@@ -73,6 +73,7 @@ def machine() -> dict[str, Any]:
         for ln in Path("/proc/meminfo").read_text().splitlines()
         if ln.startswith("MemTotal")
     )
+    loadavg = Path("/proc/loadavg").read_text().split()[:3]
     nats_version = subprocess.run(
         [binary(), "--version"], capture_output=True, text=True, timeout=10
     ).stdout.strip()
@@ -82,6 +83,23 @@ def machine() -> dict[str, Any]:
         "ram_gib": round(mem_kb / 2**20, 1),
         "python": platform.python_version(),
         "nats_server": nats_version,
+        "loadavg_1_5_15": " ".join(loadavg),
+    }
+
+
+def code_under_test() -> dict[str, Any]:
+    """Which commit, whether the tree has changes, and the consumer limits that shape the flow."""
+    git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", ".", ":!bench"], text=True, capture_output=True
+    ).stdout.split("\n")
+    pending = {c.durable: c.config(5).max_ack_pending for c in topology.consumers()}
+    pending["agency-*"] = topology.agency_consumer("x").config(5).max_ack_pending
+    return {
+        "commit": head.stdout.strip() or "(not a git checkout)",
+        "changed_files": [d[3:] for d in dirty if d],
+        "max_ack_pending": pending,
     }
 
 
@@ -128,6 +146,7 @@ class Rig:
         self.system = system
         self.received: dict[str, float] = {}  # referral_id -> perf_counter at the adapter
         self.errors: Counter[str] = Counter()
+        self.adapter_errors: list[str] = []
         self.http = httpx.AsyncClient(
             base_url=system.settings.intake_url,
             timeout=30,
@@ -143,10 +162,30 @@ class Rig:
             self.tasks.append(asyncio.create_task(self._listen(client)))
 
     async def _listen(self, client: AgencyClient) -> None:
-        async for delivery in client.deliveries():
-            if delivery.kind == "offered":
-                self.received.setdefault(delivery.event.data.referral_id, perf_counter())
-            await delivery.ack()
+        # deliveries() can die on a plain asyncio.TimeoutError from nats-py's fetch (see
+        # bench/README.md); count that and resume from the durable consumer, or offers vanish.
+        for _ in range(20):
+            try:
+                async for delivery in client.deliveries():
+                    if delivery.kind == "offered":
+                        self.received.setdefault(delivery.event.data.referral_id, perf_counter())
+                    await delivery.ack()
+            except Exception as exc:
+                self.adapter_errors.append(f"{client.agency_id}: {type(exc).__name__}")
+
+    async def consumer_state(self) -> dict[str, Any]:
+        """The agency consumers as the server sees them (for when offers go missing)."""
+        js = self.clients[0]._nc.jetstream()
+        out = {}
+        for agency in AGENCIES:
+            ci = await js.consumer_info("WEGWEISER", f"agency-{agency}")
+            out[agency] = {
+                "delivered": ci.delivered.stream_seq,
+                "pending": ci.num_pending,
+                "ack_pending": ci.num_ack_pending,
+                "redelivered": ci.num_redelivered,
+            }
+        return out
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -232,6 +271,7 @@ async def latency(rig: Rig, rate: float, duration: float, drain_timeout: float) 
     figures: dict[str, float] = {}
     if ms:
         figures = {f"p{q}_ms": pct(ms, q) for q in (50, 90, 99)} | {"max_ms": max(ms)}
+    if http_ms:
         figures |= {"http_p50_ms": pct(http_ms, 50), "http_p99_ms": pct(http_ms, 99)}
     return {
         "rate_s": rate,
@@ -254,24 +294,36 @@ async def measure(system: LocalSystem, args: argparse.Namespace) -> dict[str, An
         print(f"sustained: {sus}", flush=True)
         lat = await latency(rig, args.rate, args.latency_duration, args.drain_timeout)
         print(f"latency: {lat}", flush=True)
+        consumers = await asyncio.wait_for(rig.consumer_state(), 10)
     finally:
         await rig.close()
-    return {"raw": raw, "sustained": sus, "latency": lat}
+    print(f"agency consumers at the end: {consumers}", flush=True)
+    return {
+        "raw": raw,
+        "sustained": sus,
+        "latency": lat,
+        "agency_consumers_at_end": consumers,
+        "adapter_restarts": rig.adapter_errors,
+    }
 
 
 def report(r: dict[str, Any]) -> str:
-    m, raw, sus, lat = r["machine"], r["raw"], r["sustained"], r["latency"]
+    m, c, raw, sus, lat = r["machine"], r["code"], r["raw"], r["sustained"], r["latency"]
     ratio = raw["publish_msg_s"] / sus["referrals_s"] if sus["referrals_s"] else float("inf")
     r["overhead_ratio"] = ratio
     ms = " ".join(
         f"{k[:-3]} {lat[k]:.1f}" for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms") if k in lat
     )
+    ms = f"{ms} ms" if ms else "no offer received"
     return "\n".join(
         [
             "== Wegweiser pipeline benchmark ==",
-            f"machine        {m['cpu']}, {m['cpu_count']} CPUs, {m['ram_gib']} GiB RAM",
+            f"machine        {m['cpu']}, {m['cpu_count']} CPUs, {m['ram_gib']} GiB RAM, "
+            f"load avg {m['loadavg_1_5_15']} at start, {r['loadavg_end']} at end",
             f"software       Python {m['python']}, {m['nats_server']}, "
             f"JetStream sync_interval={r['sync_interval']}",
+            f"code           {c['commit']}, uncommitted: {', '.join(c['changed_files']) or '-'}",
+            f"               max_ack_pending {c['max_ack_pending']}",
             f"raw JetStream  publish {raw['publish_msg_s']:,.0f} msg/s (256 in flight), "
             f"consume+ack {raw['consume_msg_s']:,.0f} msg/s ({raw['messages']:,} x 512 B)",
             f"pipeline       {sus['referrals_s']:,.1f} referrals/s over {sus['duration_s']:g} s "
@@ -279,11 +331,13 @@ def report(r: dict[str, Any]) -> str:
             f"{sus['in_flight_at_end']} in flight at end, drained in {sus['drain_s']:.2f} s, "
             f"{sus['not_received_after_drain']} never received, errors {sus['errors'] or 0})",
             f"overhead       raw publish / pipeline = {ratio:,.0f}x",
-            f"latency        at {lat['rate_s']:g}/s for {lat['duration_s']:g} s: {ms} ms "
+            f"latency        at {lat['rate_s']:g}/s for {lat['duration_s']:g} s: {ms} "
             f"(sent {lat['sent']}, accepted {lat['accepted']}, received {lat['received']}, "
             f"errors {lat['errors'] or 0})",
             f"               of which HTTP (send to 202): p50 {lat.get('http_p50_ms', 0):.1f} "
             f"p99 {lat.get('http_p99_ms', 0):.1f} ms",
+            f"adapters       {len(r['adapter_restarts'])} restarts of AgencyClient.deliveries() "
+            f"{r['adapter_restarts'] or ''}",
         ]
     )
 
@@ -306,6 +360,7 @@ def main() -> int:
         "started_at": datetime.now(UTC).isoformat(),
         "args": vars(args),
         "machine": machine(),
+        "code": code_under_test(),
     }
     with tempfile.TemporaryDirectory(prefix="wegweiser-bench-") as tmp:
         settings = Settings(data_dir=Path(tmp), intake_port=free_port())
@@ -319,6 +374,7 @@ def main() -> int:
             result.update(asyncio.run(measure(system, args)))
         finally:
             system.stop()
+    result["loadavg_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     text = report(result)
     print("\n" + text)
     RESULTS.mkdir(exist_ok=True)

@@ -61,7 +61,7 @@ def new_event(
     event_id = str(uuid.uuid4())
     if causation is not None:
         correlation_id = causation.correlationid
-    return Envelope[type(data)](  # type: ignore[misc]
+    return Envelope[type(data)](  # type: ignore[misc,operator]
         id=event_id,
         source=source,
         type=type(data).event_type,

@@ -76,4 +76,4 @@ class TrailEntry(SQLModel, table=True):
     occurred_at: datetime = _ts()  # type: ignore[assignment]
 
 
-TABLES = [RequestRow, ConsentRow, ReferralView, TrailEntry]
+TABLES: list[type[SQLModel]] = [RequestRow, ConsentRow, ReferralView, TrailEntry]

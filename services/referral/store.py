@@ -68,14 +68,8 @@ def save(
     session: Session, referral: Referral, loaded_version: int | None, policy: DeadlinePolicy
 ) -> None:
     """Insert a new referral, or update one only if nobody changed it since it was loaded."""
-    values = dict(
-        status=referral.status.value,
-        version=referral.version,
-        offered_at=referral.offered_at,
-        deadline_stage=referral.deadline_stage,
-        next_deadline=referral.next_deadline(policy),
-        updated_at=datetime.now(UTC),
-    )
+    status, next_deadline = referral.status.value, referral.next_deadline(policy)
+    now = datetime.now(UTC)
     if loaded_version is None:
         session.add(
             ReferralRow(
@@ -84,7 +78,12 @@ def save(
                 agency_id=referral.agency_id,
                 office_id=referral.office_id,
                 consent_id=referral.consent_id,
-                **values,
+                status=status,
+                version=referral.version,
+                offered_at=referral.offered_at,
+                deadline_stage=referral.deadline_stage,
+                next_deadline=next_deadline,
+                updated_at=now,
             )
         )
         session.flush()
@@ -92,7 +91,14 @@ def save(
     result = session.exec(  # type: ignore[call-overload]
         update(ReferralRow)
         .where(col(ReferralRow.id) == referral.id, col(ReferralRow.version) == loaded_version)
-        .values(**values)
+        .values(
+            status=status,
+            version=referral.version,
+            offered_at=referral.offered_at,
+            deadline_stage=referral.deadline_stage,
+            next_deadline=next_deadline,
+            updated_at=now,
+        )
     )
     if result.rowcount != 1:
         raise ConcurrentUpdate(referral.id)

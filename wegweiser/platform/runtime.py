@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -70,12 +70,12 @@ class ServiceRuntime:
             logger=structlog.get_logger("faststream"),
             log_level=logging.DEBUG,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
+            reconnect_time_wait=1,
         )
         self.stream = JStream(subjects.STREAM, declare=False)
         self._document_outputs()
-        self._tasks: list[Callable[[], Awaitable[None]]] = []
-        self._before_start: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._before_start: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.nc: Client
         self.js: JetStreamContext
         self.relay: Relay
@@ -154,11 +154,11 @@ class ServiceRuntime:
 
         self._tasks.append(loop)
 
-    def before_start(self, step: Callable[[], Awaitable[None]]) -> None:
+    def before_start(self, step: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `step` once, after connecting and before serving."""
         self._before_start.append(step)
 
-    def also(self, task: Callable[[], Awaitable[None]]) -> None:
+    def also(self, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run another long-lived task beside the broker (e.g. an HTTP server)."""
         self._tasks.append(task)
 
@@ -174,7 +174,7 @@ class ServiceRuntime:
             tasks = [asyncio.create_task(self.relay.run_forever())]
             tasks += [asyncio.create_task(t()) for t in self._tasks]
             log.info("service.started", service=self.name)
-            waiter = asyncio.create_task(stop.wait())
+            waiter: asyncio.Task[Any] = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for task in tasks:
                 task.cancel()
