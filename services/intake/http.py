@@ -186,7 +186,7 @@ def _public(view: ReferralView, trail: list[Any]) -> ReferralPublic:
                 status=t.status,
                 version=t.version,
                 reason=t.reason,
-                occurred_at=t.occurred_at,
+                occurred_at=_utc(t.occurred_at),
             )
             for t in trail
         ],

@@ -24,6 +24,7 @@ async def test_the_demo_takes_a_referral_from_intake_to_completion_and_the_trail
         "completed",
     ]
     assert [t["version"] for t in final["trail"][1:]] == [1, 2, 3, 4, 5]
+    assert all(t["occurred_at"].endswith("Z") for t in final["trail"])
     offers = await stream_events(system.nats_url, "ww.referral.*.offered")
     assert len(offers) == 1
     assert offers[0]["data"]["case"]["note"].startswith("Needs help")
