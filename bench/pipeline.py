@@ -162,8 +162,8 @@ class Rig:
             self.tasks.append(asyncio.create_task(self._listen(client)))
 
     async def _listen(self, client: AgencyClient) -> None:
-        # deliveries() can die on a plain asyncio.TimeoutError from nats-py's fetch (see
-        # bench/README.md); count that and resume from the durable consumer, or offers vanish.
+        # Until d6cefc7 deliveries() died on nats-py's plain TimeoutError and its offers
+        # silently piled up; count any such death and resume from the durable consumer.
         for _ in range(20):
             try:
                 async for delivery in client.deliveries():
