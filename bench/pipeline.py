@@ -29,6 +29,7 @@ from nats.js.api import StorageType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from services.agency import AgencyClient  # noqa: E402
+from wegweiser.demo import sample_request  # noqa: E402
 from wegweiser.platform import topology  # noqa: E402
 from wegweiser.platform.nats_server import binary, free_port  # noqa: E402
 from wegweiser.settings import Settings  # noqa: E402
@@ -41,25 +42,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def request_body() -> dict[str, Any]:
-    """Same shape as tests/e2e/conftest.py request_body(), with a fresh given_at."""
-    return {
-        "client_reference": "bench-client",
-        "needs": ["migration-counselling"],
-        "languages": ["ar", "de"],
-        "municipality": "13076090",
-        "age": 34,
-        "urgency": "routine",
-        "note": "residence permit renewal",
-        "consent": {
-            "recipients": [{"kind": "migration-counselling"}],
-            "purposes": ["referral"],
-            "data_categories": ["client-reference", "needs", "languages", "area"],
-            "method": "signed-form",
-            "given_at": datetime.now(UTC).isoformat(),
-            "text_version": "2026-01",
-            "text_language": "de",
-        },
-    }
+    """The demo's request, under a client reference of the benchmark's own."""
+    return sample_request(client_reference="bench-client")
 
 
 def machine() -> dict[str, Any]:

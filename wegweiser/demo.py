@@ -39,12 +39,19 @@ REQUEST = {
 }
 
 
+def sample_request(**overrides: Any) -> dict[str, Any]:
+    """A request body as a counsellor would send it, consent given now; fields overridable."""
+    body: dict[str, Any] = json.loads(json.dumps(REQUEST))
+    body["consent"]["given_at"] = datetime.now(UTC).isoformat()
+    body.update(overrides)
+    return body
+
+
 async def demo(
     intake_url: str, nats_url: str, say: Any = print, timeout: float = 30.0
 ) -> dict[str, Any]:
     """Run the demo; returns the final referral with its trail, or raises DemoFailed."""
-    body = json.loads(json.dumps(REQUEST))
-    body["consent"]["given_at"] = datetime.now(UTC).isoformat()
+    body = sample_request()
     async with httpx.AsyncClient(base_url=intake_url, timeout=10) as http:
         request = _ok(await http.post("/requests", json=body), 201)
         say(

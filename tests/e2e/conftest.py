@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import nats
 import nats.errors
 import pytest
 
+from wegweiser.demo import sample_request
 from wegweiser.platform.nats_server import free_port
 from wegweiser.settings import Settings
 from wegweiser.supervisor import LocalSystem
@@ -53,26 +53,8 @@ def system_factory(tmp_path: Path) -> Iterator[Callable[..., LocalSystem]]:
 
 
 def request_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "client_reference": "client-42",
-        "needs": ["migration-counselling"],
-        "languages": ["ar", "de"],
-        "municipality": "13076090",
-        "age": 34,
-        "urgency": "routine",
-        "note": "residence permit renewal",
-        "consent": {
-            "recipients": [{"kind": "migration-counselling"}],
-            "purposes": ["referral"],
-            "data_categories": ["client-reference", "needs", "languages", "area"],
-            "method": "signed-form",
-            "given_at": datetime.now(UTC).isoformat(),
-            "text_version": "2026-01",
-            "text_language": "de",
-        },
-    }
-    body.update(overrides)
-    return body
+    """The demo's request under the tests' client reference."""
+    return sample_request(**{"client_reference": "client-42", **overrides})
 
 
 AGENCY = "lup-mbe-ludwigslust"
@@ -109,3 +91,20 @@ async def referral_status(http: httpx.AsyncClient, referral_id: str) -> dict[str
     response = await http.get(f"/referrals/{referral_id}")
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def send_referral(http: httpx.AsyncClient, agency: str = AGENCY) -> str:
+    """Record a request and send it to `agency`; the referral's id."""
+    request = (await http.post("/requests", json=request_body())).json()
+    path = f"/requests/{request['request_id']}/referrals"
+    return str((await http.post(path, json={"agency_id": agency})).json()["referral_id"])
+
+
+async def until_status(http: httpx.AsyncClient, referral_id: str, status: str) -> dict[str, Any]:
+    """Wait until the office sees the referral in `status`; its view."""
+
+    async def check() -> dict[str, Any] | None:
+        view = await referral_status(http, referral_id)
+        return view if view["status"] == status else None
+
+    return dict(await wait_for(check))

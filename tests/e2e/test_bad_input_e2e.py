@@ -9,7 +9,14 @@ import nats
 import pytest
 import sqlalchemy
 
-from tests.e2e.conftest import AGENCY, referral_status, request_body, stream_events, wait_for
+from tests.e2e.conftest import (
+    AGENCY,
+    request_body,
+    send_referral,
+    stream_events,
+    until_status,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -111,20 +118,11 @@ async def test_malformed_events_are_dead_lettered_with_the_reason_and_service_ke
     assert requested[0]["payload"] == "not json at all"
     assert "specversion" in by_subject["ww.answer.lup-jobcenter.accept"][0]["reason"]
     async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
-        request = (await http.post("/requests", json=request_body())).json()
-        rid = (
-            await http.post(
-                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
-            )
-        ).json()["referral_id"]
-        await wait_for(lambda: _offered(http, rid))
+        rid = await send_referral(http)
+        await until_status(http, rid, "requested")
     assert all(c.alive() for c in system.children.values())
 
 
 async def _letters(system, n: int):
     found = await stream_events(system.nats_url, "ww.deadletter.>", idle=0.2)
     return found if len(found) >= n else None
-
-
-async def _offered(http, rid):
-    return (await referral_status(http, rid))["status"] == "requested"

@@ -11,7 +11,11 @@ import sys
 import httpx
 import pytest
 
-from tests.e2e.conftest import AGENCY, referral_status, request_body, wait_for
+from tests.e2e.conftest import (
+    AGENCY,
+    send_referral,
+    until_status,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,21 +46,13 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
     listener = wegweiser(system, "agency", "listen", "--agency", AGENCY, "--acknowledge")
     try:
         async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
-            request = (await http.post("/requests", json=request_body())).json()
-            rid = (
-                await http.post(
-                    f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
-                )
-            ).json()["referral_id"]
+            rid = await send_referral(http)
             line = await asyncio.wait_for(asyncio.to_thread(listener.stdout.readline), 30)
             printed = json.loads(line)
             assert printed["kind"] == "offered" and printed["event"]["data"]["referral_id"] == rid
             assert printed["event"]["data"]["case"]["client_reference"] == "client-42"
 
-            async def received():
-                return (await referral_status(http, rid))["status"] == "received"
-
-            await wait_for(received)
+            await until_status(http, rid, "received")
         answer = wegweiser(
             system,
             "agency",
@@ -71,12 +67,7 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
         out, err = answer.communicate(timeout=30)
         assert answer.returncode == 0, err
         async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
-
-            async def rejected():
-                view = await referral_status(http, rid)
-                return view if view["status"] == "rejected" else None
-
-            view = await wait_for(rejected)
+            view = await until_status(http, rid, "rejected")
         assert view["reason"] == "no capacity until March"
     finally:
         listener.terminate()

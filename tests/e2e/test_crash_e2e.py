@@ -11,7 +11,11 @@ import pytest
 import sqlalchemy
 
 from services.agency import AgencyClient
-from tests.e2e.conftest import AGENCY, request_body, stream_events
+from tests.e2e.conftest import (
+    AGENCY,
+    request_body,
+    stream_events,
+)
 from wegweiser.supervisor import LocalSystem
 
 pytestmark = pytest.mark.slow

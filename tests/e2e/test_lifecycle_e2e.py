@@ -6,7 +6,14 @@ import httpx
 import pytest
 
 from services.agency import AgencyClient
-from tests.e2e.conftest import AGENCY, referral_status, request_body, stream_events, wait_for
+from tests.e2e.conftest import (
+    AGENCY,
+    referral_status,
+    send_referral,
+    stream_events,
+    until_status,
+    wait_for,
+)
 from wegweiser.demo import demo
 
 pytestmark = pytest.mark.slow
@@ -32,14 +39,8 @@ async def test_the_demo_takes_a_referral_from_intake_to_completion_and_the_trail
 
 async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
     async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
-        request = (await http.post("/requests", json=request_body())).json()
-        referral = (
-            await http.post(
-                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
-            )
-        ).json()
-        rid = referral["referral_id"]
-        await wait_for(lambda: _status_is(http, rid, "requested"))
+        rid = await send_referral(http)
+        await until_status(http, rid, "requested")
         async with await AgencyClient.connect(system.nats_url, AGENCY) as agency:
             await agency.answer(rid, "complete")  # not accepted yet
             await agency.answer(rid, "reject")  # no reason
@@ -62,17 +63,12 @@ async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
 
 async def test_the_office_cancels_a_referral_and_the_agency_is_told(system):
     async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
-        request = (await http.post("/requests", json=request_body())).json()
-        rid = (
-            await http.post(
-                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
-            )
-        ).json()["referral_id"]
-        await wait_for(lambda: _status_is(http, rid, "requested"))
+        rid = await send_referral(http)
+        await until_status(http, rid, "requested")
         assert (
             await http.post(f"/referrals/{rid}/cancel", json={"reason": "person moved away"})
         ).status_code == 202
-        view = await wait_for(lambda: _status_is(http, rid, "cancelled"))
+        view = await until_status(http, rid, "cancelled")
         assert view["reason"] == "person moved away"
         again = await http.post(f"/referrals/{rid}/cancel", json={"reason": "twice"})
         assert again.status_code == 409 and "already cancelled" in again.text
@@ -88,13 +84,8 @@ async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_fact
         WEGWEISER_DEADLINE_CHECK_EVERY="0.2",
     )
     async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
-        request = (await http.post("/requests", json=request_body())).json()
-        rid = (
-            await http.post(
-                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
-            )
-        ).json()["referral_id"]
-        view = await wait_for(lambda: _status_is(http, rid, "cancelled"), timeout=30)
+        rid = await send_referral(http)
+        view = await until_status(http, rid, "cancelled")
     assert [t["kind"] for t in view["trail"]] == [
         "requested-by-office",
         "offered",
@@ -104,11 +95,6 @@ async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_fact
     ]
     assert view["overdue"] == "expired"
     assert "not acknowledged within" in view["reason"]
-
-
-async def _status_is(http: httpx.AsyncClient, rid: str, status: str):
-    view = await referral_status(http, rid)
-    return view if view["status"] == status else None
 
 
 async def _refusals(system, n: int):
