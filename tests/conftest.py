@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,22 +37,48 @@ def _postgres_reachable() -> str | None:
         return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}"
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+def create_database() -> str:
+    """A new, empty PostgreSQL database; its URL."""
     import sqlalchemy
 
-    reason = _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
     name = f"ww_test_{uuid.uuid4().hex[:10]}"
     admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(url: str) -> None:
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_databases() -> Iterator[Callable[[], str]]:
+    """Make fresh PostgreSQL databases for one test; all are dropped afterwards."""
+    reason = _postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(create_database())
+        return made[-1]
+
+    yield make
+    for url in made:
+        drop_database(url)
+
+
+@pytest.fixture
+def postgres_database(postgres_databases: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    return postgres_databases()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -126,3 +126,16 @@ async def test_malformed_events_are_dead_lettered_with_the_reason_and_service_ke
 async def _letters(system, n: int):
     found = await stream_events(system.nats_url, "ww.deadletter.>", idle=0.2)
     return found if len(found) >= n else None
+
+
+async def test_without_the_directory_intake_answers_503_and_records_no_referral(system):
+    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+        request = (await http.post("/requests", json=request_body())).json()
+        system.children["directory"].kill()
+        found = await http.get(f"/requests/{request['request_id']}/suggestions")
+        sent = await http.post(
+            f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
+        )
+    assert found.status_code == 503 and "directory did not answer" in found.text
+    assert sent.status_code == 503
+    assert rows(system, "referral_views") == 0

@@ -37,6 +37,19 @@ async def test_the_demo_takes_a_referral_from_intake_to_completion_and_the_trail
     assert offers[0]["data"]["case"]["note"].startswith("Needs help")
 
 
+@pytest.mark.postgres
+async def test_the_demo_passes_with_every_service_on_postgresql(system_factory, postgres_databases):
+    system = system_factory(
+        **{
+            f"WEGWEISER_{name.upper()}_DB_URL": postgres_databases()
+            for name in ("intake", "referral", "directory")
+        }
+    )
+    final = await demo(system.settings.intake_url, system.nats_url, say=lambda _: None)
+    assert final["status"] == "completed"
+    assert not (system.data_dir / "referral.db").exists()
+
+
 async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
     async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
         rid = await send_referral(http)

@@ -1,0 +1,83 @@
+"""The user's commands as a user runs them: `wegweiser up`, `wegweiser demo`, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from wegweiser.platform.nats_server import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
+    env = {
+        **os.environ,
+        "WEGWEISER_DATA_DIR": str(tmp_path / "data"),
+        "WEGWEISER_INTAKE_PORT": str(free_port()),
+    }
+    env.pop("NATS_URL", None)
+    env.pop("WEGWEISER_NATS_URL", None)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "wegweiser", "up"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        banner = [up.stdout.readline() for _ in range(5)]
+        assert banner[0].strip() == "Wegweiser is running.", banner
+        demo = subprocess.run(
+            [sys.executable, "-m", "wegweiser", "demo"],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=120,
+        )
+        assert demo.returncode == 0, demo.stderr
+        assert "demo passed" in demo.stdout and "completed" in demo.stdout
+        assert (tmp_path / "data" / "referral.db").exists()
+        pids = _children(up.pid)
+        assert len(pids) >= 4  # nats-server and three services
+        up.send_signal(signal.SIGINT)
+        assert up.wait(30) == 0
+        time.sleep(0.5)
+        assert [p for p in pids if _alive(p)] == []
+        assert not (tmp_path / "data" / "runtime.json").exists()
+    finally:
+        if up.poll() is None:
+            up.kill()
+
+
+def test_demo_fails_clearly_when_nothing_runs(tmp_path):
+    env = {**os.environ, "WEGWEISER_DATA_DIR": str(tmp_path)}
+    env.pop("NATS_URL", None)
+    demo = subprocess.run(
+        [sys.executable, "-m", "wegweiser", "demo"],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert demo.returncode == 2 and "not running" in demo.stderr
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return subprocess.run(
+        ["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True
+    ).stdout.strip() not in ("", "Z")
