@@ -55,9 +55,13 @@ class ConsentTerms(Contract):
 
 
 class CaseDetails(Contract):
-    """The part of a request an agency receives; only fields the consent releases are set."""
+    """The personal part of a referral, as the agency reads it once unsealed.
+
+    Only fields the consent releases are set. It never travels in clear: see SealedCase.
+    """
 
     client_reference: str | None = None
+    client_name: str | None = None
     needs: tuple[Need, ...] = ()
     languages: tuple[Language, ...] = ()
     municipality: Ags | None = None
@@ -68,13 +72,23 @@ class CaseDetails(Contract):
     released_categories: tuple[DataCategory, ...] = ()
 
 
-class RequestRecorded(Payload):
-    """The counselling office recorded a request (metadata only, no personal data)."""
+class SealedCase(Contract):
+    """CaseDetails signed by the office (JWS, EdDSA) and encrypted to one agency (JWE,
+    ECDH-ES on X25519, A256GCM), in JWE compact serialization."""
 
-    event_type = "de.wegweiser.intake.request.recorded.v1"
+    jwe: str = Field(min_length=20)
+    recipient_kid: AgencyId
+    signer_kid: str
+    released_categories: tuple[DataCategory, ...]
+
+
+class RequestRecorded(Payload):
+    """The counselling office recorded a request (metadata only: even the needs can reveal
+    a special category, so they stay in intake)."""
+
+    event_type = "de.wegweiser.intake.request.recorded.v2"
     request_id: Id
     office_id: Id
-    needs: tuple[Need, ...]
     urgency: Urgency
     recorded_at: AwareDatetime
 
@@ -90,14 +104,14 @@ class ConsentRecorded(Payload):
 class ReferralRequested(Payload):
     """The office asks the referral service to offer a request to one agency."""
 
-    event_type = "de.wegweiser.intake.referral.requested.v1"
+    event_type = "de.wegweiser.intake.referral.requested.v2"
     referral_id: Id
     request_id: Id
     office_id: Id
     agency_id: AgencyId
     agency_kind: AgencyKind
     consent: ConsentTerms
-    case: CaseDetails
+    case: SealedCase
 
 
 class ReferralCancellationRequested(Payload):
@@ -135,9 +149,9 @@ class ReferralChange(Payload):
 class ReferralOffered(ReferralChange):
     """A referral was offered to an agency; the answer clock runs until `acknowledge_by`."""
 
-    event_type = "de.wegweiser.referral.offered.v1"
+    event_type = "de.wegweiser.referral.offered.v2"
     consent_id: Id
-    case: CaseDetails
+    case: SealedCase
     acknowledge_by: AwareDatetime
 
 

@@ -37,6 +37,9 @@ class AgencyCard(Contract):
     capacity: int
     waiting_days: int
     active: bool
+    public_key: dict[str, str] | None = Field(
+        default=None, description="the agency's X25519 public JWK; offers are sealed to it"
+    )
 
 
 class Candidate(Contract):

@@ -53,6 +53,7 @@ class DataCategory(StrEnum):
     """Categories of personal data a consent may release to a recipient."""
 
     CLIENT_REFERENCE = "client-reference"
+    NAME = "name"
     NEEDS = "needs"
     LANGUAGES = "languages"
     AGE = "age"

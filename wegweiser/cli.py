@@ -63,7 +63,12 @@ def status(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def demo(data_dir: DataDir = None) -> None:
+def demo(
+    data_dir: DataDir = None,
+    client_name: Annotated[
+        str, typer.Option(help="the demo client's name (search the data directory for it after)")
+    ] = "Demo Client",
+) -> None:
     """Drive one referral through its whole life against the running system; print its trail."""
     from wegweiser.demo import DemoFailed
     from wegweiser.demo import demo as run_demo
@@ -77,7 +82,11 @@ def demo(data_dir: DataDir = None) -> None:
         typer.echo("Wegweiser is not running here: start it with `wegweiser up`.", err=True)
         raise typer.Exit(2)
     try:
-        asyncio.run(run_demo(str(info.get("intake_url") or settings.intake_url), nats_url))
+        from wegweiser.platform.keys import KeyRing
+
+        intake_url = str(info.get("intake_url") or settings.intake_url)
+        ring = KeyRing(settings.keys_path)
+        asyncio.run(run_demo(intake_url, nats_url, keys=ring, client_name=client_name))
     except (DemoFailed, OSError) as exc:
         typer.echo(f"demo FAILED: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -98,15 +107,27 @@ def _nats_url(settings: Settings) -> str:
 def agency_listen(
     agency: Annotated[str, typer.Option(help="the agency id from the directory")],
     acknowledge: Annotated[bool, typer.Option(help="acknowledge each offer on receipt")] = False,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="the agency's private JWK (default: keys_dir/agencies/ID.jwk)"),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Receive this agency's referrals and print each event as one JSON line."""
+    """Receive this agency's referrals, unseal offers, print each event as one JSON line."""
     from services.agency.listen import listen
+    from wegweiser.platform.keys import KeyRing, load
 
     settings = _settings(data_dir)
     configure_logging(settings.log_level, settings.log_json, f"agency-{agency}")
+    ring = KeyRing(settings.keys_path)
+    key_path = key or ring.agency_path(agency)
+    if not key_path.exists():
+        typer.echo(f"no private key at {key_path}: pass --key FILE", err=True)
+        raise typer.Exit(2)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(listen(_nats_url(settings), agency, acknowledge))
+        asyncio.run(
+            listen(_nats_url(settings), agency, acknowledge, load(key_path), ring.office_public())
+        )
 
 
 @agency_app.command("answer")

@@ -12,7 +12,10 @@ import nats
 import nats.errors
 
 from schemas import subjects
+from schemas.events import SealedCase
 from services.agency import AgencyClient
+from wegweiser.platform.keys import KeyRing
+from wegweiser.platform.sealing import SealError
 
 
 class DemoFailed(Exception):
@@ -30,7 +33,15 @@ REQUEST = {
     "consent": {
         "recipients": [{"kind": "migration-counselling"}],
         "purposes": ["referral"],
-        "data_categories": ["client-reference", "needs", "languages", "area", "age", "case-note"],
+        "data_categories": [
+            "client-reference",
+            "name",
+            "needs",
+            "languages",
+            "area",
+            "age",
+            "case-note",
+        ],
         "method": "signed-form",
         "given_at": None,
         "text_version": "2026-01",
@@ -48,10 +59,16 @@ def sample_request(**overrides: Any) -> dict[str, Any]:
 
 
 async def demo(
-    intake_url: str, nats_url: str, say: Any = print, timeout: float = 30.0
+    intake_url: str,
+    nats_url: str,
+    keys: KeyRing,
+    say: Any = print,
+    timeout: float = 30.0,
+    client_name: str = "Demo Client",
 ) -> dict[str, Any]:
-    """Run the demo; returns the final referral with its trail, or raises DemoFailed."""
-    body = sample_request()
+    """Run the demo, playing the agency with its key from `keys`; returns the final referral
+    with its trail, or raises DemoFailed."""
+    body = sample_request(client_name=client_name)
     async with httpx.AsyncClient(base_url=intake_url, timeout=10) as http:
         request = _ok(await http.post("/requests", json=body), 201)
         say(
@@ -82,11 +99,17 @@ async def demo(
         rid = referral["referral_id"]
         say(f"3. office sent referral {rid}")
         offer = await _offer_for(offers, rid, timeout)
+        agency_id = agency["agency_id"]
+        client = AgencyClient(nc, agency_id, keys.agency_private(agency_id), keys.office_public())
+        try:
+            case = client.open_case(SealedCase.model_validate(offer["data"]["case"]))
+        except SealError as exc:
+            raise DemoFailed(f"the agency could not open the offer: {exc.code}: {exc}") from None
         say(
-            "4. agency received the offer; it may see: "
-            + ", ".join(offer["data"]["case"]["released_categories"])
+            f"4. agency unsealed the offer for {case.client_name}; it may see: "
+            + ", ".join(case.released_categories)
         )
-        async with AgencyClient(nc, agency["agency_id"]) as client:
+        async with client:
             steps = [
                 ("acknowledge", "received", None),
                 ("accept", "accepted", None),

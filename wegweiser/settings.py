@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         default="always",
         description="JetStream fsync policy of the embedded server ('always' or a duration)",
     )
+    keys_dir: Path | None = Field(default=None, description="key files (default: <data_dir>/keys)")
+    intake_master_key: str | None = Field(
+        default=None,
+        description="base64 key that wraps every person's key in the intake store "
+        "(default: a key file in keys_dir, created on first start)",
+    )
     intake_db_url: str | None = None
     referral_db_url: str | None = None
     directory_db_url: str | None = None
@@ -83,6 +89,10 @@ class Settings(BaseSettings):
         if configured:
             return configured
         return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    @property
+    def keys_path(self) -> Path:
+        return (self.keys_dir or self.data_dir / "keys").resolve()
 
     @property
     def intake_url(self) -> str:

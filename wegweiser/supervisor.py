@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import structlog
 
+from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.nats_server import EmbeddedNats
 from wegweiser.settings import SERVICES, Settings
 
@@ -84,6 +85,7 @@ class LocalSystem:
 
     def start(self, wait: float = 60.0) -> bool:
         """Start everything; True once intake answers /health."""
+        ensure_demo_keys(self.settings)
         if self.nats:
             self.nats.start()
         env = {
@@ -145,6 +147,17 @@ class LocalSystem:
             "services": {n: c.process.pid for n, c in self.children.items() if c.process},
         }
         (self.data_dir / RUNTIME_FILE).write_text(json.dumps(info, indent=2))
+
+
+def ensure_demo_keys(settings: Settings) -> None:
+    """The embedded setup plays every sample agency: give each a key pair, and the office its
+    signing key, unless they exist. Real agencies make their own and publish the public half."""
+    from services.directory.sample_catalogue import load_sample
+
+    ring = KeyRing(settings.keys_path)
+    ring.office_signing(settings.office_id)
+    for agency in load_sample():
+        ring.ensure_agency(agency.id)
 
 
 def runtime_info(data_dir: Path) -> dict[str, object]:

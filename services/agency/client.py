@@ -9,6 +9,7 @@ from typing import Any
 
 import nats.errors
 import structlog
+from jwcrypto import jwk
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import ValidationError
@@ -17,10 +18,17 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from schemas import subjects
 from schemas.catalogue import CATALOGUE, subject_suffix
 from schemas.envelope import Envelope, Payload, new_event
-from schemas.events import AgencyAnswer, TransitionRefused
+from schemas.events import (
+    AgencyAnswer,
+    CaseDetails,
+    ReferralOffered,
+    SealedCase,
+    TransitionRefused,
+)
 from schemas.vocabulary import AgencyAction
-from wegweiser.platform import topology
+from wegweiser.platform import sealing, topology
 from wegweiser.platform.connect import connect
+from wegweiser.platform.sealing import SealError
 
 log = structlog.get_logger()
 
@@ -34,11 +42,17 @@ MODELS["refused"] = TransitionRefused
 
 @dataclass
 class AgencyDelivery:
-    """One event for this agency; call `ack()` once it is handled, or it comes again."""
+    """One event for this agency; call `ack()` once it is handled, or it comes again.
+
+    For an offer, `case` holds the unsealed personal data, or `error` says why the sealed
+    data was refused (altered, addressed to someone else, signed by an unknown key).
+    """
 
     event: Envelope[Any]
     kind: str
     msg: Msg
+    case: CaseDetails | None = None
+    error: SealError | None = None
 
     @property
     def redelivered(self) -> bool:
@@ -54,14 +68,38 @@ class AgencyDelivery:
 class AgencyClient:
     """Receives one agency's referral events and publishes its answers."""
 
-    def __init__(self, nc: Client, agency_id: str) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        agency_id: str,
+        key: jwk.JWK | None = None,
+        signers: dict[str, jwk.JWK] | None = None,
+    ) -> None:
+        """`key`: this agency's private key; `signers`: the offices it trusts, by key id."""
         self.agency_id = subjects.token(agency_id)
         self._nc = nc
         self._js = nc.jetstream()
+        self._key = key
+        self._signers = signers or {}
 
     @classmethod
-    async def connect(cls, url: str, agency_id: str) -> AgencyClient:
-        return cls(await connect(url, f"wegweiser-agency-{agency_id}"), agency_id)
+    async def connect(
+        cls,
+        url: str,
+        agency_id: str,
+        key: jwk.JWK | None = None,
+        signers: dict[str, jwk.JWK] | None = None,
+    ) -> AgencyClient:
+        return cls(await connect(url, f"wegweiser-agency-{agency_id}"), agency_id, key, signers)
+
+    def open_case(self, sealed: SealedCase) -> CaseDetails:
+        """Decrypt and verify a sealed case; SealError says precisely what is wrong."""
+        if self._key is None:
+            raise SealError("seal.no-key", f"agency {self.agency_id} has no private key loaded")
+        payload = sealing.unseal(
+            sealed.jwe, key=self._key, kid=self.agency_id, signers=self._signers
+        )
+        return CaseDetails.model_validate(payload)
 
     async def __aenter__(self) -> AgencyClient:
         return self
@@ -101,7 +139,20 @@ class AgencyClient:
             log.error("agency.malformed_event_dropped", subject=msg.subject, error=str(exc)[:500])
             await msg.term()
             return None
-        return AgencyDelivery(event, kind, msg)
+        delivery = AgencyDelivery(event, kind, msg)
+        offer: object = event.data
+        if isinstance(offer, ReferralOffered) and self._key is not None:
+            try:
+                delivery.case = self.open_case(offer.case)
+            except SealError as exc:
+                delivery.error = exc
+                log.error(
+                    "agency.sealed_case_refused",
+                    code=exc.code,
+                    reason=str(exc),
+                    referral_id=offer.referral_id,
+                )
+        return delivery
 
     async def answer(
         self,

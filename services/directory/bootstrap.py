@@ -15,6 +15,7 @@ from schemas.queries import LookupAgency, QueryFailed, ResolveAgencies
 from services.directory import handlers, store
 from services.directory.sample_catalogue import load_sample
 from wegweiser.platform.consumer import describe
+from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
 
@@ -46,6 +47,9 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
         if seed_sample and await runtime.db.run(store.count) == 0:
             n = await runtime.db.run(lambda s: store.upsert(s, load_sample()))
             log.info("directory.seeded", agencies=n)
+        keys = KeyRing(settings.keys_path).agency_public_keys()
+        changed = await runtime.db.run(lambda s: store.set_public_keys(s, keys))
+        log.info("directory.public_keys", on_file=len(keys), changed=changed)
 
     runtime.before_start(seed)
     return runtime

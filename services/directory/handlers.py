@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session
 
 from schemas import queries as q
@@ -10,9 +12,10 @@ from services.directory.catalogue import Agency, Query
 from services.directory.resolution import resolve
 
 
-def card(agency: Agency) -> q.AgencyCard:
+def card(agency: Agency, public_key: dict[str, Any] | None = None) -> q.AgencyCard:
     """What the office may see of an agency (never a confidential address)."""
     return q.AgencyCard(
+        public_key=public_key,
         agency_id=agency.id,
         name=agency.name,
         kind=agency.kind,
@@ -25,6 +28,7 @@ def card(agency: Agency) -> q.AgencyCard:
 
 def suggest(session: Session, query: q.ResolveAgencies) -> q.Suggestions:
     """Ranked candidates and exclusions, each with its reasons."""
+    keys = store.public_keys(session)
     resolution = resolve(
         Query(
             need=query.need,
@@ -39,7 +43,7 @@ def suggest(session: Session, query: q.ResolveAgencies) -> q.Suggestions:
     return q.Suggestions(
         candidates=tuple(
             q.Candidate(
-                agency=card(c.agency),
+                agency=card(c.agency, keys.get(c.agency.id)),
                 rank=c.rank,
                 score=c.score,
                 reasons=tuple(q.MatchReason(code=r.code, text=r.text) for r in c.reasons),
@@ -48,7 +52,7 @@ def suggest(session: Session, query: q.ResolveAgencies) -> q.Suggestions:
         ),
         excluded=tuple(
             q.Excluded(
-                agency=card(e.agency),
+                agency=card(e.agency, keys.get(e.agency.id)),
                 reasons=tuple(q.MatchReason(code=r.code, text=r.text) for r in e.reasons),
             )
             for e in resolution.excluded
@@ -57,5 +61,5 @@ def suggest(session: Session, query: q.ResolveAgencies) -> q.Suggestions:
 
 
 def lookup(session: Session, query: q.LookupAgency) -> q.AgencyLookup:
-    agency = store.get(session, query.agency_id)
-    return q.AgencyLookup(found=agency is not None, agency=card(agency) if agency else None)
+    found = store.get(session, query.agency_id)
+    return q.AgencyLookup(found=found is not None, agency=card(*found) if found else None)

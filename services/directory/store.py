@@ -19,6 +19,7 @@ class AgencyRow(SQLModel, table=True):
     __tablename__ = "agencies"
     id: str = Field(primary_key=True, max_length=64)
     record: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    public_key: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     updated_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC), sa_type=DateTime(timezone=True)
     )
@@ -33,9 +34,26 @@ def all_agencies(session: Session) -> list[Agency]:
     return agencies_from_json([row.record for row in session.exec(select(AgencyRow))])
 
 
-def get(session: Session, agency_id: str) -> Agency | None:
+def get(session: Session, agency_id: str) -> tuple[Agency, dict[str, Any] | None] | None:
+    """An agency and its public key, if it is in the catalogue."""
     row = session.get(AgencyRow, agency_id)
-    return agencies_from_json([row.record])[0] if row else None
+    return (agencies_from_json([row.record])[0], row.public_key) if row else None
+
+
+def public_keys(session: Session) -> dict[str, dict[str, Any] | None]:
+    return {row.id: row.public_key for row in session.exec(select(AgencyRow))}
+
+
+def set_public_keys(session: Session, keys: dict[str, dict[str, Any]]) -> int:
+    """Record agencies' public keys; returns how many changed (unknown agencies are skipped)."""
+    changed = 0
+    for agency_id, key in keys.items():
+        row = session.get(AgencyRow, agency_id)
+        if row is not None and row.public_key != key:
+            row.public_key, row.updated_at = key, datetime.now(UTC)
+            session.add(row)
+            changed += 1
+    return changed
 
 
 def upsert(session: Session, agencies: list[Agency]) -> int:

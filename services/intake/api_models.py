@@ -33,6 +33,7 @@ class RequestCreate(Strict):
     """A request for help, with the person's consent."""
 
     client_reference: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+    client_name: str | None = Field(default=None, max_length=200)
     needs: list[Need] = Field(min_length=1)
     languages: list[Language] = Field(default_factory=list)
     municipality: Ags | None = None

@@ -10,6 +10,8 @@ from services.intake import handlers
 from services.intake.directory_client import DirectoryClient
 from services.intake.http import Deps, create_app
 from services.intake.store import TABLES
+from services.intake.vault import Vault, master_key
+from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import Route, ServiceRuntime
 from wegweiser.settings import Settings
 
@@ -27,11 +29,17 @@ def build(settings: Settings) -> ServiceRuntime:
     app = create_app()
 
     async def serve_http() -> None:
+        ring = KeyRing(settings.keys_path)
+        ctx = handlers.Context(
+            office_id=settings.office_id,
+            vault=Vault(master_key(settings.intake_master_key, settings.keys_path)),
+            signer=ring.office_signing(settings.office_id),
+        )
         app.state.deps = Deps(
             run=runtime.db.run,
             directory=DirectoryClient(runtime.nc),
             wake_relay=runtime.relay.wake,
-            office_id=settings.office_id,
+            ctx=ctx,
         )
         config = uvicorn.Config(
             app,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
+from jwcrypto import jwk
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from schemas import subjects
@@ -18,13 +21,16 @@ from schemas.events import (
     ReferralChange,
     ReferralRequested,
     RequestRecorded,
+    SealedCase,
     TransitionRefused,
 )
 from schemas.queries import AgencyCard
-from schemas.vocabulary import DataCategory, Purpose, ReferralStatus
+from schemas.vocabulary import DataCategory, Need, Purpose, ReferralStatus
 from services.consent import rules as consent
 from services.intake.api_models import RequestCreate
 from services.intake.store import ConsentRow, ReferralView, RequestRow, TrailEntry
+from services.intake.vault import Vault
+from wegweiser.platform import keys, sealing
 from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.outbox import stage
 
@@ -41,21 +47,51 @@ class Conflict(Exception):
     """The command contradicts the referral's known state."""
 
 
-def record_request(session: Session, office_id: str, body: RequestCreate) -> tuple[RequestRow, str]:
-    """Store a request and its consent; emit RequestRecorded and ConsentRecorded."""
+@dataclass(frozen=True)
+class Context:
+    """What intake's handlers need besides a session: who we are, the vault, our signing key."""
+
+    office_id: str
+    vault: Vault
+    signer: jwk.JWK
+
+
+class Person(BaseModel):
+    """The personal part of a request, as stored encrypted in `RequestRow.personal`."""
+
+    client_name: str | None = None
+    needs: list[Need]
+    languages: list[str]
+    municipality: str | None = None
+    postcode: str | None = None
+    age: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedRequest:
+    row: RequestRow
+    person: Person
+    terms: ConsentTerms
+
+
+class NotSealable(Exception):
+    """The agency has no public key in the directory, so nothing can be sent to it."""
+
+
+def record_request(ctx: Context, session: Session, body: RequestCreate) -> tuple[RequestRow, str]:
+    """Store a request (personal part encrypted) and its consent; emit metadata events."""
     now = datetime.now(UTC)
     request_id, consent_id = f"req-{uuid.uuid4()}", f"con-{uuid.uuid4()}"
+    person = Person.model_validate(body.model_dump(include=set(Person.model_fields)))
     row = RequestRow(
         id=request_id,
-        office_id=office_id,
+        office_id=ctx.office_id,
         client_reference=body.client_reference,
-        needs=[n.value for n in body.needs],
-        languages=body.languages,
-        municipality=body.municipality,
-        postcode=body.postcode,
-        age=body.age,
         urgency=body.urgency.value,
-        note=body.note,
+        personal=ctx.vault.seal(
+            session, body.client_reference, request_id, person.model_dump(mode="json")
+        ),
         recorded_at=now,
     )
     terms = ConsentTerms(consent_id=consent_id, **body.consent.model_dump())
@@ -65,11 +101,7 @@ def record_request(session: Session, office_id: str, body: RequestCreate) -> tup
     )
     recorded = new_event(
         RequestRecorded(
-            request_id=request_id,
-            office_id=office_id,
-            needs=tuple(body.needs),
-            urgency=body.urgency,
-            recorded_at=now,
+            request_id=request_id, office_id=ctx.office_id, urgency=body.urgency, recorded_at=now
         ),
         source=SOURCE,
         subject=request_id,
@@ -88,28 +120,32 @@ def record_request(session: Session, office_id: str, body: RequestCreate) -> tup
     return row, consent_id
 
 
-def load_request(
-    session: Session, office_id: str, request_id: str
-) -> tuple[RequestRow, ConsentTerms]:
+def load_request(ctx: Context, session: Session, request_id: str) -> LoadedRequest:
+    """A request of this office with its decrypted personal part and its consent."""
     row = session.get(RequestRow, request_id)
-    if row is None or row.office_id != office_id:
+    if row is None or row.office_id != ctx.office_id:
         raise NotFound(f"no request {request_id}")
     consent_row = session.exec(select(ConsentRow).where(ConsentRow.request_id == request_id)).one()
-    return row, ConsentTerms.model_validate(consent_row.terms)
+    person = Person.model_validate(
+        ctx.vault.open(session, row.client_reference, request_id, row.personal)
+    )
+    return LoadedRequest(row, person, ConsentTerms.model_validate(consent_row.terms))
 
 
-def case_for(row: RequestRow, terms: ConsentTerms) -> CaseDetails:
+def case_for(request: LoadedRequest) -> CaseDetails:
     """Only what the consent releases (data minimisation)."""
-    allowed = consent.releasable(terms)
-    fields: dict[str, object] = {"urgency": row.urgency}
+    allowed = consent.releasable(request.terms)
+    person = request.person
+    fields: dict[str, object] = {"urgency": request.row.urgency}
     released: list[DataCategory] = []
     for category, values in (
-        (DataCategory.CLIENT_REFERENCE, {"client_reference": row.client_reference}),
-        (DataCategory.NEEDS, {"needs": tuple(row.needs)}),
-        (DataCategory.LANGUAGES, {"languages": tuple(row.languages)}),
-        (DataCategory.AREA, {"municipality": row.municipality, "postcode": row.postcode}),
-        (DataCategory.AGE, {"age": row.age}),
-        (DataCategory.CASE_NOTE, {"note": row.note}),
+        (DataCategory.CLIENT_REFERENCE, {"client_reference": request.row.client_reference}),
+        (DataCategory.NAME, {"client_name": person.client_name}),
+        (DataCategory.NEEDS, {"needs": tuple(person.needs)}),
+        (DataCategory.LANGUAGES, {"languages": tuple(person.languages)}),
+        (DataCategory.AREA, {"municipality": person.municipality, "postcode": person.postcode}),
+        (DataCategory.AGE, {"age": person.age}),
+        (DataCategory.CASE_NOTE, {"note": person.note}),
     ):
         if category in allowed and any(v not in (None, ()) for v in values.values()):
             fields.update(values)
@@ -117,11 +153,30 @@ def case_for(row: RequestRow, terms: ConsentTerms) -> CaseDetails:
     return CaseDetails(**fields, released_categories=tuple(released))  # type: ignore[arg-type]
 
 
+def seal_case(ctx: Context, case: CaseDetails, agency: AgencyCard) -> SealedCase:
+    """Sign the case as this office and encrypt it to the agency's public key."""
+    if not agency.public_key:
+        raise NotSealable(f"agency {agency.agency_id!r} has no public key in the directory")
+    token = sealing.seal(
+        case.model_dump(mode="json", exclude_none=True),
+        recipient=keys.from_dict(agency.public_key),
+        recipient_kid=agency.agency_id,
+        signer=ctx.signer,
+        signer_kid=ctx.office_id,
+    )
+    return SealedCase(
+        jwe=token,
+        recipient_kid=agency.agency_id,
+        signer_kid=ctx.office_id,
+        released_categories=case.released_categories,
+    )
+
+
 def request_referral(
-    session: Session, office_id: str, request_id: str, agency: AgencyCard
+    ctx: Context, session: Session, request_id: str, agency: AgencyCard
 ) -> tuple[ReferralView, bool]:
     """Ask the referral service to offer the request to the agency; idempotent per agency."""
-    row, terms = load_request(session, office_id, request_id)
+    request = load_request(ctx, session, request_id)
     existing = session.exec(
         select(ReferralView).where(
             ReferralView.request_id == request_id,
@@ -131,21 +186,22 @@ def request_referral(
     ).first()
     if existing is not None:
         return existing, False
-    case = case_for(row, terms)
+    case = case_for(request)
     now = datetime.now(UTC)
     consent.check(
-        terms,
+        request.terms,
         agency_id=agency.agency_id,
         kind=agency.kind,
         purpose=Purpose.REFERRAL,
         categories=case.released_categories,
         now=now,
     )
+    sealed = seal_case(ctx, case, agency)
     referral_id = f"ref-{uuid.uuid4()}"
     view = ReferralView(
         id=referral_id,
         request_id=request_id,
-        office_id=office_id,
+        office_id=ctx.office_id,
         agency_id=agency.agency_id,
         agency_name=agency.name,
         status=ReferralStatus.DRAFT.value,
@@ -155,11 +211,11 @@ def request_referral(
         ReferralRequested(
             referral_id=referral_id,
             request_id=request_id,
-            office_id=office_id,
+            office_id=ctx.office_id,
             agency_id=agency.agency_id,
             agency_kind=agency.kind,
-            consent=terms,
-            case=case,
+            consent=request.terms,
+            case=sealed,
         ),
         source=SOURCE,
         subject=referral_id,
@@ -171,14 +227,16 @@ def request_referral(
 
 
 def request_cancellation(
-    session: Session, office_id: str, referral_id: str, reason: str
+    ctx: Context, session: Session, referral_id: str, reason: str
 ) -> ReferralView:
     """Ask the referral service to cancel a referral this office sent."""
-    view = load_referral(session, office_id, referral_id)
+    view = load_referral(session, ctx.office_id, referral_id)
     if view.status in TERMINAL:
         raise Conflict(f"referral {referral_id} is already {view.status}")
     event = new_event(
-        ReferralCancellationRequested(referral_id=referral_id, office_id=office_id, reason=reason),
+        ReferralCancellationRequested(
+            referral_id=referral_id, office_id=ctx.office_id, reason=reason
+        ),
         source=SOURCE,
         subject=referral_id,
         correlation_id=view.request_id,

@@ -25,6 +25,7 @@ from services.intake.api_models import (
 )
 from services.intake.directory_client import DirectoryClient, DirectoryUnavailable
 from services.intake.store import ReferralView
+from services.intake.vault import PersonErased
 
 
 @dataclass
@@ -34,7 +35,11 @@ class Deps:
     run: Callable[[Callable[..., Any]], Any]
     directory: DirectoryClient
     wake_relay: Callable[[], None]
-    office_id: str
+    ctx: handlers.Context
+
+    @property
+    def office_id(self) -> str:
+        return self.ctx.office_id
 
 
 def deps(request: Request) -> Deps:
@@ -62,12 +67,12 @@ def create_app() -> FastAPI:
 
     @app.post("/requests", status_code=201)
     async def record_request(body: RequestCreate, d: DepsDep) -> RequestPublic:
-        row, consent_id = await d.run(lambda s: handlers.record_request(s, d.office_id, body))
+        row, consent_id = await d.run(lambda s: handlers.record_request(d.ctx, s, body))
         d.wake_relay()
         return RequestPublic(
             request_id=row.id,
             consent_id=consent_id,
-            needs=row.needs,
+            needs=body.needs,
             urgency=row.urgency,
             recorded_at=row.recorded_at,
         )
@@ -76,16 +81,17 @@ def create_app() -> FastAPI:
     async def suggestions(
         request_id: str, d: DepsDep, need: Need | None = None
     ) -> SuggestionsPublic:
-        row, terms = await _call(d, lambda s: handlers.load_request(s, d.office_id, request_id))
+        request = await _call(d, lambda s: handlers.load_request(d.ctx, s, request_id))
+        person, terms = request.person, request.terms
         out, excluded = [], []
-        for n in [need] if need else [Need(x) for x in row.needs]:
+        for n in [need] if need else person.needs:
             query = ResolveAgencies(
                 need=n,
-                languages=tuple(row.languages),
-                municipality=row.municipality,
-                postcode=row.postcode,
-                age=row.age,
-                urgency=row.urgency,
+                languages=tuple(person.languages),
+                municipality=person.municipality,
+                postcode=person.postcode,
+                age=person.age,
+                urgency=request.row.urgency,
             )
             answer = await _ask(d.directory.resolve(query))
             out += [
@@ -103,14 +109,14 @@ def create_app() -> FastAPI:
     async def send_referral(
         request_id: str, body: ReferralCreate, d: DepsDep, response: Response
     ) -> ReferralPublic:
-        await _call(d, lambda s: handlers.load_request(s, d.office_id, request_id))
+        await _call(d, lambda s: handlers.load_request(d.ctx, s, request_id))
         agency = await _ask(d.directory.lookup(body.agency_id))
         if agency is None:
             raise HTTPException(422, f"unknown agency {body.agency_id!r}: not in the directory")
         if not agency.active:
             raise HTTPException(422, f"agency {body.agency_id!r} is not active")
         view, created = await _call(
-            d, lambda s: handlers.request_referral(s, d.office_id, request_id, agency)
+            d, lambda s: handlers.request_referral(d.ctx, s, request_id, agency)
         )
         if created:
             d.wake_relay()
@@ -121,7 +127,7 @@ def create_app() -> FastAPI:
     @app.get("/requests/{request_id}/referrals")
     async def list_referrals(request_id: str, d: DepsDep) -> list[ReferralPublic]:
         def query(s: Any) -> list[ReferralView]:
-            handlers.load_request(s, d.office_id, request_id)
+            handlers.load_request(d.ctx, s, request_id)
             return list(
                 s.exec(handlers.select(ReferralView).where(ReferralView.request_id == request_id))
             )
@@ -139,7 +145,7 @@ def create_app() -> FastAPI:
     @app.post("/referrals/{referral_id}/cancel", status_code=202)
     async def cancel(referral_id: str, body: CancelIn, d: DepsDep) -> ReferralPublic:
         view = await _call(
-            d, lambda s: handlers.request_cancellation(s, d.office_id, referral_id, body.reason)
+            d, lambda s: handlers.request_cancellation(d.ctx, s, referral_id, body.reason)
         )
         d.wake_relay()
         return _public(view, [])
@@ -157,6 +163,10 @@ async def _call(d: Deps, fn: Callable[..., Any]) -> Any:
         raise HTTPException(409, str(exc)) from None
     except ConsentViolation as exc:
         raise HTTPException(422, f"{exc.code}: {exc}") from None
+    except handlers.NotSealable as exc:
+        raise HTTPException(422, str(exc)) from None
+    except PersonErased as exc:
+        raise HTTPException(410, str(exc)) from None
 
 
 async def _ask(awaitable: Any) -> Any:

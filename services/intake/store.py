@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from services.intake.vault import PersonKey
 
 
 def _now() -> datetime:
@@ -17,19 +19,15 @@ def _ts(**kw: object) -> object:
 
 
 class RequestRow(SQLModel, table=True):
-    """A request recorded by the counselling office."""
+    """A request recorded by the counselling office; everything personal is in `personal`,
+    encrypted under the person's own key (see vault.py)."""
 
     __tablename__ = "requests"
     id: str = Field(primary_key=True, max_length=64)
     office_id: str = Field(max_length=64, index=True)
-    client_reference: str = Field(max_length=64)
-    needs: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    languages: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    municipality: str | None = Field(default=None, max_length=8)
-    postcode: str | None = Field(default=None, max_length=5)
-    age: int | None = None
+    client_reference: str = Field(max_length=64, index=True)
     urgency: str = Field(max_length=16)
-    note: str | None = None
+    personal: bytes = Field(sa_type=LargeBinary)
     recorded_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
 
 
@@ -76,4 +74,4 @@ class TrailEntry(SQLModel, table=True):
     occurred_at: datetime = _ts()  # type: ignore[assignment]
 
 
-TABLES: list[type[SQLModel]] = [RequestRow, ConsentRow, ReferralView, TrailEntry]
+TABLES: list[type[SQLModel]] = [PersonKey, RequestRow, ConsentRow, ReferralView, TrailEntry]

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from schemas.envelope import new_event
-from schemas.events import ReferralAccepted, ReferralReceived
+from schemas.events import ReferralAccepted, ReferralReceived, ReferralRequested
 from schemas.queries import AgencyCard
 from schemas.vocabulary import AgencyKind, ReferralStatus
 from services.consent.rules import ConsentViolation
 from services.intake import handlers as intake
 from services.intake.api_models import RequestCreate
 from services.intake.store import TABLES as INTAKE_TABLES
+from services.intake.store import RequestRow
+from services.intake.vault import PersonErased, Vault, VaultError
 from services.referral import store
 from services.referral.domain import DeadlinePolicy, Referral
+from wegweiser.platform import keys, sealing
 from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.db import Database
 from wegweiser.platform.inbox import InboxRow, first_time
@@ -93,10 +98,15 @@ def intake_db(database_url):
     db.dispose()
 
 
+AGENCY_KEY = keys.generate_encryption_key()
+CTX = intake.Context("office-1", Vault(os.urandom(32)), keys.generate_signing_key())
+
+
 def body(**consent: object) -> RequestCreate:
     return RequestCreate.model_validate(
         {
             "client_reference": "client-1",
+            "client_name": "Nadia Example",
             "needs": ["legal-aid"],
             "languages": ["fa"],
             "municipality": "09780139",
@@ -123,39 +133,71 @@ CARD = AgencyCard(
     capacity=3,
     waiting_days=2,
     active=True,
+    public_key=keys.public_dict(AGENCY_KEY),
 )
 
 
+def test_personal_data_is_stored_encrypted_and_read_back(intake_db):
+    row, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
+    stored = intake_db.run_sync(lambda s: s.get(RequestRow, row.id))
+    assert b"Nadia" not in stored.personal and b"private detail" not in stored.personal
+    loaded = intake_db.run_sync(lambda s: intake.load_request(CTX, s, row.id))
+    assert (loaded.person.client_name, loaded.person.note) == ("Nadia Example", "private detail")
+
+
+def test_destroying_the_person_key_makes_the_data_unreadable(intake_db):
+    row, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
+    assert intake_db.run_sync(lambda s: CTX.vault.shred(s, "client-1"))
+    with pytest.raises(PersonErased):
+        intake_db.run_sync(lambda s: intake.load_request(CTX, s, row.id))
+    other = intake.Context("office-1", Vault(os.urandom(32)), CTX.signer)
+    fresh, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body(text_version="v2")))
+    with pytest.raises(VaultError):
+        intake_db.run_sync(lambda s: intake.load_request(other, s, fresh.id))
+
+
 def test_a_request_and_its_events_are_stored_in_one_transaction(intake_db):
-    row, _ = intake_db.run_sync(lambda s: intake.record_request(s, "office-1", body()))
+    row, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
     assert intake_db.run_sync(pending_count) == 2
-    view, created = intake_db.run_sync(
-        lambda s: intake.request_referral(s, "office-1", row.id, CARD)
-    )
+    view, created = intake_db.run_sync(lambda s: intake.request_referral(CTX, s, row.id, CARD))
     again, created_again = intake_db.run_sync(
-        lambda s: intake.request_referral(s, "office-1", row.id, CARD)
+        lambda s: intake.request_referral(CTX, s, row.id, CARD)
     )
     assert created and not created_again and again.id == view.id
     assert intake_db.run_sync(pending_count) == 3
     outbox = intake_db.run_sync(lambda s: list(s.exec(intake.select(OutboxRow))))
-    sent = [o for o in outbox if o.subject == "ww.intake.referral.requested"][0].body.decode()
-    assert "private detail" not in sent and "client-1" not in sent  # not released by the consent
+    sent = [o for o in outbox if o.subject == "ww.intake.referral.requested"][0].body
+    assert b"private detail" not in sent and b"client-1" not in sent and b"Nadia" not in sent
+    sealed = ReferralRequested.model_validate(json.loads(sent)["data"]).case
+    opened = sealing.unseal(
+        sealed.jwe, key=AGENCY_KEY, kid="oa-rechtshilfe", signers={"office-1": CTX.signer}
+    )
+    assert opened == {
+        "needs": ["legal-aid"],
+        "languages": ["fa"],
+        "urgency": "routine",
+        "released_categories": ["needs", "languages"],
+    }
 
 
 def test_a_referral_the_consent_does_not_cover_writes_nothing(intake_db):
     row, _ = intake_db.run_sync(
-        lambda s: intake.record_request(s, "office-1", body(recipients=[{"kind": "jobcenter"}]))
+        lambda s: intake.record_request(CTX, s, body(recipients=[{"kind": "jobcenter"}]))
     )
     with pytest.raises(ConsentViolation, match="does not cover agency oa-rechtshilfe"):
-        intake_db.run_sync(lambda s: intake.request_referral(s, "office-1", row.id, CARD))
+        intake_db.run_sync(lambda s: intake.request_referral(CTX, s, row.id, CARD))
+    keyless = CARD.model_copy(update={"public_key": None, "kind": AgencyKind.JOBCENTER})
+    with pytest.raises(intake.NotSealable, match="no public key"):
+        intake_db.run_sync(lambda s: intake.request_referral(CTX, s, row.id, keyless))
     assert intake_db.run_sync(pending_count) == 2
+    elsewhere = intake.Context("other-office", CTX.vault, CTX.signer)
     with pytest.raises(intake.NotFound):
-        intake_db.run_sync(lambda s: intake.request_referral(s, "other-office", row.id, CARD))
+        intake_db.run_sync(lambda s: intake.request_referral(elsewhere, s, row.id, CARD))
 
 
 def test_events_arriving_out_of_order_leave_the_newest_state(intake_db):
-    row, _ = intake_db.run_sync(lambda s: intake.record_request(s, "office-1", body()))
-    view, _ = intake_db.run_sync(lambda s: intake.request_referral(s, "office-1", row.id, CARD))
+    row, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
+    view, _ = intake_db.run_sync(lambda s: intake.request_referral(CTX, s, row.id, CARD))
     common = dict(referral_id=view.id, request_id=row.id, agency_id=CARD.agency_id, occurred_at=NOW)
     accepted = ReferralAccepted(status="accepted", version=3, **common)
     received = ReferralReceived(status="received", version=2, **common)

@@ -50,7 +50,8 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
             line = await asyncio.wait_for(asyncio.to_thread(listener.stdout.readline), 30)
             printed = json.loads(line)
             assert printed["kind"] == "offered" and printed["event"]["data"]["referral_id"] == rid
-            assert printed["event"]["data"]["case"]["client_reference"] == "client-42"
+            assert printed["case"]["client_reference"] == "client-42"  # unsealed by the adapter
+            assert "client-42" not in json.dumps(printed["event"])  # the event held ciphertext
 
             await until_status(http, rid, "received")
         answer = wegweiser(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -15,12 +17,15 @@ from tests.e2e.conftest import (
     wait_for,
 )
 from wegweiser.demo import demo
+from wegweiser.platform.keys import KeyRing
 
 pytestmark = pytest.mark.slow
 
 
 async def test_the_demo_takes_a_referral_from_intake_to_completion_and_the_trail_shows_it(system):
-    final = await demo(system.settings.intake_url, system.nats_url, say=lambda _: None)
+    final = await demo(
+        system.settings.intake_url, system.nats_url, KeyRing(system.settings.keys_path), say=print
+    )
     assert final["status"] == "completed"
     assert [t["kind"] for t in final["trail"]] == [
         "requested-by-office",
@@ -34,7 +39,11 @@ async def test_the_demo_takes_a_referral_from_intake_to_completion_and_the_trail
     assert all(t["occurred_at"].endswith("Z") for t in final["trail"])
     offers = await stream_events(system.nats_url, "ww.referral.*.offered")
     assert len(offers) == 1
-    assert offers[0]["data"]["case"]["note"].startswith("Needs help")
+    sealed = offers[0]["data"]["case"]
+    assert (
+        sealed["recipient_kid"] == offers[0]["data"]["agency_id"] and sealed["jwe"].count(".") == 4
+    )
+    assert "Needs help" not in json.dumps(offers) and "Demo Client" not in json.dumps(offers)
 
 
 @pytest.mark.postgres
@@ -45,7 +54,9 @@ async def test_the_demo_passes_with_every_service_on_postgresql(system_factory, 
             for name in ("intake", "referral", "directory")
         }
     )
-    final = await demo(system.settings.intake_url, system.nats_url, say=lambda _: None)
+    final = await demo(
+        system.settings.intake_url, system.nats_url, KeyRing(system.settings.keys_path), say=print
+    )
     assert final["status"] == "completed"
     assert not (system.data_dir / "referral.db").exists()
 

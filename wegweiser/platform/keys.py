@@ -1,0 +1,86 @@
+"""Key files: agencies' X25519 key pairs, the office's Ed25519 signing key, as JWK files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from jwcrypto import jwk
+
+
+def generate_encryption_key() -> jwk.JWK:
+    """A new X25519 key pair for receiving sealed data."""
+    return jwk.JWK.generate(kty="OKP", crv="X25519")
+
+
+def generate_signing_key() -> jwk.JWK:
+    """A new Ed25519 key pair for signing sealed data."""
+    return jwk.JWK.generate(kty="OKP", crv="Ed25519")
+
+
+def public_dict(key: jwk.JWK) -> dict[str, Any]:
+    """The public half as a JWK dict (what a directory may publish)."""
+    return dict(key.export_public(as_dict=True))
+
+
+def from_dict(data: dict[str, Any]) -> jwk.JWK:
+    return jwk.JWK(**data)
+
+
+def write_private(path: Path, key: jwk.JWK) -> None:
+    """Write a private key readable only by its owner, and its public half beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key.export_private())
+    public_path(path).write_text(json.dumps(public_dict(key)))
+
+
+def public_path(private: Path) -> Path:
+    return private.with_name(private.name.removesuffix(".jwk") + ".pub.jwk")
+
+
+def load(path: Path) -> jwk.JWK:
+    """A JWK from a file (private or public)."""
+    return jwk.JWK.from_json(path.read_text())
+
+
+def load_or_create(path: Path, make: Any) -> jwk.JWK:
+    if not path.exists():
+        write_private(path, make())
+    return load(path)
+
+
+class KeyRing:
+    """Where the embedded setup keeps keys: `keys_dir/{office,agencies}/<id>.jwk`."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self.dir = keys_dir
+
+    def office_signing(self, office_id: str) -> jwk.JWK:
+        return load_or_create(self.dir / "office" / f"{office_id}.jwk", generate_signing_key)
+
+    def office_public(self) -> dict[str, jwk.JWK]:
+        """kid -> public signing key of every office whose key is on file."""
+        return {
+            p.name.removesuffix(".pub.jwk"): load(p)
+            for p in sorted((self.dir / "office").glob("*.pub.jwk"))
+        }
+
+    def agency_path(self, agency_id: str) -> Path:
+        return self.dir / "agencies" / f"{agency_id}.jwk"
+
+    def agency_private(self, agency_id: str) -> jwk.JWK:
+        return load(self.agency_path(agency_id))
+
+    def ensure_agency(self, agency_id: str) -> jwk.JWK:
+        """Create the agency's key pair if it has none (the embedded demo plays every agency)."""
+        return load_or_create(self.agency_path(agency_id), generate_encryption_key)
+
+    def agency_public_keys(self) -> dict[str, dict[str, Any]]:
+        return {
+            p.name.removesuffix(".pub.jwk"): json.loads(p.read_text())
+            for p in sorted((self.dir / "agencies").glob("*.pub.jwk"))
+        }
