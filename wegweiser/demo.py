@@ -65,10 +65,11 @@ async def demo(
     say: Any = print,
     timeout: float = 30.0,
     client_name: str = "Demo Client",
+    note: str | None = None,
 ) -> dict[str, Any]:
     """Run the demo, playing the agency with its key from `keys`; returns the final referral
     with its trail, or raises DemoFailed."""
-    body = sample_request(client_name=client_name)
+    body = sample_request(client_name=client_name, **({"note": note} if note else {}))
     async with httpx.AsyncClient(base_url=intake_url, timeout=10) as http:
         request = _ok(await http.post("/requests", json=body), 201)
         say(

@@ -1,0 +1,74 @@
+"""A unique string in a client's name and note is found in clear nowhere at rest."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from wegweiser.demo import demo
+from wegweiser.platform.keys import KeyRing
+
+pytestmark = pytest.mark.slow
+
+
+def files_containing(folder: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def rows_containing(url: str, needle: str) -> list[str]:
+    """Every table row of a database rendered as text, searched for the needle."""
+    engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    found = []
+    with engine.connect() as conn:
+        for table in sqlalchemy.inspect(conn).get_table_names():
+            for (text,) in conn.exec_driver_sql(f'SELECT t::text FROM "{table}" t'):
+                if needle in text or needle.encode().hex() in text:
+                    found.append(f"{table}: {text[:120]}")
+    engine.dispose()
+    return found
+
+
+async def run_lifecycle(system, canary: str) -> dict:
+    final = await demo(
+        system.settings.intake_url,
+        system.nats_url,
+        KeyRing(system.settings.keys_path),
+        say=print,
+        client_name=f"Client {canary}",
+        note=f"Attended twice; ref {canary}",
+    )
+    assert final["status"] == "completed"
+    return final
+
+
+async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(system, capsys):
+    canary = f"CANARY{uuid.uuid4().hex}"
+    await run_lifecycle(system, canary)
+    assert f"agency unsealed the offer for Client {canary}" in capsys.readouterr().out
+    system.stop()  # everything flushed to disk, logs included
+    data_files = sorted(p.name for p in system.data_dir.rglob("*") if p.is_file())
+    assert "intake.db" in data_files and any(n.endswith(".blk") for n in data_files)
+    assert files_containing(system.data_dir, canary.encode()) == []
+    assert files_containing(system.data_dir, canary.encode("utf-16-le")) == []
+    # the search does read the stream store and the databases: metadata is found there
+    assert files_containing(system.data_dir / "nats", b"de.wegweiser.referral.completed") != []
+    assert files_containing(system.data_dir, b"in-progress") != []
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_the_tables_hold_no_client_name_or_note(
+    system_factory, postgres_databases
+):
+    urls = {name: postgres_databases() for name in ("intake", "referral", "directory")}
+    system = system_factory(**{f"WEGWEISER_{n.upper()}_DB_URL": u for n, u in urls.items()})
+    canary = f"CANARY{uuid.uuid4().hex}"
+    await run_lifecycle(system, canary)
+    for url in urls.values():
+        assert rows_containing(url, canary) == []
+    assert rows_containing(urls["intake"], "Attended twice") == []
+    assert rows_containing(urls["referral"], "completed") != []  # the search does find text
+    system.stop()
+    assert files_containing(system.data_dir, canary.encode()) == []
