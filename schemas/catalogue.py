@@ -32,6 +32,7 @@ R = "ww.referral.<agency>"
 CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(events.RequestRecorded, "ww.intake.request.recorded", "intake", "audit"),
     EventSpec(events.ConsentRecorded, "ww.intake.consent.recorded", "intake", "audit"),
+    EventSpec(events.ConsentWithdrawn, "ww.intake.consent.withdrawn", "intake", "referral, audit"),
     EventSpec(events.ReferralRequested, "ww.intake.referral.requested", "intake", "referral"),
     EventSpec(
         events.ReferralCancellationRequested,
@@ -54,6 +55,10 @@ CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(events.ReferralEscalated, f"{R}.escalated", "referral", "intake"),
     EventSpec(events.ReferralExpired, f"{R}.expired", "referral", "agency, intake"),
     EventSpec(events.TransitionRefused, f"{R}.refused", "referral", "agency, intake"),
+    EventSpec(events.DeletionRequested, f"{R}.deletion-requested", "referral", "agency, intake"),
+    EventSpec(events.DeletionReminded, f"{R}.deletion-reminded", "referral", "agency, intake"),
+    EventSpec(events.DeletionEscalated, f"{R}.deletion-escalated", "referral", "intake"),
+    EventSpec(events.DeletionConfirmed, f"{R}.deletion-confirmed", "referral", "intake"),
     EventSpec(events.DeadLettered, "ww.deadletter.<service>", "every service", "operators"),
 )
 

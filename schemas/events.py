@@ -101,6 +101,16 @@ class ConsentRecorded(Payload):
     terms: ConsentTerms
 
 
+class ConsentWithdrawn(Payload):
+    """The person withdrew a consent: no new offers, open referrals cancelled, data deleted."""
+
+    event_type = "de.wegweiser.intake.consent.withdrawn.v1"
+    consent_id: Id
+    request_id: Id
+    office_id: Id
+    withdrawn_at: AwareDatetime
+
+
 class ReferralRequested(Payload):
     """The office asks the referral service to offer a request to one agency."""
 
@@ -225,6 +235,42 @@ class ReferralExpired(ReferralChange):
     """No acknowledgement before the final deadline: the offer lapsed (status cancelled)."""
 
     event_type = "de.wegweiser.referral.expired.v1"
+
+
+class DeletionEvent(Payload):
+    """Common fields of the events that track an agency's deletion of a person's data."""
+
+    event_type = "de.wegweiser.referral.deletion.v1"
+    referral_id: Id
+    request_id: Id
+    agency_id: AgencyId
+    consent_id: Id
+    confirm_by: AwareDatetime
+    occurred_at: AwareDatetime
+
+
+class DeletionRequested(DeletionEvent):
+    """The consent was withdrawn: the agency must delete what it received and confirm."""
+
+    event_type = "de.wegweiser.referral.deletion-requested.v1"
+
+
+class DeletionReminded(DeletionEvent):
+    """The agency has not confirmed the deletion in time: reminder."""
+
+    event_type = "de.wegweiser.referral.deletion-reminded.v1"
+
+
+class DeletionEscalated(DeletionEvent):
+    """Still no confirmation after the deadline: the office is alerted."""
+
+    event_type = "de.wegweiser.referral.deletion-escalated.v1"
+
+
+class DeletionConfirmed(DeletionEvent):
+    """The agency confirmed it deleted the person's data."""
+
+    event_type = "de.wegweiser.referral.deletion-confirmed.v1"
 
 
 class TransitionRefused(Payload):

@@ -113,3 +113,4 @@ class AgencyAction(StrEnum):
     RESUME = "resume"
     COMPLETE = "complete"
     FAIL = "fail"
+    CONFIRM_DELETION = "confirm-deletion"

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     remind_after: timedelta = timedelta(days=3)
     escalate_after: timedelta = timedelta(days=7)
     expire_after: timedelta = timedelta(days=14)
+    deletion_confirm_within: timedelta = timedelta(days=2)
+    deletion_escalate_after: timedelta = timedelta(days=7)
     deadline_check_every: float = 5.0
     log_level: str = "INFO"
     log_json: bool | None = None

@@ -15,6 +15,12 @@ class ConsentViolation(Exception):
     code = "consent.not-covered"
 
 
+class ConsentWithdrawn(ConsentViolation):
+    """The person withdrew the consent."""
+
+    code = "consent.withdrawn"
+
+
 def covers_recipient(terms: ConsentTerms, agency_id: str, kind: AgencyKind) -> bool:
     """True if the consent names the agency or its kind."""
     return any(r.agency_id == agency_id or r.kind == kind for r in terms.recipients)

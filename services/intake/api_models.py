@@ -91,6 +91,7 @@ class ReferralPublic(BaseModel):
     reason: str | None = None
     problem: str | None = None
     overdue: str | None = None
+    deletion: str | None = None
     trail: list[TrailItem] = Field(default_factory=list)
 
 
@@ -105,3 +106,13 @@ class Suggestion(BaseModel):
 class SuggestionsPublic(BaseModel):
     suggestions: list[Suggestion]
     excluded: list[Excluded]
+
+
+class WithdrawalPublic(BaseModel):
+    """A withdrawn consent and what follows from it."""
+
+    consent_id: str
+    request_id: str
+    withdrawn_at: datetime
+    person_data_erased: bool
+    referrals: list[ReferralPublic]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from schemas.catalogue import CATALOGUE, subject_suffix
-from schemas.events import ReferralChange, TransitionRefused
+from schemas.events import DeletionEvent, ReferralChange, TransitionRefused
 from services.intake import handlers
 from services.intake.directory_client import DirectoryClient
 from services.intake.http import Deps, create_app
@@ -20,6 +20,11 @@ def build(settings: Settings) -> ServiceRuntime:
     """Wire intake: the referral-event projection and the HTTP server."""
     runtime = ServiceRuntime("intake", settings, TABLES)
     routes = [Route("ww.referral.*.refused", TransitionRefused, handlers.project_refusal)]
+    routes += [
+        Route(f"ww.referral.*.{subject_suffix(spec.model)}", spec.model, handlers.project_deletion)
+        for spec in CATALOGUE
+        if issubclass(spec.model, DeletionEvent)
+    ]
     routes += [
         Route(f"ww.referral.*.{subject_suffix(spec.model)}", spec.model, handlers.project_change)
         for spec in CATALOGUE

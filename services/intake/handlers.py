@@ -17,6 +17,8 @@ from schemas.events import (
     CaseDetails,
     ConsentRecorded,
     ConsentTerms,
+    ConsentWithdrawn,
+    DeletionEvent,
     ReferralCancellationRequested,
     ReferralChange,
     ReferralRequested,
@@ -188,6 +190,8 @@ def request_referral(
         return existing, False
     case = case_for(request)
     now = datetime.now(UTC)
+    if session.get(ConsentRow, request.terms.consent_id).withdrawn_at is not None:  # type: ignore[union-attr]
+        raise consent.ConsentWithdrawn(f"consent {request.terms.consent_id} was withdrawn")
     consent.check(
         request.terms,
         agency_id=agency.agency_id,
@@ -224,6 +228,54 @@ def request_referral(
     stage(session, subjects.REFERRAL_REQUESTED, event)
     _trail(session, event.id, referral_id, None, "requested-by-office", "draft", None, now)
     return view, True
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    consent: ConsentRow
+    person_data_erased: bool
+    referrals: list[ReferralView]
+
+
+def withdraw_consent(ctx: Context, session: Session, consent_id: str) -> Withdrawal:
+    """Withdraw a consent: emit the withdrawal; erase the person's data unless another of
+    their consents still stands. Withdrawing twice changes nothing more."""
+    row = session.get(ConsentRow, consent_id)
+    request = session.get(RequestRow, row.request_id) if row else None
+    if row is None or request is None or request.office_id != ctx.office_id:
+        raise NotFound(f"no consent {consent_id}")
+    person = request.client_reference
+    if row.withdrawn_at is None:
+        row.withdrawn_at = datetime.now(UTC)
+        session.add(row)
+        event = new_event(
+            ConsentWithdrawn(
+                consent_id=consent_id,
+                request_id=row.request_id,
+                office_id=ctx.office_id,
+                withdrawn_at=row.withdrawn_at,
+            ),
+            source=SOURCE,
+            subject=row.request_id,
+        )
+        stage(session, subjects.CONSENT_WITHDRAWN, event)
+        session.flush()
+        if not _other_consents_stand(session, person):
+            ctx.vault.shred(session, person)
+    erased = not _other_consents_stand(session, person) and not ctx.vault.has_key(session, person)
+    views = list(
+        session.exec(select(ReferralView).where(ReferralView.request_id == row.request_id))
+    )
+    return Withdrawal(row, erased, views)
+
+
+def _other_consents_stand(session: Session, person_ref: str) -> bool:
+    stmt = (
+        select(ConsentRow.id)
+        .join(RequestRow, col(RequestRow.id) == col(ConsentRow.request_id))
+        .where(RequestRow.client_reference == person_ref, col(ConsentRow.withdrawn_at).is_(None))
+    )
+    return session.exec(stmt).first() is not None
 
 
 def request_cancellation(
@@ -291,6 +343,17 @@ def project_change(session: Session, delivery: Delivery[ReferralChange]) -> None
         view.reason = change.reason
     view.open_key = None if view.status in TERMINAL else "open"
     session.add(view)
+
+
+def project_deletion(session: Session, delivery: Delivery[DeletionEvent]) -> None:
+    """Show the office whether each agency confirmed it deleted the person's data."""
+    event = delivery.event.data
+    kind = subjects.referral_kind(delivery.subject)
+    _trail(session, delivery.event.id, event.referral_id, None, kind, None, None, event.occurred_at)
+    view = session.get(ReferralView, event.referral_id)
+    if view is not None and view.deletion != "deletion-confirmed":
+        view.deletion = kind
+        session.add(view)
 
 
 def project_refusal(session: Session, delivery: Delivery[TransitionRefused]) -> None:

@@ -22,6 +22,7 @@ from services.intake.api_models import (
     Suggestion,
     SuggestionsPublic,
     TrailItem,
+    WithdrawalPublic,
 )
 from services.intake.directory_client import DirectoryClient, DirectoryUnavailable
 from services.intake.store import ReferralView
@@ -150,6 +151,21 @@ def create_app() -> FastAPI:
         d.wake_relay()
         return _public(view, [])
 
+    @app.post("/consents/{consent_id}/withdraw")
+    async def withdraw(consent_id: str, d: DepsDep) -> WithdrawalPublic:
+        """Withdraw a consent: open referrals are cancelled, every agency that received data
+        is asked to delete it, and the person's data in intake is erased."""
+        done = await _call(d, lambda s: handlers.withdraw_consent(d.ctx, s, consent_id))
+        d.wake_relay()
+        assert done.consent.withdrawn_at is not None
+        return WithdrawalPublic(
+            consent_id=consent_id,
+            request_id=done.consent.request_id,
+            withdrawn_at=_utc(done.consent.withdrawn_at),
+            person_data_erased=done.person_data_erased,
+            referrals=[_public(v, []) for v in done.referrals],
+        )
+
     return app
 
 
@@ -190,6 +206,7 @@ def _public(view: ReferralView, trail: list[Any]) -> ReferralPublic:
         reason=view.reason,
         problem=view.problem,
         overdue=view.overdue,
+        deletion=view.deletion,
         trail=[
             TrailItem(
                 kind=t.kind,

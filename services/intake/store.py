@@ -56,6 +56,7 @@ class ReferralView(SQLModel, table=True):
     reason: str | None = None
     problem: str | None = None
     overdue: str | None = Field(default=None, max_length=16)
+    deletion: str | None = Field(default=None, max_length=24)
     open_key: str | None = Field(default="open", max_length=8)
     created_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
     updated_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]

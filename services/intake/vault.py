@@ -92,6 +92,13 @@ class Vault:
             session.add(row)
         return len(rows)
 
+    def has_key(self, session: Session, person_ref: str) -> bool:
+        """Whether the person has a usable key (i.e. their data is readable)."""
+        stmt = select(PersonKey.id).where(
+            PersonKey.person_ref == person_ref, col(PersonKey.wrapped).is_not(None)
+        )
+        return session.exec(stmt).first() is not None
+
     def _current_key(self, session: Session, person_ref: str) -> tuple[str, AESGCM]:
         row = session.exec(
             select(PersonKey).where(

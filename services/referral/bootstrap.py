@@ -5,8 +5,14 @@ from __future__ import annotations
 from functools import partial
 
 from schemas import subjects
-from schemas.events import AgencyAnswer, ReferralCancellationRequested, ReferralRequested
+from schemas.events import (
+    AgencyAnswer,
+    ConsentWithdrawn,
+    ReferralCancellationRequested,
+    ReferralRequested,
+)
 from services.referral import handlers, store
+from services.referral.deletion import DeletionPolicy
 from services.referral.domain import DeadlinePolicy
 from wegweiser.platform.runtime import Route, ServiceRuntime
 from wegweiser.settings import Settings
@@ -14,9 +20,14 @@ from wegweiser.settings import Settings
 
 def build(settings: Settings) -> ServiceRuntime:
     """Wire the referral service: its consumers, its deadline timer."""
-    runtime = ServiceRuntime("referral", settings, [store.ReferralRow])
+    runtime = ServiceRuntime(
+        "referral", settings, [store.ReferralRow, store.WithdrawnConsent, store.DeletionRow]
+    )
     policy = DeadlinePolicy(settings.remind_after, settings.escalate_after, settings.expire_after)
-    ctx = handlers.Context(policy=policy)
+    ctx = handlers.Context(
+        policy=policy,
+        deletion=DeletionPolicy(settings.deletion_confirm_within, settings.deletion_escalate_after),
+    )
     runtime.consume(
         "referral-intake-commands",
         [
@@ -26,10 +37,17 @@ def build(settings: Settings) -> ServiceRuntime:
                 partial(handlers.open_referral, ctx),
             ),
             Route(
+                subjects.CONSENT_WITHDRAWN,
+                ConsentWithdrawn,
+                partial(handlers.withdraw_consent, ctx),
+            ),
+            Route(
                 subjects.CANCELLATION_REQUESTED,
                 ReferralCancellationRequested,
                 partial(handlers.cancel_referral, ctx),
             ),
+            Route(subjects.REQUEST_RECORDED),
+            Route(subjects.CONSENT_RECORDED),
         ],
     )
     runtime.consume(
@@ -38,6 +56,7 @@ def build(settings: Settings) -> ServiceRuntime:
     )
 
     check = partial(handlers.check_deadlines, ctx)
+    check_deletion = partial(handlers.check_deletion, ctx)
 
     async def check_deadlines() -> None:
         for referral_id in await runtime.db.run(lambda s: store.due(s, ctx.clock())):
@@ -45,6 +64,8 @@ def build(settings: Settings) -> ServiceRuntime:
                 await runtime.db.run(partial(check, referral_id=referral_id))
             except store.ConcurrentUpdate:
                 continue  # an answer arrived meanwhile; the next tick sees the new state
+        for referral_id in await runtime.db.run(lambda s: store.deletions_due(s, ctx.clock())):
+            await runtime.db.run(partial(check_deletion, referral_id=referral_id))
         runtime.relay.wake()
 
     runtime.every(settings.deadline_check_every, check_deadlines)

@@ -15,16 +15,20 @@ from schemas.catalogue import CATALOGUE, subject_suffix
 from schemas.envelope import Envelope, new_event
 from schemas.events import (
     AgencyAnswer,
+    ConsentWithdrawn,
+    DeletionEvent,
     ReferralCancellationRequested,
     ReferralChange,
     ReferralOffered,
     ReferralRequested,
     TransitionRefused,
 )
-from schemas.vocabulary import Purpose
+from schemas.vocabulary import AgencyAction, Purpose
 from services.consent import rules as consent
 from services.referral import store
+from services.referral.deletion import AlreadyConfirmed, Deletion, DeletionPolicy
 from services.referral.domain import (
+    OPEN,
     Change,
     DeadlinePolicy,
     NotTheRecipient,
@@ -37,6 +41,11 @@ from wegweiser.platform.outbox import stage
 SOURCE = "/wegweiser/referral"
 log = structlog.get_logger()
 
+DELETION_MODELS: dict[str, type[DeletionEvent]] = {
+    subject_suffix(spec.model): spec.model  # type: ignore[misc]
+    for spec in CATALOGUE
+    if issubclass(spec.model, DeletionEvent)
+}
 CHANGE_MODELS: dict[str, type[ReferralChange]] = {
     subject_suffix(spec.model): spec.model  # type: ignore[misc]
     for spec in CATALOGUE
@@ -49,6 +58,7 @@ class Context:
     """What the handlers need besides the session: a clock and the deadline policy."""
 
     policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    deletion: DeletionPolicy = field(default_factory=DeletionPolicy)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -60,6 +70,8 @@ def open_referral(ctx: Context, session: Session, delivery: Delivery[ReferralReq
         return
     now = ctx.clock()
     try:
+        if store.is_withdrawn(session, cmd.consent.consent_id):
+            raise consent.ConsentWithdrawn(f"consent {cmd.consent.consent_id} was withdrawn")
         consent.check(
             cmd.consent,
             agency_id=cmd.agency_id,
@@ -105,6 +117,9 @@ def apply_answer(ctx: Context, session: Session, delivery: Delivery[AgencyAnswer
     now = ctx.clock()
     if sender != answer.agency_id:
         raise Unprocessable(f"answer names agency {answer.agency_id} but came from {sender}")
+    if answer.action is AgencyAction.CONFIRM_DELETION:
+        confirm_deletion(ctx, session, delivery, sender)
+        return
     try:
         referral = store.load(session, answer.referral_id)
     except store.ReferralNotFound:
@@ -160,6 +175,94 @@ def cancel_referral(
         )
         return
     _commit(ctx, session, referral, loaded, delivery.event)
+
+
+def withdraw_consent(ctx: Context, session: Session, delivery: Delivery[ConsentWithdrawn]) -> None:
+    """Cancel every open referral under the consent; ask every agency that got data to delete."""
+    withdrawal = delivery.event.data
+    now = ctx.clock()
+    if not store.record_withdrawal(session, withdrawal.consent_id, withdrawal.withdrawn_at):
+        return
+    for referral_id in store.under_consent(session, withdrawal.consent_id):
+        referral = store.load(session, referral_id)
+        loaded = referral.version
+        if referral.status in OPEN:
+            referral.cancel("consent withdrawn", now)
+            _commit(ctx, session, referral, loaded, delivery.event)
+        if referral.offered_at is not None and store.load_deletion(session, referral_id) is None:
+            deletion = Deletion.request(referral_id, referral.agency_id, now)
+            row = store.DeletionRow(
+                referral_id=referral_id,
+                agency_id=referral.agency_id,
+                request_id=referral.request_id,
+                consent_id=withdrawal.consent_id,
+                requested_at=now,
+            )
+            store.save_deletion(session, deletion, row, ctx.deletion)
+            _stage_deletion(ctx, session, deletion, row, delivery.event)
+    log.info("consent.withdrawn", consent_id=withdrawal.consent_id)
+
+
+def confirm_deletion(
+    ctx: Context, session: Session, delivery: Delivery[AgencyAnswer], sender: str
+) -> None:
+    """Record an agency's confirmation that it deleted a referral's data."""
+    referral_id = delivery.event.data.referral_id
+    found = store.load_deletion(session, referral_id)
+    if found is None or found[0].agency_id != sender:
+        _refuse(
+            session,
+            delivery.event,
+            referral_id,
+            sender,
+            f"agency:{sender}",
+            AgencyAction.CONFIRM_DELETION,
+            None,
+            "deletion.not-requested",
+            f"no deletion of referral {referral_id} was asked of agency {sender}",
+            ctx.clock(),
+        )
+        return
+    deletion, row = found
+    try:
+        deletion.confirm(ctx.clock())
+    except AlreadyConfirmed:
+        log.info("deletion.already_confirmed", referral_id=referral_id)
+        return
+    store.save_deletion(session, deletion, row, ctx.deletion)
+    _stage_deletion(ctx, session, deletion, row, delivery.event)
+
+
+def check_deletion(ctx: Context, session: Session, *, referral_id: str) -> None:
+    """Remind, then escalate, a deletion the agency has not confirmed."""
+    found = store.load_deletion(session, referral_id)
+    if found is None:
+        return
+    deletion, row = found
+    deletion.check(ctx.clock(), ctx.deletion)
+    store.save_deletion(session, deletion, row, ctx.deletion)
+    _stage_deletion(ctx, session, deletion, row, None)
+
+
+def _stage_deletion(
+    ctx: Context,
+    session: Session,
+    deletion: Deletion,
+    row: store.DeletionRow,
+    cause: Envelope[Any] | None,
+) -> None:
+    for change in deletion.changes:
+        data = DELETION_MODELS[change](
+            referral_id=row.referral_id,
+            request_id=row.request_id,
+            agency_id=row.agency_id,
+            consent_id=row.consent_id,
+            confirm_by=deletion.confirm_by(ctx.deletion),
+            occurred_at=ctx.clock(),
+        )
+        _stage(session, row.agency_id, change, data, cause, row.referral_id)
+        log.info(f"referral.{change}", referral_id=row.referral_id, agency_id=row.agency_id)
+    deletion.changes.clear()
 
 
 def check_deadlines(ctx: Context, session: Session, *, referral_id: str) -> int:

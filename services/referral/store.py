@@ -8,6 +8,7 @@ from sqlalchemy import DateTime
 from sqlmodel import Field, Session, SQLModel, col, select, update
 
 from schemas.vocabulary import ReferralStatus
+from services.referral.deletion import Deletion, DeletionPolicy
 from services.referral.domain import DeadlinePolicy, Referral
 
 
@@ -121,3 +122,75 @@ def counts_by_status(session: Session) -> dict[str, int]:
 
     stmt = select(ReferralRow.status, func.count()).group_by(ReferralRow.status)
     return {status: n for status, n in session.exec(stmt)}
+
+
+class WithdrawnConsent(SQLModel, table=True):
+    """A consent the person withdrew: nothing more may be offered under it."""
+
+    __tablename__ = "withdrawn_consents"
+    consent_id: str = Field(primary_key=True, max_length=64)
+    withdrawn_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class DeletionRow(SQLModel, table=True):
+    """An agency's duty to delete one referral's data, and whether it confirmed."""
+
+    __tablename__ = "deletions"
+    referral_id: str = Field(primary_key=True, max_length=64)
+    agency_id: str = Field(max_length=64)
+    request_id: str = Field(max_length=64)
+    consent_id: str = Field(max_length=64, index=True)
+    requested_at: datetime = Field(sa_type=DateTime(timezone=True))
+    stage: int = 0
+    confirmed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    next_check: datetime | None = Field(default=None, index=True, sa_type=DateTime(timezone=True))
+
+
+def is_withdrawn(session: Session, consent_id: str) -> bool:
+    return session.get(WithdrawnConsent, consent_id) is not None
+
+
+def record_withdrawal(session: Session, consent_id: str, at: datetime) -> bool:
+    """Remember the withdrawal; False if it was already known."""
+    if is_withdrawn(session, consent_id):
+        return False
+    session.add(WithdrawnConsent(consent_id=consent_id, withdrawn_at=at))
+    session.flush()
+    return True
+
+
+def under_consent(session: Session, consent_id: str) -> list[str]:
+    """Ids of every referral made under a consent."""
+    stmt = select(ReferralRow.id).where(ReferralRow.consent_id == consent_id)
+    return list(session.exec(stmt.order_by(col(ReferralRow.id))))
+
+
+def load_deletion(session: Session, referral_id: str) -> tuple[Deletion, DeletionRow] | None:
+    row = session.get(DeletionRow, referral_id)
+    if row is None:
+        return None
+    deletion = Deletion(
+        row.referral_id,
+        row.agency_id,
+        _aware(row.requested_at) or row.requested_at,
+        row.stage,
+        _aware(row.confirmed_at),
+    )
+    return deletion, row
+
+
+def save_deletion(
+    session: Session, deletion: Deletion, row: DeletionRow, policy: DeletionPolicy
+) -> None:
+    row.stage, row.confirmed_at = deletion.stage, deletion.confirmed_at
+    row.next_check = deletion.next_check(policy)
+    session.add(row)
+
+
+def deletions_due(session: Session, now: datetime, limit: int = 500) -> list[str]:
+    stmt = (
+        select(DeletionRow.referral_id)
+        .where(col(DeletionRow.next_check).is_not(None), col(DeletionRow.next_check) <= now)
+        .limit(limit)
+    )
+    return list(session.exec(stmt))
