@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -9,6 +10,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from schemas.envelope import Contract, Payload
 from schemas.vocabulary import (
+    SPECIAL_CATEGORIES,
     AgencyAction,
     AgencyKind,
     ConsentMethod,
@@ -28,10 +30,12 @@ Reason = Annotated[str, Field(min_length=3, max_length=500)]
 
 
 class Recipient(Contract):
-    """One agency, or every agency of one kind."""
+    """One agency, or every agency of one kind, and what it may receive (default: the
+    consent's data categories)."""
 
     agency_id: AgencyId | None = None
     kind: AgencyKind | None = None
+    data_categories: tuple[DataCategory, ...] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Recipient:
@@ -41,17 +45,45 @@ class Recipient(Contract):
 
 
 class ConsentTerms(Contract):
-    """What a person agreed to: recipients, purposes, categories, how and when."""
+    """A consent record (after ISO/IEC TS 27560 and the Kantara consent receipt): whose, given
+    to which controller, for which purposes, to which recipients, which data, how and when."""
 
     consent_id: Id
+    person_reference: str = Field(min_length=1, max_length=64, description="pseudonymous")
+    controller: str = Field(min_length=1, max_length=200)
     recipients: tuple[Recipient, ...] = Field(min_length=1)
     purposes: tuple[Purpose, ...] = Field(min_length=1)
     data_categories: tuple[DataCategory, ...] = Field(min_length=1)
+    explicit_special_categories: bool = Field(
+        default=False,
+        description="GDPR Art. 9(2)(a): the person explicitly consented to sharing health, "
+        "ethnic origin or religion; without it those categories never travel",
+    )
     method: ConsentMethod
     given_at: AwareDatetime
     expires_at: AwareDatetime | None = None
     text_version: str = Field(min_length=1, max_length=40)
     text_language: Language
+
+    @model_validator(mode="after")
+    def _special_needs_explicit(self) -> ConsentTerms:
+        require_explicit(self.data_categories, self.recipients, self.explicit_special_categories)
+        return self
+
+
+def require_explicit(
+    categories: Iterable[DataCategory], recipients: Iterable[Recipient], explicit: bool
+) -> None:
+    """Special categories (GDPR Art. 9) may be named only under explicit consent."""
+    named = set(categories)
+    for recipient in recipients:
+        named |= set(recipient.data_categories or ())
+    special = sorted(named & SPECIAL_CATEGORIES)
+    if special and not explicit:
+        raise ValueError(
+            f"{', '.join(special)} are special categories (GDPR Art. 9): "
+            "set explicit_special_categories only if the person explicitly consented"
+        )
 
 
 class CaseDetails(Contract):
@@ -96,7 +128,7 @@ class RequestRecorded(Payload):
 class ConsentRecorded(Payload):
     """The person's consent was recorded for a request."""
 
-    event_type = "de.wegweiser.intake.consent.recorded.v1"
+    event_type = "de.wegweiser.intake.consent.recorded.v2"
     request_id: Id
     terms: ConsentTerms
 
@@ -114,7 +146,7 @@ class ConsentWithdrawn(Payload):
 class ReferralRequested(Payload):
     """The office asks the referral service to offer a request to one agency."""
 
-    event_type = "de.wegweiser.intake.referral.requested.v2"
+    event_type = "de.wegweiser.intake.referral.requested.v3"
     referral_id: Id
     request_id: Id
     office_id: Id

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     intake_host: str = "127.0.0.1"
     intake_port: int = 8300
     office_id: str = "lup-integration-office"
+    office_name: str = Field(
+        default="Landkreis Ludwigslust-Parchim, Büro für Chancengleichheit",
+        description="the controller named on consent records and receipts",
+    )
     max_deliver: int = Field(default=5, ge=2, description="deliveries before dead-lettering")
     remind_after: timedelta = timedelta(days=3)
     escalate_after: timedelta = timedelta(days=7)

@@ -46,14 +46,21 @@ def check(
         )
     if purpose not in terms.purposes:
         raise ConsentViolation(f"consent {terms.consent_id} does not cover the purpose {purpose}")
-    uncovered = sorted(set(categories) - set(terms.data_categories))
+    uncovered = sorted(set(categories) - releasable_to(terms, agency_id, kind))
     if uncovered:
         raise ConsentViolation(
-            f"consent {terms.consent_id} does not release {', '.join(uncovered)}"
+            f"consent {terms.consent_id} does not release {', '.join(uncovered)} to {agency_id}"
         )
 
 
-def releasable(terms: ConsentTerms) -> frozenset[DataCategory]:
-    """The categories this consent lets travel; special ones only if named explicitly."""
-    allowed = frozenset(terms.data_categories)
-    return allowed - (SPECIAL_CATEGORIES - allowed)
+def releasable_to(terms: ConsentTerms, agency_id: str, kind: AgencyKind) -> frozenset[DataCategory]:
+    """What this agency may receive: the categories of the entry naming it, else of the entry
+    naming its kind, else the consent's own; special categories only under explicit consent."""
+    named = [r for r in terms.recipients if r.agency_id == agency_id]
+    by_kind = [r for r in terms.recipients if r.kind == kind]
+    entries = named or by_kind
+    if not entries:
+        return frozenset()
+    entry = entries[0]
+    allowed = frozenset(entry.data_categories or terms.data_categories)
+    return allowed if terms.explicit_special_categories else allowed - SPECIAL_CATEGORIES

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.events import Ags, Language, Postcode, Recipient
+from schemas.events import Ags, Language, Postcode, Recipient, require_explicit
 from schemas.queries import Candidate, Excluded
 from schemas.vocabulary import ConsentMethod, DataCategory, Need, Purpose, Urgency
 
@@ -17,16 +17,23 @@ class Strict(BaseModel):
 
 
 class ConsentIn(Strict):
-    """The consent the person gave, as recorded by the counsellor."""
+    """The consent the person gave, as recorded by the counsellor (the controller is the
+    office, from settings; the person is the request's client reference)."""
 
     recipients: list[Recipient] = Field(min_length=1)
     purposes: list[Purpose] = Field(min_length=1)
     data_categories: list[DataCategory] = Field(min_length=1)
+    explicit_special_categories: bool = False
     method: ConsentMethod
     given_at: AwareDatetime
     expires_at: AwareDatetime | None = None
     text_version: str = Field(min_length=1, max_length=40)
     text_language: Language = "de"
+
+    @model_validator(mode="after")
+    def _special_needs_explicit(self) -> ConsentIn:
+        require_explicit(self.data_categories, self.recipients, self.explicit_special_categories)
+        return self
 
 
 class RequestCreate(Strict):

@@ -37,6 +37,7 @@ def build(settings: Settings) -> ServiceRuntime:
         ring = KeyRing(settings.keys_path)
         ctx = handlers.Context(
             office_id=settings.office_id,
+            controller=settings.office_name,
             vault=Vault(master_key(settings.intake_master_key, settings.keys_path)),
             signer=ring.office_signing(settings.office_id),
         )

@@ -56,6 +56,7 @@ class Context:
     office_id: str
     vault: Vault
     signer: jwk.JWK
+    controller: str = "Wegweiser counselling office"
 
 
 class Person(BaseModel):
@@ -96,7 +97,12 @@ def record_request(ctx: Context, session: Session, body: RequestCreate) -> tuple
         ),
         recorded_at=now,
     )
-    terms = ConsentTerms(consent_id=consent_id, **body.consent.model_dump())
+    terms = ConsentTerms(
+        consent_id=consent_id,
+        person_reference=ctx.vault.pseudonym(body.client_reference),
+        controller=ctx.controller,
+        **body.consent.model_dump(),
+    )
     session.add(row)
     session.add(
         ConsentRow(id=consent_id, request_id=request_id, terms=terms.model_dump(mode="json"))
@@ -134,9 +140,9 @@ def load_request(ctx: Context, session: Session, request_id: str) -> LoadedReque
     return LoadedRequest(row, person, ConsentTerms.model_validate(consent_row.terms))
 
 
-def case_for(request: LoadedRequest) -> CaseDetails:
-    """Only what the consent releases (data minimisation)."""
-    allowed = consent.releasable(request.terms)
+def case_for(request: LoadedRequest, agency: AgencyCard) -> CaseDetails:
+    """Only what the consent releases to this agency (data minimisation)."""
+    allowed = consent.releasable_to(request.terms, agency.agency_id, agency.kind)
     person = request.person
     fields: dict[str, object] = {"urgency": request.row.urgency}
     released: list[DataCategory] = []
@@ -188,7 +194,7 @@ def request_referral(
     ).first()
     if existing is not None:
         return existing, False
-    case = case_for(request)
+    case = case_for(request, agency)
     now = datetime.now(UTC)
     if session.get(ConsentRow, request.terms.consent_id).withdrawn_at is not None:  # type: ignore[union-attr]
         raise consent.ConsentWithdrawn(f"consent {request.terms.consent_id} was withdrawn")
@@ -228,6 +234,17 @@ def request_referral(
     stage(session, subjects.REFERRAL_REQUESTED, event)
     _trail(session, event.id, referral_id, None, "requested-by-office", "draft", None, now)
     return view, True
+
+
+def load_consent(
+    ctx: Context, session: Session, consent_id: str
+) -> tuple[ConsentTerms, datetime | None]:
+    """A consent of this office and when it was withdrawn, if it was."""
+    row = session.get(ConsentRow, consent_id)
+    request = session.get(RequestRow, row.request_id) if row else None
+    if row is None or request is None or request.office_id != ctx.office_id:
+        raise NotFound(f"no consent {consent_id}")
+    return ConsentTerms.model_validate(row.terms), row.withdrawn_at
 
 
 @dataclass(frozen=True)

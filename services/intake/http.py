@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.responses import PlainTextResponse
 
 from schemas.queries import ResolveAgencies
 from schemas.vocabulary import Need
 from services.consent.rules import ConsentViolation, covers_recipient
-from services.intake import handlers
+from services.intake import handlers, receipt
 from services.intake.api_models import (
     CancelIn,
     ReferralCreate,
@@ -150,6 +151,19 @@ def create_app() -> FastAPI:
         )
         d.wake_relay()
         return _public(view, [])
+
+    @app.get("/consents/{consent_id}/receipt", response_model=None)
+    async def consent_receipt(
+        consent_id: str,
+        d: DepsDep,
+        language: Literal["de", "en"] = "de",
+        format: Literal["text", "json"] = "text",
+    ) -> PlainTextResponse | dict[str, Any]:
+        """The receipt to hand to the person: what is shared with whom, how to withdraw."""
+        terms, withdrawn_at = await _call(d, lambda s: handlers.load_consent(d.ctx, s, consent_id))
+        if format == "json":
+            return receipt.receipt_json(terms, withdrawn_at)
+        return PlainTextResponse(receipt.receipt_text(terms, language))
 
     @app.post("/consents/{consent_id}/withdraw")
     async def withdraw(consent_id: str, d: DepsDep) -> WithdrawalPublic:

@@ -4,6 +4,8 @@ intake's master key; destroying a person's key makes their data unreadable (cryp
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -63,6 +65,13 @@ class Vault:
 
     def __init__(self, key: bytes) -> None:
         self._master = AESGCM(key)
+        self._pseudonym_key = hmac.new(key, b"wegweiser/pseudonym", hashlib.sha256).digest()
+
+    def pseudonym(self, person_ref: str) -> str:
+        """A stable pseudonym of the office's own client reference, for records that leave
+        intake: nobody without the master key can link it back."""
+        digest = hmac.new(self._pseudonym_key, person_ref.encode(), hashlib.sha256).hexdigest()
+        return f"p-{digest[:24]}"
 
     def seal(self, session: Session, person_ref: str, purpose: str, data: dict[str, Any]) -> bytes:
         """Encrypt under the person's current key; the key id travels in front."""

@@ -28,6 +28,8 @@ async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_er
                 await agency.answer(done_rid, action)
         await until_status(http, done_rid, "completed")
 
+        receipt = await http.get(f"/consents/{request['consent_id']}/receipt?language=en")
+        assert receipt.status_code == 200 and "withdraw this consent at any time" in receipt.text
         withdrawn = await http.post(f"/consents/{request['consent_id']}/withdraw")
         assert withdrawn.status_code == 200, withdrawn.text
         assert withdrawn.json()["person_data_erased"] is True
@@ -54,6 +56,8 @@ async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_er
         assert again.status_code == 410
         twice = await http.post(f"/consents/{request['consent_id']}/withdraw")
         assert twice.status_code == 200
+        after = await http.get(f"/consents/{request['consent_id']}/receipt?format=json")
+        assert after.json()["withdrawnAt"] is not None
     assert len(await stream_events(system.nats_url, "ww.intake.consent.withdrawn")) == 1
 
 
@@ -93,7 +97,12 @@ async def test_a_referral_under_a_withdrawn_consent_is_refused_by_the_referral_s
         await http.post(f"/consents/{request['consent_id']}/withdraw")
     await wait_for(lambda: stream_events(system.nats_url, "ww.intake.consent.withdrawn", idle=0.2))
     consent = ConsentTerms.model_validate(
-        {**request_body()["consent"], "consent_id": request["consent_id"]}
+        {
+            **request_body()["consent"],
+            "consent_id": request["consent_id"],
+            "person_reference": "p-x",
+            "controller": "Landkreis",
+        }
     )
     slipped = ReferralRequested(
         referral_id="ref-slipped",

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from schemas.envelope import new_event
 from schemas.events import ConsentTerms, Recipient, ReferralRequested, SealedCase
-from schemas.vocabulary import AgencyKind, DataCategory, Purpose
+from schemas.vocabulary import SPECIAL_CATEGORIES, AgencyKind, DataCategory, Purpose
 from services.referral import handlers, store
 from services.referral.store import ReferralRow
 from wegweiser.platform.consumer import Delivery
@@ -25,15 +25,16 @@ NOW = datetime(2026, 11, 21, 9, tzinfo=UTC)
 AGENCIES = ("agency-a", "agency-b", "agency-c")
 KINDS = (AgencyKind.LEGAL_AID, AgencyKind.JOBCENTER, AgencyKind.PSYCHOSOCIAL)
 
+categories = st.sets(st.sampled_from(list(DataCategory)), min_size=1, max_size=5)
+own = st.one_of(st.none(), categories.map(lambda c: tuple(sorted(c))))
 recipients = st.lists(
     st.one_of(
-        st.builds(Recipient, agency_id=st.sampled_from(AGENCIES)),
-        st.builds(Recipient, kind=st.sampled_from(KINDS)),
+        st.builds(Recipient, agency_id=st.sampled_from(AGENCIES), data_categories=own),
+        st.builds(Recipient, kind=st.sampled_from(KINDS), data_categories=own),
     ),
     min_size=1,
     max_size=3,
 )
-categories = st.sets(st.sampled_from(list(DataCategory)), min_size=1, max_size=5)
 
 
 @st.composite
@@ -44,11 +45,17 @@ def situations(draw):
     )
     if expires is not None and expires <= given_at:
         expires = None
+    chosen, listed = draw(recipients), tuple(sorted(draw(categories)))
+    named = set(listed).union(*(r.data_categories or () for r in chosen))
+    explicit = draw(st.booleans()) or bool(named & SPECIAL_CATEGORIES)  # else no valid consent
     terms = ConsentTerms(
         consent_id=f"c-{uuid.uuid4().hex}",
-        recipients=tuple(draw(recipients)),
+        person_reference="p-1",
+        controller="Landkreis",
+        recipients=tuple(chosen),
         purposes=tuple(draw(st.sets(st.sampled_from(list(Purpose)), min_size=1))),
-        data_categories=tuple(sorted(draw(categories))),
+        data_categories=listed,
+        explicit_special_categories=explicit,
         method="signed-form",
         given_at=given_at,
         expires_at=expires,
@@ -67,14 +74,15 @@ def situations(draw):
 def oracle(terms: ConsentTerms, agency: str, kind: AgencyKind, sent: tuple, withdrawn: bool):
     """The rule, written out independently of services/consent/rules.py."""
     in_time = terms.given_at <= NOW and (terms.expires_at is None or terms.expires_at > NOW)
-    named = any(r.agency_id == agency or r.kind == kind for r in terms.recipients)
-    return (
-        not withdrawn
-        and in_time
-        and named
-        and Purpose.REFERRAL in terms.purposes
-        and set(sent) <= set(terms.data_categories)
-    )
+    by_name = [r for r in terms.recipients if r.agency_id == agency]
+    by_kind = [r for r in terms.recipients if r.kind == kind]
+    entries = by_name or by_kind
+    if not entries:
+        return False
+    allowed = set(entries[0].data_categories or terms.data_categories)
+    if not terms.explicit_special_categories:
+        allowed -= {DataCategory.HEALTH, DataCategory.ETHNIC_ORIGIN, DataCategory.RELIGION}
+    return not withdrawn and in_time and Purpose.REFERRAL in terms.purposes and set(sent) <= allowed
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from schemas.events import ConsentTerms, Recipient
 from schemas.vocabulary import SPECIAL_CATEGORIES, AgencyKind, DataCategory, Purpose
-from services.consent.rules import ConsentViolation, check, releasable
+from services.consent.rules import ConsentViolation, check, releasable_to
 
 NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -19,6 +19,8 @@ NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 def terms(**overrides: object) -> ConsentTerms:
     values: dict[str, object] = dict(
         consent_id="c1",
+        person_reference="p1",
+        controller="Landkreis",
         recipients=(Recipient(kind=AgencyKind.LEGAL_AID), Recipient(agency_id="oa-jobcenter")),
         purposes=(Purpose.REFERRAL,),
         data_categories=(DataCategory.NEEDS,),
@@ -68,8 +70,27 @@ def test_an_expired_consent_stops_new_referrals():
         attempt(lapsing, now=NOW + timedelta(hours=1))
 
 
-@given(st.sets(st.sampled_from(list(DataCategory)), min_size=1))
-def test_only_categories_the_consent_names_are_releasable(categories):
-    released = releasable(terms(data_categories=tuple(sorted(categories))))
-    assert released == categories
-    assert released & SPECIAL_CATEGORIES <= categories
+@given(st.sets(st.sampled_from(list(DataCategory)), min_size=1), st.booleans())
+def test_special_categories_are_releasable_only_under_explicit_consent(categories, explicit):
+    special = categories & SPECIAL_CATEGORIES
+    if special and not explicit:
+        with pytest.raises(ValueError, match="special categories"):
+            terms(data_categories=tuple(sorted(categories)), explicit_special_categories=False)
+        return
+    t = terms(data_categories=tuple(sorted(categories)), explicit_special_categories=explicit)
+    assert releasable_to(t, "x", AgencyKind.LEGAL_AID) == categories
+
+
+def test_a_named_agency_gets_its_own_categories_and_others_of_its_kind_the_kind_entry():
+    t = terms(
+        recipients=(
+            Recipient(agency_id="oa-rechtshilfe", data_categories=(DataCategory.NAME,)),
+            Recipient(kind=AgencyKind.LEGAL_AID, data_categories=(DataCategory.NEEDS,)),
+        ),
+        data_categories=(DataCategory.NEEDS, DataCategory.NAME),
+    )
+    assert releasable_to(t, "oa-rechtshilfe", AgencyKind.LEGAL_AID) == {DataCategory.NAME}
+    assert releasable_to(t, "lup-legal", AgencyKind.LEGAL_AID) == {DataCategory.NEEDS}
+    assert releasable_to(t, "lup-jobcenter", AgencyKind.JOBCENTER) == frozenset()
+    with pytest.raises(ConsentViolation, match="does not release needs to oa-rechtshilfe"):
+        attempt(t, agency="oa-rechtshilfe", categories=(DataCategory.NEEDS,))
