@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -171,3 +172,36 @@ def schemas_check() -> None:
     for path in stale:
         typer.echo(f"out of date: {path} (run `wegweiser schemas generate`)", err=True)
     raise typer.Exit(1 if stale else 0)
+
+
+@app.command()
+def retention(
+    run: Annotated[
+        bool, typer.Option("--run", help="erase what is due (default: only show it)")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Show the requests whose personal data is due for erasure; with --run, erase it."""
+    from datetime import UTC, datetime
+
+    from services.intake import retention as rules
+    from services.intake.store import TABLES
+    from services.intake.vault import Vault, master_key
+    from wegweiser.platform.db import Database
+
+    settings = _settings(data_dir)
+    db = Database(settings.db_url("intake"), TABLES)
+    db.create_tables()
+    vault = Vault(master_key(settings.intake_master_key, settings.keys_path))
+    due = db.run_sync(lambda s: rules.due(s, datetime.now(UTC), settings.retention_after_closure))
+    typer.echo(f"{len(due)} request(s) closed more than {settings.retention_after_closure} ago:")
+    for item in due:
+        typer.echo(
+            f"  {item.request_id}  closed {item.closed_at:%Y-%m-%d}  referrals {item.referrals}"
+        )
+    if run:
+        erased = 0
+        for item in due:
+            erased += db.run_sync(partial(rules.erase, vault=vault, request_id=item.request_id))
+        typer.echo(f"erased the personal data of {erased} request(s)")
+    db.dispose()

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     expire_after: timedelta = timedelta(days=14)
     deletion_confirm_within: timedelta = timedelta(days=2)
     deletion_escalate_after: timedelta = timedelta(days=7)
+    retention_after_closure: timedelta = Field(
+        default=timedelta(days=180),
+        description="how long intake keeps a request's personal data after its referrals closed",
+    )
     deadline_check_every: float = 5.0
     log_level: str = "INFO"
     log_json: bool | None = None

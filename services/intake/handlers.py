@@ -31,7 +31,7 @@ from schemas.vocabulary import DataCategory, Need, Purpose, ReferralStatus
 from services.consent import rules as consent
 from services.intake.api_models import RequestCreate
 from services.intake.store import ConsentRow, ReferralView, RequestRow, TrailEntry
-from services.intake.vault import Vault
+from services.intake.vault import PersonErased, Vault
 from wegweiser.platform import keys, sealing
 from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.outbox import stage
@@ -134,6 +134,8 @@ def load_request(ctx: Context, session: Session, request_id: str) -> LoadedReque
     if row is None or row.office_id != ctx.office_id:
         raise NotFound(f"no request {request_id}")
     consent_row = session.exec(select(ConsentRow).where(ConsentRow.request_id == request_id)).one()
+    if row.erased_at is not None:
+        raise PersonErased(f"the personal data of request {request_id} has been erased")
     person = Person.model_validate(
         ctx.vault.open(session, row.client_reference, request_id, row.personal)
     )

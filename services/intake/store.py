@@ -28,6 +28,7 @@ class RequestRow(SQLModel, table=True):
     client_reference: str = Field(max_length=64, index=True)
     urgency: str = Field(max_length=16)
     personal: bytes = Field(sa_type=LargeBinary)
+    erased_at: datetime | None = _ts(default=None)  # type: ignore[assignment]
     recorded_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
 
 

@@ -14,9 +14,10 @@ from schemas.queries import AgencyCard
 from schemas.vocabulary import AgencyKind, ReferralStatus
 from services.consent.rules import ConsentViolation
 from services.intake import handlers as intake
+from services.intake import retention
 from services.intake.api_models import RequestCreate
 from services.intake.store import TABLES as INTAKE_TABLES
-from services.intake.store import RequestRow
+from services.intake.store import ReferralView, RequestRow
 from services.intake.vault import PersonErased, Vault, VaultError
 from services.referral import store
 from services.referral.domain import DeadlinePolicy, Referral
@@ -209,3 +210,35 @@ def test_events_arriving_out_of_order_leave_the_newest_state(intake_db):
     assert (final.status, final.version) == ("accepted", 3)
     kinds = [t.kind for t in intake_db.run_sync(lambda s: intake.trail(s, view.id))]
     assert sorted(kinds) == ["accepted", "received", "requested-by-office"]
+
+
+def _close(db, view_id: str, status: str, at: datetime) -> None:
+    def update(s):
+        view = s.get(ReferralView, view_id)
+        view.status, view.updated_at = status, at
+        s.add(view)
+
+    db.run_sync(update)
+
+
+def test_retention_erases_closed_requests_after_the_period_and_keeps_the_rest(intake_db):
+    old, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
+    still_open, _ = intake_db.run_sync(
+        lambda s: intake.record_request(CTX, s, body(text_version="2"))
+    )
+    closed, _ = intake_db.run_sync(lambda s: intake.request_referral(CTX, s, old.id, CARD))
+    pending, _ = intake_db.run_sync(lambda s: intake.request_referral(CTX, s, still_open.id, CARD))
+    _close(intake_db, closed.id, "completed", NOW - timedelta(days=200))
+    _close(intake_db, pending.id, "accepted", NOW - timedelta(days=300))
+    later = NOW + timedelta(days=1)
+    due = intake_db.run_sync(lambda s: retention.due(s, later, timedelta(days=180)))
+    assert [d.request_id for d in due] == [old.id]
+    assert due[0].closed_at == NOW - timedelta(days=200) and due[0].referrals == 1
+    assert intake_db.run_sync(lambda s: retention.due(s, later, timedelta(days=365))) == []
+    assert intake_db.run_sync(lambda s: retention.erase(s, vault=CTX.vault, request_id=old.id))
+    assert not intake_db.run_sync(lambda s: retention.erase(s, vault=CTX.vault, request_id=old.id))
+    with pytest.raises(PersonErased):
+        intake_db.run_sync(lambda s: intake.load_request(CTX, s, old.id))
+    assert intake_db.run_sync(lambda s: intake.load_request(CTX, s, still_open.id)).person.note
+    assert intake_db.run_sync(lambda s: retention.due(s, later, timedelta(days=180))) == []
+    assert intake_db.run_sync(lambda s: CTX.vault.has_key(s, "client-1"))  # still needed

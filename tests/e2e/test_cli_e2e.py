@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import (
     AGENCY,
+    request_body,
     send_referral,
     until_status,
 )
@@ -20,8 +21,13 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.slow
 
 
-def wegweiser(system, *args: str, **kw) -> subprocess.Popen[str]:
-    env = {**os.environ, "WEGWEISER_DATA_DIR": str(system.data_dir), "WEGWEISER_LOG_JSON": "1"}
+def wegweiser(system, *args: str, env_extra: dict | None = None, **kw) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "WEGWEISER_DATA_DIR": str(system.data_dir),
+        "WEGWEISER_LOG_JSON": "1",
+        **(env_extra or {}),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "wegweiser", *args],
         env=env,
@@ -73,3 +79,24 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
     finally:
         listener.terminate()
         listener.wait(10)
+
+
+async def test_retention_shows_what_is_due_and_erases_it(system):
+    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+        request = (await http.post("/requests", json=request_body())).json()
+        rid = (
+            await http.post(
+                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
+            )
+        ).json()["referral_id"]
+        await until_status(http, rid, "requested")
+        await http.post(f"/referrals/{rid}/cancel", json={"reason": "found help elsewhere"})
+        await until_status(http, rid, "cancelled")
+        env = {"WEGWEISER_RETENTION_AFTER_CLOSURE": "PT0S"}
+        shown, _ = wegweiser(system, "retention", env_extra=env).communicate(timeout=30)
+        assert f"  {request['request_id']}  closed" in shown and "erased" not in shown
+        assert (await http.get(f"/requests/{request['request_id']}/suggestions")).status_code == 200
+        ran, _ = wegweiser(system, "retention", "--run", env_extra=env).communicate(timeout=30)
+        assert "erased the personal data of 1 request(s)" in ran
+        gone = await http.get(f"/requests/{request['request_id']}/suggestions")
+        assert gone.status_code == 410
