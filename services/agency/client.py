@@ -154,6 +154,12 @@ class AgencyClient:
                 )
         return delivery
 
+    async def confirm_deletion(self, referral_id: str) -> str:
+        """Tell the office this agency deleted everything it received for the referral."""
+        return await self.answer(
+            referral_id, AgencyAction.CONFIRM_DELETION, answer_id=f"deleted-{referral_id}"
+        )
+
     async def answer(
         self,
         referral_id: str,

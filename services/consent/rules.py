@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from schemas.events import ConsentTerms
-from schemas.vocabulary import SPECIAL_CATEGORIES, AgencyKind, DataCategory, Purpose
+from schemas.vocabulary import SPECIAL_CATEGORIES, AgencyKind, DataCategory, Need, Purpose
 
 
 class ConsentViolation(Exception):
@@ -19,6 +19,14 @@ class ConsentWithdrawn(ConsentViolation):
     """The person withdrew the consent."""
 
     code = "consent.withdrawn"
+
+
+# Being referred to these agencies, or needing their help, reveals health data (DOMAIN.md:
+# psychosocial help, violence protection): GDPR Art. 9 asks for explicit consent.
+REVEALING_KINDS = frozenset(
+    {AgencyKind.PSYCHOSOCIAL, AgencyKind.VIOLENCE_PROTECTION, AgencyKind.HEALTH}
+)
+REVEALING_NEEDS = frozenset({Need.PSYCHOSOCIAL, Need.VIOLENCE_PROTECTION, Need.HEALTH})
 
 
 def covers_recipient(terms: ConsentTerms, agency_id: str, kind: AgencyKind) -> bool:
@@ -44,6 +52,11 @@ def check(
         raise ConsentViolation(
             f"consent {terms.consent_id} does not cover agency {agency_id} (kind {kind})"
         )
+    if kind in REVEALING_KINDS and not terms.explicit_special_categories:
+        raise ConsentViolation(
+            f"a referral to a {kind} agency reveals health data: consent {terms.consent_id} "
+            "must explicitly cover special categories (GDPR Art. 9)"
+        )
     if purpose not in terms.purposes:
         raise ConsentViolation(f"consent {terms.consent_id} does not cover the purpose {purpose}")
     uncovered = sorted(set(categories) - releasable_to(terms, agency_id, kind))
@@ -51,6 +64,13 @@ def check(
         raise ConsentViolation(
             f"consent {terms.consent_id} does not release {', '.join(uncovered)} to {agency_id}"
         )
+
+
+def releasable_needs(terms: ConsentTerms, needs: Iterable[Need]) -> tuple[Need, ...]:
+    """The needs that may be shown to an agency: revealing ones only under explicit consent."""
+    if terms.explicit_special_categories:
+        return tuple(needs)
+    return tuple(n for n in needs if n not in REVEALING_NEEDS)
 
 
 def releasable_to(terms: ConsentTerms, agency_id: str, kind: AgencyKind) -> frozenset[DataCategory]:

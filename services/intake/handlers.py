@@ -151,7 +151,7 @@ def case_for(request: LoadedRequest, agency: AgencyCard) -> CaseDetails:
     for category, values in (
         (DataCategory.CLIENT_REFERENCE, {"client_reference": request.row.client_reference}),
         (DataCategory.NAME, {"client_name": person.client_name}),
-        (DataCategory.NEEDS, {"needs": tuple(person.needs)}),
+        (DataCategory.NEEDS, {"needs": consent.releasable_needs(request.terms, person.needs)}),
         (DataCategory.LANGUAGES, {"languages": tuple(person.languages)}),
         (DataCategory.AREA, {"municipality": person.municipality, "postcode": person.postcode}),
         (DataCategory.AGE, {"age": person.age}),

@@ -79,6 +79,8 @@ def oracle(terms: ConsentTerms, agency: str, kind: AgencyKind, sent: tuple, with
     entries = by_name or by_kind
     if not entries:
         return False
+    if kind is AgencyKind.PSYCHOSOCIAL and not terms.explicit_special_categories:
+        return False  # being referred there reveals health data
     allowed = set(entries[0].data_categories or terms.data_categories)
     if not terms.explicit_special_categories:
         allowed -= {DataCategory.HEALTH, DataCategory.ETHNIC_ORIGIN, DataCategory.RELIGION}

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.events import ConsentTerms, Recipient
-from schemas.vocabulary import SPECIAL_CATEGORIES, AgencyKind, DataCategory, Purpose
-from services.consent.rules import ConsentViolation, check, releasable_to
+from schemas.vocabulary import SPECIAL_CATEGORIES, AgencyKind, DataCategory, Need, Purpose
+from services.consent.rules import ConsentViolation, check, releasable_needs, releasable_to
 
 NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -94,3 +94,21 @@ def test_a_named_agency_gets_its_own_categories_and_others_of_its_kind_the_kind_
     assert releasable_to(t, "lup-jobcenter", AgencyKind.JOBCENTER) == frozenset()
     with pytest.raises(ConsentViolation, match="does not release needs to oa-rechtshilfe"):
         attempt(t, agency="oa-rechtshilfe", categories=(DataCategory.NEEDS,))
+
+
+def test_a_referral_to_a_psychosocial_agency_needs_explicit_consent_as_it_reveals_health():
+    kind_only = terms(recipients=(Recipient(kind=AgencyKind.PSYCHOSOCIAL),))
+    with pytest.raises(ConsentViolation, match="reveals health data"):
+        attempt(kind_only, kind=AgencyKind.PSYCHOSOCIAL)
+    attempt(
+        terms(
+            recipients=(Recipient(kind=AgencyKind.PSYCHOSOCIAL),), explicit_special_categories=True
+        ),
+        kind=AgencyKind.PSYCHOSOCIAL,
+    )
+
+
+def test_needs_that_reveal_health_are_withheld_without_explicit_consent():
+    needs = (Need.LEGAL_AID, Need.PSYCHOSOCIAL, Need.VIOLENCE_PROTECTION)
+    assert releasable_needs(terms(), needs) == (Need.LEGAL_AID,)
+    assert releasable_needs(terms(explicit_special_categories=True), needs) == needs
