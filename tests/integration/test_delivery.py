@@ -48,12 +48,13 @@ async def setup(nats_url: str, db_url: str, max_deliver: int = 3):
 
 
 async def drain(sub, edge, handler, deadline: float = 30.0) -> None:
-    """Handle messages until the consumer has nothing pending or waiting for an ack."""
+    """Handle at least one message, then until the consumer has nothing pending or unacked."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline
+    handled = 0
     while loop.time() < end:
         info = await sub.consumer_info()
-        if info.num_pending == 0 and info.num_ack_pending == 0:
+        if handled and info.num_pending == 0 and info.num_ack_pending == 0:
             return
         try:
             msgs = await sub.fetch(10, timeout=0.2)
@@ -61,6 +62,7 @@ async def drain(sub, edge, handler, deadline: float = 30.0) -> None:
             continue
         for msg in msgs:
             await edge.handle(msg, "test-consumer", ReferralCancellationRequested, handler)
+            handled += 1
     raise AssertionError("consumer not drained in time")
 
 
