@@ -46,8 +46,6 @@ def build(settings: Settings) -> ServiceRuntime:
                 ReferralCancellationRequested,
                 partial(handlers.cancel_referral, ctx),
             ),
-            Route(subjects.REQUEST_RECORDED),
-            Route(subjects.CONSENT_RECORDED),
         ],
     )
     runtime.consume(

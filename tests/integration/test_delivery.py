@@ -40,7 +40,7 @@ async def setup(nats_url: str, db_url: str, max_deliver: int = 3):
     await topology.ensure_stream(js)
     db = Database(db_url, [OutboxRow, InboxRow, Effect])
     db.create_tables()
-    spec = ConsumerSpec("test-consumer", "test", subjects.CANCELLATION_REQUESTED, 2.0)
+    spec = ConsumerSpec("test-consumer", "test", (subjects.CANCELLATION_REQUESTED,), 2.0)
     await topology.ensure_consumers(js, [spec], max_deliver)
     sub = await js.pull_subscribe_bind("test-consumer", subjects.STREAM)
     edge = ConsumerEdge("test", db.run, js, max_deliver)

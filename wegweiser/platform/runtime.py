@@ -36,15 +36,11 @@ log = structlog.get_logger()
 
 @dataclass(frozen=True)
 class Route:
-    """Which contract arrives on a subject pattern, and which handler takes it.
-
-    A route without contract and handler acknowledges what it matches unread: for events a
-    consumer's filter lets through that this service has no use for.
-    """
+    """Which contract arrives on a subject pattern, and which handler takes it."""
 
     pattern: str
-    contract: type[Payload] | None = None
-    handler: Handler[Any] | None = None
+    contract: type[Payload]
+    handler: Handler[Any]
 
 
 def matches(pattern: str, subject: str) -> bool:
@@ -128,9 +124,6 @@ class ServiceRuntime:
             if route is None:
                 await self.edge.dead_letter(raw, durable, f"no handler for subject {raw.subject}")
                 return
-            if route.contract is None or route.handler is None:
-                await raw.ack()
-                return
             await self.edge.handle(raw, durable, route.contract, route.handler)
             structlog.contextvars.unbind_contextvars("consumer", "nats_subject")
 
@@ -143,9 +136,7 @@ class ServiceRuntime:
             pull_sub=PullSub(batch_size=1, timeout=1.0),
             ack_policy=AckPolicy.MANUAL,
             title=durable,
-            description=", ".join(
-                f"{r.pattern}: {r.contract.event_type if r.contract else 'ignored'}" for r in routes
-            ),
+            description=", ".join(f"{r.pattern}: {r.contract.event_type}" for r in routes),
         )(on_message)
 
     def every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:

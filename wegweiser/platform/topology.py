@@ -49,14 +49,21 @@ class ConsumerSpec:
 
     durable: str
     service: str
-    filter_subject: str
+    filter_subjects: tuple[str, ...]
     ack_wait: float
     max_ack_pending: int = 1
 
+    @property
+    def filter_subject(self) -> str:
+        """The first filter (the consumer's address in documents and logs)."""
+        return self.filter_subjects[0]
+
     def config(self, max_deliver: int) -> ConsumerConfig:
+        one = len(self.filter_subjects) == 1
         return ConsumerConfig(
             durable_name=self.durable,
-            filter_subject=self.filter_subject,
+            filter_subject=self.filter_subject if one else None,
+            filter_subjects=None if one else list(self.filter_subjects),
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
@@ -71,7 +78,7 @@ def consumers(service: str | None = None) -> list[ConsumerSpec]:
         ConsumerSpec(
             name,
             c["service"],
-            c["filter_subject"],
+            tuple(c["filter_subjects"]),
             float(c["ack_wait_seconds"]),
             int(c["max_ack_pending"]),
         )
@@ -90,7 +97,7 @@ def agency_consumer(agency_id: str) -> ConsumerSpec:
     return ConsumerSpec(
         f"agency-{subjects.token(agency_id)}",
         "agency",
-        subjects.agency_referrals(agency_id),
+        (subjects.agency_referrals(agency_id),),
         float(_toml()["agency_consumer"]["ack_wait_seconds"]),
         int(_toml()["agency_consumer"]["max_ack_pending"]),
     )
