@@ -1,0 +1,1 @@
+"""The audit service: a tamper-evident, append-only log of every event's metadata."""
