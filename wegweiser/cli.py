@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -205,3 +206,127 @@ def retention(
             erased += db.run_sync(partial(rules.erase, vault=vault, request_id=item.request_id))
         typer.echo(f"erased the personal data of {erased} request(s)")
     db.dispose()
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The ombudsperson's tamper-evident log.")
+app.add_typer(audit_app, name="audit")
+
+
+def _audit_db(settings: Settings):  # type: ignore[no-untyped-def]
+    from services.audit.store import EntryRow, HeadRow
+    from wegweiser.platform.db import Database
+
+    db = Database(settings.db_url("audit"), [EntryRow, HeadRow])
+    db.create_tables()
+    return db
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option(help="where to write the export (JSON)")] = Path(
+        "audit-export.json"
+    ),
+    data_dir: DataDir = None,
+) -> None:
+    """Write the entries, the latest signed tree head and the public key to one file."""
+    from services.audit import export, store
+    from services.audit.bootstrap import LOG_ID
+    from wegweiser.platform.keys import KeyRing
+
+    settings = _settings(data_dir)
+    db = _audit_db(settings)
+    head = db.run_sync(lambda s: store.latest_head(s, LOG_ID))
+    if head is None:
+        typer.echo("the audit log has no signed tree head yet", err=True)
+        raise typer.Exit(2)
+    entries = db.run_sync(lambda s: store.all_entries(s, head.size))
+    public = KeyRing(settings.keys_path).audit_signing().public_key()
+    out.write_text(json.dumps(export.build(entries, head, public), ensure_ascii=False, indent=1))
+    typer.echo(f"wrote {out}: {head.size} entries, root {head.root}, signed {head.time}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    export_file: Path,
+    proof: Annotated[Path | None, typer.Option(help="also check this proof file")] = None,
+) -> None:
+    """Check an export offline; exit 1 naming the first bad entry if anything was changed."""
+    from services.audit import export
+    from services.audit.ledger import check_consistency, check_inclusion
+
+    try:
+        entries, head, _ = export.load(export_file)
+        verdict = export.verify(export_file)
+    except (ValueError, KeyError, OSError) as exc:
+        typer.echo(f"INVALID: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(("OK: " if verdict.ok else "INVALID: ") + verdict.message)
+    if not verdict.ok:
+        raise typer.Exit(1)
+    if proof is not None:
+        doc = json.loads(proof.read_text())
+        if doc["kind"] == "inclusion":
+            good = check_inclusion(
+                doc["entry"].encode(), doc["proof"], doc["root"], doc["index"], doc["size"]
+            ) and doc["root"] == (export.ledger_of(entries).root(doc["size"]))
+        else:
+            good = (
+                check_consistency(
+                    doc["prior_root"], doc["prior_size"], doc["root"], doc["size"], doc["proof"]
+                )
+                and doc["root"] == head.root
+            )
+        typer.echo(f"{doc['kind']} proof {'OK' if good else 'INVALID'}")
+        raise typer.Exit(0 if good else 1)
+
+
+@audit_app.command("prove")
+def audit_prove(
+    export_file: Path,
+    index: Annotated[
+        int | None, typer.Option(help="prove this entry (1-based) is included")
+    ] = None,
+    since: Annotated[
+        int | None, typer.Option(help="prove the log grew append-only from this size")
+    ] = None,
+) -> None:
+    """Print an inclusion proof for one entry, or a consistency proof between two sizes."""
+    from services.audit import export
+
+    entries, head, _ = export.load(export_file)
+    ledger = export.ledger_of(entries)
+    if index is not None:
+        doc = {
+            "kind": "inclusion",
+            "index": index,
+            "size": head.size,
+            "root": head.root,
+            "entry": entries[index - 1].decode(),
+            "proof": ledger.prove_inclusion(index),
+        }
+    elif since is not None:
+        doc = {
+            "kind": "consistency",
+            "prior_size": since,
+            "prior_root": ledger.root(since),
+            "size": head.size,
+            "root": head.root,
+            "proof": ledger.prove_consistency(since),
+        }
+    else:
+        raise typer.BadParameter("give --index N or --since SIZE")
+    typer.echo(json.dumps(doc, indent=1))
+
+
+@audit_app.command("trail")
+def audit_trail(referral: str, data_dir: DataDir = None) -> None:
+    """Every recorded event of one referral, in order, with its consent (metadata only)."""
+    from services.audit import queries, store
+
+    db = _audit_db(_settings(data_dir))
+    for row in queries.trail(db.run_sync(lambda s: store.referral_entries(s, referral))):
+        what = row["state"] or row["action"] or ""
+        typer.echo(
+            f"{row['index']:>6} {row['time']}  {row['type']:<48} {what:<12} "
+            f"consent {row['consent'] or '-'}"
+        )

@@ -15,7 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-SERVICES = ("directory", "referral", "intake")
+SERVICES = ("directory", "referral", "intake", "audit")
 
 
 class Settings(BaseSettings):
@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         default=timedelta(days=180),
         description="how long intake keeps a request's personal data after its referrals closed",
     )
+    audit_head_every: float = Field(
+        default=60.0, description="seconds between signed tree heads (when the log grew)"
+    )
+    audit_db_url: str | None = None
     deadline_check_every: float = 5.0
     log_level: str = "INFO"
     log_json: bool | None = None

@@ -45,11 +45,19 @@ class Ledger:
             return EMPTY_ROOT
         return str(self.tree.get_root(size).hex())
 
-    def append(self, metadata: Mapping[str, Any]) -> bytes:
-        """Append an entry that records the root before it; returns its canonical bytes."""
-        entry = canonical({**metadata, "index": self.size + 1, "prev_root": self.root()})
+    def next_entry(self, metadata: Mapping[str, Any]) -> bytes:
+        """The canonical bytes the next entry would have: it records the root before it."""
+        return canonical({**metadata, "index": self.size + 1, "prev_root": self.root()})
+
+    def accept(self, entry: bytes) -> None:
+        """Add an entry made by `next_entry` (once it is safely stored)."""
         self.tree.append_entry(entry)
         self.entries.append(entry)
+
+    def append(self, metadata: Mapping[str, Any]) -> bytes:
+        """Append an entry that records the root before it; returns its canonical bytes."""
+        entry = self.next_entry(metadata)
+        self.accept(entry)
         return entry
 
     def prove_inclusion(self, index: int, size: int | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Ack policy, per message:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -113,6 +114,35 @@ class ConsumerEdge:
             log.info("event.duplicate_ignored", event_id=event.id)
         await msg.ack()
 
+    async def handle_raw(
+        self, msg: Msg, consumer: str, handler: Callable[[Session, Msg], None]
+    ) -> bool:
+        """Process any message, decoded or not (the audit records everything): de-duplicated
+        by its CloudEvents id, else by stream sequence; retried on faults like `handle`.
+        True if this delivery's effects were committed."""
+        deliveries = msg.metadata.num_delivered
+        key = _event_id(msg.data) or f"seq-{msg.metadata.sequence.stream}"
+
+        def transaction(session: Session) -> bool:
+            if not inbox.first_time(session, consumer, key):
+                return False
+            handler(session, msg)
+            return True
+
+        try:
+            fresh = bool(await self._run(transaction))
+        except Exception as exc:  # noqa: BLE001 - every fault is either retried or parked
+            if deliveries >= self.max_deliver:
+                reason = f"gave up after {deliveries} deliveries: {exc!r}"
+                await self.dead_letter(msg, consumer, reason, key)
+            else:
+                await msg.nak(delay=min(0.25 * 2 ** (deliveries - 1), 30.0))
+            return False
+        if fresh:
+            self._on_committed()
+        await msg.ack()
+        return fresh
+
     async def dead_letter(
         self, msg: Msg, consumer: str, reason: str, event_id: str | None = None
     ) -> None:
@@ -136,3 +166,12 @@ class ConsumerEdge:
         )
         log.error("event.dead_lettered", reason=reason, stream_sequence=meta.sequence.stream)
         await msg.ack()
+
+
+def _event_id(body: bytes) -> str | None:
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    event_id = decoded.get("id") if isinstance(decoded, dict) else None
+    return event_id if isinstance(event_id, str) and 0 < len(event_id) <= 64 else None

@@ -7,6 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
 from jwcrypto import jwk
 
 
@@ -78,6 +86,22 @@ class KeyRing:
     def ensure_agency(self, agency_id: str) -> jwk.JWK:
         """Create the agency's key pair if it has none (the embedded demo plays every agency)."""
         return load_or_create(self.agency_path(agency_id), generate_encryption_key)
+
+    def audit_signing(self) -> Ed25519PrivateKey:
+        """The audit log's Ed25519 key (created on first use); its public half beside it."""
+        path = self.dir / "audit" / "log-signing.pem"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = Ed25519PrivateKey.generate()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+            path.with_name("log-signing.pub.pem").write_bytes(
+                key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            )
+        loaded = load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(loaded, Ed25519PrivateKey)
+        return loaded
 
     def agency_public_keys(self) -> dict[str, dict[str, Any]]:
         return {

@@ -17,8 +17,9 @@ import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from schemas import subjects
 from schemas.catalogue import CATALOGUE
@@ -137,6 +138,32 @@ class ServiceRuntime:
             ack_policy=AckPolicy.MANUAL,
             title=durable,
             description=", ".join(f"{r.pattern}: {r.contract.event_type}" for r in routes),
+        )(on_message)
+
+    def consume_raw(
+        self,
+        durable: str,
+        handler: Callable[[Session, Msg], None],
+        committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Bind a durable consumer to one handler that takes every message as it is;
+        `committed` runs after a message's effects were committed."""
+        spec = topology.consumer(durable)
+
+        async def on_message(msg: NatsMessage) -> None:
+            if await self.edge.handle_raw(msg.raw_message, durable, handler):
+                committed()
+
+        on_message.__name__ = f"on_{durable.replace('-', '_')}"
+        self.broker.subscriber(
+            spec.filter_subject,
+            stream=self.stream,
+            durable=durable,
+            config=spec.config(self.settings.max_deliver),
+            pull_sub=PullSub(batch_size=1, timeout=1.0),
+            ack_policy=AckPolicy.MANUAL,
+            title=durable,
+            description="every event, recorded as it is",
         )(on_message)
 
     def every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:

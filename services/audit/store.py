@@ -1,0 +1,54 @@
+"""The audit service's tables: the entries (append-only) and the signed tree heads."""
+
+from __future__ import annotations
+
+from sqlalchemy import LargeBinary
+from sqlmodel import Field, Session, SQLModel, col, func, select
+
+from services.audit.ledger import TreeHead
+
+
+class EntryRow(SQLModel, table=True):
+    """One log entry: its canonical bytes, by 1-based index."""
+
+    __tablename__ = "audit_entries"
+    index: int = Field(primary_key=True)
+    event_id: str = Field(max_length=64, unique=True)
+    referral_id: str | None = Field(default=None, max_length=64, index=True)
+    entry: bytes = Field(sa_type=LargeBinary)
+
+
+class HeadRow(SQLModel, table=True):
+    """A signed tree head."""
+
+    __tablename__ = "audit_tree_heads"
+    size: int = Field(primary_key=True)
+    root: str = Field(max_length=64)
+    time: str = Field(max_length=40)
+    signature: str = Field(max_length=200)
+
+
+def all_entries(session: Session, limit: int | None = None) -> list[bytes]:
+    stmt = select(EntryRow.entry).order_by(col(EntryRow.index))
+    return list(session.exec(stmt.limit(limit) if limit else stmt))
+
+
+def referral_entries(session: Session, referral_id: str) -> list[bytes]:
+    stmt = select(EntryRow.entry).where(EntryRow.referral_id == referral_id)
+    return list(session.exec(stmt.order_by(col(EntryRow.index))))
+
+
+def size(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(EntryRow)).one())
+
+
+def latest_head(session: Session, log_id: str) -> TreeHead | None:
+    row = session.exec(select(HeadRow).order_by(col(HeadRow.size).desc())).first()
+    return TreeHead(log_id, row.size, row.root, row.time, row.signature) if row else None
+
+
+def save_head(session: Session, head: TreeHead) -> None:
+    if session.get(HeadRow, head.size) is None:
+        session.add(
+            HeadRow(size=head.size, root=head.root, time=head.time, signature=head.signature)
+        )
