@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         default=60.0, description="seconds between signed tree heads (when the log grew)"
     )
     audit_db_url: str | None = None
+    audit_host: str = "127.0.0.1"
+    audit_port: int = 8301
+    ombudsperson_token: str | None = Field(
+        default=None,
+        description="the ombudsperson's read-only bearer token "
+        "(default: a token file in keys_dir/audit, created on first start)",
+    )
     deadline_check_every: float = 5.0
     log_level: str = "INFO"
     log_json: bool | None = None

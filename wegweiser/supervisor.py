@@ -94,6 +94,7 @@ class LocalSystem:
             "WEGWEISER_NATS_URL": self.nats_url,
             "WEGWEISER_DATA_DIR": str(self.data_dir),
             "WEGWEISER_INTAKE_PORT": str(self.settings.intake_port),
+            "WEGWEISER_AUDIT_PORT": str(self.settings.audit_port),
         }
         for name in SERVICES:
             self.children[name] = Child(name, env, self.data_dir / "logs" / f"{name}.log")
@@ -209,6 +210,8 @@ def _banner(settings: Settings, nats_url: str, data_dir: Path, ready: bool) -> s
         [
             f"Wegweiser is {state}.",
             f"  intake API   {settings.intake_url}   (OpenAPI: {settings.intake_url}/docs)",
+            f"  audit API    http://{settings.audit_host}:{settings.audit_port}   (ombudsperson; "
+            "token in keys/audit/ombudsperson.token)",
             f"  NATS         {nats_url}",
             f"  data         {data_dir}   (logs in {data_dir / 'logs'})",
             "  try          wegweiser demo   |   wegweiser status   |   Ctrl-C stops everything",

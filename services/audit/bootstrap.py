@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+import uvicorn
 from faststream.nats import NatsMessage
 from nats.aio.msg import Msg
 from sqlmodel import Session
 
 from services.audit import store
+from services.audit.http import create_app
 from services.audit.ledger import Ledger, TreeHead
 from services.audit.metadata import metadata
 from wegweiser.platform.keys import KeyRing
@@ -22,6 +26,19 @@ from wegweiser.settings import Settings
 LOG_ID = "wegweiser-audit"
 TREE_HEAD = "wwq.audit.tree-head"
 log = structlog.get_logger()
+
+
+def ombudsperson_token(settings: Settings) -> str:
+    """The ombudsperson's bearer token: from settings, else a file made on first start."""
+    if settings.ombudsperson_token:
+        return settings.ombudsperson_token
+    path = settings.keys_path / "audit" / "ombudsperson.token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def build(settings: Settings) -> ServiceRuntime:
@@ -89,6 +106,25 @@ def build(settings: Settings) -> ServiceRuntime:
             ledger.accept(entry)
         log.info("audit.ledger_loaded", size=ledger.size, root=ledger.root())
 
+    async def entries(referral_id: str | None = None) -> list[bytes]:
+        if referral_id is None:
+            return list(await runtime.db.run(store.all_entries))
+        return list(await runtime.db.run(lambda s: store.referral_entries(s, referral_id)))
+
+    app = create_app(entries, ombudsperson_token(settings))
+
+    async def serve_http() -> None:
+        config = uvicorn.Config(
+            app,
+            host=settings.audit_host,
+            port=settings.audit_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        await uvicorn.Server(config).serve()
+
+    runtime.also(serve_http)
     runtime.before_start(rebuild)
     runtime.every(settings.audit_head_every, sign_if_grown)
     return runtime

@@ -26,3 +26,143 @@ def trail(entries: list[bytes]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _entries(raw: list[bytes]) -> list[dict[str, Any]]:
+    return [json.loads(r) for r in raw]
+
+
+def referrals(raw: list[bytes]) -> dict[str, dict[str, Any]]:
+    """Every referral's summary, from the log alone."""
+    out: dict[str, dict[str, Any]] = {}
+    for entry in _entries(raw):
+        data = entry.get("data") or {}
+        rid, kind = data.get("referral_id"), str(entry.get("type", ""))
+        if not rid or not kind.startswith("de.wegweiser.referral."):
+            continue
+        row = out.setdefault(
+            rid,
+            {
+                "referral_id": rid,
+                "agency": data.get("agency_id"),
+                "request": data.get("request_id"),
+                "consent": None,
+                "state": None,
+                "offered_at": None,
+                "received_at": None,
+                "answered_at": None,
+                "closed_at": None,
+                "overdue": None,
+                "deletion": None,
+            },
+        )
+        event = kind.split(".")[3]
+        at = data.get("occurred_at") or entry.get("time")
+        row["consent"] = data.get("consent_id") or row["consent"]
+        if data.get("status"):
+            row["state"] = data["status"]
+        if event == "offered":
+            row["offered_at"] = at
+        elif event == "received":
+            row["received_at"] = at
+        elif event in {"accepted", "rejected"}:
+            row["answered_at"] = at
+        elif event in {"reminded", "escalated", "expired"}:
+            row["overdue"] = event
+        elif event.startswith("deletion-"):
+            row["deletion"] = event
+        if (
+            row["state"] in {"rejected", "completed", "failed", "cancelled"}
+            and not row["closed_at"]
+        ):
+            row["closed_at"] = at
+    return out
+
+
+def answer_times(raw: list[bytes]) -> list[dict[str, Any]]:
+    """Per agency: how many offers, and the median seconds to acknowledge and to answer."""
+    from datetime import datetime
+    from statistics import median
+
+    def seconds(a: str | None, b: str | None) -> float | None:
+        if not a or not b:
+            return None
+        return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+
+    per: dict[str, dict[str, list[float]]] = {}
+    for row in referrals(raw).values():
+        slot = per.setdefault(row["agency"], {"ack": [], "answer": [], "n": []})
+        slot["n"].append(1)
+        for name, end in (
+            ("ack", row["received_at"] or row["answered_at"]),
+            ("answer", row["answered_at"]),
+        ):
+            value = seconds(row["offered_at"], end)
+            if value is not None:
+                slot[name].append(value)
+    return [
+        {
+            "agency": agency,
+            "offers": len(s["n"]),
+            "median_seconds_to_acknowledge": median(s["ack"]) if s["ack"] else None,
+            "median_seconds_to_answer": median(s["answer"]) if s["answer"] else None,
+        }
+        for agency, s in sorted(per.items())
+    ]
+
+
+def withdrawals(raw: list[bytes]) -> list[dict[str, Any]]:
+    """Each withdrawn consent with the deletions it caused and whether they were confirmed."""
+    consents: dict[str, dict[str, Any]] = {}
+    for entry in _entries(raw):
+        data, kind = entry.get("data") or {}, str(entry.get("type", ""))
+        if kind.startswith("de.wegweiser.intake.consent.withdrawn"):
+            consents[data["consent_id"]] = {
+                "consent": data["consent_id"],
+                "withdrawn_at": data.get("withdrawn_at"),
+                "deletions": {},
+            }
+        elif ".deletion-" in kind and data.get("consent_id") in consents:
+            state = kind.split(".")[3]
+            consents[data["consent_id"]]["deletions"][data["referral_id"]] = {
+                "agency": data.get("agency_id"),
+                "state": state,
+            }
+    return list(consents.values())
+
+
+def anomalies(raw: list[bytes]) -> dict[str, list[dict[str, Any]]]:
+    """Things that should never happen, listed all the same (expected to be empty)."""
+    requested: dict[Any, dict[str, Any]] = {}
+    offered: dict[Any, Any] = {}
+    uncovered, strangers = [], []
+    for entry in _entries(raw):
+        data, kind = entry.get("data") or {}, str(entry.get("type", ""))
+        if kind.startswith("de.wegweiser.intake.referral.requested"):
+            requested[data.get("referral_id")] = data
+        elif kind.startswith("de.wegweiser.referral.offered"):
+            offered[data["referral_id"]] = data.get("agency_id")
+            request = requested.get(data["referral_id"])
+            recipients = ((request or {}).get("consent") or {}).get("recipients") or []
+            covered = request is not None and any(
+                r.get("agency_id") == data.get("agency_id")
+                or r.get("kind") == request.get("agency_kind")
+                for r in recipients
+            )
+            if not covered:
+                uncovered.append({"index": entry["index"], "referral_id": data["referral_id"]})
+        elif kind.startswith("de.wegweiser.agency.answer") and (
+            offered.get(data.get("referral_id")) != data.get("agency_id")
+            and data.get("action") != "confirm-deletion"
+        ):
+            strangers.append(
+                {
+                    "index": entry["index"],
+                    "referral_id": data.get("referral_id"),
+                    "agency": data.get("agency_id"),
+                }
+            )
+    return {
+        "offers_without_covering_consent": uncovered,
+        "answers_for_referrals_never_received": strangers,
+    }

@@ -21,7 +21,10 @@ from wegweiser.supervisor import LocalSystem
 
 def start_system(tmp_path: Path, **env: str) -> LocalSystem:
     settings = Settings(
-        data_dir=tmp_path / "data", intake_port=free_port(), nats_sync_interval="always"
+        data_dir=tmp_path / "data",
+        intake_port=free_port(),
+        audit_port=free_port(),
+        nats_sync_interval="always",
     )
     system = LocalSystem(settings, extra_env={"WEGWEISER_LOG_LEVEL": "INFO", **env})
     if not system.start(wait=60):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import httpx
 import nats
 import pytest
 
@@ -78,3 +79,65 @@ async def test_the_trail_export_and_offline_verification_of_a_referrals_life(sys
     out.write_text(json.dumps(doc))
     bad = wegweiser(system, "audit", "verify", str(out))
     assert bad.returncode == 1 and "entry 6 does not follow entry 5" in bad.stdout, bad.stdout
+
+
+async def test_the_ombudsperson_reads_metadata_only_and_cannot_write(system):
+    final = await demo(
+        system.settings.intake_url,
+        system.nats_url,
+        KeyRing(system.settings.keys_path),
+        say=lambda _: None,
+        client_name="Ombuds Canary 8812",
+    )
+    rid = final["referral_id"]
+    token = (system.settings.keys_path / "audit" / "ombudsperson.token").read_text().strip()
+    base = f"http://127.0.0.1:{system.settings.audit_port}"
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}
+    ) as ombuds:
+
+        async def complete_trail():
+            response = await ombuds.get(f"/referrals/{rid}/trail")
+            rows = response.json() if response.status_code == 200 else []
+            return rows if any(r["state"] == "completed" for r in rows) else None
+
+        rows = await wait_for(complete_trail)
+        assert [r["state"] for r in rows if r["type"].startswith("de.wegweiser.referral.")] == [
+            "requested",
+            "received",
+            "accepted",
+            "in-progress",
+            "completed",
+        ]
+        listing = (await ombuds.get("/referrals", params={"state": "completed"})).json()
+        assert [r["referral_id"] for r in listing] == [rid]
+        times = (await ombuds.get("/agencies/answer-times")).json()
+        assert times[0]["offers"] == 1 and times[0]["median_seconds_to_answer"] >= 0
+        assert (await ombuds.get("/anomalies")).json() == {
+            "offers_without_covering_consent": [],
+            "answers_for_referrals_never_received": [],
+        }
+        csv_text = (await ombuds.get("/referrals.csv")).text
+        assert csv_text.startswith("referral_id,") and rid in csv_text
+        everything = "".join(
+            [
+                (await ombuds.get(path)).text
+                for path in (
+                    f"/referrals/{rid}/trail",
+                    "/referrals",
+                    "/referrals.csv",
+                    "/overdue",
+                    "/withdrawals",
+                    "/anomalies",
+                    "/agencies/answer-times",
+                )
+            ]
+        )
+        assert "Ombuds Canary 8812" not in everything and "Needs help" not in everything
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
+            refused = await ombuds.request(method, f"/referrals/{rid}/trail")
+            assert refused.status_code == 405
+    async with httpx.AsyncClient(base_url=base) as anonymous:
+        assert (await anonymous.get(f"/referrals/{rid}/trail")).status_code == 401
+        wrong = {"Authorization": "Bearer not-the-token"}
+        assert (await anonymous.get("/referrals", headers=wrong)).status_code == 401

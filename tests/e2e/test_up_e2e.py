@@ -20,6 +20,7 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         **os.environ,
         "WEGWEISER_DATA_DIR": str(tmp_path / "data"),
         "WEGWEISER_INTAKE_PORT": str(free_port()),
+        "WEGWEISER_AUDIT_PORT": str(free_port()),
     }
     env.pop("NATS_URL", None)
     env.pop("WEGWEISER_NATS_URL", None)
@@ -31,7 +32,7 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         stderr=subprocess.STDOUT,
     )
     try:
-        banner = [up.stdout.readline() for _ in range(5)]
+        banner = [up.stdout.readline() for _ in range(6)]
         assert banner[0].strip() == "Wegweiser is running.", banner
         demo = subprocess.run(
             [sys.executable, "-m", "wegweiser", "demo"],
@@ -44,7 +45,7 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         assert "demo passed" in demo.stdout and "completed" in demo.stdout
         assert (tmp_path / "data" / "referral.db").exists()
         pids = _children(up.pid)
-        assert len(pids) >= 4  # nats-server and three services
+        assert len(pids) >= 5  # nats-server and four services
         up.send_signal(signal.SIGINT)
         assert up.wait(30) == 0
         time.sleep(0.5)

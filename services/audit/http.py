@@ -1,0 +1,105 @@
+"""The ombudsperson's read-only HTTP API over the audit log (metadata only)."""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.audit import queries
+
+bearer = HTTPBearer(auto_error=False)
+Entries = Callable[..., Awaitable[list[bytes]]]  # all entries, or one referral's
+
+
+def create_app(entries: Entries, token: str) -> FastAPI:
+    """Every route needs the ombudsperson's token; no route writes."""
+    app = FastAPI(title="Wegweiser audit (ombudsperson)", version="1")
+
+    def ombudsperson(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if credentials is None or not hmac.compare_digest(credentials.credentials, token):
+            raise HTTPException(
+                401, "the ombudsperson's token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    Auth = Depends(ombudsperson)
+
+    @app.get("/referrals/{referral_id}/trail", dependencies=[Auth])
+    async def trail(referral_id: str) -> list[dict[str, Any]]:
+        mine = queries.trail(await entries(referral_id))
+        if not mine:
+            raise HTTPException(404, f"no referral {referral_id} in the log")
+        return mine
+
+    @app.get("/referrals", dependencies=[Auth])
+    async def referrals(
+        agency: str | None = None,
+        state: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return _filtered(await entries(), agency, state, since, until)
+
+    @app.get("/referrals.csv", dependencies=[Auth], response_class=PlainTextResponse)
+    async def referrals_csv(
+        agency: str | None = None,
+        state: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> str:
+        rows = _filtered(await entries(), agency, state, since, until)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["referral_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+
+    @app.get("/agencies/answer-times", dependencies=[Auth])
+    async def answer_times() -> list[dict[str, Any]]:
+        return queries.answer_times(await entries())
+
+    @app.get("/overdue", dependencies=[Auth])
+    async def overdue() -> dict[str, list[dict[str, Any]]]:
+        rows = queries.referrals(await entries()).values()
+        return {
+            "acknowledgements": [r for r in rows if r["overdue"] and not r["received_at"]],
+            "deletions": [
+                r for r in rows if r["deletion"] in {"deletion-reminded", "deletion-escalated"}
+            ],
+        }
+
+    @app.get("/withdrawals", dependencies=[Auth])
+    async def withdrawals() -> list[dict[str, Any]]:
+        return queries.withdrawals(await entries())
+
+    @app.get("/anomalies", dependencies=[Auth])
+    async def anomalies() -> dict[str, list[dict[str, Any]]]:
+        return queries.anomalies(await entries())
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _filtered(
+    raw: list[bytes], agency: str | None, state: str | None, since: str | None, until: str | None
+) -> list[dict[str, Any]]:
+    rows = list(queries.referrals(raw).values())
+    return [
+        r
+        for r in rows
+        if (agency is None or r["agency"] == agency)
+        and (state is None or r["state"] == state)
+        and (since is None or (r["offered_at"] or "") >= since)
+        and (until is None or (r["offered_at"] or "") < until)
+    ]

@@ -1,0 +1,92 @@
+"""The ombudsperson's views, computed from log entries alone."""
+
+from __future__ import annotations
+
+from services.audit import queries
+from services.audit.ledger import Ledger
+from services.audit.metadata import metadata
+
+
+def log_of(*events: tuple[str, str, dict]) -> list[bytes]:
+    ledger = Ledger()
+    for n, (kind, subject, data) in enumerate(events, start=1):
+        event = {
+            "id": f"e{n}",
+            "type": kind,
+            "source": "/t",
+            "subject": "s",
+            "time": f"2026-11-21T09:00:{n:02d}+00:00",
+            "data": data,
+        }
+        ledger.append(metadata(event, subject, n))
+    return ledger.entries
+
+
+REQUESTED = (
+    "de.wegweiser.intake.referral.requested.v3",
+    "ww.intake.referral.requested",
+    {
+        "referral_id": "r1",
+        "agency_id": "a1",
+        "agency_kind": "legal-aid",
+        "consent": {"consent_id": "c1", "recipients": [{"kind": "legal-aid"}]},
+        "case": {"jwe": "secret-ciphertext", "released_categories": ["needs"]},
+    },
+)
+OFFERED = (
+    "de.wegweiser.referral.offered.v2",
+    "ww.referral.a1.offered",
+    {
+        "referral_id": "r1",
+        "agency_id": "a1",
+        "status": "requested",
+        "consent_id": "c1",
+        "occurred_at": "2026-11-21T09:00:02+00:00",
+        "case": {"jwe": "secret-ciphertext", "released_categories": ["needs"]},
+    },
+)
+
+
+def test_a_covered_offer_and_its_answers_are_no_anomaly():
+    accepted = (
+        "de.wegweiser.referral.accepted.v1",
+        "ww.referral.a1.accepted",
+        {
+            "referral_id": "r1",
+            "agency_id": "a1",
+            "status": "accepted",
+            "occurred_at": "2026-11-21T09:01:02+00:00",
+        },
+    )
+    answer = (
+        "de.wegweiser.agency.answer.v1",
+        "ww.answer.a1.accept",
+        {"referral_id": "r1", "agency_id": "a1", "action": "accept", "reason": "private"},
+    )
+    raw = log_of(REQUESTED, OFFERED, answer, accepted)
+    assert queries.anomalies(raw) == {
+        "offers_without_covering_consent": [],
+        "answers_for_referrals_never_received": [],
+    }
+    [row] = queries.answer_times(raw)
+    assert row == {
+        "agency": "a1",
+        "offers": 1,
+        "median_seconds_to_acknowledge": 60.0,
+        "median_seconds_to_answer": 60.0,
+    }
+    assert b"secret-ciphertext" not in b"".join(raw) and b"private" not in b"".join(raw)
+
+
+def test_an_uncovered_offer_and_a_strangers_answer_are_reported():
+    stranger = (
+        "de.wegweiser.agency.answer.v1",
+        "ww.answer.a2.accept",
+        {"referral_id": "r1", "agency_id": "a2", "action": "accept"},
+    )
+    other_kind = (REQUESTED[0], REQUESTED[1], {**REQUESTED[2], "agency_kind": "jobcenter"})
+    found = queries.anomalies(log_of(other_kind, OFFERED, stranger))
+    assert [a["referral_id"] for a in found["offers_without_covering_consent"]] == ["r1"]
+    assert found["answers_for_referrals_never_received"] == [
+        {"index": 3, "referral_id": "r1", "agency": "a2"}
+    ]
