@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-import uvicorn
 from faststream.nats import NatsMessage
 from nats.aio.msg import Msg
 from sqlmodel import Session
@@ -113,18 +112,7 @@ def build(settings: Settings) -> ServiceRuntime:
 
     app = create_app(entries, ombudsperson_token(settings))
 
-    async def serve_http() -> None:
-        config = uvicorn.Config(
-            app,
-            host=settings.audit_host,
-            port=settings.audit_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-        await uvicorn.Server(config).serve()
-
-    runtime.also(serve_http)
+    runtime.serve_http(app, settings.audit_host, settings.audit_port)
     runtime.before_start(rebuild)
     runtime.every(settings.audit_head_every, sign_if_grown)
     return runtime

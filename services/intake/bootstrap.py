@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from schemas.catalogue import CATALOGUE, subject_suffix
 from schemas.events import DeletionEvent, ReferralChange, TransitionRefused
 from services.intake import handlers
@@ -33,7 +31,7 @@ def build(settings: Settings) -> ServiceRuntime:
     runtime.consume("intake-referral-events", routes)
     app = create_app()
 
-    async def serve_http() -> None:
+    async def wire() -> None:
         ring = KeyRing(settings.keys_path)
         ctx = handlers.Context(
             office_id=settings.office_id,
@@ -47,15 +45,7 @@ def build(settings: Settings) -> ServiceRuntime:
             wake_relay=runtime.relay.wake,
             ctx=ctx,
         )
-        config = uvicorn.Config(
-            app,
-            host=settings.intake_host,
-            port=settings.intake_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-        await uvicorn.Server(config).serve()
 
-    runtime.also(serve_http)
+    runtime.before_start(wire)
+    runtime.serve_http(app, settings.intake_host, settings.intake_port)
     return runtime

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+import uvicorn
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.client import Client
@@ -117,7 +118,6 @@ class ServiceRuntime:
         events of one referral (an agency's 'complete' before its 'accept'); fetching one
         message at a time keeps the stream's order per consumer.
         """
-        spec = topology.consumer(durable)
 
         async def on_message(msg: NatsMessage) -> None:
             raw = msg.raw_message
@@ -128,17 +128,8 @@ class ServiceRuntime:
             await self.edge.handle(raw, durable, route.contract, route.handler)
             structlog.contextvars.unbind_contextvars("consumer", "nats_subject")
 
-        on_message.__name__ = f"on_{durable.replace('-', '_')}"
-        self.broker.subscriber(
-            spec.filter_subject,
-            stream=self.stream,
-            durable=durable,
-            config=spec.config(self.settings.max_deliver),
-            pull_sub=PullSub(batch_size=1, timeout=1.0),
-            ack_policy=AckPolicy.MANUAL,
-            title=durable,
-            description=", ".join(f"{r.pattern}: {r.contract.event_type}" for r in routes),
-        )(on_message)
+        description = ", ".join(f"{r.pattern}: {r.contract.event_type}" for r in routes)
+        self._subscribe(durable, on_message, description)
 
     def consume_raw(
         self,
@@ -148,12 +139,18 @@ class ServiceRuntime:
     ) -> None:
         """Bind a durable consumer to one handler that takes every message as it is;
         `committed` runs after a message's effects were committed."""
-        spec = topology.consumer(durable)
 
         async def on_message(msg: NatsMessage) -> None:
             if await self.edge.handle_raw(msg.raw_message, durable, handler):
                 committed()
 
+        self._subscribe(durable, on_message, "every event, recorded as it is")
+
+    def _subscribe(
+        self, durable: str, on_message: Callable[[NatsMessage], Awaitable[None]], description: str
+    ) -> None:
+        """A durable pull subscriber from infra/, explicit acks, one message at a time."""
+        spec = topology.consumer(durable)
         on_message.__name__ = f"on_{durable.replace('-', '_')}"
         self.broker.subscriber(
             spec.filter_subject,
@@ -163,8 +160,19 @@ class ServiceRuntime:
             pull_sub=PullSub(batch_size=1, timeout=1.0),
             ack_policy=AckPolicy.MANUAL,
             title=durable,
-            description="every event, recorded as it is",
+            description=description,
         )(on_message)
+
+    def serve_http(self, app: Any, host: str, port: int) -> None:
+        """Serve an ASGI app beside the broker for as long as the service runs."""
+
+        async def serve() -> None:
+            config = uvicorn.Config(
+                app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+            )
+            await uvicorn.Server(config).serve()
+
+        self.also(serve)
 
     def every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
         """Run `job` periodically for as long as the service runs; a failure is logged."""
