@@ -41,6 +41,9 @@ CATALOGUE: tuple[EventSpec, ...] = (
         "referral",
     ),
     EventSpec(events.AgencyAnswer, "ww.answer.<agency>.<action>", "agency adapter", "referral"),
+    EventSpec(
+        events.AgencyCapacityUpdated, "ww.agency.<agency>.capacity", "agency adapter", "directory"
+    ),
     EventSpec(events.ReferralOffered, f"{R}.offered", "referral", "agency, intake"),
     EventSpec(events.ReferralReceived, f"{R}.received", "referral", "intake"),
     EventSpec(events.ReferralAccepted, f"{R}.accepted", "referral", "intake"),

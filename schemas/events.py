@@ -175,6 +175,16 @@ class AgencyAnswer(Payload):
     reason: Reason | None = None
 
 
+class AgencyCapacityUpdated(Payload):
+    """An agency reports how many referrals it can take now and how long people wait."""
+
+    event_type = "de.wegweiser.agency.capacity-updated.v1"
+    agency_id: AgencyId
+    capacity: int = Field(ge=0, le=100_000)
+    waiting_days: int = Field(ge=0, le=3650)
+    reported_at: AwareDatetime
+
+
 class ReferralChange(Payload):
     """Common fields of every event the referral service emits about one referral."""
 

@@ -4,9 +4,10 @@
     ww.referral.<agency>.<event>       every event about a referral, under its agency, so that
                                        an agency's access can be limited to ww.referral.<own id>.>
     ww.answer.<agency>.<action>        an agency's answers; it may publish only under its own id
+    ww.agency.<agency>.<fact>          what an agency says about itself (capacity, waiting time)
     ww.deadletter.<service>            messages a service gave up on, with the reason
 
-All four live in the JetStream stream WEGWEISER. Queries that need an immediate answer use
+All five live in the JetStream stream WEGWEISER. Queries that need an immediate answer use
 core NATS request/reply under `wwq.` so that the stream never captures (and acks) them:
 
     wwq.directory.resolve              rank agencies for a need, with reasons
@@ -16,7 +17,7 @@ core NATS request/reply under `wwq.` so that the stream never captures (and acks
 import re
 
 STREAM = "WEGWEISER"
-STREAM_SUBJECTS = ("ww.intake.>", "ww.referral.>", "ww.answer.>", "ww.deadletter.>")
+STREAM_SUBJECTS = ("ww.intake.>", "ww.referral.>", "ww.answer.>", "ww.agency.>", "ww.deadletter.>")
 
 _TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -58,9 +59,14 @@ def answer(agency_id: str, action: str) -> str:
 def agency_from_subject(subject: str) -> str:
     """The agency token of a ww.referral.* or ww.answer.* subject."""
     parts = subject.split(".")
-    if len(parts) != 4 or parts[1] not in {"referral", "answer"}:
+    if len(parts) != 4 or parts[1] not in {"referral", "answer", "agency"}:
         raise ValueError(f"{subject!r} carries no agency")
     return parts[2]
+
+
+def agency_capacity(agency_id: str) -> str:
+    """Subject on which an agency reports its capacity and waiting time."""
+    return f"ww.agency.{token(agency_id)}.capacity"
 
 
 def dead_letter(service: str) -> str:

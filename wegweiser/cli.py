@@ -155,6 +155,25 @@ def agency_answer(
     typer.echo(f"answer {asyncio.run(send())} sent")
 
 
+@agency_app.command("capacity")
+def agency_capacity(
+    capacity: Annotated[int, typer.Argument(help="referrals the agency can take now (0 = full)")],
+    waiting_days: Annotated[int, typer.Argument(help="days a person waits for a first meeting")],
+    agency: Annotated[str, typer.Option(help="the agency id")],
+    data_dir: DataDir = None,
+) -> None:
+    """Report this agency's capacity and waiting time to the directory."""
+    from services.agency import AgencyClient
+
+    settings = _settings(data_dir)
+
+    async def send() -> str:
+        async with await AgencyClient.connect(_nats_url(settings), agency) as client:
+            return await client.update_capacity(capacity, waiting_days)
+
+    typer.echo(f"capacity update {asyncio.run(send())} sent")
+
+
 @schemas_app.command("generate")
 def schemas_generate() -> None:
     """Write schemas/json/*.json and schemas/asyncapi/*.yaml from the code."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -20,6 +21,7 @@ from schemas.catalogue import CATALOGUE, subject_suffix
 from schemas.envelope import Envelope, Payload, new_event
 from schemas.events import (
     AgencyAnswer,
+    AgencyCapacityUpdated,
     CaseDetails,
     ReferralOffered,
     SealedCase,
@@ -153,6 +155,24 @@ class AgencyClient:
                     referral_id=offer.referral_id,
                 )
         return delivery
+
+    async def update_capacity(self, capacity: int, waiting_days: int) -> str:
+        """Tell the directory how many referrals this agency can take now, and the wait."""
+        data = AgencyCapacityUpdated(
+            agency_id=self.agency_id,
+            capacity=capacity,
+            waiting_days=waiting_days,
+            reported_at=datetime.now(UTC),
+        )
+        event = new_event(
+            data, source=f"/wegweiser/agency/{self.agency_id}", subject=self.agency_id
+        )
+        await self._js.publish(
+            subjects.agency_capacity(self.agency_id),
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": event.id},
+        )
+        return event.id
 
     async def confirm_deletion(self, referral_id: str) -> str:
         """Tell the office this agency deleted everything it received for the referral."""

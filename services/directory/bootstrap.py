@@ -11,12 +11,13 @@ from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
 from schemas import subjects
+from schemas.events import AgencyCapacityUpdated
 from schemas.queries import LookupAgency, QueryFailed, ResolveAgencies
 from services.directory import handlers, store
 from services.directory.sample_catalogue import load_sample
 from wegweiser.platform.consumer import describe
 from wegweiser.platform.keys import KeyRing
-from wegweiser.platform.runtime import ServiceRuntime
+from wegweiser.platform.runtime import Route, ServiceRuntime
 from wegweiser.settings import Settings
 
 Q = TypeVar("Q", bound=BaseModel)
@@ -42,6 +43,11 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     resolve_sub(answer(ResolveAgencies, handlers.suggest))
     lookup_sub = runtime.broker.subscriber(subjects.DIRECTORY_AGENCY, queue="directory")
     lookup_sub(answer(LookupAgency, handlers.lookup))
+
+    runtime.consume(
+        "directory-agency-facts",
+        [Route("ww.agency.*.capacity", AgencyCapacityUpdated, handlers.update_capacity)],
+    )
 
     async def seed() -> None:
         if seed_sample and await runtime.db.run(store.count) == 0:

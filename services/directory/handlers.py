@@ -7,9 +7,12 @@ from typing import Any
 from sqlmodel import Session
 
 from schemas import queries as q
+from schemas import subjects
+from schemas.events import AgencyCapacityUpdated
 from services.directory import store
 from services.directory.catalogue import Agency, Query
 from services.directory.resolution import resolve
+from wegweiser.platform.consumer import Delivery, Unprocessable
 
 
 def card(agency: Agency, public_key: dict[str, Any] | None = None) -> q.AgencyCard:
@@ -63,3 +66,12 @@ def suggest(session: Session, query: q.ResolveAgencies) -> q.Suggestions:
 def lookup(session: Session, query: q.LookupAgency) -> q.AgencyLookup:
     found = store.get(session, query.agency_id)
     return q.AgencyLookup(found=found is not None, agency=card(*found) if found else None)
+
+
+def update_capacity(session: Session, delivery: Delivery[AgencyCapacityUpdated]) -> None:
+    """An agency's new capacity and waiting time, served from the next query on."""
+    update = delivery.event.data
+    if subjects.agency_from_subject(delivery.subject) != update.agency_id:
+        raise Unprocessable(f"capacity for {update.agency_id} came from another agency's subject")
+    if not store.set_capacity(session, update.agency_id, update.capacity, update.waiting_days):
+        raise Unprocessable(f"unknown agency {update.agency_id!r}: not in the directory")

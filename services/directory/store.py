@@ -40,6 +40,17 @@ def get(session: Session, agency_id: str) -> tuple[Agency, dict[str, Any] | None
     return (agencies_from_json([row.record])[0], row.public_key) if row else None
 
 
+def set_capacity(session: Session, agency_id: str, capacity: int, waiting_days: int) -> bool:
+    """Record an agency's current capacity and waiting time; False for an unknown agency."""
+    row = session.get(AgencyRow, agency_id)
+    if row is None:
+        return False
+    row.record = {**row.record, "capacity": capacity, "waiting_days": waiting_days}
+    row.updated_at = datetime.now(UTC)
+    session.add(row)
+    return True
+
+
 def public_keys(session: Session) -> dict[str, dict[str, Any] | None]:
     return {row.id: row.public_key for row in session.exec(select(AgencyRow))}
 

@@ -15,7 +15,9 @@ from tests.e2e.conftest import (
     AGENCY,
     request_body,
     send_referral,
+    stream_events,
     until_status,
+    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -100,3 +102,39 @@ async def test_retention_shows_what_is_due_and_erases_it(system):
         assert "erased the personal data of 1 request(s)" in ran
         gone = await http.get(f"/requests/{request['request_id']}/suggestions")
         assert gone.status_code == 410
+
+
+async def test_an_agency_reports_no_capacity_and_suggestions_exclude_it_at_once(system):
+    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+        request = (await http.post("/requests", json=request_body())).json()
+        path = f"/requests/{request['request_id']}/suggestions"
+        before = (await http.get(path)).json()
+        assert AGENCY in [s["candidate"]["agency"]["agency_id"] for s in before["suggestions"]]
+        full = wegweiser(system, "agency", "capacity", "0", "30", "--agency", AGENCY)
+        assert full.wait(30) == 0
+
+        async def excluded():
+            found = (await http.get(path)).json()
+            reasons = {
+                e["agency"]["agency_id"]: [r["code"] for r in e["reasons"]]
+                for e in found["excluded"]
+            }
+            return reasons.get(AGENCY)
+
+        assert await wait_for(excluded) == ["capacity.none"]
+        wegweiser(system, "agency", "capacity", "3", "2", "--agency", AGENCY).wait(30)
+
+        async def back():
+            found = (await http.get(path)).json()
+            cards = [s["candidate"]["agency"] for s in found["suggestions"]]
+            return [c for c in cards if c["agency_id"] == AGENCY and c["waiting_days"] == 2]
+
+        assert await wait_for(back)
+    bogus = wegweiser(system, "agency", "capacity", "1", "1", "--agency", "no-such-agency")
+    assert bogus.wait(30) == 0  # published; the directory dead-letters it with the reason
+    letters = await wait_for(lambda: _letters(system))
+    assert "unknown agency 'no-such-agency'" in letters[0]["data"]["reason"]
+
+
+async def _letters(system):
+    return await stream_events(system.nats_url, "ww.deadletter.directory", idle=0.2) or None
