@@ -323,6 +323,13 @@ def load_referral(session: Session, office_id: str, referral_id: str) -> Referra
     return view
 
 
+def referrals_of(ctx: Context, session: Session, request_id: str) -> list[ReferralView]:
+    """The referrals this office sent for one of its requests."""
+    load_request(ctx, session, request_id)
+    stmt = select(ReferralView).where(ReferralView.request_id == request_id)
+    return list(session.exec(stmt))
+
+
 def trail(session: Session, referral_id: str) -> list[TrailEntry]:
     stmt = (
         select(TrailEntry)

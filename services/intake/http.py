@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
@@ -28,6 +27,7 @@ from services.intake.api_models import (
 from services.intake.directory_client import DirectoryClient, DirectoryUnavailable
 from services.intake.store import ReferralView
 from services.intake.vault import PersonErased
+from wegweiser.platform.db import as_utc
 
 
 @dataclass
@@ -128,13 +128,8 @@ def create_app() -> FastAPI:
 
     @app.get("/requests/{request_id}/referrals")
     async def list_referrals(request_id: str, d: DepsDep) -> list[ReferralPublic]:
-        def query(s: Any) -> list[ReferralView]:
-            handlers.load_request(d.ctx, s, request_id)
-            return list(
-                s.exec(handlers.select(ReferralView).where(ReferralView.request_id == request_id))
-            )
-
-        return [_public(v, []) for v in await _call(d, query)]
+        views = await _call(d, lambda s: handlers.referrals_of(d.ctx, s, request_id))
+        return [_public(v, []) for v in views]
 
     @app.get("/referrals/{referral_id}")
     async def get_referral(referral_id: str, d: DepsDep) -> ReferralPublic:
@@ -175,7 +170,7 @@ def create_app() -> FastAPI:
         return WithdrawalPublic(
             consent_id=consent_id,
             request_id=done.consent.request_id,
-            withdrawn_at=_utc(done.consent.withdrawn_at),
+            withdrawn_at=as_utc(done.consent.withdrawn_at),
             person_data_erased=done.person_data_erased,
             referrals=[_public(v, []) for v in done.referrals],
         )
@@ -206,10 +201,6 @@ async def _ask(awaitable: Any) -> Any:
         raise HTTPException(503, str(exc)) from None
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _public(view: ReferralView, trail: list[Any]) -> ReferralPublic:
     return ReferralPublic(
         referral_id=view.id,
@@ -227,7 +218,7 @@ def _public(view: ReferralView, trail: list[Any]) -> ReferralPublic:
                 status=t.status,
                 version=t.version,
                 reason=t.reason,
-                occurred_at=_utc(t.occurred_at),
+                occurred_at=as_utc(t.occurred_at),
             )
             for t in trail
         ],

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from services.intake.store import ReferralView, RequestRow
 from services.intake.vault import Vault
+from wegweiser.platform.db import as_utc
 
 TERMINAL = ("rejected", "completed", "failed", "cancelled")
 
@@ -48,7 +49,7 @@ def due(session: Session, now: datetime, keep_for: timedelta) -> list[Due]:
     for request_id, recorded_at, n, still_open, last in session.execute(stmt).all():
         if still_open:
             continue
-        closed_at = _utc(last if n else recorded_at)
+        closed_at = as_utc(last if n else recorded_at)
         if closed_at + keep_for <= now:
             out.append(Due(request_id, closed_at, int(n or 0)))
     return sorted(out, key=lambda d: d.closed_at)
@@ -69,7 +70,3 @@ def erase(session: Session, *, vault: Vault, request_id: str) -> bool:
     if session.exec(others).first() is None:
         vault.shred(session, row.client_reference)
     return True
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -10,6 +10,7 @@ from sqlmodel import Field, Session, SQLModel, col, select, update
 from schemas.vocabulary import ReferralStatus
 from services.referral.deletion import Deletion, DeletionPolicy
 from services.referral.domain import DeadlinePolicy, Referral
+from wegweiser.platform.db import as_utc
 
 
 class ConcurrentUpdate(Exception):
@@ -40,7 +41,7 @@ class ReferralRow(SQLModel, table=True):
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+    return as_utc(value) if value is not None else None
 
 
 def load(session: Session, referral_id: str) -> Referral:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -11,6 +12,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 T = TypeVar("T")
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; every time Wegweiser stores is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def normalise_url(url: str) -> str:
