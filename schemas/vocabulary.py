@@ -1,24 +1,60 @@
 """Controlled vocabularies shared by the contracts and the services."""
 
+from __future__ import annotations
+
 from enum import StrEnum
 
 
 class Need(StrEnum):
-    """What a person needs help with; the directory's taxonomy codes."""
+    """What a person needs help with: the codes of the directory's needs taxonomy.
+
+    A sub-need's code extends its parent's with a dot ("language-course.literacy"). An agency
+    offering a need offers its sub-needs too; one asked for a need may offer any of them.
+    """
 
     LEGAL_AID = "legal-aid"
+    LEGAL_AID_RESIDENCE = "legal-aid.residence"
+    LEGAL_AID_ASYLUM = "legal-aid.asylum"
     RECOGNITION = "recognition"
     LANGUAGE_COURSE = "language-course"
+    INTEGRATION_COURSE = "language-course.integration"
+    JOB_RELATED_GERMAN = "language-course.job"
+    LITERACY_COURSE = "language-course.literacy"
     MIGRATION_COUNSELLING = "migration-counselling"
-    YOUTH_MIGRATION_COUNSELLING = "youth-migration-counselling"
+    ADULT_MIGRATION_COUNSELLING = "migration-counselling.adults"
+    YOUTH_MIGRATION_COUNSELLING = "migration-counselling.youth"
     EMPLOYMENT = "employment"
+    JOBCENTER = "employment.jobcenter"
+    EMPLOYMENT_AGENCY = "employment.employment-agency"
     SOCIAL_BENEFITS = "social-benefits"
     PSYCHOSOCIAL = "psychosocial"
     VIOLENCE_PROTECTION = "violence-protection"
     HOUSING = "housing"
     HEALTH = "health"
     SCHOOLS_CHILDCARE = "schools-childcare"
+    SCHOOL = "schools-childcare.school"
+    CHILDCARE = "schools-childcare.childcare"
     INTERPRETING = "interpreting"
+
+    @property
+    def parent(self) -> Need | None:
+        """The broader need, or None for a top-level one."""
+        return Need(self.value.rsplit(".", 1)[0]) if "." in self.value else None
+
+    @property
+    def root(self) -> Need:
+        """The top-level need this one belongs to."""
+        return Need(self.value.split(".", 1)[0])
+
+    def related(self) -> frozenset[Need]:
+        """Needs an agency may offer to help with this one: itself, broader and narrower needs."""
+        return frozenset(
+            need
+            for need in Need
+            if need == self
+            or self.value.startswith(need.value + ".")
+            or need.value.startswith(self.value + ".")
+        )
 
 
 class AgencyKind(StrEnum):

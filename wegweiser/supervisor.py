@@ -16,6 +16,7 @@ import structlog
 
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.nats_server import EmbeddedNats
+from wegweiser.platform.runtime import ready_mark
 from wegweiser.settings import SERVICES, Settings
 
 log = structlog.get_logger()
@@ -44,6 +45,18 @@ class Child:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def ready(self, data_dir: Path) -> bool:
+        """Alive and serving: it has written its pid to its ready mark."""
+        mark = ready_mark(data_dir, self.name)
+        try:
+            return (
+                self.alive()
+                and self.process is not None
+                and mark.read_text() == str(self.process.pid)
+            )
+        except OSError:
+            return False
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
@@ -107,10 +120,11 @@ class LocalSystem:
         while time.monotonic() < deadline:
             try:
                 url = f"{self.settings.intake_url}/health"
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return True
+                healthy = httpx.get(url, timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
+                healthy = False
+            if healthy and all(c.ready(self.data_dir) for c in self.children.values()):
+                return True
             if any(not c.alive() for c in self.children.values()):
                 return False
             time.sleep(0.2)
@@ -153,12 +167,12 @@ class LocalSystem:
 def ensure_demo_keys(settings: Settings) -> None:
     """The embedded setup plays every sample agency: give each a key pair, and the office its
     signing key, unless they exist. Real agencies make their own and publish the public half."""
-    from services.directory.sample_catalogue import load_sample
+    from services.directory.sample import sample_agency_ids
 
     ring = KeyRing(settings.keys_path)
     ring.office_signing(settings.office_id)
-    for agency in load_sample():
-        ring.ensure_agency(agency.id)
+    for agency_id in sample_agency_ids():
+        ring.ensure_agency(agency_id)
 
 
 def runtime_info(data_dir: Path) -> dict[str, object]:

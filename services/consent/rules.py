@@ -27,6 +27,7 @@ REVEALING_KINDS = frozenset(
     {AgencyKind.PSYCHOSOCIAL, AgencyKind.VIOLENCE_PROTECTION, AgencyKind.HEALTH}
 )
 REVEALING_NEEDS = frozenset({Need.PSYCHOSOCIAL, Need.VIOLENCE_PROTECTION, Need.HEALTH})
+"""Top-level needs whose mention reveals health or violence; their sub-needs reveal it too."""
 
 
 def covers_recipient(terms: ConsentTerms, agency_id: str, kind: AgencyKind) -> bool:
@@ -70,7 +71,7 @@ def releasable_needs(terms: ConsentTerms, needs: Iterable[Need]) -> tuple[Need, 
     """The needs that may be shown to an agency: revealing ones only under explicit consent."""
     if terms.explicit_special_categories:
         return tuple(needs)
-    return tuple(n for n in needs if n not in REVEALING_NEEDS)
+    return tuple(n for n in needs if n.root not in REVEALING_NEEDS)
 
 
 def releasable_to(terms: ConsentTerms, agency_id: str, kind: AgencyKind) -> frozenset[DataCategory]:

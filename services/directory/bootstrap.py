@@ -13,8 +13,8 @@ from sqlmodel import Session
 from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
 from schemas.queries import LookupAgency, QueryFailed, ResolveAgencies
-from services.directory import handlers, store
-from services.directory.sample_catalogue import load_sample
+from services.directory import handlers, importer, store
+from services.directory.sample import SAMPLE_PATH
 from wegweiser.platform.consumer import describe
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import Route, ServiceRuntime
@@ -26,7 +26,8 @@ log = structlog.get_logger()
 
 def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     """Wire the directory: it seeds the sample catalogue into an empty store."""
-    runtime = ServiceRuntime("directory", settings, [store.AgencyRow])
+    runtime = ServiceRuntime("directory", settings, store.TABLES)
+    snapshot = handlers.Snapshot()
 
     def answer(contract: type[Q], handler: Callable[[Session, Q], BaseModel]) -> Any:
         async def on_query(msg: NatsMessage) -> Any:
@@ -40,7 +41,7 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
         return on_query
 
     resolve_sub = runtime.broker.subscriber(subjects.DIRECTORY_RESOLVE, queue="directory")
-    resolve_sub(answer(ResolveAgencies, handlers.suggest))
+    resolve_sub(answer(ResolveAgencies, lambda s, query: handlers.suggest(s, query, snapshot)))
     lookup_sub = runtime.broker.subscriber(subjects.DIRECTORY_AGENCY, queue="directory")
     lookup_sub(answer(LookupAgency, handlers.lookup))
 
@@ -51,8 +52,10 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
 
     async def seed() -> None:
         if seed_sample and await runtime.db.run(store.count) == 0:
-            n = await runtime.db.run(lambda s: store.upsert(s, load_sample()))
-            log.info("directory.seeded", agencies=n)
+            report = await runtime.db.run(lambda s: importer.import_file(s, SAMPLE_PATH))
+            if not report.ok:
+                raise RuntimeError(f"sample directory: {report.problems[0]}")
+            log.info("directory.seeded", summary=report.summary())
         keys = KeyRing(settings.keys_path).agency_public_keys()
         changed = await runtime.db.run(lambda s: store.set_public_keys(s, keys))
         log.info("directory.public_keys", on_file=len(keys), changed=changed)

@@ -11,8 +11,27 @@ from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
 from services.directory import store
 from services.directory.catalogue import Agency, Query
-from services.directory.resolution import resolve
+from services.directory.gazetteer import SAMPLE, Gazetteer
+from services.directory.resolution import Directory
 from wegweiser.platform.consumer import Delivery, Unprocessable
+
+
+class Snapshot:
+    """The agencies and their keys as of the store's generation, reloaded when it moves on."""
+
+    def __init__(self, gazetteer: Gazetteer = SAMPLE) -> None:
+        self.gazetteer = gazetteer
+        self.generation = -1
+        self.directory = Directory((), gazetteer)
+        self.keys: dict[str, dict[str, Any] | None] = {}
+
+    def current(self, session: Session) -> Snapshot:
+        generation = store.generation(session)
+        if generation != self.generation:
+            self.directory = Directory(store.all_agencies(session), self.gazetteer)
+            self.keys = store.public_keys(session)
+            self.generation = generation
+        return self
 
 
 def card(agency: Agency, public_key: dict[str, Any] | None = None) -> q.AgencyCard:
@@ -29,10 +48,11 @@ def card(agency: Agency, public_key: dict[str, Any] | None = None) -> q.AgencyCa
     )
 
 
-def suggest(session: Session, query: q.ResolveAgencies) -> q.Suggestions:
+def suggest(session: Session, query: q.ResolveAgencies, snapshot: Snapshot) -> q.Suggestions:
     """Ranked candidates and exclusions, each with its reasons."""
-    keys = store.public_keys(session)
-    resolution = resolve(
+    current = snapshot.current(session)
+    keys = current.keys
+    resolution = current.directory.resolve(
         Query(
             need=query.need,
             languages=query.languages,
@@ -40,8 +60,7 @@ def suggest(session: Session, query: q.ResolveAgencies) -> q.Suggestions:
             postcode=query.postcode,
             age=query.age,
             urgency=query.urgency,
-        ),
-        store.all_agencies(session),
+        )
     )
     return q.Suggestions(
         candidates=tuple(

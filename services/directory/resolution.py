@@ -1,48 +1,59 @@
 """Which agencies fit a query, ranked, with the reasons for every decision.
 
-Hard constraints. An agency failing any of them is excluded, listing every one it fails:
-  need      it offers the query's need (`need.not-offered`)
-  area      the query's municipality is among its municipalities, or the query's postcode among
-            its postcodes (local); or it is county-wide, or remote, and the query lies in its
-            county (by the municipality key's first five digits, or the postcode via
-            `COUNTY_POSTCODES`). Not checked when the query names no place (`area.outside`)
+Considered. The agencies that offer the query's need, a broader one or a narrower one (see
+`Need.related`) and are present where the query is: in its municipality, postcode or county,
+or state-wide in its Land. Without a place, every agency offering the need. Agencies elsewhere
+in Germany are not listed at all; those considered are either candidates or exclusions.
+
+Hard constraints. A considered agency failing any of them is excluded, listing every one:
+  area      the query's municipality is among its areas or the query's postcode among its
+            postcodes (local); or its areas hold the query's county (county-wide) or Land
+            (state-wide); or it helps remotely and is present in the query's county. One with
+            no physical location serves county- or state-wide only remotely. The county
+            is the municipality key's first five digits, or the gazetteer's for a postcode.
+            Not checked when the query names no place (`area.outside`)
   language  it speaks at least one of the query's languages, when some are given; German counts
             only where listed (`language.not-offered`)
   age       the query's age lies within its min/max age, when an age is given (`age.outside-limits`)
   capacity  it has at least one free slot (`capacity.none`)
-  active    it is active (`inactive`)
+  active    its HSDS status is active (`inactive`)
 
 Score. Higher is better; the sum of these parts, each shown with its points on the reasons:
-  area        local 3000, county-wide 2000, remote only 1000, no place asked 0
+  area        local 3000, county-wide 2000, state-wide 1500, remote only 1000, no place asked 0
   languages   100 per shared language, at most 3 counted
+  need        50 when it offers the need itself or a narrower one, 0 for a broader one only
   promptness  (60 - waiting days, not below 0) x 1 routine, x 4 soon, x 30 urgent
   capacity    1 per free slot, at most 10
-For routine queries this ranks in effect lexicographically: one area step (1000) outweighs
-languages, promptness and capacity together (at most 370), and one shared language (100)
-outweighs promptness and capacity (at most 70). For urgent queries promptness reaches 1800,
-so help five weeks sooner beats a closer agency. Equal scores rank by agency id ascending.
+For routine queries this ranks in effect lexicographically: one area step (500 or more)
+outweighs languages, need, promptness and capacity together (at most 420), and one shared
+language (100) outweighs need, promptness and capacity (at most 120 — a specialised agency
+with a long wait can trail a general one nearby by a language). For urgent queries promptness
+reaches 1800, so help five weeks sooner beats a closer agency. Equal scores rank by agency id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable
 
 from services.directory import catalogue as c
 from services.directory.catalogue import (
-    COUNTY_POSTCODES,
     Agency,
     Candidate,
     Exclusion,
+    Need,
     Query,
     Reason,
     Resolution,
     Urgency,
 )
+from services.directory.gazetteer import SAMPLE, Gazetteer
 
 AREA_POINTS = {
     c.MATCHED_MUNICIPALITY: 3000,
     c.MATCHED_POSTCODE: 3000,
     c.MATCHED_COUNTY: 2000,
+    c.MATCHED_STATE: 1500,
     c.MATCHED_REMOTE: 1000,
     c.MATCHED_ANY_AREA: 0,
 }
@@ -51,20 +62,61 @@ LANGUAGES_COUNTED = 3
 WAITING_HORIZON_DAYS = 60
 PROMPTNESS_WEIGHT = {Urgency.ROUTINE: 1, Urgency.SOON: 4, Urgency.URGENT: 30}
 CAPACITY_COUNTED = 10
+NEED_POINTS = 50
 
 
-def resolve(
-    query: Query,
-    agencies: Iterable[Agency],
-    *,
-    county_postcodes: Mapping[str, frozenset[str]] = COUNTY_POSTCODES,
+def resolve(query: Query, agencies: Iterable[Agency], gazetteer: Gazetteer = SAMPLE) -> Resolution:
+    """Rank the agencies considered for one query, and explain the ones excluded."""
+    counties = _counties(query, gazetteer)
+    related = query.need.related()
+    pool = [a for a in agencies if a.needs & related and _present(query, a, counties)]
+    return _rank(query, pool, counties, gazetteer)
+
+
+class Directory:
+    """Agencies indexed by need and place, so one resolution looks only at those considered."""
+
+    def __init__(self, agencies: Iterable[Agency], gazetteer: Gazetteer = SAMPLE) -> None:
+        self.gazetteer = gazetteer
+        self.agencies = {agency.id: agency for agency in agencies}
+        self._by_need: dict[Need, list[Agency]] = defaultdict(list)
+        self._by_place: dict[tuple[Need, str], list[Agency]] = defaultdict(list)
+        for agency in sorted(self.agencies.values(), key=lambda a: a.id):
+            places = {p for p in agency.areas if len(p) == 2} | agency.counties
+            places |= {f"plz:{pc}" for pc in agency.postcodes}
+            for need in agency.needs:
+                self._by_need[need].append(agency)
+                for place in places:
+                    self._by_place[need, place].append(agency)
+
+    def __len__(self) -> int:
+        return len(self.agencies)
+
+    def resolve(self, query: Query) -> Resolution:
+        """The same answer as `resolve(query, all agencies)`, from the index."""
+        counties = _counties(query, self.gazetteer)
+        places = {p for county in counties for p in (county, county[:2])}
+        if query.municipality:
+            places.add(query.municipality[:5])
+        if query.postcode:
+            places.add(f"plz:{query.postcode}")
+        pool: dict[str, Agency] = {}
+        for need in query.need.related():
+            if query.municipality is None and query.postcode is None:
+                pool.update((a.id, a) for a in self._by_need.get(need, ()))
+            for place in places:
+                pool.update((a.id, a) for a in self._by_place.get((need, place), ()))
+        return _rank(query, pool.values(), counties, self.gazetteer)
+
+
+def _rank(
+    query: Query, pool: Iterable[Agency], counties: frozenset[str], gazetteer: Gazetteer
 ) -> Resolution:
-    """Split agencies into ranked candidates and explained exclusions for one query."""
     languages = _wanted_languages(query)
     fitting: list[tuple[int, Agency, tuple[Reason, ...]]] = []
     excluded: list[Exclusion] = []
-    for agency in agencies:
-        area = _area(query, agency, county_postcodes)
+    for agency in pool:
+        area = _area(query, agency, counties, gazetteer)
         failures = _failures(query, agency, area, languages)
         if area is None or failures:
             excluded.append(Exclusion(agency, failures))
@@ -79,29 +131,53 @@ def resolve(
     return Resolution(query, candidates, tuple(excluded))
 
 
+def _counties(query: Query, gazetteer: Gazetteer) -> frozenset[str]:
+    """The counties the query's place lies in."""
+    if query.municipality is not None:
+        return frozenset({query.municipality[:5]})
+    if query.postcode is not None:
+        return gazetteer.counties_of_postcode(query.postcode)
+    return frozenset()
+
+
+def _present(query: Query, agency: Agency, counties: frozenset[str]) -> bool:
+    """Whether the agency is anywhere near the query's place (or no place was asked)."""
+    if query.municipality is None and query.postcode is None:
+        return True
+    return bool(
+        agency.counties & counties
+        or any(county[:2] in agency.areas for county in counties)
+        or query.postcode in agency.postcodes
+        or query.municipality in agency.areas
+    )
+
+
 def _wanted_languages(query: Query) -> tuple[str, ...]:
     return tuple(dict.fromkeys(code.strip().lower() for code in query.languages if code.strip()))
 
 
 def _area(
-    query: Query, agency: Agency, county_postcodes: Mapping[str, frozenset[str]]
+    query: Query, agency: Agency, counties: frozenset[str], gazetteer: Gazetteer
 ) -> Reason | None:
     """The area rule the agency meets for this query, or None when it serves elsewhere."""
     if query.municipality is None and query.postcode is None:
         return Reason(c.MATCHED_ANY_AREA, "no place given, so the area was not checked (+0)")
-    if query.municipality in agency.municipalities:
+    if query.municipality in agency.areas:
         return _area_reason(
-            c.MATCHED_MUNICIPALITY, f"serves municipality {_place(query.municipality)}"
+            c.MATCHED_MUNICIPALITY, f"serves municipality {gazetteer.label(query.municipality)}"
         )
     if query.postcode in agency.postcodes:
         return _area_reason(c.MATCHED_POSTCODE, f"serves postcode {query.postcode}")
-    in_county = (query.municipality or "").startswith(agency.county) or (
-        query.postcode in county_postcodes.get(agency.county, frozenset())
-    )
-    if in_county and agency.county_wide:
-        return _area_reason(c.MATCHED_COUNTY, f"serves all of county {agency.county}")
-    if in_county and agency.remote:
-        return _area_reason(c.MATCHED_REMOTE, f"helps remotely anywhere in county {agency.county}")
+    wide = [(c.MATCHED_COUNTY, f"all of county {k}") for k in sorted(counties) if k in agency.areas]
+    wide += [
+        (c.MATCHED_STATE, f"all of Land {k[:2]}") for k in sorted(counties) if k[:2] in agency.areas
+    ]
+    if wide and agency.in_person:
+        return _area_reason(wide[0][0], f"serves {wide[0][1]}")
+    shared = sorted(agency.counties & counties)
+    if wide or (agency.remote and shared):
+        where = wide[0][1] if wide else f"county {shared[0]}"
+        return _area_reason(c.MATCHED_REMOTE, f"helps remotely in {where}")
     return None
 
 
@@ -109,17 +185,10 @@ def _area_reason(code: str, text: str) -> Reason:
     return Reason(code, f"{text} (+{AREA_POINTS[code]})")
 
 
-def _place(ags: str | None) -> str:
-    name = c.MUNICIPALITIES.get(ags or "", ("",))[0]
-    return f"{ags} ({name})" if name else str(ags)
-
-
 def _failures(
     query: Query, agency: Agency, area: Reason | None, languages: tuple[str, ...]
 ) -> tuple[Reason, ...]:
     failures = []
-    if query.need not in agency.needs:
-        failures.append(Reason(c.EXCLUDED_NEED, f"does not offer {query.need}"))
     if area is None:
         where = " or ".join(
             f"{label} {value}"
@@ -136,7 +205,9 @@ def _failures(
     if agency.capacity <= 0:
         failures.append(Reason(c.EXCLUDED_CAPACITY, "has no free slots"))
     if not agency.active:
-        failures.append(Reason(c.EXCLUDED_INACTIVE, "is not taking referrals (inactive)"))
+        failures.append(
+            Reason(c.EXCLUDED_INACTIVE, f"is not taking referrals (status: {agency.status})")
+        )
     return tuple(failures)
 
 
@@ -159,6 +230,11 @@ def _score(
 ) -> tuple[int, Agency, tuple[Reason, ...]]:
     reasons = [area]
     score = AREA_POINTS[area.code]
+    offered = sorted(n for n in agency.needs if n in query.need.related())
+    specific = [n for n in offered if n == query.need or n.value.startswith(query.need.value + ".")]
+    points = NEED_POINTS if specific else 0
+    reasons.append(Reason(c.MATCHED_NEED, f"offers {', '.join(specific or offered)} (+{points})"))
+    score += points
     if languages:
         shared = [code for code in languages if code in agency.languages]
         points = LANGUAGE_POINTS * min(len(shared), LANGUAGES_COUNTED)

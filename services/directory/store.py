@@ -1,28 +1,74 @@
-"""The directory's table: one row per agency, its record kept as JSON."""
+"""The directory's tables: HSDS records, the agencies projected from them, and a generation.
+
+`hsds_records` keeps every HSDS record flat, one row per (table, id), as HSDS's tabular form
+does. `agencies` is derived from it in the same transaction (what resolution reads), and
+`directory_state.generation` counts changes, so a running directory reloads only when needed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime
-from sqlmodel import Field, Session, SQLModel, func, select
+from sqlmodel import Field, Session, SQLModel, col, delete, func, select
 
-from services.directory.catalogue import Agency
-from services.directory.sample_catalogue import agencies_from_json
+from services.directory.catalogue import Agency, AgencyKind, Need
+from services.directory.hsds.records import Record
+
+Records = dict[str, dict[str, Record]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class HsdsRow(SQLModel, table=True):
+    """One HSDS record (a row of one of its tables)."""
+
+    __tablename__ = "hsds_records"
+    kind: str = Field(primary_key=True, max_length=40)
+    id: str = Field(primary_key=True, max_length=64)
+    record: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
 
 
 class AgencyRow(SQLModel, table=True):
-    """One agency of the catalogue."""
+    """A service that receives referrals, as resolution sees it, with its public key."""
 
     __tablename__ = "agencies"
     id: str = Field(primary_key=True, max_length=64)
+    service_id: str = Field(max_length=64, index=True)
     record: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     public_key: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    updated_at: datetime = Field(
-        default_factory=lambda: datetime.now(UTC), sa_type=DateTime(timezone=True)
-    )
+    updated_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
+
+
+class StateRow(SQLModel, table=True):
+    """A counter raised by every change to the directory."""
+
+    __tablename__ = "directory_state"
+    id: int = Field(default=1, primary_key=True)
+    generation: int = 0
+
+
+TABLES: list[type[SQLModel]] = [HsdsRow, AgencyRow, StateRow]
+
+
+@dataclass
+class Changes:
+    """What an import changed, per HSDS table."""
+
+    created: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    removed: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.created or self.updated or self.removed)
 
 
 def to_record(agency: Agency) -> dict[str, Any]:
@@ -30,14 +76,94 @@ def to_record(agency: Agency) -> dict[str, Any]:
     return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(agency).items()}
 
 
+def from_record(record: dict[str, Any]) -> Agency:
+    return Agency(
+        **{
+            **record,
+            "kind": AgencyKind(record["kind"]),
+            "needs": frozenset(Need(n) for n in record["needs"]),
+            **{
+                name: frozenset(record[name])
+                for name in ("languages", "areas", "postcodes", "counties")
+            },
+        }
+    )
+
+
+def load_records(session: Session) -> Records:
+    records: Records = defaultdict(dict)
+    for row in session.exec(select(HsdsRow)):
+        records[row.kind][row.id] = row.record
+    return records
+
+
+def write_records(session: Session, before: Records, after: Records) -> Changes:
+    """Make the table hold `after`, given that it holds `before`."""
+    changes = Changes()
+    now = _now()
+    for kind in sorted(set(before) | set(after)):
+        old, new = before.get(kind, {}), after.get(kind, {})
+        for record_id, record in new.items():
+            if record_id not in old:
+                session.add(HsdsRow(kind=kind, id=record_id, record=record, updated_at=now))
+                changes.created[kind] += 1
+            elif old[record_id] != record:
+                row = session.get(HsdsRow, (kind, record_id))
+                assert row is not None
+                row.record, row.updated_at = record, now
+                session.add(row)
+                changes.updated[kind] += 1
+            else:
+                changes.unchanged[kind] += 1
+        gone = [record_id for record_id in old if record_id not in new]
+        if gone:
+            session.exec(  # type: ignore[call-overload]
+                delete(HsdsRow).where(col(HsdsRow.kind) == kind, col(HsdsRow.id).in_(gone))
+            )
+            changes.removed[kind] += len(gone)
+    return changes
+
+
+def replace_agencies(session: Session, agencies: list[Agency]) -> int:
+    """Make the agencies table hold exactly these; keys stay. Returns how many rows changed."""
+    rows = {row.id: row for row in session.exec(select(AgencyRow))}
+    changed = 0
+    for agency in agencies:
+        record, row = to_record(agency), rows.pop(agency.id, None)
+        if row is None:
+            session.add(AgencyRow(id=agency.id, service_id=agency.service_id, record=record))
+        elif row.record != record or row.service_id != agency.service_id:
+            row.record, row.service_id, row.updated_at = record, agency.service_id, _now()
+            session.add(row)
+        else:
+            continue
+        changed += 1
+    for row in rows.values():
+        session.delete(row)
+        changed += 1
+    return changed
+
+
+def generation(session: Session) -> int:
+    state = session.get(StateRow, 1)
+    return state.generation if state else 0
+
+
+def bump(session: Session) -> int:
+    state = session.get(StateRow, 1) or StateRow(id=1, generation=0)
+    state.generation += 1
+    session.add(state)
+    return state.generation
+
+
 def all_agencies(session: Session) -> list[Agency]:
-    return agencies_from_json([row.record for row in session.exec(select(AgencyRow))])
+    return [from_record(row.record) for row in session.exec(select(AgencyRow))]
 
 
 def get(session: Session, agency_id: str) -> tuple[Agency, dict[str, Any] | None] | None:
-    """An agency and its public key, if it is in the catalogue."""
+    """An agency and its public key, if it is in the directory."""
     row = session.get(AgencyRow, agency_id)
-    return (agencies_from_json([row.record])[0], row.public_key) if row else None
+    return (from_record(row.record), row.public_key) if row else None
 
 
 def set_capacity(session: Session, agency_id: str, capacity: int, waiting_days: int) -> bool:
@@ -45,9 +171,15 @@ def set_capacity(session: Session, agency_id: str, capacity: int, waiting_days: 
     row = session.get(AgencyRow, agency_id)
     if row is None:
         return False
-    row.record = {**row.record, "capacity": capacity, "waiting_days": waiting_days}
-    row.updated_at = datetime.now(UTC)
+    figures = {"capacity": capacity, "waiting_days": waiting_days}
+    row.record, row.updated_at = {**row.record, **figures}, _now()
     session.add(row)
+    service = session.get(HsdsRow, ("service", row.service_id))
+    if service is not None:
+        profile = {**service.record.get("wegweiser", {}), **figures}
+        service.record, service.updated_at = {**service.record, "wegweiser": profile}, _now()
+        session.add(service)
+    bump(session)
     return True
 
 
@@ -61,28 +193,14 @@ def set_public_keys(session: Session, keys: dict[str, dict[str, Any]]) -> int:
     for agency_id, key in keys.items():
         row = session.get(AgencyRow, agency_id)
         if row is not None and row.public_key != key:
-            row.public_key, row.updated_at = key, datetime.now(UTC)
+            row.public_key, row.updated_at = key, _now()
             session.add(row)
             changed += 1
+    if changed:
+        bump(session)
     return changed
 
 
-def upsert(session: Session, agencies: list[Agency]) -> int:
-    """Insert or update agencies; returns how many rows changed."""
-    changed = 0
-    for agency in agencies:
-        record = to_record(agency)
-        row = session.get(AgencyRow, agency.id)
-        if row is None:
-            session.add(AgencyRow(id=agency.id, record=record))
-        elif row.record != record:
-            row.record, row.updated_at = record, datetime.now(UTC)
-            session.add(row)
-        else:
-            continue
-        changed += 1
-    return changed
-
-
-def count(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(AgencyRow)).one()
+def count(session: Session, kind: str = "service") -> int:
+    statement = select(func.count()).select_from(HsdsRow).where(col(HsdsRow.kind) == kind)
+    return session.exec(statement).one()

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -197,6 +199,14 @@ class ServiceRuntime:
         """Run another long-lived task beside the broker (e.g. an HTTP server)."""
         self._tasks.append(task)
 
+    def _mark_ready(self) -> Callable[[], None]:
+        """Tell a supervisor this process serves now (`<data_dir>/ready/<name>` holds its pid);
+        returns what withdraws the mark."""
+        mark = ready_mark(self.settings.data_dir, self.name)
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text(str(os.getpid()))
+        return lambda: mark.unlink(missing_ok=True)
+
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Run until SIGINT/SIGTERM (or `stop`), then shut down in order."""
         stop = stop or _stop_on_signals()
@@ -209,6 +219,7 @@ class ServiceRuntime:
             tasks = [asyncio.create_task(self.relay.run_forever())]
             tasks += [asyncio.create_task(t()) for t in self._tasks]
             log.info("service.started", service=self.name)
+            stack.callback(self._mark_ready())
             waiter: asyncio.Task[Any] = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for task in tasks:
@@ -218,6 +229,10 @@ class ServiceRuntime:
                 if task is not waiter and task.exception():
                     raise task.exception()  # type: ignore[misc]
             log.info("service.stopping", service=self.name)
+
+
+def ready_mark(data_dir: Path, name: str) -> Path:
+    return data_dir / "ready" / name
 
 
 def _stop_on_signals() -> asyncio.Event:

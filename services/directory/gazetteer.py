@@ -1,0 +1,91 @@
+"""Places: municipalities by official key (AGS), their names and postcodes.
+
+An AGS key has 8 digits: Land (2), Regierungsbezirk (1), Kreis (2), Gemeinde (3); its first five
+digits are the county (Kreis) key. The gazetteer places a postcode-only query in its county.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Municipality:
+    ags: str
+    name: str
+    postcodes: frozenset[str]
+
+
+class Gazetteer:
+    """Municipalities and the counties their postcodes lie in."""
+
+    def __init__(self, municipalities: Mapping[str, Municipality]) -> None:
+        self.municipalities = dict(municipalities)
+        counties: dict[str, set[str]] = defaultdict(set)
+        for municipality in self.municipalities.values():
+            for postcode in municipality.postcodes:
+                counties[postcode].add(municipality.ags[:5])
+        self._counties_of_postcode = {pc: frozenset(keys) for pc, keys in counties.items()}
+
+    @classmethod
+    def of(cls, rows: Mapping[str, tuple[str, str | tuple[str, ...]]]) -> Gazetteer:
+        """From `{ags: (name, postcode or postcodes)}`."""
+        return cls(
+            {
+                ags: Municipality(ags, name, frozenset((pcs,) if isinstance(pcs, str) else pcs))
+                for ags, (name, pcs) in rows.items()
+            }
+        )
+
+    def name(self, ags: str) -> str | None:
+        municipality = self.municipalities.get(ags)
+        return municipality.name if municipality else None
+
+    def label(self, ags: str) -> str:
+        """`13076090 (Ludwigslust)`, or the bare key when it is not known."""
+        name = self.name(ags)
+        return f"{ags} ({name})" if name else ags
+
+    def counties_of_postcode(self, postcode: str) -> frozenset[str]:
+        return self._counties_of_postcode.get(postcode, frozenset())
+
+    def counties(self) -> frozenset[str]:
+        return frozenset(ags[:5] for ags in self.municipalities)
+
+
+SAMPLE = Gazetteer.of(
+    # Keys from the annex of the MietNEinV (BGBl. I 2021, 3739; territorial status 25 January
+    # 2021); postcodes of the main town of each municipality.
+    {
+        "13076014": ("Boizenburg/Elbe", "19258"),
+        "13076025": ("Crivitz", "19089"),
+        "13076034": ("Dömitz", "19303"),
+        "13076050": ("Grabow", "19300"),
+        "13076060": ("Hagenow", "19230"),
+        "13076088": ("Lübtheen", "19249"),
+        "13076089": ("Lübz", "19386"),
+        "13076090": ("Ludwigslust", "19288"),
+        "13076105": ("Neustadt-Glewe", "19306"),
+        "13076108": ("Parchim", "19370"),
+        "13076114": ("Plau am See", "19395"),
+        "13076128": ("Sternberg", "19406"),
+        "13076152": ("Wittenburg", "19243"),
+        "13076159": ("Zarrentin am Schaalsee", "19246"),
+        "09780112": ("Altusried", "87452"),
+        "09780115": ("Blaichach", "87544"),
+        "09780118": ("Burgberg i.Allgäu", "87545"),
+        "09780119": ("Dietmannsried", "87463"),
+        "09780121": ("Fischen i.Allgäu", "87538"),
+        "09780123": ("Bad Hindelang", "87541"),
+        "09780124": ("Immenstadt i.Allgäu", "87509"),
+        "09780132": ("Oberstaufen", "87534"),
+        "09780133": ("Oberstdorf", "87561"),
+        "09780134": ("Ofterschwang", "87527"),
+        "09780137": ("Rettenberg", "87549"),
+        "09780139": ("Sonthofen", "87527"),
+        "09780143": ("Waltenhofen", "87448"),
+    }
+)
+"""The municipalities of the two sample counties, Ludwigslust-Parchim and Oberallgäu."""
