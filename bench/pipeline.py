@@ -347,7 +347,12 @@ def main() -> int:
         "code": code_under_test(),
     }
     with tempfile.TemporaryDirectory(prefix="wegweiser-bench-") as tmp:
-        settings = Settings(data_dir=Path(tmp), intake_port=free_port(), audit_port=free_port())
+        settings = Settings(
+            data_dir=Path(tmp),
+            intake_port=free_port(),
+            audit_port=free_port(),
+            directory_port=free_port(),
+        )
         result["sync_interval"] = settings.nats_sync_interval
         print(f"JetStream sync_interval = {settings.nats_sync_interval} (shipped default)")
         system = LocalSystem(settings, extra_env={"WEGWEISER_LOG_LEVEL": "WARNING"})

@@ -227,6 +227,83 @@ def retention(
     db.dispose()
 
 
+directory_app = typer.Typer(
+    no_args_is_help=True, help="The directory of agencies, in Open Referral HSDS 3.0."
+)
+app.add_typer(directory_app, name="directory")
+
+
+def _directory_db(settings: Settings):  # type: ignore[no-untyped-def]
+    from services.directory.store import TABLES
+    from wegweiser.platform.db import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url("directory"), TABLES)
+    db.create_tables()
+    return db
+
+
+@directory_app.command("import")
+def directory_import(
+    source: Annotated[
+        Path,
+        typer.Argument(exists=True, help="HSDS 3.0 JSON, or a folder or zip of HSDS CSV tables"),
+    ],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="the HSDS table of a lone document or list (default: guessed)"),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import HSDS data: all of it, or nothing when any record is invalid (exit 1)."""
+    from services.directory import importer
+    from services.directory.hsds.schema import kinds
+
+    if kind is not None and kind not in kinds():
+        raise typer.BadParameter(f"not an HSDS table: {kind} (one of {', '.join(kinds())})")
+    db = _directory_db(_settings(data_dir))
+    report = db.run_sync(lambda s: importer.import_file(s, source, kind))
+    db.dispose()
+    if not report.ok:
+        typer.echo(f"{source}: {len(report.problems)} problem(s); nothing was imported", err=True)
+        for problem in report.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1)
+    for table, figures in importer.counts(report.changes).items():
+        typer.echo(f"  {table:<22} " + ", ".join(f"{n} {what}" for what, n in figures.items()))
+    if report.withheld_addresses:
+        typer.echo(f"  withheld {report.withheld_addresses} address(es) of confidential locations")
+    for warning in report.warnings[:20]:
+        typer.echo(f"  warning: {warning}")
+    if len(report.warnings) > 20:
+        typer.echo(f"  … and {len(report.warnings) - 20} more warnings")
+    typer.echo(f"imported {source}: {report.summary()}")
+
+
+@directory_app.command("export")
+def directory_export(
+    out: Annotated[
+        Path | None, typer.Option(help="where to write the JSON (default: standard output)")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Export the whole directory as HSDS 3.0 JSON, checked against the schemas."""
+    from services.directory import importer
+
+    db = _directory_db(_settings(data_dir))
+    document = db.run_sync(importer.export)
+    db.dispose()
+    text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(
+            f"wrote {out}: {len(document['services'])} services, "
+            f"{len(document['organizations'])} organizations"
+        )
+
+
 audit_app = typer.Typer(no_args_is_help=True, help="The ombudsperson's tamper-evident log.")
 app.add_typer(audit_app, name="audit")
 

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     audit_head_every: float = Field(
         default=60.0, description="seconds between signed tree heads (when the log grew)"
     )
+    directory_host: str = "127.0.0.1"
+    directory_port: int = Field(default=8302, description="the directory's HSDS read API")
     audit_db_url: str | None = None
     audit_host: str = "127.0.0.1"
     audit_port: int = 8301
@@ -118,3 +120,7 @@ class Settings(BaseSettings):
     @property
     def intake_url(self) -> str:
         return f"http://{self.intake_host}:{self.intake_port}"
+
+    @property
+    def directory_url(self) -> str:
+        return f"http://{self.directory_host}:{self.directory_port}"

@@ -108,6 +108,7 @@ class LocalSystem:
             "WEGWEISER_DATA_DIR": str(self.data_dir),
             "WEGWEISER_INTAKE_PORT": str(self.settings.intake_port),
             "WEGWEISER_AUDIT_PORT": str(self.settings.audit_port),
+            "WEGWEISER_DIRECTORY_PORT": str(self.settings.directory_port),
         }
         for name in SERVICES:
             self.children[name] = Child(name, env, self.data_dir / "logs" / f"{name}.log")
@@ -158,6 +159,7 @@ class LocalSystem:
             "nats_url": self.nats_url,
             "nats_monitor_url": self.nats.monitor_url if self.nats else None,
             "intake_url": self.settings.intake_url,
+            "directory_url": self.settings.directory_url,
             "supervisor_pid": os.getpid(),
             "services": {n: c.process.pid for n, c in self.children.items() if c.process},
         }
@@ -226,6 +228,7 @@ def _banner(settings: Settings, nats_url: str, data_dir: Path, ready: bool) -> s
             f"  intake API   {settings.intake_url}   (OpenAPI: {settings.intake_url}/docs)",
             f"  audit API    http://{settings.audit_host}:{settings.audit_port}   (ombudsperson; "
             "token in keys/audit/ombudsperson.token)",
+            f"  directory    {settings.directory_url}   (HSDS 3.0 read API)",
             f"  NATS         {nats_url}",
             f"  data         {data_dir}   (logs in {data_dir / 'logs'})",
             "  try          wegweiser demo   |   wegweiser status   |   Ctrl-C stops everything",

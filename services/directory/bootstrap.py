@@ -14,6 +14,8 @@ from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
 from schemas.queries import LookupAgency, QueryFailed, ResolveAgencies
 from services.directory import handlers, importer, store
+from services.directory.hsds.records import Assembler
+from services.directory.http import create_app
 from services.directory.sample import SAMPLE_PATH
 from wegweiser.platform.consumer import describe
 from wegweiser.platform.keys import KeyRing
@@ -61,4 +63,9 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
         log.info("directory.public_keys", on_file=len(keys), changed=changed)
 
     runtime.before_start(seed)
+
+    async def hsds() -> Assembler:
+        return await runtime.db.run(snapshot.hsds)
+
+    runtime.serve_http(create_app(hsds), settings.directory_host, settings.directory_port)
     return runtime

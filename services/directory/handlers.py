@@ -12,6 +12,7 @@ from schemas.events import AgencyCapacityUpdated
 from services.directory import store
 from services.directory.catalogue import Agency, Query
 from services.directory.gazetteer import SAMPLE, Gazetteer
+from services.directory.hsds.records import Assembler
 from services.directory.resolution import Directory
 from wegweiser.platform.consumer import Delivery, Unprocessable
 
@@ -24,6 +25,7 @@ class Snapshot:
         self.generation = -1
         self.directory = Directory((), gazetteer)
         self.keys: dict[str, dict[str, Any] | None] = {}
+        self._hsds: tuple[int, Assembler] | None = None
 
     def current(self, session: Session) -> Snapshot:
         generation = store.generation(session)
@@ -32,6 +34,13 @@ class Snapshot:
             self.keys = store.public_keys(session)
             self.generation = generation
         return self
+
+    def hsds(self, session: Session) -> Assembler:
+        """The HSDS records for the read API, reloaded when the directory changed."""
+        generation = store.generation(session)
+        if self._hsds is None or self._hsds[0] != generation:
+            self._hsds = (generation, Assembler(store.load_records(session)))
+        return self._hsds[1]
 
 
 def card(agency: Agency, public_key: dict[str, Any] | None = None) -> q.AgencyCard:

@@ -165,6 +165,6 @@ def _link_keys(kind: str) -> tuple[str, ...]:
         return ("link_id",)
     if kind == "metadata":
         return ("resource_id",)
-    return tuple(
-        sorted({f"{p}_id" for p in kinds() for r in relations(p) if r.many and r.kind == kind})
-    )
+    parents = {p for p in kinds() for r in relations(p) if r.many and r.kind == kind}
+    parents |= {p for (p, _), r in EXTRA_RELATIONS.items() if r.many and r.kind == kind}
+    return tuple(sorted(f"{parent}_id" for parent in parents))

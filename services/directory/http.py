@@ -1,0 +1,235 @@
+"""The HSDS 3.0 read API (Open Referral's openapi.json), so other tools can read the directory.
+
+Read-only and public, as a directory is. Lists hold one-to-one fields unless `full=true`;
+single records are fully nested. Nothing that places a confidential location is ever served.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query
+
+from services.directory import profile
+from services.directory.hsds.records import Assembler, Record
+from services.directory.hsds.schema import PROFILE, VERSION
+from services.directory.importer import public
+
+Current = Callable[[], Awaitable[Assembler]]
+Page = Annotated[int, Query(ge=1, description="1-based page number")]
+PerPage = Annotated[int, Query(ge=1, le=500, description="entries per page")]
+Full = Annotated[bool, Query(description="nest related records in each entry")]
+
+
+def create_app(current: Current) -> FastAPI:
+    app = FastAPI(
+        title="Wegweiser directory (HSDS 3.0)",
+        version=VERSION,
+        description="Open Referral HSDS 3.0 read API over Wegweiser's directory of agencies.",
+    )
+
+    @app.get("/")
+    async def root() -> dict[str, str]:
+        return {"version": VERSION, "profile": PROFILE, "openapi_url": "/openapi.json"}
+
+    @app.get("/services")
+    async def services(
+        search: str | None = None,
+        taxonomy_term_id: str | None = None,
+        taxonomy_id: str | None = None,
+        organization_id: str | None = None,
+        modified_after: str | None = None,
+        full: Full = False,
+        page: Page = 1,
+        per_page: PerPage = 50,
+    ) -> dict[str, Any]:
+        a = await current()
+        ids = [
+            i
+            for i in a.ids("service")
+            if _matches(a.get("service", i), search)
+            and (
+                organization_id is None
+                or _get(a, "service", i).get("organization_id") == organization_id
+            )
+            and _has_term(a, i, taxonomy_term_id, taxonomy_id)
+            and (
+                modified_after is None
+                or str(_get(a, "service", i).get("last_modified", "")) > modified_after
+            )
+        ]
+        return _page(a, "service", ids, full, page, per_page)
+
+    @app.get("/services/{service_id}")
+    async def service(service_id: str) -> Record:
+        return _one(await current(), "service", service_id)
+
+    @app.get("/organizations")
+    async def organizations(
+        search: str | None = None,
+        full_service: bool = False,
+        full: Full = False,
+        page: Page = 1,
+        per_page: PerPage = 50,
+    ) -> dict[str, Any]:
+        a = await current()
+        ids = [i for i in a.ids("organization") if _matches(a.get("organization", i), search)]
+        listing = _page(a, "organization", ids, full, page, per_page)
+        if full:
+            for entry in listing["contents"]:
+                entry["services"] = _services_of(a, entry["id"], full_service)
+        return listing
+
+    @app.get("/organizations/{organization_id}")
+    async def organization(organization_id: str, full_service: bool = False) -> Record:
+        a = await current()
+        document = _one(a, "organization", organization_id)
+        document["services"] = _services_of(a, organization_id, full_service)
+        return document
+
+    @app.get("/service_at_locations")
+    async def service_at_locations(
+        search: str | None = None,
+        taxonomy_term_id: str | None = None,
+        taxonomy_id: str | None = None,
+        organization_id: str | None = None,
+        postcode: str | None = None,
+        full: Full = False,
+        page: Page = 1,
+        per_page: PerPage = 50,
+    ) -> dict[str, Any]:
+        a = await current()
+        ids = []
+        for i in a.ids("service_at_location"):
+            sal = _get(a, "service_at_location", i)
+            service_id = sal.get("service_id") or ""
+            owner = a.get("service", service_id) or {}
+            if (
+                _matches(owner, search)
+                and (organization_id is None or owner.get("organization_id") == organization_id)
+                and _has_term(a, service_id, taxonomy_term_id, taxonomy_id)
+                and (postcode is None or postcode in _postcodes(a, sal.get("location_id")))
+            ):
+                ids.append(i)
+        return _page(a, "service_at_location", ids, full, page, per_page)
+
+    @app.get("/service_at_locations/{sal_id}")
+    async def service_at_location(sal_id: str) -> Record:
+        return _one(await current(), "service_at_location", sal_id)
+
+    @app.get("/taxonomies")
+    async def taxonomies(
+        search: str | None = None, page: Page = 1, per_page: PerPage = 50
+    ) -> dict[str, Any]:
+        a = await current()
+        ids = [i for i in a.ids("taxonomy") if _matches(a.get("taxonomy", i), search)]
+        return _page(a, "taxonomy", ids, False, page, per_page)
+
+    @app.get("/taxonomies/{taxonomy_id}")
+    async def taxonomy(taxonomy_id: str) -> Record:
+        return _one(await current(), "taxonomy", taxonomy_id)
+
+    @app.get("/taxonomy_terms")
+    async def taxonomy_terms(
+        search: str | None = None,
+        taxonomy_id: str | None = None,
+        parent_id: str | None = None,
+        top_only: bool = False,
+        page: Page = 1,
+        per_page: PerPage = 50,
+    ) -> dict[str, Any]:
+        a = await current()
+        ids = []
+        for i in a.ids("taxonomy_term"):
+            term = _get(a, "taxonomy_term", i)
+            if (
+                _matches(term, search)
+                and (taxonomy_id is None or term.get("taxonomy_id") == taxonomy_id)
+                and (parent_id is None or term.get("parent_id") == parent_id)
+                and not (top_only and term.get("parent_id"))
+            ):
+                ids.append(i)
+        return _page(a, "taxonomy_term", ids, False, page, per_page)
+
+    @app.get("/taxonomy_terms/{term_id}")
+    async def taxonomy_term(term_id: str) -> Record:
+        return _one(await current(), "taxonomy_term", term_id)
+
+    return app
+
+
+def _get(a: Assembler, kind: str, record_id: str) -> Record:
+    return a.get(kind, record_id) or {}
+
+
+def _one(a: Assembler, kind: str, record_id: str) -> Record:
+    if a.get(kind, record_id) is None:
+        raise HTTPException(404, f"no {kind} {record_id} in the directory")
+    return public(a.full(kind, record_id), kind)
+
+
+def _page(
+    a: Assembler, kind: str, ids: list[str], full: bool, page: int, per_page: int
+) -> dict[str, Any]:
+    """One page of entries, in the HSDS API's envelope."""
+    total = len(ids)
+    pages = max(1, math.ceil(total / per_page))
+    chosen = ids[(page - 1) * per_page : page * per_page]
+    contents = [
+        public(a.full(kind, i), kind) if full else public(dict(_get(a, kind, i)), kind)
+        for i in chosen
+    ]
+    return {
+        "total_items": total,
+        "total_pages": pages,
+        "page_number": page,
+        "size": len(contents),
+        "first_page": page == 1,
+        "last_page": page >= pages,
+        "empty": total == 0,
+        "contents": contents,
+    }
+
+
+def _matches(record: Record | None, search: str | None) -> bool:
+    if record is None:
+        return False
+    if not search:
+        return True
+    needle = search.casefold()
+    return any(needle in str(record.get(f) or "").casefold() for f in ("name", "description"))
+
+
+def _has_term(a: Assembler, service_id: str, term_id: str | None, taxonomy_id: str | None) -> bool:
+    if term_id is None and taxonomy_id is None:
+        return True
+    for attribute_id in a.children_of("attribute", "link_id", service_id):
+        linked = _get(a, "attribute", attribute_id).get("taxonomy_term_id") or ""
+        term = a.get("taxonomy_term", linked) or {}
+        if (term_id is None or linked == term_id) and (
+            taxonomy_id is None or term.get("taxonomy_id") == taxonomy_id
+        ):
+            return True
+    return False
+
+
+def _postcodes(a: Assembler, location_id: str | None) -> set[str]:
+    """The postcodes of a location's addresses (a confidential location has none)."""
+    if location_id is None:
+        return set()
+    if profile.is_confidential(a.get("location", location_id) or {}):
+        return set()
+    return {
+        str(_get(a, "address", i).get("postal_code", ""))
+        for i in a.children_of("address", "location_id", location_id)
+    }
+
+
+def _services_of(a: Assembler, organization_id: str, full: bool) -> list[Record]:
+    ids: Iterable[str] = a.children_of("service", "organization_id", organization_id)
+    return [
+        public(a.full("service", i), "service") if full else dict(_get(a, "service", i))
+        for i in ids
+    ]
