@@ -39,7 +39,9 @@ class Agency:
     `areas` holds official keys (AGS) of where it serves: 8 digits a municipality, 5 a whole
     county, 2 a whole Land. `counties` are the counties it is present in (its areas' and its
     postcodes'), where it can also help remotely when `remote` (it has a virtual location).
-    Without `in_person` (no physical location) it helps only remotely, wherever it serves.
+    Without `in_person` (no physical location) its county- and state-wide areas are served
+    only remotely (it ranks as remote there); a municipality or postcode it lists still ranks
+    as local.
     """
 
     id: str
