@@ -93,9 +93,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-async def raw_baseline(url: str, n: int) -> dict[str, float]:
+async def raw_baseline(url: str, n: int, options: dict[str, Any]) -> dict[str, float]:
     """nats-py straight to a BENCH stream: pipelined publish, then durable pull consume + ack."""
-    nc = await nats.connect(url)
+    nc = await nats.connect(url, **options)
     js = nc.jetstream(publish_async_max_pending=256)
     payload = os.urandom(512)
     try:
@@ -141,7 +141,9 @@ class Rig:
 
     async def start(self) -> None:
         for agency in AGENCIES:
-            client = await AgencyClient.connect(self.system.nats_url, agency)
+            client = await AgencyClient.connect(
+                self.system.nats_url, agency, seed=self.system.agency_seed(agency)
+            )
             self.clients.append(client)
             self.tasks.append(asyncio.create_task(self._listen(client)))
 
@@ -269,7 +271,9 @@ async def latency(rig: Rig, rate: float, duration: float, drain_timeout: float) 
 
 
 async def measure(system: LocalSystem, args: argparse.Namespace) -> dict[str, Any]:
-    raw = await asyncio.wait_for(raw_baseline(system.nats_url, args.raw_messages), 180)
+    raw = await asyncio.wait_for(
+        raw_baseline(system.nats_url, args.raw_messages, system.nats_options), 180
+    )
     print(f"raw: {raw}", flush=True)
     rig = Rig(system)
     try:

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import importlib
 import json
+from collections.abc import Coroutine
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,6 +25,10 @@ app.add_typer(agency_app, name="agency")
 app.add_typer(schemas_app, name="schemas")
 
 DataDir = Annotated[Path | None, typer.Option(help="data directory (WEGWEISER_DATA_DIR)")]
+Seed = Annotated[
+    Path | None,
+    typer.Option(help="the agency's NATS nkey seed (default: keys_dir/nats/agency-ID.nk)"),
+]
 
 
 def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
@@ -88,7 +93,16 @@ def demo(
 
         intake_url = str(info.get("intake_url") or settings.intake_url)
         ring = KeyRing(settings.keys_path)
-        asyncio.run(run_demo(intake_url, nats_url, keys=ring, client_name=client_name))
+        asyncio.run(
+            run_demo(
+                intake_url,
+                nats_url,
+                keys=ring,
+                client_name=client_name,
+                seed=settings.nats_seed_path,
+                agency_seed=settings.agency_seed_path,
+            )
+        )
     except (DemoFailed, OSError) as exc:
         typer.echo(f"demo FAILED: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -105,6 +119,63 @@ def _nats_url(settings: Settings) -> str:
     return str(url)
 
 
+def _as_agency(work: Coroutine[Any, Any, str]) -> str:
+    """Run an agency's command; refused credentials end it with a clear message, exit 2."""
+    from wegweiser.platform.connect import NotAuthorized
+
+    try:
+        return asyncio.run(work)
+    except NotAuthorized as exc:
+        typer.echo(
+            f"{exc}; an agency's credentials come from `wegweiser agency credentials`", err=True
+        )
+        raise typer.Exit(2) from None
+
+
+@agency_app.command("credentials")
+def agency_credentials(
+    agency: Annotated[str, typer.Argument(help="the agency id from the directory")],
+    data_dir: DataDir = None,
+) -> None:
+    """Issue an agency's NATS credentials: an nkey that can read only its own referrals and
+    publish only its own answers; creates its durable consumer and reloads the embedded
+    server's users."""
+    from services.directory import store
+    from wegweiser.platform import nats_auth, topology
+    from wegweiser.platform.connect import connect
+    from wegweiser.supervisor import reload_nats_users
+
+    settings = _settings(data_dir)
+    db = _directory_db(settings)
+    found = db.run_sync(lambda s: store.get(s, agency))
+    db.dispose()
+    if found is None:
+        typer.echo(f"unknown agency {agency!r}: not in the directory", err=True)
+        raise typer.Exit(2)
+    if found[0].channel != "nats":
+        typer.echo(f"{agency} receives referrals by {found[0].channel}, not NATS", err=True)
+        raise typer.Exit(2)
+    seeds = nats_auth.Seeds(settings.keys_path / "nats")
+    seed = seeds.ensure(seeds.agency_path(agency))
+    reloaded = reload_nats_users(settings)
+
+    async def provision() -> None:
+        nc = await connect(_nats_url(settings), "wegweiser-admin", settings.nats_seed_path)
+        spec = topology.agency_consumer(agency)
+        await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
+        await nc.drain()
+
+    asyncio.run(provision())
+    typer.echo(f"nkey seed for {agency}: {seed}  (secret: give it to the agency only)")
+    typer.echo(f"public key: {nats_auth.public_key(seed)}")
+    typer.echo(f"inbox prefix the agency must use: {nats_auth.inbox_prefix(agency)}")
+    typer.echo(
+        "users of the embedded nats-server reloaded"
+        if reloaded
+        else f"add its user to your nats-server: see {settings.data_dir / 'nats' / 'auth.conf'}"
+    )
+
+
 @agency_app.command("listen")
 def agency_listen(
     agency: Annotated[str, typer.Option(help="the agency id from the directory")],
@@ -113,6 +184,7 @@ def agency_listen(
         Path | None,
         typer.Option(help="the agency's private JWK (default: keys_dir/agencies/ID.jwk)"),
     ] = None,
+    seed: Seed = None,
     data_dir: DataDir = None,
 ) -> None:
     """Receive this agency's referrals, unseal offers, print each event as one JSON line."""
@@ -128,7 +200,14 @@ def agency_listen(
         raise typer.Exit(2)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
-            listen(_nats_url(settings), agency, acknowledge, load(key_path), ring.office_public())
+            listen(
+                _nats_url(settings),
+                agency,
+                acknowledge,
+                load(key_path),
+                ring.office_public(),
+                seed or settings.agency_seed_path(agency),
+            )
         )
 
 
@@ -141,6 +220,7 @@ def agency_answer(
     ],
     agency: Annotated[str, typer.Option(help="the agency id")],
     reason: Annotated[str | None, typer.Option(help="required for reject, hold, fail")] = None,
+    seed: Seed = None,
     data_dir: DataDir = None,
 ) -> None:
     """Answer a referral as an agency."""
@@ -149,10 +229,12 @@ def agency_answer(
     settings = _settings(data_dir)
 
     async def send() -> str:
-        async with await AgencyClient.connect(_nats_url(settings), agency) as client:
+        async with await AgencyClient.connect(
+            _nats_url(settings), agency, seed=seed or settings.agency_seed_path(agency)
+        ) as client:
             return await client.answer(referral, action, reason)
 
-    typer.echo(f"answer {asyncio.run(send())} sent")
+    typer.echo(f"answer {_as_agency(send())} sent")
 
 
 @agency_app.command("capacity")
@@ -160,6 +242,7 @@ def agency_capacity(
     capacity: Annotated[int, typer.Argument(help="referrals the agency can take now (0 = full)")],
     waiting_days: Annotated[int, typer.Argument(help="days a person waits for a first meeting")],
     agency: Annotated[str, typer.Option(help="the agency id")],
+    seed: Seed = None,
     data_dir: DataDir = None,
 ) -> None:
     """Report this agency's capacity and waiting time to the directory."""
@@ -168,10 +251,12 @@ def agency_capacity(
     settings = _settings(data_dir)
 
     async def send() -> str:
-        async with await AgencyClient.connect(_nats_url(settings), agency) as client:
+        async with await AgencyClient.connect(
+            _nats_url(settings), agency, seed=seed or settings.agency_seed_path(agency)
+        ) as client:
             return await client.update_capacity(capacity, waiting_days)
 
-    typer.echo(f"capacity update {asyncio.run(send())} sent")
+    typer.echo(f"capacity update {_as_agency(send())} sent")
 
 
 @schemas_app.command("generate")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ import nats.errors
 from schemas import subjects
 from schemas.events import SealedCase
 from services.agency import AgencyClient
+from wegweiser.platform.connect import credentials
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.sealing import SealError
 
@@ -66,9 +69,12 @@ async def demo(
     timeout: float = 30.0,
     client_name: str = "Demo Client",
     note: str | None = None,
+    seed: Path | None = None,
+    agency_seed: Callable[[str], Path | None] = lambda _agency: None,
 ) -> dict[str, Any]:
-    """Run the demo, playing the agency with its key from `keys`; returns the final referral
-    with its trail, or raises DemoFailed."""
+    """Run the demo, playing the agency with its key from `keys` (and its NATS credentials
+    from `agency_seed`, watching as the `seed` user); returns the final referral with its
+    trail, or raises DemoFailed."""
     body = sample_request(client_name=client_name, **({"note": note} if note else {}))
     async with httpx.AsyncClient(base_url=intake_url, timeout=10) as http:
         request = _ok(await http.post("/requests", json=body), 201)
@@ -83,7 +89,7 @@ async def demo(
         agency = usable[0]["candidate"]["agency"]
         reasons = "; ".join(r["text"] for r in usable[0]["candidate"]["reasons"])
         say(f"2. directory suggests {agency['name']} ({agency['agency_id']}): {reasons}")
-        nc = await nats.connect(nats_url)
+        nc = await nats.connect(nats_url, **credentials(seed))
         js = nc.jetstream()
         offers = await js.subscribe(
             subjects.referral_event(agency["agency_id"], "offered"),
@@ -101,7 +107,14 @@ async def demo(
         say(f"3. office sent referral {rid}")
         offer = await _offer_for(offers, rid, timeout)
         agency_id = agency["agency_id"]
-        client = AgencyClient(nc, agency_id, keys.agency_private(agency_id), keys.office_public())
+        await nc.drain()
+        client = await AgencyClient.connect(
+            nats_url,
+            agency_id,
+            keys.agency_private(agency_id),
+            keys.office_public(),
+            agency_seed(agency_id),
+        )
         try:
             case = client.open_case(SealedCase.model_validate(offer["data"]["case"]))
         except SealError as exc:

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         description="JetStream fsync policy of the embedded server ('always' or a duration)",
     )
     keys_dir: Path | None = Field(default=None, description="key files (default: <data_dir>/keys)")
+    nats_seed: Path | None = Field(
+        default=None,
+        description="nkey seed file to authenticate to NATS with "
+        "(default: keys_dir/nats/system.nk when it exists)",
+    )
     intake_master_key: str | None = Field(
         default=None,
         description="base64 key that wraps every person's key in the intake store "
@@ -116,6 +121,19 @@ class Settings(BaseSettings):
     @property
     def keys_path(self) -> Path:
         return (self.keys_dir or self.data_dir / "keys").resolve()
+
+    @property
+    def nats_seed_path(self) -> Path | None:
+        """The nkey seed the services and admin commands authenticate with, if any."""
+        default = self.keys_path / "nats" / "system.nk"
+        return self.nats_seed or (default if default.exists() else None)
+
+    def agency_seed_path(self, agency_id: str) -> Path | None:
+        """An agency's nkey seed as `wegweiser agency credentials` wrote it, if it exists."""
+        from wegweiser.platform.nats_auth import Seeds
+
+        path = Seeds(self.keys_path / "nats").agency_path(agency_id)
+        return path if path.exists() else None
 
     @property
     def intake_url(self) -> str:

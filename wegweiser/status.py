@@ -9,6 +9,7 @@ import nats
 import nats.errors
 
 from schemas import subjects
+from wegweiser.platform.connect import credentials
 from wegweiser.settings import Settings
 from wegweiser.supervisor import runtime_info
 
@@ -41,7 +42,12 @@ async def status(settings: Settings) -> tuple[bool, list[str]]:
     lines.append(f"intake HTTP {intake} {'ok' if health else 'NOT ANSWERING'}")
     url = str(info.get("nats_url") or settings.nats_url or "")
     try:
-        nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+        nc = await nats.connect(
+            url,
+            connect_timeout=2,
+            max_reconnect_attempts=0,
+            **credentials(settings.nats_seed_path),
+        )
     except Exception as exc:  # noqa: BLE001 - any failure is what status reports
         return False, [*lines, f"NATS {url} UNREACHABLE: {exc!r}"]
     try:

@@ -10,10 +10,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import structlog
 
+from wegweiser.platform import connect, nats_auth
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.nats_server import EmbeddedNats
 from wegweiser.platform.runtime import ready_mark
@@ -96,10 +98,24 @@ class LocalSystem:
     def nats_url(self) -> str:
         return self.nats.url if self.nats else str(self.settings.nats_url)
 
+    @property
+    def nats_options(self) -> dict[str, object]:
+        """Options for `nats.connect` as the services' user (for tools and tests)."""
+        return connect.credentials(self.settings.nats_seed_path)
+
+    def agency_seed(self, agency_id: str) -> Path | None:
+        return self.settings.agency_seed_path(agency_id)
+
+    @property
+    def demo_options(self) -> dict[str, Any]:
+        """The demo's NATS credentials: watching as the services, answering as the agency."""
+        return {"seed": self.settings.nats_seed_path, "agency_seed": self.agency_seed}
+
     def start(self, wait: float = 60.0) -> bool:
         """Start everything; True once intake answers /health."""
         ensure_demo_keys(self.settings)
         if self.nats:
+            self.nats.authorization = nats_users(self.settings)
             self.nats.start()
         env = {
             **os.environ,
@@ -142,7 +158,9 @@ class LocalSystem:
         """Restart whatever has died."""
         if self.nats and self.nats.process and self.nats.process.poll() is not None:
             log.error("nats.exited", code=self.nats.process.returncode)
+            self.nats.authorization = nats_users(self.settings)
             self.nats.start()
+            self._write_runtime_file()
         for child in self.children.values():
             if not child.alive():
                 _restart(child)
@@ -158,6 +176,7 @@ class LocalSystem:
         info = {
             "nats_url": self.nats_url,
             "nats_monitor_url": self.nats.monitor_url if self.nats else None,
+            "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None,
             "intake_url": self.settings.intake_url,
             "directory_url": self.settings.directory_url,
             "supervisor_pid": os.getpid(),
@@ -173,8 +192,40 @@ def ensure_demo_keys(settings: Settings) -> None:
 
     ring = KeyRing(settings.keys_path)
     ring.office_signing(settings.office_id)
+    seeds = nats_auth.Seeds(settings.keys_path / "nats")
+    seeds.ensure(seeds.path(nats_auth.SYSTEM))
     for agency_id in sample_agency_ids():
         ring.ensure_agency(agency_id)
+        seeds.ensure(seeds.agency_path(agency_id))
+
+
+def nats_users(settings: Settings) -> str:
+    """The authorization block for the embedded server: the services' user and every agency
+    with credentials; also written to `<data_dir>/nats/auth.conf` for reference."""
+    block = nats_auth.render(nats_auth.Seeds(settings.keys_path / "nats").users())
+    folder = settings.data_dir / "nats"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "auth.conf").write_text(block)
+    return block
+
+
+def reload_nats_users(settings: Settings) -> bool:
+    """Give a running embedded nats-server the current users; False when none runs here."""
+    block = nats_users(settings)
+    info = runtime_info(settings.data_dir)
+    conf = settings.data_dir.resolve() / "nats" / "nats-server.conf"
+    pid = info.get("nats_pid")
+    if not isinstance(pid, int) or not conf.exists():
+        return False
+    text = conf.read_text()
+    conf.write_text(
+        text[: text.index("authorization {")] + block if "authorization {" in text else text + block
+    )
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def runtime_info(data_dir: Path) -> dict[str, object]:

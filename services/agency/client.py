@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -28,7 +29,7 @@ from schemas.events import (
     TransitionRefused,
 )
 from schemas.vocabulary import AgencyAction
-from wegweiser.platform import sealing, topology
+from wegweiser.platform import nats_auth, sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.sealing import SealError
 
@@ -76,13 +77,17 @@ class AgencyClient:
         agency_id: str,
         key: jwk.JWK | None = None,
         signers: dict[str, jwk.JWK] | None = None,
+        provision: bool = True,
     ) -> None:
-        """`key`: this agency's private key; `signers`: the offices it trusts, by key id."""
+        """`key`: this agency's private key; `signers`: the offices it trusts, by key id;
+        `provision`: create its durable consumer if missing (a restricted agency may not: the
+        network creates it with the agency's credentials)."""
         self.agency_id = subjects.token(agency_id)
         self._nc = nc
         self._js = nc.jetstream()
         self._key = key
         self._signers = signers or {}
+        self._provision = provision
 
     @classmethod
     async def connect(
@@ -91,8 +96,17 @@ class AgencyClient:
         agency_id: str,
         key: jwk.JWK | None = None,
         signers: dict[str, jwk.JWK] | None = None,
+        seed: Path | None = None,
     ) -> AgencyClient:
-        return cls(await connect(url, f"wegweiser-agency-{agency_id}"), agency_id, key, signers)
+        """Connect as the agency: with its nkey `seed` on a network that enforces permissions
+        (then only its own consumer, answers and inbox are open to it), else unauthenticated."""
+        nc = await connect(
+            url,
+            f"wegweiser-agency-{agency_id}",
+            seed,
+            nats_auth.inbox_prefix(agency_id) if seed is not None else None,
+        )
+        return cls(nc, agency_id, key, signers, provision=seed is None)
 
     def open_case(self, sealed: SealedCase) -> CaseDetails:
         """Decrypt and verify a sealed case; SealError says precisely what is wrong."""
@@ -118,7 +132,8 @@ class AgencyClient:
         offer is always seen before its cancellation, even after the adapter crashed.
         """
         spec = topology.agency_consumer(self.agency_id)
-        await topology.ensure_consumers(self._js, [spec], max_deliver)
+        if self._provision:
+            await topology.ensure_consumers(self._js, [spec], max_deliver)
         sub = await self._js.pull_subscribe_bind(spec.durable, subjects.STREAM)
         while True:
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from jwcrypto import jwk
@@ -18,12 +19,13 @@ async def listen(
     acknowledge: bool,
     key: jwk.JWK | None = None,
     signers: dict[str, jwk.JWK] | None = None,
+    seed: Path | None = None,
 ) -> None:
     """Run until interrupted; each event is printed once handled, then acked.
 
     An offer whose sealed data is refused is printed with the error and not acknowledged.
     """
-    async with await AgencyClient.connect(nats_url, agency_id, key, signers) as client:
+    async with await AgencyClient.connect(nats_url, agency_id, key, signers, seed) as client:
         async for delivery in client.deliveries():
             data = delivery.event.data
             line: dict[str, Any] = {

@@ -17,6 +17,7 @@ from services.directory import handlers, importer, store
 from services.directory.hsds.records import Assembler
 from services.directory.http import create_app
 from services.directory.sample import SAMPLE_PATH
+from wegweiser.platform import topology
 from wegweiser.platform.consumer import describe
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import Route, ServiceRuntime
@@ -61,6 +62,10 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
         keys = KeyRing(settings.keys_path).agency_public_keys()
         changed = await runtime.db.run(lambda s: store.set_public_keys(s, keys))
         log.info("directory.public_keys", on_file=len(keys), changed=changed)
+        agencies = await runtime.db.run(store.all_agencies)
+        specs = [topology.agency_consumer(a.id) for a in agencies if a.channel == "nats"]
+        await topology.ensure_consumers(runtime.js, specs, settings.max_deliver)
+        log.info("directory.agency_consumers", nats_agencies=len(specs))
 
     runtime.before_start(seed)
 

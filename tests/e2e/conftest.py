@@ -64,9 +64,11 @@ def request_body(**overrides: Any) -> dict[str, Any]:
 AGENCY = "lup-mbe-ludwigslust"
 
 
-async def stream_events(nats_url: str, subject: str, idle: float = 0.5) -> list[dict[str, Any]]:
-    """Every message in the stream on `subject`, decoded."""
-    nc = await nats.connect(nats_url)
+async def stream_events(
+    system: LocalSystem, subject: str, idle: float = 0.5
+) -> list[dict[str, Any]]:
+    """Every message in the stream on `subject`, decoded (read as the services' user)."""
+    nc = await nats.connect(system.nats_url, **system.nats_options)
     sub = await nc.jetstream().subscribe(subject, ordered_consumer=True)
     out = []
     while True:

@@ -35,11 +35,12 @@ async def test_the_trail_export_and_offline_verification_of_a_referrals_life(sys
         system.settings.intake_url,
         system.nats_url,
         KeyRing(system.settings.keys_path),
+        **system.demo_options,
         say=lambda _: None,
         client_name="Audit Canary 5521",
     )
     rid = final["referral_id"]
-    nc = await nats.connect(system.nats_url)
+    nc = await nats.connect(system.nats_url, **system.nats_options)
 
     async def head_covers_all():
         reply = await nc.request(TREE_HEAD, b"", timeout=5)
@@ -86,6 +87,7 @@ async def test_the_ombudsperson_reads_metadata_only_and_cannot_write(system):
         system.settings.intake_url,
         system.nats_url,
         KeyRing(system.settings.keys_path),
+        **system.demo_options,
         say=lambda _: None,
         client_name="Ombuds Canary 8812",
     )

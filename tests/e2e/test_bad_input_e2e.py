@@ -60,7 +60,7 @@ async def test_a_malformed_request_gets_422_naming_the_field_and_nothing_is_stor
     assert broken_json.status_code == 422 and "json_invalid" in broken_json.text
     assert rows(system, "requests") == 0 and rows(system, "consents") == 0
     assert rows(system, "outbox") == 0
-    assert await stream_events(system.nats_url, "ww.intake.>", idle=0.3) == []
+    assert await stream_events(system, "ww.intake.>", idle=0.3) == []
 
 
 async def test_referrals_to_unknown_or_uncovered_agencies_are_refused_and_nothing_is_sent(system):
@@ -86,7 +86,7 @@ async def test_referrals_to_unknown_or_uncovered_agencies_are_refused_and_nothin
     assert lapsed.status_code == 422 and "expired at" in lapsed.json()["detail"]
     assert missing.status_code == 404 and no_referral.status_code == 404
     assert rows(system, "referral_views") == 0
-    assert await stream_events(system.nats_url, "ww.intake.referral.>", idle=0.3) == []
+    assert await stream_events(system, "ww.intake.referral.>", idle=0.3) == []
 
 
 async def test_a_referral_sent_twice_to_the_same_agency_is_one_referral(system):
@@ -97,11 +97,11 @@ async def test_a_referral_sent_twice_to_the_same_agency_is_one_referral(system):
         second = await http.post(send, json={"agency_id": AGENCY})
     assert (first.status_code, second.status_code) == (202, 200)
     assert first.json()["referral_id"] == second.json()["referral_id"]
-    assert len(await stream_events(system.nats_url, "ww.intake.referral.requested")) == 1
+    assert len(await stream_events(system, "ww.intake.referral.requested")) == 1
 
 
 async def test_malformed_events_are_dead_lettered_with_the_reason_and_service_keeps_serving(system):
-    nc = await nats.connect(system.nats_url)
+    nc = await nats.connect(system.nats_url, **system.nats_options)
     js = nc.jetstream()
     await js.publish("ww.intake.referral.requested", b"not json at all")
     await js.publish("ww.intake.referral.requested", b'{"specversion": "1.0", "id": "x"}')
@@ -124,7 +124,7 @@ async def test_malformed_events_are_dead_lettered_with_the_reason_and_service_ke
 
 
 async def _letters(system, n: int):
-    found = await stream_events(system.nats_url, "ww.deadletter.>", idle=0.2)
+    found = await stream_events(system, "ww.deadletter.>", idle=0.2)
     return found if len(found) >= n else None
 
 

@@ -36,6 +36,7 @@ async def run_lifecycle(system, canary: str) -> dict:
         system.settings.intake_url,
         system.nats_url,
         KeyRing(system.settings.keys_path),
+        **system.demo_options,
         say=print,
         client_name=f"Client {canary}",
         note=f"Attended twice; ref {canary}",

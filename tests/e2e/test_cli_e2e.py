@@ -130,11 +130,17 @@ async def test_an_agency_reports_no_capacity_and_suggestions_exclude_it_at_once(
             return [c for c in cards if c["agency_id"] == AGENCY and c["waiting_days"] == 2]
 
         assert await wait_for(back)
-    bogus = wegweiser(system, "agency", "capacity", "1", "1", "--agency", "no-such-agency")
+    stranger = wegweiser(system, "agency", "capacity", "1", "1", "--agency", "no-such-agency")
+    _, err = stranger.communicate(timeout=30)
+    assert stranger.returncode == 2 and "refused the credentials" in err  # no nkey, no entry
+    system_seed = str(system.settings.nats_seed_path)
+    bogus = wegweiser(
+        system, "agency", "capacity", "1", "1", "--agency", "no-such-agency", "--seed", system_seed
+    )
     assert bogus.wait(30) == 0  # published; the directory dead-letters it with the reason
     letters = await wait_for(lambda: _letters(system))
     assert "unknown agency 'no-such-agency'" in letters[0]["data"]["reason"]
 
 
 async def _letters(system):
-    return await stream_events(system.nats_url, "ww.deadletter.directory", idle=0.2) or None
+    return await stream_events(system, "ww.deadletter.directory", idle=0.2) or None

@@ -32,7 +32,9 @@ class Agency:
         self.busy = asyncio.Event()
 
     async def run(self) -> None:
-        async with await AgencyClient.connect(self.system.nats_url, AGENCY) as client:
+        async with await AgencyClient.connect(
+            self.system.nats_url, AGENCY, seed=self.system.agency_seed(AGENCY)
+        ) as client:
             async for delivery in client.deliveries():
                 if delivery.kind == "offered":
                     rid = delivery.event.data.referral_id
@@ -102,7 +104,7 @@ async def check_exactly_once(system: LocalSystem, result: dict[str, Any]) -> Non
     ids = set(result["ids"])
     assert len(ids) == N
     assert result["completed"] == N, f"only {result['completed']} of {N} completed"
-    events = await stream_events(system.nats_url, "ww.referral.>", idle=1.0)
+    events = await stream_events(system, "ww.referral.>", idle=1.0)
     per_kind = collections.Counter(
         (e["data"]["referral_id"], e["nats_subject"].rsplit(".", 1)[1]) for e in events
     )

@@ -133,7 +133,7 @@ async def test_an_import_reaches_the_running_directory_and_a_confidential_addres
     exported, _ = wegweiser(system, "directory", "export").communicate(timeout=60)
     assert json.loads(exported)["services"]
     seen.append(exported)
-    seen.append(json.dumps(await stream_events(system.nats_url, "ww.>"), ensure_ascii=False))
+    seen.append(json.dumps(await stream_events(system, "ww.>"), ensure_ascii=False))
     everything = "\n".join(seen)
     assert "lup-frauenhaus" in everything  # positive control: the shelter itself is listed
     assert CANARY_STREET not in everything and CANARY_POSTCODE not in everything

@@ -24,7 +24,11 @@ pytestmark = pytest.mark.slow
 
 async def test_the_demo_takes_a_referral_from_intake_to_completion_and_the_trail_shows_it(system):
     final = await demo(
-        system.settings.intake_url, system.nats_url, KeyRing(system.settings.keys_path), say=print
+        system.settings.intake_url,
+        system.nats_url,
+        KeyRing(system.settings.keys_path),
+        **system.demo_options,
+        say=print,
     )
     assert final["status"] == "completed"
     assert [t["kind"] for t in final["trail"]] == [
@@ -37,7 +41,7 @@ async def test_the_demo_takes_a_referral_from_intake_to_completion_and_the_trail
     ]
     assert [t["version"] for t in final["trail"][1:]] == [1, 2, 3, 4, 5]
     assert all(t["occurred_at"].endswith("Z") for t in final["trail"])
-    offers = await stream_events(system.nats_url, "ww.referral.*.offered")
+    offers = await stream_events(system, "ww.referral.*.offered")
     assert len(offers) == 1
     sealed = offers[0]["data"]["case"]
     assert (
@@ -55,7 +59,11 @@ async def test_the_demo_passes_with_every_service_on_postgresql(system_factory, 
         }
     )
     final = await demo(
-        system.settings.intake_url, system.nats_url, KeyRing(system.settings.keys_path), say=print
+        system.settings.intake_url,
+        system.nats_url,
+        KeyRing(system.settings.keys_path),
+        **system.demo_options,
+        say=print,
     )
     assert final["status"] == "completed"
     assert not (system.data_dir / "referral.db").exists()
@@ -65,10 +73,14 @@ async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
     async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
         rid = await send_referral(http)
         await until_status(http, rid, "requested")
-        async with await AgencyClient.connect(system.nats_url, AGENCY) as agency:
+        async with await AgencyClient.connect(
+            system.nats_url, AGENCY, seed=system.agency_seed(AGENCY)
+        ) as agency:
             await agency.answer(rid, "complete")  # not accepted yet
             await agency.answer(rid, "reject")  # no reason
-        async with await AgencyClient.connect(system.nats_url, "lup-jobcenter") as other:
+        async with await AgencyClient.connect(
+            system.nats_url, "lup-jobcenter", seed=system.agency_seed("lup-jobcenter")
+        ) as other:
             await other.answer(rid, "accept")  # never received it
         refusals = await wait_for(lambda: _refusals(system, 3))
         by_agency = {(r["data"]["agency_id"], r["data"]["attempted"]): r["data"] for r in refusals}
@@ -96,7 +108,7 @@ async def test_the_office_cancels_a_referral_and_the_agency_is_told(system):
         assert view["reason"] == "person moved away"
         again = await http.post(f"/referrals/{rid}/cancel", json={"reason": "twice"})
         assert again.status_code == 409 and "already cancelled" in again.text
-    cancelled = await stream_events(system.nats_url, f"ww.referral.{AGENCY}.cancelled")
+    cancelled = await stream_events(system, f"ww.referral.{AGENCY}.cancelled")
     assert [c["data"]["referral_id"] for c in cancelled] == [rid]
 
 
@@ -122,5 +134,5 @@ async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_fact
 
 
 async def _refusals(system, n: int):
-    found = await stream_events(system.nats_url, "ww.referral.*.refused", idle=0.2)
+    found = await stream_events(system, "ww.referral.*.refused", idle=0.2)
     return found if len(found) >= n else None

@@ -23,7 +23,9 @@ async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_er
         open_rid = (await http.post(send, json={"agency_id": AGENCIES[0]})).json()["referral_id"]
         done_rid = (await http.post(send, json={"agency_id": AGENCIES[1]})).json()["referral_id"]
         await until_status(http, open_rid, "requested")
-        async with await AgencyClient.connect(system.nats_url, AGENCIES[1]) as agency:
+        async with await AgencyClient.connect(
+            system.nats_url, AGENCIES[1], seed=system.agency_seed(AGENCIES[1])
+        ) as agency:
             for action in ("accept", "complete"):
                 await agency.answer(done_rid, action)
         await until_status(http, done_rid, "completed")
@@ -39,7 +41,9 @@ async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_er
         assert sorted(e["data"]["agency_id"] for e in asked) == sorted(AGENCIES)
 
         for agency_id, rid in zip(AGENCIES, (open_rid, done_rid), strict=True):
-            async with await AgencyClient.connect(system.nats_url, agency_id) as agency:
+            async with await AgencyClient.connect(
+                system.nats_url, agency_id, seed=system.agency_seed(agency_id)
+            ) as agency:
                 await agency.answer(rid, "confirm-deletion")
 
         async def confirmed():
@@ -58,7 +62,7 @@ async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_er
         assert twice.status_code == 200
         after = await http.get(f"/consents/{request['consent_id']}/receipt?format=json")
         assert after.json()["withdrawnAt"] is not None
-    assert len(await stream_events(system.nats_url, "ww.intake.consent.withdrawn")) == 1
+    assert len(await stream_events(system, "ww.intake.consent.withdrawn")) == 1
 
 
 async def test_an_unconfirmed_deletion_is_reminded_and_escalated(system_factory):
@@ -95,7 +99,7 @@ async def test_a_referral_under_a_withdrawn_consent_is_refused_by_the_referral_s
     async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
         request = (await http.post("/requests", json=request_body())).json()
         await http.post(f"/consents/{request['consent_id']}/withdraw")
-    await wait_for(lambda: stream_events(system.nats_url, "ww.intake.consent.withdrawn", idle=0.2))
+    await wait_for(lambda: stream_events(system, "ww.intake.consent.withdrawn", idle=0.2))
     consent = ConsentTerms.model_validate(
         {
             **request_body()["consent"],
@@ -115,20 +119,20 @@ async def test_a_referral_under_a_withdrawn_consent_is_refused_by_the_referral_s
             jwe="x" * 40, recipient_kid=AGENCIES[0], signer_kid="o", released_categories=("needs",)
         ),
     )
-    nc = await nats.connect(system.nats_url)
+    nc = await nats.connect(system.nats_url, **system.nats_options)
     event = new_event(slipped, source="/wegweiser/intake", subject="ref-slipped")
     await nc.jetstream().publish(subjects.REFERRAL_REQUESTED, event.model_dump_json().encode())
     await nc.close()
     [refused] = await wait_for(lambda: _refusals(system))
     assert refused["data"]["code"] == "consent.withdrawn"
     assert refused["data"]["referral_id"] == "ref-slipped"
-    assert await stream_events(system.nats_url, "ww.referral.*.offered", idle=0.3) == []
+    assert await stream_events(system, "ww.referral.*.offered", idle=0.3) == []
 
 
 async def _refusals(system):
-    return await stream_events(system.nats_url, "ww.referral.*.refused", idle=0.2) or None
+    return await stream_events(system, "ww.referral.*.refused", idle=0.2) or None
 
 
 async def _deletions(system, n: int):
-    found = await stream_events(system.nats_url, "ww.referral.*.deletion-requested", idle=0.2)
+    found = await stream_events(system, "ww.referral.*.deletion-requested", idle=0.2)
     return found if len(found) >= n else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +42,8 @@ class EmbeddedNats:
     port: int = 0
     monitor_port: int = 0
     sync_interval: str = "always"
+    authorization: str = ""
+    """An `authorization { ... }` block (see `nats_auth.render`); empty: no authentication."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,17 +59,10 @@ class EmbeddedNats:
         self.port = self.port or free_port()
         self.monitor_port = self.monitor_port or free_port()
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        conf = self.store_dir / "nats-server.conf"
-        conf.write_text(
-            NATS_SERVER_CONF.read_text()
-            .replace("{port}", str(self.port))
-            .replace("{monitor_port}", str(self.monitor_port))
-            .replace("{store_dir}", str(self.store_dir / "jetstream"))
-            .replace("{sync_interval}", self.sync_interval)
-        )
+        self._write_config()
         log = (self.store_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(
-            [binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+            [binary(), "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -81,6 +77,28 @@ class EmbeddedNats:
                 time.sleep(0.05)
         self.stop()
         raise TimeoutError(f"nats-server did not listen on {self.port} within {timeout}s")
+
+    @property
+    def config_path(self) -> Path:
+        return self.store_dir / "nats-server.conf"
+
+    def _write_config(self) -> None:
+        self.config_path.write_text(
+            NATS_SERVER_CONF.read_text()
+            .replace("{port}", str(self.port))
+            .replace("{monitor_port}", str(self.monitor_port))
+            .replace("{store_dir}", str(self.store_dir / "jetstream"))
+            .replace("{sync_interval}", self.sync_interval)
+            + "\n"
+            + self.authorization
+        )
+
+    def reconfigure(self, authorization: str) -> None:
+        """Rewrite the configuration with new users and have the running server reload it."""
+        self.authorization = authorization
+        self._write_config()
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGHUP)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

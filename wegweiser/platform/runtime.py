@@ -28,7 +28,7 @@ from schemas import subjects
 from schemas.catalogue import CATALOGUE
 from schemas.envelope import Envelope, Payload
 from wegweiser.platform import topology
-from wegweiser.platform.connect import connect
+from wegweiser.platform.connect import connect, credentials
 from wegweiser.platform.consumer import ConsumerEdge, Handler
 from wegweiser.platform.db import Database
 from wegweiser.platform.inbox import InboxRow
@@ -75,6 +75,7 @@ class ServiceRuntime:
             log_level=logging.DEBUG,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
+            **credentials(settings.nats_seed_path),
         )
         self.stream = JStream(subjects.STREAM, declare=False)
         self._document_outputs()
@@ -101,7 +102,9 @@ class ServiceRuntime:
         """Connect and provision; resources are released by `stack`."""
         await asyncio.to_thread(self.db.create_tables)
         stack.callback(self.db.dispose)
-        self.nc = await connect(self.settings.nats_url or "", f"wegweiser-{self.name}")
+        self.nc = await connect(
+            self.settings.nats_url or "", f"wegweiser-{self.name}", self.settings.nats_seed_path
+        )
         stack.push_async_callback(self.nc.drain)
         self.js = self.nc.jetstream()
         await topology.ensure_stream(self.js)
