@@ -10,7 +10,7 @@ the same transaction. Importing the same file again changes nothing.
 from __future__ import annotations
 
 import copy
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,10 +100,17 @@ def import_batch(session: Session, batch: Batch, gazetteer: Gazetteer = SAMPLE) 
 def merge(before: Records, batch: Batch) -> Records:
     """The records after the batch: its records replace theirs, its claims prune children."""
     after: Records = copy.deepcopy(before)
+    children: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for kind, key in {(claim.kind, claim.key) for claim in batch.claims}:
+        by_parent: dict[str, list[str]] = defaultdict(list)
+        for child_id, child in after.get(kind, {}).items():
+            if child.get(key) is not None:
+                by_parent[child[key]].append(child_id)
+        children[kind, key] = by_parent
     for claim in batch.claims:
-        for child_id, child in list(after.get(claim.kind, {}).items()):
-            if child.get(claim.key) == claim.parent_id and child_id not in claim.ids:
-                del after[claim.kind][child_id]
+        for child_id in children[claim.kind, claim.key].get(claim.parent_id, ()):
+            if child_id not in claim.ids:
+                after[claim.kind].pop(child_id, None)
     for kind, table in batch.records.items():
         after.setdefault(kind, {}).update(copy.deepcopy(table))
     return after
