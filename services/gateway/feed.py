@@ -1,0 +1,82 @@
+"""One agency's referral events, read from its own durable consumer, one at a time, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from schemas import subjects
+from wegweiser.platform import topology
+from wegweiser.platform.consumer import ConsumerEdge
+
+log = structlog.get_logger()
+
+Handle = Callable[[Msg], Awaitable[str | None]]
+"""Hand one event on; None when done, or the reason to give up on it (it is dead-lettered)."""
+
+
+class Feed:
+    """Runs `handle` on each of the agency's events; a handler that raises gets the event again
+    after `retry_delay` seconds, until max_deliver, then it is dead-lettered."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        agency_id: str,
+        handle: Handle,
+        edge: ConsumerEdge,
+        retry_delay: float = 5.0,
+    ) -> None:
+        self.js, self.agency_id, self.handle, self.edge = js, agency_id, handle, edge
+        self.spec = topology.agency_consumer(agency_id)
+        self.retry_delay = retry_delay
+
+    async def run(self) -> None:
+        await topology.ensure_consumers(self.js, [self.spec], self.edge.max_deliver)
+        sub = await self.js.pull_subscribe_bind(self.spec.durable, subjects.STREAM)
+        while True:
+            try:
+                msgs = await sub.fetch(1, timeout=1.0)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            for msg in msgs:
+                await self.one(msg)
+
+    async def one(self, msg: Msg) -> None:
+        event_id = _event_id(msg.data)
+        structlog.contextvars.bind_contextvars(agency=self.agency_id, event_id=event_id)
+        try:
+            reason = await self.handle(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure: try again later, then give up
+            log.exception("gateway.handler_failed", subject=msg.subject)
+            if msg.metadata.num_delivered >= self.edge.max_deliver:
+                await self.edge.dead_letter(
+                    msg,
+                    self.spec.durable,
+                    f"gave up after {msg.metadata.num_delivered} "
+                    f"attempts: {exc.__class__.__name__}: {exc}",
+                    event_id,
+                )
+            else:
+                await msg.nak(delay=self.retry_delay)
+            return
+        if reason is None:
+            await msg.ack()
+        else:
+            await self.edge.dead_letter(msg, self.spec.durable, reason, event_id)
+
+
+def _event_id(body: bytes) -> str | None:
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    return decoded.get("id") if isinstance(decoded, dict) else None

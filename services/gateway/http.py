@@ -1,0 +1,184 @@
+"""The gateway's HTTP side: signed webhook callbacks, and the small portal for e-mail agencies."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jwcrypto import jwk
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlmodel import Session
+
+from schemas.events import CaseDetails
+from schemas.vocabulary import AgencyAction
+from services.gateway import handlers, links, webhook
+from services.gateway.store import CaseRow
+from wegweiser.platform import sealing
+from wegweiser.platform.sealing import SealError
+
+Run = Callable[[Callable[[Session], Any]], Awaitable[Any]]
+COOKIE = "wegweiser_portal"
+PORTAL_ACTIONS = (
+    ("acknowledge", "Erhalten / acknowledge"),
+    ("accept", "Annehmen / accept"),
+    ("complete", "Abschließen / close as completed"),
+    ("confirm-deletion", "Daten gelöscht / data deleted"),
+)
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+class CallbackAnswer(BaseModel):
+    """What an agency's software POSTs to answer a referral."""
+
+    model_config = ConfigDict(extra="forbid")
+    referral_id: str
+    action: AgencyAction
+    reason: str | None = None
+    answer_id: str | None = None
+
+
+def create_app(
+    run: Run,
+    webhook_secret: Callable[[str], str | None],
+    mail_agency: Callable[[str], handlers.MailAgency | None],
+    agency_key: Callable[[str], jwk.JWK | None],
+    signers: Callable[[], dict[str, jwk.JWK]],
+    published: Callable[[], None] = lambda: None,
+    session_lasts: timedelta = timedelta(minutes=30),
+    secure_cookie: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
+    app = FastAPI(title="Wegweiser partner gateway", version="1")
+
+    @app.post("/webhooks/{agency_id}/answers", status_code=202)
+    async def callback(agency_id: str, request: Request) -> dict[str, str]:
+        secret = webhook_secret(agency_id)
+        if secret is None:
+            raise HTTPException(404, f"no webhook agency {agency_id}")
+        body = await request.body()
+        try:
+            webhook.verify(secret, body, dict(request.headers))
+        except webhook.WebhookVerificationError as exc:
+            raise HTTPException(401, f"bad webhook signature: {exc}") from None
+        try:
+            answer = CallbackAnswer.model_validate_json(body)
+        except ValidationError as exc:
+            raise HTTPException(422, exc.errors(include_url=False)) from None
+        answer_id = await run(
+            lambda s: handlers.stage_answer(
+                s, agency_id, answer.referral_id, answer.action, answer.reason, answer.answer_id
+            )
+        )
+        published()
+        return {"answer_id": answer_id}
+
+    @app.get("/portal/case", response_class=HTMLResponse)
+    async def show_case(request: Request, done: str | None = None) -> Any:
+        found = await run(lambda s: _session_case(s, request.cookies.get(COOKIE), now()))
+        if found is None:
+            return HTMLResponse(_page("no open session: use the link from your e-mail"), 401)
+        portal, case = found
+        agency = mail_agency(portal.agency_id)
+        details, error = _unseal(case, agency_key(portal.agency_id), signers())
+        html = templates.get_template("case.html").render(
+            referral_id=portal.referral_id,
+            agency_name=agency.name if agency else portal.agency_id,
+            state=case.last_event if case else "unknown",
+            case=details,
+            error=error,
+            done=done,
+            csrf=portal.csrf,
+            actions=PORTAL_ACTIONS,
+        )
+        return HTMLResponse(html)
+
+    @app.post("/portal/case")
+    async def answer_case(
+        request: Request,
+        csrf: Annotated[str, Form()],
+        action: Annotated[str, Form()],
+        reason: Annotated[str | None, Form()] = None,
+    ) -> Any:
+        found = await run(lambda s: _session_case(s, request.cookies.get(COOKIE), now()))
+        if found is None:
+            return HTMLResponse(_page("no open session: use the link from your e-mail"), 401)
+        portal, _ = found
+        if csrf != portal.csrf:
+            return HTMLResponse(_page("the form is out of date: reload the page"), 403)
+        try:
+            chosen = AgencyAction(action)
+        except ValueError:
+            return HTMLResponse(_page(f"unknown action {action!r}"), 422)
+        await run(
+            lambda s: handlers.stage_answer(
+                s, portal.agency_id, portal.referral_id, chosen, reason or None
+            )
+        )
+        published()
+        return RedirectResponse(f"/portal/case?done={chosen.value}", status_code=303)
+
+    @app.get("/portal/{token}")  # after /portal/case, which it would otherwise swallow
+    async def open_link(token: str) -> Any:
+        def redeem(session: Session) -> tuple[str, str] | links.LinkRefused:
+            try:
+                link = links.redeem(session, token, now())
+            except links.LinkRefused as refused:
+                return refused
+            return links.open_session(session, link, now(), session_lasts)
+
+        opened = await run(redeem)
+        if isinstance(opened, links.LinkRefused):
+            status = 404 if opened.reason == "unknown" else 410
+            return HTMLResponse(_page(str(opened)), status_code=status)
+        response = RedirectResponse("/portal/case", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            opened[0],
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookie,
+            max_age=int(session_lasts.total_seconds()),
+        )
+        return response
+
+    return app
+
+
+def _session_case(
+    session: Session, token: str | None, at: datetime
+) -> tuple[Any, CaseRow | None] | None:
+    portal = links.current_session(session, token, at)
+    if portal is None:
+        return None
+    return portal, session.get(CaseRow, portal.referral_id)
+
+
+def _unseal(
+    case: CaseRow | None, key: jwk.JWK | None, signers: dict[str, jwk.JWK]
+) -> tuple[CaseDetails | None, str | None]:
+    if case is None or case.sealed_case is None:
+        return None, None
+    if key is None:
+        return None, "the gateway holds no key for this agency"
+    try:
+        payload = sealing.unseal(case.sealed_case, key=key, kid=case.agency_id, signers=signers)
+    except SealError as exc:
+        return None, f"{exc.code}: {exc}"
+    return CaseDetails.model_validate(payload), None
+
+
+def _page(message: str) -> str:
+    from html import escape
+
+    return (
+        '<!doctype html><html lang="de"><meta charset="utf-8"><title>Wegweiser</title>'
+        f"<body><p>{escape(message)}</p></body></html>"
+    )

@@ -1,0 +1,78 @@
+"""One-time portal links: random tokens, kept only as hashes, valid once and for a while."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from services.gateway.store import LinkRow, SessionRow
+from wegweiser.platform.db import as_utc
+
+
+class LinkRefused(Exception):
+    """The link cannot be used; `reason` says why (unknown, used, expired)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(
+    session: Session, agency_id: str, referral_id: str, now: datetime, valid_for: timedelta
+) -> str:
+    """A new link token for one agency and referral; the token itself is not stored."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        LinkRow(
+            token_hash=digest(token),
+            agency_id=agency_id,
+            referral_id=referral_id,
+            expires_at=now + valid_for,
+        )
+    )
+    return token
+
+
+def redeem(session: Session, token: str, now: datetime) -> LinkRow:
+    """Use a link: it works once, before it expires; LinkRefused otherwise."""
+    link = session.get(LinkRow, digest(token))
+    if link is None:
+        raise LinkRefused("unknown", "this link is not known")
+    if link.used_at is not None:
+        raise LinkRefused("used", "this link was already used; each link works once")
+    if as_utc(link.expires_at) <= now:
+        raise LinkRefused("expired", "this link has expired")
+    link.used_at = now
+    session.add(link)
+    return link
+
+
+def open_session(
+    session: Session, link: LinkRow, now: datetime, lasts: timedelta
+) -> tuple[str, str]:
+    """A portal session for the link's referral; (session token, CSRF token)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    session.add(
+        SessionRow(
+            session_hash=digest(token),
+            agency_id=link.agency_id,
+            referral_id=link.referral_id,
+            csrf=csrf,
+            expires_at=now + lasts,
+        )
+    )
+    return token, csrf
+
+
+def current_session(session: Session, token: str | None, now: datetime) -> SessionRow | None:
+    if not token:
+        return None
+    found = session.get(SessionRow, digest(token))
+    return found if found is not None and as_utc(found.expires_at) > now else None

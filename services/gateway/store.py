@@ -1,0 +1,62 @@
+"""The gateway's tables: what e-mail agencies were told, their one-time links and sessions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlmodel import Field, SQLModel
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CaseRow(SQLModel, table=True):
+    """The latest the gateway passed on about one referral to an e-mail agency; the personal
+    part only as the sealed JWE the office made for that agency."""
+
+    __tablename__ = "gateway_cases"
+    referral_id: str = Field(primary_key=True, max_length=64)
+    agency_id: str = Field(max_length=64, index=True)
+    sealed_case: str | None = None
+    last_event: str = Field(max_length=40)
+    updated_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
+
+
+class LinkRow(SQLModel, table=True):
+    """A one-time link to the portal: only the token's SHA-256 is kept."""
+
+    __tablename__ = "gateway_links"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    agency_id: str = Field(max_length=64)
+    referral_id: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class SessionRow(SQLModel, table=True):
+    """A portal session opened by a link, for one agency and one referral."""
+
+    __tablename__ = "gateway_sessions"
+    session_hash: str = Field(primary_key=True, max_length=64)
+    agency_id: str = Field(max_length=64)
+    referral_id: str = Field(max_length=64)
+    csrf: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class MailRow(SQLModel, table=True):
+    """An e-mail notice to send (outbox for mail: written with its cause, sent after)."""
+
+    __tablename__ = "gateway_mail"
+    message_id: str = Field(primary_key=True, max_length=200)
+    recipient: str = Field(max_length=320)
+    subject: str
+    body: str
+    created_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
+    sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+TABLES: list[Any] = [CaseRow, LinkRow, SessionRow, MailRow]

@@ -1,0 +1,143 @@
+"""The webhook adapter against a real nats-server and a local HTTPS endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+import trustme
+
+from schemas import subjects
+from services.gateway import webhook
+from services.gateway.feed import Feed
+from wegweiser.platform import topology
+from wegweiser.platform.connect import connect
+from wegweiser.platform.consumer import ConsumerEdge
+
+AGENCY = "lup-webhook-agency"
+
+
+@dataclass
+class Endpoint:
+    """An agency's HTTPS endpoint that fails its first `failures` requests (None: always)."""
+
+    url: str
+    ca: trustme.CA
+    failures: int | None = 0
+    requests: list[tuple[dict[str, str], bytes, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def taken(self) -> list[tuple[dict[str, str], bytes]]:
+        return [(h, b) for h, b, status in self.requests if status == 200]
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    box: dict[str, Endpoint] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+            body = self.rfile.read(int(self.headers["content-length"]))
+            me = box["endpoint"]
+            with me.lock:
+                failing = me.failures is None or me.failures > 0
+                if me.failures:
+                    me.failures -= 1
+                status = 503 if failing else 200
+                me.requests.append(({k.lower(): v for k, v in self.headers.items()}, body, status))
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    cert.configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    box["endpoint"] = Endpoint(f"https://127.0.0.1:{server.server_port}/wegweiser", ca)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield box["endpoint"]
+    server.shutdown()
+
+
+async def run_adapter(nats_server, endpoint: Endpoint, secret: str, give_up_after: float):
+    """Publish two offers for the agency and start its webhook feed; (task, connection)."""
+    nc = await connect(nats_server.url, "gateway-test")
+    js = nc.jetstream()
+    await topology.ensure_stream(js)
+    for n in (1, 2):
+        body = json.dumps({"id": f"evt-{n}", "type": "de.wegweiser.referral.offered.v2"})
+        await js.publish(subjects.referral_event(AGENCY, "offered"), body.encode())
+    context = ssl.create_default_context()
+    endpoint.ca.configure_trust(context)
+    client = httpx.AsyncClient(verify=context, timeout=5)
+    handle = webhook.handler(
+        client, endpoint.url, secret, give_up_after, first_wait=0.05, max_wait=0.2
+    )
+    feed = Feed(js, AGENCY, handle, ConsumerEdge("gateway", lambda fn: None, js, max_deliver=3))
+    return asyncio.create_task(feed.run()), nc, client
+
+
+async def until(check, timeout: float = 30.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if result := check():
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_an_endpoint_that_fails_five_times_then_recovers_gets_each_offer_exactly_once(
+    nats_server, endpoint
+):
+    endpoint.failures = 5
+    secret = webhook.new_secret()
+    task, nc, client = await run_adapter(nats_server, endpoint, secret, give_up_after=60)
+    await until(lambda: len(endpoint.taken()) == 2)
+    await asyncio.sleep(1.0)  # anything still in flight would arrive now
+    task.cancel()
+    taken = endpoint.taken()
+    assert [h["webhook-id"] for h, _ in taken] == ["evt-1", "evt-2"]
+    assert len(endpoint.requests) == 7  # five refused, then one each
+    for headers, body in taken:
+        webhook.verify(secret, body, headers)  # as the agency checks it
+        assert json.loads(body)["id"] == headers["webhook-id"]
+    with pytest.raises(webhook.WebhookVerificationError):
+        webhook.verify(webhook.new_secret(), taken[0][1], taken[0][0])
+    info = await nc.jetstream().consumer_info(subjects.STREAM, f"agency-{AGENCY}")
+    assert info.num_pending == 0 and info.num_ack_pending == 0
+    await asyncio.gather(task, return_exceptions=True)
+    await client.aclose()
+    await nc.close()
+
+
+async def test_an_endpoint_that_never_recovers_ends_in_the_dead_letter_with_the_reason(
+    nats_server, endpoint
+):
+    endpoint.failures = None
+    task, nc, client = await run_adapter(nats_server, endpoint, webhook.new_secret(), 1.0)
+    js = nc.jetstream()
+    sub = await js.subscribe(subjects.dead_letter("gateway"), ordered_consumer=True)
+    letters = [json.loads((await sub.next_msg(timeout=30)).data) for _ in range(2)]
+    task.cancel()
+    assert endpoint.taken() == []
+    for letter, event_id in zip(letters, ["evt-1", "evt-2"], strict=True):
+        data = letter["data"]
+        assert data["original_event_id"] == event_id
+        assert data["original_subject"] == subjects.referral_event(AGENCY, "offered")
+        assert f"webhook {endpoint.url} did not take" in data["reason"]
+        assert "last: HTTP 503" in data["reason"]
+    await asyncio.gather(task, return_exceptions=True)
+    await client.aclose()
+    await nc.close()
