@@ -356,6 +356,7 @@ def main() -> int:
             intake_port=free_port(),
             audit_port=free_port(),
             directory_port=free_port(),
+            gateway_port=free_port(),
         )
         result["sync_interval"] = settings.nats_sync_interval
         print(f"JetStream sync_interval = {settings.nats_sync_interval} (shipped default)")

@@ -34,6 +34,9 @@ class AgencyCard(Contract):
     name: str
     kind: AgencyKind
     channel: str
+    referral_address: str | None = Field(
+        default=None, description="where the adapter delivers: a webhook URL or an e-mail address"
+    )
     capacity: int
     waiting_days: int
     active: bool
@@ -76,6 +79,18 @@ class AgencyLookup(Contract):
 
     found: bool
     agency: AgencyCard | None = None
+
+
+class ListAgencies(Contract):
+    """Every agency that receives referrals by one of these adapters."""
+
+    channels: tuple[str, ...]
+
+
+class AgencyList(Contract):
+    """The directory's answer to ListAgencies."""
+
+    agencies: tuple[AgencyCard, ...]
 
 
 class QueryFailed(Contract):

@@ -12,6 +12,7 @@ core NATS request/reply under `wwq.` so that the stream never captures (and acks
 
     wwq.directory.resolve              rank agencies for a need, with reasons
     wwq.directory.agency               look one agency up by id
+    wwq.directory.agencies             list the agencies of some adapters (the gateway's)
 """
 
 import re
@@ -32,6 +33,7 @@ ALL_ANSWERS = "ww.answer.>"
 
 DIRECTORY_RESOLVE = "wwq.directory.resolve"
 DIRECTORY_AGENCY = "wwq.directory.agency"
+DIRECTORY_AGENCIES = "wwq.directory.agencies"
 
 
 def token(value: str) -> str:

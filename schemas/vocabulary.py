@@ -48,13 +48,19 @@ class Need(StrEnum):
 
     def related(self) -> frozenset[Need]:
         """Needs an agency may offer to help with this one: itself, broader and narrower needs."""
-        return frozenset(
-            need
-            for need in Need
-            if need == self
-            or self.value.startswith(need.value + ".")
-            or need.value.startswith(self.value + ".")
-        )
+        return _RELATED[self]
+
+
+_RELATED: dict[Need, frozenset[Need]] = {
+    asked: frozenset(
+        need
+        for need in Need
+        if need == asked
+        or asked.value.startswith(need.value + ".")
+        or need.value.startswith(asked.value + ".")
+    )
+    for asked in Need
+}
 
 
 class AgencyKind(StrEnum):

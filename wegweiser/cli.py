@@ -132,14 +132,31 @@ def _as_agency(work: Coroutine[Any, Any, str]) -> str:
         raise typer.Exit(2) from None
 
 
+def _webhook_credentials(settings: Settings, agency: str) -> None:
+    from services.gateway.bootstrap import secret_path
+    from services.gateway.webhook import new_secret
+
+    path = secret_path(settings.keys_path, agency)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_secret() + "\n")
+        path.chmod(0o600)
+    typer.echo(
+        f"webhook secret for {agency} (give it to the agency only): {path.read_text().strip()}"
+    )
+    typer.echo(f"answers go to: {settings.gateway_url}/webhooks/{agency}/answers")
+    typer.echo("how to verify and answer: docs/webhooks.md")
+
+
 @agency_app.command("credentials")
 def agency_credentials(
     agency: Annotated[str, typer.Argument(help="the agency id from the directory")],
     data_dir: DataDir = None,
 ) -> None:
-    """Issue an agency's NATS credentials: an nkey that can read only its own referrals and
-    publish only its own answers; creates its durable consumer and reloads the embedded
-    server's users."""
+    """Issue an agency's credentials for its adapter. NATS: an nkey that can read only its own
+    referrals and publish only its own answers (creates its consumer, reloads the embedded
+    server's users). Webhook: the secret that signs deliveries and callbacks. E-mail: the key
+    pair the gateway holds to open its referrals in the portal."""
     from services.directory import store
     from wegweiser.platform import nats_auth, topology
     from wegweiser.platform.connect import connect
@@ -152,9 +169,19 @@ def agency_credentials(
     if found is None:
         typer.echo(f"unknown agency {agency!r}: not in the directory", err=True)
         raise typer.Exit(2)
-    if found[0].channel != "nats":
-        typer.echo(f"{agency} receives referrals by {found[0].channel}, not NATS", err=True)
-        raise typer.Exit(2)
+    if found[0].channel == "webhook":
+        _webhook_credentials(settings, agency)
+        return
+    if found[0].channel == "email":
+        from wegweiser.platform.keys import KeyRing
+
+        KeyRing(settings.keys_path).ensure_agency(agency)
+        typer.echo(
+            f"{agency} receives e-mail notices at {found[0].referral_address}; the gateway "
+            f"holds its key pair in {settings.keys_path / 'agencies'} to open its referrals "
+            "in the portal. Restart the directory to publish a new public key."
+        )
+        return
     seeds = nats_auth.Seeds(settings.keys_path / "nats")
     seed = seeds.ensure(seeds.agency_path(agency))
     reloaded = reload_nats_users(settings)

@@ -15,7 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-SERVICES = ("directory", "referral", "intake", "audit")
+SERVICES = ("directory", "referral", "intake", "audit", "gateway")
 
 
 class Settings(BaseSettings):
@@ -73,6 +73,28 @@ class Settings(BaseSettings):
     )
     directory_host: str = "127.0.0.1"
     directory_port: int = Field(default=8302, description="the directory's HSDS read API")
+    gateway_db_url: str | None = None
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8303, description="webhook callbacks and the e-mail portal")
+    portal_url: str | None = Field(
+        default=None,
+        description="the portal's address in e-mailed links (default: http://gateway_host:port)",
+    )
+    portal_link_valid_for: timedelta = Field(
+        default=timedelta(days=7), description="how long an e-mailed one-time link works"
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for notices (default: .eml files in data_dir/mail)"
+    )
+    smtp_port: int = 25
+    mail_sender: str = "wegweiser@localhost"
+    webhook_give_up_after: timedelta = Field(
+        default=timedelta(hours=24),
+        description="how long a failing webhook delivery is retried before it is dead-lettered",
+    )
+    webhook_ca_file: Path | None = Field(
+        default=None, description="extra CA certificates to trust for webhook endpoints"
+    )
     audit_db_url: str | None = None
     audit_host: str = "127.0.0.1"
     audit_port: int = 8301
@@ -134,6 +156,10 @@ class Settings(BaseSettings):
 
         path = Seeds(self.keys_path / "nats").agency_path(agency_id)
         return path if path.exists() else None
+
+    @property
+    def gateway_url(self) -> str:
+        return self.portal_url or f"http://{self.gateway_host}:{self.gateway_port}"
 
     @property
     def intake_url(self) -> str:

@@ -125,6 +125,7 @@ class LocalSystem:
             "WEGWEISER_INTAKE_PORT": str(self.settings.intake_port),
             "WEGWEISER_AUDIT_PORT": str(self.settings.audit_port),
             "WEGWEISER_DIRECTORY_PORT": str(self.settings.directory_port),
+            "WEGWEISER_GATEWAY_PORT": str(self.settings.gateway_port),
         }
         for name in SERVICES:
             self.children[name] = Child(name, env, self.data_dir / "logs" / f"{name}.log")
@@ -179,6 +180,7 @@ class LocalSystem:
             "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None,
             "intake_url": self.settings.intake_url,
             "directory_url": self.settings.directory_url,
+            "gateway_url": self.settings.gateway_url,
             "supervisor_pid": os.getpid(),
             "services": {n: c.process.pid for n, c in self.children.items() if c.process},
         }
@@ -196,6 +198,7 @@ def ensure_demo_keys(settings: Settings) -> None:
     seeds.ensure(seeds.path(nats_auth.SYSTEM))
     for agency_id in sample_agency_ids():
         ring.ensure_agency(agency_id)
+    for agency_id in sample_agency_ids("nats"):
         seeds.ensure(seeds.agency_path(agency_id))
 
 
@@ -280,6 +283,8 @@ def _banner(settings: Settings, nats_url: str, data_dir: Path, ready: bool) -> s
             f"  audit API    http://{settings.audit_host}:{settings.audit_port}   (ombudsperson; "
             "token in keys/audit/ombudsperson.token)",
             f"  directory    {settings.directory_url}   (HSDS 3.0 read API)",
+            f"  gateway      {settings.gateway_url}   (webhook callbacks, e-mail portal; "
+            f"mail in {data_dir / 'mail'} unless smtp_host is set)",
             f"  NATS         {nats_url}",
             f"  data         {data_dir}   (logs in {data_dir / 'logs'})",
             "  try          wegweiser demo   |   wegweiser status   |   Ctrl-C stops everything",

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
-from schemas.queries import LookupAgency, QueryFailed, ResolveAgencies
+from schemas.queries import ListAgencies, LookupAgency, QueryFailed, ResolveAgencies
 from services.directory import handlers, importer, store
 from services.directory.hsds.records import Assembler
 from services.directory.http import create_app
@@ -47,6 +47,8 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     resolve_sub(answer(ResolveAgencies, lambda s, query: handlers.suggest(s, query, snapshot)))
     lookup_sub = runtime.broker.subscriber(subjects.DIRECTORY_AGENCY, queue="directory")
     lookup_sub(answer(LookupAgency, handlers.lookup))
+    list_sub = runtime.broker.subscriber(subjects.DIRECTORY_AGENCIES, queue="directory")
+    list_sub(answer(ListAgencies, handlers.list_agencies))
 
     runtime.consume(
         "directory-agency-facts",

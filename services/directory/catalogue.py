@@ -61,6 +61,7 @@ class Agency:
     channel: str
     sample: bool
     in_person: bool = True
+    referral_address: str | None = None
     service_id: str = ""
     organization: str = ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from sqlmodel import Session
@@ -30,9 +31,12 @@ class Snapshot:
     def current(self, session: Session) -> Snapshot:
         generation = store.generation(session)
         if generation != self.generation:
+            gc.unfreeze()
             self.directory = Directory(store.all_agencies(session), self.gazetteer)
             self.keys = store.public_keys(session)
             self.generation = generation
+            # tens of thousands of long-lived agencies: keep full collections from walking them
+            gc.freeze()
         return self
 
     def hsds(self, session: Session) -> Assembler:
@@ -51,6 +55,7 @@ def card(agency: Agency, public_key: dict[str, Any] | None = None) -> q.AgencyCa
         name=agency.name,
         kind=agency.kind,
         channel=agency.channel,
+        referral_address=agency.referral_address,
         capacity=agency.capacity,
         waiting_days=agency.waiting_days,
         active=agency.active,
@@ -88,6 +93,18 @@ def suggest(session: Session, query: q.ResolveAgencies, snapshot: Snapshot) -> q
             )
             for e in resolution.excluded
         ),
+    )
+
+
+def list_agencies(session: Session, query: q.ListAgencies) -> q.AgencyList:
+    """The agencies that receive referrals by the given adapters, with their addresses."""
+    keys = store.public_keys(session)
+    return q.AgencyList(
+        agencies=tuple(
+            card(a, keys.get(a.id))
+            for a in sorted(store.all_agencies(session), key=lambda a: a.id)
+            if a.channel in query.channels
+        )
     )
 
 

@@ -185,6 +185,7 @@ def _agency(
         waiting_days=profile.waiting_days,
         status=service["status"],
         channel=profile.referral.adapter,
+        referral_address=profile.referral.address or service.get("email"),
         sample=profile.sample,
         service_id=service_id,
         organization=organization.get("name", ""),

@@ -10,11 +10,15 @@ from services.directory import profile
 SAMPLE_PATH = Path(__file__).with_name("data") / "sample-directory.json"
 
 
-def sample_agency_ids() -> list[str]:
-    """The agency ids of the sample directory's services, e.g. to make demo keys for them."""
+def sample_agency_ids(adapter: str | None = None) -> list[str]:
+    """The agency ids of the sample directory's services (of one adapter, if given), e.g. to
+    make demo keys for them."""
     data = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
-    return sorted(
-        profile.ServiceProfile.model_validate(service[profile.EXTENSION]).agency_id or service["id"]
-        for service in data["services"]
-        if profile.EXTENSION in service
-    )
+    found = []
+    for service in data["services"]:
+        if profile.EXTENSION not in service:
+            continue
+        extension = profile.ServiceProfile.model_validate(service[profile.EXTENSION])
+        if adapter is None or extension.referral.adapter == adapter:
+            found.append(extension.agency_id or service["id"])
+    return sorted(found)

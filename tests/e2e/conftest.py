@@ -25,6 +25,7 @@ def start_system(tmp_path: Path, **env: str) -> LocalSystem:
         intake_port=free_port(),
         audit_port=free_port(),
         directory_port=free_port(),
+        gateway_port=free_port(),
         nats_sync_interval="always",
     )
     system = LocalSystem(settings, extra_env={"WEGWEISER_LOG_LEVEL": "INFO", **env})

@@ -22,6 +22,7 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         "WEGWEISER_INTAKE_PORT": str(free_port()),
         "WEGWEISER_AUDIT_PORT": str(free_port()),
         "WEGWEISER_DIRECTORY_PORT": str(free_port()),
+        "WEGWEISER_GATEWAY_PORT": str(free_port()),
     }
     env.pop("NATS_URL", None)
     env.pop("WEGWEISER_NATS_URL", None)
