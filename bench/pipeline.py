@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import structlog
 from nats.js.api import StorageType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import hardware  # noqa: E402 - beside this script
+
 from services.agency import AgencyClient  # noqa: E402
 from wegweiser.demo import sample_request  # noqa: E402
 from wegweiser.platform import topology  # noqa: E402
@@ -47,28 +48,10 @@ def request_body() -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
-        platform.processor() or "unknown",
-    )
-    mem_kb = next(
-        int(ln.split()[1])
-        for ln in Path("/proc/meminfo").read_text().splitlines()
-        if ln.startswith("MemTotal")
-    )
-    loadavg = Path("/proc/loadavg").read_text().split()[:3]
     nats_version = subprocess.run(
         [binary(), "--version"], capture_output=True, text=True, timeout=10
     ).stdout.strip()
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "ram_gib": round(mem_kb / 2**20, 1),
-        "python": platform.python_version(),
-        "nats_server": nats_version,
-        "loadavg_1_5_15": " ".join(loadavg),
-    }
+    return {**hardware.machine(), "nats_server": nats_version, "loadavg_1_5_15": hardware.loadavg()}
 
 
 def code_under_test() -> dict[str, Any]:
