@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         default=None, description="use this NATS server instead of starting an embedded one"
     )
     nats_port: int = Field(default=0, description="embedded nats-server port; 0 picks a free one")
+    nats_monitor_port: int = Field(
+        default=0, description="embedded nats-server's HTTP monitoring port; 0 picks a free one"
+    )
     nats_sync_interval: str = Field(
         default="always",
         description="JetStream fsync policy of the embedded server ('always' or a duration)",

@@ -89,6 +89,7 @@ class LocalSystem:
             self.nats = EmbeddedNats(
                 self.data_dir / "nats",
                 port=settings.nats_port,
+                monitor_port=settings.nats_monitor_port,
                 sync_interval=settings.nats_sync_interval,
             )
         self._extra_env = extra_env or {}

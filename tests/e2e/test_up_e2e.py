@@ -23,6 +23,8 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         "WEGWEISER_AUDIT_PORT": str(free_port()),
         "WEGWEISER_DIRECTORY_PORT": str(free_port()),
         "WEGWEISER_GATEWAY_PORT": str(free_port()),
+        "WEGWEISER_NATS_PORT": str(free_port()),  # all ports from one process: no two alike
+        "WEGWEISER_NATS_MONITOR_PORT": str(free_port()),
     }
     env.pop("NATS_URL", None)
     env.pop("WEGWEISER_NATS_URL", None)
@@ -47,7 +49,7 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         assert "demo passed" in demo.stdout and "completed" in demo.stdout
         assert (tmp_path / "data" / "referral.db").exists()
         pids = _children(up.pid)
-        assert len(pids) >= 5  # nats-server and four services
+        assert len(pids) >= 6  # nats-server and five services
         up.send_signal(signal.SIGINT)
         assert up.wait(30) == 0
         time.sleep(0.5)
