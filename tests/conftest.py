@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.webhook_endpoint import endpoint  # noqa: F401 - a fixture for webhook tests
 from wegweiser.platform.nats_server import EmbeddedNats
 
 PG_ADMIN_URL = os.environ.get(

@@ -144,7 +144,10 @@ def _webhook_credentials(settings: Settings, agency: str) -> None:
     typer.echo(
         f"webhook secret for {agency} (give it to the agency only): {path.read_text().strip()}"
     )
-    typer.echo(f"answers go to: {settings.gateway_url}/webhooks/{agency}/answers")
+    from wegweiser.supervisor import runtime_info
+
+    gateway = runtime_info(settings.data_dir).get("gateway_url") or settings.gateway_url
+    typer.echo(f"answers go to: {gateway}/webhooks/{agency}/answers")
     typer.echo("how to verify and answer: docs/webhooks.md")
 
 

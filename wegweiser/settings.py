@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         default=timedelta(hours=24),
         description="how long a failing webhook delivery is retried before it is dead-lettered",
     )
+    gateway_refresh_every: float = Field(
+        default=30.0, description="seconds between the gateway's looks for new agencies"
+    )
     webhook_ca_file: Path | None = Field(
         default=None, description="extra CA certificates to trust for webhook endpoints"
     )

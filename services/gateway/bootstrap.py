@@ -22,7 +22,6 @@ from wegweiser.settings import Settings
 
 log = structlog.get_logger()
 CHANNELS = ("webhook", "email")
-REFRESH_EVERY = 30.0
 
 
 def secret_path(keys_path: Path, agency_id: str) -> Path:
@@ -115,7 +114,7 @@ def build(settings: Settings) -> ServiceRuntime:
         while True:
             try:
                 await refresh()
-                delay = REFRESH_EVERY
+                delay = settings.gateway_refresh_every
             except Exception as exc:  # noqa: BLE001 - the directory may not answer yet
                 log.warning("gateway.directory_unavailable", error=repr(exc))
                 delay = 2.0

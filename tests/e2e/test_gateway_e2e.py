@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import email
+import json
 import re
 
 import httpx
 import pytest
 
+from services.directory.sample import SAMPLE_PATH
+from services.gateway import webhook
 from tests.e2e.conftest import request_body, until_status, wait_for
+from tests.e2e.test_cli_e2e import wegweiser
 
 pytestmark = pytest.mark.slow
 
@@ -55,3 +59,57 @@ async def test_an_email_agency_gets_a_notice_opens_it_once_and_accepts_in_the_po
             assert (await agency.get(link)).status_code == 410
         view = await until_status(office, referral, "accepted")
         assert [t["kind"] for t in view["trail"]][:2] == ["requested-by-office", "offered"]
+
+
+WEBHOOK_AGENCY = "lup-iq-anerkennung"
+
+
+async def test_a_webhook_agency_gets_signed_offers_and_answers_through_the_callback(
+    system_factory, endpoint, tmp_path
+):
+    ca = tmp_path / "ca.pem"
+    endpoint.ca.cert_pem.write_to_path(str(ca))
+    system = system_factory(
+        WEGWEISER_GATEWAY_REFRESH_EVERY="0.5", WEGWEISER_WEBHOOK_CA_FILE=str(ca)
+    )
+    directory = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
+    for service in directory["services"]:
+        if service["wegweiser"]["agency_id"] == WEBHOOK_AGENCY:
+            service["wegweiser"]["referral"] = {"adapter": "webhook", "address": endpoint.url}
+    changed = tmp_path / "directory.json"
+    changed.write_text(json.dumps(directory, ensure_ascii=False), encoding="utf-8")
+    imported, err = wegweiser(system, "directory", "import", str(changed)).communicate(timeout=60)
+    assert "0 created, 1 updated" in imported, err
+    issued, err = wegweiser(system, "agency", "credentials", WEBHOOK_AGENCY).communicate(timeout=60)
+    secret = re.search(r"(whsec_\S+)", issued).group(1)
+    callback = re.search(r"answers go to: (\S+)", issued).group(1)
+    assert callback.startswith(system.settings.gateway_url)
+
+    body = request_body(
+        needs=["recognition"],
+        consent={**request_body()["consent"], "recipients": [{"agency_id": WEBHOOK_AGENCY}]},
+    )
+    async with httpx.AsyncClient(base_url=system.settings.intake_url) as office:
+        request = (await office.post("/requests", json=body)).json()
+        sent = await office.post(
+            f"/requests/{request['request_id']}/referrals", json={"agency_id": WEBHOOK_AGENCY}
+        )
+        assert sent.status_code == 202, sent.text
+        referral = sent.json()["referral_id"]
+
+        async def offered():
+            return [(h, b) for h, b in endpoint.taken() if referral.encode() in b]
+
+        ((headers, delivered),) = await wait_for(offered, timeout=60)
+        webhook.verify(secret, delivered, headers)  # as the agency's software checks it
+        offer = json.loads(delivered)
+        assert offer["type"].startswith("de.wegweiser.referral.offered")
+        assert "Canary" not in delivered.decode() and offer["data"]["case"]["jwe"]
+
+        answer = json.dumps({"referral_id": referral, "action": "acknowledge"})
+        async with httpx.AsyncClient() as agency:
+            forged = webhook.signed_headers(webhook.new_secret(), "a-1", answer)
+            assert (await agency.post(callback, content=answer, headers=forged)).status_code == 401
+            signed = webhook.signed_headers(secret, "a-2", answer)
+            assert (await agency.post(callback, content=answer, headers=signed)).status_code == 202
+        await until_status(office, referral, "received")
