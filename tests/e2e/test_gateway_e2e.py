@@ -19,22 +19,20 @@ pytestmark = pytest.mark.slow
 MAIL_AGENCY = "oa-rechtshilfe-auslaenderinnen"
 
 
+async def refer(office: httpx.AsyncClient, agency: str, need: str, **fields: str) -> str:
+    """Record a request with consent for exactly this agency and send it there; the referral."""
+    consent = {**request_body()["consent"], "recipients": [{"agency_id": agency}]}
+    body = request_body(needs=[need], consent=consent, **fields)
+    request = (await office.post("/requests", json=body)).json()
+    path = f"/requests/{request['request_id']}/referrals"
+    sent = await office.post(path, json={"agency_id": agency})
+    assert sent.status_code == 202, sent.text
+    return str(sent.json()["referral_id"])
+
+
 async def test_an_email_agency_gets_a_notice_opens_it_once_and_accepts_in_the_portal(system):
-    body = request_body(
-        needs=["legal-aid"],
-        client_name="Yara Canary-2231",
-        consent={
-            **request_body()["consent"],
-            "recipients": [{"agency_id": MAIL_AGENCY}],
-        },
-    )
     async with httpx.AsyncClient(base_url=system.settings.intake_url) as office:
-        request = (await office.post("/requests", json=body)).json()
-        sent = await office.post(
-            f"/requests/{request['request_id']}/referrals", json={"agency_id": MAIL_AGENCY}
-        )
-        assert sent.status_code == 202, sent.text
-        referral = sent.json()["referral_id"]
+        referral = await refer(office, MAIL_AGENCY, "legal-aid", client_name="Yara Canary-2231")
         await until_status(office, referral, "requested")
 
         mail_dir = system.data_dir / "mail"
@@ -85,17 +83,8 @@ async def test_a_webhook_agency_gets_signed_offers_and_answers_through_the_callb
     callback = re.search(r"answers go to: (\S+)", issued).group(1)
     assert callback.startswith(system.settings.gateway_url)
 
-    body = request_body(
-        needs=["recognition"],
-        consent={**request_body()["consent"], "recipients": [{"agency_id": WEBHOOK_AGENCY}]},
-    )
     async with httpx.AsyncClient(base_url=system.settings.intake_url) as office:
-        request = (await office.post("/requests", json=body)).json()
-        sent = await office.post(
-            f"/requests/{request['request_id']}/referrals", json={"agency_id": WEBHOOK_AGENCY}
-        )
-        assert sent.status_code == 202, sent.text
-        referral = sent.json()["referral_id"]
+        referral = await refer(office, WEBHOOK_AGENCY, "recognition")
 
         async def offered():
             return [(h, b) for h, b in endpoint.taken() if referral.encode() in b]
