@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import json
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -119,12 +119,22 @@ def _nats_url(settings: Settings) -> str:
     return str(url)
 
 
-def _as_agency(work: Coroutine[Any, Any, str]) -> str:
-    """Run an agency's command; refused credentials end it with a clear message, exit 2."""
+def _as_agency(
+    settings: Settings, agency: str, seed: Path | None, act: Callable[[Any], Awaitable[str]]
+) -> str:
+    """Connect as the agency (its own credentials unless `seed` names others) and `act`;
+    refused credentials end the command with a clear message, exit 2."""
+    from services.agency import AgencyClient
     from wegweiser.platform.connect import NotAuthorized
 
+    async def run() -> str:
+        async with await AgencyClient.connect(
+            _nats_url(settings), agency, seed=seed or settings.agency_seed_path(agency)
+        ) as client:
+            return await act(client)
+
     try:
-        return asyncio.run(work)
+        return asyncio.run(run())
     except NotAuthorized as exc:
         typer.echo(
             f"{exc}; an agency's credentials come from `wegweiser agency credentials`", err=True
@@ -254,17 +264,10 @@ def agency_answer(
     data_dir: DataDir = None,
 ) -> None:
     """Answer a referral as an agency."""
-    from services.agency import AgencyClient
-
-    settings = _settings(data_dir)
-
-    async def send() -> str:
-        async with await AgencyClient.connect(
-            _nats_url(settings), agency, seed=seed or settings.agency_seed_path(agency)
-        ) as client:
-            return await client.answer(referral, action, reason)
-
-    typer.echo(f"answer {_as_agency(send())} sent")
+    sent = _as_agency(
+        _settings(data_dir), agency, seed, lambda client: client.answer(referral, action, reason)
+    )
+    typer.echo(f"answer {sent} sent")
 
 
 @agency_app.command("capacity")
@@ -276,17 +279,13 @@ def agency_capacity(
     data_dir: DataDir = None,
 ) -> None:
     """Report this agency's capacity and waiting time to the directory."""
-    from services.agency import AgencyClient
-
-    settings = _settings(data_dir)
-
-    async def send() -> str:
-        async with await AgencyClient.connect(
-            _nats_url(settings), agency, seed=seed or settings.agency_seed_path(agency)
-        ) as client:
-            return await client.update_capacity(capacity, waiting_days)
-
-    typer.echo(f"capacity update {_as_agency(send())} sent")
+    sent = _as_agency(
+        _settings(data_dir),
+        agency,
+        seed,
+        lambda client: client.update_capacity(capacity, waiting_days),
+    )
+    typer.echo(f"capacity update {sent} sent")
 
 
 @schemas_app.command("generate")

@@ -54,14 +54,12 @@ class Report:
         return f"{', '.join(parts)}; {self.agencies} services receive referrals"
 
 
-def builtin() -> Batch:
-    """The needs taxonomy, part of every directory."""
-    batch = Batch()
+def add_builtin(batch: Batch) -> None:
+    """Add the needs taxonomy, part of every directory."""
     for record in needs.taxonomies():
         batch.add("taxonomy", record, "needs taxonomy")
     for record in needs.terms():
         batch.add("taxonomy_term", record, "needs taxonomy")
-    return batch
 
 
 def import_file(
@@ -72,11 +70,8 @@ def import_file(
 
 def import_batch(session: Session, batch: Batch, gazetteer: Gazetteer = SAMPLE) -> Report:
     """Apply a batch in the session's transaction, or nothing when any record is at fault."""
+    add_builtin(batch)
     report = Report(problems=list(batch.problems))
-    for kind, table in builtin().records.items():
-        for record in table.values():
-            batch.add(kind, record, "needs taxonomy")
-    report.problems.extend(batch.problems[len(report.problems) :])
     report.problems.extend(profile.check(batch.records, batch.origin))
     if report.problems:
         return report

@@ -62,11 +62,6 @@ class LocationProfile(BaseModel):
     confidential: bool = False
 
 
-def service_profile(record: Record) -> ServiceProfile | None:
-    raw = record.get(EXTENSION)
-    return None if raw is None else ServiceProfile.model_validate(raw)
-
-
 def is_confidential(location: Record) -> bool:
     raw = location.get(EXTENSION)
     return raw is not None and LocationProfile.model_validate(raw).confidential
@@ -122,7 +117,9 @@ def agencies(assembler: Assembler, gazetteer: Gazetteer) -> tuple[list[Agency], 
         service = assembler.get("service", service_id) or {}
         if EXTENSION not in service:
             continue
-        agency = _agency(assembler, service, service_profile(service), gazetteer)
+        agency = _agency(
+            assembler, service, ServiceProfile.model_validate(service[EXTENSION]), gazetteer
+        )
         where = f"service {service_id}"
         if not agency.needs:
             problems.append(Problem(where, "has a wegweiser profile but no need of the taxonomy"))
@@ -139,9 +136,8 @@ def agencies(assembler: Assembler, gazetteer: Gazetteer) -> tuple[list[Agency], 
 
 
 def _agency(
-    assembler: Assembler, service: Record, profile: ServiceProfile | None, gazetteer: Gazetteer
+    assembler: Assembler, service: Record, profile: ServiceProfile, gazetteer: Gazetteer
 ) -> Agency:
-    assert profile is not None
     service_id = service["id"]
     offered: set[Need] = set()
     for attribute_id in assembler.children_of("attribute", "link_id", service_id):

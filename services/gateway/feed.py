@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 
 import nats.errors
@@ -13,7 +12,7 @@ from nats.js import JetStreamContext
 
 from schemas import subjects
 from wegweiser.platform import topology
-from wegweiser.platform.consumer import ConsumerEdge
+from wegweiser.platform.consumer import ConsumerEdge, event_id_of
 
 log = structlog.get_logger()
 
@@ -49,7 +48,7 @@ class Feed:
                 await self.one(msg)
 
     async def one(self, msg: Msg) -> None:
-        event_id = _event_id(msg.data)
+        event_id = event_id_of(msg.data)
         structlog.contextvars.bind_contextvars(agency=self.agency_id, event_id=event_id)
         try:
             reason = await self.handle(msg)
@@ -72,11 +71,3 @@ class Feed:
             await msg.ack()
         else:
             await self.edge.dead_letter(msg, self.spec.durable, reason, event_id)
-
-
-def _event_id(body: bytes) -> str | None:
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        return None
-    return decoded.get("id") if isinstance(decoded, dict) else None

@@ -12,7 +12,6 @@ time and dead-lettered with the reason. The agency answers through the same sign
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from tenacity import (
     stop_after_delay,
     wait_random_exponential,
 )
+
+from wegweiser.platform.consumer import event_id_of
 
 log = structlog.get_logger()
 
@@ -127,7 +128,7 @@ def handler(
 
     async def handle(msg: Msg) -> str | None:
         body = msg.data.decode("utf-8")
-        message_id = str(json.loads(body).get("id") or f"seq-{msg.metadata.sequence.stream}")
+        message_id = event_id_of(msg.data) or f"seq-{msg.metadata.sequence.stream}"
         outcome = await deliver(
             client,
             url,

@@ -121,7 +121,7 @@ class ConsumerEdge:
         by its CloudEvents id, else by stream sequence; retried on faults like `handle`.
         True if this delivery's effects were committed."""
         deliveries = msg.metadata.num_delivered
-        key = _event_id(msg.data) or f"seq-{msg.metadata.sequence.stream}"
+        key = event_id_of(msg.data) or f"seq-{msg.metadata.sequence.stream}"
 
         def transaction(session: Session) -> bool:
             if not inbox.first_time(session, consumer, key):
@@ -168,7 +168,8 @@ class ConsumerEdge:
         await msg.ack()
 
 
-def _event_id(body: bytes) -> str | None:
+def event_id_of(body: bytes) -> str | None:
+    """The CloudEvents id of a message body, if it has a usable one."""
     try:
         decoded = json.loads(body)
     except ValueError:
