@@ -62,7 +62,30 @@ def run(*args: str) -> int:
     return subprocess.run(list(args), cwd=ROOT).returncode
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_browser() -> None:
+    """The web app's browser tests drive Debian's Chromium; install it when it is missing."""
+    if CHROMIUM.exists():
+        return
+    apt = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    if os.geteuid() != 0:
+        apt = ["sudo", "-n", *apt]
+    print("installing Debian's chromium for the browser tests …", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(apt, env=env).returncode != 0:
+        subprocess.run([*apt[: apt.index("install")], "update", "-q"], env=env)
+        subprocess.run(apt, env=env)
+    if not CHROMIUM.exists():
+        sys.exit(
+            "the browser tests need Chromium at /usr/bin/chromium: "
+            "`apt-get install chromium` (as root) and run the tests again"
+        )
+
+
 def test(extra: list[str]) -> int:
+    ensure_browser()
     steps = [
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "ruff"), "format", "--check", "."],

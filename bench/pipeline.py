@@ -32,8 +32,9 @@ import hardware  # noqa: E402 - beside this script
 from services.agency import AgencyClient  # noqa: E402
 from wegweiser.demo import sample_request  # noqa: E402
 from wegweiser.platform import topology  # noqa: E402
-from wegweiser.platform.nats_server import binary, free_port  # noqa: E402
-from wegweiser.settings import Settings  # noqa: E402
+from wegweiser.platform.nats_server import binary, free_port, servers  # noqa: E402
+from wegweiser.platform.postgres import drop_service_databases, service_databases  # noqa: E402
+from wegweiser.settings import SERVICES, Settings  # noqa: E402
 from wegweiser.supervisor import LocalSystem  # noqa: E402
 
 # The four migration-counselling agencies; consent {"kind": "migration-counselling"} covers each.
@@ -76,13 +77,17 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-async def raw_baseline(url: str, n: int, options: dict[str, Any]) -> dict[str, float]:
+async def raw_baseline(
+    url: str, n: int, options: dict[str, Any], replicas: int = 1
+) -> dict[str, float]:
     """nats-py straight to a BENCH stream: pipelined publish, then durable pull consume + ack."""
-    nc = await nats.connect(url, **options)
+    nc = await nats.connect(servers(url), **options)
     js = nc.jetstream(publish_async_max_pending=256)
     payload = os.urandom(512)
     try:
-        await js.add_stream(name="BENCH", subjects=["bench.>"], storage=StorageType.FILE)
+        await js.add_stream(
+            name="BENCH", subjects=["bench.>"], storage=StorageType.FILE, num_replicas=replicas
+        )
         start = perf_counter()
         for _ in range(n):
             await js.publish_async("bench.msg", payload, wait_stall=30)
@@ -143,8 +148,10 @@ class Rig:
                 self.adapter_errors.append(f"{client.agency_id}: {type(exc).__name__}")
 
     async def consumer_state(self) -> dict[str, Any]:
-        """The agency consumers as the server sees them (for when offers go missing)."""
-        js = self.clients[0]._nc.jetstream()
+        """The agency consumers as the server sees them (for when offers go missing); asked as
+        the services' user: an agency may not read consumer info."""
+        nc = await nats.connect(servers(self.system.nats_url), **self.system.nats_options)
+        js = nc.jetstream()
         out = {}
         for agency in AGENCIES:
             ci = await js.consumer_info("WEGWEISER", f"agency-{agency}")
@@ -154,6 +161,7 @@ class Rig:
                 "ack_pending": ci.num_ack_pending,
                 "redelivered": ci.num_redelivered,
             }
+        await nc.close()
         return out
 
     async def close(self) -> None:
@@ -255,7 +263,13 @@ async def latency(rig: Rig, rate: float, duration: float, drain_timeout: float) 
 
 async def measure(system: LocalSystem, args: argparse.Namespace) -> dict[str, Any]:
     raw = await asyncio.wait_for(
-        raw_baseline(system.nats_url, args.raw_messages, system.nats_options), 180
+        raw_baseline(
+            system.nats_url,
+            args.raw_messages,
+            system.nats_options,
+            system.settings.stream_replicas or 1,
+        ),
+        180,
     )
     print(f"raw: {raw}", flush=True)
     rig = Rig(system)
@@ -313,6 +327,78 @@ def report(r: dict[str, Any]) -> str:
     )
 
 
+def run_topology(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Start a fresh system of one topology, measure it, stop it.
+
+    single: the embedded default (one nats-server, one process per service, SQLite).
+    cluster: three nats-servers (stream and consumers at 3 replicas), two instances of every
+    service, PostgreSQL (a fresh database per service, dropped afterwards).
+    """
+    extra: dict[str, Any] = {}
+    prefix = f"wwbench_{os.getpid()}_"
+    if name == "cluster":
+        urls = service_databases(args.postgres, SERVICES, prefix=prefix)
+        extra = {"nats_cluster_size": 3, "instances": 2}
+        extra |= {f"{service}_db_url": url for service, url in urls.items()}
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="wegweiser-bench-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            intake_port=free_port(),
+            audit_port=free_port(),
+            directory_port=free_port(),
+            gateway_port=free_port(),
+            web_port=free_port(),
+            **extra,
+        )
+        out["topology"] = {
+            "name": name,
+            "nats_nodes": settings.nats_cluster_size,
+            "replicas": settings.stream_replicas or 1,
+            "instances_per_service": settings.instances,
+            "store": "postgresql" if name == "cluster" else "sqlite",
+        }
+        out["sync_interval"] = settings.nats_sync_interval
+        print(f"JetStream sync_interval = {settings.nats_sync_interval} (shipped default)")
+        system = LocalSystem(settings, extra_env={"WEGWEISER_LOG_LEVEL": "WARNING"})
+        try:
+            if not system.start(wait=120):
+                logs = {q.name: q.read_text()[-2000:] for q in (Path(tmp) / "logs").glob("*")}
+                raise SystemExit(f"system did not start: {logs}")
+            out.update(asyncio.run(measure(system, args)))
+        finally:
+            system.stop()
+            if name == "cluster":
+                drop_service_databases(args.postgres, SERVICES, prefix)
+    return out
+
+
+def comparison(runs: dict[str, dict[str, Any]]) -> str:
+    """One table: each topology's throughput and latency side by side."""
+    rows = ["figure                          " + "".join(f"{n:>22}" for n in runs)]
+
+    def cell(r: dict[str, Any], key: str) -> str:
+        lat, sus = r["latency"], r["sustained"]
+        values = {
+            "referrals/s sustained": f"{sus['referrals_s']:,.1f}",
+            "latency p50 ms": f"{lat.get('p50_ms', 0):,.0f}",
+            "latency p99 ms": f"{lat.get('p99_ms', 0):,.0f}",
+            "raw publish msg/s": f"{r['raw']['publish_msg_s']:,.0f}",
+            "lost (never received)": f"{sus['not_received_after_drain']}",
+        }
+        return values[key]
+
+    for key in (
+        "referrals/s sustained",
+        "latency p50 ms",
+        "latency p99 ms",
+        "raw publish msg/s",
+        "lost (never received)",
+    ):
+        rows.append(f"{key:<32}" + "".join(f"{cell(r, key):>22}" for r in runs.values()))
+    return "\n".join(rows)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--duration", type=float, default=60.0, help="sustained phase, seconds")
@@ -321,6 +407,19 @@ def main() -> int:
     p.add_argument("--raw-messages", type=int, default=20_000)
     p.add_argument("--drain-timeout", type=float, default=120.0)
     p.add_argument("--quick", action="store_true", help="5 s phases, 2,000 raw messages")
+    p.add_argument(
+        "--topology",
+        choices=["single", "cluster", "both"],
+        default="single",
+        help="single node with SQLite (default), the 3-node cluster with PostgreSQL, or both",
+    )
+    p.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "WEGWEISER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="PostgreSQL server for the cluster topology",
+    )
     args = p.parse_args()
     # the in-process agency adapters log through structlog; keep only errors
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
@@ -333,26 +432,22 @@ def main() -> int:
         "machine": machine(),
         "code": code_under_test(),
     }
-    with tempfile.TemporaryDirectory(prefix="wegweiser-bench-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp),
-            intake_port=free_port(),
-            audit_port=free_port(),
-            directory_port=free_port(),
-            gateway_port=free_port(),
-        )
-        result["sync_interval"] = settings.nats_sync_interval
-        print(f"JetStream sync_interval = {settings.nats_sync_interval} (shipped default)")
-        system = LocalSystem(settings, extra_env={"WEGWEISER_LOG_LEVEL": "WARNING"})
-        try:
-            if not system.start(wait=60):
-                logs = {q.name: q.read_text()[-2000:] for q in (Path(tmp) / "logs").glob("*")}
-                raise SystemExit(f"system did not start: {logs}")
-            result.update(asyncio.run(measure(system, args)))
-        finally:
-            system.stop()
+    topologies = ["single", "cluster"] if args.topology == "both" else [args.topology]
+    runs = {}
+    for topology_name in topologies:
+        print(f"=== {topology_name} ===", flush=True)
+        runs[topology_name] = run_topology(topology_name, args)
+    result.update(runs[topologies[0]])
+    if len(runs) > 1:
+        result["topologies"] = runs
     result["loadavg_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    text = report(result)
+    text = (
+        report(result)
+        if len(runs) == 1
+        else "\n\n".join(f"--- {name} ---\n{report({**result, **r})}" for name, r in runs.items())
+        + "\n\n"
+        + comparison(runs)
+    )
     print("\n" + text)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"pipeline-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

@@ -29,6 +29,9 @@ def asyncapi_documents() -> dict[str, str]:
         settings = Settings(nats_url="nats://127.0.0.1:4222", data_dir=Path(tmp))
         for name in SERVICES:
             runtime = importlib.import_module(f"services.{name}.bootstrap").build(settings)
+            if not hasattr(runtime, "broker"):  # the web app speaks HTTP only, no messaging
+                runtime.db.dispose()
+                continue
             spec = AsyncAPI(runtime.broker, title=f"Wegweiser {name}", version="1")
             # FastStream keeps publishers in a set: sort keys so the document is reproducible
             document = yaml.safe_load(spec.to_specification().to_yaml())

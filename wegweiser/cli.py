@@ -39,11 +39,41 @@ def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
 
 
 @app.command()
-def up(data_dir: DataDir = None, nats_url: Annotated[str | None, typer.Option()] = None) -> None:
+def up(
+    data_dir: DataDir = None,
+    nats_url: Annotated[str | None, typer.Option()] = None,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            help="three nats-server nodes as one JetStream cluster (stream and consumers at "
+            "3 replicas), two instances of every service, and PostgreSQL (see infra/CLUSTER.md)"
+        ),
+    ] = False,
+    instances: Annotated[
+        int | None, typer.Option(min=1, max=8, help="processes per service")
+    ] = None,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            help="a PostgreSQL server URL: one database per service is created on it "
+            "(--cluster uses postgresql://postgres@127.0.0.1:5432 unless given)"
+        ),
+    ] = None,
+) -> None:
     """Start NATS (embedded unless NATS_URL is set) and every service; Ctrl-C stops all."""
     from wegweiser.supervisor import up as run_up
 
-    settings = _settings(data_dir, nats_url=nats_url)
+    overrides: dict[str, object] = {"nats_url": nats_url, "instances": instances}
+    if cluster:
+        overrides["nats_cluster_size"] = 3
+        overrides["instances"] = instances or 2
+        postgres = postgres or "postgresql://postgres@127.0.0.1:5432/postgres"
+    if postgres:
+        from wegweiser.platform.postgres import service_databases
+
+        for service, url in service_databases(postgres, SERVICES).items():
+            overrides[f"{service}_db_url"] = url
+    settings = _settings(data_dir, **overrides)
     configure_logging(settings.log_level, settings.log_json, "supervisor")
     raise typer.Exit(run_up(settings))
 
@@ -540,3 +570,73 @@ def audit_trail(referral: str, data_dir: DataDir = None) -> None:
             f"{row['index']:>6} {row['time']}  {row['type']:<48} {what:<12} "
             f"consent {row['consent'] or '-'}"
         )
+
+
+user_app = typer.Typer(no_args_is_help=True, help="Who may sign in to the web app.")
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="counsellor or ombudsperson")],
+    office: Annotated[str | None, typer.Option(help="the counsellor's office id")] = None,
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="read the password from standard input (else it is asked)")
+    ] = False,
+    replace: Annotated[bool, typer.Option(help="change an existing user")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a web app user (Argon2id password hash); their sessions end when changed."""
+    import sys
+
+    from services.web import accounts
+    from services.web.bootstrap import database
+
+    settings = _settings(data_dir)
+    try:
+        chosen = accounts.Role(role)
+    except ValueError:
+        raise typer.BadParameter(
+            "role is counsellor or ombudsperson", param_hint="--role"
+        ) from None
+    if office is not None and office not in settings.all_offices:
+        raise typer.BadParameter(
+            f"unknown office {office!r}; configured: {', '.join(settings.all_offices)}",
+            param_hint="--office",
+        )
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = database(settings)
+    db.create_tables()
+    try:
+        db.run_sync(
+            lambda s: accounts.add_user(s, username, password, chosen, office, name, replace)
+        )
+    except accounts.AccountError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    typer.echo(
+        f"{'changed' if replace else 'added'} {username} ({chosen.value}"
+        + (f", {office})" if office else ")")
+    )
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDir = None) -> None:
+    """Every web app user with role and office (never a password)."""
+    from services.web import accounts
+    from services.web.bootstrap import database
+
+    settings = _settings(data_dir)
+    db = database(settings)
+    db.create_tables()
+    for row in db.run_sync(accounts.users):
+        typer.echo(f"{row.username:<24} {row.role:<13} {row.office_id or '-'}")
+    db.dispose()

@@ -18,6 +18,7 @@ from schemas.events import SealedCase
 from services.agency import AgencyClient
 from wegweiser.platform.connect import credentials
 from wegweiser.platform.keys import KeyRing
+from wegweiser.platform.nats_server import servers
 from wegweiser.platform.sealing import SealError
 
 
@@ -89,7 +90,7 @@ async def demo(
         agency = usable[0]["candidate"]["agency"]
         reasons = "; ".join(r["text"] for r in usable[0]["candidate"]["reasons"])
         say(f"2. directory suggests {agency['name']} ({agency['agency_id']}): {reasons}")
-        nc = await nats.connect(nats_url, **credentials(seed))
+        nc = await nats.connect(servers(nats_url), **credentials(seed))
         js = nc.jetstream()
         offers = await js.subscribe(
             subjects.referral_event(agency["agency_id"], "offered"),

@@ -15,7 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-SERVICES = ("directory", "referral", "intake", "audit", "gateway")
+SERVICES = ("directory", "referral", "intake", "audit", "gateway", "web")
 
 
 class Settings(BaseSettings):
@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     nats_port: int = Field(default=0, description="embedded nats-server port; 0 picks a free one")
     nats_monitor_port: int = Field(
         default=0, description="embedded nats-server's HTTP monitoring port; 0 picks a free one"
+    )
+    nats_cluster_size: int = Field(
+        default=1,
+        ge=1,
+        description="nodes of the embedded NATS: 1 runs one server, 3 (or more) a JetStream "
+        "cluster on loopback (`wegweiser up --cluster`)",
+    )
+    nats_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="replicas of the stream and its consumers "
+        "(default: 3 in a cluster, else infra/jetstream.toml's)",
     )
     nats_sync_interval: str = Field(
         default="always",
@@ -60,6 +73,10 @@ class Settings(BaseSettings):
     office_name: str = Field(
         default="Landkreis Ludwigslust-Parchim, Büro für Chancengleichheit",
         description="the controller named on consent records and receipts",
+    )
+    offices: dict[str, str] = Field(
+        default={"oa-integration-office": "Landratsamt Oberallgäu, Integrationsbeauftragte"},
+        description="further counselling offices served by this intake (id: controller name)",
     )
     max_deliver: int = Field(default=5, ge=2, description="deliveries before dead-lettering")
     remind_after: timedelta = timedelta(days=3)
@@ -108,6 +125,21 @@ class Settings(BaseSettings):
         default=None,
         description="the ombudsperson's read-only bearer token "
         "(default: a token file in keys_dir/audit, created on first start)",
+    )
+    web_db_url: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8304, description="the web app for counsellors and ombudsperson")
+    web_session_idle: timedelta = Field(
+        default=timedelta(minutes=30), description="a web session ends after this long unused"
+    )
+    web_session_lifetime: timedelta = Field(
+        default=timedelta(hours=10), description="a web session ends this long after sign-in"
+    )
+    instance: int = Field(
+        default=1, ge=1, description="which instance of its service this process is (set by up)"
+    )
+    instances: int = Field(
+        default=1, ge=1, le=8, description="how many processes `wegweiser up` runs per service"
     )
     deadline_check_every: float = 5.0
     log_level: str = "INFO"
@@ -164,12 +196,28 @@ class Settings(BaseSettings):
         return path if path.exists() else None
 
     @property
+    def stream_replicas(self) -> int | None:
+        """How many copies JetStream keeps of the stream and each consumer."""
+        if self.nats_replicas is not None:
+            return self.nats_replicas
+        return 3 if self.nats_cluster_size >= 3 else None
+
+    @property
+    def all_offices(self) -> dict[str, str]:
+        """Every office this installation serves, the default office first."""
+        return {self.office_id: self.office_name, **self.offices}
+
+    @property
     def gateway_url(self) -> str:
         return self.portal_url or f"http://{self.gateway_host}:{self.gateway_port}"
 
     @property
     def intake_url(self) -> str:
         return f"http://{self.intake_host}:{self.intake_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
 
     @property
     def directory_url(self) -> str:

@@ -10,6 +10,7 @@ import nats.errors
 
 from schemas import subjects
 from wegweiser.platform.connect import credentials
+from wegweiser.platform.nats_server import servers
 from wegweiser.settings import Settings
 from wegweiser.supervisor import runtime_info
 
@@ -43,7 +44,7 @@ async def status(settings: Settings) -> tuple[bool, list[str]]:
     url = str(info.get("nats_url") or settings.nats_url or "")
     try:
         nc = await nats.connect(
-            url,
+            servers(url),
             connect_timeout=2,
             max_reconnect_attempts=0,
             **credentials(settings.nats_seed_path),

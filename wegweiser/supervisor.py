@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,8 @@ import structlog
 
 from wegweiser.platform import connect, nats_auth
 from wegweiser.platform.keys import KeyRing
-from wegweiser.platform.nats_server import EmbeddedNats
-from wegweiser.platform.runtime import ready_mark
+from wegweiser.platform.lifecycle import ready_mark
+from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats
 from wegweiser.settings import SERVICES, Settings
 
 log = structlog.get_logger()
@@ -32,6 +34,7 @@ class Child:
     name: str
     env: dict[str, str]
     log_path: Path
+    instance: int = 1
     process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
 
@@ -50,7 +53,7 @@ class Child:
 
     def ready(self, data_dir: Path) -> bool:
         """Alive and serving: it has written its pid to its ready mark."""
-        mark = ready_mark(data_dir, self.name)
+        mark = ready_mark(data_dir, self.name, self.instance)
         try:
             return (
                 self.alive()
@@ -84,8 +87,14 @@ class LocalSystem:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.nats: EmbeddedNats | None = None
-        if settings.nats_url is None:
+        self.nats: EmbeddedNats | EmbeddedCluster | None = None
+        if settings.nats_url is None and settings.nats_cluster_size > 1:
+            self.nats = EmbeddedCluster(
+                self.data_dir / "nats",
+                size=settings.nats_cluster_size,
+                sync_interval=settings.nats_sync_interval,
+            )
+        elif settings.nats_url is None:
             self.nats = EmbeddedNats(
                 self.data_dir / "nats",
                 port=settings.nats_port,
@@ -115,6 +124,9 @@ class LocalSystem:
     def start(self, wait: float = 60.0) -> bool:
         """Start everything; True once intake answers /health."""
         ensure_demo_keys(self.settings)
+        from services.web.bootstrap import ensure_demo_users
+
+        ensure_demo_users(self.settings)
         if self.nats:
             self.nats.authorization = nats_users(self.settings)
             self.nats.start()
@@ -127,15 +139,41 @@ class LocalSystem:
             "WEGWEISER_AUDIT_PORT": str(self.settings.audit_port),
             "WEGWEISER_DIRECTORY_PORT": str(self.settings.directory_port),
             "WEGWEISER_GATEWAY_PORT": str(self.settings.gateway_port),
+            "WEGWEISER_WEB_PORT": str(self.settings.web_port),
+            **{
+                f"WEGWEISER_{service.upper()}_DB_URL": str(
+                    getattr(self.settings, f"{service}_db_url")
+                )
+                for service in SERVICES
+                if getattr(self.settings, f"{service}_db_url")
+            },
+            **(
+                {"WEGWEISER_NATS_REPLICAS": str(self.settings.stream_replicas)}
+                if self.settings.stream_replicas
+                else {}
+            ),
         }
-        for name in SERVICES:
-            self.children[name] = Child(name, env, self.data_dir / "logs" / f"{name}.log")
-            self.children[name].start()
+        if self.settings.instances > 1:
+            prepare_stores(self.settings.model_copy(update={"nats_url": self.nats_url}))
+        for instance in range(1, self.settings.instances + 1):
+            for name in SERVICES:
+                key = name if instance == 1 else f"{name}-{instance}"
+                self.children[key] = Child(
+                    name,
+                    {**env, "WEGWEISER_INSTANCE": str(instance)},
+                    self.data_dir / "logs" / f"{key}.log",
+                    instance=instance,
+                )
+                self.children[key].start()
         self._write_runtime_file()
         return self.wait_ready(wait)
 
-    def wait_ready(self, timeout: float = 60.0) -> bool:
+    def wait_ready(self, timeout: float = 60.0, retries: int = 2) -> bool:
+        """True once intake answers /health and every service is serving. A service that
+        exits while starting is restarted, as `up` would; after `retries` restarts of the
+        same one, it is broken rather than early, and this gives up."""
         deadline = time.monotonic() + timeout
+        exits: Counter[str] = Counter()
         while time.monotonic() < deadline:
             try:
                 url = f"{self.settings.intake_url}/health"
@@ -144,8 +182,12 @@ class LocalSystem:
                 healthy = False
             if healthy and all(c.ready(self.data_dir) for c in self.children.values()):
                 return True
-            if any(not c.alive() for c in self.children.values()):
-                return False
+            for key, child in self.children.items():
+                if not child.alive():
+                    exits[key] += 1
+                    if exits[key] > retries:
+                        return False
+                    _restart(child)
             time.sleep(0.2)
         return False
 
@@ -158,11 +200,12 @@ class LocalSystem:
 
     def supervise_once(self) -> None:
         """Restart whatever has died."""
-        if self.nats and self.nats.process and self.nats.process.poll() is not None:
-            log.error("nats.exited", code=self.nats.process.returncode)
-            self.nats.authorization = nats_users(self.settings)
-            self.nats.start()
-            self._write_runtime_file()
+        for node in self.nats_nodes:
+            if node.process and node.process.poll() is not None:
+                log.error("nats.exited", node=node.name, code=node.process.returncode)
+                node.authorization = nats_users(self.settings)
+                node.start()
+                self._write_runtime_file()
         for child in self.children.values():
             if not child.alive():
                 _restart(child)
@@ -174,11 +217,22 @@ class LocalSystem:
             self.nats.stop()
         (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
 
+    @property
+    def nats_nodes(self) -> list[EmbeddedNats]:
+        """The embedded nats-server processes: one, or each node of the cluster."""
+        if isinstance(self.nats, EmbeddedCluster):
+            return self.nats.nodes
+        return [self.nats] if self.nats else []
+
     def _write_runtime_file(self) -> None:
         info = {
             "nats_url": self.nats_url,
             "nats_monitor_url": self.nats.monitor_url if self.nats else None,
-            "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None,
+            "nats_nodes": [
+                {"pid": n.process.pid, "config": str(n.config_path)}
+                for n in self.nats_nodes
+                if n.process
+            ],
             "intake_url": self.settings.intake_url,
             "directory_url": self.settings.directory_url,
             "gateway_url": self.settings.gateway_url,
@@ -194,13 +248,24 @@ def ensure_demo_keys(settings: Settings) -> None:
     from services.directory.sample import sample_agency_ids
 
     ring = KeyRing(settings.keys_path)
-    ring.office_signing(settings.office_id)
+    for office_id in settings.all_offices:
+        ring.office_signing(office_id)
+    ring.audit_signing()
     seeds = nats_auth.Seeds(settings.keys_path / "nats")
     seeds.ensure(seeds.path(nats_auth.SYSTEM))
     for agency_id in sample_agency_ids():
         ring.ensure_agency(agency_id)
     for agency_id in sample_agency_ids("nats"):
         seeds.ensure(seeds.agency_path(agency_id))
+
+
+def prepare_stores(settings: Settings) -> None:
+    """Create every service's tables once, before several instances of it start: instances
+    racing on CREATE TABLE fail on PostgreSQL."""
+    for name in SERVICES:
+        built = importlib.import_module(f"services.{name}.bootstrap").build(settings)
+        built.db.create_tables()
+        built.db.dispose()
 
 
 def nats_users(settings: Settings) -> str:
@@ -216,20 +281,21 @@ def nats_users(settings: Settings) -> str:
 def reload_nats_users(settings: Settings) -> bool:
     """Give a running embedded nats-server the current users; False when none runs here."""
     block = nats_users(settings)
-    info = runtime_info(settings.data_dir)
-    conf = settings.data_dir.resolve() / "nats" / "nats-server.conf"
-    pid = info.get("nats_pid")
-    if not isinstance(pid, int) or not conf.exists():
-        return False
-    text = conf.read_text()
-    conf.write_text(
-        text[: text.index("authorization {")] + block if "authorization {" in text else text + block
-    )
-    try:
-        os.kill(pid, signal.SIGHUP)
-    except ProcessLookupError:
-        return False
-    return True
+    nodes = runtime_info(settings.data_dir).get("nats_nodes") or []
+    reloaded = 0
+    for node in nodes:  # type: ignore[attr-defined]
+        conf = Path(node["config"])
+        if not conf.exists():
+            continue
+        text = conf.read_text()
+        head = text[: text.index("authorization {")] if "authorization {" in text else text
+        conf.write_text(head + block)
+        try:
+            os.kill(int(node["pid"]), signal.SIGHUP)
+        except ProcessLookupError:
+            continue
+        reloaded += 1
+    return reloaded > 0
 
 
 def runtime_info(data_dir: Path) -> dict[str, object]:
@@ -280,6 +346,8 @@ def _banner(settings: Settings, nats_url: str, data_dir: Path, ready: bool) -> s
     return "\n".join(
         [
             f"Wegweiser is {state}.",
+            f"  web app      {settings.web_url}   (sign in; demo users and passwords in "
+            f"{settings.keys_path / 'web' / 'demo-users.txt'})",
             f"  intake API   {settings.intake_url}   (OpenAPI: {settings.intake_url}/docs)",
             f"  audit API    http://{settings.audit_host}:{settings.audit_port}   (ombudsperson; "
             "token in keys/audit/ombudsperson.token)",

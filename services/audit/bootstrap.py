@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from faststream.nats import NatsMessage
 from nats.aio.msg import Msg
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from services.audit import store
+from services.audit import export, store
+from services.audit.access import ombudsperson_token
 from services.audit.http import create_app
 from services.audit.ledger import Ledger, TreeHead
 from services.audit.metadata import metadata
@@ -27,28 +28,30 @@ TREE_HEAD = "wwq.audit.tree-head"
 log = structlog.get_logger()
 
 
-def ombudsperson_token(settings: Settings) -> str:
-    """The ombudsperson's bearer token: from settings, else a file made on first start."""
-    if settings.ombudsperson_token:
-        return settings.ombudsperson_token
-    path = settings.keys_path / "audit" / "ombudsperson.token"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
-
-
 def build(settings: Settings) -> ServiceRuntime:
     """Wire the audit service: its own durable consumer on the whole stream."""
     runtime = ServiceRuntime("audit", settings, [store.EntryRow, store.HeadRow])
     key = KeyRing(settings.keys_path).audit_signing()
     ledger = Ledger()
-    pending: list[bytes] = []
+    pending: list[tuple[int, bytes]] = []
+    guard = threading.Lock()  # the ledger is updated from the consumer and from head signing
+
+    def take(index: int, entry: bytes) -> None:
+        """Add a committed entry to the in-memory tree once, in index order."""
+        if index == ledger.size + 1:
+            ledger.accept(entry)
+
+    def catch_up(session: Session) -> None:
+        """Take in what other instances appended: committed, so part of the log already.
+        Two instances appending at once collide on the entry's index, and one retries."""
+        rows = store.entries_after(session, ledger.size)
+        with guard:
+            for index, entry in rows:
+                take(index, entry)
 
     def record(session: Session, msg: Msg) -> None:
         pending.clear()
+        catch_up(session)
         try:
             event: Any = json.loads(msg.data)
         except ValueError:
@@ -59,32 +62,39 @@ def build(settings: Settings) -> ServiceRuntime:
         if not isinstance(event, dict):
             entry_data["unparseable_sha256"] = hashlib.sha256(msg.data).hexdigest()
         data = entry_data.get("data") or {}
-        entry = ledger.next_entry(entry_data)
+        with guard:
+            entry, index = ledger.next_entry(entry_data), ledger.size + 1
         session.add(
             store.EntryRow(
-                index=ledger.size + 1,
+                index=index,
                 event_id=str(entry_data.get("id") or f"seq-{msg.metadata.sequence.stream}"),
                 referral_id=data.get("referral_id"),
                 entry=entry,
             )
         )
-        pending.append(entry)
+        pending.append((index, entry))
 
     def committed() -> None:
-        for entry in pending:
-            ledger.accept(entry)
+        with guard:
+            for index, entry in pending:
+                take(index, entry)
         pending.clear()
 
     runtime.consume_raw("audit-all", record, committed)
 
     async def sign_head() -> TreeHead:
+        await runtime.db.run(catch_up)
         head = TreeHead(
             LOG_ID, ledger.size, ledger.root(), datetime.now(UTC).isoformat(timespec="seconds")
         ).sign(key)
-        await runtime.db.run(lambda s: store.save_head(s, head))
+        try:
+            await runtime.db.run(lambda s: store.save_head(s, head))
+        except IntegrityError:
+            log.info("audit.head_signed_by_another_instance", size=head.size)
         return head
 
     async def sign_if_grown() -> None:
+        await runtime.db.run(catch_up)
         latest = await runtime.db.run(lambda s: store.latest_head(s, LOG_ID))
         if latest is None or latest.size < ledger.size:
             await sign_head()
@@ -110,7 +120,13 @@ def build(settings: Settings) -> ServiceRuntime:
             return list(await runtime.db.run(store.all_entries))
         return list(await runtime.db.run(lambda s: store.referral_entries(s, referral_id)))
 
-    app = create_app(entries, ombudsperson_token(settings))
+    async def export_document() -> dict[str, Any]:
+        await sign_if_grown()
+        head = await runtime.db.run(lambda s: store.latest_head(s, LOG_ID)) or await sign_head()
+        covered = await runtime.db.run(lambda s: store.all_entries(s, head.size))
+        return export.build(covered, head, key.public_key())
+
+    app = create_app(entries, ombudsperson_token(settings), export_document)
 
     runtime.serve_http(app, settings.audit_host, settings.audit_port)
     runtime.before_start(rebuild)

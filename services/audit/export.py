@@ -32,9 +32,16 @@ def build(entries: list[bytes], head: TreeHead, public_key: Ed25519PublicKey) ->
 
 def load(path: Path) -> tuple[list[bytes], TreeHead, Ed25519PublicKey]:
     """Read an export; ValueError if it is not one."""
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError:
+        raise ValueError(f"{path} is not a Wegweiser audit export") from None
+
+
+def parse(doc: dict[str, Any]) -> tuple[list[bytes], TreeHead, Ed25519PublicKey]:
+    """An export document's entries, signed head and the public key it names."""
     if doc.get("format") != "wegweiser-audit-export/1":
-        raise ValueError(f"{path} is not a Wegweiser audit export")
+        raise ValueError("not a Wegweiser audit export")
     head = TreeHead(**doc["tree_head"])
     key = Ed25519PublicKey.from_public_bytes(base64.b64decode(doc["public_key_ed25519"]))
     return [e.encode() for e in doc["entries"]], head, key

@@ -18,7 +18,9 @@ bearer = HTTPBearer(auto_error=False)
 Entries = Callable[..., Awaitable[list[bytes]]]  # all entries, or one referral's
 
 
-def create_app(entries: Entries, token: str) -> FastAPI:
+def create_app(
+    entries: Entries, token: str, export: Callable[[], Awaitable[dict[str, Any]]]
+) -> FastAPI:
     """Every route needs the ombudsperson's token; no route writes."""
     app = FastAPI(title="Wegweiser audit (ombudsperson)", version="1")
 
@@ -83,6 +85,12 @@ def create_app(entries: Entries, token: str) -> FastAPI:
     @app.get("/anomalies", dependencies=[Auth])
     async def anomalies() -> dict[str, list[dict[str, Any]]]:
         return queries.anomalies(await entries())
+
+    @app.get("/export", dependencies=[Auth])
+    async def export_log() -> dict[str, Any]:
+        """Every entry under a freshly signed tree head, with the public key: verifiable
+        offline (`wegweiser audit verify`)."""
+        return await export()
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, str]:

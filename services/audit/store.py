@@ -33,6 +33,12 @@ def all_entries(session: Session, limit: int | None = None) -> list[bytes]:
     return list(session.exec(stmt.limit(limit) if limit else stmt))
 
 
+def entries_after(session: Session, index: int) -> list[tuple[int, bytes]]:
+    """(index, entry) past `index`, in order (what another instance, or this one, appended)."""
+    stmt = select(EntryRow.index, EntryRow.entry).where(col(EntryRow.index) > index)
+    return [(int(i), bytes(e)) for i, e in session.exec(stmt.order_by(col(EntryRow.index)))]
+
+
 def referral_entries(session: Session, referral_id: str) -> list[bytes]:
     stmt = select(EntryRow.entry).where(EntryRow.referral_id == referral_id)
     return list(session.exec(stmt.order_by(col(EntryRow.index))))

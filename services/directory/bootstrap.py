@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import structlog
 from faststream.nats import NatsMessage
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from schemas import subjects
@@ -57,10 +58,16 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
 
     async def seed() -> None:
         if seed_sample and await runtime.db.run(store.count) == 0:
-            report = await runtime.db.run(lambda s: importer.import_file(s, SAMPLE_PATH))
-            if not report.ok:
-                raise RuntimeError(f"sample directory: {report.problems[0]}")
-            log.info("directory.seeded", summary=report.summary())
+            try:
+                report = await runtime.db.run(lambda s: importer.import_file(s, SAMPLE_PATH))
+            except IntegrityError:
+                if await runtime.db.run(store.count) == 0:
+                    raise
+                log.info("directory.seeded_by_another_instance")
+            else:
+                if not report.ok:
+                    raise RuntimeError(f"sample directory: {report.problems[0]}")
+                log.info("directory.seeded", summary=report.summary())
         keys = KeyRing(settings.keys_path).agency_public_keys()
         changed = await runtime.db.run(lambda s: store.set_public_keys(s, keys))
         log.info("directory.public_keys", on_file=len(keys), changed=changed)

@@ -11,6 +11,9 @@ from schemas.events import Ags, Language, Postcode, Recipient, require_explicit
 from schemas.queries import Candidate, Excluded
 from schemas.vocabulary import ConsentMethod, DataCategory, Need, Purpose, Urgency
 
+OFFICE_HEADER = "X-Wegweiser-Office"
+"""The header naming the office a call acts for (default: intake's `office_id`)."""
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -67,6 +70,25 @@ class RequestPublic(BaseModel):
     recorded_at: datetime
 
 
+class RequestDetail(BaseModel):
+    """A request as its office sees it: the person's data unless erased, and the consent."""
+
+    request_id: str
+    client_reference: str
+    recorded_at: datetime
+    urgency: Urgency
+    consent_id: str
+    consent_withdrawn_at: datetime | None = None
+    erased: bool = False
+    client_name: str | None = None
+    needs: list[Need] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    municipality: str | None = None
+    postcode: str | None = None
+    age: int | None = None
+    note: str | None = None
+
+
 class ReferralCreate(Strict):
     """Send the request to one agency."""
 
@@ -92,9 +114,14 @@ class ReferralPublic(BaseModel):
 
     referral_id: str
     request_id: str
+    client_reference: str | None = Field(
+        default=None, description="the office's reference of the person (in lists)"
+    )
     agency_id: str
     agency_name: str
     status: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
     reason: str | None = None
     problem: str | None = None
     overdue: str | None = None

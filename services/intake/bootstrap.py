@@ -33,17 +33,21 @@ def build(settings: Settings) -> ServiceRuntime:
 
     async def wire() -> None:
         ring = KeyRing(settings.keys_path)
-        ctx = handlers.Context(
-            office_id=settings.office_id,
-            controller=settings.office_name,
-            vault=Vault(master_key(settings.intake_master_key, settings.keys_path)),
-            signer=ring.office_signing(settings.office_id),
-        )
+        vault = Vault(master_key(settings.intake_master_key, settings.keys_path))
         app.state.deps = Deps(
             run=runtime.db.run,
             directory=DirectoryClient(runtime.nc),
             wake_relay=runtime.relay.wake,
-            ctx=ctx,
+            contexts={
+                office_id: handlers.Context(
+                    office_id=office_id,
+                    controller=name,
+                    vault=vault,
+                    signer=ring.office_signing(office_id),
+                )
+                for office_id, name in settings.all_offices.items()
+            },
+            default_office=settings.office_id,
         )
 
     runtime.before_start(wire)

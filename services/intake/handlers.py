@@ -323,9 +323,56 @@ def load_referral(session: Session, office_id: str, referral_id: str) -> Referra
     return view
 
 
+def request_detail(ctx: Context, session: Session, request_id: str) -> dict[str, object]:
+    """A request of this office with its person's data, or marked erased once it is gone."""
+    row = session.get(RequestRow, request_id)
+    if row is None or row.office_id != ctx.office_id:
+        raise NotFound(f"no request {request_id}")
+    consent_row = session.exec(select(ConsentRow).where(ConsentRow.request_id == request_id)).one()
+    out: dict[str, object] = {
+        "request_id": row.id,
+        "client_reference": row.client_reference,
+        "recorded_at": row.recorded_at,
+        "urgency": row.urgency,
+        "consent_id": consent_row.id,
+        "consent_withdrawn_at": consent_row.withdrawn_at,
+        "erased": row.erased_at is not None,
+    }
+    try:
+        out.update(load_request(ctx, session, request_id).person.model_dump())
+    except PersonErased:
+        out["erased"] = True
+    return out
+
+
+def office_referrals(
+    ctx: Context,
+    session: Session,
+    status: ReferralStatus | None = None,
+    *,
+    overdue: bool = False,
+    limit: int = 100,
+) -> list[tuple[ReferralView, str]]:
+    """This office's referrals, newest first, each with its request's client reference."""
+    stmt = (
+        select(ReferralView, RequestRow.client_reference)
+        .join(RequestRow, col(RequestRow.id) == col(ReferralView.request_id))
+        .where(ReferralView.office_id == ctx.office_id)
+        .order_by(col(ReferralView.created_at).desc(), col(ReferralView.id))
+        .limit(limit)
+    )
+    if status is not None:
+        stmt = stmt.where(ReferralView.status == status.value)
+    if overdue:
+        stmt = stmt.where(col(ReferralView.overdue).is_not(None))
+    return [(view, reference) for view, reference in session.exec(stmt)]
+
+
 def referrals_of(ctx: Context, session: Session, request_id: str) -> list[ReferralView]:
-    """The referrals this office sent for one of its requests."""
-    load_request(ctx, session, request_id)
+    """The referrals this office sent for one of its requests (also once its data is erased)."""
+    row = session.get(RequestRow, request_id)
+    if row is None or row.office_id != ctx.office_id:
+        raise NotFound(f"no request {request_id}")
     stmt = select(ReferralView).where(ReferralView.request_id == request_id)
     return list(session.exec(stmt))
 

@@ -6,18 +6,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from schemas.queries import ResolveAgencies
-from schemas.vocabulary import Need
+from schemas.vocabulary import Need, ReferralStatus
 from services.consent.rules import ConsentViolation, covers_recipient
 from services.intake import handlers, receipt
 from services.intake.api_models import (
+    OFFICE_HEADER,
     CancelIn,
     ReferralCreate,
     ReferralPublic,
     RequestCreate,
+    RequestDetail,
     RequestPublic,
     Suggestion,
     SuggestionsPublic,
@@ -32,16 +34,16 @@ from wegweiser.platform.db import as_utc
 
 @dataclass
 class Deps:
-    """What the routes need; filled in by the composition root once connections exist."""
+    """What the routes need; filled in by the composition root once connections exist.
+
+    One intake serves one or more counselling offices (`contexts`, by office id); a request
+    names its office in the X-Wegweiser-Office header, else it is the default office's."""
 
     run: Callable[[Callable[..., Any]], Any]
     directory: DirectoryClient
     wake_relay: Callable[[], None]
-    ctx: handlers.Context
-
-    @property
-    def office_id(self) -> str:
-        return self.ctx.office_id
+    contexts: dict[str, handlers.Context]
+    default_office: str
 
 
 def deps(request: Request) -> Deps:
@@ -54,6 +56,20 @@ def deps(request: Request) -> Deps:
 DepsDep = Annotated[Deps, Depends(deps)]
 
 
+def office(
+    d: DepsDep, office_id: Annotated[str | None, Header(alias=OFFICE_HEADER)] = None
+) -> handlers.Context:
+    """The office a request acts for; every query and command is scoped to it."""
+    chosen = office_id or d.default_office
+    ctx = d.contexts.get(chosen)
+    if ctx is None:
+        raise HTTPException(403, f"office {chosen!r} is not served by this intake")
+    return ctx
+
+
+OfficeDep = Annotated[handlers.Context, Depends(office)]
+
+
 def create_app() -> FastAPI:
     """The intake HTTP app; `app.state.deps` must be set before it serves requests."""
     app = FastAPI(
@@ -64,12 +80,12 @@ def create_app() -> FastAPI:
     )
 
     @app.get("/health")
-    async def health(d: DepsDep) -> dict[str, str]:
-        return {"status": "ok", "office_id": d.office_id}
+    async def health(d: DepsDep) -> dict[str, Any]:
+        return {"status": "ok", "office_id": d.default_office, "offices": sorted(d.contexts)}
 
     @app.post("/requests", status_code=201)
-    async def record_request(body: RequestCreate, d: DepsDep) -> RequestPublic:
-        row, consent_id = await d.run(lambda s: handlers.record_request(d.ctx, s, body))
+    async def record_request(body: RequestCreate, d: DepsDep, ctx: OfficeDep) -> RequestPublic:
+        row, consent_id = await d.run(lambda s: handlers.record_request(ctx, s, body))
         d.wake_relay()
         return RequestPublic(
             request_id=row.id,
@@ -79,11 +95,17 @@ def create_app() -> FastAPI:
             recorded_at=row.recorded_at,
         )
 
+    @app.get("/requests/{request_id}")
+    async def get_request(request_id: str, d: DepsDep, ctx: OfficeDep) -> RequestDetail:
+        """A request with its person's data (for the office only) and its consent."""
+        found = await _call(d, lambda s: handlers.request_detail(ctx, s, request_id))
+        return RequestDetail.model_validate(found)
+
     @app.get("/requests/{request_id}/suggestions")
     async def suggestions(
-        request_id: str, d: DepsDep, need: Need | None = None
+        request_id: str, d: DepsDep, ctx: OfficeDep, need: Need | None = None
     ) -> SuggestionsPublic:
-        request = await _call(d, lambda s: handlers.load_request(d.ctx, s, request_id))
+        request = await _call(d, lambda s: handlers.load_request(ctx, s, request_id))
         person, terms = request.person, request.terms
         out, excluded = [], []
         for n in [need] if need else person.needs:
@@ -109,16 +131,16 @@ def create_app() -> FastAPI:
 
     @app.post("/requests/{request_id}/referrals", status_code=202)
     async def send_referral(
-        request_id: str, body: ReferralCreate, d: DepsDep, response: Response
+        request_id: str, body: ReferralCreate, d: DepsDep, ctx: OfficeDep, response: Response
     ) -> ReferralPublic:
-        await _call(d, lambda s: handlers.load_request(d.ctx, s, request_id))
+        await _call(d, lambda s: handlers.load_request(ctx, s, request_id))
         agency = await _ask(d.directory.lookup(body.agency_id))
         if agency is None:
             raise HTTPException(422, f"unknown agency {body.agency_id!r}: not in the directory")
         if not agency.active:
             raise HTTPException(422, f"agency {body.agency_id!r} is not active")
         view, created = await _call(
-            d, lambda s: handlers.request_referral(d.ctx, s, request_id, agency)
+            d, lambda s: handlers.request_referral(ctx, s, request_id, agency)
         )
         if created:
             d.wake_relay()
@@ -127,22 +149,38 @@ def create_app() -> FastAPI:
         return _public(view, [])
 
     @app.get("/requests/{request_id}/referrals")
-    async def list_referrals(request_id: str, d: DepsDep) -> list[ReferralPublic]:
-        views = await _call(d, lambda s: handlers.referrals_of(d.ctx, s, request_id))
+    async def list_referrals(request_id: str, d: DepsDep, ctx: OfficeDep) -> list[ReferralPublic]:
+        views = await _call(d, lambda s: handlers.referrals_of(ctx, s, request_id))
         return [_public(v, []) for v in views]
 
+    @app.get("/referrals")
+    async def office_referrals(
+        d: DepsDep,
+        ctx: OfficeDep,
+        status: ReferralStatus | None = None,
+        overdue: bool = False,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> list[ReferralPublic]:
+        """The office's referrals, newest first; `overdue` keeps only those overdue."""
+        views = await d.run(
+            lambda s: handlers.office_referrals(ctx, s, status, overdue=overdue, limit=limit)
+        )
+        return [_public(v, [], reference) for v, reference in views]
+
     @app.get("/referrals/{referral_id}")
-    async def get_referral(referral_id: str, d: DepsDep) -> ReferralPublic:
+    async def get_referral(referral_id: str, d: DepsDep, ctx: OfficeDep) -> ReferralPublic:
         def query(s: Any) -> ReferralPublic:
-            view = handlers.load_referral(s, d.office_id, referral_id)
+            view = handlers.load_referral(s, ctx.office_id, referral_id)
             return _public(view, handlers.trail(s, referral_id))
 
         return await _call(d, query)
 
     @app.post("/referrals/{referral_id}/cancel", status_code=202)
-    async def cancel(referral_id: str, body: CancelIn, d: DepsDep) -> ReferralPublic:
+    async def cancel(
+        referral_id: str, body: CancelIn, d: DepsDep, ctx: OfficeDep
+    ) -> ReferralPublic:
         view = await _call(
-            d, lambda s: handlers.request_cancellation(d.ctx, s, referral_id, body.reason)
+            d, lambda s: handlers.request_cancellation(ctx, s, referral_id, body.reason)
         )
         d.wake_relay()
         return _public(view, [])
@@ -151,20 +189,21 @@ def create_app() -> FastAPI:
     async def consent_receipt(
         consent_id: str,
         d: DepsDep,
+        ctx: OfficeDep,
         language: Literal["de", "en"] = "de",
         format: Literal["text", "json"] = "text",
     ) -> PlainTextResponse | dict[str, Any]:
         """The receipt to hand to the person: what is shared with whom, how to withdraw."""
-        terms, withdrawn_at = await _call(d, lambda s: handlers.load_consent(d.ctx, s, consent_id))
+        terms, withdrawn_at = await _call(d, lambda s: handlers.load_consent(ctx, s, consent_id))
         if format == "json":
             return receipt.receipt_json(terms, withdrawn_at)
         return PlainTextResponse(receipt.receipt_text(terms, language))
 
     @app.post("/consents/{consent_id}/withdraw")
-    async def withdraw(consent_id: str, d: DepsDep) -> WithdrawalPublic:
+    async def withdraw(consent_id: str, d: DepsDep, ctx: OfficeDep) -> WithdrawalPublic:
         """Withdraw a consent: open referrals are cancelled, every agency that received data
         is asked to delete it, and the person's data in intake is erased."""
-        done = await _call(d, lambda s: handlers.withdraw_consent(d.ctx, s, consent_id))
+        done = await _call(d, lambda s: handlers.withdraw_consent(ctx, s, consent_id))
         d.wake_relay()
         assert done.consent.withdrawn_at is not None
         return WithdrawalPublic(
@@ -201,10 +240,15 @@ async def _ask(awaitable: Any) -> Any:
         raise HTTPException(503, str(exc)) from None
 
 
-def _public(view: ReferralView, trail: list[Any]) -> ReferralPublic:
+def _public(
+    view: ReferralView, trail: list[Any], client_reference: str | None = None
+) -> ReferralPublic:
     return ReferralPublic(
         referral_id=view.id,
         request_id=view.request_id,
+        client_reference=client_reference,
+        created_at=as_utc(view.created_at),
+        updated_at=as_utc(view.updated_at),
         agency_id=view.agency_id,
         agency_name=view.agency_name,
         status=view.status,

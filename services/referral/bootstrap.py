@@ -63,7 +63,10 @@ def build(settings: Settings) -> ServiceRuntime:
             except store.ConcurrentUpdate:
                 continue  # an answer arrived meanwhile; the next tick sees the new state
         for referral_id in await runtime.db.run(lambda s: store.deletions_due(s, ctx.clock())):
-            await runtime.db.run(partial(check_deletion, referral_id=referral_id))
+            try:
+                await runtime.db.run(partial(check_deletion, referral_id=referral_id))
+            except store.ConcurrentUpdate:
+                continue  # another instance, or the agency's confirmation, came first
         runtime.relay.wake()
 
     runtime.every(settings.deadline_check_every, check_deadlines)

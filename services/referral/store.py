@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, inspect
 from sqlmodel import Field, Session, SQLModel, col, select, update
 
 from schemas.vocabulary import ReferralStatus
@@ -183,9 +183,31 @@ def load_deletion(session: Session, referral_id: str) -> tuple[Deletion, Deletio
 def save_deletion(
     session: Session, deletion: Deletion, row: DeletionRow, policy: DeletionPolicy
 ) -> None:
-    row.stage, row.confirmed_at = deletion.stage, deletion.confirmed_at
-    row.next_check = deletion.next_check(policy)
-    session.add(row)
+    """Save only if nobody moved the deletion on since it was loaded (another instance's
+    timer, or the agency's confirmation): ConcurrentUpdate otherwise."""
+    if not inspect(row).persistent:  # a new duty to delete
+        row.stage, row.confirmed_at = deletion.stage, deletion.confirmed_at
+        row.next_check = deletion.next_check(policy)
+        session.add(row)
+        session.flush()
+        return
+    confirmed = col(DeletionRow.confirmed_at)
+    result = session.exec(  # type: ignore[call-overload]
+        update(DeletionRow)
+        .where(
+            col(DeletionRow.referral_id) == row.referral_id,
+            col(DeletionRow.stage) == row.stage,
+            confirmed.is_(None) if row.confirmed_at is None else confirmed.is_not(None),
+        )
+        .values(
+            stage=deletion.stage,
+            confirmed_at=deletion.confirmed_at,
+            next_check=deletion.next_check(policy),
+        )
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdate(row.referral_id)
+    session.expire(row)
 
 
 def deletions_due(session: Session, now: datetime, limit: int = 500) -> list[str]:

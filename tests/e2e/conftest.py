@@ -14,22 +14,29 @@ import nats.errors
 import pytest
 
 from wegweiser.demo import sample_request
-from wegweiser.platform.nats_server import free_port
+from wegweiser.platform.nats_server import free_port, servers
 from wegweiser.settings import Settings
 from wegweiser.supervisor import LocalSystem
 
 
-def start_system(tmp_path: Path, **env: str) -> LocalSystem:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        intake_port=free_port(),
-        audit_port=free_port(),
-        directory_port=free_port(),
-        gateway_port=free_port(),
-        nats_sync_interval="always",
+def start_system(
+    tmp_path: Path, settings: dict[str, Any] | None = None, wait: float = 60, **env: str
+) -> LocalSystem:
+    """The whole system on free ports; `settings` overrides, `env` goes to every process."""
+    system = LocalSystem(
+        Settings(
+            data_dir=tmp_path / "data",
+            intake_port=free_port(),
+            audit_port=free_port(),
+            directory_port=free_port(),
+            gateway_port=free_port(),
+            web_port=free_port(),
+            nats_sync_interval="always",
+            **(settings or {}),
+        ),
+        extra_env={"WEGWEISER_LOG_LEVEL": "INFO", **env},
     )
-    system = LocalSystem(settings, extra_env={"WEGWEISER_LOG_LEVEL": "INFO", **env})
-    if not system.start(wait=60):
+    if not system.start(wait=wait):
         logs = {p.name: p.read_text()[-3000:] for p in (system.data_dir / "logs").glob("*.log")}
         system.stop()
         raise RuntimeError(f"system did not start: {logs}")
@@ -69,7 +76,7 @@ async def stream_events(
     system: LocalSystem, subject: str, idle: float = 0.5
 ) -> list[dict[str, Any]]:
     """Every message in the stream on `subject`, decoded (read as the services' user)."""
-    nc = await nats.connect(system.nats_url, **system.nats_options)
+    nc = await nats.connect(servers(system.nats_url), **system.nats_options)
     sub = await nc.jetstream().subscribe(subject, ordered_consumer=True)
     out = []
     while True:

@@ -9,6 +9,8 @@ import nats
 import structlog
 from nats.aio.client import Client
 
+from wegweiser.platform.nats_server import servers
+
 log = structlog.get_logger()
 
 
@@ -50,7 +52,7 @@ async def connect(
         log.warning("nats.error", error=repr(exc))
 
     client = await nats.connect(
-        url,
+        servers(url),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,

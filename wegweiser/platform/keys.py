@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,23 @@ def load(path: Path) -> jwk.JWK:
     return jwk.JWK.from_json(path.read_text())
 
 
+def write_once(path: Path, data: bytes) -> bytes:
+    """Create `path` (owner-only) holding `data` unless it exists; return what it holds.
+    Safe when processes race at first start: the file is written aside, then linked into
+    place, so it appears whole and only the first writer's content wins."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)
+        finally:
+            os.unlink(aside)
+    return path.read_bytes()
+
+
 def load_or_create(path: Path, make: Any) -> jwk.JWK:
     if not path.exists():
         write_private(path, make())
@@ -90,18 +109,19 @@ class KeyRing:
     def audit_signing(self) -> Ed25519PrivateKey:
         """The audit log's Ed25519 key (created on first use); its public half beside it."""
         path = self.dir / "audit" / "log-signing.pem"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            key = Ed25519PrivateKey.generate()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-            path.with_name("log-signing.pub.pem").write_bytes(
-                key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-            )
-        loaded = load_pem_private_key(path.read_bytes(), password=None)
+        fresh = Ed25519PrivateKey.generate()
+        pem = write_once(
+            path, fresh.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        )
+        loaded = load_pem_private_key(pem, password=None)
         assert isinstance(loaded, Ed25519PrivateKey)
+        public = loaded.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        write_once(self.audit_public_path, public)
         return loaded
+
+    @property
+    def audit_public_path(self) -> Path:
+        return self.dir / "audit" / "log-signing.pub.pem"
 
     def agency_public_keys(self) -> dict[str, dict[str, Any]]:
         return {

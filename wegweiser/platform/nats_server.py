@@ -9,7 +9,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra import NATS_SERVER_CONF
@@ -51,6 +51,11 @@ class EmbeddedNats:
     port: int = 0
     monitor_port: int = 0
     sync_interval: str = "always"
+    name: str = "wegweiser-embedded"
+    cluster_port: int = 0
+    """With `routes`: this node's port for the other nodes of a cluster."""
+    routes: tuple[int, ...] = ()
+    """The cluster ports of the other nodes; empty: a single server."""
     authorization: str = ""
     """An `authorization { ... }` block (see `nats_auth.render`); empty: no authentication."""
     process: subprocess.Popen[bytes] | None = None
@@ -98,8 +103,19 @@ class EmbeddedNats:
             .replace("{monitor_port}", str(self.monitor_port))
             .replace("{store_dir}", str(self.store_dir / "jetstream"))
             .replace("{sync_interval}", self.sync_interval)
+            .replace("{name}", self.name)
+            .replace("{cluster}", self._cluster_block())
             + "\n"
             + self.authorization
+        )
+
+    def _cluster_block(self) -> str:
+        if not self.routes:
+            return ""
+        routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.routes)
+        return (
+            "cluster {\n  name: wegweiser\n"
+            f"  listen: 127.0.0.1:{self.cluster_port}\n  routes: [{routes}]\n}}\n"
         )
 
     def reconfigure(self, authorization: str) -> None:
@@ -123,3 +139,79 @@ class EmbeddedNats:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@dataclass
+class EmbeddedCluster:
+    """Three (or more) nats-servers on loopback forming one JetStream cluster, each with its
+    own store: the production topology on one machine (see infra/CLUSTER.md)."""
+
+    root: Path
+    size: int = 3
+    sync_interval: str = "always"
+    authorization: str = ""
+    nodes: list[EmbeddedNats] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.size < 3:
+            raise ValueError("a JetStream cluster needs at least 3 nodes to keep a quorum")
+        cluster_ports = [free_port() for _ in range(self.size)]
+        self.nodes = [
+            EmbeddedNats(
+                self.root / f"node-{i + 1}",
+                port=free_port(),
+                monitor_port=free_port(),
+                sync_interval=self.sync_interval,
+                name=f"wegweiser-{i + 1}",
+                cluster_port=cluster_ports[i],
+                routes=tuple(p for j, p in enumerate(cluster_ports) if j != i),
+            )
+            for i in range(self.size)
+        ]
+
+    @property
+    def url(self) -> str:
+        """Every node, comma-separated: clients fail over between them."""
+        return ",".join(node.url for node in self.nodes)
+
+    @property
+    def monitor_url(self) -> str:
+        return self.nodes[0].monitor_url
+
+    def start(self, timeout: float = 30.0) -> EmbeddedCluster:
+        """Start every node; return once the JetStream meta group has a leader."""
+        for node in self.nodes:
+            node.authorization = self.authorization
+            node.start()
+        self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Until every running node reports JetStream healthy (/healthz)."""
+        deadline = time.monotonic() + timeout
+        pending = [n for n in self.nodes if n.process and n.process.poll() is None]
+        while pending and time.monotonic() < deadline:
+            pending = [n for n in pending if not _healthy(n)]
+            if pending:
+                time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"JetStream not healthy on {[n.name for n in pending]}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for node in self.nodes:
+            node.stop(timeout)
+
+
+def _healthy(node: EmbeddedNats) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{node.monitor_url}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def servers(url: str) -> list[str]:
+    """A comma-separated NATS URL (several nodes of a cluster) as nats-py's server list."""
+    return [u.strip() for u in url.split(",") if u.strip()]

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -32,6 +29,8 @@ from wegweiser.platform.connect import connect, credentials
 from wegweiser.platform.consumer import ConsumerEdge, Handler
 from wegweiser.platform.db import Database
 from wegweiser.platform.inbox import InboxRow
+from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
+from wegweiser.platform.nats_server import servers
 from wegweiser.platform.outbox import OutboxRow, Relay
 from wegweiser.settings import Settings
 
@@ -70,7 +69,7 @@ class ServiceRuntime:
         self.settings = settings
         self.db = Database(settings.db_url(name), [OutboxRow, InboxRow, *tables])
         self.broker = NatsBroker(
-            settings.nats_url,
+            servers(settings.nats_url),
             logger=structlog.get_logger("faststream"),
             log_level=logging.DEBUG,
             max_reconnect_attempts=-1,
@@ -107,7 +106,7 @@ class ServiceRuntime:
         )
         stack.push_async_callback(self.nc.drain)
         self.js = self.nc.jetstream()
-        await topology.ensure_stream(self.js)
+        await topology.ensure_stream(self.js, self.settings.stream_replicas)
         await topology.ensure_consumers(
             self.js, topology.consumers(self.name), self.settings.max_deliver
         )
@@ -172,10 +171,12 @@ class ServiceRuntime:
         """Serve an ASGI app beside the broker for as long as the service runs."""
 
         async def serve() -> None:
-            config = uvicorn.Config(
-                app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
-            )
-            await uvicorn.Server(config).serve()
+            config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+            sock = reusable_socket(host, port)
+            try:
+                await uvicorn.Server(config).serve(sockets=[sock])
+            finally:
+                sock.close()
 
         self.also(serve)
 
@@ -202,27 +203,31 @@ class ServiceRuntime:
         """Run another long-lived task beside the broker (e.g. an HTTP server)."""
         self._tasks.append(task)
 
-    def _mark_ready(self) -> Callable[[], None]:
-        """Tell a supervisor this process serves now (`<data_dir>/ready/<name>` holds its pid);
-        returns what withdraws the mark."""
-        mark = ready_mark(self.settings.data_dir, self.name)
-        mark.parent.mkdir(parents=True, exist_ok=True)
-        mark.write_text(str(os.getpid()))
-        return lambda: mark.unlink(missing_ok=True)
+    async def _start_broker(self) -> None:
+        """Start the subscribers; while a fresh cluster still elects a consumer's leader,
+        binding to it times out: stop what did start and try again, patiently."""
+        async for attempt in topology.patiently():
+            with attempt:
+                try:
+                    await self.broker.start()
+                except Exception:
+                    with suppress(Exception):
+                        await self.broker.stop()
+                    raise
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Run until SIGINT/SIGTERM (or `stop`), then shut down in order."""
-        stop = stop or _stop_on_signals()
+        stop = stop or stop_on_signals()
         async with AsyncExitStack() as stack:
             await self.open(stack)
             for step in self._before_start:
                 await step()
-            await self.broker.start()
+            await self._start_broker()
             stack.push_async_callback(self.broker.stop)
             tasks = [asyncio.create_task(self.relay.run_forever())]
             tasks += [asyncio.create_task(t()) for t in self._tasks]
             log.info("service.started", service=self.name)
-            stack.callback(self._mark_ready())
+            stack.callback(mark_ready(self.settings.data_dir, self.name, self.settings.instance))
             waiter: asyncio.Task[Any] = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for task in tasks:
@@ -232,15 +237,3 @@ class ServiceRuntime:
                 if task is not waiter and task.exception():
                     raise task.exception()  # type: ignore[misc]
             log.info("service.stopping", service=self.name)
-
-
-def ready_mark(data_dir: Path, name: str) -> Path:
-    return data_dir / "ready" / name
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -16,7 +17,13 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from infra import JETSTREAM_TOML
 from schemas import subjects
@@ -103,9 +110,27 @@ def agency_consumer(agency_id: str) -> ConsumerSpec:
     )
 
 
-async def ensure_stream(js: JetStreamContext) -> None:
-    """Create the stream, or update it to what infra/ says."""
-    config = stream_config()
+def patiently() -> AsyncRetrying:
+    """JetStream's API may not answer while a fresh cluster elects its leaders: keep asking."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(
+            (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)
+        ),
+        wait=wait_exponential(multiplier=0.2, max=2),
+        stop=stop_after_delay(60),
+        reraise=True,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, replicas: int | None = None) -> None:
+    """Create the stream, or update it to what infra/ says (at `replicas` in a cluster)."""
+    async for attempt in patiently():
+        with attempt:
+            await _ensure_stream(js, replicas)
+
+
+async def _ensure_stream(js: JetStreamContext, replicas: int | None) -> None:
+    config = stream_config(replicas)
     try:
         await js.stream_info(config.name or "")
     except NotFoundError:
@@ -119,4 +144,6 @@ async def ensure_consumers(
 ) -> None:
     """Create or update durable consumers (add_consumer is idempotent for a durable)."""
     for spec in specs:
-        await js.add_consumer(subjects.STREAM, spec.config(max_deliver))
+        async for attempt in patiently():
+            with attempt:
+                await js.add_consumer(subjects.STREAM, spec.config(max_deliver))

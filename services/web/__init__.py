@@ -1,0 +1,1 @@
+"""The web app for counsellors and the ombudsperson."""

@@ -1,0 +1,140 @@
+"""Composition root of the web app: its own database (users, sessions), the clients of intake
+and audit, and the HTTP server. It does not touch NATS: it sees cases only through intake's
+API and the log only through the ombudsperson's audit API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from contextlib import AsyncExitStack
+from functools import partial
+from pathlib import Path
+
+import structlog
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from services.audit.access import ombudsperson_token
+from services.web import accounts
+from services.web.clients import AuditClient, IntakeClient, Unavailable
+from services.web.http import Web, create_app
+from wegweiser.platform.db import Database
+from wegweiser.platform.keys import KeyRing
+from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
+from wegweiser.settings import Settings
+
+log = structlog.get_logger()
+
+
+def audit_public_key(settings: Settings) -> Ed25519PublicKey:
+    """The audit log's public key, pinned in the key directory (the web app never reads the
+    private half); Unavailable until the audit service has made its key."""
+    path = KeyRing(settings.keys_path).audit_public_path
+    try:
+        key = load_pem_public_key(path.read_bytes())
+    except FileNotFoundError:
+        raise Unavailable(f"no audit key at {path} yet: start the audit service") from None
+    assert isinstance(key, Ed25519PublicKey)
+    return key
+
+
+def database(settings: Settings) -> Database:
+    return Database(settings.db_url("web"), accounts.TABLES)
+
+
+class WebProcess:
+    """The web app as a process: serve until SIGINT/SIGTERM, marked ready while it serves."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = database(settings)
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        settings = self.settings
+        stop = stop or stop_on_signals()
+        async with AsyncExitStack() as stack:
+            await asyncio.to_thread(self.db.create_tables)
+            stack.callback(self.db.dispose)
+            intake = IntakeClient(settings.intake_url)
+            audit = AuditClient(
+                f"http://{settings.audit_host}:{settings.audit_port}",
+                ombudsperson_token(settings),
+            )
+            stack.push_async_callback(intake.close)
+            stack.push_async_callback(audit.close)
+            web = Web(
+                run=self.db.run,
+                intake=intake,
+                audit=audit,
+                audit_key=partial(audit_public_key, settings),
+                offices=settings.all_offices,
+                policy=accounts.SessionPolicy(
+                    idle=settings.web_session_idle, lifetime=settings.web_session_lifetime
+                ),
+                secure_cookies=settings.environment == "production",
+            )
+            config = uvicorn.Config(
+                create_app(web), log_config=None, access_log=False, lifespan="off"
+            )
+            server = uvicorn.Server(config)
+            sock = reusable_socket(settings.web_host, settings.web_port)
+            stack.callback(sock.close)
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
+            while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn sets a flag
+                await asyncio.sleep(0.05)
+            stack.callback(mark_ready(settings.data_dir, "web", settings.instance))
+            log.info("service.started", service="web", url=settings.web_url)
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait([waiter, serving], return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
+            await asyncio.gather(serving, return_exceptions=True)
+            waiter.cancel()
+            log.info("service.stopping", service="web")
+
+
+def build(settings: Settings) -> WebProcess:
+    return WebProcess(settings)
+
+
+DEMO_USERS = (
+    ("beratung", accounts.Role.COUNSELLOR, "office_id"),
+    ("beratung-oa", accounts.Role.COUNSELLOR, "oa-integration-office"),
+    ("ombudsperson", accounts.Role.OMBUDSPERSON, None),
+)
+
+
+def ensure_demo_users(settings: Settings) -> Path | None:
+    """In development, when the web app has no users yet: a counsellor for each sample office
+    and the ombudsperson, with random passwords written to keys_dir/web/demo-users.txt."""
+    path = settings.keys_path / "web" / "demo-users.txt"
+    db = database(settings)
+    try:
+        db.create_tables()
+        if settings.environment != "development" or db.run_sync(accounts.users):
+            return path if path.exists() else None
+        offices = settings.all_offices
+        lines = []
+        for username, role, office in DEMO_USERS:
+            office_id = settings.office_id if office == "office_id" else office
+            if office_id is not None and office_id not in offices:
+                continue
+            password = secrets.token_urlsafe(12)
+            db.run_sync(
+                partial(
+                    accounts.add_user,
+                    username=username,
+                    password=password,
+                    role=role,
+                    office_id=office_id,
+                )
+            )
+            lines.append(f"{username}\t{password}\t{role.value}\t{office_id or '-'}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("# user\tpassword\trole\toffice\n" + "\n".join(lines) + "\n")
+        return path
+    finally:
+        db.dispose()

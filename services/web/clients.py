@@ -1,0 +1,84 @@
+"""The web app's only ways to data: intake's API (as one office) and the audit API (metadata).
+
+The web app stores no case data itself; every page is a view of one of these two services.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from services.intake.api_models import OFFICE_HEADER
+
+
+class Refused(Exception):
+    """The service refused the call; `status` and `detail` say why, for the page to show."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class Unavailable(Exception):
+    """The service could not be reached."""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):  # FastAPI's validation errors
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}" for e in detail
+        )
+    return str(detail)
+
+
+class _Api:
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=15.0)
+
+    async def call(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any
+    ) -> httpx.Response:
+        try:
+            response = await self.http.request(method, path, headers=headers, **kw)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"{self.http.base_url} is not reachable: {exc}") from None
+        if response.status_code >= 400:
+            raise Refused(response.status_code, _detail(response))
+        return response
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class IntakeClient(_Api):
+    """Intake's HTTP API, always on behalf of one office."""
+
+    async def get(self, office: str, path: str, **params: Any) -> Any:
+        params = {k: v for k, v in params.items() if v is not None}
+        response = await self.call("GET", path, {OFFICE_HEADER: office}, params=params)
+        return response.json()
+
+    async def text(self, office: str, path: str, **params: Any) -> str:
+        return (await self.call("GET", path, {OFFICE_HEADER: office}, params=params)).text
+
+    async def post(self, office: str, path: str, body: Any = None) -> Any:
+        response = await self.call("POST", path, {OFFICE_HEADER: office}, json=body)
+        return response.json()
+
+
+class AuditClient(_Api):
+    """The ombudsperson's read-only audit API."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        super().__init__(base_url, {"Authorization": f"Bearer {token}"})
+
+    async def get(self, path: str, **params: Any) -> Any:
+        params = {k: v for k, v in params.items() if v not in (None, "")}
+        return (await self.call("GET", path, params=params)).json()

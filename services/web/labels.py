@@ -1,0 +1,152 @@
+"""What the pages call each code of the shared vocabulary (English ids of the catalogues)."""
+
+from __future__ import annotations
+
+from schemas.vocabulary import (
+    AgencyKind,
+    ConsentMethod,
+    DataCategory,
+    Need,
+    Purpose,
+    ReferralStatus,
+    Urgency,
+)
+from services.directory.needs import LABELS as TAXONOMY
+from services.web.i18n import N_
+
+
+def needs(language: str) -> list[tuple[str, str]]:
+    """Every need with its name in `language`, from the directory's published taxonomy."""
+    return [(need.value, TAXONOMY[need].name(language)) for need in Need]
+
+
+def need_name(code: str, language: str) -> str:
+    """A need's name in `language`; an unknown code as it is."""
+    try:
+        return TAXONOMY[Need(code)].name(language)
+    except ValueError:
+        return code
+
+
+KINDS = {
+    AgencyKind.LEGAL_AID: N_("Legal aid"),
+    AgencyKind.RECOGNITION_COUNSELLING: N_("Recognition counselling"),
+    AgencyKind.LANGUAGE_SCHOOL: N_("Language school"),
+    AgencyKind.MIGRATION_COUNSELLING: N_("Migration counselling service"),
+    AgencyKind.YOUTH_MIGRATION_SERVICE: N_("Youth migration service"),
+    AgencyKind.JOBCENTER: N_("Jobcenter"),
+    AgencyKind.EMPLOYMENT_AGENCY: N_("Employment agency"),
+    AgencyKind.PSYCHOSOCIAL: N_("Psychosocial service"),
+    AgencyKind.VIOLENCE_PROTECTION: N_("Violence protection service"),
+    AgencyKind.HOUSING: N_("Housing service"),
+    AgencyKind.HEALTH: N_("Health service"),
+    AgencyKind.EDUCATION: N_("School or childcare service"),
+    AgencyKind.INTERPRETING: N_("Interpreting service"),
+    AgencyKind.COUNSELLING_OFFICE: N_("Counselling office"),
+    AgencyKind.AUTHORITY: N_("Authority"),
+}
+
+CATEGORIES = {
+    DataCategory.CLIENT_REFERENCE: N_("Client reference"),
+    DataCategory.NAME: N_("Name"),
+    DataCategory.NEEDS: N_("Needs"),
+    DataCategory.LANGUAGES: N_("Languages"),
+    DataCategory.AGE: N_("Age"),
+    DataCategory.AREA: N_("Place of residence"),
+    DataCategory.CASE_NOTE: N_("Case note"),
+    DataCategory.CONTACT: N_("Contact details"),
+    DataCategory.RESIDENCE_STATUS: N_("Residence status"),
+    DataCategory.HEALTH: N_("Health data"),
+    DataCategory.ETHNIC_ORIGIN: N_("Ethnic origin"),
+    DataCategory.RELIGION: N_("Religion"),
+}
+
+METHODS = {
+    ConsentMethod.SIGNED_FORM: N_("Signed form"),
+    ConsentMethod.WITNESSED_VERBAL: N_("Verbal, witnessed"),
+    ConsentMethod.ELECTRONIC: N_("Electronic"),
+}
+
+PURPOSES = {
+    Purpose.REFERRAL: N_("Referral to the agency"),
+    Purpose.FOLLOW_UP: N_("Follow-up by the office"),
+}
+
+URGENCIES = {
+    Urgency.ROUTINE: N_("Routine"),
+    Urgency.SOON: N_("Soon"),
+    Urgency.URGENT: N_("Urgent"),
+}
+
+STATES = {
+    ReferralStatus.DRAFT: N_("Being sent"),
+    ReferralStatus.REQUESTED: N_("Offered"),
+    ReferralStatus.RECEIVED: N_("Received"),
+    ReferralStatus.ACCEPTED: N_("Accepted"),
+    ReferralStatus.REJECTED: N_("Declined"),
+    ReferralStatus.IN_PROGRESS: N_("In progress"),
+    ReferralStatus.ON_HOLD: N_("On hold"),
+    ReferralStatus.COMPLETED: N_("Completed"),
+    ReferralStatus.FAILED: N_("Failed"),
+    ReferralStatus.CANCELLED: N_("Withdrawn"),
+}
+
+OVERDUE = {
+    "reminded": N_("Reminder sent"),
+    "escalated": N_("Escalated: no answer"),
+    "expired": N_("Expired without answer"),
+}
+
+DELETION = {
+    "deletion-requested": N_("Deletion requested"),
+    "deletion-reminded": N_("Deletion reminder sent"),
+    "deletion-escalated": N_("Deletion overdue"),
+    "deletion-confirmed": N_("Deletion confirmed"),
+}
+
+REASONS = {
+    "need.offered": N_("Offers this help"),
+    "area.municipality": N_("Serves the municipality"),
+    "area.postcode": N_("Serves the postcode"),
+    "area.county": N_("Serves the county"),
+    "area.state": N_("Serves the whole Land"),
+    "area.remote": N_("Helps remotely"),
+    "area.any": N_("No place given"),
+    "language.match": N_("Speaks the person's language"),
+    "language.any": N_("No language asked for"),
+    "age.within": N_("Age within its limits"),
+    "waiting.days": N_("Waiting time"),
+    "capacity.free": N_("Free places"),
+    "area.outside": N_("Does not serve the place"),
+    "language.not-offered": N_("Does not speak the person's languages"),
+    "age.outside-limits": N_("Age outside its limits"),
+    "capacity.none": N_("No free places"),
+    "inactive": N_("Not taking referrals"),
+}
+
+LANGUAGES = {
+    "de": N_("German"),
+    "en": N_("English"),
+    "ar": N_("Arabic"),
+    "fa": N_("Persian"),
+    "ru": N_("Russian"),
+    "uk": N_("Ukrainian"),
+    "tr": N_("Turkish"),
+    "ti": N_("Tigrinya"),
+    "so": N_("Somali"),
+    "ps": N_("Pashto"),
+    "ku": N_("Kurdish"),
+    "fr": N_("French"),
+    "es": N_("Spanish"),
+    "pl": N_("Polish"),
+    "ro": N_("Romanian"),
+    "sq": N_("Albanian"),
+    "vi": N_("Vietnamese"),
+}
+"""The languages offered in the request form (ISO 639-1); others can be typed."""
+
+EVERYTHING = {
+    **{k.value: v for k, v in STATES.items()},
+    **OVERDUE,
+    **DELETION,
+}

@@ -1,0 +1,341 @@
+"""The web app in a real browser: Playwright drives Debian's Chromium against the whole system
+(six processes and their own nats-server). Screenshots of the main pages go to
+docs/screenshots/ (see README, Web app)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from services.audit.ledger import canonical
+from tests.e2e.conftest import AGENCY, request_body, start_system
+from wegweiser.supervisor import LocalSystem
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "correct horse battery"
+USERS = {
+    "berater": ("counsellor", "lup-integration-office"),
+    "beraterin-oa": ("counsellor", "oa-integration-office"),
+    "ombud": ("ombudsperson", None),
+}
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def run_cli(system_dir: Path, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "wegweiser", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WEGWEISER_DATA_DIR": str(system_dir)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+    root = tmp_path_factory.mktemp("web")
+    for name, (role, office) in USERS.items():
+        extra = ["--office", office] if office else []
+        run_cli(
+            root / "data",
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            *extra,
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+    s = start_system(root)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's Chromium is missing: `python3 go.py test` installs it (apt-get)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def web_url(system: LocalSystem) -> str:
+    return system.settings.web_url
+
+
+def sign_in(browser: Browser, system: LocalSystem, user: str, **context: Any) -> Page:
+    page = browser.new_context(base_url=web_url(system), **context).new_page()
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.get_by_label("Benutzername").fill(user)
+    page.get_by_label("Passwort").fill(PASSWORD)
+    page.get_by_label("Passwort").press("Enter")  # the keyboard is enough
+    return page
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_load_state("load")
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+def unlabelled_fields(page: Page) -> list[str]:
+    """Visible form fields without a label a screen reader would announce."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) &&
+                     !e.getAttribute('aria-label'))
+        .map(e => e.name)"""
+    )
+
+
+def test_a_counsellor_records_consent_refers_and_sees_the_agency_answer(
+    system: LocalSystem, browser: Browser
+) -> None:
+    page = sign_in(browser, system, "berater")
+    expect(page.get_by_role("heading", name="Vermittlungen Ihres Büros")).to_be_visible()
+    shot(page, "office-referrals-empty")
+    page.get_by_role("link", name="Neue Anfrage", exact=True).click()
+    assert unlabelled_fields(page) == []
+    shot(page, "office-new-request")
+
+    # an incomplete form is refused field by field, keeps what was typed, and saves nothing
+    page.get_by_label("Aktenzeichen in Ihrem Büro").fill("web-client-1")
+    page.get_by_role("button", name="Anfrage und Einwilligung speichern").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Es wurde nichts gespeichert")
+    expect(alert).to_contain_text("Gemeindeschlüssel")
+    expect(page.locator("#client_reference")).to_have_value("web-client-1")
+    shot(page, "office-new-request-errors")
+
+    page.locator("#client_name").fill("Amal Browser")
+    page.get_by_label("Migrationsberatung", exact=True).check()
+    page.locator("input[name=languages][value=ar]").check()
+    page.locator("#municipality").fill("13076090")
+    page.locator("#age").fill("34")
+    page.locator("input[name=urgency][value=soon]").check()
+    page.locator("input[name=recipient_kinds][value=migration-counselling]").check()
+    for category in ("client-reference", "name", "needs", "languages", "area", "age"):
+        page.locator(f"input[name=data_categories][value={category}]").check()
+    page.locator("input[name=method][value=signed-form]").check()
+    page.locator("#consent_read").check()
+    page.get_by_role("button", name="Anfrage und Einwilligung speichern").click()
+
+    expect(page.get_by_role("heading", name=re.compile("web-client-1"))).to_be_visible()
+    expect(page.get_by_text("Amal Browser")).to_be_visible()
+    suggestion = page.locator(f"input[name=agency_id][value={AGENCY}]")
+    expect(suggestion).to_be_enabled()
+    expect(page.locator(".candidate").first).to_contain_text("Bietet diese Hilfe an")
+    shot(page, "office-request-suggestions")
+    suggestion.check()
+    page.get_by_role("button", name="An die ausgewählten Stellen senden").click()
+    expect(page.get_by_role("status")).to_contain_text("1 Vermittlung")
+    row = page.locator("#request-referrals tr[data-referral]")
+    expect(row).to_have_count(1)
+    referral_id = row.get_attribute("data-referral")
+    assert referral_id and referral_id.startswith("ref-")
+
+    # the receipt for the person: shown for printing, and as a download
+    page.get_by_role("link", name="Quittung auf Deutsch").click()
+    expect(page.locator("pre.receipt")).to_contain_text("Ludwigslust-Parchim")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Als Text herunterladen").click()
+    assert "Ludwigslust-Parchim" in Path(download.value.path()).read_text()
+    shot(page, "office-consent-receipt")
+
+    # the agency answers through its NATS adapter; the open page follows without a reload
+    page.goto(f"/office/referrals/{referral_id}")
+    expect(page.locator("#referral-status")).to_have_attribute("data-status", "requested")
+    run_cli(system.data_dir, "agency", "answer", referral_id, "accept", "--agency", AGENCY)
+    expect(page.locator("#referral-status")).to_have_attribute(
+        "data-status", "accepted", timeout=30_000
+    )
+    expect(page.locator("#referral-status")).to_contain_text("Angenommen")
+    shot(page, "office-referral-accepted")
+
+    page.get_by_role("link", name="Vermittlungen", exact=True).click()
+    expect(page.locator(f"tr[data-referral='{referral_id}'] .state")).to_have_text("Angenommen")
+    shot(page, "office-referrals")
+
+    # withdrawing the consent asks first, then the agency's deletion confirmation shows up
+    page.goto(f"/office/referrals/{referral_id}")
+    page.get_by_role("link", name="Zurück zur Anfrage").click()
+    page.get_by_role("link", name="Einwilligung widerrufen").click()
+    expect(page.get_by_role("heading", name="Einwilligung widerrufen?")).to_be_visible()
+    page.get_by_role("button", name="Ja, Einwilligung widerrufen").click()
+    expect(page.get_by_role("status").first).to_contain_text("widerrufen")
+    expect(page.get_by_text("Amal Browser")).to_have_count(0)
+    deletion = page.locator(f"tr[data-referral='{referral_id}'] .deletion")
+    expect(deletion).to_have_text("Löschung angefordert", timeout=30_000)
+    run_cli(
+        system.data_dir, "agency", "answer", referral_id, "confirm-deletion", "--agency", AGENCY
+    )
+    expect(deletion).to_have_text("Löschung bestätigt", timeout=30_000)
+    shot(page, "office-withdrawal-confirmed")
+
+    # English on request; the choice sticks
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", name="Request of web-client-1")).to_be_visible()
+    page.get_by_role("link", name="Referrals", exact=True).click()
+    expect(page.get_by_role("heading", name="Referrals of your office")).to_be_visible()
+    shot(page, "office-referrals-en")
+
+    phone = sign_in(browser, system, "berater", viewport={"width": 390, "height": 844})
+    expect(phone.locator(f"tr[data-referral='{referral_id}']")).to_be_visible()
+    phone.wait_for_load_state("load")  # the stylesheet applied, not a layout without it
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    wide = phone.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 &&
+                     !e.closest('.table-wrap'))
+        .map(e => e.tagName + '.' + e.className + ': ' + e.textContent.slice(0, 40))"""
+    )
+    assert width <= 390, f"the page is {width}px wide on a 390px phone: {wide}"
+    shot(phone, "office-referrals-phone")
+
+
+def offer_one(system: LocalSystem, office: str | None = None, **overrides: Any) -> str:
+    """A referral sent through intake's API as `office` (default office without a header)."""
+    headers = {"X-Wegweiser-Office": office} if office else {}
+    with httpx.Client(base_url=system.settings.intake_url, headers=headers, timeout=15) as http:
+        body = request_body(client_name="Canary Person", **overrides)
+        created = http.post("/requests", json=body)
+        assert created.status_code == 201, created.text
+        sent = http.post(
+            f"/requests/{created.json()['request_id']}/referrals", json={"agency_id": AGENCY}
+        )
+        assert sent.status_code == 202, sent.text
+        return str(sent.json()["referral_id"])
+
+
+def test_the_ombudsperson_sees_metadata_verifies_the_log_and_catches_tampering(
+    system: LocalSystem, browser: Browser
+) -> None:
+    referral_id = offer_one(system, client_reference="canary-ref-77")
+    page = sign_in(browser, system, "ombud")
+    expect(page.get_by_role("heading", name="Vermittlungen im Prüfprotokoll")).to_be_visible()
+    link = page.get_by_role("link", name=referral_id)
+    expect(link).to_be_visible(timeout=30_000)
+    shot(page, "audit-overview")
+    link.click()
+    expect(page.locator("tbody tr")).not_to_have_count(0)
+    shot(page, "audit-trail")
+    for view in ("answer-times", "overdue", "withdrawals", "anomalies"):
+        page.goto(f"/audit/{view}")
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        body = page.content()
+        assert "Canary Person" not in body and "canary-ref-77" not in body
+        shot(page, f"audit-{view}")
+
+    page.goto("/audit/integrity")
+    page.get_by_role("button", name="Protokoll jetzt prüfen").click()
+    verdict = page.locator("#verdict")
+    expect(verdict).to_have_attribute("data-ok", "true")
+    shot(page, "audit-integrity")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export herunterladen").first.click()
+    exported = Path(download.value.path())
+    assert "Canary Person" not in exported.read_text()
+    assert run_cli(system.data_dir, "audit", "verify", str(exported)).startswith("OK")
+
+    # someone edits an entry in the audit database: the page names the entry
+    db = sqlite3.connect(system.data_dir / "audit.db")
+    index, entry = db.execute(
+        'SELECT "index", entry FROM audit_entries ORDER BY "index" LIMIT 1 OFFSET 2'
+    ).fetchone()
+    doc = json.loads(entry)
+    doc["time"] = "2020-01-01T00:00:00+00:00"
+    db.execute(
+        'UPDATE audit_entries SET entry = ? WHERE "index" = ?',
+        (canonical(doc), index),  # a careful forger keeps the canonical form
+    )
+    db.commit()
+    db.close()
+    page.get_by_role("button", name="Protokoll jetzt prüfen").click()
+    expect(verdict).to_have_attribute("data-ok", "false")
+    # the next entry's link to the root before it breaks: the page names it
+    expect(verdict).to_contain_text(f"Die Kette bricht bei Eintrag {index + 1}")
+    shot(page, "audit-integrity-tampered")
+
+
+def test_each_role_reaches_only_its_own_pages_and_office(
+    system: LocalSystem, browser: Browser
+) -> None:
+    mine = offer_one(system, client_reference="lup-only-1")
+    theirs = offer_one(
+        system,
+        office="oa-integration-office",
+        client_reference="oa-only-1",
+        municipality="09780116",
+    )
+    anonymous = browser.new_context(base_url=web_url(system)).new_page()
+    for path in ("/office/referrals", "/audit", "/audit/integrity", f"/office/referrals/{mine}"):
+        anonymous.goto(path)
+        expect(anonymous).to_have_url(re.compile(r"/login\?next="))
+
+    counsellor = sign_in(browser, system, "berater")
+    for path in ("/audit", "/audit/integrity", "/audit/export", f"/audit/referrals/{mine}"):
+        response = counsellor.goto(path)
+        assert response is not None and response.status == 403, path
+        expect(counsellor.get_by_role("alert")).to_contain_text("nur für die Ombudsperson")
+    shot(counsellor, "forbidden-counsellor")
+    counsellor.goto("/office/referrals")
+    expect(counsellor.locator(f"tr[data-referral='{mine}']")).to_have_count(1)
+    expect(counsellor.locator(f"tr[data-referral='{theirs}']")).to_have_count(0)
+    response = counsellor.goto(f"/office/referrals/{theirs}")
+    assert response is not None and response.status == 404
+
+    other = sign_in(browser, system, "beraterin-oa")
+    expect(other.locator(f"tr[data-referral='{theirs}']")).to_have_count(1)
+    expect(other.locator(f"tr[data-referral='{mine}']")).to_have_count(0)
+
+    ombud = sign_in(browser, system, "ombud")
+    for path in ("/office/referrals", "/office/requests/new", f"/office/referrals/{mine}"):
+        response = ombud.goto(path)
+        assert response is not None and response.status == 403, path
+        expect(ombud.get_by_role("alert")).to_contain_text("nur für Beratende")
+
+    # a form posted without the session's CSRF token changes nothing
+    cookies = {c["name"]: c["value"] for c in counsellor.context.cookies()}
+    with httpx.Client(base_url=web_url(system), cookies=cookies) as http:
+        forged = http.post(
+            f"/office/referrals/{mine}/cancel", data={"reason": "forged", "csrf": "x"}
+        )
+        assert forged.status_code == 403
+        view = httpx.get(f"{system.settings.intake_url}/referrals/{mine}").json()
+        assert view["status"] != "cancelled" and not any(
+            t["kind"] == "cancelled" for t in view["trail"]
+        )
+    # signing out ends the session on the server, not only in the browser
+    counsellor.get_by_role("button", name="Abmelden").click()
+    with httpx.Client(base_url=web_url(system), cookies=cookies) as http:
+        assert http.get("/office/referrals").status_code == 303

@@ -1,0 +1,98 @@
+"""Web users and sessions, on a real SQLite database: hashed passwords, sessions that end."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.web import accounts
+from services.web.accounts import AccountError, Role, SessionPolicy
+from wegweiser.platform.db import Database
+
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+POLICY = SessionPolicy(idle=timedelta(minutes=30), lifetime=timedelta(hours=10))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'web.db'}", accounts.TABLES)
+    database.create_tables()
+    database.run_sync(
+        lambda s: accounts.add_user(s, "berater", "lang genug 123", Role.COUNSELLOR, "office-a")
+    )
+    return database
+
+
+def test_the_password_is_stored_only_as_an_argon2id_hash(db: Database):
+    row = db.run_sync(lambda s: s.get(accounts.UserRow, "berater"))
+    assert row.password_hash.startswith("$argon2id$")
+    assert "lang genug" not in row.password_hash
+
+
+def test_only_the_right_password_signs_in(db: Database):
+    assert db.run_sync(lambda s: accounts.authenticate(s, "berater", "lang genug 123"))
+    assert db.run_sync(lambda s: accounts.authenticate(s, "berater", "lang genug 124")) is None
+    assert db.run_sync(lambda s: accounts.authenticate(s, "niemand", "lang genug 123")) is None
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "role", "office"),
+    [
+        ("Bad Name", "lang genug 123", Role.COUNSELLOR, "office-a"),
+        ("kurz", "short", Role.COUNSELLOR, "office-a"),
+        ("ohne-buero", "lang genug 123", Role.COUNSELLOR, None),
+        ("ombud", "lang genug 123", Role.OMBUDSPERSON, "office-a"),
+        ("berater", "lang genug 123", Role.COUNSELLOR, "office-a"),
+    ],
+)
+def test_users_that_make_no_sense_are_refused(db, username, password, role, office):
+    with pytest.raises(AccountError):
+        db.run_sync(lambda s: accounts.add_user(s, username, password, role, office))
+
+
+def sign_in(db: Database, at: datetime) -> str:
+    return db.run_sync(lambda s: accounts.open_session(s, s.get(accounts.UserRow, "berater"), at))
+
+
+def test_a_session_knows_its_user_and_keeps_the_token_only_hashed(db: Database):
+    token = sign_in(db, T0)
+    user = db.run_sync(lambda s: accounts.current(s, token, T0, POLICY))
+    assert user is not None and user.office_id == "office-a" and user.role is Role.COUNSELLOR
+    stored = db.run_sync(
+        lambda s: [r.token_hash for r in s.exec(accounts.select(accounts.SessionRow))]
+    )
+    assert token not in stored
+
+
+def test_a_session_ends_after_idling(db: Database):
+    token = sign_in(db, T0)
+    later = T0 + timedelta(minutes=29)
+    assert db.run_sync(lambda s: accounts.current(s, token, later, POLICY))
+    idle = later + timedelta(minutes=31)
+    assert db.run_sync(lambda s: accounts.current(s, token, idle, POLICY)) is None
+    assert db.run_sync(lambda s: accounts.current(s, token, later, POLICY)) is None  # gone
+
+
+def test_a_used_session_still_ends_at_its_lifetime(db: Database):
+    token = sign_in(db, T0)
+    at = T0
+    while at < T0 + timedelta(hours=9, minutes=50):
+        at += timedelta(minutes=20)
+        assert db.run_sync(lambda s, at=at: accounts.current(s, token, at, POLICY)), at
+    at += timedelta(minutes=20)
+    assert db.run_sync(lambda s: accounts.current(s, token, at, POLICY)) is None
+
+
+def test_signing_out_and_changing_the_password_end_sessions(db: Database):
+    first, second = sign_in(db, T0), sign_in(db, T0)
+    db.run_sync(lambda s: accounts.close_session(s, first))
+    assert db.run_sync(lambda s: accounts.current(s, first, T0, POLICY)) is None
+    assert db.run_sync(lambda s: accounts.current(s, second, T0, POLICY))
+    db.run_sync(
+        lambda s: accounts.add_user(
+            s, "berater", "neues passwort 1", Role.COUNSELLOR, "office-a", replace=True
+        )
+    )
+    assert db.run_sync(lambda s: accounts.current(s, second, T0, POLICY)) is None

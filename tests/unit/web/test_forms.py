@@ -1,0 +1,95 @@
+"""The request-and-consent form: what the counsellor typed becomes intake's request, or a
+message per field, and never half of one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.datastructures import FormData
+
+from services.intake.api_models import RequestCreate
+from services.web import forms
+
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+def form(**changes: object) -> FormData:
+    fields: dict[str, object] = {
+        "client_reference": "LUP-2026-0147",
+        "client_name": "Amal K.",
+        "needs": ["legal-aid.asylum"],
+        "languages": ["fa"],
+        "other_languages": "dar",
+        "municipality": "13076090",
+        "age": "29",
+        "urgency": "soon",
+        "note": "Anhörung am Montag",
+        "recipient_kinds": ["legal-aid"],
+        "recipient_agencies": "lup-rechtsberatung-parchim",
+        "data_categories": ["client-reference", "needs", "languages", "area"],
+        "purposes": ["referral"],
+        "method": "signed-form",
+        "text_language": "fa",
+        "consent_read": "yes",
+    }
+    fields.update(changes)
+    items = [
+        (name, str(v))
+        for name, value in fields.items()
+        if value is not None
+        for v in (value if isinstance(value, list) else [value])
+    ]
+    return FormData(items)
+
+
+def test_a_complete_form_becomes_intakes_request_with_the_shown_consent_text():
+    parsed = forms.parse(form(), NOW)
+    assert parsed.errors == {}
+    body = RequestCreate.model_validate(parsed.body)
+    assert body.languages == ["fa", "dar"]
+    assert body.age == 29
+    assert body.consent.text_version == forms.CONSENT_TEXT_VERSION
+    assert body.consent.text_language == "fa"
+    assert body.consent.given_at == NOW
+    assert [(r.kind, r.agency_id) for r in body.consent.recipients] == [
+        ("legal-aid", None),
+        (None, "lup-rechtsberatung-parchim"),
+    ]
+
+
+def test_without_a_place_the_form_asks_for_one_and_yields_no_request():
+    parsed = forms.parse(form(municipality="", postcode=""), NOW)
+    assert parsed.body is None
+    assert "municipality" in parsed.errors
+    assert parsed.values["client_reference"] == "LUP-2026-0147"
+
+
+def test_special_categories_need_the_explicit_consent_box():
+    parsed = forms.parse(form(data_categories=["needs", "health"]), NOW)
+    assert parsed.body is None
+    assert set(parsed.errors) == {"explicit_special_categories"}
+    ticked = forms.parse(
+        form(data_categories=["needs", "health"], explicit_special_categories="yes"), NOW
+    )
+    assert ticked.errors == {} and ticked.body is not None
+
+
+def test_the_consent_text_must_have_been_shown():
+    parsed = forms.parse(form(consent_read=None), NOW)
+    assert parsed.body is None and set(parsed.errors) == {"consent_read"}
+
+
+def test_each_malformed_field_is_named():
+    parsed = forms.parse(
+        form(
+            client_reference="a b",
+            age="old",
+            needs=[],
+            method="",
+            recipient_kinds=[],
+            recipient_agencies="",
+        ),
+        NOW,
+    )
+    assert parsed.body is None
+    assert {"client_reference", "age", "needs", "method", "recipient_kinds"} <= set(parsed.errors)
