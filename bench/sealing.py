@@ -46,7 +46,7 @@ def main(n: int = 500) -> None:
 
     token = seal()
     db = Database("sqlite://", [PersonKey])
-    db.create_tables()
+    db.migrate()
     vault = Vault(os.urandom(32))
     blob = db.run_sync(lambda s: vault.seal(s, "client-1", "req-1", CASE))
     print(

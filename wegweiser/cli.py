@@ -354,8 +354,8 @@ def retention(
     from wegweiser.platform.db import Database
 
     settings = _settings(data_dir)
-    db = Database(settings.db_url("intake"), TABLES)
-    db.create_tables()
+    db = Database(settings.db_url("intake"), TABLES, service="intake")
+    db.migrate()
     vault = Vault(master_key(settings.intake_master_key, settings.keys_path))
     due = db.run_sync(lambda s: rules.due(s, datetime.now(UTC), settings.retention_after_closure))
     typer.echo(f"{len(due)} request(s) closed more than {settings.retention_after_closure} ago:")
@@ -382,8 +382,8 @@ def _directory_db(settings: Settings):  # type: ignore[no-untyped-def]
     from wegweiser.platform.db import Database
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_url("directory"), TABLES)
-    db.create_tables()
+    db = Database(settings.db_url("directory"), TABLES, service="directory")
+    db.migrate()
     return db
 
 
@@ -453,11 +453,11 @@ app.add_typer(audit_app, name="audit")
 
 
 def _audit_db(settings: Settings):  # type: ignore[no-untyped-def]
-    from services.audit.store import EntryRow, HeadRow
+    from services.audit.store import TABLES
     from wegweiser.platform.db import Database
 
-    db = Database(settings.db_url("audit"), [EntryRow, HeadRow])
-    db.create_tables()
+    db = Database(settings.db_url("audit"), TABLES, service="audit")
+    db.migrate()
     return db
 
 
@@ -612,7 +612,7 @@ def user_add(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = database(settings)
-    db.create_tables()
+    db.migrate()
     try:
         db.run_sync(
             lambda s: accounts.add_user(s, username, password, chosen, office, name, replace)
@@ -636,7 +636,106 @@ def user_list(data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir)
     db = database(settings)
-    db.create_tables()
+    db.migrate()
     for row in db.run_sync(accounts.users):
         typer.echo(f"{row.username:<24} {row.role:<13} {row.office_id or '-'}")
     db.dispose()
+
+
+db_app = typer.Typer(
+    no_args_is_help=True, help="Each service's database schema (Alembic revisions)."
+)
+app.add_typer(db_app, name="db")
+Service = Annotated[str | None, typer.Argument(help="one service (default: every service)")]
+
+
+def _services(service: str | None) -> list[str]:
+    if service is None:
+        return list(SERVICES)
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    return [service]
+
+
+def _no_file(url: str) -> bool:
+    """A SQLite database that does not exist yet (looking must not create it)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists()
+
+
+@db_app.command("upgrade")
+def db_upgrade(service: Service = None, data_dir: DataDir = None) -> None:
+    """Bring the databases to the newest revision (services also do so when they start)."""
+    from wegweiser.platform import migrations
+    from wegweiser.supervisor import service_database
+
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for name in _services(service):
+        db = service_database(settings, name)
+        try:
+            db.migrate()
+            typer.echo(f"{name:<10} at {migrations.current(name, db)}")
+        except migrations.SchemaMismatch as exc:
+            typer.echo(f"{name:<10} refused: {exc}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            db.dispose()
+
+
+@db_app.command("status")
+def db_status(service: Service = None, data_dir: DataDir = None) -> None:
+    """Each database's revision against the newest; exit 1 unless all are up to date and
+    match the models."""
+    from wegweiser.platform import migrations
+    from wegweiser.supervisor import service_database
+
+    settings = _settings(data_dir)
+    behind = False
+    for name in _services(service):
+        db = service_database(settings, name)
+        try:
+            at = None if _no_file(db.url) else migrations.current(name, db)
+            head = migrations.head(name)
+            diffs = migrations.differences(name, db) if at and at == head else []
+        finally:
+            db.dispose()
+        if at is None:
+            verdict = "not created yet"
+        elif at != head:
+            verdict = f"behind: run `wegweiser db upgrade {name}`"
+        elif diffs:
+            verdict = f"differs from the models: {migrations.describe(diffs)}"
+        else:
+            verdict = "up to date"
+        behind = behind or verdict != "up to date"
+        typer.echo(f"{name:<10} at {at or '-':<6} newest {head:<6} {verdict}")
+    raise typer.Exit(1 if behind else 0)
+
+
+@db_app.command("revision")
+def db_revision(
+    service: Annotated[str, typer.Argument(help="the service whose models changed")],
+    message: Annotated[str, typer.Option("--message", "-m", help="what the revision does")],
+) -> None:
+    """For developers: write the next revision of a service from what its models have that
+    its revisions lack (compared on a scratch SQLite database; review what it writes)."""
+    import tempfile
+
+    from wegweiser.platform import migrations
+    from wegweiser.supervisor import service_database
+
+    _services(service)
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = _settings(Path(scratch))
+        db = service_database(settings, service)
+        try:
+            db.migrate()
+            if not migrations.differences(service, db):
+                typer.echo(f"{service}: the models and the revisions agree; nothing to write")
+                return
+            typer.echo(f"wrote {migrations.revision(service, db, message)}")
+        finally:
+            db.dispose()

@@ -162,6 +162,15 @@ class Settings(BaseSettings):
             self.nats_url = os.environ["NATS_URL"]
         if not self.remind_after < self.escalate_after < self.expire_after:
             raise ValueError("deadlines must grow: remind_after < escalate_after < expire_after")
+        urls: dict[str, list[str]] = {}
+        for service in SERVICES:
+            urls.setdefault(self.db_url(service), []).append(service)
+        shared = [names for names in urls.values() if len(names) > 1]
+        if shared:
+            raise ValueError(
+                "each service needs a database of its own (each has its outbox, inbox and "
+                f"migrations); these share one: {'; '.join(', '.join(n) for n in shared)}"
+            )
         if self.environment == "production":
             sqlite = [s for s in SERVICES if self.db_url(s).startswith("sqlite")]
             if sqlite and os.environ.get("WEGWEISER_ALLOW_SQLITE") != "1":

@@ -18,9 +18,11 @@ import httpx
 import structlog
 
 from wegweiser.platform import connect, nats_auth
+from wegweiser.platform.db import Database
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.lifecycle import ready_mark
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats
+from wegweiser.platform.runtime import MESSAGING_TABLES
 from wegweiser.settings import SERVICES, Settings
 
 log = structlog.get_logger()
@@ -154,7 +156,7 @@ class LocalSystem:
             ),
         }
         if self.settings.instances > 1:
-            prepare_stores(self.settings.model_copy(update={"nats_url": self.nats_url}))
+            prepare_stores(self.settings)
         for instance in range(1, self.settings.instances + 1):
             for name in SERVICES:
                 key = name if instance == 1 else f"{name}-{instance}"
@@ -259,13 +261,33 @@ def ensure_demo_keys(settings: Settings) -> None:
         seeds.ensure(seeds.agency_path(agency_id))
 
 
+STORES = {  # where each service declares its tables
+    "directory": "services.directory.store",
+    "referral": "services.referral.store",
+    "intake": "services.intake.store",
+    "audit": "services.audit.store",
+    "gateway": "services.gateway.store",
+    "web": "services.web.accounts",
+}
+
+
+def service_database(settings: Settings, name: str) -> Database:
+    """A service's database with every table the service has, without building the service
+    (which would make keys); not yet migrated."""
+    tables = importlib.import_module(STORES[name]).TABLES
+    messaging = [] if name == "web" else MESSAGING_TABLES
+    return Database(settings.db_url(name), [*messaging, *tables], service=name)
+
+
 def prepare_stores(settings: Settings) -> None:
-    """Create every service's tables once, before several instances of it start: instances
-    racing on CREATE TABLE fail on PostgreSQL."""
+    """Migrate every service's database once, before several instances of it start (they
+    would wait for each other's lock; this way the one failure, if any, is reported once)."""
     for name in SERVICES:
-        built = importlib.import_module(f"services.{name}.bootstrap").build(settings)
-        built.db.create_tables()
-        built.db.dispose()
+        database = service_database(settings, name)
+        try:
+            database.migrate()
+        finally:
+            database.dispose()
 
 
 def nats_users(settings: Settings) -> str:

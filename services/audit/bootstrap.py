@@ -30,7 +30,7 @@ log = structlog.get_logger()
 
 def build(settings: Settings) -> ServiceRuntime:
     """Wire the audit service: its own durable consumer on the whole stream."""
-    runtime = ServiceRuntime("audit", settings, [store.EntryRow, store.HeadRow])
+    runtime = ServiceRuntime("audit", settings, store.TABLES)
     key = KeyRing(settings.keys_path).audit_signing()
     ledger = Ledger()
     pending: list[tuple[int, bytes]] = []

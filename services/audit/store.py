@@ -28,6 +28,9 @@ class HeadRow(SQLModel, table=True):
     signature: str = Field(max_length=200)
 
 
+TABLES: list[type[SQLModel]] = [EntryRow, HeadRow]
+
+
 def all_entries(session: Session, limit: int | None = None) -> list[bytes]:
     stmt = select(EntryRow.entry).order_by(col(EntryRow.index))
     return list(session.exec(stmt.limit(limit) if limit else stmt))

@@ -20,9 +20,7 @@ from wegweiser.settings import Settings
 
 def build(settings: Settings) -> ServiceRuntime:
     """Wire the referral service: its consumers, its deadline timer."""
-    runtime = ServiceRuntime(
-        "referral", settings, [store.ReferralRow, store.WithdrawnConsent, store.DeletionRow]
-    )
+    runtime = ServiceRuntime("referral", settings, store.TABLES)
     policy = DeadlinePolicy(settings.remind_after, settings.escalate_after, settings.expire_after)
     ctx = handlers.Context(
         policy=policy,

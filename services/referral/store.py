@@ -147,6 +147,9 @@ class DeletionRow(SQLModel, table=True):
     next_check: datetime | None = Field(default=None, index=True, sa_type=DateTime(timezone=True))
 
 
+TABLES: list[type[SQLModel]] = [ReferralRow, WithdrawnConsent, DeletionRow]
+
+
 def is_withdrawn(session: Session, consent_id: str) -> bool:
     return session.get(WithdrawnConsent, consent_id) is not None
 

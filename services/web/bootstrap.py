@@ -41,7 +41,7 @@ def audit_public_key(settings: Settings) -> Ed25519PublicKey:
 
 
 def database(settings: Settings) -> Database:
-    return Database(settings.db_url("web"), accounts.TABLES)
+    return Database(settings.db_url("web"), accounts.TABLES, service="web")
 
 
 class WebProcess:
@@ -55,7 +55,7 @@ class WebProcess:
         settings = self.settings
         stop = stop or stop_on_signals()
         async with AsyncExitStack() as stack:
-            await asyncio.to_thread(self.db.create_tables)
+            await asyncio.to_thread(self.db.migrate)
             stack.callback(self.db.dispose)
             intake = IntakeClient(settings.intake_url)
             audit = AuditClient(
@@ -111,7 +111,7 @@ def ensure_demo_users(settings: Settings) -> Path | None:
     path = settings.keys_path / "web" / "demo-users.txt"
     db = database(settings)
     try:
-        db.create_tables()
+        db.migrate()
         if settings.environment != "development" or db.run_sync(accounts.users):
             return path if path.exists() else None
         offices = settings.all_offices

@@ -24,8 +24,8 @@ CANARY_POSTCODE = "19999"
 
 @pytest.fixture
 def db(database_url: str):
-    database = Database(database_url, store.TABLES)
-    database.create_tables()
+    database = Database(database_url, store.TABLES, service="directory")
+    database.migrate()
     yield database
     database.dispose()
 

@@ -33,8 +33,8 @@ POLICY = DeadlinePolicy(timedelta(hours=1), timedelta(hours=2), timedelta(hours=
 
 @pytest.fixture
 def referral_db(database_url):
-    db = Database(database_url, [store.ReferralRow, OutboxRow, InboxRow])
-    db.create_tables()
+    db = Database(database_url, [*store.TABLES, OutboxRow, InboxRow], service="referral")
+    db.migrate()
     yield db
     db.dispose()
 
@@ -93,8 +93,8 @@ def test_the_inbox_remembers_per_consumer(referral_db):
 
 @pytest.fixture
 def intake_db(database_url):
-    db = Database(database_url, [*INTAKE_TABLES, OutboxRow, InboxRow])
-    db.create_tables()
+    db = Database(database_url, [*INTAKE_TABLES, OutboxRow, InboxRow], service="intake")
+    db.migrate()
     yield db
     db.dispose()
 

@@ -39,7 +39,7 @@ async def setup(nats_url: str, db_url: str, max_deliver: int = 3):
     js = nc.jetstream()
     await topology.ensure_stream(js)
     db = Database(db_url, [OutboxRow, InboxRow, Effect])
-    db.create_tables()
+    db.migrate()
     spec = ConsumerSpec("test-consumer", "test", (subjects.CANCELLATION_REQUESTED,), 2.0)
     await topology.ensure_consumers(js, [spec], max_deliver)
     sub = await js.pull_subscribe_bind("test-consumer", subjects.STREAM)

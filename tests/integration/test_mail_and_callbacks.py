@@ -65,8 +65,10 @@ class Clock:
 async def gateway(tmp_path, nats_server, smtp):
     """The gateway's parts wired as its composition root does, on a private broker and SMTP."""
     inbox, port = smtp
-    db = Database(f"sqlite:///{tmp_path / 'gateway.db'}", [*TABLES, OutboxRow, InboxRow])
-    db.create_tables()
+    db = Database(
+        f"sqlite:///{tmp_path / 'gateway.db'}", [*TABLES, OutboxRow, InboxRow], service="gateway"
+    )
+    db.migrate()
     ring = KeyRing(tmp_path / "keys")
     ring.ensure_agency(AGENCY.agency_id)
     secret = webhook.new_secret()

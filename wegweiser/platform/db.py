@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio
-from sqlalchemy import Table, event
+from sqlalchemy import MetaData, Table, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
+
+from wegweiser.platform import migrations
 
 T = TypeVar("T")
 
@@ -53,13 +55,29 @@ def make_engine(url: str) -> Engine:
 class Database:
     """A service's database: `await db.run(fn)` runs `fn(session)` in one transaction."""
 
-    def __init__(self, url: str, tables: Iterable[type[SQLModel]]) -> None:
+    def __init__(
+        self, url: str, tables: Iterable[type[SQLModel]], service: str | None = None
+    ) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
+        self.service = service
         self._tables: list[Table] = [t.__table__ for t in tables]  # type: ignore[attr-defined]
 
-    def create_tables(self) -> None:
-        SQLModel.metadata.create_all(self.engine, tables=self._tables)
+    @property
+    def metadata(self) -> MetaData:
+        """This database's tables alone (SQLModel keeps every service's in one)."""
+        metadata = MetaData()
+        for table in self._tables:
+            table.to_metadata(metadata)
+        return metadata
+
+    def migrate(self) -> None:
+        """Bring the schema up to date: a service's database by its Alembic revisions;
+        tables of no service (a test's, a benchmark's) are simply created."""
+        if self.service is None:
+            SQLModel.metadata.create_all(self.engine, tables=self._tables)
+            return
+        migrations.upgrade(self.service, self)
 
     def run_sync(self, fn: Callable[[Session], T]) -> T:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():

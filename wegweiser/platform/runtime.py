@@ -57,19 +57,19 @@ def matches(pattern: str, subject: str) -> bool:
     return len(p) == len(s)
 
 
+# every service with a broker has both (the web app has neither)
+MESSAGING_TABLES: list[type[SQLModel]] = [OutboxRow, InboxRow]
+
+
 class ServiceRuntime:
     """One service process's shared machinery, built in one place."""
 
     def __init__(self, name: str, settings: Settings, tables: Iterable[type[SQLModel]]) -> None:
-        if settings.nats_url is None:
-            raise ValueError(
-                "no NATS URL: set WEGWEISER_NATS_URL or NATS_URL, or use `wegweiser up`"
-            )
         self.name = name
         self.settings = settings
-        self.db = Database(settings.db_url(name), [OutboxRow, InboxRow, *tables])
+        self.db = Database(settings.db_url(name), [*MESSAGING_TABLES, *tables], service=name)
         self.broker = NatsBroker(
-            servers(settings.nats_url),
+            servers(settings.nats_url or ""),  # checked when connecting: wiring needs none
             logger=structlog.get_logger("faststream"),
             log_level=logging.DEBUG,
             max_reconnect_attempts=-1,
@@ -99,7 +99,11 @@ class ServiceRuntime:
 
     async def open(self, stack: AsyncExitStack) -> None:
         """Connect and provision; resources are released by `stack`."""
-        await asyncio.to_thread(self.db.create_tables)
+        if self.settings.nats_url is None:
+            raise ValueError(
+                "no NATS URL: set WEGWEISER_NATS_URL or NATS_URL, or use `wegweiser up`"
+            )
+        await asyncio.to_thread(self.db.migrate)
         stack.callback(self.db.dispose)
         self.nc = await connect(
             self.settings.nats_url or "", f"wegweiser-{self.name}", self.settings.nats_seed_path

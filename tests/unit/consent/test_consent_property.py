@@ -93,7 +93,7 @@ def db(tmp_path_factory):
         f"sqlite:///{tmp_path_factory.mktemp('prop') / 'referral.db'}",
         [ReferralRow, OutboxRow, store.WithdrawnConsent, store.DeletionRow],
     )
-    database.create_tables()
+    database.migrate()
     return database
 
 

@@ -57,3 +57,10 @@ def test_production_refuses_sqlite_unless_explicitly_allowed(monkeypatch):
 def test_unknown_settings_are_an_error():
     with pytest.raises(ValidationError, match="intake_prot"):
         Settings(intake_prot=1)  # type: ignore[call-arg]
+
+
+def test_two_services_cannot_share_one_database():
+    with pytest.raises(ValidationError, match="these share one: referral, intake"):
+        Settings(
+            referral_db_url="postgresql://db/wegweiser", intake_db_url="postgresql://db/wegweiser"
+        )

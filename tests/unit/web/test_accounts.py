@@ -17,8 +17,8 @@ POLICY = SessionPolicy(idle=timedelta(minutes=30), lifetime=timedelta(hours=10))
 
 @pytest.fixture
 def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'web.db'}", accounts.TABLES)
-    database.create_tables()
+    database = Database(f"sqlite:///{tmp_path / 'web.db'}", accounts.TABLES, service="web")
+    database.migrate()
     database.run_sync(
         lambda s: accounts.add_user(s, "berater", "lang genug 123", Role.COUNSELLOR, "office-a")
     )

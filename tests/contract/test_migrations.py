@@ -1,0 +1,157 @@
+"""Each service's Alembic revisions build exactly the schema its models declare, on SQLite and
+on PostgreSQL; instances starting together migrate once; a database from before migrations
+is adopted when it matches and refused, untouched, when it does not."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from sqlmodel import SQLModel
+from typer.testing import CliRunner
+
+from wegweiser.cli import app
+from wegweiser.platform import migrations
+from wegweiser.platform.db import Database
+from wegweiser.platform.inbox import InboxRow
+from wegweiser.settings import SERVICES, Settings
+from wegweiser.supervisor import service_database
+
+
+def database(tmp_path: Path, service: str, url: str) -> Database:
+    return service_database(
+        Settings(data_dir=tmp_path / "data", **{f"{service}_db_url": url}), service
+    )
+
+
+def tables(db: Database) -> set[str]:
+    return set(sqlalchemy.inspect(db.engine).get_table_names()) - {"alembic_version"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_revisions_build_what_the_models_declare(
+    tmp_path: Path, database_url: str, service: str
+) -> None:
+    db = database(tmp_path, service, database_url)
+    try:
+        db.migrate()
+        assert tables(db) == set(db.metadata.tables)
+        assert migrations.differences(service, db) == []
+        assert migrations.current(service, db) == migrations.head(service)
+        db.migrate()  # at the newest revision already: nothing to do
+        migrations.downgrade(service, db, "base")
+        assert tables(db) == set()
+        assert migrations.current(service, db) is None
+        db.migrate()
+        assert tables(db) == set(db.metadata.tables)
+    finally:
+        db.dispose()
+
+
+def test_the_tables_migrated_are_the_tables_the_running_service_uses(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", keys_dir=tmp_path / "keys")
+    for service in SERVICES:
+        built = importlib.import_module(f"services.{service}.bootstrap").build(settings)
+        assert set(built.db.metadata.tables) == set(
+            service_database(settings, service).metadata.tables
+        ), service
+
+
+INSTANCE = """
+import sys, time
+from pathlib import Path
+from wegweiser.settings import Settings
+from wegweiser.supervisor import service_database
+folder, url, me = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+db = service_database(Settings(data_dir=folder / "data", referral_db_url=url), "referral")
+(folder / f"ready-{me}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.005)
+db.migrate()
+"""
+
+
+def test_instances_starting_together_migrate_once(tmp_path: Path, database_url: str) -> None:
+    """Four processes (Alembic keeps its context per process) migrate one empty database at
+    the same moment; without the lock their CREATE TABLEs collide on PostgreSQL."""
+    instances = [
+        subprocess.Popen(
+            [sys.executable, "-c", INSTANCE, str(tmp_path), database_url, str(n)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    try:
+        for _ in range(600):
+            if len(list(tmp_path.glob("ready-*"))) == len(instances):
+                break
+            time.sleep(0.1)
+        (tmp_path / "go").touch()
+        errors = [p.communicate(timeout=120)[1] for p in instances]
+    finally:
+        for p in instances:
+            p.kill()
+    assert [p.returncode for p in instances] == [0] * len(instances), errors
+    db = database(tmp_path, "referral", database_url)
+    try:
+        assert migrations.current("referral", db) == migrations.head("referral")
+        with db.engine.connect() as conn:
+            versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        assert versions == [(migrations.head("referral"),)]
+        assert tables(db) == set(db.metadata.tables)
+    finally:
+        db.dispose()
+
+
+def test_a_database_from_before_migrations_is_adopted_with_its_data(
+    tmp_path: Path, database_url: str
+) -> None:
+    db = database(tmp_path, "intake", database_url)
+    try:
+        tables = [db.metadata.tables[name] for name in db.metadata.tables]
+        SQLModel.metadata.create_all(
+            db.engine, tables=[SQLModel.metadata.tables[t.name] for t in tables]
+        )
+        kept = InboxRow(consumer="intake", event_id="e-1", processed_at=datetime.now(UTC))
+        db.run_sync(lambda s: s.add(kept))
+        db.migrate()
+        assert migrations.current("intake", db) == migrations.head("intake")
+        assert db.run_sync(lambda s: s.get(InboxRow, ("intake", "e-1"))) is not None
+    finally:
+        db.dispose()
+
+
+def test_a_database_whose_tables_differ_is_refused_and_left_alone(
+    tmp_path: Path, database_url: str
+) -> None:
+    db = database(tmp_path, "intake", database_url)
+    try:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE inbox (consumer VARCHAR(64) PRIMARY KEY)")
+        with pytest.raises(migrations.SchemaMismatch, match=r"add_column inbox\.event_id"):
+            db.migrate()
+        assert tables(db) == {"inbox"}
+        assert not sqlalchemy.inspect(db.engine).has_table("alembic_version")
+    finally:
+        db.dispose()
+
+
+def test_db_status_and_upgrade_from_the_command_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = str(tmp_path / "data")
+    before = runner.invoke(app, ["db", "status", "--data-dir", data])
+    assert before.exit_code == 1
+    assert "intake     at -      newest 0001   not created yet" in before.output
+    assert not (tmp_path / "data" / "intake.db").exists()  # looking created nothing
+    upgraded = runner.invoke(app, ["db", "upgrade", "--data-dir", data])
+    assert upgraded.exit_code == 0, upgraded.output
+    after = runner.invoke(app, ["db", "status", "--data-dir", data])
+    assert after.exit_code == 0, after.output
+    assert after.output.count("up to date") == len(SERVICES)
