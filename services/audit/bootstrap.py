@@ -111,19 +111,19 @@ def build(settings: Settings) -> ServiceRuntime:
         }
 
     async def rebuild() -> None:
-        for entry in await runtime.db.run(store.all_entries):
+        for entry in await runtime.db.read(store.all_entries):
             ledger.accept(entry)
         log.info("audit.ledger_loaded", size=ledger.size, root=ledger.root())
 
     async def entries(referral_id: str | None = None) -> list[bytes]:
         if referral_id is None:
-            return list(await runtime.db.run(store.all_entries))
-        return list(await runtime.db.run(lambda s: store.referral_entries(s, referral_id)))
+            return list(await runtime.db.read(store.all_entries))
+        return list(await runtime.db.read(lambda s: store.referral_entries(s, referral_id)))
 
     async def export_document() -> dict[str, Any]:
         await sign_if_grown()
         head = await runtime.db.run(lambda s: store.latest_head(s, LOG_ID)) or await sign_head()
-        covered = await runtime.db.run(lambda s: store.all_entries(s, head.size))
+        covered = await runtime.db.read(lambda s: store.all_entries(s, head.size))
         return export.build(covered, head, key.public_key())
 
     app = create_app(entries, ombudsperson_token(settings), export_document)

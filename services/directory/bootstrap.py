@@ -40,7 +40,7 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
             except ValidationError as exc:
                 log.warning("directory.bad_query", error=describe(exc))
                 return QueryFailed(error=f"malformed {contract.__name__}: {describe(exc)}")
-            return await runtime.db.run(lambda s: handler(s, query))
+            return await runtime.db.read(lambda s: handler(s, query))
 
         return on_query
 
@@ -79,7 +79,7 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     runtime.before_start(seed)
 
     async def hsds() -> Assembler:
-        return await runtime.db.run(snapshot.hsds)
+        return await runtime.db.read(snapshot.hsds)
 
     runtime.serve_http(create_app(hsds), settings.directory_host, settings.directory_port)
     return runtime

@@ -36,6 +36,7 @@ def build(settings: Settings) -> ServiceRuntime:
         vault = Vault(master_key(settings.intake_master_key, settings.keys_path))
         app.state.deps = Deps(
             run=runtime.db.run,
+            read=runtime.db.read,
             directory=DirectoryClient(runtime.nc),
             wake_relay=runtime.relay.wake,
             contexts={

@@ -40,6 +40,7 @@ class Deps:
     names its office in the X-Wegweiser-Office header, else it is the default office's."""
 
     run: Callable[[Callable[..., Any]], Any]
+    read: Callable[[Callable[..., Any]], Any]  # a unit of work that only reads
     directory: DirectoryClient
     wake_relay: Callable[[], None]
     contexts: dict[str, handlers.Context]
@@ -98,14 +99,14 @@ def create_app() -> FastAPI:
     @app.get("/requests/{request_id}")
     async def get_request(request_id: str, d: DepsDep, ctx: OfficeDep) -> RequestDetail:
         """A request with its person's data (for the office only) and its consent."""
-        found = await _call(d, lambda s: handlers.request_detail(ctx, s, request_id))
+        found = await _read(d, lambda s: handlers.request_detail(ctx, s, request_id))
         return RequestDetail.model_validate(found)
 
     @app.get("/requests/{request_id}/suggestions")
     async def suggestions(
         request_id: str, d: DepsDep, ctx: OfficeDep, need: Need | None = None
     ) -> SuggestionsPublic:
-        request = await _call(d, lambda s: handlers.load_request(ctx, s, request_id))
+        request = await _read(d, lambda s: handlers.load_request(ctx, s, request_id))
         person, terms = request.person, request.terms
         out, excluded = [], []
         for n in [need] if need else person.needs:
@@ -133,7 +134,7 @@ def create_app() -> FastAPI:
     async def send_referral(
         request_id: str, body: ReferralCreate, d: DepsDep, ctx: OfficeDep, response: Response
     ) -> ReferralPublic:
-        await _call(d, lambda s: handlers.load_request(ctx, s, request_id))
+        await _read(d, lambda s: handlers.load_request(ctx, s, request_id))
         agency = await _ask(d.directory.lookup(body.agency_id))
         if agency is None:
             raise HTTPException(422, f"unknown agency {body.agency_id!r}: not in the directory")
@@ -150,7 +151,7 @@ def create_app() -> FastAPI:
 
     @app.get("/requests/{request_id}/referrals")
     async def list_referrals(request_id: str, d: DepsDep, ctx: OfficeDep) -> list[ReferralPublic]:
-        views = await _call(d, lambda s: handlers.referrals_of(ctx, s, request_id))
+        views = await _read(d, lambda s: handlers.referrals_of(ctx, s, request_id))
         return [_public(v, []) for v in views]
 
     @app.get("/referrals")
@@ -162,7 +163,7 @@ def create_app() -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[ReferralPublic]:
         """The office's referrals, newest first; `overdue` keeps only those overdue."""
-        views = await d.run(
+        views = await d.read(
             lambda s: handlers.office_referrals(ctx, s, status, overdue=overdue, limit=limit)
         )
         return [_public(v, [], reference) for v, reference in views]
@@ -173,7 +174,7 @@ def create_app() -> FastAPI:
             view = handlers.load_referral(s, ctx.office_id, referral_id)
             return _public(view, handlers.trail(s, referral_id))
 
-        return await _call(d, query)
+        return await _read(d, query)
 
     @app.post("/referrals/{referral_id}/cancel", status_code=202)
     async def cancel(
@@ -194,7 +195,7 @@ def create_app() -> FastAPI:
         format: Literal["text", "json"] = "text",
     ) -> PlainTextResponse | dict[str, Any]:
         """The receipt to hand to the person: what is shared with whom, how to withdraw."""
-        terms, withdrawn_at = await _call(d, lambda s: handlers.load_consent(ctx, s, consent_id))
+        terms, withdrawn_at = await _read(d, lambda s: handlers.load_consent(ctx, s, consent_id))
         if format == "json":
             return receipt.receipt_json(terms, withdrawn_at)
         return PlainTextResponse(receipt.receipt_text(terms, language))
@@ -217,10 +218,17 @@ def create_app() -> FastAPI:
     return app
 
 
-async def _call(d: Deps, fn: Callable[..., Any]) -> Any:
+async def _read(d: Deps, fn: Callable[..., Any]) -> Any:
+    """`_call` for a unit of work that only reads."""
+    return await _call(d, fn, d.read)
+
+
+async def _call(
+    d: Deps, fn: Callable[..., Any], run: Callable[[Callable[..., Any]], Any] | None = None
+) -> Any:
     """Run a unit of work and map domain errors to HTTP (nothing is written on error)."""
     try:
-        return await d.run(fn)
+        return await (run or d.run)(fn)
     except handlers.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except handlers.Conflict as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -14,6 +16,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from wegweiser.platform import migrations
 
 T = TypeVar("T")
+READ_ONLY = "wegweiser_read_only"
 
 
 def as_utc(value: datetime) -> datetime:
@@ -46,20 +49,33 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # a writer takes the write lock at once (no upgrade deadlock mid-transaction);
+            # a reader does not queue for it: in WAL mode it reads the last commit
+            reading = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
 class Database:
-    """A service's database: `await db.run(fn)` runs `fn(session)` in one transaction."""
+    """A service's database: `await db.run(fn)` runs `fn(session)` in one transaction;
+    `await db.read(fn)` in one that only reads."""
 
     def __init__(
         self, url: str, tables: Iterable[type[SQLModel]], service: str | None = None
     ) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
+        self._reader = self.engine.execution_options(
+            **{READ_ONLY: True, "postgresql_readonly": True}
+        )
+        # SQLite has one writer at a time. The threads of this process queue for it here, where
+        # a commit wakes the next at once, rather than in SQLite's busy handler, which sleeps
+        # up to 100 ms between tries (other processes still meet busy_timeout).
+        self._one_writer: AbstractContextManager[Any] = (
+            threading.Lock() if self.url.startswith("sqlite") else nullcontext()
+        )
         self.service = service
         self._tables: list[Table] = [t.__table__ for t in tables]  # type: ignore[attr-defined]
 
@@ -80,11 +96,23 @@ class Database:
         migrations.upgrade(self.service, self)
 
     def run_sync(self, fn: Callable[[Session], T]) -> T:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with (
+            self._one_writer,
+            Session(self.engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             return fn(session)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         return await anyio.to_thread.run_sync(self.run_sync, fn)
+
+    def read_sync(self, fn: Callable[[Session], T]) -> T:
+        """`fn` in a read-only transaction (PostgreSQL refuses writes in it)."""
+        with Session(self._reader, expire_on_commit=False) as session, session.begin():
+            return fn(session)
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        return await anyio.to_thread.run_sync(self.read_sync, fn)
 
     def dispose(self) -> None:
         self.engine.dispose()
