@@ -79,6 +79,11 @@ class Child:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
+                log.warning(
+                    "service.killed",
+                    service=self.name,
+                    why=f"still running {timeout:g} s after SIGTERM",
+                )
                 self.kill()
 
 

@@ -111,14 +111,21 @@ def build(settings: Settings) -> ServiceRuntime:
                 log.info("gateway.serving", agency=card.agency_id, channel=card.channel)
 
     async def keep_refreshing() -> None:
-        while True:
-            try:
-                await refresh()
-                delay = settings.gateway_refresh_every
-            except Exception as exc:  # noqa: BLE001 - the directory may not answer yet
-                log.warning("gateway.directory_unavailable", error=repr(exc))
-                delay = 2.0
-            await asyncio.sleep(delay)
+        """Refresh for as long as the service runs; the feeds end with it (left running,
+        their fetches would keep the connection from draining at shutdown)."""
+        try:
+            while True:
+                try:
+                    await refresh()
+                    delay = settings.gateway_refresh_every
+                except Exception as exc:  # noqa: BLE001 - the directory may not answer yet
+                    log.warning("gateway.directory_unavailable", error=repr(exc))
+                    delay = 2.0
+                await asyncio.sleep(delay)
+        finally:
+            for task in feeds.values():
+                task.cancel()
+            await asyncio.gather(*feeds.values(), return_exceptions=True)
 
     runtime.also(keep_refreshing)
     runtime.every(60.0, send_mail)

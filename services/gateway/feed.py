@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import nats.errors
@@ -39,13 +40,18 @@ class Feed:
     async def run(self) -> None:
         await topology.ensure_consumers(self.js, [self.spec], self.edge.max_deliver)
         sub = await self.js.pull_subscribe_bind(self.spec.durable, subjects.STREAM)
-        while True:
-            try:
-                msgs = await sub.fetch(1, timeout=1.0)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            for msg in msgs:
-                await self.one(msg)
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(1, timeout=1.0)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue
+                for msg in msgs:
+                    await self.one(msg)
+        finally:
+            # a pull subscription left behind holds the connection's drain at shutdown
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def one(self, msg: Msg) -> None:
         event_id = event_id_of(msg.data)

@@ -53,6 +53,8 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         assert len(pids) >= 6  # nats-server and five services
         up.send_signal(signal.SIGINT)
         assert up.wait(30) == 0
+        stopping = up.stdout.read()
+        assert "service.killed" not in stopping, stopping  # each stopped on SIGTERM itself
         time.sleep(0.5)
         assert [p for p in pids if _alive(p)] == []
         assert not (tmp_path / "data" / "runtime.json").exists()
