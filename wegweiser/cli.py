@@ -349,12 +349,11 @@ def retention(
     from datetime import UTC, datetime
 
     from services.intake import retention as rules
-    from services.intake.store import TABLES
     from services.intake.vault import Vault, master_key
-    from wegweiser.platform.db import Database
+    from wegweiser.supervisor import service_database
 
     settings = _settings(data_dir)
-    db = Database(settings.db_url("intake"), TABLES, service="intake")
+    db = service_database(settings, "intake")
     db.migrate()
     vault = Vault(master_key(settings.intake_master_key, settings.keys_path))
     due = db.run_sync(lambda s: rules.due(s, datetime.now(UTC), settings.retention_after_closure))
@@ -378,11 +377,10 @@ app.add_typer(directory_app, name="directory")
 
 
 def _directory_db(settings: Settings):  # type: ignore[no-untyped-def]
-    from services.directory.store import TABLES
-    from wegweiser.platform.db import Database
+    from wegweiser.supervisor import service_database
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_url("directory"), TABLES, service="directory")
+    db = service_database(settings, "directory")
     db.migrate()
     return db
 
@@ -453,10 +451,9 @@ app.add_typer(audit_app, name="audit")
 
 
 def _audit_db(settings: Settings):  # type: ignore[no-untyped-def]
-    from services.audit.store import TABLES
-    from wegweiser.platform.db import Database
+    from wegweiser.supervisor import service_database
 
-    db = Database(settings.db_url("audit"), TABLES, service="audit")
+    db = service_database(settings, "audit")
     db.migrate()
     return db
 

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 import anyio
@@ -79,7 +80,7 @@ class Database:
         self.service = service
         self._tables: list[Table] = [t.__table__ for t in tables]  # type: ignore[attr-defined]
 
-    @property
+    @cached_property
     def metadata(self) -> MetaData:
         """This database's tables alone (SQLModel keeps every service's in one)."""
         metadata = MetaData()
