@@ -4,9 +4,11 @@
     python3 go.py up        # install into .venv if needed, then run everything locally
     python3 go.py test      # install (with test tools) if needed, then lint and run every test
     python3 go.py bench     # the end-to-end benchmark (bench/pipeline.py)
+    python3 go.py lock      # resolve the dependencies anew into requirements/*.txt
     python3 go.py ARGS...   # any other `wegweiser` command, e.g. `python3 go.py demo`
 
-Uses only the standard library; everything else comes from PyPI into ./.venv.
+Uses only the standard library; everything else comes from PyPI into ./.venv, at exactly
+the versions and hashes of the lock files in requirements/ (runtime.txt, test.txt).
 """
 
 from __future__ import annotations
@@ -24,8 +26,15 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 
 
-def ensure_installed() -> None:
-    """Create .venv and install Wegweiser with test extras; again only if pyproject changed."""
+LOCKS = ROOT / "requirements"
+
+
+def ensure_installed(kind: str = "runtime") -> None:
+    """Create .venv and install exactly the lock file's versions; again only if the lock changed.
+
+    `runtime` is what `up` needs; `test` is a superset with the test tools. The stamp holds
+    the hash of the lock that was installed, so an old .venv follows every change of the lock.
+    """
     if sys.version_info < (3, 11):  # noqa: UP036 - go.py itself must run on older Pythons
         sys.exit(f"Wegweiser needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
@@ -38,24 +47,44 @@ def ensure_installed() -> None:
                 "install the python3-venv package first"
             )
     stamp = VENV / ".installed"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest:
+    installed = stamp.read_text().splitlines() if stamp.exists() else []
+    wanted = [_digest("runtime"), _digest("test")] if kind == "runtime" else [_digest("test")]
+    if any(line in wanted for line in installed):
         return
-    print("installing Wegweiser and its dependencies into .venv …", flush=True)
-    subprocess.run(
-        [
-            str(PYTHON),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-e",
-            f"{ROOT}[test]",
-        ],
-        check=True,
-    )
-    stamp.write_text(digest)
+    print(f"installing Wegweiser and its locked {kind} dependencies into .venv …", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    lock = LOCKS / f"{kind}.txt"
+    subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True)
+    subprocess.run([*pip, "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True)
+    stamp.write_text(_digest(kind) + "\n")
+
+
+def _digest(kind: str) -> str:
+    """What an install of `kind` depends on: its lock file and the project's own metadata."""
+    h = hashlib.sha256(kind.encode())
+    for path in (LOCKS / f"{kind}.txt", ROOT / "pyproject.toml"):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def lock() -> int:
+    """Resolve pyproject.toml anew into requirements/*.txt (hashes, all platforms, 3.11+)."""
+    ensure_installed("test")
+    common = [
+        str(BIN / "uv"), "pip", "compile", "--quiet", "--universal", "--python-version", "3.11",
+        "--generate-hashes", "--custom-compile-command", "python3 go.py lock", "--upgrade",
+    ]  # fmt: skip
+    sources = ["pyproject.toml", "requirements/build.in"]
+    steps = [
+        [*common, *sources, "-o", "requirements/runtime.txt"],
+        # the test lock is constrained by the runtime lock: `up` and the tests run the same versions
+        [*common, "--extra", "test", "-c", "requirements/runtime.txt", *sources,
+         "-o", "requirements/test.txt"],
+    ]  # fmt: skip
+    for step in steps:
+        if code := run(*step):
+            return code
+    return 0
 
 
 def run(*args: str) -> int:
@@ -109,8 +138,10 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
         return 0
-    ensure_installed()
     command, rest = argv[0], argv[1:]
+    if command == "lock":
+        return lock()
+    ensure_installed("test" if command == "test" else "runtime")
     if command == "test":
         return test(rest)
     os.chdir(ROOT)
