@@ -13,9 +13,13 @@ core NATS request/reply under `wwq.` so that the stream never captures (and acks
     wwq.directory.resolve              rank agencies for a need, with reasons
     wwq.directory.agency               look one agency up by id
     wwq.directory.agencies             list the agencies of some adapters (the gateway's)
+    wwq.audit.tree-head                sign a tree head now and return it (admin tools)
+
+`QUERIES` says who answers each and who may ask it; the broker's permissions come from it.
 """
 
 import re
+from dataclasses import dataclass
 
 STREAM = "WEGWEISER"
 STREAM_SUBJECTS = ("ww.intake.>", "ww.referral.>", "ww.answer.>", "ww.agency.>", "ww.deadletter.>")
@@ -34,6 +38,24 @@ ALL_ANSWERS = "ww.answer.>"
 DIRECTORY_RESOLVE = "wwq.directory.resolve"
 DIRECTORY_AGENCY = "wwq.directory.agency"
 DIRECTORY_AGENCIES = "wwq.directory.agencies"
+AUDIT_TREE_HEAD = "wwq.audit.tree-head"
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A core request/reply subject, the service that answers it and those that may ask."""
+
+    subject: str
+    answered_by: str
+    asked_by: tuple[str, ...]
+
+
+QUERIES = (
+    Query(DIRECTORY_RESOLVE, "directory", ("intake",)),
+    Query(DIRECTORY_AGENCY, "directory", ("intake",)),
+    Query(DIRECTORY_AGENCIES, "directory", ("gateway",)),
+    Query(AUDIT_TREE_HEAD, "audit", ("admin",)),
+)
 
 
 def token(value: str) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import os
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -85,6 +86,10 @@ def service(name: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICE
         raise typer.BadParameter(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json, name)
+    if trace := os.environ.get("WEGWEISER_TRACE_KEY_READS"):
+        from wegweiser.platform.keys import trace_reads
+
+        trace_reads(settings.keys_path, Path(trace), name)
     runtime = importlib.import_module(f"services.{name}.bootstrap").build(settings)
     asyncio.run(runtime.serve())
 
@@ -203,7 +208,7 @@ def agency_credentials(
     from services.directory import store
     from wegweiser.platform import nats_auth, topology
     from wegweiser.platform.connect import connect
-    from wegweiser.supervisor import reload_nats_users
+    from wegweiser.provisioning import connect_as, reload_accounts
 
     settings = _settings(data_dir)
     db = _directory_db(settings)
@@ -227,10 +232,13 @@ def agency_credentials(
         return
     seeds = nats_auth.Seeds(settings.keys_path / "nats")
     seed = seeds.ensure(seeds.agency_path(agency))
-    reloaded = reload_nats_users(settings)
+    reloaded = reload_accounts(settings)
 
     async def provision() -> None:
-        nc = await connect(_nats_url(settings), "wegweiser-admin", settings.nats_seed_path)
+        url = _nats_url(settings)
+        if reloaded:  # the agency's user exists once the server's reload is complete
+            await (await connect_as(url, seed, f"wegweiser-agency-{agency}")).close()
+        nc = await connect(url, "wegweiser-admin", settings.nats_seed_path)
         spec = topology.agency_consumer(agency)
         await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
         await nc.drain()
@@ -400,10 +408,12 @@ def directory_import(
     """Import HSDS data: all of it, or nothing when any record is invalid (exit 1)."""
     from services.directory import importer
     from services.directory.hsds.schema import kinds
+    from wegweiser.provisioning import reload_accounts
 
     if kind is not None and kind not in kinds():
         raise typer.BadParameter(f"not an HSDS table: {kind} (one of {', '.join(kinds())})")
-    db = _directory_db(_settings(data_dir))
+    settings = _settings(data_dir)
+    db = _directory_db(settings)
     report = db.run_sync(lambda s: importer.import_file(s, source, kind))
     db.dispose()
     if not report.ok:
@@ -420,6 +430,8 @@ def directory_import(
     if len(report.warnings) > 20:
         typer.echo(f"  … and {len(report.warnings) - 20} more warnings")
     typer.echo(f"imported {source}: {report.summary()}")
+    if reload_accounts(settings):  # the gateway's rights follow the agencies' channels
+        typer.echo("the embedded nats-server's accounts were reloaded for the new directory")
 
 
 @directory_app.command("export")
@@ -736,3 +748,40 @@ def db_revision(
             typer.echo(f"wrote {migrations.revision(service, db, message)}")
         finally:
             db.dispose()
+
+
+broker_app = typer.Typer(
+    no_args_is_help=True, help="The broker's accounts, stream and consumers (administrator)."
+)
+app.add_typer(broker_app, name="broker")
+
+
+@broker_app.command("accounts")
+def broker_accounts(data_dir: DataDir = None) -> None:
+    """Write the NATS accounts for this installation to <data_dir>/nats/auth.conf (to include
+    in your own nats-server's configuration) and reload an embedded server running here."""
+    from wegweiser.provisioning import reload_accounts
+
+    settings = _settings(data_dir)
+    reloaded = reload_accounts(settings)
+    where = settings.data_dir / "nats" / "auth.conf"
+    typer.echo(f"wrote {where}" + ("; the embedded nats-server reloaded it" if reloaded else ""))
+
+
+@broker_app.command("watch")
+def broker_watch(data_dir: DataDir = None) -> None:
+    """Create the stream and every consumer, then keep them: recreate what goes missing
+    (what `up` runs beside its services; run it as a service of its own under systemd)."""
+    from wegweiser import provisioning
+    from wegweiser.platform.lifecycle import stop_on_signals
+
+    settings = _settings(data_dir)
+    configure_logging(settings.log_level, settings.log_json, "broker")
+    url = _nats_url(settings)
+
+    async def run() -> None:
+        stop = stop_on_signals()
+        await provisioning.provision(settings, url, provisioning.known_agencies(settings))
+        await provisioning.watch(settings, url, stop)
+
+    asyncio.run(run())

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     nats_monitor_port: int = Field(
         default=0, description="embedded nats-server's HTTP monitoring port; 0 picks a free one"
     )
+    nats_monitor: bool | None = Field(
+        default=None,
+        description="serve the embedded nats-server's HTTP monitoring endpoint, which has no "
+        "authentication (default: in development only)",
+    )
     nats_cluster_size: int = Field(
         default=1,
         ge=1,
@@ -56,8 +61,8 @@ class Settings(BaseSettings):
     keys_dir: Path | None = Field(default=None, description="key files (default: <data_dir>/keys)")
     nats_seed: Path | None = Field(
         default=None,
-        description="nkey seed file to authenticate to NATS with "
-        "(default: keys_dir/nats/system.nk when it exists)",
+        description="nkey seed file to authenticate to NATS with (default: a service's own, "
+        "keys_dir/nats/<service>.nk; for admin commands keys_dir/nats/admin.nk)",
     )
     intake_master_key: str | None = Field(
         default=None,
@@ -193,9 +198,16 @@ class Settings(BaseSettings):
 
     @property
     def nats_seed_path(self) -> Path | None:
-        """The nkey seed the services and admin commands authenticate with, if any."""
-        default = self.keys_path / "nats" / "system.nk"
-        return self.nats_seed or (default if default.exists() else None)
+        """The nkey seed admin commands and provisioning authenticate with, if any."""
+        return self.nats_seed or self._seed_file("admin")
+
+    def service_seed_path(self, service: str) -> Path | None:
+        """The nkey seed a service authenticates with: its own, if any."""
+        return self.nats_seed or self._seed_file(service)
+
+    def _seed_file(self, principal: str) -> Path | None:
+        path = self.keys_path / "nats" / f"{principal}.nk"
+        return path if path.exists() else None
 
     def agency_seed_path(self, agency_id: str) -> Path | None:
         """An agency's nkey seed as `wegweiser agency credentials` wrote it, if it exists."""
@@ -203,6 +215,13 @@ class Settings(BaseSettings):
 
         path = Seeds(self.keys_path / "nats").agency_path(agency_id)
         return path if path.exists() else None
+
+    @property
+    def nats_monitoring(self) -> bool:
+        """Whether the embedded nats-server serves its (unauthenticated) monitoring port."""
+        if self.nats_monitor is not None:
+            return self.nats_monitor
+        return self.environment == "development"
 
     @property
     def stream_replicas(self) -> int | None:

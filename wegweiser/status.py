@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import nats
 import nats.errors
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from schemas import subjects
+from wegweiser import provisioning
+from wegweiser.platform import outbox
 from wegweiser.platform.connect import credentials
+from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.nats_server import servers
 from wegweiser.settings import Settings
 from wegweiser.supervisor import runtime_info
+
+FULL = 0.9
+"""Share of the stream's byte limit from which status reports it nearly full."""
+STUCK_AFTER = 30.0
+"""Seconds an event may wait in an outbox before status reports the outbox not draining."""
 
 
 def _alive(pid: object) -> bool:
@@ -52,22 +64,75 @@ async def status(settings: Settings) -> tuple[bool, list[str]]:
     except Exception as exc:  # noqa: BLE001 - any failure is what status reports
         return False, [*lines, f"NATS {url} UNREACHABLE: {exc!r}"]
     try:
-        js = nc.jetstream()
-        stream = await js.stream_info(subjects.STREAM, subjects_filter="ww.deadletter.>")
-        dead = sum((stream.state.subjects or {}).values())
-        lines.append(
-            f"stream {subjects.STREAM}: {stream.state.messages} messages, "
-            f"{stream.state.bytes} bytes, {stream.state.consumer_count} consumers, "
-            f"{dead} dead letters"
-        )
-        for consumer in await js.consumers_info(subjects.STREAM):
-            lines.append(
-                f"  consumer {consumer.name:<28} pending {consumer.num_pending:>6}  "
-                f"unacked {consumer.num_ack_pending:>5}  redelivered {consumer.num_redelivered}"
-            )
-    except nats.errors.Error as exc:
-        ok = False
-        lines.append(f"stream {subjects.STREAM} unavailable: {exc!r}")
+        ok &= await _broker(nc.jetstream(timeout=3), settings, lines)
     finally:
         await nc.close()
+    ok &= _outboxes(settings, lines)
     return ok, lines
+
+
+async def _broker(js: JetStreamContext, settings: Settings, lines: list[str]) -> bool:
+    """The stream (missing, full) and every declared consumer (missing)."""
+    try:
+        stream = await js.stream_info(subjects.STREAM, subjects_filter="ww.deadletter.>")
+    except NotFoundError:
+        lines.append(f"stream {subjects.STREAM} MISSING: nothing can be published or delivered")
+        return False
+    except nats.errors.Error as exc:
+        lines.append(f"stream {subjects.STREAM} unavailable: {exc!r}")
+        return False
+    ok = True
+    dead = sum((stream.state.subjects or {}).values())
+    limit = stream.config.max_bytes or 0
+    used = f", {stream.state.bytes / limit:.0%} of its {limit} byte limit" if limit > 0 else ""
+    lines.append(
+        f"stream {subjects.STREAM}: {stream.state.messages} messages, "
+        f"{stream.state.bytes} bytes{used}, {stream.state.consumer_count} consumers, "
+        f"{dead} dead letters"
+    )
+    if limit > 0 and stream.state.bytes >= FULL * limit:
+        ok = False
+        lines.append(
+            f"  stream NEARLY FULL: at its limit it refuses new events (discard "
+            f"{stream.config.discard}); the outboxes keep them until there is room"
+        )
+    found = {c.name: c for c in await js.consumers_info(subjects.STREAM)}
+    for name, consumer in sorted(found.items()):
+        lines.append(
+            f"  consumer {name:<28} pending {consumer.num_pending:>6}  "
+            f"unacked {consumer.num_ack_pending:>5}  redelivered {consumer.num_redelivered}"
+        )
+    declared = provisioning.declared_consumers(provisioning.known_agencies(settings))
+    for spec in declared:
+        if spec.durable not in found:
+            ok = False
+            lines.append(f"  consumer {spec.durable:<28} MISSING (the broker watch recreates it)")
+    return ok
+
+
+def _outboxes(settings: Settings, lines: list[str]) -> bool:
+    """Events each service has staged but not yet published (a growing number: the stream
+    refuses them, or the service cannot reach it)."""
+    from wegweiser.supervisor import service_database
+
+    ok = True
+    for name in SERVICES_ON_THE_BROKER:
+        url = settings.db_url(name)
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            continue
+        database = service_database(settings, name)
+        try:
+            waiting, oldest = database.run_sync(outbox.backlog)
+        except Exception as exc:  # noqa: BLE001 - a store status cannot read is what it reports
+            lines.append(f"outbox {name:<10} unreadable: {exc!r}")
+            ok = False
+            continue
+        finally:
+            database.dispose()
+        if waiting and oldest is not None:
+            age = (datetime.now(UTC) - oldest).total_seconds()
+            stuck = age > STUCK_AFTER
+            ok &= not stuck
+            state = "NOT DRAINING" if stuck else "draining"
+            lines.append(f"outbox {name:<10} {waiting} events waiting, oldest {age:.0f} s: {state}")
+    return ok

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,9 +19,10 @@ from typing import Any
 import httpx
 import structlog
 
-from wegweiser.platform import connect, nats_auth
+from wegweiser import provisioning
+from wegweiser.platform import connect
 from wegweiser.platform.db import Database
-from wegweiser.platform.keys import KeyRing
+from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.lifecycle import ready_mark
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats
 from wegweiser.platform.runtime import MESSAGING_TABLES
@@ -87,6 +90,50 @@ class Child:
                 self.kill()
 
 
+class BrokerWatch:
+    """The healer (see `provisioning.watch`) on a thread of its own beside the supervision."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def start(self, settings: Settings, url: str, timeout: float = 90.0) -> None:
+        """Provision the stream and every consumer, then watch them; returns once provisioned
+        (the services find their consumers made)."""
+        provisioned = threading.Event()
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            try:
+                await provisioning.provision(settings, url, provisioning.known_agencies(settings))
+            except BaseException as exc:
+                failure.append(exc)
+                raise
+            finally:
+                provisioned.set()
+            await provisioning.watch(settings, url, self._stop)
+
+        def run() -> None:
+            try:
+                asyncio.run(main())
+            except Exception as exc:  # noqa: BLE001 - logged; supervision goes on without it
+                log.exception("broker.watch_stopped", error=repr(exc))
+
+        self._thread = threading.Thread(target=run, name="broker-watch", daemon=True)
+        self._thread.start()
+        if not provisioned.wait(timeout):
+            raise TimeoutError(f"the broker was not provisioned within {timeout:g} s")
+        if failure:
+            raise RuntimeError(f"provisioning the broker failed: {failure[0]!r}") from failure[0]
+
+    def stop(self) -> None:
+        if self._loop and self._stop and self._thread and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(10)
+
+
 class LocalSystem:
     """NATS (embedded unless configured) and the services, on one machine."""
 
@@ -100,6 +147,7 @@ class LocalSystem:
                 self.data_dir / "nats",
                 size=settings.nats_cluster_size,
                 sync_interval=settings.nats_sync_interval,
+                monitor=settings.nats_monitoring,
             )
         elif settings.nats_url is None:
             self.nats = EmbeddedNats(
@@ -107,9 +155,11 @@ class LocalSystem:
                 port=settings.nats_port,
                 monitor_port=settings.nats_monitor_port,
                 sync_interval=settings.nats_sync_interval,
+                monitor=settings.nats_monitoring,
             )
         self._extra_env = extra_env or {}
         self.children: dict[str, Child] = {}
+        self.watch = BrokerWatch()
 
     @property
     def nats_url(self) -> str:
@@ -130,13 +180,14 @@ class LocalSystem:
 
     def start(self, wait: float = 60.0) -> bool:
         """Start everything; True once intake answers /health."""
-        ensure_demo_keys(self.settings)
+        provisioning.ensure_demo_keys(self.settings)
         from services.web.bootstrap import ensure_demo_users
 
         ensure_demo_users(self.settings)
         if self.nats:
-            self.nats.authorization = nats_users(self.settings)
+            self.nats.authorization = provisioning.accounts(self.settings)
             self.nats.start()
+        self.watch.start(self.settings, self.nats_url)  # provisions first, then watches
         env = {
             **os.environ,
             **self._extra_env,
@@ -165,9 +216,15 @@ class LocalSystem:
         for instance in range(1, self.settings.instances + 1):
             for name in SERVICES:
                 key = name if instance == 1 else f"{name}-{instance}"
+                seed = self.settings.service_seed_path(name)
+                own = (
+                    {"WEGWEISER_NATS_SEED": str(seed)}
+                    if seed and name in SERVICES_ON_THE_BROKER
+                    else {}
+                )
                 self.children[key] = Child(
                     name,
-                    {**env, "WEGWEISER_INSTANCE": str(instance)},
+                    {**env, "WEGWEISER_INSTANCE": str(instance), **own},
                     self.data_dir / "logs" / f"{key}.log",
                     instance=instance,
                 )
@@ -210,7 +267,7 @@ class LocalSystem:
         for node in self.nats_nodes:
             if node.process and node.process.poll() is not None:
                 log.error("nats.exited", node=node.name, code=node.process.returncode)
-                node.authorization = nats_users(self.settings)
+                node.authorization = provisioning.accounts(self.settings)
                 node.start()
                 self._write_runtime_file()
         for child in self.children.values():
@@ -220,6 +277,7 @@ class LocalSystem:
     def stop(self) -> None:
         for child in self.children.values():
             child.stop()
+        self.watch.stop()
         if self.nats:
             self.nats.stop()
         (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
@@ -234,7 +292,9 @@ class LocalSystem:
     def _write_runtime_file(self) -> None:
         info = {
             "nats_url": self.nats_url,
-            "nats_monitor_url": self.nats.monitor_url if self.nats else None,
+            "nats_monitor_url": (
+                self.nats.monitor_url if self.nats and self.settings.nats_monitoring else None
+            ),
             "nats_nodes": [
                 {"pid": n.process.pid, "config": str(n.config_path)}
                 for n in self.nats_nodes
@@ -247,23 +307,6 @@ class LocalSystem:
             "services": {n: c.process.pid for n, c in self.children.items() if c.process},
         }
         (self.data_dir / RUNTIME_FILE).write_text(json.dumps(info, indent=2))
-
-
-def ensure_demo_keys(settings: Settings) -> None:
-    """The embedded setup plays every sample agency: give each a key pair, and the office its
-    signing key, unless they exist. Real agencies make their own and publish the public half."""
-    from services.directory.sample import sample_agency_ids
-
-    ring = KeyRing(settings.keys_path)
-    for office_id in settings.all_offices:
-        ring.office_signing(office_id)
-    ring.audit_signing()
-    seeds = nats_auth.Seeds(settings.keys_path / "nats")
-    seeds.ensure(seeds.path(nats_auth.SYSTEM))
-    for agency_id in sample_agency_ids():
-        ring.ensure_agency(agency_id)
-    for agency_id in sample_agency_ids("nats"):
-        seeds.ensure(seeds.agency_path(agency_id))
 
 
 STORES = {  # where each service declares its tables
@@ -293,36 +336,6 @@ def prepare_stores(settings: Settings) -> None:
             database.migrate()
         finally:
             database.dispose()
-
-
-def nats_users(settings: Settings) -> str:
-    """The authorization block for the embedded server: the services' user and every agency
-    with credentials; also written to `<data_dir>/nats/auth.conf` for reference."""
-    block = nats_auth.render(nats_auth.Seeds(settings.keys_path / "nats").users())
-    folder = settings.data_dir / "nats"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "auth.conf").write_text(block)
-    return block
-
-
-def reload_nats_users(settings: Settings) -> bool:
-    """Give a running embedded nats-server the current users; False when none runs here."""
-    block = nats_users(settings)
-    nodes = runtime_info(settings.data_dir).get("nats_nodes") or []
-    reloaded = 0
-    for node in nodes:  # type: ignore[attr-defined]
-        conf = Path(node["config"])
-        if not conf.exists():
-            continue
-        text = conf.read_text()
-        head = text[: text.index("authorization {")] if "authorization {" in text else text
-        conf.write_text(head + block)
-        try:
-            os.kill(int(node["pid"]), signal.SIGHUP)
-        except ProcessLookupError:
-            continue
-        reloaded += 1
-    return reloaded > 0
 
 
 def runtime_info(data_dir: Path) -> dict[str, object]:

@@ -31,6 +31,8 @@ from schemas.events import (
 from schemas.vocabulary import AgencyAction
 from wegweiser.platform import nats_auth, sealing, topology
 from wegweiser.platform.connect import connect
+from wegweiser.platform.grants import JS_API_PREFIX
+from wegweiser.platform.pull import one_at_a_time
 from wegweiser.platform.sealing import SealError
 
 log = structlog.get_logger()
@@ -80,11 +82,12 @@ class AgencyClient:
         provision: bool = True,
     ) -> None:
         """`key`: this agency's private key; `signers`: the offices it trusts, by key id;
-        `provision`: create its durable consumer if missing (a restricted agency may not: the
-        network creates it with the agency's credentials)."""
+        `provision`: create its durable consumer if missing, on a broker without accounts; an
+        agency with credentials may not (the network creates it) and reaches JetStream through
+        its account's imports, under `JS_API_PREFIX`."""
         self.agency_id = subjects.token(agency_id)
         self._nc = nc
-        self._js = nc.jetstream()
+        self._js = nc.jetstream(**({} if provision else {"prefix": JS_API_PREFIX}))
         self._key = key
         self._signers = signers or {}
         self._provision = provision
@@ -132,18 +135,12 @@ class AgencyClient:
         offer is always seen before its cancellation, even after the adapter crashed.
         """
         spec = topology.agency_consumer(self.agency_id)
-        if self._provision:
-            await topology.ensure_consumers(self._js, [spec], max_deliver)
+        await topology.require(self._js, [spec], max_deliver, self._provision)
         sub = await self._js.pull_subscribe_bind(spec.durable, subjects.STREAM)
-        while True:
-            try:
-                msgs = await sub.fetch(1, timeout=1.0)
-            except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
-                continue
-            for msg in msgs:
-                delivery = await self._decode(msg)
-                if delivery is not None:
-                    yield delivery
+        async for msg in one_at_a_time(sub, spec.durable):
+            delivery = await self._decode(msg)
+            if delivery is not None:
+                yield delivery
 
     async def _decode(self, msg: Msg) -> AgencyDelivery | None:
         kind = subjects.referral_kind(msg.subject)

@@ -14,6 +14,7 @@ from nats.aio.msg import Msg
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from schemas import subjects
 from services.audit import export, store
 from services.audit.access import ombudsperson_token
 from services.audit.http import create_app
@@ -24,7 +25,7 @@ from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
 
 LOG_ID = "wegweiser-audit"
-TREE_HEAD = "wwq.audit.tree-head"
+TREE_HEAD = subjects.AUDIT_TREE_HEAD
 log = structlog.get_logger()
 
 

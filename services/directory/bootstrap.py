@@ -71,10 +71,11 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
         keys = KeyRing(settings.keys_path).agency_public_keys()
         changed = await runtime.db.run(lambda s: store.set_public_keys(s, keys))
         log.info("directory.public_keys", on_file=len(keys), changed=changed)
-        agencies = await runtime.db.run(store.all_agencies)
-        specs = [topology.agency_consumer(a.id) for a in agencies if a.channel == "nats"]
-        await topology.ensure_consumers(runtime.js, specs, settings.max_deliver)
-        log.info("directory.agency_consumers", nats_agencies=len(specs))
+        if runtime.provisions:  # else the administrator's provisioning makes them
+            agencies = await runtime.db.run(store.all_agencies)
+            specs = [topology.agency_consumer(a.id) for a in agencies if a.channel == "nats"]
+            await topology.ensure_consumers(runtime.js, specs, settings.max_deliver)
+            log.info("directory.agency_consumers", nats_agencies=len(specs))
 
     runtime.before_start(seed)
 

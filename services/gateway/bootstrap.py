@@ -77,7 +77,9 @@ def build(settings: Settings) -> ServiceRuntime:
                 )
                 await send_mail()
 
-            return Feed(runtime.js, card.agency_id, tell, runtime.edge)
+            return Feed(
+                runtime.js, card.agency_id, tell, runtime.edge, provision=runtime.provisions
+            )
         hook = secret(card.agency_id)
         if card.channel == "webhook" and hook and card.referral_address:
             handle = webhook.handler(
@@ -86,7 +88,9 @@ def build(settings: Settings) -> ServiceRuntime:
                 hook,
                 settings.webhook_give_up_after.total_seconds(),
             )
-            return Feed(runtime.js, card.agency_id, handle, runtime.edge)
+            return Feed(
+                runtime.js, card.agency_id, handle, runtime.edge, provision=runtime.provisions
+            )
         log.warning(
             "gateway.agency_not_served",
             agency=card.agency_id,

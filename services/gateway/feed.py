@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -14,6 +13,7 @@ from nats.js import JetStreamContext
 from schemas import subjects
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import ConsumerEdge, event_id_of
+from wegweiser.platform.pull import one_at_a_time
 
 log = structlog.get_logger()
 
@@ -32,22 +32,20 @@ class Feed:
         handle: Handle,
         edge: ConsumerEdge,
         retry_delay: float = 5.0,
+        provision: bool = True,
     ) -> None:
         self.js, self.agency_id, self.handle, self.edge = js, agency_id, handle, edge
         self.spec = topology.agency_consumer(agency_id)
         self.retry_delay = retry_delay
+        self.provision = provision
+        """Create the agency's consumer (a broker without accounts), else wait for it."""
 
     async def run(self) -> None:
-        await topology.ensure_consumers(self.js, [self.spec], self.edge.max_deliver)
+        await topology.require(self.js, [self.spec], self.edge.max_deliver, self.provision)
         sub = await self.js.pull_subscribe_bind(self.spec.durable, subjects.STREAM)
         try:
-            while True:
-                try:
-                    msgs = await sub.fetch(1, timeout=1.0)
-                except (nats.errors.TimeoutError, TimeoutError):
-                    continue
-                for msg in msgs:
-                    await self.one(msg)
+            async for msg in one_at_a_time(sub, self.spec.durable):
+                await self.one(msg)
         finally:
             # a pull subscription left behind holds the connection's drain at shutdown
             with contextlib.suppress(Exception):

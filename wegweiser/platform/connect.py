@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import nats
 import structlog
 from nats.aio.client import Client
 
+from wegweiser.platform.grants import JS_API_PREFIX
 from wegweiser.platform.nats_server import servers
 
 log = structlog.get_logger()
@@ -16,6 +18,19 @@ log = structlog.get_logger()
 
 class NotAuthorized(Exception):
     """The server refused the credentials (or their absence); retrying will not help."""
+
+
+def jetstream_options(seed: Path | None) -> dict[str, Any]:
+    """How a service or agency reaches JetStream: through its account's imports of the stream
+    account's API (see `grants.JS_API_PREFIX`) when it has credentials; the administrator and
+    a broker without accounts use `$JS.API` itself."""
+    return {"prefix": JS_API_PREFIX} if seed is not None else {}
+
+
+def secret_from(seed: Path, purpose: str) -> bytes:
+    """A secret of this principal's own for `purpose`, derived from its nkey seed (which no one
+    else holds), so that it needs no file of its own and stays the same across restarts."""
+    return hashlib.sha256(f"wegweiser {purpose}\0".encode() + seed.read_bytes().strip()).digest()
 
 
 def credentials(seed: Path | None, inbox_prefix: str | None = None) -> dict[str, Any]:
@@ -34,7 +49,11 @@ async def connect(
     """A connection that reconnects forever and logs why it dropped; `seed` is the nkey seed
     file to authenticate with, `inbox_prefix` the only inboxes a restricted user may use."""
 
+    client: Client | None = None
+
     async def disconnected() -> None:
+        if client is not None and (client.is_closed or client.is_draining):
+            return  # our own close or drain: nothing went wrong
         log.warning("nats.disconnected")
 
     async def reconnected() -> None:

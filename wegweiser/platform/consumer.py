@@ -10,7 +10,10 @@ Ack policy, per message:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,12 +68,17 @@ class ConsumerEdge:
         js: JetStreamContext,
         max_deliver: int,
         on_committed: Callable[[], None] = lambda: None,
+        letter_key: bytes | None = None,
     ) -> None:
+        """`letter_key`: the secret the ids of this service's dead letters are made with (see
+        `letter_id`); stable across restarts, so a letter retried after a crash counts once.
+        Without one, a random key for this process."""
         self.service = service
         self._run = run
         self._js = js
         self.max_deliver = max_deliver
         self._on_committed = on_committed
+        self._letter_key = letter_key or os.urandom(32)
 
     async def handle(self, msg: Msg, consumer: str, contract: type[P], handler: Handler[P]) -> None:
         """Process one JetStream message to the end: it is acked, nak'ed or dead-lettered."""
@@ -162,10 +170,19 @@ class ConsumerEdge:
         await self._js.publish(
             subjects.dead_letter(self.service),
             envelope.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": f"dl-{consumer}-{meta.sequence.stream}"},
+            headers={"Nats-Msg-Id": letter_id(self._letter_key, consumer, meta.sequence.stream)},
         )
         log.error("event.dead_lettered", reason=reason, stream_sequence=meta.sequence.stream)
         await msg.ack()
+
+
+def letter_id(key: bytes, consumer: str, stream_sequence: int) -> str:
+    """A dead letter's `Nats-Msg-Id`: the same for every attempt at the same message (the
+    stream keeps one letter), and unguessable to anyone without the key. The stream drops a
+    publish whose id it has seen, across all its subjects: an agency that could predict the id
+    could publish under it first and so make the letter vanish as a duplicate."""
+    mac = hmac.new(key, f"{consumer}:{stream_sequence}".encode(), hashlib.sha256)
+    return f"dl-{mac.hexdigest()[:40]}"
 
 
 def event_id_of(body: bytes) -> str | None:

@@ -128,3 +128,21 @@ class KeyRing:
             p.name.removesuffix(".pub.jwk"): json.loads(p.read_text())
             for p in sorted((self.dir / "agencies").glob("*.pub.jwk"))
         }
+
+
+def trace_reads(keys_dir: Path, log: Path, who: str) -> None:
+    """Record every file this process opens under `keys_dir` in `log` (one path per line):
+    how the tests prove which keys each service reads (`WEGWEISER_TRACE_KEY_READS`)."""
+    import sys
+
+    root = str(keys_dir.resolve())
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event != "open" or not isinstance(args[0], str | Path):
+            return
+        path = os.path.abspath(args[0])
+        if path.startswith(root + os.sep):
+            with open(log, "a", encoding="utf-8") as out:  # not under keys_dir: no recursion
+                out.write(f"{who}\t{os.path.relpath(path, root)}\n")
+
+    sys.addaudithook(hook)

@@ -1,61 +1,36 @@
-"""Who may do what on the broker: nkey users, and each agency sealed off from every other.
+"""The broker's accounts and users, rendered from the grants (see `grants`).
 
-The services authenticate as one `system` user with full rights. Each agency that reads its
-referrals over NATS authenticates with its own nkey (Ed25519: the server holds only public
-keys) and may only
+NATS accounts are the tenant boundary: a subject in one account is a different subject from
+the same name in another, and nothing crosses unless one account exports it and the other
+imports it. Permissions within one account cannot stop reply-subject reflection (a pull's
+408 status or a PubAck sent by the server to whatever reply the client named, see
+shared NATS-NOTES), accounts can: the stream's account has no user but the administrator,
+and every service and agency is an account of its own that imports only its grant.
 
-* fetch from and ack on its own durable consumer, which the network creates for it with a
-  filter on its own referral subjects (it may not create, list or inspect consumers, read the
-  stream's info or messages, or use direct get: subscribe permissions alone do not stop
-  JetStream reads, so everything under `$JS.API` not listed here is denied);
-* publish its own answers (`ww.answer.<agency>.>`) and capacity (`ww.agency.<agency>.>`);
-* receive replies on its own inbox prefix `_INBOX_<agency>` (never the shared `_INBOX.>`).
+Every user is an nkey (Ed25519): the server holds public keys only. Seeds live in
+`<keys_dir>/nats/`: `admin.nk`, `<service>.nk`, `agency-<id>.nk`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nkeys
 
+from infra import jetstream_settings
 from schemas import subjects
-from wegweiser.platform import topology
-
-SYSTEM = "system"
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    """One nkey user: a name for people, its public nkey, and its rights (None: all)."""
-
-    name: str
-    nkey: str
-    permissions: dict[str, Any] | None
+from wegweiser.platform.grants import ADMIN, STREAM_ACCOUNT, Grant, local_name
 
 
 def inbox_prefix(agency_id: str) -> str:
+    """The inbox prefix the agency SDK uses (the default `_INBOX` works as well: each agency's
+    inboxes are in its own account)."""
     return f"_INBOX_{subjects.token(agency_id)}"
-
-
-def agency_permissions(agency_id: str) -> dict[str, Any]:
-    agency = subjects.token(agency_id)
-    durable = topology.agency_consumer(agency).durable
-    stream = subjects.STREAM
-    return {
-        "publish": {
-            "allow": [
-                f"ww.answer.{agency}.>",
-                f"ww.agency.{agency}.>",
-                f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
-                f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
-                f"$JS.ACK.{stream}.{durable}.>",
-            ]
-        },
-        "subscribe": {"allow": [f"{inbox_prefix(agency)}.>"]},
-    }
 
 
 class Seeds:
@@ -64,8 +39,8 @@ class Seeds:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def path(self, name: str) -> Path:
-        return self.folder / f"{name}.nk"
+    def path(self, principal: str) -> Path:
+        return self.folder / f"{subjects.token(principal)}.nk"
 
     def agency_path(self, agency_id: str) -> Path:
         return self.path(f"agency-{subjects.token(agency_id)}")
@@ -73,20 +48,19 @@ class Seeds:
     def ensure(self, path: Path) -> Path:
         """The seed file at `path`, made now (readable by its owner only) when missing."""
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it a moment ago
+                return path
             with os.fdopen(descriptor, "wb") as out:
                 out.write(seed)
         return path
 
-    def users(self) -> list[User]:
-        """The system user and every agency with a seed here."""
-        found = [User(SYSTEM, public_key(self.ensure(self.path(SYSTEM))), None)]
-        for path in sorted(self.folder.glob("agency-*.nk")):
-            agency = path.stem.removeprefix("agency-")
-            found.append(User(agency, public_key(path), agency_permissions(agency)))
-        return found
+    def agencies(self) -> list[str]:
+        """The agencies that have broker credentials here."""
+        return sorted(p.stem.removeprefix("agency-") for p in self.folder.glob("agency-*.nk"))
 
 
 def public_key(seed_file: Path) -> str:
@@ -94,18 +68,101 @@ def public_key(seed_file: Path) -> str:
     return bytes(keypair.public_key).decode()
 
 
-def render(users: list[User]) -> str:
-    """The `authorization` block of a nats-server configuration."""
-    lines = ["authorization {", "  users = ["]
-    for user in users:
-        lines.append(f"    # {user.name}")
-        if user.permissions is None:
-            lines.append(f'    {{nkey: "{user.nkey}"}}')
-            continue
-        lines.append(f'    {{nkey: "{user.nkey}", permissions: {{')
-        for direction in ("publish", "subscribe"):
-            allowed = ", ".join(f'"{s}"' for s in user.permissions[direction]["allow"])
-            lines.append(f"      {direction}: {{allow: [{allowed}]}}")
-        lines.append("    }}")
-    lines += ["  ]", "}", ""]
-    return "\n".join(lines)
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A grant and the public nkey of the user that holds it."""
+
+    grant: Grant
+    nkey: str
+
+
+def permissions(grant: Grant) -> dict[str, Any]:
+    """The user's own permissions inside its account: exactly what it imports, its inboxes,
+    and the queries it answers (with replies to them)."""
+    inboxes = ["_INBOX.>"]
+    if grant.agency:
+        inboxes.append(f"_INBOX_{grant.principal.removeprefix('agency-')}.>")
+    rights: dict[str, Any] = {
+        "publish": {
+            "allow": [*grant.publishes, *map(local_name, grant.jetstream_api()), *grant.asks]
+        },
+        "subscribe": {"allow": [*inboxes, *grant.answers]},
+    }
+    if grant.answers:
+        rights["allow_responses"] = True
+    return rights
+
+
+def render(admin_nkey: str, principals: list[Principal]) -> str:
+    """The `accounts` block of a nats-server configuration (the same on every node)."""
+    exports: dict[tuple[str, str], set[str]] = defaultdict(set)  # (account, subject) -> to
+    for p in principals:
+        for subject in (*p.grant.publishes, *p.grant.jetstream_api()):
+            exports[(STREAM_ACCOUNT, subject)].add(p.grant.account)
+    answering = {q: p.grant.account for p in principals for q in p.grant.answers}
+    for p in principals:
+        for query in p.grant.asks:
+            if query in answering:
+                exports[(answering[query], query)].add(p.grant.account)
+    admin_asks = [q.subject for q in subjects.QUERIES if ADMIN in q.asked_by]
+    for query in admin_asks:
+        exports[(answering[query], query)].add(STREAM_ACCOUNT)
+
+    def exports_of(account: str) -> list[str]:
+        lines = []
+        for (owner, subject), to in sorted(exports.items()):
+            if owner != account:
+                continue
+            stream = ", response_type: stream" if ".MSG.NEXT." in subject else ""
+            lines.append(
+                f"      {{service: {_q(subject)}, accounts: [{', '.join(sorted(to))}]{stream}}}"
+            )
+        return lines
+
+    limits = jetstream_settings()["agency_account"]
+    out = [
+        "accounts {",
+        f"  {STREAM_ACCOUNT} {{",
+        "    jetstream: enabled",
+        f"    users: [{{nkey: {_q(admin_nkey)}}}]  # {ADMIN}: provisioning and the admin CLI",
+        "    exports: [",
+        *exports_of(STREAM_ACCOUNT),
+        "    ]",
+        "    imports: [",
+        *(f"      {{service: {{account: {answering[q]}, subject: {_q(q)}}}}}" for q in admin_asks),
+        "    ]",
+        "  }",
+    ]
+    for p in principals:
+        account = p.grant.account
+        imports = [
+            f"      {{service: {{account: {STREAM_ACCOUNT}, subject: {_q(s)}}}"
+            + (f", to: {_q(local_name(s))}}}" if local_name(s) != s else "}")
+            for s in (*p.grant.publishes, *p.grant.jetstream_api())
+        ] + [
+            f"      {{service: {{account: {answering[q]}, subject: {_q(q)}}}}}"
+            for q in p.grant.asks
+            if q in answering
+        ]
+        out += [
+            f"  {account} {{  # {p.grant.principal}",
+            f"    users: [{{nkey: {_q(p.nkey)}, permissions: {json.dumps(permissions(p.grant))}}}]",
+        ]
+        if p.grant.agency:
+            out.append(
+                "    limits: {"
+                f"max_connections: {limits['max_connections']}, "
+                f"max_subscriptions: {limits['max_subscriptions']}, "
+                f"max_payload: {limits['max_payload_bytes']}, max_leafnodes: 0}}"
+            )
+        out += ["    imports: [", *imports, "    ]"]
+        if own := exports_of(account):
+            out += ["    exports: [", *own, "    ]"]
+        out.append("  }")
+    out += ["}", ""]
+    return "\n".join(out)
+
+
+def _q(value: str) -> str:
+    """A quoted string for the server's configuration format (`$` is literal inside)."""
+    return json.dumps(value)

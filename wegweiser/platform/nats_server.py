@@ -57,7 +57,9 @@ class EmbeddedNats:
     routes: tuple[int, ...] = ()
     """The cluster ports of the other nodes; empty: a single server."""
     authorization: str = ""
-    """An `authorization { ... }` block (see `nats_auth.render`); empty: no authentication."""
+    """An `accounts { ... }` block (see `nats_auth.render`); empty: no authentication."""
+    monitor: bool = True
+    """Serve the HTTP monitoring endpoint (unauthenticated: development only)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -100,7 +102,7 @@ class EmbeddedNats:
         self.config_path.write_text(
             NATS_SERVER_CONF.read_text()
             .replace("{port}", str(self.port))
-            .replace("{monitor_port}", str(self.monitor_port))
+            .replace("{http}", f"http: 127.0.0.1:{self.monitor_port}" if self.monitor else "")
             .replace("{store_dir}", str(self.store_dir / "jetstream"))
             .replace("{sync_interval}", self.sync_interval)
             .replace("{name}", self.name)
@@ -150,6 +152,7 @@ class EmbeddedCluster:
     size: int = 3
     sync_interval: str = "always"
     authorization: str = ""
+    monitor: bool = True
     nodes: list[EmbeddedNats] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -165,6 +168,7 @@ class EmbeddedCluster:
                 name=f"wegweiser-{i + 1}",
                 cluster_port=cluster_ports[i],
                 routes=tuple(p for j, p in enumerate(cluster_ports) if j != i),
+                monitor=self.monitor,
             )
             for i in range(self.size)
         ]
@@ -187,9 +191,10 @@ class EmbeddedCluster:
         return self
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
-        """Until every running node reports JetStream healthy (/healthz)."""
+        """Until every running node reports JetStream healthy (/healthz); without monitoring,
+        callers wait through `topology.patiently` instead."""
         deadline = time.monotonic() + timeout
-        pending = [n for n in self.nodes if n.process and n.process.poll() is None]
+        pending = [n for n in self.nodes if n.monitor and n.process and n.process.poll() is None]
         while pending and time.monotonic() < deadline:
             pending = [n for n in pending if not _healthy(n)]
             if pending:

@@ -47,6 +47,14 @@ def pending_count(session: Session) -> int:
     return session.exec(select(func.count()).select_from(OutboxRow)).one()
 
 
+def backlog(session: Session) -> tuple[int, datetime | None]:
+    """How many events wait, and when the oldest of them was staged."""
+    count, oldest = session.exec(select(func.count(), func.min(OutboxRow.created_at))).one()
+    if oldest is not None and oldest.tzinfo is None:  # SQLite keeps no zone: it was UTC
+        oldest = oldest.replace(tzinfo=UTC)
+    return count, oldest
+
+
 class Relay:
     """Publishes staged events in order, many in flight at once, and deletes them once acked."""
 

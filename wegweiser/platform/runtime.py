@@ -25,7 +25,7 @@ from schemas import subjects
 from schemas.catalogue import CATALOGUE
 from schemas.envelope import Envelope, Payload
 from wegweiser.platform import topology
-from wegweiser.platform.connect import connect, credentials
+from wegweiser.platform.connect import connect, credentials, jetstream_options, secret_from
 from wegweiser.platform.consumer import ConsumerEdge, Handler
 from wegweiser.platform.db import Database
 from wegweiser.platform.inbox import InboxRow
@@ -74,7 +74,8 @@ class ServiceRuntime:
             log_level=logging.DEBUG,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
-            **credentials(settings.nats_seed_path),
+            js_options=jetstream_options(settings.service_seed_path(name)),
+            **credentials(settings.service_seed_path(name)),
         )
         self.stream = JStream(subjects.STREAM, declare=False)
         self._document_outputs()
@@ -84,6 +85,7 @@ class ServiceRuntime:
         self.js: JetStreamContext
         self.relay: Relay
         self.edge: ConsumerEdge
+        self.provisions: bool
 
     def _document_outputs(self) -> None:
         """Declare what this service publishes (through its outbox) for the AsyncAPI document."""
@@ -105,18 +107,26 @@ class ServiceRuntime:
             )
         await asyncio.to_thread(self.db.migrate)
         stack.callback(self.db.dispose)
-        self.nc = await connect(
-            self.settings.nats_url or "", f"wegweiser-{self.name}", self.settings.nats_seed_path
-        )
+        seed = self.settings.service_seed_path(self.name)
+        self.nc = await connect(self.settings.nats_url or "", f"wegweiser-{self.name}", seed)
         stack.push_async_callback(self.nc.drain)
-        self.js = self.nc.jetstream()
-        await topology.ensure_stream(self.js, self.settings.stream_replicas)
-        await topology.ensure_consumers(
-            self.js, topology.consumers(self.name), self.settings.max_deliver
+        self.js = self.nc.jetstream(**jetstream_options(seed))
+        self.provisions = seed is None
+        """No credentials: a broker without accounts (some tests), where the service makes the
+        stream and its consumers itself; with them, the administrator has made them."""
+        if self.provisions:
+            await topology.ensure_stream(self.js, self.settings.stream_replicas)
+        await topology.require(
+            self.js, topology.consumers(self.name), self.settings.max_deliver, self.provisions
         )
         self.relay = Relay(self.db.run, self.js)
         self.edge = ConsumerEdge(
-            self.name, self.db.run, self.js, self.settings.max_deliver, self.relay.wake
+            self.name,
+            self.db.run,
+            self.js,
+            self.settings.max_deliver,
+            self.relay.wake,
+            letter_key=None if seed is None else secret_from(seed, "dead-letter ids"),
         )
 
     def consume(self, durable: str, routes: list[Route]) -> None:

@@ -1,18 +1,23 @@
-"""Applies infra/jetstream.toml: the stream and the durable consumers, created or updated."""
+"""Applies infra/jetstream.toml: the stream and the durable consumers, created or updated.
+
+Only the administrator may create or update them (`wegweiser up`'s provisioning, the broker
+watch, the admin CLI); services and agencies find them made and wait when one is missing.
+"""
 
 from __future__ import annotations
 
-import tomllib
+import asyncio
+import itertools
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
 import nats.errors
+import structlog
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    DiscardPolicy,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -25,15 +30,11 @@ from tenacity import (
     wait_exponential,
 )
 
-from infra import JETSTREAM_TOML
+from infra import jetstream_settings as _toml
 from schemas import subjects
 
 DAY = 86_400
-
-
-@cache
-def _toml() -> dict[str, Any]:
-    return tomllib.loads(JETSTREAM_TOML.read_text())
+log = structlog.get_logger()
 
 
 def stream_config(replicas: int | None = None) -> StreamConfig:
@@ -47,6 +48,8 @@ def stream_config(replicas: int | None = None) -> StreamConfig:
         max_age=s["max_age_days"] * DAY,
         duplicate_window=s["duplicate_window_seconds"],
         num_replicas=replicas or s["replicas"],
+        max_bytes=s["max_bytes"],
+        discard=DiscardPolicy(s["discard"]),
     )
 
 
@@ -65,14 +68,19 @@ class ConsumerSpec:
         """The first filter (the consumer's address in documents and logs)."""
         return self.filter_subjects[0]
 
-    def config(self, max_deliver: int) -> ConsumerConfig:
+    def config(self, max_deliver: int, start_sequence: int | None = None) -> ConsumerConfig:
+        """The consumer's configuration; `start_sequence` recreates a lost consumer where its
+        predecessor had got to (a consumer that exists keeps its position regardless)."""
         one = len(self.filter_subjects) == 1
         return ConsumerConfig(
             durable_name=self.durable,
             filter_subject=self.filter_subject if one else None,
             filter_subjects=None if one else list(self.filter_subjects),
             ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL
+            if start_sequence is None
+            else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start_sequence,
             ack_wait=self.ack_wait,
             max_deliver=max_deliver,
             max_ack_pending=self.max_ack_pending,
@@ -142,8 +150,42 @@ async def _ensure_stream(js: JetStreamContext, replicas: int | None) -> None:
 async def ensure_consumers(
     js: JetStreamContext, specs: list[ConsumerSpec], max_deliver: int
 ) -> None:
-    """Create or update durable consumers (add_consumer is idempotent for a durable)."""
+    """Create or update durable consumers (add_consumer is idempotent for a durable). An
+    existing consumer keeps where it starts from: JetStream refuses to change that."""
     for spec in specs:
         async for attempt in patiently():
             with attempt:
-                await js.add_consumer(subjects.STREAM, spec.config(max_deliver))
+                config = spec.config(max_deliver)
+                try:
+                    current = (await js.consumer_info(subjects.STREAM, spec.durable)).config
+                except NotFoundError:
+                    pass
+                else:
+                    config.deliver_policy = current.deliver_policy
+                    config.opt_start_seq = current.opt_start_seq
+                await js.add_consumer(subjects.STREAM, config)
+
+
+async def require(
+    js: JetStreamContext, specs: list[ConsumerSpec], max_deliver: int, provision: bool
+) -> None:
+    """Make sure `specs` exist before reading from them: create them when this process may
+    (`provision`: a broker without accounts, as in some tests), else wait until the
+    administrator's provisioning has made them, saying loudly what is missing."""
+    if provision:
+        await ensure_consumers(js, specs, max_deliver)
+        return
+    for spec in specs:
+        for attempt in itertools.count():
+            try:
+                await js.consumer_info(subjects.STREAM, spec.durable)
+                break
+            except (NotFoundError, ServiceUnavailableError, nats.errors.TimeoutError) as exc:
+                if attempt % 10 == 0:
+                    log.error(
+                        "broker.consumer_missing",
+                        durable=spec.durable,
+                        error=repr(exc),
+                        why="waiting for the provisioning to (re)create it",
+                    )
+                await asyncio.sleep(1.0)

@@ -1,0 +1,162 @@
+"""Who may do what on the broker, derived from the declaration and nothing else.
+
+The declaration is the event catalogue (which service produces which event, on which subject:
+`schemas/catalogue.py`), the durable consumers in `infra/jetstream.toml` (which service reads
+what), and the core queries (`schemas/subjects.QUERIES`: who answers, who asks). From it comes
+one `Grant` per principal, which `nats_auth` renders into NATS accounts:
+
+* the stream's own account holds JetStream and only the administrator;
+* each service, and each agency, lives in an account of its own and imports exactly what its
+  grant names: publishing its subjects (as a service import, so that a PubAck goes back to
+  the publisher's account), fetching from, acking on and inspecting its own durables, the
+  stream's info, and the queries it may ask.
+
+A reply subject can therefore only ever name a subject in the principal's own account, where
+it can reach nothing but what the principal could publish itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from schemas import subjects
+from schemas.catalogue import CATALOGUE
+from schemas.vocabulary import AgencyAction
+from wegweiser.platform import topology
+
+STREAM_ACCOUNT = "WEGWEISER"
+ADMIN = "admin"
+JS_API_PREFIX = "JS.WEGWEISER.API"
+"""Where another account reaches the stream account's JetStream API (`$JS.API`): imported
+under this prefix, so that the importer's own `$JS.API` (which answers "JetStream not enabled
+for account") does not shadow it. Clients pass it as nats-py's `jetstream(prefix=...)`."""
+SERVICES_ON_THE_BROKER = ("directory", "referral", "intake", "audit", "gateway")
+"""Every service that talks to NATS (the web app does not)."""
+
+AGENCY_PRODUCER = "agency adapter"
+EVERY_SERVICE = "every service"
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    """An agency as the broker sees it: its id and how it receives its referrals."""
+
+    id: str
+    channel: str  # nats, webhook or email
+
+    @property
+    def principal(self) -> str:
+        return f"agency-{subjects.token(self.id)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Everything one principal may do on the broker; nothing else is open to it."""
+
+    principal: str
+    publishes: tuple[str, ...]
+    """Subjects it may publish into the stream (wildcards allowed)."""
+    consumes: tuple[str, ...]
+    """Durable consumers it may fetch from, ack on and read the info of."""
+    asks: tuple[str, ...] = ()
+    """Core queries it may send (answered by another principal)."""
+    answers: tuple[str, ...] = ()
+    """Core queries it answers."""
+    agency: bool = False
+    """An outside organisation: its account gets the agency limits of infra/."""
+
+    @property
+    def account(self) -> str:
+        return self.principal.upper().replace("-", "_")
+
+    def jetstream_api(self) -> tuple[str, ...]:
+        """The JetStream API subjects the grant opens (all in the stream's account)."""
+        stream = subjects.STREAM
+        api = [f"$JS.API.STREAM.INFO.{stream}"] if not self.agency else []
+        for durable in self.consumes:
+            api += [
+                f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+                f"$JS.ACK.{stream}.{durable}.>",
+            ]
+        return tuple(api)
+
+
+def local_name(subject: str) -> str:
+    """The name under which another account imports a subject of the stream account."""
+    if subject.startswith("$JS.API."):
+        return JS_API_PREFIX + subject.removeprefix("$JS.API")
+    return subject
+
+
+def _patterns(subject: str, service: str | None = None, agency: str | None = None) -> list[str]:
+    """A catalogue subject (`ww.answer.<agency>.<action>`) as the NATS subjects it stands
+    for: `<agency>` and `<service>` become the principal's own id (else `*`), `<action>` each
+    action of the lifecycle, so that no free token is left for a sender to fill."""
+    tokens: list[list[str]] = []
+    for token in subject.split("."):
+        if token == "<agency>":
+            tokens.append([agency or "*"])
+        elif token == "<service>":
+            tokens.append([service or "*"])
+        elif token == "<action>":
+            tokens.append([a.value for a in AgencyAction])
+        elif token.startswith("<"):
+            tokens.append(["*"])
+        else:
+            tokens.append([token])
+    return [".".join(parts) for parts in itertools.product(*tokens)]
+
+
+def _agency_publishes(agency_id: str) -> tuple[str, ...]:
+    return tuple(
+        pattern
+        for spec in CATALOGUE
+        if spec.producer == AGENCY_PRODUCER
+        for pattern in _patterns(spec.subject, agency=agency_id)
+    )
+
+
+def service_grant(service: str, agencies: Iterable[Agency] = ()) -> Grant:
+    """What one service may do: produce its catalogue events, read its durables, ask and
+    answer its queries. The gateway also acts for the webhook and e-mail agencies it serves."""
+    publishes = [
+        pattern
+        for spec in CATALOGUE
+        if spec.producer in (service, EVERY_SERVICE)
+        for pattern in _patterns(spec.subject, service=service)
+    ]
+    consumes = [spec.durable for spec in topology.consumers(service)]
+    if service == "gateway":
+        for agency in agencies:
+            if agency.channel in {"webhook", "email"}:
+                publishes += _agency_publishes(agency.id)
+                consumes.append(topology.agency_consumer(agency.id).durable)
+    return Grant(
+        principal=service,
+        publishes=tuple(dict.fromkeys(publishes)),
+        consumes=tuple(consumes),
+        asks=tuple(q.subject for q in subjects.QUERIES if service in q.asked_by),
+        answers=tuple(q.subject for q in subjects.QUERIES if q.answered_by == service),
+    )
+
+
+def agency_grant(agency_id: str) -> Grant:
+    """What an agency that reads its referrals over NATS may do: its own durable, its own
+    answers and capacity, nothing else."""
+    return Grant(
+        principal=f"agency-{subjects.token(agency_id)}",
+        publishes=_agency_publishes(agency_id),
+        consumes=(topology.agency_consumer(agency_id).durable,),
+        agency=True,
+    )
+
+
+def every_grant(agencies: Iterable[Agency]) -> list[Grant]:
+    """The grant of every service on the broker and of every NATS agency."""
+    agencies = list(agencies)
+    grants = [service_grant(s, agencies) for s in SERVICES_ON_THE_BROKER]
+    grants += [agency_grant(a.id) for a in agencies if a.channel == "nats"]
+    return grants

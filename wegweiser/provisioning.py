@@ -1,0 +1,206 @@
+"""What the administrator sets up on the broker: users, accounts, the stream and consumers.
+
+`wegweiser up` runs it before it starts the services, and keeps the broker watch (the healer)
+running beside them; `wegweiser broker watch` does the same for an installation whose
+services systemd runs. Nothing else may create, change or delete the stream or a consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import structlog
+from nats.aio.client import Client
+
+from wegweiser.platform import grants, nats_auth, topology
+from wegweiser.platform.connect import NotAuthorized, connect
+from wegweiser.platform.healer import UNAVAILABLE, Healer
+from wegweiser.platform.keys import KeyRing
+from wegweiser.settings import Settings
+
+log = structlog.get_logger()
+
+
+def seeds(settings: Settings) -> nats_auth.Seeds:
+    return nats_auth.Seeds(settings.keys_path / "nats")
+
+
+def ensure_broker_users(settings: Settings) -> None:
+    """An nkey for the administrator and for every service on the broker."""
+    found = seeds(settings)
+    for principal in (grants.ADMIN, *grants.SERVICES_ON_THE_BROKER):
+        found.ensure(found.path(principal))
+
+
+def ensure_demo_keys(settings: Settings) -> None:
+    """The embedded setup plays every sample agency: give each a key pair, and the office its
+    signing key, unless they exist. Real agencies make their own and publish the public half."""
+    from services.directory.sample import sample_agency_ids
+
+    ring = KeyRing(settings.keys_path)
+    for office_id in settings.all_offices:
+        ring.office_signing(office_id)
+    ring.audit_signing()
+    ensure_broker_users(settings)
+    for agency_id in sample_agency_ids():
+        ring.ensure_agency(agency_id)
+    for agency_id in sample_agency_ids("nats"):
+        seeds(settings).ensure(seeds(settings).agency_path(agency_id))
+
+
+def broker_agencies(settings: Settings) -> list[grants.Agency]:
+    """The agencies the broker serves: every one with broker credentials (NATS), and the
+    webhook and e-mail agencies of the directory (its database, or the sample before the
+    directory first started), whom the gateway serves."""
+    from services.directory.sample import sample_agency_ids
+
+    found = {a: grants.Agency(a, "nats") for a in seeds(settings).agencies()}
+    listed = _directory_channels(settings)
+    if listed is None:
+        listed = {a: c for c in ("webhook", "email") for a in sample_agency_ids(c)}
+    for agency_id, channel in listed.items():
+        if channel in {"webhook", "email"}:
+            found[agency_id] = grants.Agency(agency_id, channel)
+    return sorted(found.values(), key=lambda a: a.id)
+
+
+def _directory_channels(settings: Settings) -> dict[str, str] | None:
+    url = settings.db_url("directory")
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    from services.directory import store
+    from wegweiser.supervisor import service_database
+
+    database = service_database(settings, "directory")
+    try:
+        agencies = database.run_sync(store.all_agencies)
+    except Exception as exc:  # noqa: BLE001 - an unmigrated or unreachable directory
+        log.info("provisioning.directory_not_ready", error=repr(exc), using="the sample")
+        return None
+    finally:
+        database.dispose()
+    return {a.id: a.channel for a in agencies} or None
+
+
+def declared_consumers(agencies: list[grants.Agency]) -> list[topology.ConsumerSpec]:
+    """Every durable the broker must have: the services' and one per agency."""
+    return [*topology.consumers(), *(topology.agency_consumer(a.id) for a in agencies)]
+
+
+def accounts(settings: Settings, agencies: list[grants.Agency] | None = None) -> str:
+    """The accounts block for the embedded server, from the grants (for `agencies`, by
+    default `broker_agencies`); also written to `<data_dir>/nats/auth.conf` (for an operator's
+    own nats-server) with the agencies it covers (`agencies.json`, read by the broker watch)."""
+    ensure_broker_users(settings)
+    found = seeds(settings)
+    agencies = broker_agencies(settings) if agencies is None else agencies
+    principals = [
+        nats_auth.Principal(grant, nats_auth.public_key(found.path(grant.principal)))
+        for grant in grants.every_grant(agencies)
+    ]
+    block = nats_auth.render(nats_auth.public_key(found.path(grants.ADMIN)), principals)
+    folder = settings.data_dir / "nats"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write(folder / "auth.conf", block)
+    _write(
+        folder / "agencies.json",
+        json.dumps([{"id": a.id, "channel": a.channel} for a in agencies], indent=1),
+    )
+    return block
+
+
+def known_agencies(settings: Settings) -> list[grants.Agency]:
+    """The agencies of the accounts last rendered (what the running broker knows)."""
+    path = settings.data_dir / "nats" / "agencies.json"
+    if not path.exists():
+        return []
+    return [grants.Agency(a["id"], a["channel"]) for a in json.loads(path.read_text())]
+
+
+def _write(path: Path, text: str) -> None:
+    aside = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+    aside.replace(path)
+
+
+def reload_accounts(settings: Settings) -> bool:
+    """Give a running embedded nats-server the current accounts; False when none runs here."""
+    from wegweiser.supervisor import runtime_info
+
+    block = accounts(settings)
+    nodes = runtime_info(settings.data_dir).get("nats_nodes") or []
+    reloaded = 0
+    for node in nodes:  # type: ignore[attr-defined]
+        conf = Path(node["config"])
+        if not conf.exists():
+            continue
+        text = conf.read_text()
+        head = text[: text.index("accounts {")] if "accounts {" in text else text
+        _write(conf, head + block)
+        try:
+            os.kill(int(node["pid"]), signal.SIGHUP)
+        except ProcessLookupError:
+            continue
+        reloaded += 1
+    return reloaded > 0
+
+
+async def connect_as(url: str, seed: Path | None, name: str, within: float = 10.0) -> Client:
+    """Connect with `seed`, retrying while a server reload that adds the user completes."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await connect(url, name, seed)
+        except NotAuthorized:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def provision(settings: Settings, url: str, agencies: list[grants.Agency]) -> None:
+    """Create or update the stream and every declared consumer, as the administrator."""
+    nc = await connect_as(url, _admin_seed(settings), "wegweiser-provisioning")
+    try:
+        js = nc.jetstream()
+        await topology.ensure_stream(js, settings.stream_replicas)
+        await topology.ensure_consumers(js, declared_consumers(agencies), settings.max_deliver)
+    finally:
+        await nc.drain()
+
+
+async def watch(settings: Settings, url: str, stop: asyncio.Event, every: float = 1.0) -> None:
+    """Heal the stream and the consumers until `stop` is set."""
+    nc = await connect_as(url, _admin_seed(settings), "wegweiser-broker-watch")
+    healer = Healer(
+        nc.jetstream(timeout=5),
+        lambda: declared_consumers(known_agencies(settings)),
+        settings.max_deliver,
+        settings.stream_replicas,
+        state=settings.data_dir / "nats" / "positions.json",
+    )
+    try:
+        while not stop.is_set():
+            try:
+                await healer.check_once()
+            except UNAVAILABLE as exc:
+                log.warning("broker.watch_unanswered", error=repr(exc))
+            except Exception as exc:  # noqa: BLE001 - the watch must outlive any one round
+                log.exception("broker.watch_failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+    finally:
+        with contextlib.suppress(Exception):  # a connection lost for good has nothing to drain
+            await nc.drain()
+
+
+def _admin_seed(settings: Settings) -> Path | None:
+    """The administrator's nkey; None on a broker without accounts (then anyone is admin)."""
+    return settings.nats_seed_path
