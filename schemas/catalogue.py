@@ -63,6 +63,7 @@ CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(events.DeletionEscalated, f"{R}.deletion-escalated", "referral", "intake"),
     EventSpec(events.DeletionConfirmed, f"{R}.deletion-confirmed", "referral", "intake"),
     EventSpec(events.DeadLettered, "ww.deadletter.<service>", "every service", "operators"),
+    EventSpec(events.AuditHeadSigned, "ww.audit.head-signed", "audit", "ombudsperson, witnesses"),
 )
 
 BY_TYPE: dict[str, type[Payload]] = {spec.event_type: spec.model for spec in CATALOGUE}

@@ -342,3 +342,16 @@ class DeadLettered(Payload):
     reason: str
     payload: str = Field(description="the original body, UTF-8 with replacement characters")
     occurred_at: AwareDatetime
+
+
+class AuditHeadSigned(Payload):
+    """The audit log signed a tree head: published so that others keep it (the ombudsperson,
+    witnesses), and a log rolled back or rewritten later is caught against it."""
+
+    event_type = "de.wegweiser.audit.head-signed.v1"
+    log_id: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    size: int = Field(ge=0)
+    root: str = Field(pattern=r"^[0-9a-f]{64}$")
+    time: str
+    signature: str
+    key_fingerprint: str = Field(pattern=r"^sha256:[0-9a-f]{32}$")

@@ -6,8 +6,9 @@
     ww.answer.<agency>.<action>        an agency's answers; it may publish only under its own id
     ww.agency.<agency>.<fact>          what an agency says about itself (capacity, waiting time)
     ww.deadletter.<service>            messages a service gave up on, with the reason
+    ww.audit.head-signed               each tree head the audit log signs, for its witnesses
 
-All five live in the JetStream stream WEGWEISER. Queries that need an immediate answer use
+All six live in the JetStream stream WEGWEISER. Queries that need an immediate answer use
 core NATS request/reply under `wwq.` so that the stream never captures (and acks) them:
 
     wwq.directory.resolve              rank agencies for a need, with reasons
@@ -22,7 +23,15 @@ import re
 from dataclasses import dataclass
 
 STREAM = "WEGWEISER"
-STREAM_SUBJECTS = ("ww.intake.>", "ww.referral.>", "ww.answer.>", "ww.agency.>", "ww.deadletter.>")
+STREAM_SUBJECTS = (
+    "ww.intake.>",
+    "ww.referral.>",
+    "ww.answer.>",
+    "ww.agency.>",
+    "ww.deadletter.>",
+    "ww.audit.>",
+)
+AUDIT_HEAD_SIGNED = "ww.audit.head-signed"
 
 _TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

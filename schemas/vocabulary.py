@@ -144,6 +144,18 @@ class ReferralStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+CLOSED_STATES = frozenset(
+    {
+        ReferralStatus.REJECTED,
+        ReferralStatus.COMPLETED,
+        ReferralStatus.FAILED,
+        ReferralStatus.CANCELLED,
+    }
+)
+"""The states a referral ends in: nothing moves it on (but deletion after a withdrawal); the
+office may send the same agency a new referral."""
+
+
 class AgencyAction(StrEnum):
     """What an agency can answer to a referral."""
 

@@ -475,58 +475,152 @@ def audit_export(
     out: Annotated[Path, typer.Option(help="where to write the export (JSON)")] = Path(
         "audit-export.json"
     ),
+    since: Annotated[
+        int | None,
+        typer.Option(help="a log size seen before: add the consistency proof from it"),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Write the entries, the latest signed tree head and the public key to one file."""
-    from services.audit import export, store
-    from services.audit.bootstrap import LOG_ID
+    """Sign a fresh tree head, then write every entry it covers, the head, the public key and
+    its signed rotations to one file."""
+    from services.audit import export, rotation, store
+    from services.audit.recorder import Recorder
     from wegweiser.platform.keys import KeyRing
 
     settings = _settings(data_dir)
     db = _audit_db(settings)
-    head = db.run_sync(lambda s: store.latest_head(s, LOG_ID))
-    if head is None:
-        typer.echo("the audit log has no signed tree head yet", err=True)
-        raise typer.Exit(2)
-    entries = db.run_sync(lambda s: store.all_entries(s, head.size))
-    public = KeyRing(settings.keys_path).audit_signing().public_key()
-    out.write_text(json.dumps(export.build(entries, head, public), ensure_ascii=False, indent=1))
+    ring = KeyRing(settings.keys_path)
+    recorder = Recorder(ring.audit_signing())
+    try:
+        db.run_sync(recorder.load)
+        head = db.run_sync(recorder.sign_head)
+        entries = db.run_sync(lambda s: store.all_entries(s, head.size))
+    finally:
+        db.dispose()
+    doc = export.build(entries, head, recorder.key.public_key(), rotation.rotations(ring), since)
+    out.write_text(json.dumps(doc, ensure_ascii=False, indent=1))
     typer.echo(f"wrote {out}: {head.size} entries, root {head.root}, signed {head.time}")
+
+
+@audit_app.command("key")
+def audit_key(data_dir: DataDir = None) -> None:
+    """Print the log's public key (PEM) to keep, and its fingerprint (on stderr): what
+    `audit verify --key` checks exports against on a machine without this data directory."""
+    from services.audit import rotation
+    from services.audit.verification import fingerprint
+    from wegweiser.platform.keys import KeyRing
+
+    ring = KeyRing(_settings(data_dir).keys_path)
+    typer.echo(ring.audit_public_path.read_text().strip() if ring.audit_public_path.exists()
+               else _no_audit_key(ring))  # fmt: skip
+    typer.echo(f"fingerprint {fingerprint(rotation.public_key(ring))}", err=True)
+
+
+def _no_audit_key(ring: Any) -> str:
+    typer.echo(f"no audit key in {ring.audit_public_path.parent}", err=True)
+    raise typer.Exit(2)
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(data_dir: DataDir = None) -> None:
+    """Make a new signing key for the log, signed over to by the current one (restart the
+    audit service to use it); verifiers follow the handover from the key they pinned."""
+    from services.audit import rotation
+    from services.audit.verification import fingerprint, public_from_b64
+    from wegweiser.platform.keys import KeyRing
+
+    handover = rotation.rotate(KeyRing(_settings(data_dir).keys_path))
+    typer.echo(
+        f"rotated: {handover.old_fingerprint} -> "
+        f"{fingerprint(public_from_b64(handover.new_key))} from {handover.valid_from}; "
+        "restart the audit service"
+    )
 
 
 @audit_app.command("verify")
 def audit_verify(
     export_file: Path,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="the log's public key (PEM from `audit key`; default: keys_dir's)"),
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="the head you verified last (made on first use): the export must extend it"
+        ),
+    ] = None,
     proof: Annotated[Path | None, typer.Option(help="also check this proof file")] = None,
+    data_dir: DataDir = None,
 ) -> None:
-    """Check an export offline; exit 1 naming the first bad entry if anything was changed."""
+    """Check an export offline against the pinned key (never the one the export carries) and
+    the head seen before; exit 1 naming the first bad entry and what was done to it."""
     from services.audit import export
-    from services.audit.ledger import check_consistency, check_inclusion
+    from services.audit.verification import SeenHead
 
     try:
-        entries, head, _ = export.load(export_file)
-        verdict = export.verify(export_file)
-    except (ValueError, KeyError, OSError) as exc:
+        pinned = _pinned_audit_key(key, data_dir)
+        found = export.load(export_file)
+        seen = SeenHead(**json.loads(state.read_text())) if state and state.exists() else None
+    except (ValueError, KeyError, TypeError, OSError) as exc:
         typer.echo(f"INVALID: {exc}", err=True)
         raise typer.Exit(1) from None
+    verdict = export.verify(found, pinned, seen)
     typer.echo(("OK: " if verdict.ok else "INVALID: ") + verdict.message)
     if not verdict.ok:
         raise typer.Exit(1)
+    if state is not None:
+        from services.audit.verification import key_in_effect
+
+        signer = key_in_effect(pinned, found.rotations)
+        _write_private(state, json.dumps(SeenHead.of(found.head, signer).__dict__, indent=1))
     if proof is not None:
-        doc = json.loads(proof.read_text())
-        if doc["kind"] == "inclusion":
-            good = check_inclusion(
-                doc["entry"].encode(), doc["proof"], doc["root"], doc["index"], doc["size"]
-            ) and doc["root"] == (export.ledger_of(entries).root(doc["size"]))
-        else:
-            good = (
-                check_consistency(
-                    doc["prior_root"], doc["prior_size"], doc["root"], doc["size"], doc["proof"]
-                )
-                and doc["root"] == head.root
+        _check_proof(proof, found)
+
+
+def _pinned_audit_key(key: Path | None, data_dir: Path | None) -> Any:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from wegweiser.platform.keys import KeyRing
+
+    if key is None:  # this installation's own current key (it follows its own rotations)
+        ring = KeyRing(_settings(data_dir).keys_path)
+        if not ring.audit_public_path.exists():
+            raise ValueError(f"no pinned key: pass --key (none in {ring.audit_public_path})")
+        key = ring.audit_public_path
+    loaded = load_pem_public_key(key.read_bytes())
+    if not isinstance(loaded, Ed25519PublicKey):
+        raise ValueError(f"{key} is not an Ed25519 public key")
+    return loaded
+
+
+def _write_private(path: Path, text: str) -> None:
+    aside = path.with_name(f".{path.name}.new")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+    aside.replace(path)
+
+
+def _check_proof(proof: Path, found: Any) -> None:
+    from services.audit import export
+    from services.audit.ledger import check_consistency, check_inclusion
+
+    doc = json.loads(proof.read_text())
+    if doc["kind"] == "inclusion":
+        good = check_inclusion(
+            doc["entry"].encode(), doc["proof"], doc["root"], doc["index"], doc["size"]
+        ) and doc["root"] == (export.ledger_of(found.entries).root(doc["size"]))
+    else:
+        good = (
+            check_consistency(
+                doc["prior_root"], doc["prior_size"], doc["root"], doc["size"], doc["proof"]
             )
-        typer.echo(f"{doc['kind']} proof {'OK' if good else 'INVALID'}")
-        raise typer.Exit(0 if good else 1)
+            and doc["root"] == found.head.root
+        )
+    typer.echo(f"{doc['kind']} proof {'OK' if good else 'INVALID'}")
+    raise typer.Exit(0 if good else 1)
 
 
 @audit_app.command("prove")
@@ -542,7 +636,8 @@ def audit_prove(
     """Print an inclusion proof for one entry, or a consistency proof between two sizes."""
     from services.audit import export
 
-    entries, head, _ = export.load(export_file)
+    found = export.load(export_file)
+    entries, head = found.entries, found.head
     ledger = export.ledger_of(entries)
     if index is not None:
         doc = {

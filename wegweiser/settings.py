@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         description="the ombudsperson's read-only bearer token "
         "(default: a token file in keys_dir/audit, created on first start)",
     )
+    ombudsperson_email: str | None = Field(
+        default=None,
+        description="where every signed audit tree head is mailed (SMTP when smtp_host is set, "
+        "else .eml files in data_dir/mail/ombudsperson)",
+    )
     web_db_url: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8304, description="the web app for counsellors and ombudsperson")

@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from schemas import subjects
 from schemas.catalogue import CATALOGUE, subject_suffix
-from schemas.envelope import Envelope, Payload, new_event
+from schemas.envelope import Envelope, Payload, answer_event_id, new_event
 from schemas.events import (
     AgencyAnswer,
     AgencyCapacityUpdated,
@@ -199,7 +199,9 @@ class AgencyClient:
         reason: str | None = None,
         answer_id: str | None = None,
     ) -> str:
-        """Publish an answer; retried with the same id, so it counts once. Returns its id."""
+        """Publish an answer; retried with the same id, so it counts once. `answer_id`: the
+        caller's own key for this answer (an answer given twice under one key counts once).
+        Returns the event id."""
         data = AgencyAnswer(
             referral_id=referral_id,
             agency_id=self.agency_id,
@@ -213,7 +215,7 @@ class AgencyClient:
             correlation_id=referral_id,
         )
         if answer_id:
-            event = event.model_copy(update={"id": answer_id})
+            event = event.model_copy(update={"id": answer_event_id(self.agency_id, answer_id)})
         body = event.model_dump_json().encode()
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(

@@ -1,55 +1,119 @@
-"""A self-contained export of the audit log, verifiable offline, and proofs over it."""
+"""A self-contained export of the audit log, verifiable offline, and proofs over it.
+
+An export carries the entries its head covers, the signed head, the public key that signed
+it and the signed key rotations leading to that key; optionally the RFC 9162 consistency
+proof from a size the verifier saw before. A verifier never trusts the key it carries: it
+checks against the key it pinned (`verify`).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from services.audit.ledger import Ledger, TreeHead, Verdict, verify_entries
+from services.audit.ledger import Ledger, TreeHead
+from services.audit.verification import (
+    Rotation,
+    SeenHead,
+    Verdict,
+    check_extends,
+    check_key,
+    raw_key,
+    verify_entries,
+)
+
+FORMAT = "wegweiser-audit-export/2"
+FORMATS = ("wegweiser-audit-export/1", FORMAT)
 
 
-def build(entries: list[bytes], head: TreeHead, public_key: Ed25519PublicKey) -> dict[str, Any]:
-    """The export document: the entries the head covers, the signed head, the public key."""
-    raw_key = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+def head_document(head: TreeHead) -> dict[str, Any]:
     return {
-        "format": "wegweiser-audit-export/1",
-        "tree_head": {
-            "log_id": head.log_id,
-            "size": head.size,
-            "root": head.root,
-            "time": head.time,
-            "signature": head.signature,
-        },
-        "public_key_ed25519": base64.b64encode(raw_key).decode(),
-        "entries": [e.decode() for e in entries[: head.size]],
+        "log_id": head.log_id,
+        "size": head.size,
+        "root": head.root,
+        "time": head.time,
+        "signature": head.signature,
     }
 
 
-def load(path: Path) -> tuple[list[bytes], TreeHead, Ed25519PublicKey]:
+def build(
+    entries: list[bytes],
+    head: TreeHead,
+    public_key: Ed25519PublicKey,
+    rotations: list[Rotation] | None = None,
+    since: int | None = None,
+) -> dict[str, Any]:
+    """The export document; with `since`, the consistency proof from that size to the head."""
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "tree_head": head_document(head),
+        "public_key_ed25519": base64.b64encode(raw_key(public_key)).decode(),
+        "key_rotations": [asdict(r) for r in rotations or []],
+        "entries": [e.decode() for e in entries[: head.size]],
+    }
+    if since is not None and 0 < since <= head.size:
+        ledger = ledger_of(entries[: head.size])
+        doc["consistency"] = {
+            "prior_size": since,
+            "prior_root": ledger.root(since),
+            "proof": ledger.prove_consistency(since),
+        }
+    return doc
+
+
+@dataclass(frozen=True)
+class Export:
+    """An export as read: what it holds and what it claims."""
+
+    entries: list[bytes]
+    head: TreeHead
+    key: Ed25519PublicKey
+    rotations: list[Rotation]
+    consistency: dict[str, Any] | None
+
+
+def load(path: Path) -> Export:
     """Read an export; ValueError if it is not one."""
     try:
         return parse(json.loads(path.read_text(encoding="utf-8")))
-    except ValueError:
+    except (ValueError, KeyError, TypeError):
         raise ValueError(f"{path} is not a Wegweiser audit export") from None
 
 
-def parse(doc: dict[str, Any]) -> tuple[list[bytes], TreeHead, Ed25519PublicKey]:
-    """An export document's entries, signed head and the public key it names."""
-    if doc.get("format") != "wegweiser-audit-export/1":
+def parse(doc: dict[str, Any]) -> Export:
+    if doc.get("format") not in FORMATS:
         raise ValueError("not a Wegweiser audit export")
-    head = TreeHead(**doc["tree_head"])
     key = Ed25519PublicKey.from_public_bytes(base64.b64decode(doc["public_key_ed25519"]))
-    return [e.encode() for e in doc["entries"]], head, key
+    return Export(
+        [e.encode() for e in doc["entries"]],
+        TreeHead(**doc["tree_head"]),
+        key,
+        [Rotation(**r) for r in doc.get("key_rotations", [])],
+        doc.get("consistency"),
+    )
 
 
-def verify(path: Path) -> Verdict:
-    entries, head, key = load(path)
-    return verify_entries(entries, head, key)
+def verify(found: Export, pinned: Ed25519PublicKey, seen: SeenHead | None = None) -> Verdict:
+    """Check an export against the pinned key and, if given, the head seen before."""
+    key, mismatch = check_key(pinned, found.key, found.rotations)
+    if mismatch is not None:
+        return mismatch
+    verdict = verify_entries(found.entries, found.head, key)
+    if not verdict.ok:
+        return verdict
+    proof = None
+    if found.consistency and seen and found.consistency.get("prior_size") == seen.size:
+        proof = found.consistency.get("proof")
+    history = check_extends(seen, found.head, found.entries, proof)
+    if history is not None:
+        return history
+    extends = f"; it extends the head of {seen.size} entries seen at {seen.time}" if seen else ""
+    return Verdict(True, verdict.message + extends)
 
 
 def ledger_of(entries: list[bytes]) -> Ledger:

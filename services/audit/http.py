@@ -8,7 +8,7 @@ import io
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -19,7 +19,7 @@ Entries = Callable[..., Awaitable[list[bytes]]]  # all entries, or one referral'
 
 
 def create_app(
-    entries: Entries, token: str, export: Callable[[], Awaitable[dict[str, Any]]]
+    entries: Entries, token: str, export: Callable[[int | None], Awaitable[dict[str, Any]]]
 ) -> FastAPI:
     """Every route needs the ombudsperson's token; no route writes."""
     app = FastAPI(title="Wegweiser audit (ombudsperson)", version="1")
@@ -87,10 +87,13 @@ def create_app(
         return queries.anomalies(await entries())
 
     @app.get("/export", dependencies=[Auth])
-    async def export_log() -> dict[str, Any]:
-        """Every entry under a freshly signed tree head, with the public key: verifiable
-        offline (`wegweiser audit verify`)."""
-        return await export()
+    async def export_log(
+        since: Annotated[int | None, Query(ge=0, description="a size seen before")] = None,
+    ) -> dict[str, Any]:
+        """Every entry under a freshly signed tree head, with the public key and its signed
+        rotations: verifiable offline (`wegweiser audit verify`). With `since`, also the RFC
+        9162 consistency proof from the head of that size seen before."""
+        return await export(since)
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The audit log as an RFC 9162 Merkle tree (pymerkle) whose every entry also commits to the
 tree's root before it, so that a verifier can name the first entry that was altered, removed,
-reordered or inserted; tree heads are signed with Ed25519.
+reordered or inserted (see `verification`); tree heads are signed with Ed25519.
 
 Pure: no database, no NATS. Entries are canonical JSON (sorted keys, no spaces, UTF-8;
 values are strings, integers, booleans, null or lists of those: no floats, so the encoding
@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,51 +92,6 @@ class TreeHead:
         except (InvalidSignature, ValueError):
             return False
         return True
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What offline verification found; `first_bad` is a 1-based entry index."""
-
-    ok: bool
-    message: str
-    first_bad: int | None = None
-
-
-def verify_entries(entries: Iterable[bytes], head: TreeHead, key: Ed25519PublicKey) -> Verdict:
-    """Rebuild the tree from the entries and check every link and the signed head."""
-    if not head.verify(key):
-        return Verdict(False, "the tree head's signature does not verify")
-    tree = InmemoryTree(algorithm="sha256")
-    count = 0
-    for count, raw in enumerate(entries, start=1):
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            return Verdict(False, f"entry {count} is not JSON", count)
-        if canonical(entry) != raw:
-            return Verdict(False, f"entry {count} is not in canonical form", count)
-        expected_root = EMPTY_ROOT if count == 1 else tree.get_root().hex()
-        if entry.get("index") != count or entry.get("prev_root") != expected_root:
-            return Verdict(
-                False,
-                f"entry {count} does not follow entry {count - 1}: altered, "
-                "removed, reordered or inserted at or before it",
-                count,
-            )
-        tree.append_entry(raw)
-    if count != head.size:
-        return Verdict(
-            False,
-            f"the signed head covers {head.size} entries, found {count}",
-            min(count, head.size) + 1,
-        )
-    root = EMPTY_ROOT if count == 0 else tree.get_root().hex()
-    if root != head.root:
-        return Verdict(
-            False, f"entry {count} was altered: the root differs from the signed head", count
-        )
-    return Verdict(True, f"{count} entries verified against the signed head")
 
 
 def leaf_hash(entry: bytes) -> bytes:

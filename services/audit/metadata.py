@@ -1,8 +1,11 @@
 """What the audit log keeps of an event: metadata only, by an allow-list, never personal data.
 
-Any event is accepted, known or not: the envelope's attributes, the allow-listed fields of
+Any message is accepted, known or not: the envelope's attributes, the allow-listed fields of
 `data` (ids, states, codes, times, categories, consent terms), and the SHA-256 of any sealed
 ciphertext, so that the ombudsperson can prove what was sent without being able to read it.
+Every kept value must have its field's closed form (`forms`); one that does not (a name in
+`subject`, an address in `correlationid`) is withheld and the entry lists the field in
+`anomalies`.
 """
 
 from __future__ import annotations
@@ -10,76 +13,69 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-ENVELOPE = ("id", "type", "source", "subject", "time", "correlationid", "causationid")
-KEPT = frozenset(
-    {
-        "referral_id",
-        "request_id",
-        "office_id",
-        "agency_id",
-        "agency_kind",
-        "consent_id",
-        "status",
-        "version",
-        "action",
-        "occurred_at",
-        "acknowledge_by",
-        "confirm_by",
-        "withdrawn_at",
-        "recorded_at",
-        "urgency",
-        "code",
-        "attempted",
-        "current_status",
-        "sender",
-        "service",
-        "original_subject",
-        "original_event_id",
-        "stream_sequence",
-        "deliveries",
-        "released_categories",
-        "recipient_kid",
-        "signer_kid",
-        "purposes",
-        "data_categories",
-        "explicit_special_categories",
-        "method",
-        "given_at",
-        "expires_at",
-        "text_version",
-        "text_language",
-        "person_reference",
-        "controller",
-        "agency",
-        "kind",
-    }
-)
+from services.audit import forms
+
 NESTED = ("case", "consent", "terms")
 REDACTED_TEXT = ("reason", "message")  # free text a person typed: kept as "given or not"
 
 
 def metadata(event: dict[str, Any], nats_subject: str, stream_sequence: int) -> dict[str, Any]:
-    """The audit entry's content for one event."""
-    entry: dict[str, Any] = {k: event.get(k) for k in ENVELOPE}
-    entry["nats_subject"] = nats_subject
+    """The audit entry's content for one message."""
+    ctx = forms.Context(nats_subject)
+    anomalies: list[str] = []
+    entry: dict[str, Any] = {
+        k: _checked(forms.ENVELOPE, k, event.get(k), ctx, anomalies, k) for k in forms.ENVELOPE
+    }
+    if forms.nats_subject(nats_subject, ctx):
+        entry["nats_subject"] = nats_subject
+    else:
+        entry["nats_subject"] = forms.WITHHELD
+        anomalies.append("nats_subject")
     entry["stream_sequence"] = stream_sequence
     data = event.get("data")
-    entry["data"] = _keep(data) if isinstance(data, dict) else None
+    entry["data"] = _keep(data, ctx, anomalies, "data") if isinstance(data, dict) else None
+    if anomalies:
+        entry["anomalies"] = sorted(anomalies)
     return entry
 
 
-def _keep(data: dict[str, Any]) -> dict[str, Any]:
-    kept: dict[str, Any] = {k: _plain(v) for k, v in data.items() if k in KEPT}
+def _checked(
+    fields: dict[str, forms.Check],
+    name: str,
+    value: Any,
+    ctx: forms.Context,
+    anomalies: list[str],
+    where: str,
+) -> Any:
+    value = _plain(value)
+    if forms.conforms(fields, name, value, ctx):
+        return value
+    anomalies.append(where)
+    return forms.WITHHELD
+
+
+def _keep(
+    data: dict[str, Any], ctx: forms.Context, anomalies: list[str], where: str
+) -> dict[str, Any]:
+    kept: dict[str, Any] = {
+        k: _checked(forms.DATA, k, v, ctx, anomalies, f"{where}.{k}")
+        for k, v in data.items()
+        if k in forms.DATA
+    }
     for key in REDACTED_TEXT:
         if key in data:
             kept[f"{key}_given"] = bool(data[key])
     for key in NESTED:
         if isinstance(data.get(key), dict):
-            kept[key] = _keep(data[key])
+            kept[key] = _keep(data[key], ctx, anomalies, f"{where}.{key}")
     if isinstance(data.get("jwe"), str):
         kept["ciphertext_sha256"] = hashlib.sha256(data["jwe"].encode()).hexdigest()
     if isinstance(data.get("recipients"), list):
-        kept["recipients"] = [_keep(r) for r in data["recipients"] if isinstance(r, dict)]
+        kept["recipients"] = [
+            _keep(r, ctx, anomalies, f"{where}.recipients")
+            for r in data["recipients"]
+            if isinstance(r, dict)
+        ]
     return kept
 
 

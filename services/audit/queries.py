@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from schemas.vocabulary import CLOSED_STATES
+
 
 def trail(entries: list[bytes]) -> list[dict[str, Any]]:
     """One referral's events in log order, each with the consent that covered the referral."""
@@ -71,10 +73,7 @@ def referrals(raw: list[bytes]) -> dict[str, dict[str, Any]]:
             row["overdue"] = event
         elif event.startswith("deletion-"):
             row["deletion"] = event
-        if (
-            row["state"] in {"rejected", "completed", "failed", "cancelled"}
-            and not row["closed_at"]
-        ):
+        if row["state"] in CLOSED_STATES and not row["closed_at"]:
             row["closed_at"] = at
     return out
 
@@ -131,13 +130,27 @@ def withdrawals(raw: list[bytes]) -> list[dict[str, Any]]:
     return list(consents.values())
 
 
+SEQUENCE_GAP = "de.wegweiser.audit.sequence-gap.v1"
+"""An entry the audit writes itself: stream sequences it never received (purged, lost)."""
+
+
 def anomalies(raw: list[bytes]) -> dict[str, list[dict[str, Any]]]:
     """Things that should never happen, listed all the same (expected to be empty)."""
     requested: dict[Any, dict[str, Any]] = {}
     offered: dict[Any, Any] = {}
-    uncovered, strangers = [], []
+    uncovered, strangers, withheld, gaps = [], [], [], []
     for entry in _entries(raw):
         data, kind = entry.get("data") or {}, str(entry.get("type", ""))
+        if entry.get("anomalies"):
+            withheld.append({"index": entry["index"], "type": kind, "fields": entry["anomalies"]})
+        if kind == SEQUENCE_GAP:
+            gaps.append(
+                {
+                    "index": entry["index"],
+                    "missing_from": entry.get("missing_from"),
+                    "missing_to": entry.get("missing_to"),
+                }
+            )
         if kind.startswith("de.wegweiser.intake.referral.requested"):
             requested[data.get("referral_id")] = data
         elif kind.startswith("de.wegweiser.referral.offered"):
@@ -165,4 +178,6 @@ def anomalies(raw: list[bytes]) -> dict[str, list[dict[str, Any]]]:
     return {
         "offers_without_covering_consent": uncovered,
         "answers_for_referrals_never_received": strangers,
+        "fields_withheld": withheld,
+        "sequence_gaps": gaps,
     }

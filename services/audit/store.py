@@ -7,9 +7,13 @@ from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from services.audit.ledger import TreeHead
 
+LOG_ID = "wegweiser-audit"
+
 
 class EntryRow(SQLModel, table=True):
-    """One log entry: its canonical bytes, by 1-based index."""
+    """One log entry: its canonical bytes, by 1-based index. `event_id` holds the stream
+    sequence it records (`seq-<n>-<index>`, unique even after the stream was recreated), not
+    the sender's CloudEvents id: two messages under one id are two entries."""
 
     __tablename__ = "audit_entries"
     index: int = Field(primary_key=True)
@@ -54,6 +58,11 @@ def size(session: Session) -> int:
 def latest_head(session: Session, log_id: str) -> TreeHead | None:
     row = session.exec(select(HeadRow).order_by(col(HeadRow.size).desc())).first()
     return TreeHead(log_id, row.size, row.root, row.time, row.signature) if row else None
+
+
+def head_of_size(session: Session, size: int) -> TreeHead | None:
+    row = session.get(HeadRow, size)
+    return TreeHead(LOG_ID, row.size, row.root, row.time, row.signature) if row else None
 
 
 def save_head(session: Session, head: TreeHead) -> None:

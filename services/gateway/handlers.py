@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from schemas import subjects
-from schemas.envelope import new_event
+from schemas.envelope import answer_event_id, new_event
 from schemas.events import AgencyAnswer
 from schemas.vocabulary import AgencyAction
 from services.gateway import links, mail
@@ -82,6 +82,6 @@ def stage_answer(
     data = AgencyAnswer(referral_id=referral_id, agency_id=agency_id, action=action, reason=reason)
     event = new_event(data, source=f"/wegweiser/gateway/{agency_id}", subject=referral_id)
     if answer_id:
-        event = event.model_copy(update={"id": answer_id})
+        event = event.model_copy(update={"id": answer_event_id(agency_id, answer_id)})
     outbox.stage(session, subjects.answer(agency_id, action.value), event)
     return event.id

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import smtplib
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -13,6 +12,7 @@ import structlog
 from sqlmodel import Session, col, select
 
 from services.gateway.store import MailRow
+from wegweiser.platform.mail import deliver
 
 log = structlog.get_logger()
 
@@ -62,13 +62,7 @@ class Mailer:
         self.sender, self.host, self.port, self.folder = sender, host, port, folder
 
     def deliver(self, mail: EmailMessage) -> None:
-        if self.host is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            name = str(mail["Message-ID"]).strip("<>").replace("/", "_")
-            (self.folder / f"{name}.eml").write_bytes(bytes(mail))
-            return
-        with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
-            smtp.send_message(mail)
+        deliver(mail, self.host, self.port, self.folder)
 
     async def send_pending(self, run, now: datetime) -> int:  # type: ignore[no-untyped-def]
         """Send every unsent notice; each is marked sent after the server took it."""

@@ -27,7 +27,7 @@ from schemas.events import (
     TransitionRefused,
 )
 from schemas.queries import AgencyCard
-from schemas.vocabulary import DataCategory, Need, Purpose, ReferralStatus
+from schemas.vocabulary import CLOSED_STATES, DataCategory, Need, Purpose, ReferralStatus
 from services.consent import rules as consent
 from services.intake.api_models import RequestCreate
 from services.intake.store import ConsentRow, ReferralView, RequestRow, TrailEntry
@@ -37,7 +37,7 @@ from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.outbox import stage
 
 SOURCE = "/wegweiser/intake"
-TERMINAL = {"rejected", "completed", "failed", "cancelled"}
+TERMINAL = CLOSED_STATES
 log = structlog.get_logger()
 
 

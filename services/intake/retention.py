@@ -9,11 +9,12 @@ from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from schemas.vocabulary import CLOSED_STATES
 from services.intake.store import ReferralView, RequestRow
 from services.intake.vault import Vault
 from wegweiser.platform.db import as_utc
 
-TERMINAL = ("rejected", "completed", "failed", "cancelled")
+TERMINAL = tuple(sorted(CLOSED_STATES))
 
 
 @dataclass(frozen=True)

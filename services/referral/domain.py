@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from schemas.vocabulary import AgencyAction, ReferralStatus
+from schemas.vocabulary import CLOSED_STATES, AgencyAction, ReferralStatus
 
 S = ReferralStatus
 OPEN = frozenset({S.REQUESTED, S.RECEIVED, S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD})
-TERMINAL = frozenset({S.REJECTED, S.COMPLETED, S.FAILED, S.CANCELLED})
+TERMINAL = CLOSED_STATES
 
 
 class Actor(StrEnum):

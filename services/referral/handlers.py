@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from schemas import subjects
 from schemas.catalogue import CATALOGUE, subject_suffix
-from schemas.envelope import Envelope, new_event
+from schemas.envelope import Envelope, is_id, new_event
 from schemas.events import (
     AgencyAnswer,
     ConsentWithdrawn,
@@ -350,6 +350,7 @@ def _stage(
         source=SOURCE,
         subject=subject_id or data.referral_id,
         causation=cause,
-        correlation_id=None if cause else subject_id,
+        # its own id, never a sender's (nor one that is not an id: then the event's own)
+        correlation_id=own if is_id(own := subject_id or data.referral_id) else None,
     )
     stage(session, subjects.referral_event(agency_id, kind), event)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from services.audit.access import ombudsperson_token
 from services.web import accounts
 from services.web.clients import AuditClient, IntakeClient, Unavailable
-from services.web.http import Web, create_app
+from services.web.http import SeenHeads, Web, create_app
 from wegweiser.platform.db import Database
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
@@ -70,6 +70,7 @@ class WebProcess:
                 audit=audit,
                 audit_key=partial(audit_public_key, settings),
                 offices=settings.all_offices,
+                seen_heads=SeenHeads(settings.data_dir / "web" / "audit-head-seen.json"),
                 policy=accounts.SessionPolicy(
                     idle=settings.web_session_idle, lifetime=settings.web_session_lifetime
                 ),

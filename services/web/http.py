@@ -7,23 +7,25 @@ Routes decode the form, call intake or audit through `clients`, and render a tem
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session
 
+from schemas.vocabulary import CLOSED_STATES
 from services.audit import export
-from services.audit.ledger import verify_entries
+from services.audit.verification import SeenHead, key_in_effect
 from services.web import accounts, forms, i18n, labels
 from services.web.accounts import Role, SessionPolicy, SignedIn
 from services.web.clients import AuditClient, IntakeClient, Refused, Unavailable
@@ -43,6 +45,7 @@ class Web:
     audit: AuditClient
     audit_key: Callable[[], Ed25519PublicKey]
     offices: dict[str, str]
+    seen_heads: SeenHeads | None = None
     policy: SessionPolicy = SessionPolicy()
     secure_cookies: bool = False
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -72,7 +75,12 @@ def _environments() -> dict[str, Environment]:
             extensions=["jinja2.ext.i18n"],
         )
         env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
-        env.globals.update(labels=labels, language=language, languages=i18n.LANGUAGES)
+        env.globals.update(
+            labels=labels,
+            language=language,
+            languages=i18n.LANGUAGES,
+            closed_states=CLOSED_STATES,
+        )
         env.filters["when"] = lambda v, _l=language: i18n.when(v, _l)
         out[language] = env
     return out
@@ -338,11 +346,7 @@ def create_app(web: Web) -> FastAPI:
         found: dict[str, Any] = {"suggestions": [], "excluded": []}
         if not detail["erased"] and not detail["consent_withdrawn_at"]:
             found = await web.intake.get(office, f"/requests/{request_id}/suggestions")
-        already = {
-            r["agency_id"]
-            for r in sent_to
-            if r["status"] not in {"cancelled", "rejected", "failed"}
-        }
+        already = {r["agency_id"] for r in sent_to if r["status"] not in CLOSED_STATES}
         return render(
             request,
             "office/request.html",
@@ -485,7 +489,14 @@ def create_app(web: Web) -> FastAPI:
 
     @app.post("/audit/integrity", response_class=HTMLResponse)
     async def verify_log(request: Request, user: Ombudsperson, _form: CheckedForm) -> Response:
-        verdict = check_export(await web.audit.get("/export"), web.audit_key())
+        seen = web.seen_heads.last() if web.seen_heads else None
+        doc = await web.audit.get("/export", **({"since": seen.size} if seen else {}))
+        verdict = check_export(doc, web.audit_key(), seen)
+        if verdict.ok and web.seen_heads:
+            found = export.parse(doc)
+            web.seen_heads.keep(
+                SeenHead.of(found.head, key_in_effect(web.audit_key(), found.rotations))
+            )
         return render(request, "audit/integrity.html", user, verdict=verdict)
 
     @app.get("/audit/export")
@@ -512,24 +523,48 @@ class Verification:
     signed_at: str
     first_bad: int | None
     key_pinned: bool
+    kind: str | None = None
 
 
-def check_export(doc: dict[str, Any], pinned: Ed25519PublicKey) -> Verification:
+class SeenHeads:
+    """The head the web app's check accepted last, kept in its own file: a log rolled back or
+    rewritten since is caught even if the operator re-signs it (they would need the key too)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def last(self) -> SeenHead | None:
+        try:
+            return SeenHead(**json.loads(self.path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def keep(self, head: SeenHead) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        aside = self.path.with_name(f".{self.path.name}.new")
+        descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(json.dumps(asdict(head)))
+        aside.replace(self.path)
+
+
+def check_export(
+    doc: dict[str, Any], pinned: Ed25519PublicKey, seen: SeenHead | None = None
+) -> Verification:
     """Verify an export against the audit key this installation pinned, not the key the
-    export carries: a forger who re-signs the log with their own key is caught too."""
-    entries, head, carried = export.parse(doc)
-    same_key = carried.public_bytes(Encoding.Raw, PublicFormat.Raw) == pinned.public_bytes(
-        Encoding.Raw, PublicFormat.Raw
-    )
-    verdict = verify_entries(entries, head, pinned)
+    export carries (a forger who re-signs the log with their own key is caught too), and
+    against the head this check accepted before."""
+    found = export.parse(doc)
+    verdict = export.verify(found, pinned, seen)
     return Verification(
-        ok=verdict.ok and same_key,
-        message=verdict.message if same_key else "the export names another key",
-        size=head.size,
-        root=head.root,
-        signed_at=head.time,
+        ok=verdict.ok,
+        message=verdict.message,
+        size=found.head.size,
+        root=found.head.root,
+        signed_at=found.head.time,
         first_bad=verdict.first_bad,
-        key_pinned=same_key,
+        key_pinned=verdict.kind != "wrong-key",
+        kind=verdict.kind,
     )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 
 from wegweiser.demo import demo
+from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.keys import KeyRing
 
 pytestmark = pytest.mark.slow
@@ -45,7 +47,11 @@ async def run_lifecycle(system, canary: str) -> dict:
     return final
 
 
-async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(system, capsys):
+async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(
+    system_factory, tmp_path, capsys
+):
+    trace = tmp_path / "key-reads.tsv"  # which key files each process opens, for the test below
+    system = system_factory(WEGWEISER_TRACE_KEY_READS=str(trace))
     canary = f"CANARY{uuid.uuid4().hex}"
     await run_lifecycle(system, canary)
     assert f"agency unsealed the offer for Client {canary}" in capsys.readouterr().out
@@ -57,6 +63,25 @@ async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(syste
     # the search does read the stream store and the databases: metadata is found there
     assert files_containing(system.data_dir / "nats", b"de.wegweiser.referral.completed") != []
     assert files_containing(system.data_dir, b"in-progress") != []
+    each_process_opened_only_its_own_keys(trace)
+
+
+def each_process_opened_only_its_own_keys(trace: Path) -> None:
+    """Every service opened its own broker seed and no other; the web app no broker or agency
+    key at all; only the gateway an agency's private key (the e-mail agencies it serves)."""
+    opened: dict[str, set[str]] = defaultdict(set)
+    for line in trace.read_text().splitlines():
+        who, path = line.split("\t")
+        opened[who].add(path)
+    assert set(opened) <= {*SERVICES_ON_THE_BROKER, "web"}
+    for service in SERVICES_ON_THE_BROKER:
+        assert {p for p in opened[service] if p.startswith("nats/")} == {f"nats/{service}.nk"}
+    assert not any(p.startswith("nats/") for p in opened["web"])
+    for process in {"web", "directory", "referral", "intake", "audit"}:
+        private = {
+            p for p in opened[process] if p.startswith("agencies/") and not p.endswith(".pub.jwk")
+        }
+        assert private == set(), process
 
 
 @pytest.mark.postgres

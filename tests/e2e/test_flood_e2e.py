@@ -21,7 +21,7 @@ from wegweiser.platform.keys import KeyRing
 pytestmark = pytest.mark.slow
 
 FLOODER = "lup-jobcenter"
-ANSWERS = 400
+ANSWERS = 200
 
 
 async def test_a_flooding_agency_harms_no_other_and_loses_nothing(system) -> None:

@@ -126,10 +126,12 @@ class ConsumerEdge:
         self, msg: Msg, consumer: str, handler: Callable[[Session, Msg], None]
     ) -> bool:
         """Process any message, decoded or not (the audit records everything): de-duplicated
-        by its CloudEvents id, else by stream sequence; retried on faults like `handle`.
-        True if this delivery's effects were committed."""
+        by what the stream says it is (its sequence and a hash of its body: a redelivery),
+        never by an id the sender chose; retried on faults like `handle`. True if this
+        delivery's effects were committed."""
         deliveries = msg.metadata.num_delivered
-        key = event_id_of(msg.data) or f"seq-{msg.metadata.sequence.stream}"
+        digest = hashlib.sha256(msg.data).hexdigest()[:16]
+        key = f"seq-{msg.metadata.sequence.stream}-{digest}"
 
         def transaction(session: Session) -> bool:
             if not inbox.first_time(session, consumer, key):

@@ -123,6 +123,11 @@ class KeyRing:
     def audit_public_path(self) -> Path:
         return self.dir / "audit" / "log-signing.pub.pem"
 
+    @property
+    def audit_rotations_path(self) -> Path:
+        """The log key's signed handovers, oldest first (see services/audit/rotation.py)."""
+        return self.dir / "audit" / "rotations.json"
+
     def agency_public_keys(self) -> dict[str, dict[str, Any]]:
         return {
             p.name.removesuffix(".pub.jwk"): json.loads(p.read_text())

@@ -1,0 +1,73 @@
+"""Rotating the audit log's signing key: the old key signs the handover to the new one.
+
+A verifier pins one key (`wegweiser audit key` prints it) and follows the handovers from it;
+a key that no chain of handovers from the pinned key reaches is a forgery. The retired key is
+kept beside the new one (`log-signing.<fingerprint>.pem`), never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_public_key,
+)
+
+from services.audit.recorder import LOG_ID
+from services.audit.verification import Rotation, fingerprint
+from wegweiser.platform.keys import KeyRing, write_once
+
+
+def rotations(ring: KeyRing) -> list[Rotation]:
+    path = ring.audit_rotations_path
+    if not path.exists():
+        return []
+    return [Rotation(**r) for r in json.loads(path.read_text())]
+
+
+def public_key(ring: KeyRing) -> Ed25519PublicKey:
+    """The log's current public key, as the installation keeps it."""
+    ring.audit_signing()  # made on first use, with its public half
+    loaded = load_pem_public_key(ring.audit_public_path.read_bytes())
+    assert isinstance(loaded, Ed25519PublicKey)
+    return loaded
+
+
+def rotate(ring: KeyRing, now: datetime | None = None) -> Rotation:
+    """Make a new signing key, signed over to by the current one; retire the current one.
+    The audit service takes the new key at its next start."""
+    old = ring.audit_signing()
+    new = Ed25519PrivateKey.generate()
+    when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    handover = Rotation.make(LOG_ID, old, new.public_key(), when)
+    folder = ring.audit_public_path.parent
+    retired = folder / f"log-signing.{fingerprint(old.public_key()).removeprefix('sha256:')}.pem"
+    write_once(retired, old.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    chain = [*rotations(ring), handover]
+    _replace(ring.audit_rotations_path, json.dumps([asdict(r) for r in chain], indent=1).encode())
+    _replace(
+        folder / "log-signing.pem",
+        new.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),
+    )
+    _replace(
+        ring.audit_public_path,
+        new.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
+    )
+    return handover
+
+
+def _replace(path: Path, data: bytes) -> None:
+    aside = path.with_name(f".{path.name}.new")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+    aside.replace(path)
