@@ -32,6 +32,14 @@ Seed = Annotated[
 ]
 
 
+@app.callback()
+def private_files() -> None:
+    """Wegweiser: consent-based referrals over NATS."""
+    from wegweiser.platform.files import private_umask
+
+    private_umask()  # everything under the data directory is for the service user alone
+
+
 def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
@@ -573,7 +581,9 @@ def audit_verify(
         from services.audit.verification import key_in_effect
 
         signer = key_in_effect(pinned, found.rotations)
-        _write_private(state, json.dumps(SeenHead.of(found.head, signer).__dict__, indent=1))
+        from wegweiser.platform.files import write_private
+
+        write_private(state, json.dumps(SeenHead.of(found.head, signer).__dict__, indent=1))
     if proof is not None:
         _check_proof(proof, found)
 
@@ -593,14 +603,6 @@ def _pinned_audit_key(key: Path | None, data_dir: Path | None) -> Any:
     if not isinstance(loaded, Ed25519PublicKey):
         raise ValueError(f"{key} is not an Ed25519 public key")
     return loaded
-
-
-def _write_private(path: Path, text: str) -> None:
-    aside = path.with_name(f".{path.name}.new")
-    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        out.write(text)
-    aside.replace(path)
 
 
 def _check_proof(proof: Path, found: Any) -> None:

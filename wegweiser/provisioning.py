@@ -20,6 +20,7 @@ from nats.aio.client import Client
 
 from wegweiser.platform import grants, nats_auth, topology
 from wegweiser.platform.connect import NotAuthorized, connect
+from wegweiser.platform.files import write_private
 from wegweiser.platform.healer import UNAVAILABLE, Healer
 from wegweiser.platform.keys import KeyRing
 from wegweiser.settings import Settings
@@ -107,8 +108,8 @@ def accounts(settings: Settings, agencies: list[grants.Agency] | None = None) ->
     block = nats_auth.render(nats_auth.public_key(found.path(grants.ADMIN)), principals)
     folder = settings.data_dir / "nats"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write(folder / "auth.conf", block)
-    _write(
+    write_private(folder / "auth.conf", block)
+    write_private(
         folder / "agencies.json",
         json.dumps([{"id": a.id, "channel": a.channel} for a in agencies], indent=1),
     )
@@ -121,14 +122,6 @@ def known_agencies(settings: Settings) -> list[grants.Agency]:
     if not path.exists():
         return []
     return [grants.Agency(a["id"], a["channel"]) for a in json.loads(path.read_text())]
-
-
-def _write(path: Path, text: str) -> None:
-    aside = path.with_name(f".{path.name}.tmp")
-    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        out.write(text)
-    aside.replace(path)
 
 
 def reload_accounts(settings: Settings) -> bool:
@@ -144,7 +137,7 @@ def reload_accounts(settings: Settings) -> bool:
             continue
         text = conf.read_text()
         head = text[: text.index("accounts {")] if "accounts {" in text else text
-        _write(conf, head + block)
+        write_private(conf, head + block)
         try:
             os.kill(int(node["pid"]), signal.SIGHUP)
         except ProcessLookupError:

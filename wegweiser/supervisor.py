@@ -22,6 +22,7 @@ import structlog
 from wegweiser import provisioning
 from wegweiser.platform import connect
 from wegweiser.platform.db import Database
+from wegweiser.platform.files import PRIVATE_UMASK, AlreadyRunning, DataDirLock
 from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.lifecycle import ready_mark
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats
@@ -44,13 +45,15 @@ class Child:
     restarts: list[float] = field(default_factory=list)
 
     def start(self) -> None:
-        out = self.log_path.open("ab")
+        descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        out = os.fdopen(descriptor, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "wegweiser", "service", self.name],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
 
     def alive(self) -> bool:
@@ -140,7 +143,7 @@ class LocalSystem:
     def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
-        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(mode=0o700, parents=True, exist_ok=True)
         self.nats: EmbeddedNats | EmbeddedCluster | None = None
         if settings.nats_url is None and settings.nats_cluster_size > 1:
             self.nats = EmbeddedCluster(
@@ -160,6 +163,7 @@ class LocalSystem:
         self._extra_env = extra_env or {}
         self.children: dict[str, Child] = {}
         self.watch = BrokerWatch()
+        self.lock = DataDirLock(self.data_dir)
 
     @property
     def nats_url(self) -> str:
@@ -179,7 +183,9 @@ class LocalSystem:
         return {"seed": self.settings.nats_seed_path, "agency_seed": self.agency_seed}
 
     def start(self, wait: float = 60.0) -> bool:
-        """Start everything; True once intake answers /health."""
+        """Start everything; True once intake answers /health. AlreadyRunning when another
+        system runs on this data directory."""
+        self.lock.acquire({"supervisor pid": os.getpid(), "since": time.strftime("%H:%M:%S")})
         provisioning.ensure_demo_keys(self.settings)
         from services.web.bootstrap import ensure_demo_users
 
@@ -281,6 +287,7 @@ class LocalSystem:
         if self.nats:
             self.nats.stop()
         (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
+        self.lock.release()
 
     @property
     def nats_nodes(self) -> list[EmbeddedNats]:
@@ -356,7 +363,11 @@ def up(settings: Settings) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        ready = system.start()
+        try:
+            ready = system.start()
+        except AlreadyRunning as exc:
+            print(exc, file=sys.stderr, flush=True)
+            return 1
         print(_banner(settings, system.nats_url, system.data_dir, ready), flush=True)
         while not stopping:
             time.sleep(0.5)

@@ -8,10 +8,8 @@ kept beside the new one (`log-signing.<fingerprint>.pem`), never deleted.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -24,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from services.audit.recorder import LOG_ID
 from services.audit.verification import Rotation, fingerprint
+from wegweiser.platform.files import write_private
 from wegweiser.platform.keys import KeyRing, write_once
 
 
@@ -53,21 +52,15 @@ def rotate(ring: KeyRing, now: datetime | None = None) -> Rotation:
     retired = folder / f"log-signing.{fingerprint(old.public_key()).removeprefix('sha256:')}.pem"
     write_once(retired, old.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     chain = [*rotations(ring), handover]
-    _replace(ring.audit_rotations_path, json.dumps([asdict(r) for r in chain], indent=1).encode())
-    _replace(
+    write_private(
+        ring.audit_rotations_path, json.dumps([asdict(r) for r in chain], indent=1).encode()
+    )
+    write_private(
         folder / "log-signing.pem",
         new.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),
     )
-    _replace(
+    write_private(
         ring.audit_public_path,
         new.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
     )
     return handover
-
-
-def _replace(path: Path, data: bytes) -> None:
-    aside = path.with_name(f".{path.name}.new")
-    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(data)
-    aside.replace(path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from services.audit.verification import SeenHead, key_in_effect
 from services.web import accounts, forms, i18n, labels
 from services.web.accounts import Role, SessionPolicy, SignedIn
 from services.web.clients import AuditClient, IntakeClient, Refused, Unavailable
+from wegweiser.platform.files import write_private
 
 Run = Callable[[Callable[[Session], Any]], Awaitable[Any]]
 COOKIE, LANG_COOKIE, LOGIN_CSRF = "wegweiser_session", "wegweiser_lang", "wegweiser_login"
@@ -540,12 +540,7 @@ class SeenHeads:
             return None
 
     def keep(self, head: SeenHead) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        aside = self.path.with_name(f".{self.path.name}.new")
-        descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            out.write(json.dumps(asdict(head)))
-        aside.replace(self.path)
+        write_private(self.path, json.dumps(asdict(head)))
 
 
 def check_export(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -49,6 +50,16 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         assert demo.returncode == 0, demo.stderr
         assert "demo passed" in demo.stdout and "completed" in demo.stdout
         assert (tmp_path / "data" / "referral.db").exists()
+        second = subprocess.run(  # a second `up` on the same data directory is refused
+            [sys.executable, "-m", "wegweiser", "up"],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=60,
+        )
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert f"already running on {tmp_path / 'data'}" in second.stderr
+        assert f"supervisor pid {up.pid}" in second.stderr and "Traceback" not in second.stderr
         pids = _children(up.pid)
         assert len(pids) >= 6  # nats-server and five services
         up.send_signal(signal.SIGINT)
@@ -58,6 +69,13 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         time.sleep(0.5)
         assert [p for p in pids if _alive(p)] == []
         assert not (tmp_path / "data" / "runtime.json").exists()
+        # every file and folder of the data directory is for the service user alone
+        loose = [
+            f"{oct(stat.S_IMODE(p.stat().st_mode))} {p}"
+            for p in (tmp_path / "data").rglob("*")
+            if not p.is_symlink() and stat.S_IMODE(p.stat().st_mode) & 0o077
+        ]
+        assert loose == []
     finally:
         if up.poll() is None:
             up.kill()

@@ -30,6 +30,7 @@ from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from schemas import subjects
 from wegweiser.platform import topology
+from wegweiser.platform.files import write_private
 from wegweiser.platform.topology import ConsumerSpec
 
 log = structlog.get_logger()
@@ -64,10 +65,7 @@ class Positions:
             "first_time": self.first_time,
             "acked": self.acked,
         }
-        aside = self.path.with_suffix(".tmp")
-        aside.write_text(json.dumps(body, indent=1, sort_keys=True))
-        aside.chmod(0o600)
-        aside.replace(self.path)
+        write_private(self.path, json.dumps(body, indent=1, sort_keys=True))
 
 
 class Healer:

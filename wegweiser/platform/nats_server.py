@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra import NATS_SERVER_CONF
+from wegweiser.platform.files import PRIVATE_UMASK, write_private
 
 
 def binary() -> str:
@@ -74,11 +76,15 @@ class EmbeddedNats:
         """Start the server and wait until it accepts connections."""
         self.port = self.port or free_port()
         self.monitor_port = self.monitor_port or free_port()
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.store_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._write_config()
-        log = (self.store_dir / "nats-server.log").open("ab")
+        log_path = self.store_dir / "nats-server.log"
+        log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.process = subprocess.Popen(
-            [binary(), "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT
+            [binary(), "-c", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            umask=PRIVATE_UMASK,  # its JetStream store holds every event: for its owner only
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -99,7 +105,8 @@ class EmbeddedNats:
         return self.store_dir / "nats-server.conf"
 
     def _write_config(self) -> None:
-        self.config_path.write_text(
+        write_private(
+            self.config_path,
             NATS_SERVER_CONF.read_text()
             .replace("{port}", str(self.port))
             .replace("{http}", f"http: 127.0.0.1:{self.monitor_port}" if self.monitor else "")
@@ -108,7 +115,7 @@ class EmbeddedNats:
             .replace("{name}", self.name)
             .replace("{cluster}", self._cluster_block())
             + "\n"
-            + self.authorization
+            + self.authorization,
         )
 
     def _cluster_block(self) -> str:
