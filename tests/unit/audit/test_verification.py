@@ -79,10 +79,11 @@ def test_verify_names_the_first_entry_that_does_not_match_and_what_was_done(
 
 
 def test_a_byte_changed_anywhere_is_named_at_its_own_entry():
+    """Every 7th byte of every entry, and each entry's last bytes (the closing of its JSON)."""
     log = ledger(8)
     for index in range(8):
         raw = bytearray(log.entries[index])
-        for position in range(0, len(raw), 7):
+        for position in [*range(0, len(raw), 7), len(raw) - 2, len(raw) - 1]:
             entries = list(log.entries)
             changed = bytearray(raw)
             changed[position] ^= 0x01
