@@ -141,7 +141,10 @@ async def test_the_ombudsperson_reads_metadata_only_and_cannot_write(system):
         for method in ("POST", "PUT", "DELETE", "PATCH"):
             refused = await ombuds.request(method, f"/referrals/{rid}/trail")
             assert refused.status_code == 405
+        bad_since = await ombuds.get("/export", params={"since": -1})
+        assert bad_since.status_code == 422 and "since" in bad_since.text
     async with httpx.AsyncClient(base_url=base) as anonymous:
         assert (await anonymous.get(f"/referrals/{rid}/trail")).status_code == 401
+        assert (await anonymous.get("/export", params={"since": 1})).status_code == 401
         wrong = {"Authorization": "Bearer not-the-token"}
         assert (await anonymous.get("/referrals", headers=wrong)).status_code == 401

@@ -93,6 +93,7 @@ STREAM_TARGETS = (
     subjects.REFERRAL_REQUESTED,
     subjects.CANCELLATION_REQUESTED,
     *(subjects.dead_letter(s) for s in SERVICES_ON_THE_BROKER),
+    subjects.AUDIT_HEAD_SIGNED,  # a forged head would mislead every witness
 )
 """Concrete stream subjects; those the attacker may not publish are its targets."""
 
