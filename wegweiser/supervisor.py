@@ -22,7 +22,7 @@ import structlog
 from wegweiser import provisioning
 from wegweiser.platform import connect
 from wegweiser.platform.db import Database
-from wegweiser.platform.files import PRIVATE_UMASK, AlreadyRunning, DataDirLock
+from wegweiser.platform.files import PRIVATE_UMASK, AlreadyRunning, DataDirLock, write_private
 from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.lifecycle import ready_mark
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats
@@ -313,7 +313,8 @@ class LocalSystem:
             "supervisor_pid": os.getpid(),
             "services": {n: c.process.pid for n, c in self.children.items() if c.process},
         }
-        (self.data_dir / RUNTIME_FILE).write_text(json.dumps(info, indent=2))
+        # whole or not at all: status and demo read it while it is rewritten every half second
+        write_private(self.data_dir / RUNTIME_FILE, json.dumps(info, indent=2))
 
 
 STORES = {  # where each service declares its tables
