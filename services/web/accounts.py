@@ -1,7 +1,8 @@
 """Who may sign in to the web app, with which role, and their sessions.
 
 Passwords are hashed with Argon2id (argon2-cffi); a session is a random token kept only as a
-hash, ending after a spell of inactivity or a fixed lifetime, whichever comes first.
+hash, ending after a spell of inactivity or a fixed lifetime, whichever comes first. The web
+app's database holds these and the sign-in throttle's counts (`throttle.FailureRow`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import DateTime
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
+from services.web.throttle import FailureRow
 from wegweiser.platform.db import as_utc
 
 _hasher = PasswordHasher()
@@ -69,7 +71,7 @@ class SessionRow(SQLModel, table=True):
     last_seen_at: datetime = _ts()  # type: ignore[assignment]
 
 
-TABLES: list[type[SQLModel]] = [UserRow, SessionRow]
+TABLES: list[type[SQLModel]] = [UserRow, SessionRow, FailureRow]
 
 
 @dataclass(frozen=True)
@@ -127,19 +129,51 @@ def users(session: Session) -> list[UserRow]:
     return list(session.exec(select(UserRow).order_by(col(UserRow.username))))
 
 
-def authenticate(session: Session, username: str, password: str) -> UserRow | None:
-    """The user if the password is theirs; None otherwise, taking as long either way."""
-    row = session.get(UserRow, username.strip().lower())
+def normalise(username: str) -> str:
+    """The name as stored: user names are lower case, typed with or without spaces around."""
+    return username.strip().lower()
+
+
+def password_hash(session: Session, username: str) -> str | None:
+    """The stored hash of a user's password; None for a name nobody has."""
+    row = session.get(UserRow, normalise(username))
+    return row.password_hash if row else None
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """Whether a password matched; if so and the hash's parameters are outdated, a new hash."""
+
+    matches: bool
+    new_hash: str | None = None
+
+
+def check_password(stored: str | None, password: str) -> PasswordCheck:
+    """Check `password` against `stored`, or against a dummy hash when there is no user, so that
+    unknown names take as long as known ones. Argon2 takes tens of milliseconds and most of a
+    core: call it outside any transaction, in a worker thread."""
     try:
-        _hasher.verify(row.password_hash if row else _dummy_hash(), password)
+        _hasher.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
+        return PasswordCheck(False)
+    if stored is None:
+        return PasswordCheck(False)
+    renewed = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
+    return PasswordCheck(True, renewed)
+
+
+def open_checked(
+    session: Session, username: str, checked_hash: str, check: PasswordCheck, now: datetime
+) -> tuple[str, Role] | None:
+    """A session for a user whose password `check` found matching `checked_hash`, renewing the
+    hash if the check says so; None if the password was changed since it was read."""
+    row = session.get(UserRow, normalise(username))
+    if row is None or not check.matches or row.password_hash != checked_hash:
         return None
-    if row is None:
-        return None
-    if _hasher.check_needs_rehash(row.password_hash):
-        row.password_hash = _hasher.hash(password)
+    if check.new_hash:
+        row.password_hash = check.new_hash
         session.add(row)
-    return row
+    return open_session(session, row, now), Role(row.role)
 
 
 @cache

@@ -20,6 +20,7 @@ from services.audit.access import ombudsperson_token
 from services.web import accounts
 from services.web.clients import AuditClient, IntakeClient, Unavailable
 from services.web.http import SeenHeads, Web, create_app
+from services.web.signin import SignIn
 from wegweiser.platform.db import Database
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
@@ -70,6 +71,7 @@ class WebProcess:
                 audit=audit,
                 audit_key=partial(audit_public_key, settings),
                 offices=settings.all_offices,
+                sign_in=SignIn(read=self.db.read, run=self.db.run),
                 seen_heads=SeenHeads(settings.data_dir / "web" / "audit-head-seen.json"),
                 policy=accounts.SessionPolicy(
                     idle=settings.web_session_idle, lifetime=settings.web_session_lifetime

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,9 @@ from services.audit.verification import SeenHead, key_in_effect
 from services.web import accounts, forms, i18n, labels
 from services.web.accounts import Role, SessionPolicy, SignedIn
 from services.web.clients import AuditClient, IntakeClient, Refused, Unavailable
+from services.web.signin import Opened, SignIn, Throttled
 from wegweiser.platform.files import write_private
+from wegweiser.platform.http_headers import add_security_headers
 
 Run = Callable[[Callable[[Session], Any]], Awaitable[Any]]
 COOKIE, LANG_COOKIE, LOGIN_CSRF = "wegweiser_session", "wegweiser_lang", "wegweiser_login"
@@ -45,6 +48,7 @@ class Web:
     audit: AuditClient
     audit_key: Callable[[], Ed25519PublicKey]
     offices: dict[str, str]
+    sign_in: SignIn
     seen_heads: SeenHeads | None = None
     policy: SessionPolicy = SessionPolicy()
     secure_cookies: bool = False
@@ -155,19 +159,7 @@ def create_app(web: Web) -> FastAPI:
         )
         return HTMLResponse(html, status_code=status)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/static/"):  # pages hold case data: never cached
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    add_security_headers(app)
 
     @app.exception_handler(NotSignedIn)
     async def to_sign_in(request: Request, _exc: NotSignedIn) -> Response:
@@ -222,30 +214,28 @@ def create_app(web: Web) -> FastAPI:
         if not accounts.csrf_matches(request.cookies.get(LOGIN_CSRF) or "", csrf or None):
             raise BadForm()
 
-        def sign_in(session: Session) -> tuple[str, Role] | None:
-            user = accounts.authenticate(session, username, password)
-            if user is None:
-                return None
-            return accounts.open_session(session, user, web.now()), Role(user.role)
-
-        opened = await web.run(sign_in)
-        if opened is None:
+        outcome = await web.sign_in(username, password, _address(request))
+        if not isinstance(outcome, Opened):
+            wait = outcome.retry_after if isinstance(outcome, Throttled) else None
             token = accounts.new_form_token()
             response = render(
                 request,
                 "login.html",
                 None,
-                401,
+                401 if wait is None else 429,
                 next=_local(next),
                 csrf=token,
                 failed=True,
+                wait=None if wait is None else wait.total_seconds(),
                 username=username,
             )
+            if wait is not None:
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait.total_seconds())))
             response.set_cookie(
                 LOGIN_CSRF, token, httponly=True, samesite="strict", secure=web.secure_cookies
             )
             return response
-        token, user_role = opened
+        token, user_role = outcome.token, outcome.role
         target = _local(next)
         if target == "/" or not target.startswith(
             "/office" if user_role is Role.COUNSELLOR else "/audit"
@@ -571,6 +561,12 @@ def _office(user: SignedIn) -> str:
 def _local(target: str) -> str:
     """Only paths on this site, so a link cannot send a signed-in user elsewhere."""
     return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _address(request: Request) -> str:
+    """The client's address as the server sees it (the web app is served directly, not behind
+    a proxy; behind one, this would be the proxy's address)."""
+    return request.client.host if request.client else ""
 
 
 def _language(request: Request) -> str:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from services.web import accounts
 from services.web.accounts import AccountError, Role, SessionPolicy
@@ -31,10 +32,35 @@ def test_the_password_is_stored_only_as_an_argon2id_hash(db: Database):
     assert "lang genug" not in row.password_hash
 
 
-def test_only_the_right_password_signs_in(db: Database):
-    assert db.run_sync(lambda s: accounts.authenticate(s, "berater", "lang genug 123"))
-    assert db.run_sync(lambda s: accounts.authenticate(s, "berater", "lang genug 124")) is None
-    assert db.run_sync(lambda s: accounts.authenticate(s, "niemand", "lang genug 123")) is None
+def test_only_the_right_password_matches(db: Database):
+    stored = db.read_sync(lambda s: accounts.password_hash(s, " Berater "))
+    assert stored is not None
+    assert accounts.check_password(stored, "lang genug 123").matches
+    assert not accounts.check_password(stored, "lang genug 124").matches
+    assert db.read_sync(lambda s: accounts.password_hash(s, "niemand")) is None
+    assert not accounts.check_password(None, "lang genug 123").matches
+
+
+def test_a_hash_with_outdated_parameters_is_renewed_on_sign_in(db: Database):
+    weak = PasswordHasher(time_cost=1, memory_cost=8192).hash("lang genug 123")
+    db.run_sync(lambda s: setattr(s.get(accounts.UserRow, "berater"), "password_hash", weak))
+    check = accounts.check_password(weak, "lang genug 123")
+    assert check.matches and check.new_hash and check.new_hash != weak
+    opened = db.run_sync(lambda s: accounts.open_checked(s, "berater", weak, check, T0))
+    assert opened is not None and opened[1] is Role.COUNSELLOR
+    renewed = db.read_sync(lambda s: accounts.password_hash(s, "berater"))
+    assert renewed == check.new_hash
+
+
+def test_a_password_changed_while_it_was_checked_opens_no_session(db: Database):
+    stored = db.read_sync(lambda s: accounts.password_hash(s, "berater"))
+    check = accounts.check_password(stored, "lang genug 123")
+    db.run_sync(
+        lambda s: accounts.add_user(
+            s, "berater", "neues passwort 1", Role.COUNSELLOR, "office-a", replace=True
+        )
+    )
+    assert db.run_sync(lambda s: accounts.open_checked(s, "berater", stored, check, T0)) is None
 
 
 @pytest.mark.parametrize(
