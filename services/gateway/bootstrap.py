@@ -33,7 +33,12 @@ def build(settings: Settings) -> ServiceRuntime:
     runtime = ServiceRuntime("gateway", settings, TABLES)
     ring = KeyRing(settings.keys_path)
     mailer = mail.Mailer(
-        settings.mail_sender, settings.smtp_host, settings.smtp_port, settings.data_dir / "mail"
+        settings.mail_sender,
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.data_dir / "mail",
+        settings.gateway_url,
+        settings.portal_link_valid_for,
     )
     agencies: dict[str, AgencyCard] = {}
     feeds: dict[str, asyncio.Task[None]] = {}
@@ -66,13 +71,7 @@ def build(settings: Settings) -> ServiceRuntime:
             async def tell(msg) -> None:  # type: ignore[no-untyped-def]
                 await runtime.db.run(
                     lambda s: handlers.tell_by_mail(
-                        s,
-                        agency,
-                        msg.subject,
-                        msg.data,
-                        datetime.now(UTC),
-                        settings.gateway_url,
-                        settings.portal_link_valid_for,
+                        s, agency, msg.subject, msg.data, datetime.now(UTC)
                     )
                 )
                 await send_mail()

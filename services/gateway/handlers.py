@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+import structlog
 from sqlmodel import Session
 
 from schemas import subjects
 from schemas.envelope import answer_event_id, new_event
 from schemas.events import AgencyAnswer
 from schemas.vocabulary import AgencyAction
-from services.gateway import links, mail
+from services.gateway import links
 from services.gateway.store import CaseRow, MailRow
 from wegweiser.platform import outbox
 from wegweiser.platform.consumer import Unprocessable
 from wegweiser.platform.inbox import first_time
+
+log = structlog.get_logger()
+DELETION_CONFIRMED = "deletion-confirmed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +33,10 @@ class MailAgency:
 
 
 def tell_by_mail(
-    session: Session,
-    agency: MailAgency,
-    subject: str,
-    body: bytes,
-    now: datetime,
-    portal_url: str,
-    link_valid_for: timedelta,
+    session: Session, agency: MailAgency, subject: str, body: bytes, now: datetime
 ) -> None:
-    """Record the news and stage a notice with a fresh one-time link; once per event."""
+    """Record the news and stage a notice of it (its link is made when it is sent); once per
+    event. A confirmed deletion forgets the case instead, and a forgotten case gets no news."""
     try:
         event = json.loads(body)
         referral_id = str(event["data"]["referral_id"])
@@ -52,22 +51,35 @@ def tell_by_mail(
     )
     if case.agency_id != agency.agency_id:
         raise Unprocessable(f"referral {referral_id} belongs to {case.agency_id}")
-    sealed = (event["data"].get("case") or {}).get("jwe") if kind == "offered" else None
-    case.sealed_case = sealed or case.sealed_case
     case.last_event, case.updated_at = kind, now
     session.add(case)
-    token = links.issue(session, agency.agency_id, referral_id, now, link_valid_for)
-    title, text = mail.notice(
-        agency.name, referral_id, kind, f"{portal_url}/portal/{token}", now + link_valid_for
-    )
+    if kind == DELETION_CONFIRMED:
+        forget(session, case, now)
+        return
+    if case.deleted_at is not None:
+        log.info("gateway.no_notice", referral_id=referral_id, kind=kind, why="case deleted")
+        return
+    if kind == "offered":
+        case.sealed_case = (event["data"].get("case") or {}).get("jwe") or case.sealed_case
     session.add(
         MailRow(
             message_id=f"<{event_id}.{agency.agency_id}@wegweiser>",
             recipient=agency.address,
-            subject=title,
-            body=text,
+            agency_id=agency.agency_id,
+            agency_name=agency.name,
+            referral_id=referral_id,
+            kind=kind,
         )
     )
+
+
+def forget(session: Session, case: CaseRow, now: datetime) -> None:
+    """The agency confirmed it deleted the person's data: so does the gateway. The sealed
+    case goes, the referral's portal sessions end and its links open nothing any more."""
+    case.sealed_case, case.deleted_at = None, now
+    session.add(case)
+    ended = links.end_sessions(session, case.referral_id)
+    log.info("gateway.case_deleted", referral_id=case.referral_id, sessions_ended=ended)
 
 
 def stage_answer(

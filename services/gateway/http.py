@@ -7,18 +7,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi import FastAPI, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jwcrypto import jwk
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from schemas.events import CaseDetails
 from schemas.vocabulary import AgencyAction
-from services.gateway import handlers, links, webhook
+from services.gateway import callbacks, handlers, links, webhook
 from services.gateway.store import CaseRow
 from wegweiser.platform import sealing
+from wegweiser.platform.http_headers import add_security_headers
 from wegweiser.platform.sealing import SealError
 
 Run = Callable[[Callable[[Session], Any]], Awaitable[Any]]
@@ -29,20 +31,11 @@ PORTAL_ACTIONS = (
     ("complete", "Abschließen / close as completed"),
     ("confirm-deletion", "Daten gelöscht / data deleted"),
 )
+HERE = Path(__file__).parent
 templates = Environment(
-    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(["html"]),
 )
-
-
-class CallbackAnswer(BaseModel):
-    """What an agency's software POSTs to answer a referral."""
-
-    model_config = ConfigDict(extra="forbid")
-    referral_id: str
-    action: AgencyAction
-    reason: str | None = None
-    answer_id: str | None = None
 
 
 def create_app(
@@ -57,9 +50,11 @@ def create_app(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> FastAPI:
     app = FastAPI(title="Wegweiser partner gateway", version="1")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    add_security_headers(app)
 
     @app.post("/webhooks/{agency_id}/answers", status_code=202)
-    async def callback(agency_id: str, request: Request) -> dict[str, str]:
+    async def callback(agency_id: str, request: Request, response: Response) -> dict[str, str]:
         secret = webhook_secret(agency_id)
         if secret is None:
             raise HTTPException(404, f"no webhook agency {agency_id}")
@@ -68,17 +63,22 @@ def create_app(
             webhook.verify(secret, body, dict(request.headers))
         except webhook.WebhookVerificationError as exc:
             raise HTTPException(401, f"bad webhook signature: {exc}") from None
+        webhook_id = request.headers["webhook-id"]
+        if len(webhook_id) > callbacks.LONGEST_ID:
+            raise HTTPException(422, f"webhook-id longer than {callbacks.LONGEST_ID} characters")
         try:
-            answer = CallbackAnswer.model_validate_json(body)
+            answer = callbacks.CallbackAnswer.model_validate_json(body)
         except ValidationError as exc:
             raise HTTPException(422, exc.errors(include_url=False)) from None
-        answer_id = await run(
-            lambda s: handlers.stage_answer(
-                s, agency_id, answer.referral_id, answer.action, answer.reason, answer.answer_id
-            )
-        )
-        published()
-        return {"answer_id": answer_id}
+        try:
+            taken = await run(lambda s: callbacks.take(s, agency_id, webhook_id, answer, now()))
+        except callbacks.CallbackRefused as exc:
+            raise HTTPException(409, f"{exc.code}: {exc}") from None
+        if taken.first:
+            published()
+        else:
+            response.status_code = 200  # taken before under this answer_id: nothing new
+        return {"answer_id": taken.event_id}
 
     @app.get("/portal/case", response_class=HTMLResponse)
     async def show_case(request: Request, done: str | None = None) -> Any:
@@ -86,6 +86,8 @@ def create_app(
         if found is None:
             return HTMLResponse(_page("no open session: use the link from your e-mail"), 401)
         portal, case = found
+        if case is not None and case.deleted_at is not None:
+            return HTMLResponse(_page(links.DELETED), 410)
         agency = mail_agency(portal.agency_id)
         details, error = _unseal(case, agency_key(portal.agency_id), signers())
         html = templates.get_template("case.html").render(

@@ -6,18 +6,25 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, col
 
-from services.gateway.store import LinkRow, SessionRow
+from services.gateway.store import CaseRow, LinkRow, SessionRow
 from wegweiser.platform.db import as_utc
 
 
 class LinkRefused(Exception):
-    """The link cannot be used; `reason` says why (unknown, used, expired)."""
+    """The link cannot be used; `reason` says why (unknown, deleted, used, expired)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+DELETED = (
+    "Die Daten dieser Vermittlung wurden gelöscht. / "
+    "The personal data of this referral were deleted."
+)
 
 
 def digest(token: str) -> str:
@@ -41,10 +48,13 @@ def issue(
 
 
 def redeem(session: Session, token: str, now: datetime) -> LinkRow:
-    """Use a link: it works once, before it expires; LinkRefused otherwise."""
+    """Use a link: it works once, before it expires, while its case is kept; LinkRefused
+    otherwise."""
     link = session.get(LinkRow, digest(token))
     if link is None:
         raise LinkRefused("unknown", "this link is not known")
+    if is_deleted(session, link.referral_id):
+        raise LinkRefused("deleted", DELETED)
     if link.used_at is not None:
         raise LinkRefused("used", "this link was already used; each link works once")
     if as_utc(link.expires_at) <= now:
@@ -76,3 +86,15 @@ def current_session(session: Session, token: str | None, now: datetime) -> Sessi
         return None
     found = session.get(SessionRow, digest(token))
     return found if found is not None and as_utc(found.expires_at) > now else None
+
+
+def end_sessions(session: Session, referral_id: str) -> int:
+    """End every portal session open on a referral; how many there were."""
+    result = session.execute(delete(SessionRow).where(col(SessionRow.referral_id) == referral_id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def is_deleted(session: Session, referral_id: str) -> bool:
+    """Whether the referral's personal data were deleted (the gateway then holds none)."""
+    case = session.get(CaseRow, referral_id)
+    return case is not None and case.deleted_at is not None

@@ -1,4 +1,5 @@
-"""The gateway's tables: what e-mail agencies were told, their one-time links and sessions."""
+"""The gateway's tables: what e-mail agencies were told, their one-time links and sessions,
+and the webhook callbacks and answers already taken."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def _now() -> datetime:
 
 class CaseRow(SQLModel, table=True):
     """The latest the gateway passed on about one referral to an e-mail agency; the personal
-    part only as the sealed JWE the office made for that agency."""
+    part only as the sealed JWE the office made for that agency, until its deletion."""
 
     __tablename__ = "gateway_cases"
     referral_id: str = Field(primary_key=True, max_length=64)
@@ -23,6 +24,7 @@ class CaseRow(SQLModel, table=True):
     sealed_case: str | None = None
     last_event: str = Field(max_length=40)
     updated_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
+    deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class LinkRow(SQLModel, table=True):
@@ -48,15 +50,39 @@ class SessionRow(SQLModel, table=True):
 
 
 class MailRow(SQLModel, table=True):
-    """An e-mail notice to send (outbox for mail: written with its cause, sent after)."""
+    """An e-mail notice to send (outbox for mail: written with its cause, sent after). It
+    records which link to make, not the link: the token is minted as the notice leaves."""
 
     __tablename__ = "gateway_mail"
     message_id: str = Field(primary_key=True, max_length=200)
     recipient: str = Field(max_length=320)
-    subject: str
-    body: str
+    agency_id: str = Field(max_length=64)
+    agency_name: str
+    referral_id: str = Field(max_length=64)
+    kind: str = Field(max_length=40)
     created_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
     sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
-TABLES: list[Any] = [CaseRow, LinkRow, SessionRow, MailRow]
+class CallbackRow(SQLModel, table=True):
+    """A webhook callback taken, by its `webhook-id`: kept past the signature's tolerance
+    window, so that a captured callback cannot be replayed while its signature is fresh."""
+
+    __tablename__ = "gateway_callbacks"
+    agency_id: str = Field(primary_key=True, max_length=64)
+    webhook_id: str = Field(primary_key=True, max_length=200)
+    received_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+
+
+class AnswerRow(SQLModel, table=True):
+    """An answer a webhook agency gave under its own `answer_id`, and a digest of what it
+    said: the same id again is the same answer, or a refusal if it says something else."""
+
+    __tablename__ = "gateway_answers"
+    agency_id: str = Field(primary_key=True, max_length=64)
+    answer_id: str = Field(primary_key=True, max_length=200)
+    digest: str = Field(max_length=64)
+    taken_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+TABLES: list[Any] = [CaseRow, LinkRow, SessionRow, MailRow, CallbackRow, AnswerRow]

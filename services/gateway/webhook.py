@@ -16,6 +16,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import structlog
@@ -30,16 +31,25 @@ from tenacity import (
 )
 
 from wegweiser.platform.consumer import event_id_of
+from wegweiser.platform.files import write_private
 
 log = structlog.get_logger()
 
 SECRET_PREFIX = "whsec_"
-__all__ = ["WebhookVerificationError", "new_secret", "signed_headers", "verify"]
+__all__ = ["WebhookVerificationError", "ensure_secret", "new_secret", "signed_headers", "verify"]
 
 
 def new_secret() -> str:
     """A fresh signing secret in the Standard Webhooks format (`whsec_` + base64 of 24 bytes)."""
     return SECRET_PREFIX + base64.b64encode(os.urandom(24)).decode()
+
+
+def ensure_secret(path: Path) -> str:
+    """The signing secret kept at `path`; a new one if there is none, written readable by
+    its owner alone from the first byte (never written, then restricted)."""
+    if not path.exists():
+        write_private(path, new_secret() + "\n")
+    return path.read_text().strip()
 
 
 def signed_headers(

@@ -1,5 +1,6 @@
 """The e-mail adapter with its portal, and the webhook callback, against a real nats-server,
-a real local SMTP server (aiosmtpd) and the gateway's real HTTP app."""
+a real local SMTP server (aiosmtpd) and the gateway's real HTTP app: notices without personal
+data or tokens at rest, links that work once and not after a deletion, callbacks taken once."""
 
 from __future__ import annotations
 
@@ -10,20 +11,32 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
+from pathlib import Path
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from sqlmodel import select
 
 from schemas import subjects
+from schemas.envelope import answer_event_id
 from schemas.vocabulary import AgencyAction
-from services.gateway import handlers, http, mail, webhook
+from services.gateway import callbacks, handlers, http, links, mail, webhook
 from services.gateway.feed import Feed
-from services.gateway.store import TABLES
+from services.gateway.store import (
+    TABLES,
+    AnswerRow,
+    CallbackRow,
+    CaseRow,
+    LinkRow,
+    MailRow,
+    SessionRow,
+)
 from wegweiser.platform import sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.consumer import ConsumerEdge
 from wegweiser.platform.db import Database
+from wegweiser.platform.http_headers import CONTENT_SECURITY_POLICY
 from wegweiser.platform.inbox import InboxRow
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.nats_server import free_port
@@ -76,15 +89,13 @@ async def gateway(tmp_path, nats_server, smtp):
     js = nc.jetstream()
     await topology.ensure_stream(js)
     clock = Clock()
-    mailer = mail.Mailer("wegweiser@county.example", "127.0.0.1", port, tmp_path / "mail")
+    mailer = mail.Mailer(
+        "wegweiser@county.example", "127.0.0.1", port, tmp_path / "mail", PORTAL, timedelta(days=7)
+    )
     relay = Relay(db.run, js)
 
     async def handle(msg) -> None:
-        await db.run(
-            lambda s: handlers.tell_by_mail(
-                s, AGENCY, msg.subject, msg.data, clock(), PORTAL, timedelta(days=7)
-            )
-        )
+        await db.run(lambda s: handlers.tell_by_mail(s, AGENCY, msg.subject, msg.data, clock()))
         await mailer.send_pending(db.run, clock())
 
     feed = Feed(js, AGENCY.agency_id, handle, ConsumerEdge("gateway", db.run, js, max_deliver=3))
@@ -97,7 +108,9 @@ async def gateway(tmp_path, nats_server, smtp):
         now=clock,
     )
     task = asyncio.create_task(feed.run())
-    parts = dict(db=db, js=js, ring=ring, inbox=inbox, app=app, clock=clock, relay=relay)
+    parts = dict(
+        db=db, js=js, ring=ring, inbox=inbox, app=app, clock=clock, relay=relay, mailer=mailer
+    )
     yield parts | {"secret": secret}
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -193,7 +206,7 @@ async def test_a_redelivered_event_sends_no_second_notice(gateway):
 
 async def test_a_webhook_callback_needs_the_agency_signature(gateway):
     transport = httpx.ASGITransport(app=gateway["app"])
-    body = json.dumps({"referral_id": "ref-9", "action": "acknowledge"})
+    body = json.dumps({"referral_id": "ref-9", "action": "acknowledge", "answer_id": "a-9"})
     path = f"/webhooks/{HOOKED}/answers"
     async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
         forged = webhook.signed_headers(webhook.new_secret(), "msg-1", body)
@@ -206,7 +219,7 @@ async def test_a_webhook_callback_needs_the_agency_signature(gateway):
         good = webhook.signed_headers(gateway["secret"], "msg-2", body)
         taken = await agency.post(path, content=body, headers=good)
         assert taken.status_code == 202
-        bad_body = json.dumps({"referral_id": "ref-9", "action": "dance"})
+        bad_body = json.dumps({"referral_id": "ref-9", "action": "dance", "answer_id": "a-10"})
         wrong = await agency.post(
             path,
             content=bad_body,
@@ -219,3 +232,167 @@ async def test_a_webhook_callback_needs_the_agency_signature(gateway):
     )
     data = json.loads((await sub.next_msg(timeout=5)).data)["data"]
     assert data["action"] == AgencyAction.ACKNOWLEDGE and data["agency_id"] == HOOKED
+
+
+def signed(gateway, webhook_id: str, answer: dict) -> tuple[str, dict[str, str]]:
+    body = json.dumps(answer)
+    return body, webhook.signed_headers(gateway["secret"], webhook_id, body)
+
+
+def taken_rows(gateway) -> tuple[int, int, int]:
+    """How many webhook-ids, answer ids and outbox events the gateway holds."""
+    return gateway["db"].run_sync(
+        lambda s: tuple(len(s.exec(select(t)).all()) for t in (CallbackRow, AnswerRow, OutboxRow))
+    )
+
+
+async def test_a_replayed_callback_is_refused_and_changes_nothing(gateway):
+    hold = {"referral_id": "ref-5", "action": "hold", "reason": "on leave", "answer_id": "h-1"}
+    body, headers = signed(gateway, "msg-hold", hold)
+    path = f"/webhooks/{HOOKED}/answers"
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
+        first = await agency.post(path, content=body, headers=headers)
+        assert first.status_code == 202
+        before = taken_rows(gateway)
+        replayed = await agency.post(path, content=body, headers=headers)  # as captured
+    assert replayed.status_code == 409
+    assert replayed.json() == {
+        "detail": "callback.replayed: webhook-id 'msg-hold' was already accepted"
+    }
+    assert taken_rows(gateway) == before == (1, 1, 1)
+    assert await gateway["relay"].publish_pending() == 1
+
+
+async def test_an_answer_sent_again_under_its_answer_id_counts_once(gateway):
+    accept = {"referral_id": "ref-6", "action": "accept", "answer_id": "acc-6"}
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
+
+        async def send(webhook_id: str, answer: dict) -> httpx.Response:
+            body, headers = signed(gateway, webhook_id, answer)
+            return await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
+
+        first = await send("m-1", accept)
+        again = await send("m-2", accept)
+        clash = await send("m-3", {**accept, "action": "reject", "reason": "full"})
+    assert first.status_code == 202 and again.status_code == 200  # the lost 202, retried
+    assert again.json() == first.json()
+    assert clash.status_code == 409
+    assert clash.json()["detail"].startswith("callback.answer-id-reused: answer_id 'acc-6'")
+    assert taken_rows(gateway) == (2, 1, 1)  # m-3 was refused, not taken
+    assert await gateway["relay"].publish_pending() == 1
+
+
+async def test_a_callback_without_an_answer_id_is_refused(gateway):
+    body, headers = signed(gateway, "m-no-id", {"referral_id": "ref-7", "action": "start"})
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
+        refused = await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
+    assert refused.status_code == 422
+    assert [e["loc"] for e in refused.json()["detail"]] == [["answer_id"]]
+    assert taken_rows(gateway) == (0, 0, 0)
+
+
+def test_webhook_ids_are_kept_past_the_tolerance_window_then_pruned(gateway):
+    db, start = gateway["db"], datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    answer = callbacks.CallbackAnswer(referral_id="ref-8", action="start", answer_id="s-8")
+
+    def take(webhook_id: str, at: datetime) -> callbacks.Taken:
+        return db.run_sync(lambda s: callbacks.take(s, HOOKED, webhook_id, answer, at))
+
+    assert take("w-1", start).first
+    with pytest.raises(callbacks.Replayed):
+        take("w-1", start + callbacks.REMEMBER_FOR - timedelta(seconds=1))
+    later = take("w-2", start + callbacks.REMEMBER_FOR + timedelta(seconds=1))
+    assert later == callbacks.Taken(answer_event_id(HOOKED, "s-8"), first=False)
+    remembered = db.run_sync(lambda s: [r.webhook_id for r in s.exec(select(CallbackRow))])
+    assert remembered == ["w-2"]  # w-1 pruned; had its old signature still held, the
+    assert taken_rows(gateway)[2] == 1  # answer id would have absorbed it all the same
+
+
+def files_containing(folder: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+async def test_no_portal_token_is_at_rest_once_its_notice_was_sent(gateway, tmp_path):
+    await offer(gateway, "ref-10")
+    token = link_in(await notice_for(gateway["inbox"])).removeprefix("/portal/")
+    gateway["db"].dispose()  # everything on disk, the WAL included
+    assert files_containing(tmp_path, token.encode()) == []
+    # the search does read the database: the token's hash is there, and the referral
+    assert files_containing(tmp_path, links.digest(token).encode()) != []
+    assert files_containing(tmp_path, b"ref-10") != []
+
+
+async def test_the_portal_sends_the_security_headers_of_the_web_app(gateway):
+    await offer(gateway, "ref-11")
+    link = link_in(await notice_for(gateway["inbox"]))
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+        case = await browser.get(link, follow_redirects=True)
+        css = await browser.get("/static/portal.css")
+        nobody = await httpx.AsyncClient(transport=transport, base_url=PORTAL).get("/portal/case")
+    assert case.status_code == 200 and CANARY in case.text and "<style" not in case.text
+    for page in (case, nobody):
+        assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "same-origin"
+        assert page.headers["cache-control"] == "no-store"
+    assert css.status_code == 200 and "cache-control" not in css.headers
+
+
+async def published(gateway, referral_id: str, kind: str, event_id: str) -> None:
+    body = {"id": event_id, "data": {"referral_id": referral_id}}
+    await gateway["js"].publish(
+        subjects.referral_event(AGENCY.agency_id, kind), json.dumps(body).encode()
+    )
+
+
+async def test_a_confirmed_deletion_leaves_nothing_to_show_at_the_gateway(gateway):
+    await offer(gateway, "ref-12")
+    opened_link = link_in(await notice_for(gateway["inbox"]))
+    await published(gateway, "ref-12", "deletion-requested", "evt-12-del")
+    unused_link = link_in(await notice_for(gateway["inbox"], 2))
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+        before = await browser.get(opened_link, follow_redirects=True)
+        assert CANARY in before.text
+        await published(gateway, "ref-12", "deletion-confirmed", "evt-12-gone")
+
+        def case():
+            return gateway["db"].run_sync(lambda s: s.get(CaseRow, "ref-12"))
+
+        for _ in range(300):
+            if case().deleted_at is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert case().sealed_case is None
+        after = await browser.get("/portal/case")  # the session it had is over
+        answer = await browser.post("/portal/case", data={"csrf": "x", "action": "accept"})
+        late = await browser.get(unused_link)
+    assert after.status_code == 401 and CANARY not in after.text
+    assert answer.status_code == 401
+    assert late.status_code == 410 and CANARY not in late.text and "deleted" in late.text
+    sessions = gateway["db"].run_sync(lambda s: s.exec(select(SessionRow)).all())
+    assert [s for s in sessions if s.referral_id == "ref-12"] == []
+    assert len(gateway["inbox"].messages) == 2  # no notice of the deletion it confirmed
+
+
+async def test_a_notice_not_yet_sent_when_the_case_is_deleted_is_dropped(gateway):
+    db, clock = gateway["db"], gateway["clock"]
+
+    def tell(kind: str, event_id: str) -> None:
+        body = json.dumps({"id": event_id, "data": {"referral_id": "ref-13"}}).encode()
+        subject = subjects.referral_event(AGENCY.agency_id, kind)
+        db.run_sync(lambda s: handlers.tell_by_mail(s, AGENCY, subject, body, clock()))
+
+    tell("reminded", "evt-13-rem")
+    tell("deletion-confirmed", "evt-13-gone")
+    tell("refused", "evt-13-late")  # news after the deletion: nothing to tell
+    assert await gateway["mailer"].send_pending(db.run, clock()) == 0
+    assert db.run_sync(lambda s: s.exec(select(MailRow)).all()) == []
+    assert db.run_sync(lambda s: s.exec(select(LinkRow)).all()) == []
+    assert gateway["inbox"].messages == []

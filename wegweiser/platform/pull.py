@@ -23,6 +23,7 @@ async def one_at_a_time(sub: JetStreamContext.PullSubscription, durable: str) ->
     """
     pause = 0.5
     while True:
+        _stop_if_cancelled()
         try:
             msgs = await sub.fetch(1, timeout=1.0)
         except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
@@ -35,3 +36,12 @@ async def one_at_a_time(sub: JetStreamContext.PullSubscription, durable: str) ->
         pause = 0.5
         for msg in msgs:
             yield msg
+
+
+def _stop_if_cancelled() -> None:
+    """End the loop if its task was cancelled: on Python 3.11 a cancellation that meets a
+    fetch's timeout can be swallowed (asyncio.wait_for, fixed in 3.12), and this loop would
+    then hold its service's shutdown forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -1,0 +1,123 @@
+"""Webhook callbacks, each taken once.
+
+An agency signs its callback by the Standard Webhooks scheme, and a signature counts for
+five minutes either side of the gateway's clock; within that window a captured callback
+could be sent again. So:
+
+- a `webhook-id` is taken once per agency. It is remembered for `REMEMBER_FOR` (24 hours,
+  far past the tolerance window; older ones are pruned as new callbacks come), and a second
+  callback with it is refused, `callback.replayed` (409), changing nothing.
+- an answer carries the agency's own `answer_id`, taken once per agency and kept for good.
+  The same answer under the same id (a retry whose 202 was lost, with a new webhook-id) is
+  absorbed: 200 with the same event id, no second event. Another answer under an id already
+  used is refused, `callback.answer-id-reused` (409), changing nothing.
+
+The webhook-id, the answer id and the answer's event are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from schemas.envelope import answer_event_id
+from schemas.vocabulary import AgencyAction
+from services.gateway.handlers import stage_answer
+from services.gateway.store import AnswerRow, CallbackRow
+
+REMEMBER_FOR = timedelta(hours=24)
+LONGEST_ID = 200
+
+
+class CallbackAnswer(BaseModel):
+    """What an agency's software POSTs to answer a referral."""
+
+    model_config = ConfigDict(extra="forbid")
+    referral_id: str
+    action: AgencyAction
+    reason: str | None = None
+    answer_id: str = Field(min_length=1, max_length=LONGEST_ID)
+
+    def digest(self) -> str:
+        said = [self.referral_id, self.action.value, self.reason]
+        return hashlib.sha256(json.dumps(said).encode()).hexdigest()
+
+
+class CallbackRefused(Exception):
+    """A signed callback that is not taken; `code` is stable, the message is for people."""
+
+    code = "callback.refused"
+
+
+class Replayed(CallbackRefused):
+    """This webhook-id was taken before: the callback is a replay (or a second copy)."""
+
+    code = "callback.replayed"
+
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(f"webhook-id {webhook_id!r} was already accepted")
+
+
+class AnswerIdReused(CallbackRefused):
+    """The answer_id was used before for a different answer."""
+
+    code = "callback.answer-id-reused"
+
+    def __init__(self, answer_id: str) -> None:
+        super().__init__(f"answer_id {answer_id!r} was already used for a different answer")
+
+
+class TakenConcurrently(CallbackRefused):
+    """Another request was taking the same webhook-id or answer_id at the same moment."""
+
+    code = "callback.concurrent"
+
+    def __init__(self) -> None:
+        super().__init__("a callback with this webhook-id or answer_id was being taken at once")
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """The answer's event id, and whether this callback staged it (or an earlier one did)."""
+
+    event_id: str
+    first: bool
+
+
+def take(
+    session: Session, agency_id: str, webhook_id: str, answer: CallbackAnswer, now: datetime
+) -> Taken:
+    """Take a verified callback once: stage its answer, or say it was staged already."""
+    session.execute(delete(CallbackRow).where(col(CallbackRow.received_at) < now - REMEMBER_FOR))
+    if session.get(CallbackRow, (agency_id, webhook_id)) is not None:
+        raise Replayed(webhook_id)
+    known = session.get(AnswerRow, (agency_id, answer.answer_id))
+    if known is not None and known.digest != answer.digest():
+        raise AnswerIdReused(answer.answer_id)
+    session.add(CallbackRow(agency_id=agency_id, webhook_id=webhook_id, received_at=now))
+    if known is None:
+        session.add(
+            AnswerRow(
+                agency_id=agency_id,
+                answer_id=answer.answer_id,
+                digest=answer.digest(),
+                taken_at=now,
+            )
+        )
+    try:
+        session.flush()
+    except IntegrityError:  # sent again, it learns which of the two above it is
+        raise TakenConcurrently() from None
+    if known is not None:
+        return Taken(answer_event_id(agency_id, answer.answer_id), first=False)
+    event_id = stage_answer(
+        session, agency_id, answer.referral_id, answer.action, answer.reason, answer.answer_id
+    )
+    return Taken(event_id, first=True)
