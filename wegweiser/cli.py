@@ -120,6 +120,8 @@ def demo(
     ] = "Demo Client",
 ) -> None:
     """Drive one referral through its whole life against the running system; print its trail."""
+    import httpx
+
     from wegweiser.demo import DemoFailed
     from wegweiser.demo import demo as run_demo
     from wegweiser.supervisor import runtime_info
@@ -144,9 +146,10 @@ def demo(
                 client_name=client_name,
                 seed=settings.nats_seed_path,
                 agency_seed=settings.agency_seed_path,
+                intake_credential=settings.demo_intake_credential_path,
             )
         )
-    except (DemoFailed, OSError) as exc:
+    except (DemoFailed, OSError, httpx.HTTPStatusError) as exc:
         typer.echo(f"demo FAILED: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo("demo passed: the referral went through its whole life.")
@@ -214,7 +217,7 @@ def agency_credentials(
     server's users). Webhook: the secret that signs deliveries and callbacks. E-mail: the key
     pair the gateway holds to open its referrals in the portal."""
     from services.directory import store
-    from wegweiser.platform import nats_auth, topology
+    from wegweiser.platform import grants, nats_auth, topology
     from wegweiser.platform.connect import connect
     from wegweiser.provisioning import connect_as, reload_accounts
 
@@ -254,7 +257,7 @@ def agency_credentials(
     asyncio.run(provision())
     typer.echo(f"nkey seed for {agency}: {seed}  (secret: give it to the agency only)")
     typer.echo(f"public key: {nats_auth.public_key(seed)}")
-    typer.echo(f"inbox prefix the agency must use: {nats_auth.inbox_prefix(agency)}")
+    typer.echo(f"inbox prefix the agency must use: {grants.inbox_prefix(agency)}")
     typer.echo(
         "users of the embedded nats-server reloaded"
         if reloaded
@@ -746,6 +749,92 @@ def user_list(data_dir: DataDir = None) -> None:
     for row in db.run_sync(accounts.users):
         typer.echo(f"{row.username:<24} {row.role:<13} {row.office_id or '-'}")
     db.dispose()
+
+
+api_client_app = typer.Typer(
+    no_args_is_help=True, help="Who may call intake's API: the web app, an office's software."
+)
+app.add_typer(api_client_app, name="api-client")
+
+
+def _intake_db(settings: Settings):  # type: ignore[no-untyped-def]
+    from wegweiser.supervisor import service_database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = service_database(settings, "intake")
+    db.migrate()
+    return db
+
+
+@api_client_app.command("add")
+def api_client_add(
+    office: Annotated[
+        list[str] | None, typer.Option(help="an office the client acts for (repeatable)")
+    ] = None,
+    name: Annotated[str, typer.Option(help="who the client is, for the list")] = "",
+    web: Annotated[
+        bool, typer.Option(help="the web app's credential: every office, written to its file")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="write the credential to this file (mode 600)")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a client credential for intake's API (OAuth 2.0 client credentials). The secret
+    is shown once (or written to --out) and intake keeps only its digest."""
+    from services.intake import access
+
+    settings = _settings(data_dir)
+    offices = list(settings.all_offices) if web else list(office or [])
+    target = settings.web_intake_credential_path if web and out is None else out
+    db = _intake_db(settings)
+    try:
+        credential = db.run_sync(
+            lambda s: access.add_client(
+                s,
+                name or ("web app" if web else ", ".join(offices)),
+                offices,
+                set(settings.all_offices),
+            )
+        )
+    except access.Refused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    if target is None:
+        typer.echo(credential.to_json(), nl=False)
+    else:
+        credential.save(target)
+        typer.echo(f"added {credential.client_id} for {', '.join(offices)}; credential in {target}")
+
+
+@api_client_app.command("list")
+def api_client_list(data_dir: DataDir = None) -> None:
+    """Every API client with its offices and whether it is revoked (never a secret)."""
+    from services.intake import access
+
+    db = _intake_db(_settings(data_dir))
+    for row in db.run_sync(access.clients):
+        state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+        typer.echo(f"{row.client_id:<24} {state:<22} {','.join(row.offices):<40} {row.name}")
+    db.dispose()
+
+
+@api_client_app.command("revoke")
+def api_client_revoke(client_id: str, data_dir: DataDir = None) -> None:
+    """Revoke a client: it gets no new token, and its tokens are refused within seconds."""
+    from services.intake import access
+
+    db = _intake_db(_settings(data_dir))
+    try:
+        db.run_sync(lambda s: access.revoke(s, client_id))
+    except access.Refused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    typer.echo(f"revoked {client_id}")
 
 
 db_app = typer.Typer(

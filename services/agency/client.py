@@ -29,7 +29,7 @@ from schemas.events import (
     TransitionRefused,
 )
 from schemas.vocabulary import AgencyAction
-from wegweiser.platform import nats_auth, sealing, topology
+from wegweiser.platform import grants, sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.grants import JS_API_PREFIX
 from wegweiser.platform.pull import one_at_a_time
@@ -107,7 +107,7 @@ class AgencyClient:
             url,
             f"wegweiser-agency-{agency_id}",
             seed,
-            nats_auth.inbox_prefix(agency_id) if seed is not None else None,
+            grants.inbox_prefix(agency_id) if seed is not None else None,
         )
         return cls(nc, agency_id, key, signers, provision=seed is None)
 

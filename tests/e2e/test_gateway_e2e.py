@@ -11,7 +11,7 @@ import pytest
 
 from services.directory.sample import SAMPLE_PATH
 from services.gateway import webhook
-from tests.e2e.conftest import request_body, until_status, wait_for
+from tests.e2e.conftest import office_auth, request_body, until_status, wait_for
 from tests.e2e.test_cli_e2e import wegweiser
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,9 @@ async def refer(office: httpx.AsyncClient, agency: str, need: str, **fields: str
 
 
 async def test_an_email_agency_gets_a_notice_opens_it_once_and_accepts_in_the_portal(system):
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as office:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as office:
         referral = await refer(office, MAIL_AGENCY, "legal-aid", client_name="Yara Canary-2231")
         await until_status(office, referral, "requested")
 
@@ -83,7 +85,9 @@ async def test_a_webhook_agency_gets_signed_offers_and_answers_through_the_callb
     callback = re.search(r"answers go to: (\S+)", issued).group(1)
     assert callback.startswith(system.settings.gateway_url)
 
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as office:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as office:
         referral = await refer(office, WEBHOOK_AGENCY, "recognition")
 
         async def offered():

@@ -27,12 +27,6 @@ from schemas import subjects
 from wegweiser.platform.grants import ADMIN, STREAM_ACCOUNT, Grant, local_name
 
 
-def inbox_prefix(agency_id: str) -> str:
-    """The inbox prefix the agency SDK uses (the default `_INBOX` works as well: each agency's
-    inboxes are in its own account)."""
-    return f"_INBOX_{subjects.token(agency_id)}"
-
-
 class Seeds:
     """The nkey seed files of one installation (`<keys_dir>/nats/`), created on demand."""
 
