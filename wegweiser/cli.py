@@ -191,12 +191,11 @@ def _as_agency(
 def _webhook_credentials(settings: Settings, agency: str) -> None:
     from services.gateway.bootstrap import secret_path
     from services.gateway.webhook import new_secret
+    from wegweiser.platform.files import write_private
 
     path = secret_path(settings.keys_path, agency)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_secret() + "\n")
-        path.chmod(0o600)
+        write_private(path, new_secret() + "\n")
     typer.echo(
         f"webhook secret for {agency} (give it to the agency only): {path.read_text().strip()}"
     )
@@ -265,6 +264,201 @@ def agency_credentials(
     )
 
 
+def _enrolment_refused(exc: Any) -> None:
+    typer.echo(f"refused ({exc.code}): {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def _duration(text: str) -> Any:
+    from datetime import timedelta
+
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(timedelta).validate_python(text)
+    except ValidationError:
+        raise typer.BadParameter(f"{text!r} is not a duration (e.g. P7D, PT12H)") from None
+
+
+@agency_app.command("invite")
+def agency_invite(
+    agency: Annotated[str, typer.Argument(help="the agency id from the directory")],
+    valid_for: Annotated[str, typer.Option(help="how long the code works (ISO 8601)")] = "P7D",
+    data_dir: DataDir = None,
+) -> None:
+    """The county: a one-time enrolment code for an agency, to hand to it (shown once)."""
+    from services.directory import enrolment
+
+    settings = _settings(data_dir)
+    db = _directory_db(settings)
+    try:
+        invitation = db.run_sync(lambda s: enrolment.invite(s, agency, _duration(valid_for)))
+    except enrolment.Refused as exc:
+        _enrolment_refused(exc)
+    finally:
+        db.dispose()
+    typer.echo(
+        f"enrolment {invitation.enrolment_id} for {agency}, valid until "
+        f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    typer.echo(f"code (give it to the agency only): {invitation.code}")
+    typer.echo(f"the agency runs: wegweiser agency enrol CODE --directory {settings.directory_url}")
+
+
+@agency_app.command("enrolments")
+def agency_enrolments(data_dir: DataDir = None) -> None:
+    """The county: enrolments waiting for a decision."""
+    from services.directory import enrolment
+
+    db = _directory_db(_settings(data_dir))
+    for row in db.run_sync(enrolment.pending):
+        keys = row.request or {}
+        user = str(keys.get("nats_user", "-"))
+        typer.echo(f"{row.id}  {row.agency_id:<36} {row.status:<10} {user[:12]}")
+    db.dispose()
+
+
+@agency_app.command("approve")
+def agency_approve(enrolment_id: str, data_dir: DataDir = None) -> None:
+    """The county: publish the agency's own keys at once and give it access (its broker user,
+    or a webhook secret sealed to its key); the keys the county held for it retire."""
+    from services.directory import enrolment, store
+    from services.gateway.bootstrap import secret_path
+    from services.gateway.webhook import new_secret
+    from wegweiser.platform import topology
+    from wegweiser.platform.connect import connect
+    from wegweiser.platform.files import write_private
+    from wegweiser.provisioning import reload_accounts
+
+    settings = _settings(data_dir)
+    db = _directory_db(settings)
+
+    def approve(session: Any) -> Any:
+        row = session.get(store.EnrolmentRow, enrolment_id)
+        secret = new_secret() if row is not None and row.channel == "webhook" else None
+        approved = enrolment.approve(session, enrolment_id, webhook_secret=secret)
+        if secret is not None:  # the gateway signs with it from its next delivery on
+            write_private(secret_path(settings.keys_path, approved.agency_id), secret + "\n")
+        return approved
+
+    try:
+        row = db.run_sync(approve)
+    except enrolment.Refused as exc:
+        _enrolment_refused(exc)
+    finally:
+        db.dispose()
+    if row.channel == "nats":
+        reload_accounts(settings)
+
+        async def consumer() -> None:
+            nc = await connect(_nats_url(settings), "wegweiser-admin", settings.nats_seed_path)
+            spec = topology.agency_consumer(row.agency_id)
+            await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
+            await nc.drain()
+
+        asyncio.run(consumer())
+    typer.echo(f"approved {enrolment_id}: {row.agency_id} ({row.channel}) with its own keys")
+
+
+@agency_app.command("refuse")
+def agency_refuse(enrolment_id: str, data_dir: DataDir = None) -> None:
+    """The county: end an enrolment request with nothing published."""
+    from services.directory import enrolment
+
+    db = _directory_db(_settings(data_dir))
+    try:
+        row = db.run_sync(lambda s: enrolment.refuse(s, enrolment_id))
+    except enrolment.Refused as exc:
+        _enrolment_refused(exc)
+    finally:
+        db.dispose()
+    typer.echo(f"refused {enrolment_id} ({row.agency_id})")
+
+
+@agency_app.command("revoke")
+def agency_revoke(agency: str, data_dir: DataDir = None) -> None:
+    """The county: end every key of an agency now. Its broker user is removed (its
+    connections close within seconds), nothing more is sealed to it, its answers are refused."""
+    from services.directory import identities, store
+    from wegweiser.provisioning import reload_accounts
+
+    settings = _settings(data_dir)
+    db = _directory_db(settings)
+    try:
+        if db.read_sync(lambda s: store.get(s, agency)) is None:
+            typer.echo(f"unknown agency {agency!r}: not in the directory", err=True)
+            raise typer.Exit(2)
+        ended = db.run_sync(lambda s: identities.revoke(s, agency))
+    finally:
+        db.dispose()
+    reloaded = reload_accounts(settings)
+    typer.echo(
+        f"revoked {agency}: {ended} keys ended"
+        + ("; broker users reloaded" if reloaded else "; no embedded broker runs here")
+    )
+
+
+@agency_app.command("enrol")
+def agency_enrol(
+    code: Annotated[str, typer.Argument(help="the one-time code the county gave you")],
+    directory: Annotated[str, typer.Option(help="the county directory's address")],
+    keys: Annotated[Path, typer.Option(help="your key folder (made if missing)")] = Path(
+        "agency-keys"
+    ),
+    wait: Annotated[
+        float, typer.Option(help="seconds to wait for the county's approval (0: do not wait)")
+    ] = 0,
+) -> None:
+    """The agency, on its own machine: make its keys, send their public halves, and (with
+    --wait) collect its access once the county approved. No private key leaves the folder."""
+    import time
+
+    from services.agency import enrolment
+
+    try:
+        answer = enrolment.enrol(directory, code, keys)
+        typer.echo(
+            f"enrolment {answer['enrolment_id']} for {answer['agency_id']}: "
+            f"{answer['status']}; keys in {keys}"
+        )
+        deadline = time.monotonic() + wait
+        state = answer
+        while state["status"] != "approved" and time.monotonic() < deadline:
+            time.sleep(1)
+            state = enrolment.collect(keys)
+    except enrolment.EnrolmentFailed as exc:
+        typer.echo(f"enrolment failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if state["status"] == "approved":
+        typer.echo(
+            f"approved: connection details in {keys / enrolment.CONNECTION}"
+            if state.get("nats")
+            else f"approved: {state['channel']}"
+        )
+    elif wait:
+        typer.echo(
+            f"not approved yet ({state['status']}); ask again with `wegweiser agency collect`",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+@agency_app.command("collect")
+def agency_collect(
+    keys: Annotated[Path, typer.Option(help="your key folder")] = Path("agency-keys"),
+) -> None:
+    """The agency: look at its enrolment; once approved, save its connection details."""
+    from services.agency import enrolment
+
+    try:
+        state = enrolment.collect(keys)
+    except (enrolment.EnrolmentFailed, FileNotFoundError) as exc:
+        typer.echo(f"enrolment failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{state['enrolment_id']}: {state['status']}")
+    raise typer.Exit(0 if state["status"] == "approved" else 1)
+
+
 @agency_app.command("listen")
 def agency_listen(
     agency: Annotated[str, typer.Option(help="the agency id from the directory")],
@@ -274,30 +468,36 @@ def agency_listen(
         typer.Option(help="the agency's private JWK (default: keys_dir/agencies/ID.jwk)"),
     ] = None,
     seed: Seed = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(help="the agency's own key folder from `agency enrol` (instead of --key)"),
+    ] = None,
+    nats_url: Annotated[
+        str | None, typer.Option(help="the county's NATS address (with --keys)")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Receive this agency's referrals, unseal offers, print each event as one JSON line."""
+    from services.agency.enrolment import AgencyKeys
     from services.agency.listen import listen
     from wegweiser.platform.keys import KeyRing, load
 
     settings = _settings(data_dir)
     configure_logging(settings.log_level, settings.log_json, f"agency-{agency}")
-    ring = KeyRing(settings.keys_path)
-    key_path = key or ring.agency_path(agency)
-    if not key_path.exists():
-        typer.echo(f"no private key at {key_path}: pass --key FILE", err=True)
-        raise typer.Exit(2)
+    found: tuple[Any, dict[str, Any], Path | None]
+    if keys is not None:
+        own = AgencyKeys(keys)
+        found = (own.sealing, own.offices, own.broker_seed)
+    else:
+        ring = KeyRing(settings.keys_path)
+        key_path = key or ring.agency_path(agency)
+        if not key_path.exists():
+            typer.echo(f"no private key at {key_path}: pass --key FILE or --keys DIR", err=True)
+            raise typer.Exit(2)
+        found = (load(key_path), ring.office_public(), seed or settings.agency_seed_path(agency))
+    url = nats_url or _nats_url(settings)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            listen(
-                _nats_url(settings),
-                agency,
-                acknowledge,
-                load(key_path),
-                ring.office_public(),
-                seed or settings.agency_seed_path(agency),
-            )
-        )
+        asyncio.run(listen(url, agency, acknowledge, *found))
 
 
 @agency_app.command("answer")
