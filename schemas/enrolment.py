@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 def digest(code: str) -> str:
@@ -40,3 +40,30 @@ class EnrolmentRequest(BaseModel):
     nats_user: str = Field(pattern=r"^U[A-Z2-7]{55}$", description="public nkey of its user")
     proof: str = Field(max_length=4000, description="compact JWS of `statement` (EdDSA)")
     nats_proof: str = Field(max_length=200, description="base64url nkey signature of it")
+
+
+def rotation_statement(
+    agency_id: str, sealing_kid: str, signing_kid: str, valid_from: str
+) -> bytes:
+    """What a key rotation signs (by the current signing key and by the new one)."""
+    fields = {
+        "agency_id": agency_id,
+        "sealing_kid": sealing_kid,
+        "signing_kid": signing_kid,
+        "valid_from": valid_from,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+class KeyRotation(BaseModel):
+    """An enrolled agency's new keys, valid from a time; its current keys retire an overlap
+    later. Signed by its current signing key (it is the agency) and by the new one (it holds
+    it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sealing_key: dict[str, Any]
+    signing_key: dict[str, Any]
+    valid_from: AwareDatetime
+    proof: str = Field(max_length=4000, description="JWS of the statement by the current key")
+    new_proof: str = Field(max_length=4000, description="JWS of the statement by the new key")

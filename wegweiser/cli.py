@@ -443,6 +443,34 @@ def agency_enrol(
         raise typer.Exit(1)
 
 
+@agency_app.command("rotate")
+def agency_rotate(
+    agency: Annotated[str, typer.Option(help="your agency id")],
+    keys: Annotated[Path, typer.Option(help="your key folder")] = Path("agency-keys"),
+    valid_from: Annotated[
+        str | None, typer.Option(help="when the new keys take effect (ISO 8601; default now)")
+    ] = None,
+) -> None:
+    """The agency: new sealing and signing keys, published from `--valid-from`; the current
+    ones retire 14 days later (the replaced sealing key is kept to open cases sealed to it)."""
+    from datetime import UTC, datetime
+
+    from services.agency import enrolment
+
+    try:
+        when = datetime.fromisoformat(valid_from) if valid_from else datetime.now(UTC)
+    except ValueError:
+        raise typer.BadParameter(f"{valid_from!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise typer.BadParameter("give the time with its offset, e.g. +01:00")
+    try:
+        answer = enrolment.rotate(keys, agency, when)
+    except (enrolment.EnrolmentFailed, FileNotFoundError) as exc:
+        typer.echo(f"rotation failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"published {', '.join(answer['published'])} from {when.isoformat()}")
+
+
 @agency_app.command("collect")
 def agency_collect(
     keys: Annotated[Path, typer.Option(help="your key folder")] = Path("agency-keys"),
@@ -487,7 +515,7 @@ def agency_listen(
     found: tuple[Any, dict[str, Any], Path | None]
     if keys is not None:
         own = AgencyKeys(keys)
-        found = (own.sealing, own.offices, own.broker_seed)
+        found = (own.sealing_keys, own.offices, own.broker_seed)
     else:
         ring = KeyRing(settings.keys_path)
         key_path = key or ring.agency_path(agency)

@@ -19,6 +19,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import httpx
 import nkeys
 from jwcrypto import jwe, jwk, jws
 
-from schemas.enrolment import statement
+from schemas.enrolment import rotation_statement, statement
 from wegweiser.platform.files import write_private
 
 SEALING, SIGNING, BROKER = "sealing.jwk", "signing.jwk", "broker.nk"
@@ -57,7 +58,15 @@ class AgencyKeys:
 
     @property
     def sealing(self) -> jwk.JWK:
+        """The current sealing key."""
         return jwk.JWK.from_json((self.folder / SEALING).read_text())
+
+    @property
+    def sealing_keys(self) -> list[jwk.JWK]:
+        """Every sealing key it still holds, the current first: a case sealed before a
+        rotation took effect opens with the key it replaced."""
+        kept = sorted(self.folder.glob("sealing.*.jwk"), key=lambda p: p.stat().st_mtime)
+        return [self.sealing, *(jwk.JWK.from_json(p.read_text()) for p in reversed(kept))]
 
     @property
     def signing(self) -> jwk.JWK:
@@ -94,6 +103,47 @@ def enrolment_request(keys: AgencyKeys, code: str) -> dict[str, Any]:
         "proof": proof.serialize(compact=True),
         "nats_proof": base64.urlsafe_b64encode(pair.sign(said)).decode().rstrip("="),
     }
+
+
+def rotate(folder: Path, agency_id: str, valid_from: datetime) -> dict[str, Any]:
+    """New sealing and signing keys, published by the directory from `valid_from` (signed
+    by the current signing key and the new one). The new keys are written aside first
+    (`*.next.jwk`), so a rotation interrupted at any point is completed by running it again;
+    the replaced sealing key is kept for the cases sealed to it during the overlap."""
+    keys = AgencyKeys(folder)
+    saved = json.loads((folder / ENROLMENT).read_text())
+    fresh = {}
+    for name, crv in ((SEALING, "X25519"), (SIGNING, "Ed25519")):
+        aside = folder / name.replace(".jwk", ".next.jwk")
+        if not aside.exists():
+            write_private(aside, jwk.JWK.generate(kty="OKP", crv=crv).export_private())
+        fresh[name] = jwk.JWK.from_json(aside.read_text())
+    sealing, signing = fresh[SEALING], fresh[SIGNING]
+    when = valid_from.isoformat()
+    said = rotation_statement(agency_id, sealing.thumbprint(), signing.thumbprint(), when)
+
+    def signed(key: jwk.JWK) -> str:
+        token = jws.JWS(said)
+        token.add_signature(key, alg="EdDSA", protected={"alg": "EdDSA"})
+        return str(token.serialize(compact=True))
+
+    body = {
+        "sealing_key": sealing.export_public(as_dict=True),
+        "signing_key": signing.export_public(as_dict=True),
+        "valid_from": when,
+        "proof": signed(keys.signing),
+        "new_proof": signed(signing),
+    }
+    url = f"{saved['directory_url'].rstrip('/')}/agencies/{agency_id}/keys"
+    try:
+        answer = _answer(httpx.post(url, json=body, timeout=15))
+    except httpx.HTTPError as exc:
+        raise EnrolmentFailed(f"the directory is not reachable: {exc}") from None
+    old = keys.sealing
+    write_private(folder / f"sealing.{old.thumbprint()}.jwk", old.export_private())
+    for name in (SEALING, SIGNING):
+        os.replace(folder / name.replace(".jwk", ".next.jwk"), folder / name)
+    return answer
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from jwcrypto import jwe, jwk, jws
 from jwcrypto.common import JWException
 from sqlmodel import Session, col, select
 
-from schemas.enrolment import EnrolmentRequest, digest, statement
+from schemas.enrolment import EnrolmentRequest, KeyRotation, digest, rotation_statement, statement
 from services.directory import identities, store
 from services.directory.identities import Custody, NewKey, Use
 from services.directory.store import EnrolmentRow
@@ -106,19 +106,23 @@ def _public(data: dict[str, Any], crv: str, what: str) -> jwk.JWK:
     return key
 
 
+def _verify(proof: str, key: jwk.JWK, said: bytes, whose: str) -> None:
+    token = jws.JWS()
+    try:
+        token.deserialize(proof)
+        token.verify(key, alg="EdDSA")
+    except (JWException, ValueError) as exc:
+        raise Refused("enrolment.bad-proof", f"{whose} proof fails: {exc}") from None
+    if token.payload != said:
+        raise Refused("enrolment.bad-proof", f"{whose} proof signs another statement")
+
+
 def check_proofs(body: EnrolmentRequest) -> tuple[jwk.JWK, jwk.JWK]:
     """The sealing and signing keys, once both proofs hold; else Refused."""
     sealing = _public(body.sealing_key, "X25519", "sealing key")
     signing = _public(body.signing_key, "Ed25519", "signing key")
     said = statement(body.code, sealing.thumbprint(), signing.thumbprint(), body.nats_user)
-    token = jws.JWS()
-    try:
-        token.deserialize(body.proof)
-        token.verify(signing, alg="EdDSA")
-    except (JWException, ValueError) as exc:
-        raise Refused("enrolment.bad-proof", f"the signing key's proof fails: {exc}") from None
-    if token.payload != said:
-        raise Refused("enrolment.bad-proof", "the proof signs another statement")
+    _verify(body.proof, signing, said, "the signing key's")
     try:
         signature = base64.urlsafe_b64decode(body.nats_proof + "=" * (-len(body.nats_proof) % 4))
         nats_auth.verify_user_signature(body.nats_user, said, signature)
@@ -235,3 +239,43 @@ def view(
         out["sealed_delivery"] = row.delivery
         out["office_keys"] = office_keys or {}
     return out
+
+
+MAX_OVERLAP = timedelta(days=90)
+
+
+def rotate(
+    session: Session,
+    agency_id: str,
+    body: KeyRotation,
+    overlap: timedelta = identities.DEFAULT_OVERLAP,
+    now: datetime | None = None,
+) -> list[str]:
+    """Publish an enrolled agency's new sealing and signing keys from `valid_from` (not in
+    the past); its current ones retire `overlap` after. The kids published."""
+    now = now or _now()
+    current = identities.current(session, now).get((agency_id, Use.SIGNING))
+    if current is None or current.custody != Custody.AGENCY.value:
+        raise Refused("rotation.not-enrolled", f"{agency_id} has no signing key of its own", 403)
+    sealing = _public(body.sealing_key, "X25519", "sealing key")
+    signing = _public(body.signing_key, "Ed25519", "signing key")
+    valid_from = max(body.valid_from, now)
+    if valid_from > now + MAX_OVERLAP:
+        raise Refused("rotation.too-late", "a rotation starts within 90 days")
+    said = rotation_statement(
+        agency_id, sealing.thumbprint(), signing.thumbprint(), body.valid_from.isoformat()
+    )
+    _verify(body.proof, jwk.JWK(**current.key), said, "the current signing key's")
+    _verify(body.new_proof, signing, said, "the new signing key's")
+    added = identities.publish(
+        session,
+        agency_id,
+        [
+            NewKey(Use.SEALING, sealing.thumbprint(), sealing.export_public(as_dict=True)),
+            NewKey(Use.SIGNING, signing.thumbprint(), signing.export_public(as_dict=True)),
+        ],
+        Custody.AGENCY,
+        valid_from=valid_from,
+        overlap=overlap,
+    )
+    return [row.kid for row in added]

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from schemas.enrolment import KeyRotation
 from services.directory import enrolment, profile
 from services.directory.hsds.records import Assembler, Record
 from services.directory.hsds.schema import PROFILE, VERSION
@@ -260,6 +261,16 @@ def _partner_routes(
         if not found:
             raise HTTPException(404, f"unknown agency {agency_id!r}")
         return dict(found)
+
+    @app.post("/agencies/{agency_id}/keys", status_code=201, tags=["keys"])
+    async def rotate_keys(agency_id: str, body: KeyRotation) -> Any:
+        """An enrolled agency's new keys, signed by its current signing key and the new one;
+        published from `valid_from`, the current keys retiring 14 days later."""
+        try:
+            kids = await run(lambda s: enrolment.rotate(s, agency_id, body))
+        except enrolment.Refused as exc:
+            return _refusal(exc)
+        return {"agency_id": agency_id, "published": kids}
 
     @app.post("/enrolments", status_code=202, tags=["enrolment"])
     async def request_enrolment(body: enrolment.EnrolmentRequest) -> Any:

@@ -132,6 +132,19 @@ async def test_an_agency_enrols_from_its_own_machine_receives_and_is_revoked(sys
         await AgencyClient.connect(system.nats_url, AGENCY, seed=own.broker_seed)
     async with httpx.AsyncClient(base_url=directory) as http:
         assert (await http.get(f"/agencies/{AGENCY}/jwks.json")).json() == {"keys": []}
+        late = AgencyKeys(folder)
+        rotation = await http.post(
+            f"/agencies/{AGENCY}/keys",
+            json={
+                "sealing_key": late.sealing.export_public(as_dict=True),
+                "signing_key": late.signing.export_public(as_dict=True),
+                "valid_from": "2026-12-02T00:00:00+00:00",
+                "proof": "x",
+                "new_proof": "x",
+            },
+        )
+        assert rotation.status_code == 403
+        assert rotation.json()["code"] == "rotation.not-enrolled"
     refused = await offer(system, AGENCY)
     assert refused.status_code == 422 and "no public key" in refused.text
 

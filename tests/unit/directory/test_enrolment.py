@@ -198,3 +198,49 @@ def test_keys_on_file_do_not_displace_an_agencys_own(session, agency):
     county_key = keys.public_dict(keys.generate_encryption_key())
     assert identities.publish_on_file(session, {AGENCY: county_key, "unknown": county_key}) == 0
     assert identities.sealing_keys(session, NOW)[AGENCY]["kid"] == agency.sealing.thumbprint()
+
+
+def _rotation(agency, new, signer, when=NOW):
+    from jwcrypto import jws
+
+    from schemas.enrolment import KeyRotation, rotation_statement
+
+    said = rotation_statement(
+        AGENCY, new.sealing.thumbprint(), new.signing.thumbprint(), when.isoformat()
+    )
+
+    def signed(key):
+        token = jws.JWS(said)
+        token.add_signature(key, alg="EdDSA", protected={"alg": "EdDSA"})
+        return token.serialize(compact=True)
+
+    return KeyRotation(
+        sealing_key=new.sealing.export_public(as_dict=True),
+        signing_key=new.signing.export_public(as_dict=True),
+        valid_from=when,
+        proof=signed(signer),
+        new_proof=signed(new.signing),
+    )
+
+
+def test_only_the_enrolled_agency_rotates_its_keys_with_its_current_signing_key(
+    session, agency, tmp_path
+):
+    new = AgencyKeys(tmp_path / "next").ensure()
+    with pytest.raises(Refused) as refused:
+        enrolment.rotate(session, AGENCY, _rotation(agency, new, agency.signing), now=NOW)
+    assert refused.value.code == "rotation.not-enrolled"  # not enrolled yet
+    row = enrolment.request(session, body(agency, invited(session).code), NOW)
+    enrolment.approve(session, row.id, now=NOW)
+    impostor = AgencyKeys(tmp_path / "impostor").ensure()
+    with pytest.raises(Refused) as refused:
+        enrolment.rotate(session, AGENCY, _rotation(agency, new, impostor.signing), now=NOW)
+    assert refused.value.code == "enrolment.bad-proof"
+    later = NOW + timedelta(hours=1)
+    kids = enrolment.rotate(session, AGENCY, _rotation(agency, new, agency.signing), now=later)
+    assert kids == [new.sealing.thumbprint(), new.signing.thumbprint()]
+    assert identities.sealing_keys(session, later)[AGENCY]["kid"] == new.sealing.thumbprint()
+    overlap = identities.jwks(session, AGENCY, later + timedelta(days=13))["keys"]
+    assert agency.sealing.thumbprint() in {k["kid"] for k in overlap}
+    gone = identities.jwks(session, AGENCY, later + timedelta(days=15))["keys"]
+    assert agency.sealing.thumbprint() not in {k["kid"] for k in gone}
