@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import hardware  # noqa: E402 - beside this script
 
 from services.agency import AgencyClient  # noqa: E402
+from services.intake.credential import OfficeAuth  # noqa: E402
 from wegweiser.demo import sample_request  # noqa: E402
 from wegweiser.platform import topology  # noqa: E402
 from wegweiser.platform.nats_server import binary, free_port, servers  # noqa: E402
@@ -121,6 +122,7 @@ class Rig:
         self.adapter_errors: list[str] = []
         self.http = httpx.AsyncClient(
             base_url=system.settings.intake_url,
+            auth=OfficeAuth(system.settings.demo_intake_credential_path),
             timeout=30,
             limits=httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS),
         )

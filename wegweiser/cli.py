@@ -120,6 +120,8 @@ def demo(
     ] = "Demo Client",
 ) -> None:
     """Drive one referral through its whole life against the running system; print its trail."""
+    import httpx
+
     from wegweiser.demo import DemoFailed
     from wegweiser.demo import demo as run_demo
     from wegweiser.supervisor import runtime_info
@@ -144,9 +146,10 @@ def demo(
                 client_name=client_name,
                 seed=settings.nats_seed_path,
                 agency_seed=settings.agency_seed_path,
+                intake_credential=settings.demo_intake_credential_path,
             )
         )
-    except (DemoFailed, OSError) as exc:
+    except (DemoFailed, OSError, httpx.HTTPStatusError) as exc:
         typer.echo(f"demo FAILED: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo("demo passed: the referral went through its whole life.")
@@ -188,12 +191,11 @@ def _as_agency(
 def _webhook_credentials(settings: Settings, agency: str) -> None:
     from services.gateway.bootstrap import secret_path
     from services.gateway.webhook import new_secret
+    from wegweiser.platform.files import write_private
 
     path = secret_path(settings.keys_path, agency)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_secret() + "\n")
-        path.chmod(0o600)
+        write_private(path, new_secret() + "\n")
     typer.echo(
         f"webhook secret for {agency} (give it to the agency only): {path.read_text().strip()}"
     )
@@ -214,7 +216,7 @@ def agency_credentials(
     server's users). Webhook: the secret that signs deliveries and callbacks. E-mail: the key
     pair the gateway holds to open its referrals in the portal."""
     from services.directory import store
-    from wegweiser.platform import nats_auth, topology
+    from wegweiser.platform import grants, nats_auth, topology
     from wegweiser.platform.connect import connect
     from wegweiser.provisioning import connect_as, reload_accounts
 
@@ -254,12 +256,235 @@ def agency_credentials(
     asyncio.run(provision())
     typer.echo(f"nkey seed for {agency}: {seed}  (secret: give it to the agency only)")
     typer.echo(f"public key: {nats_auth.public_key(seed)}")
-    typer.echo(f"inbox prefix the agency must use: {nats_auth.inbox_prefix(agency)}")
+    typer.echo(f"inbox prefix the agency must use: {grants.inbox_prefix(agency)}")
     typer.echo(
         "users of the embedded nats-server reloaded"
         if reloaded
         else f"add its user to your nats-server: see {settings.data_dir / 'nats' / 'auth.conf'}"
     )
+
+
+def _enrolment_refused(exc: Any) -> None:
+    typer.echo(f"refused ({exc.code}): {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def _duration(text: str) -> Any:
+    from datetime import timedelta
+
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(timedelta).validate_python(text)
+    except ValidationError:
+        raise typer.BadParameter(f"{text!r} is not a duration (e.g. P7D, PT12H)") from None
+
+
+@agency_app.command("invite")
+def agency_invite(
+    agency: Annotated[str, typer.Argument(help="the agency id from the directory")],
+    valid_for: Annotated[str, typer.Option(help="how long the code works (ISO 8601)")] = "P7D",
+    data_dir: DataDir = None,
+) -> None:
+    """The county: a one-time enrolment code for an agency, to hand to it (shown once)."""
+    from services.directory import enrolment
+
+    settings = _settings(data_dir)
+    db = _directory_db(settings)
+    try:
+        invitation = db.run_sync(lambda s: enrolment.invite(s, agency, _duration(valid_for)))
+    except enrolment.Refused as exc:
+        _enrolment_refused(exc)
+    finally:
+        db.dispose()
+    typer.echo(
+        f"enrolment {invitation.enrolment_id} for {agency}, valid until "
+        f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    typer.echo(f"code (give it to the agency only): {invitation.code}")
+    typer.echo(f"the agency runs: wegweiser agency enrol CODE --directory {settings.directory_url}")
+
+
+@agency_app.command("enrolments")
+def agency_enrolments(data_dir: DataDir = None) -> None:
+    """The county: enrolments waiting for a decision."""
+    from services.directory import enrolment
+
+    db = _directory_db(_settings(data_dir))
+    for row in db.run_sync(enrolment.pending):
+        keys = row.request or {}
+        user = str(keys.get("nats_user", "-"))
+        typer.echo(f"{row.id}  {row.agency_id:<36} {row.status:<10} {user[:12]}")
+    db.dispose()
+
+
+@agency_app.command("approve")
+def agency_approve(enrolment_id: str, data_dir: DataDir = None) -> None:
+    """The county: publish the agency's own keys at once and give it access (its broker user,
+    or a webhook secret sealed to its key); the keys the county held for it retire."""
+    from services.directory import enrolment, store
+    from services.gateway.bootstrap import secret_path
+    from services.gateway.webhook import new_secret
+    from wegweiser.platform import topology
+    from wegweiser.platform.connect import connect
+    from wegweiser.platform.files import write_private
+    from wegweiser.provisioning import reload_accounts
+
+    settings = _settings(data_dir)
+    db = _directory_db(settings)
+
+    def approve(session: Any) -> Any:
+        row = session.get(store.EnrolmentRow, enrolment_id)
+        secret = new_secret() if row is not None and row.channel == "webhook" else None
+        approved = enrolment.approve(session, enrolment_id, webhook_secret=secret)
+        if secret is not None:  # the gateway signs with it from its next delivery on
+            write_private(secret_path(settings.keys_path, approved.agency_id), secret + "\n")
+        return approved
+
+    try:
+        row = db.run_sync(approve)
+    except enrolment.Refused as exc:
+        _enrolment_refused(exc)
+    finally:
+        db.dispose()
+    if row.channel == "nats":
+        reload_accounts(settings)
+
+        async def consumer() -> None:
+            nc = await connect(_nats_url(settings), "wegweiser-admin", settings.nats_seed_path)
+            spec = topology.agency_consumer(row.agency_id)
+            await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
+            await nc.drain()
+
+        asyncio.run(consumer())
+    typer.echo(f"approved {enrolment_id}: {row.agency_id} ({row.channel}) with its own keys")
+
+
+@agency_app.command("refuse")
+def agency_refuse(enrolment_id: str, data_dir: DataDir = None) -> None:
+    """The county: end an enrolment request with nothing published."""
+    from services.directory import enrolment
+
+    db = _directory_db(_settings(data_dir))
+    try:
+        row = db.run_sync(lambda s: enrolment.refuse(s, enrolment_id))
+    except enrolment.Refused as exc:
+        _enrolment_refused(exc)
+    finally:
+        db.dispose()
+    typer.echo(f"refused {enrolment_id} ({row.agency_id})")
+
+
+@agency_app.command("revoke")
+def agency_revoke(agency: str, data_dir: DataDir = None) -> None:
+    """The county: end every key of an agency now. Its broker user is removed (its
+    connections close within seconds), nothing more is sealed to it, its answers are refused."""
+    from services.directory import identities, store
+    from wegweiser.provisioning import reload_accounts
+
+    settings = _settings(data_dir)
+    db = _directory_db(settings)
+    try:
+        if db.read_sync(lambda s: store.get(s, agency)) is None:
+            typer.echo(f"unknown agency {agency!r}: not in the directory", err=True)
+            raise typer.Exit(2)
+        ended = db.run_sync(lambda s: identities.revoke(s, agency))
+    finally:
+        db.dispose()
+    reloaded = reload_accounts(settings)
+    typer.echo(
+        f"revoked {agency}: {ended} keys ended"
+        + ("; broker users reloaded" if reloaded else "; no embedded broker runs here")
+    )
+
+
+@agency_app.command("enrol")
+def agency_enrol(
+    code: Annotated[str, typer.Argument(help="the one-time code the county gave you")],
+    directory: Annotated[str, typer.Option(help="the county directory's address")],
+    keys: Annotated[Path, typer.Option(help="your key folder (made if missing)")] = Path(
+        "agency-keys"
+    ),
+    wait: Annotated[
+        float, typer.Option(help="seconds to wait for the county's approval (0: do not wait)")
+    ] = 0,
+) -> None:
+    """The agency, on its own machine: make its keys, send their public halves, and (with
+    --wait) collect its access once the county approved. No private key leaves the folder."""
+    import time
+
+    from services.agency import enrolment
+
+    try:
+        answer = enrolment.enrol(directory, code, keys)
+        typer.echo(
+            f"enrolment {answer['enrolment_id']} for {answer['agency_id']}: "
+            f"{answer['status']}; keys in {keys}"
+        )
+        deadline = time.monotonic() + wait
+        state = answer
+        while state["status"] != "approved" and time.monotonic() < deadline:
+            time.sleep(1)
+            state = enrolment.collect(keys)
+    except enrolment.EnrolmentFailed as exc:
+        typer.echo(f"enrolment failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if state["status"] == "approved":
+        typer.echo(
+            f"approved: connection details in {keys / enrolment.CONNECTION}"
+            if state.get("nats")
+            else f"approved: {state['channel']}"
+        )
+    elif wait:
+        typer.echo(
+            f"not approved yet ({state['status']}); ask again with `wegweiser agency collect`",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+@agency_app.command("rotate")
+def agency_rotate(
+    agency: Annotated[str, typer.Option(help="your agency id")],
+    keys: Annotated[Path, typer.Option(help="your key folder")] = Path("agency-keys"),
+    valid_from: Annotated[
+        str | None, typer.Option(help="when the new keys take effect (ISO 8601; default now)")
+    ] = None,
+) -> None:
+    """The agency: new sealing and signing keys, published from `--valid-from`; the current
+    ones retire 14 days later (the replaced sealing key is kept to open cases sealed to it)."""
+    from datetime import UTC, datetime
+
+    from services.agency import enrolment
+
+    try:
+        when = datetime.fromisoformat(valid_from) if valid_from else datetime.now(UTC)
+    except ValueError:
+        raise typer.BadParameter(f"{valid_from!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise typer.BadParameter("give the time with its offset, e.g. +01:00")
+    try:
+        answer = enrolment.rotate(keys, agency, when)
+    except (enrolment.EnrolmentFailed, FileNotFoundError) as exc:
+        typer.echo(f"rotation failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"published {', '.join(answer['published'])} from {when.isoformat()}")
+
+
+@agency_app.command("collect")
+def agency_collect(
+    keys: Annotated[Path, typer.Option(help="your key folder")] = Path("agency-keys"),
+) -> None:
+    """The agency: look at its enrolment; once approved, save its connection details."""
+    from services.agency import enrolment
+
+    try:
+        state = enrolment.collect(keys)
+    except (enrolment.EnrolmentFailed, FileNotFoundError) as exc:
+        typer.echo(f"enrolment failed: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{state['enrolment_id']}: {state['status']}")
+    raise typer.Exit(0 if state["status"] == "approved" else 1)
 
 
 @agency_app.command("listen")
@@ -271,30 +496,36 @@ def agency_listen(
         typer.Option(help="the agency's private JWK (default: keys_dir/agencies/ID.jwk)"),
     ] = None,
     seed: Seed = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(help="the agency's own key folder from `agency enrol` (instead of --key)"),
+    ] = None,
+    nats_url: Annotated[
+        str | None, typer.Option(help="the county's NATS address (with --keys)")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Receive this agency's referrals, unseal offers, print each event as one JSON line."""
+    from services.agency.enrolment import AgencyKeys
     from services.agency.listen import listen
     from wegweiser.platform.keys import KeyRing, load
 
     settings = _settings(data_dir)
     configure_logging(settings.log_level, settings.log_json, f"agency-{agency}")
-    ring = KeyRing(settings.keys_path)
-    key_path = key or ring.agency_path(agency)
-    if not key_path.exists():
-        typer.echo(f"no private key at {key_path}: pass --key FILE", err=True)
-        raise typer.Exit(2)
+    found: tuple[Any, dict[str, Any], Path | None]
+    if keys is not None:
+        own = AgencyKeys(keys)
+        found = (own.sealing_keys, own.offices, own.broker_seed)
+    else:
+        ring = KeyRing(settings.keys_path)
+        key_path = key or ring.agency_path(agency)
+        if not key_path.exists():
+            typer.echo(f"no private key at {key_path}: pass --key FILE or --keys DIR", err=True)
+            raise typer.Exit(2)
+        found = (load(key_path), ring.office_public(), seed or settings.agency_seed_path(agency))
+    url = nats_url or _nats_url(settings)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            listen(
-                _nats_url(settings),
-                agency,
-                acknowledge,
-                load(key_path),
-                ring.office_public(),
-                seed or settings.agency_seed_path(agency),
-            )
-        )
+        asyncio.run(listen(url, agency, acknowledge, *found))
 
 
 @agency_app.command("answer")
@@ -746,6 +977,92 @@ def user_list(data_dir: DataDir = None) -> None:
     for row in db.run_sync(accounts.users):
         typer.echo(f"{row.username:<24} {row.role:<13} {row.office_id or '-'}")
     db.dispose()
+
+
+api_client_app = typer.Typer(
+    no_args_is_help=True, help="Who may call intake's API: the web app, an office's software."
+)
+app.add_typer(api_client_app, name="api-client")
+
+
+def _intake_db(settings: Settings):  # type: ignore[no-untyped-def]
+    from wegweiser.supervisor import service_database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = service_database(settings, "intake")
+    db.migrate()
+    return db
+
+
+@api_client_app.command("add")
+def api_client_add(
+    office: Annotated[
+        list[str] | None, typer.Option(help="an office the client acts for (repeatable)")
+    ] = None,
+    name: Annotated[str, typer.Option(help="who the client is, for the list")] = "",
+    web: Annotated[
+        bool, typer.Option(help="the web app's credential: every office, written to its file")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="write the credential to this file (mode 600)")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a client credential for intake's API (OAuth 2.0 client credentials). The secret
+    is shown once (or written to --out) and intake keeps only its digest."""
+    from services.intake import access
+
+    settings = _settings(data_dir)
+    offices = list(settings.all_offices) if web else list(office or [])
+    target = settings.web_intake_credential_path if web and out is None else out
+    db = _intake_db(settings)
+    try:
+        credential = db.run_sync(
+            lambda s: access.add_client(
+                s,
+                name or ("web app" if web else ", ".join(offices)),
+                offices,
+                set(settings.all_offices),
+            )
+        )
+    except access.Refused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    if target is None:
+        typer.echo(credential.to_json(), nl=False)
+    else:
+        credential.save(target)
+        typer.echo(f"added {credential.client_id} for {', '.join(offices)}; credential in {target}")
+
+
+@api_client_app.command("list")
+def api_client_list(data_dir: DataDir = None) -> None:
+    """Every API client with its offices and whether it is revoked (never a secret)."""
+    from services.intake import access
+
+    db = _intake_db(_settings(data_dir))
+    for row in db.run_sync(access.clients):
+        state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+        typer.echo(f"{row.client_id:<24} {state:<22} {','.join(row.offices):<40} {row.name}")
+    db.dispose()
+
+
+@api_client_app.command("revoke")
+def api_client_revoke(client_id: str, data_dir: DataDir = None) -> None:
+    """Revoke a client: it gets no new token, and its tokens are refused within seconds."""
+    from services.intake import access
+
+    db = _intake_db(_settings(data_dir))
+    try:
+        db.run_sync(lambda s: access.revoke(s, client_id))
+    except access.Refused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    typer.echo(f"revoked {client_id}")
 
 
 db_app = typer.Typer(

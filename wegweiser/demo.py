@@ -16,6 +16,7 @@ import nats.errors
 from schemas import subjects
 from schemas.events import SealedCase
 from services.agency import AgencyClient
+from services.intake.credential import OfficeAuth
 from wegweiser.platform.connect import credentials
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.nats_server import servers
@@ -72,12 +73,14 @@ async def demo(
     note: str | None = None,
     seed: Path | None = None,
     agency_seed: Callable[[str], Path | None] = lambda _agency: None,
+    intake_credential: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the demo, playing the agency with its key from `keys` (and its NATS credentials
-    from `agency_seed`, watching as the `seed` user); returns the final referral with its
-    trail, or raises DemoFailed."""
+    """Run the demo as the office's software with `intake_credential`, playing the agency
+    with its key from `keys` (and its NATS credentials from `agency_seed`, watching as the
+    `seed` user); returns the final referral with its trail, or raises DemoFailed."""
     body = sample_request(client_name=client_name, **({"note": note} if note else {}))
-    async with httpx.AsyncClient(base_url=intake_url, timeout=10) as http:
+    auth = OfficeAuth(intake_credential) if intake_credential else None
+    async with httpx.AsyncClient(base_url=intake_url, timeout=10, auth=auth) as http:
         request = _ok(await http.post("/requests", json=body), 201)
         say(
             f"1. office recorded request {request['request_id']} "

@@ -13,11 +13,14 @@ import json
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 from nats.aio.client import Client
 
+from schemas import subjects
 from wegweiser.platform import grants, nats_auth, topology
 from wegweiser.platform.connect import NotAuthorized, connect
 from wegweiser.platform.files import write_private
@@ -55,38 +58,60 @@ def ensure_demo_keys(settings: Settings) -> None:
         seeds(settings).ensure(seeds(settings).agency_path(agency_id))
 
 
+@dataclass(frozen=True)
+class Registry:
+    """What the directory knows of agencies: channels, enrolled broker users, revocations."""
+
+    channels: dict[str, str]
+    users: dict[str, str]  # agency id -> public nkey it enrolled with
+    revoked: frozenset[str]
+
+
 def broker_agencies(settings: Settings) -> list[grants.Agency]:
-    """The agencies the broker serves: every one with broker credentials (NATS), and the
-    webhook and e-mail agencies of the directory (its database, or the sample before the
-    directory first started), whom the gateway serves."""
+    """The agencies the broker serves: every NATS agency with a broker user (enrolled, or a
+    seed file the county holds for it), and the webhook and e-mail agencies of the directory
+    (its database, or the sample before the directory first started), whom the gateway
+    serves. A revoked agency is none of them."""
     from services.directory.sample import sample_agency_ids
 
-    found = {a: grants.Agency(a, "nats") for a in seeds(settings).agencies()}
-    listed = _directory_channels(settings)
-    if listed is None:
+    registry = directory_registry(settings)
+    listed = registry.channels if registry else {}
+    if not listed:
         listed = {a: c for c in ("webhook", "email") for a in sample_agency_ids(c)}
+    users = {*seeds(settings).agencies(), *(registry.users if registry else ())}
+    found = {a: grants.Agency(a, "nats") for a in users}
     for agency_id, channel in listed.items():
         if channel in {"webhook", "email"}:
             found[agency_id] = grants.Agency(agency_id, channel)
-    return sorted(found.values(), key=lambda a: a.id)
+    revoked = registry.revoked if registry else frozenset()
+    return sorted((a for a in found.values() if a.id not in revoked), key=lambda a: a.id)
 
 
-def _directory_channels(settings: Settings) -> dict[str, str] | None:
+def directory_registry(settings: Settings) -> Registry | None:
+    """The directory's view of agencies; None before the directory has a database."""
     url = settings.db_url("directory")
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
-    from services.directory import store
+    from services.directory import identities, store
     from wegweiser.supervisor import service_database
 
     database = service_database(settings, "directory")
+
+    def read(session: Any) -> Registry:
+        agencies = store.all_agencies(session)
+        return Registry(
+            {a.id: a.channel for a in agencies},
+            identities.broker_users(session),
+            frozenset(a.id for a in agencies if identities.is_revoked(session, a.id)),
+        )
+
     try:
-        agencies = database.run_sync(store.all_agencies)
+        return database.read_sync(read)
     except Exception as exc:  # noqa: BLE001 - an unmigrated or unreachable directory
         log.info("provisioning.directory_not_ready", error=repr(exc), using="the sample")
         return None
     finally:
         database.dispose()
-    return {a.id: a.channel for a in agencies} or None
 
 
 def declared_consumers(agencies: list[grants.Agency]) -> list[topology.ConsumerSpec]:
@@ -101,9 +126,18 @@ def accounts(settings: Settings, agencies: list[grants.Agency] | None = None) ->
     ensure_broker_users(settings)
     found = seeds(settings)
     agencies = broker_agencies(settings) if agencies is None else agencies
+    registry = directory_registry(settings)
+    enrolled = {
+        f"agency-{subjects.token(a)}": user
+        for a, user in (registry.users if registry else {}).items()
+    }
+
+    def user(principal: str) -> str:
+        """An agency's enrolled user, else the seed file the county holds for the principal."""
+        return enrolled.get(principal) or nats_auth.public_key(found.path(principal))
+
     principals = [
-        nats_auth.Principal(grant, nats_auth.public_key(found.path(grant.principal)))
-        for grant in grants.every_grant(agencies)
+        nats_auth.Principal(grant, user(grant.principal)) for grant in grants.every_grant(agencies)
     ]
     block = nats_auth.render(nats_auth.public_key(found.path(grants.ADMIN)), principals)
     folder = settings.data_dir / "nats"

@@ -74,6 +74,21 @@ class Settings(BaseSettings):
     directory_db_url: str | None = None
     intake_host: str = "127.0.0.1"
     intake_port: int = 8300
+    intake_hosts: list[str] = Field(
+        default=[],
+        description="names intake answers to in the Host header "
+        "(default: intake_host, localhost and 127.0.0.1)",
+    )
+    intake_origins: list[str] = Field(
+        default=[],
+        description="browser origins whose pages may call intake (default: none; the web app "
+        "calls it from its server)",
+    )
+    web_intake_credential: Path | None = Field(
+        default=None,
+        description="the web app's client credential for intake, from `wegweiser api-client "
+        "add --web` (default: keys_dir/web/intake-client.json, made by intake in development)",
+    )
     office_id: str = "lup-integration-office"
     office_name: str = Field(
         default="Landkreis Ludwigslust-Parchim, Büro für Chancengleichheit",
@@ -243,6 +258,19 @@ class Settings(BaseSettings):
     @property
     def gateway_url(self) -> str:
         return self.portal_url or f"http://{self.gateway_host}:{self.gateway_port}"
+
+    @property
+    def intake_allowed_hosts(self) -> list[str]:
+        return self.intake_hosts or sorted({self.intake_host, "localhost", "127.0.0.1"})
+
+    @property
+    def web_intake_credential_path(self) -> Path:
+        return self.web_intake_credential or self.keys_path / "web" / "intake-client.json"
+
+    @property
+    def demo_intake_credential_path(self) -> Path:
+        """`wegweiser demo`'s credential for the default office (made in development)."""
+        return self.keys_path / "demo" / "intake-client.json"
 
     @property
     def intake_url(self) -> str:

@@ -179,8 +179,13 @@ class LocalSystem:
 
     @property
     def demo_options(self) -> dict[str, Any]:
-        """The demo's NATS credentials: watching as the services, answering as the agency."""
-        return {"seed": self.settings.nats_seed_path, "agency_seed": self.agency_seed}
+        """The demo's credentials: intake's as the office's software, NATS watching as the
+        services and answering as the agency."""
+        return {
+            "seed": self.settings.nats_seed_path,
+            "agency_seed": self.agency_seed,
+            "intake_credential": self.settings.demo_intake_credential_path,
+        }
 
     def start(self, wait: float = 60.0) -> bool:
         """Start everything; True once intake answers /health. AlreadyRunning when another

@@ -29,7 +29,7 @@ from schemas.events import (
     TransitionRefused,
 )
 from schemas.vocabulary import AgencyAction
-from wegweiser.platform import nats_auth, sealing, topology
+from wegweiser.platform import grants, sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.grants import JS_API_PREFIX
 from wegweiser.platform.pull import one_at_a_time
@@ -77,18 +77,19 @@ class AgencyClient:
         self,
         nc: Client,
         agency_id: str,
-        key: jwk.JWK | None = None,
+        key: jwk.JWK | list[jwk.JWK] | None = None,
         signers: dict[str, jwk.JWK] | None = None,
         provision: bool = True,
     ) -> None:
-        """`key`: this agency's private key; `signers`: the offices it trusts, by key id;
+        """`key`: this agency's private key (or its keys, the current first, during a
+        rotation's overlap); `signers`: the offices it trusts, by key id;
         `provision`: create its durable consumer if missing, on a broker without accounts; an
         agency with credentials may not (the network creates it) and reaches JetStream through
         its account's imports, under `JS_API_PREFIX`."""
         self.agency_id = subjects.token(agency_id)
         self._nc = nc
         self._js = nc.jetstream(**({} if provision else {"prefix": JS_API_PREFIX}))
-        self._key = key
+        self._keys = key if isinstance(key, list) else [key] if key is not None else []
         self._signers = signers or {}
         self._provision = provision
 
@@ -97,7 +98,7 @@ class AgencyClient:
         cls,
         url: str,
         agency_id: str,
-        key: jwk.JWK | None = None,
+        key: jwk.JWK | list[jwk.JWK] | None = None,
         signers: dict[str, jwk.JWK] | None = None,
         seed: Path | None = None,
     ) -> AgencyClient:
@@ -107,16 +108,26 @@ class AgencyClient:
             url,
             f"wegweiser-agency-{agency_id}",
             seed,
-            nats_auth.inbox_prefix(agency_id) if seed is not None else None,
+            grants.inbox_prefix(agency_id) if seed is not None else None,
         )
         return cls(nc, agency_id, key, signers, provision=seed is None)
 
     def open_case(self, sealed: SealedCase) -> CaseDetails:
         """Decrypt and verify a sealed case; SealError says precisely what is wrong."""
-        if self._key is None:
+        if not self._keys:
             raise SealError("seal.no-key", f"agency {self.agency_id} has no private key loaded")
+        for key in self._keys[:-1]:  # during a rotation's overlap: the keys it replaced too
+            try:
+                payload = sealing.unseal(
+                    sealed.jwe, key=key, kid=self.agency_id, signers=self._signers
+                )
+            except SealError as exc:
+                if exc.code != "seal.undecryptable":
+                    raise
+            else:
+                return CaseDetails.model_validate(payload)
         payload = sealing.unseal(
-            sealed.jwe, key=self._key, kid=self.agency_id, signers=self._signers
+            sealed.jwe, key=self._keys[-1], kid=self.agency_id, signers=self._signers
         )
         return CaseDetails.model_validate(payload)
 
@@ -155,7 +166,7 @@ class AgencyClient:
             return None
         delivery = AgencyDelivery(event, kind, msg)
         offer: object = event.data
-        if isinstance(offer, ReferralOffered) and self._key is not None:
+        if isinstance(offer, ReferralOffered) and self._keys:
             try:
                 delivery.case = self.open_case(offer.case)
             except SealError as exc:

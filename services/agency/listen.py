@@ -17,7 +17,7 @@ async def listen(
     nats_url: str,
     agency_id: str,
     acknowledge: bool,
-    key: jwk.JWK | None = None,
+    key: jwk.JWK | list[jwk.JWK] | None = None,
     signers: dict[str, jwk.JWK] | None = None,
     seed: Path | None = None,
 ) -> None:

@@ -14,11 +14,11 @@ from sqlmodel import Session
 from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
 from schemas.queries import ListAgencies, LookupAgency, QueryFailed, ResolveAgencies
-from services.directory import handlers, importer, store
+from services.directory import handlers, identities, importer, store
 from services.directory.hsds.records import Assembler
 from services.directory.http import create_app
 from services.directory.sample import SAMPLE_PATH
-from wegweiser.platform import topology
+from wegweiser.platform import keys, topology
 from wegweiser.platform.consumer import describe
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import Route, ServiceRuntime
@@ -69,8 +69,8 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
                     raise RuntimeError(f"sample directory: {report.problems[0]}")
                 log.info("directory.seeded", summary=report.summary())
         keys = KeyRing(settings.keys_path).agency_public_keys()
-        changed = await runtime.db.run(lambda s: store.set_public_keys(s, keys))
-        log.info("directory.public_keys", on_file=len(keys), changed=changed)
+        added = await runtime.db.run(lambda s: identities.publish_on_file(s, keys))
+        log.info("directory.public_keys", on_file=len(keys), added=added)
         if runtime.provisions:  # else the administrator's provisioning makes them
             agencies = await runtime.db.run(store.all_agencies)
             specs = [topology.agency_consumer(a.id) for a in agencies if a.channel == "nats"]
@@ -82,5 +82,10 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     async def hsds() -> Assembler:
         return await runtime.db.read(snapshot.hsds)
 
-    runtime.serve_http(create_app(hsds), settings.directory_host, settings.directory_port)
+    def office_keys() -> dict[str, dict[str, Any]]:
+        ring = KeyRing(settings.keys_path)
+        return {kid: keys.public_dict(key) for kid, key in ring.office_public().items()}
+
+    app = create_app(hsds, runtime.db.run, runtime.db.read, office_keys)
+    runtime.serve_http(app, settings.directory_host, settings.directory_port)
     return runtime

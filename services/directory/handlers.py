@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -10,7 +11,7 @@ from sqlmodel import Session
 from schemas import queries as q
 from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
-from services.directory import store
+from services.directory import identities, store
 from services.directory.catalogue import Agency, Query
 from services.directory.gazetteer import SAMPLE, Gazetteer
 from services.directory.hsds.records import Assembler
@@ -19,24 +20,30 @@ from wegweiser.platform.consumer import Delivery, Unprocessable
 
 
 class Snapshot:
-    """The agencies and their keys as of the store's generation, reloaded when it moves on."""
+    """The agencies and their keys as of the store's generation, reloaded when it moves on
+    (and the keys when one comes into or goes out of effect)."""
 
     def __init__(self, gazetteer: Gazetteer = SAMPLE) -> None:
         self.gazetteer = gazetteer
         self.generation = -1
         self.directory = Directory((), gazetteer)
-        self.keys: dict[str, dict[str, Any] | None] = {}
+        self.keys: dict[str, dict[str, Any]] = {}
+        self.keys_until: datetime | None = None
         self._hsds: tuple[int, Assembler] | None = None
 
     def current(self, session: Session) -> Snapshot:
         generation = store.generation(session)
+        now = datetime.now(UTC)
         if generation != self.generation:
             gc.unfreeze()
             self.directory = Directory(store.all_agencies(session), self.gazetteer)
-            self.keys = store.public_keys(session)
             self.generation = generation
             # tens of thousands of long-lived agencies: keep full collections from walking them
             gc.freeze()
+            self.keys_until = now
+        if self.keys_until is not None and now >= self.keys_until:
+            self.keys = identities.sealing_keys(session, now)
+            self.keys_until = identities.next_change(session, now)
         return self
 
     def hsds(self, session: Session) -> Assembler:
@@ -97,20 +104,25 @@ def suggest(session: Session, query: q.ResolveAgencies, snapshot: Snapshot) -> q
 
 
 def list_agencies(session: Session, query: q.ListAgencies) -> q.AgencyList:
-    """The agencies that receive referrals by the given adapters, with their addresses."""
-    keys = store.public_keys(session)
+    """The agencies that receive referrals by the given adapters, with their addresses (a
+    revoked agency is served by no adapter)."""
+    keys = identities.sealing_keys(session)
     return q.AgencyList(
         agencies=tuple(
             card(a, keys.get(a.id))
             for a in sorted(store.all_agencies(session), key=lambda a: a.id)
-            if a.channel in query.channels
+            if a.channel in query.channels and not identities.is_revoked(session, a.id)
         )
     )
 
 
 def lookup(session: Session, query: q.LookupAgency) -> q.AgencyLookup:
     found = store.get(session, query.agency_id)
-    return q.AgencyLookup(found=found is not None, agency=card(*found) if found else None)
+    if found is None:
+        return q.AgencyLookup(found=False, agency=None)
+    return q.AgencyLookup(
+        found=True, agency=card(found, identities.sealing_keys(session).get(found.id))
+    )
 
 
 def update_capacity(session: Session, delivery: Delivery[AgencyCapacityUpdated]) -> None:

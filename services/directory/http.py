@@ -11,24 +11,37 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse
 
-from services.directory import profile
+from schemas.enrolment import KeyRotation
+from services.directory import enrolment, profile
 from services.directory.hsds.records import Assembler, Record
 from services.directory.hsds.schema import PROFILE, VERSION
 from services.directory.importer import public
 
 Current = Callable[[], Awaitable[Assembler]]
+Run = Callable[[Callable[..., Any]], Awaitable[Any]]
 Page = Annotated[int, Query(ge=1, description="1-based page number")]
 PerPage = Annotated[int, Query(ge=1, le=500, description="entries per page")]
 Full = Annotated[bool, Query(description="nest related records in each entry")]
 
 
-def create_app(current: Current) -> FastAPI:
+def create_app(
+    current: Current,
+    run: Run | None = None,
+    read: Run | None = None,
+    office_keys: Callable[[], dict[str, dict[str, Any]]] = dict,
+) -> FastAPI:
+    """The HSDS read API; with `run` and `read` (the directory's units of work) also each
+    agency's published keys and the enrolment of agencies."""
     app = FastAPI(
         title="Wegweiser directory (HSDS 3.0)",
         version=VERSION,
-        description="Open Referral HSDS 3.0 read API over Wegweiser's directory of agencies.",
+        description="Open Referral HSDS 3.0 read API over Wegweiser's directory of agencies; "
+        "each agency's public keys as a JWK Set; enrolment of an agency with its own keys.",
     )
+    if run is not None and read is not None:
+        _partner_routes(app, run, read, office_keys)
 
     @app.get("/")
     async def root() -> dict[str, str]:
@@ -233,3 +246,50 @@ def _services_of(a: Assembler, organization_id: str, full: bool) -> list[Record]
         public(a.full("service", i), "service") if full else dict(_get(a, "service", i))
         for i in ids
     ]
+
+
+def _partner_routes(
+    app: FastAPI, run: Run, read: Run, office_keys: Callable[[], dict[str, dict[str, Any]]]
+) -> None:
+    from services.directory import identities, store
+
+    @app.get("/agencies/{agency_id}/jwks.json", tags=["keys"])
+    async def agency_keys(agency_id: str) -> dict[str, Any]:
+        """The agency's public keys in effect, to come or retiring (RFC 7517 JWK Set), each
+        with its use, validity and custody."""
+        found = await read(lambda s: store.get(s, agency_id) and identities.jwks(s, agency_id))
+        if not found:
+            raise HTTPException(404, f"unknown agency {agency_id!r}")
+        return dict(found)
+
+    @app.post("/agencies/{agency_id}/keys", status_code=201, tags=["keys"])
+    async def rotate_keys(agency_id: str, body: KeyRotation) -> Any:
+        """An enrolled agency's new keys, signed by its current signing key and the new one;
+        published from `valid_from`, the current keys retiring 14 days later."""
+        try:
+            kids = await run(lambda s: enrolment.rotate(s, agency_id, body))
+        except enrolment.Refused as exc:
+            return _refusal(exc)
+        return {"agency_id": agency_id, "published": kids}
+
+    @app.post("/enrolments", status_code=202, tags=["enrolment"])
+    async def request_enrolment(body: enrolment.EnrolmentRequest) -> Any:
+        """An agency's enrolment: its invitation code, public keys and proofs of possession
+        (see docs/agency-enrolment.md). Waits for the county's approval."""
+        try:
+            row = await run(lambda s: enrolment.request(s, body))
+        except enrolment.Refused as exc:
+            return _refusal(exc)
+        return {"enrolment_id": row.id, "agency_id": row.agency_id, "status": row.status}
+
+    @app.get("/enrolments/{enrolment_id}", tags=["enrolment"])
+    async def enrolment_state(enrolment_id: str) -> Any:
+        """The enrolment's state; once approved, how to take part."""
+        try:
+            return await read(lambda s: enrolment.view(s, enrolment_id, office_keys()))
+        except enrolment.Refused as exc:
+            return _refusal(exc)
+
+
+def _refusal(exc: enrolment.Refused) -> JSONResponse:
+    return JSONResponse({"code": exc.code, "detail": str(exc)}, exc.status)

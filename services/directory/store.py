@@ -36,13 +36,12 @@ class HsdsRow(SQLModel, table=True):
 
 
 class AgencyRow(SQLModel, table=True):
-    """A service that receives referrals, as resolution sees it, with its public key."""
+    """A service that receives referrals, as resolution sees it (its keys: identities.py)."""
 
     __tablename__ = "agencies"
     id: str = Field(primary_key=True, max_length=64)
     service_id: str = Field(max_length=64, index=True)
     record: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    public_key: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     updated_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
 
 
@@ -54,7 +53,39 @@ class StateRow(SQLModel, table=True):
     generation: int = 0
 
 
-TABLES: list[type[SQLModel]] = [HsdsRow, AgencyRow, StateRow]
+class AgencyKey(SQLModel, table=True):
+    """One public key of an agency and when it is in effect (see identities.py)."""
+
+    __tablename__ = "agency_keys"
+    kid: str = Field(primary_key=True, max_length=128)
+    agency_id: str = Field(max_length=64, index=True)
+    use: str = Field(max_length=8)
+    key: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    custody: str = Field(max_length=16)
+    valid_from: datetime = Field(sa_type=DateTime(timezone=True))
+    valid_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    added_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
+
+
+class EnrolmentRow(SQLModel, table=True):
+    """An agency's enrolment, from the county's invitation to its decision (enrolment.py)."""
+
+    __tablename__ = "enrolments"
+    id: str = Field(primary_key=True, max_length=64)
+    agency_id: str = Field(max_length=64, index=True)
+    channel: str = Field(max_length=16)
+    code_sha256: str = Field(max_length=64, unique=True)
+    status: str = Field(max_length=16)
+    invited_at: datetime = Field(sa_type=DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
+    requested_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    request: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    decided_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    delivery: str | None = None  # what the agency collects, sealed to its own key
+
+
+TABLES: list[type[SQLModel]] = [HsdsRow, AgencyRow, StateRow, AgencyKey, EnrolmentRow]
 
 
 @dataclass
@@ -160,10 +191,10 @@ def all_agencies(session: Session) -> list[Agency]:
     return [from_record(row.record) for row in session.exec(select(AgencyRow))]
 
 
-def get(session: Session, agency_id: str) -> tuple[Agency, dict[str, Any] | None] | None:
-    """An agency and its public key, if it is in the directory."""
+def get(session: Session, agency_id: str) -> Agency | None:
+    """An agency, if it is in the directory."""
     row = session.get(AgencyRow, agency_id)
-    return (from_record(row.record), row.public_key) if row else None
+    return from_record(row.record) if row else None
 
 
 def set_capacity(session: Session, agency_id: str, capacity: int, waiting_days: int) -> bool:
@@ -181,24 +212,6 @@ def set_capacity(session: Session, agency_id: str, capacity: int, waiting_days: 
         session.add(service)
     bump(session)
     return True
-
-
-def public_keys(session: Session) -> dict[str, dict[str, Any] | None]:
-    return {row.id: row.public_key for row in session.exec(select(AgencyRow))}
-
-
-def set_public_keys(session: Session, keys: dict[str, dict[str, Any]]) -> int:
-    """Record agencies' public keys; returns how many changed (unknown agencies are skipped)."""
-    changed = 0
-    for agency_id, key in keys.items():
-        row = session.get(AgencyRow, agency_id)
-        if row is not None and row.public_key != key:
-            row.public_key, row.updated_at = key, _now()
-            session.add(row)
-            changed += 1
-    if changed:
-        bump(session)
-    return changed
 
 
 def count(session: Session, kind: str = "service") -> int:

@@ -11,9 +11,6 @@ from schemas.events import Ags, Language, Postcode, Recipient, require_explicit
 from schemas.queries import Candidate, Excluded
 from schemas.vocabulary import ConsentMethod, DataCategory, Need, Purpose, Urgency
 
-OFFICE_HEADER = "X-Wegweiser-Office"
-"""The header naming the office a call acts for (default: intake's `office_id`)."""
-
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 import structlog
 from jwcrypto import jwk
@@ -45,8 +46,28 @@ class NotFound(Exception):
     """No such request or referral (for this office)."""
 
 
+class Forbidden(Exception):
+    """The request, consent or referral exists but belongs to another office."""
+
+
 class Conflict(Exception):
     """The command contradicts the referral's known state."""
+
+
+class Owned(Protocol):
+    office_id: str
+
+
+OwnedRow = TypeVar("OwnedRow", bound=Owned)
+
+
+def _owned(row: OwnedRow | None, office_id: str, what: str) -> OwnedRow:
+    """`row` if it exists and is this office's; NotFound or Forbidden otherwise."""
+    if row is None:
+        raise NotFound(f"no {what}")
+    if row.office_id != office_id:
+        raise Forbidden(f"{what} belongs to another office")
+    return row
 
 
 @dataclass(frozen=True)
@@ -130,9 +151,7 @@ def record_request(ctx: Context, session: Session, body: RequestCreate) -> tuple
 
 def load_request(ctx: Context, session: Session, request_id: str) -> LoadedRequest:
     """A request of this office with its decrypted personal part and its consent."""
-    row = session.get(RequestRow, request_id)
-    if row is None or row.office_id != ctx.office_id:
-        raise NotFound(f"no request {request_id}")
+    row = _owned(session.get(RequestRow, request_id), ctx.office_id, f"request {request_id}")
     consent_row = session.exec(select(ConsentRow).where(ConsentRow.request_id == request_id)).one()
     if row.erased_at is not None:
         raise PersonErased(f"the personal data of request {request_id} has been erased")
@@ -238,14 +257,21 @@ def request_referral(
     return view, True
 
 
+def _own_consent(ctx: Context, session: Session, consent_id: str) -> tuple[ConsentRow, RequestRow]:
+    row = session.get(ConsentRow, consent_id)
+    if row is None:
+        raise NotFound(f"no consent {consent_id}")
+    request = _owned(
+        session.get(RequestRow, row.request_id), ctx.office_id, f"consent {consent_id}"
+    )
+    return row, request
+
+
 def load_consent(
     ctx: Context, session: Session, consent_id: str
 ) -> tuple[ConsentTerms, datetime | None]:
     """A consent of this office and when it was withdrawn, if it was."""
-    row = session.get(ConsentRow, consent_id)
-    request = session.get(RequestRow, row.request_id) if row else None
-    if row is None or request is None or request.office_id != ctx.office_id:
-        raise NotFound(f"no consent {consent_id}")
+    row, request = _own_consent(ctx, session, consent_id)
     return ConsentTerms.model_validate(row.terms), row.withdrawn_at
 
 
@@ -259,10 +285,7 @@ class Withdrawal:
 def withdraw_consent(ctx: Context, session: Session, consent_id: str) -> Withdrawal:
     """Withdraw a consent: emit the withdrawal; erase the person's data unless another of
     their consents still stands. Withdrawing twice changes nothing more."""
-    row = session.get(ConsentRow, consent_id)
-    request = session.get(RequestRow, row.request_id) if row else None
-    if row is None or request is None or request.office_id != ctx.office_id:
-        raise NotFound(f"no consent {consent_id}")
+    row, request = _own_consent(ctx, session, consent_id)
     person = request.client_reference
     if row.withdrawn_at is None:
         row.withdrawn_at = datetime.now(UTC)
@@ -317,17 +340,12 @@ def request_cancellation(
 
 
 def load_referral(session: Session, office_id: str, referral_id: str) -> ReferralView:
-    view = session.get(ReferralView, referral_id)
-    if view is None or view.office_id != office_id:
-        raise NotFound(f"no referral {referral_id}")
-    return view
+    return _owned(session.get(ReferralView, referral_id), office_id, f"referral {referral_id}")
 
 
 def request_detail(ctx: Context, session: Session, request_id: str) -> dict[str, object]:
     """A request of this office with its person's data, or marked erased once it is gone."""
-    row = session.get(RequestRow, request_id)
-    if row is None or row.office_id != ctx.office_id:
-        raise NotFound(f"no request {request_id}")
+    row = _owned(session.get(RequestRow, request_id), ctx.office_id, f"request {request_id}")
     consent_row = session.exec(select(ConsentRow).where(ConsentRow.request_id == request_id)).one()
     out: dict[str, object] = {
         "request_id": row.id,
@@ -370,9 +388,7 @@ def office_referrals(
 
 def referrals_of(ctx: Context, session: Session, request_id: str) -> list[ReferralView]:
     """The referrals this office sent for one of its requests (also once its data is erased)."""
-    row = session.get(RequestRow, request_id)
-    if row is None or row.office_id != ctx.office_id:
-        raise NotFound(f"no request {request_id}")
+    _owned(session.get(RequestRow, request_id), ctx.office_id, f"request {request_id}")
     stmt = select(ReferralView).where(ReferralView.request_id == request_id)
     return list(session.exec(stmt))
 

@@ -6,15 +6,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from schemas.queries import ResolveAgencies
 from schemas.vocabulary import Need, ReferralStatus
 from services.consent.rules import ConsentViolation, covers_recipient
-from services.intake import handlers, receipt
+from services.intake import access, handlers, receipt
 from services.intake.api_models import (
-    OFFICE_HEADER,
     CancelIn,
     ReferralCreate,
     ReferralPublic,
@@ -36,8 +42,8 @@ from wegweiser.platform.db import as_utc
 class Deps:
     """What the routes need; filled in by the composition root once connections exist.
 
-    One intake serves one or more counselling offices (`contexts`, by office id); a request
-    names its office in the X-Wegweiser-Office header, else it is the default office's."""
+    One intake serves one or more counselling offices (`contexts`, by office id); a call acts
+    for the office its bearer token was issued for (see access.py)."""
 
     run: Callable[[Callable[..., Any]], Any]
     read: Callable[[Callable[..., Any]], Any]  # a unit of work that only reads
@@ -45,6 +51,8 @@ class Deps:
     wake_relay: Callable[[], None]
     contexts: dict[str, handlers.Context]
     default_office: str
+    tokens: access.Tokens
+    revocations: access.Revocations
 
 
 def deps(request: Request) -> Deps:
@@ -57,32 +65,95 @@ def deps(request: Request) -> Deps:
 DepsDep = Annotated[Deps, Depends(deps)]
 
 
-def office(
-    d: DepsDep, office_id: Annotated[str | None, Header(alias=OFFICE_HEADER)] = None
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="office token",
+    description="a token from POST /token (OAuth 2.0 client credentials)",
+)
+basic = HTTPBasic(auto_error=False, scheme_name="client credential")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="intake"'})
+
+
+async def office(
+    d: DepsDep, given: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> handlers.Context:
-    """The office a request acts for; every query and command is scoped to it."""
-    chosen = office_id or d.default_office
-    ctx = d.contexts.get(chosen)
+    """The office a call acts for: its bearer token's; every query and command is scoped to
+    it. 401 without a valid token, or with one whose client has been revoked."""
+    if given is None:
+        raise _unauthorized("a bearer token is required: get one from POST /token")
+    try:
+        claims = d.tokens.check(given.credentials)
+    except access.Refused as exc:
+        raise _unauthorized(str(exc)) from None
+    if await d.revocations.is_revoked(claims.client_id):
+        raise _unauthorized(f"client {claims.client_id} is revoked")
+    ctx = d.contexts.get(claims.office)
     if ctx is None:
-        raise HTTPException(403, f"office {chosen!r} is not served by this intake")
+        raise HTTPException(403, f"office {claims.office!r} is not served by this intake")
     return ctx
 
 
 OfficeDep = Annotated[handlers.Context, Depends(office)]
 
 
-def create_app() -> FastAPI:
-    """The intake HTTP app; `app.state.deps` must be set before it serves requests."""
+def create_app(
+    allowed_hosts: list[str] | None = None, allowed_origins: frozenset[str] = frozenset()
+) -> FastAPI:
+    """The intake HTTP app; `app.state.deps` must be set before it serves requests.
+
+    Only `allowed_hosts` may appear in the Host header (a page that rebinds its own DNS name
+    to this address cannot read the API), and a call from a browser page of any origin not in
+    `allowed_origins` is refused before it does anything."""
     app = FastAPI(
         title="Wegweiser intake",
         version="1",
         description="Record requests with the person's consent, see suggested agencies, "
-        "send referrals and follow them.",
+        "send referrals and follow them. Every route but /health and /token needs a bearer "
+        "token for one office: POST /token with the client credential from `wegweiser "
+        "api-client add` (HTTP Basic, grant_type=client_credentials, scope=office:<id>).",
     )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or ["*"])
+
+    @app.middleware("http")
+    async def same_origin_only(request: Request, call_next: Any) -> Any:
+        origin = request.headers.get("origin")
+        if origin is not None and origin not in allowed_origins:
+            return JSONResponse({"detail": f"calls from {origin} are refused"}, 403)
+        return await call_next(request)
 
     @app.get("/health")
     async def health(d: DepsDep) -> dict[str, Any]:
-        return {"status": "ok", "office_id": d.default_office, "offices": sorted(d.contexts)}
+        return {"status": "ok"}
+
+    @app.post("/token", response_model=None)
+    async def token(
+        d: DepsDep,
+        given: Annotated[HTTPBasicCredentials | None, Depends(basic)],
+        grant_type: Annotated[str | None, Form()] = None,
+        scope: Annotated[str | None, Form()] = None,
+    ) -> JSONResponse:
+        """A bearer token for one office (OAuth 2.0 client credentials, RFC 6749 §4.4; the
+        client authenticates with HTTP Basic). Errors as in RFC 6749 §5.2."""
+        if grant_type != "client_credentials":
+            return _oauth_error("unsupported_grant_type", "only client_credentials", 400)
+        if given is None:
+            return _oauth_error("invalid_client", "authenticate with HTTP Basic", 401)
+        try:
+            client = await d.read(lambda s: access.authenticate(s, given.username, given.password))
+            chosen = access.office_for(client, scope)
+        except access.Refused as exc:
+            return _oauth_error(exc.code, str(exc), 401 if exc.code == "invalid_client" else 400)
+        issued, lifetime = d.tokens.issue(client.client_id, chosen)
+        answer = {
+            "access_token": issued,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "scope": f"{access.SCOPE_PREFIX}{chosen}",
+        }
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     @app.post("/requests", status_code=201)
     async def record_request(body: RequestCreate, d: DepsDep, ctx: OfficeDep) -> RequestPublic:
@@ -231,6 +302,8 @@ async def _call(
         return await (run or d.run)(fn)
     except handlers.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except handlers.Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
     except handlers.Conflict as exc:
         raise HTTPException(409, str(exc)) from None
     except ConsentViolation as exc:
@@ -239,6 +312,13 @@ async def _call(
         raise HTTPException(422, str(exc)) from None
     except PersonErased as exc:
         raise HTTPException(410, str(exc)) from None
+
+
+def _oauth_error(code: str, description: str, status_code: int) -> JSONResponse:
+    headers = {"Cache-Control": "no-store"}
+    if status_code == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="intake"'
+    return JSONResponse({"error": code, "error_description": description}, status_code, headers)
 
 
 async def _ask(awaitable: Any) -> Any:

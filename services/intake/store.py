@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from services.intake.access import ApiClient
 from services.intake.vault import PersonKey
 
 
@@ -76,4 +77,11 @@ class TrailEntry(SQLModel, table=True):
     occurred_at: datetime = _ts()  # type: ignore[assignment]
 
 
-TABLES: list[type[SQLModel]] = [PersonKey, RequestRow, ConsentRow, ReferralView, TrailEntry]
+TABLES: list[type[SQLModel]] = [
+    ApiClient,
+    PersonKey,
+    RequestRow,
+    ConsentRow,
+    ReferralView,
+    TrailEntry,
+]

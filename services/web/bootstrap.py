@@ -58,7 +58,7 @@ class WebProcess:
         async with AsyncExitStack() as stack:
             await asyncio.to_thread(self.db.migrate)
             stack.callback(self.db.dispose)
-            intake = IntakeClient(settings.intake_url)
+            intake = IntakeClient(settings.intake_url, settings.web_intake_credential_path)
             audit = AuditClient(
                 f"http://{settings.audit_host}:{settings.audit_port}",
                 ombudsperson_token(settings),

@@ -5,11 +5,12 @@ The web app stores no case data itself; every page is a view of one of these two
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from services.intake.api_models import OFFICE_HEADER
+from services.intake.credential import Credential, OfficeAuth
 
 
 class Refused(Exception):
@@ -42,13 +43,15 @@ class _Api:
     def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
         self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=15.0)
 
-    async def call(
-        self, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any
-    ) -> httpx.Response:
+    async def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
-            response = await self.http.request(method, path, headers=headers, **kw)
+            response = await self.http.request(method, path, **kw)
+        except httpx.HTTPStatusError as exc:  # the web's own credential was refused
+            raise Unavailable(str(exc)) from None
         except httpx.HTTPError as exc:
             raise Unavailable(f"{self.http.base_url} is not reachable: {exc}") from None
+        except FileNotFoundError as exc:
+            raise Unavailable(f"no credential for {self.http.base_url} yet: {exc}") from None
         if response.status_code >= 400:
             raise Refused(response.status_code, _detail(response))
         return response
@@ -58,18 +61,29 @@ class _Api:
 
 
 class IntakeClient(_Api):
-    """Intake's HTTP API, always on behalf of one office."""
+    """Intake's HTTP API, each call on behalf of one office, with a token for that office
+    from the web app's client credential."""
+
+    def __init__(self, base_url: str, credential: Credential | Path) -> None:
+        super().__init__(base_url)
+        self.credential = credential
+        self.auths: dict[str, OfficeAuth] = {}
+
+    def _auth(self, office: str) -> OfficeAuth:
+        if office not in self.auths:
+            self.auths[office] = OfficeAuth(self.credential, office)
+        return self.auths[office]
 
     async def get(self, office: str, path: str, **params: Any) -> Any:
         params = {k: v for k, v in params.items() if v is not None}
-        response = await self.call("GET", path, {OFFICE_HEADER: office}, params=params)
+        response = await self.call("GET", path, auth=self._auth(office), params=params)
         return response.json()
 
     async def text(self, office: str, path: str, **params: Any) -> str:
-        return (await self.call("GET", path, {OFFICE_HEADER: office}, params=params)).text
+        return (await self.call("GET", path, auth=self._auth(office), params=params)).text
 
     async def post(self, office: str, path: str, body: Any = None) -> Any:
-        response = await self.call("POST", path, {OFFICE_HEADER: office}, json=body)
+        response = await self.call("POST", path, auth=self._auth(office), json=body)
         return response.json()
 
 

@@ -112,7 +112,7 @@ def test_a_changed_file_updates_in_place_and_drops_what_a_service_no_longer_list
     assert report.changes.updated == {"service": 1}
     assert report.changes.removed == {"language": 1}
     assert not report.changes.created
-    agency, _ = db.run_sync(lambda s: store.get(s, "lup-mbe-parchim"))
+    agency = db.run_sync(lambda s: store.get(s, "lup-mbe-parchim"))
     assert agency.name == "Migrationsberatung Parchim (neuer Name)"
     assert dropped["code"] not in agency.languages
     assert len(db.run_sync(store.all_agencies)) == 32

@@ -192,7 +192,7 @@ def test_a_referral_the_consent_does_not_cover_writes_nothing(intake_db):
         intake_db.run_sync(lambda s: intake.request_referral(CTX, s, row.id, keyless))
     assert intake_db.run_sync(pending_count) == 2
     elsewhere = intake.Context("other-office", CTX.vault, CTX.signer)
-    with pytest.raises(intake.NotFound):
+    with pytest.raises(intake.Forbidden, match="belongs to another office"):
         intake_db.run_sync(lambda s: intake.request_referral(elsewhere, s, row.id, CARD))
 
 

@@ -13,6 +13,7 @@ import nats
 import nats.errors
 import pytest
 
+from services.intake.credential import OfficeAuth
 from wegweiser.demo import sample_request
 from wegweiser.platform.nats_server import free_port, servers
 from wegweiser.settings import Settings
@@ -62,6 +63,14 @@ def system_factory(tmp_path: Path) -> Iterator[Callable[..., LocalSystem]]:
     yield make
     for s in started:
         s.stop()
+
+
+def office_auth(system: LocalSystem, office: str | None = None) -> OfficeAuth:
+    """Calls to intake as an office's software: the demo's credential for the default office,
+    the web app's for another (both made by intake in development)."""
+    if office is None or office == system.settings.office_id:
+        return OfficeAuth(system.settings.demo_intake_credential_path)
+    return OfficeAuth(system.settings.web_intake_credential_path, office)
 
 
 def request_body(**overrides: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import sqlalchemy
 
 from tests.e2e.conftest import (
     AGENCY,
+    office_auth,
     request_body,
     send_referral,
     stream_events,
@@ -49,7 +50,9 @@ async def test_a_malformed_request_gets_422_naming_the_field_and_nothing_is_stor
     body = request_body(**change)
     if body.get("consent") is None:
         del body["consent"]
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         response = await http.post("/requests", json=body)
         broken_json = await http.post(
             "/requests", content=b'{"needs": [', headers={"content-type": "application/json"}
@@ -67,7 +70,9 @@ async def test_referrals_to_unknown_or_uncovered_agencies_are_refused_and_nothin
     expired = request_body()
     expired["consent"]["given_at"] = (datetime.now(UTC) - timedelta(days=30)).isoformat()
     expired["consent"]["expires_at"] = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         request = (await http.post("/requests", json=request_body())).json()
         old = (await http.post("/requests", json=expired)).json()
         send = f"/requests/{request['request_id']}/referrals"
@@ -90,7 +95,9 @@ async def test_referrals_to_unknown_or_uncovered_agencies_are_refused_and_nothin
 
 
 async def test_a_referral_sent_twice_to_the_same_agency_is_one_referral(system):
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         request = (await http.post("/requests", json=request_body())).json()
         send = f"/requests/{request['request_id']}/referrals"
         first = await http.post(send, json={"agency_id": AGENCY})
@@ -117,7 +124,9 @@ async def test_malformed_events_are_dead_lettered_with_the_reason_and_service_ke
     assert "source: Field required" in requested[1]["reason"]
     assert requested[0]["payload"] == "not json at all"
     assert "specversion" in by_subject["ww.answer.lup-jobcenter.accept"][0]["reason"]
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         rid = await send_referral(http)
         await until_status(http, rid, "requested")
     assert all(c.alive() for c in system.children.values())
@@ -129,7 +138,9 @@ async def _letters(system, n: int):
 
 
 async def test_without_the_directory_intake_answers_503_and_records_no_referral(system):
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         request = (await http.post("/requests", json=request_body())).json()
         system.children["directory"].kill()
         found = await http.get(f"/requests/{request['request_id']}/suggestions")

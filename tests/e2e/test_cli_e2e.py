@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import (
     AGENCY,
+    office_auth,
     request_body,
     send_referral,
     stream_events,
@@ -53,7 +54,9 @@ def test_status_reports_every_service_and_the_stream_and_fails_when_one_is_down(
 async def test_agency_listen_prints_offers_and_acknowledges_them(system):
     listener = wegweiser(system, "agency", "listen", "--agency", AGENCY, "--acknowledge")
     try:
-        async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+        async with httpx.AsyncClient(
+            base_url=system.settings.intake_url, auth=office_auth(system)
+        ) as http:
             rid = await send_referral(http)
             line = await asyncio.wait_for(asyncio.to_thread(listener.stdout.readline), 30)
             printed = json.loads(line)
@@ -75,7 +78,9 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
         )
         out, err = answer.communicate(timeout=30)
         assert answer.returncode == 0, err
-        async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+        async with httpx.AsyncClient(
+            base_url=system.settings.intake_url, auth=office_auth(system)
+        ) as http:
             view = await until_status(http, rid, "rejected")
         assert view["reason"] == "no capacity until March"
     finally:
@@ -84,7 +89,9 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
 
 
 async def test_retention_shows_what_is_due_and_erases_it(system):
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         request = (await http.post("/requests", json=request_body())).json()
         rid = (
             await http.post(
@@ -105,7 +112,9 @@ async def test_retention_shows_what_is_due_and_erases_it(system):
 
 
 async def test_an_agency_reports_no_capacity_and_suggestions_exclude_it_at_once(system):
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         request = (await http.post("/requests", json=request_body())).json()
         path = f"/requests/{request['request_id']}/suggestions"
         before = (await http.get(path)).json()

@@ -13,6 +13,7 @@ import sqlalchemy
 from services.agency import AgencyClient
 from tests.e2e.conftest import (
     AGENCY,
+    office_auth,
     request_body,
     stream_events,
 )
@@ -70,7 +71,9 @@ async def workload(system: LocalSystem, crash) -> dict[str, Any]:
     agency = Agency(system)
     agency.task = asyncio.create_task(agency.run())
     gate = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(base_url=system.settings.intake_url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system), timeout=30
+    ) as http:
         sends = [asyncio.create_task(send_referral(http, gate)) for _ in range(N)]
         await asyncio.wait_for(agency.busy.wait(), 60)
         in_flight = N - len(agency.offers)

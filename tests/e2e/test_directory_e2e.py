@@ -16,6 +16,7 @@ from tests.contract.test_directory_hsds import (
     confidential_sample,
 )
 from tests.e2e.conftest import (
+    office_auth,
     request_body,
     send_referral,
     stream_events,
@@ -113,7 +114,9 @@ async def test_an_import_reaches_the_running_directory_and_a_confidential_addres
         (location,) = [sal["location"] for sal in shelter["service_at_locations"]][:1]
         assert location["addresses"] == [] and "latitude" not in location
 
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         referral = await send_referral(http)
         await until_status(http, referral, "requested")
         body = request_body(needs=["violence-protection"], municipality="13076090")

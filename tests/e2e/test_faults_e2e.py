@@ -26,7 +26,7 @@ import sqlalchemy
 
 from services.agency import AgencyClient
 from services.audit.ledger import Ledger
-from tests.e2e.conftest import AGENCY, request_body, start_system, stream_events
+from tests.e2e.conftest import AGENCY, office_auth, request_body, start_system, stream_events
 from wegweiser.platform.db import normalise_url
 from wegweiser.platform.nats_server import EmbeddedCluster
 from wegweiser.platform.postgres import drop_service_databases, service_databases
@@ -175,7 +175,9 @@ async def run_workload(system: LocalSystem, cut: Callable[[], int] | None) -> No
     listening = asyncio.create_task(agency.run())
     gate = asyncio.Semaphore(16)
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=system.settings.intake_url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system), timeout=30
+    ) as http:
         sends = [asyncio.create_task(send_referral(http, gate)) for _ in range(N)]
         injected = await asyncio.to_thread(faults, system, cut, lambda: len(agency.offers))
         ids = await asyncio.gather(*sends)

@@ -10,6 +10,7 @@ import pytest
 from services.agency import AgencyClient
 from tests.e2e.conftest import (
     AGENCY,
+    office_auth,
     referral_status,
     send_referral,
     stream_events,
@@ -70,7 +71,9 @@ async def test_the_demo_passes_with_every_service_on_postgresql(system_factory, 
 
 
 async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         rid = await send_referral(http)
         await until_status(http, rid, "requested")
         async with await AgencyClient.connect(
@@ -98,7 +101,9 @@ async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
 
 
 async def test_the_office_cancels_a_referral_and_the_agency_is_told(system):
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         rid = await send_referral(http)
         await until_status(http, rid, "requested")
         assert (
@@ -119,7 +124,9 @@ async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_fact
         WEGWEISER_EXPIRE_AFTER="PT3S",
         WEGWEISER_DEADLINE_CHECK_EVERY="0.2",
     )
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         rid = await send_referral(http)
         view = await until_status(http, rid, "cancelled")
     assert [t["kind"] for t in view["trail"]] == [

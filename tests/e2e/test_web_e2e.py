@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from services.audit.ledger import canonical
-from tests.e2e.conftest import AGENCY, request_body, start_system
+from tests.e2e.conftest import AGENCY, office_auth, request_body, start_system
 from wegweiser.supervisor import LocalSystem
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -223,9 +223,9 @@ def test_a_counsellor_records_consent_refers_and_sees_the_agency_answer(
 
 
 def offer_one(system: LocalSystem, office: str | None = None, **overrides: Any) -> str:
-    """A referral sent through intake's API as `office` (default office without a header)."""
-    headers = {"X-Wegweiser-Office": office} if office else {}
-    with httpx.Client(base_url=system.settings.intake_url, headers=headers, timeout=15) as http:
+    """A referral sent through intake's API as `office` (default: the default office)."""
+    auth = office_auth(system, office)
+    with httpx.Client(base_url=system.settings.intake_url, auth=auth, timeout=15) as http:
         body = request_body(client_name="Canary Person", **overrides)
         created = http.post("/requests", json=body)
         assert created.status_code == 201, created.text
@@ -346,7 +346,9 @@ def test_each_role_reaches_only_its_own_pages_and_office(
             f"/office/referrals/{mine}/cancel", data={"reason": "forged", "csrf": "x"}
         )
         assert forged.status_code == 403
-        view = httpx.get(f"{system.settings.intake_url}/referrals/{mine}").json()
+        view = httpx.get(
+            f"{system.settings.intake_url}/referrals/{mine}", auth=office_auth(system)
+        ).json()
         assert view["status"] != "cancelled" and not any(
             t["kind"] == "cancelled" for t in view["trail"]
         )

@@ -10,14 +10,23 @@ from schemas import subjects
 from schemas.envelope import new_event
 from schemas.events import ConsentTerms, ReferralRequested, SealedCase
 from services.agency import AgencyClient
-from tests.e2e.conftest import referral_status, request_body, stream_events, until_status, wait_for
+from tests.e2e.conftest import (
+    office_auth,
+    referral_status,
+    request_body,
+    stream_events,
+    until_status,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 AGENCIES = ("lup-mbe-ludwigslust", "lup-mbe-parchim")
 
 
 async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_erases(system):
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         request = (await http.post("/requests", json=request_body())).json()
         send = f"/requests/{request['request_id']}/referrals"
         open_rid = (await http.post(send, json={"agency_id": AGENCIES[0]})).json()["referral_id"]
@@ -71,7 +80,9 @@ async def test_an_unconfirmed_deletion_is_reminded_and_escalated(system_factory)
         WEGWEISER_DELETION_ESCALATE_AFTER="PT2S",
         WEGWEISER_DEADLINE_CHECK_EVERY="0.2",
     )
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         request = (await http.post("/requests", json=request_body())).json()
         rid = (
             await http.post(
@@ -96,7 +107,9 @@ async def test_an_unconfirmed_deletion_is_reminded_and_escalated(system_factory)
 
 async def test_a_referral_under_a_withdrawn_consent_is_refused_by_the_referral_service_too(system):
     """Defence in depth: a request that slipped past intake is refused downstream."""
-    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
         request = (await http.post("/requests", json=request_body())).json()
         await http.post(f"/consents/{request['consent_id']}/withdraw")
     await wait_for(lambda: stream_events(system, "ww.intake.consent.withdrawn", idle=0.2))

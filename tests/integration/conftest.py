@@ -227,7 +227,7 @@ class Network:
         """A connection as `principal` (a service, or `agency-<id>` for an agency)."""
         violations = Violations()
         if inbox_prefix is None and principal.startswith("agency-"):
-            inbox_prefix = nats_auth.inbox_prefix(principal.removeprefix("agency-"))
+            inbox_prefix = grants.inbox_prefix(principal.removeprefix("agency-"))
         nc = await nats.connect(
             servers(url or self.url),
             nkeys_seed=str(seed or self.broker.seed(principal)),

@@ -178,7 +178,7 @@ async def test_agency_a_cannot_read_agency_b_offers_by_any_route(network: Networ
     async def keep(msg: Msg) -> None:
         received.append(msg)
 
-    for snooped in (f"ww.referral.{B}.>", "ww.>", "_INBOX.>", f"{nats_auth.inbox_prefix(B)}.>"):
+    for snooped in (f"ww.referral.{B}.>", "ww.>", "_INBOX.>", f"{grants.inbox_prefix(B)}.>"):
         await nc.subscribe(snooped, cb=keep)
     await nc.flush()
     routes = {

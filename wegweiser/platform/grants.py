@@ -154,6 +154,25 @@ def agency_grant(agency_id: str) -> Grant:
     )
 
 
+def inbox_prefix(agency_id: str) -> str:
+    """The inbox prefix the agency SDK uses (the default `_INBOX` works as well: each agency's
+    inboxes are in its own account)."""
+    return f"_INBOX_{subjects.token(agency_id)}"
+
+
+def agency_connection(agency_id: str) -> dict[str, object]:
+    """The names an agency's NATS integrator needs, with nothing secret among them."""
+    spec = topology.agency_consumer(agency_id)
+    return {
+        "stream": subjects.STREAM,
+        "durable": spec.durable,
+        "filter_subjects": list(spec.filter_subjects),
+        "js_api_prefix": JS_API_PREFIX,
+        "inbox_prefix": inbox_prefix(agency_id),
+        "publishes": list(_agency_publishes(agency_id)),
+    }
+
+
 def every_grant(agencies: Iterable[Agency]) -> list[Grant]:
     """The grant of every service on the broker and of every NATS agency."""
     agencies = list(agencies)

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, inspect, text
+from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import Connection
 from sqlmodel.sql.sqltypes import AutoString
 
@@ -164,13 +165,46 @@ def _adopt_unversioned(
     if not any(inspector.has_table(name) for name in metadata.tables):
         return
     script = context.script
-    base = script.get_base()
-    if script.get_current_head() == base:
-        diffs = compare_metadata(context.get_context(), metadata)
-        if diffs:
-            raise SchemaMismatch(
-                f"the {service} database has tables from before migrations that differ from "
-                f"revision {base}: {describe(diffs)}. Move the old database aside (or "
-                "migrate it by hand), then start again."
-            )
-    context.get_context().stamp(script, str(base))
+    base = str(script.get_base())
+    diffs = _differences_from(base_schema(service, base), inspector)
+    if diffs:
+        raise SchemaMismatch(
+            f"the {service} database has tables from before migrations that differ from "
+            f"revision {base}: {'; '.join(diffs)}. Move the old database aside (or "
+            "migrate it by hand), then start again."
+        )
+    context.get_context().stamp(script, base)
+
+
+def base_schema(service: str, revision: str) -> dict[str, set[str]]:
+    """The tables and their columns as `revision` makes them (run on a scratch SQLite
+    database): what Wegweiser made before it had migrations is the first revision's schema."""
+    script = ScriptDirectory.from_config(config(service)).get_revision(revision)
+    assert script is not None and script.module is not None
+    engine = create_engine("sqlite://")
+    try:
+        with (
+            engine.begin() as connection,
+            Operations.context(MigrationContext.configure(connection)),
+        ):
+            script.module.upgrade()
+            found = inspect(connection)
+            return {
+                table: {c["name"] for c in found.get_columns(table)}
+                for table in found.get_table_names()
+            }
+    finally:
+        engine.dispose()
+
+
+def _differences_from(schema: dict[str, set[str]], inspector: Any) -> list[str]:
+    """What the database lacks or has beyond `schema`, by table and column names."""
+    out = []
+    for table, columns in sorted(schema.items()):
+        if not inspector.has_table(table):
+            out.append(f"add_table {table}")
+            continue
+        present = {c["name"] for c in inspector.get_columns(table)}
+        out += [f"add_column {table}.{c}" for c in sorted(columns - present)]
+        out += [f"remove_column {table}.{c}" for c in sorted(present - columns)]
+    return out

@@ -13,6 +13,7 @@ Every user is an nkey (Ed25519): the server holds public keys only. Seeds live i
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections import defaultdict
@@ -21,16 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import nkeys
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from infra import jetstream_settings
 from schemas import subjects
 from wegweiser.platform.grants import ADMIN, STREAM_ACCOUNT, Grant, local_name
-
-
-def inbox_prefix(agency_id: str) -> str:
-    """The inbox prefix the agency SDK uses (the default `_INBOX` works as well: each agency's
-    inboxes are in its own account)."""
-    return f"_INBOX_{subjects.token(agency_id)}"
 
 
 class Seeds:
@@ -61,6 +58,27 @@ class Seeds:
     def agencies(self) -> list[str]:
         """The agencies that have broker credentials here."""
         return sorted(p.stem.removeprefix("agency-") for p in self.folder.glob("agency-*.nk"))
+
+
+class BadUserSignature(Exception):
+    """Not a user nkey, or not its signature."""
+
+
+def verify_user_signature(user: str, data: bytes, signature: bytes) -> None:
+    """Check that the holder of user nkey `user` (public, "U…") signed `data` (nkeys for
+    Python verifies only with a seed at hand; a public nkey is base32 of a prefix byte, the
+    Ed25519 key and a CRC-16)."""
+    try:
+        raw = base64.b32decode(user + "=" * (-len(user) % 8))
+    except ValueError as exc:
+        raise BadUserSignature(f"{user!r} is not an nkey: {exc}") from None
+    body, crc = raw[:-2], raw[-2:]
+    if len(raw) != 35 or body[0] != nkeys.PREFIX_BYTE_USER or nkeys.crc16_checksum(body) != crc:
+        raise BadUserSignature(f"{user!r} is not a user nkey")
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes(body[1:])).verify(signature, data)
+    except InvalidSignature:
+        raise BadUserSignature(f"not a signature of {user}") from None
 
 
 def public_key(seed_file: Path) -> str:

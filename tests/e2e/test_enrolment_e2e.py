@@ -1,0 +1,193 @@
+"""A new agency joins from its own machine: its keys are made there, the county approves, it
+receives and opens a referral with its own key, and once revoked it is out within seconds
+(issue "Partners own their identities", parts 1 and 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+
+import httpx
+import nats.errors
+import pytest
+
+from services.agency import AgencyClient
+from services.agency.enrolment import AgencyKeys
+from tests.e2e.conftest import office_auth, request_body, wait_for
+from tests.e2e.test_cli_e2e import wegweiser
+from wegweiser.platform import keys as keyfiles
+from wegweiser.platform.connect import NotAuthorized
+from wegweiser.platform.sealing import SealError
+
+pytestmark = pytest.mark.slow
+
+AGENCY = "lup-mbe-ludwigslust"
+
+
+def agency_machine(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`wegweiser` on the agency's own machine: its own, empty data directory."""
+    env = {**os.environ, "WEGWEISER_DATA_DIR": str(tmp_path / "agency-data")}
+    return subprocess.run(
+        [sys.executable, "-m", "wegweiser", "agency", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def county(system, *args: str) -> str:
+    done = wegweiser(system, "agency", *args)
+    out, err = done.communicate(timeout=60)
+    assert done.returncode == 0, err
+    return out
+
+
+async def offer(system, agency: str) -> httpx.Response:
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
+        body = request_body(
+            consent={**request_body()["consent"], "recipients": [{"agency_id": agency}]}
+        )
+        request = (await http.post("/requests", json=body)).json()
+        return await http.post(
+            f"/requests/{request['request_id']}/referrals", json={"agency_id": agency}
+        )
+
+
+async def test_an_agency_enrols_from_its_own_machine_receives_and_is_revoked(system, tmp_path):
+    folder = tmp_path / "agency-keys"
+    invited = county(system, "invite", AGENCY, "--valid-for", "PT1H")
+    code = re.search(r"code \(give it to the agency only\): (\S+)", invited).group(1)
+    directory = system.settings.directory_url
+
+    asked = agency_machine(tmp_path, "enrol", code, "--directory", directory, "--keys", str(folder))
+    assert asked.returncode == 0, asked.stderr
+    assert "requested" in asked.stdout
+    again = agency_machine(tmp_path, "enrol", code, "--directory", directory, "--keys", str(folder))
+    assert again.returncode == 2 and "enrolment.code-used" in again.stderr
+    assert "Traceback" not in again.stderr
+
+    own = AgencyKeys(folder)
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    county_folder = system.settings.keys_path
+    assert own.sealing.thumbprint() not in {
+        keyfiles.load(p).thumbprint() for p in (county_folder / "agencies").glob("*.jwk")
+    }  # the county never held this key
+
+    pending = county(system, "enrolments")
+    enrolment_id = re.search(rf"(enr-\S+)\s+{AGENCY}\s+requested", pending).group(1)
+    county(system, "approve", enrolment_id)
+    collected = agency_machine(tmp_path, "collect", "--keys", str(folder))
+    assert collected.returncode == 0, collected.stderr + collected.stdout
+    connection = json.loads((folder / "connection.json").read_text())
+    assert connection["stream"] == "WEGWEISER" and connection["durable"] == f"agency-{AGENCY}"
+
+    async with httpx.AsyncClient(base_url=directory) as http:
+        jwks = (await http.get(f"/agencies/{AGENCY}/jwks.json")).json()["keys"]
+    assert {k["kid"] for k in jwks} == {own.sealing.thumbprint(), own.signing.thumbprint()}
+    assert all(k["wegweiser:custody"] == "agency" and "d" not in k for k in jwks)
+
+    # a referral sent now is sealed to the agency's own key, and only that key opens it
+    sent = await offer(system, AGENCY)
+    assert sent.status_code == 202, sent.text
+    client = await AgencyClient.connect(
+        system.nats_url, AGENCY, own.sealing, own.offices, seed=own.broker_seed
+    )
+    county_copy = keyfiles.load(county_folder / "agencies" / f"{AGENCY}.jwk")
+    stale = AgencyClient(client._nc, AGENCY, county_copy, own.offices, provision=False)
+
+    async def first_offer():
+        async for delivery in client.deliveries():
+            if (
+                delivery.kind == "offered"
+                and delivery.event.data.referral_id == sent.json()["referral_id"]
+            ):
+                return delivery
+            await delivery.ack()
+
+    delivery = await asyncio.wait_for(first_offer(), 30)
+    case = client.open_case(delivery.event.data.case)
+    assert case.client_reference == "client-42"
+    with pytest.raises(SealError):
+        stale.open_case(delivery.event.data.case)
+    await delivery.ack()
+
+    # revoked: its connection closes within seconds, it cannot come back, nothing is sealed to it
+    county(system, "revoke", AGENCY)
+
+    async def cut_off() -> bool:
+        return client._nc.is_closed or not client._nc.is_connected
+
+    await wait_for(cut_off, timeout=15)
+    with pytest.raises((NotAuthorized, nats.errors.NoServersError, OSError)):
+        await AgencyClient.connect(system.nats_url, AGENCY, seed=own.broker_seed)
+    async with httpx.AsyncClient(base_url=directory) as http:
+        assert (await http.get(f"/agencies/{AGENCY}/jwks.json")).json() == {"keys": []}
+        late = AgencyKeys(folder)
+        rotation = await http.post(
+            f"/agencies/{AGENCY}/keys",
+            json={
+                "sealing_key": late.sealing.export_public(as_dict=True),
+                "signing_key": late.signing.export_public(as_dict=True),
+                "valid_from": "2026-12-02T00:00:00+00:00",
+                "proof": "x",
+                "new_proof": "x",
+            },
+        )
+        assert rotation.status_code == 403
+        assert rotation.json()["code"] == "rotation.not-enrolled"
+    refused = await offer(system, AGENCY)
+    assert refused.status_code == 422 and "no public key" in refused.text
+
+
+def test_an_unknown_expired_or_forged_enrolment_is_refused_in_one_line(system, tmp_path):
+    directory = system.settings.directory_url
+    guessed = agency_machine(
+        tmp_path,
+        "enrol",
+        "wwe_guessed-guessed-guessed",
+        "--directory",
+        directory,
+        "--keys",
+        str(tmp_path / "k1"),
+    )
+    assert guessed.returncode == 2 and guessed.stderr.strip().startswith(
+        "enrolment failed: enrolment.unknown-code"
+    )
+    invited = county(system, "invite", AGENCY, "--valid-for", "PT1S")
+    code = re.search(r"code \(give it to the agency only\): (\S+)", invited).group(1)
+    import time
+
+    time.sleep(1.5)  # the code's validity, not a test timing
+    expired = agency_machine(
+        tmp_path, "enrol", code, "--directory", directory, "--keys", str(tmp_path / "k2")
+    )
+    assert "enrolment.code-expired" in expired.stderr and expired.returncode == 2
+    approve = wegweiser(system, "agency", "approve", "enr-00000000")
+    _, err = approve.communicate(timeout=60)
+    assert (
+        approve.returncode == 2
+        and err.strip() == "refused (enrolment.unknown): no enrolment enr-00000000"
+    )
+    forged = httpx.post(
+        f"{directory}/enrolments",
+        json={
+            "code": "wwe_x" * 3,
+            "sealing_key": {},
+            "signing_key": {},
+            "nats_user": "U" * 56,
+            "proof": "x",
+            "nats_proof": "x",
+            "extra": 1,
+        },
+    )
+    assert forged.status_code == 422
