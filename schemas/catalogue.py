@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas import events, queries
+from schemas import enrolment, events, queries
 from schemas.envelope import Envelope, Payload
 
 JSON_SCHEMA_DIR = Path(__file__).parent / "json"
@@ -82,6 +82,14 @@ def subject_suffix(model: type[Payload]) -> str:
     return model.event_type.split(".")[-2]
 
 
+# What a partner handles besides events: the case once unsealed, and its enrolment's bodies.
+PARTNER_MODELS: tuple[type[BaseModel], ...] = (
+    events.CaseDetails,
+    enrolment.EnrolmentRequest,
+    enrolment.KeyRotation,
+)
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema of every enveloped event and every query model."""
     out: dict[str, dict[str, Any]] = {}
@@ -92,4 +100,6 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         out[f"{spec.event_type}.json"] = schema
     for model in QUERY_MODELS:
         out[f"de.wegweiser.query.{model.__name__}.json"] = model.model_json_schema()
+    for model in PARTNER_MODELS:
+        out[f"de.wegweiser.partner.{model.__name__}.json"] = model.model_json_schema()
     return out

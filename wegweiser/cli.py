@@ -14,15 +14,22 @@ from typing import Annotated, Any
 
 import typer
 
+from services.agency import cli as agency_sdk
 from wegweiser.logging import configure_logging
 from wegweiser.settings import SERVICES, Settings
 
 app = typer.Typer(no_args_is_help=True, help="Wegweiser: consent-based referrals over NATS.")
-agency_app = typer.Typer(no_args_is_help=True, help="The NATS adapter for a partner agency.")
+agency_app = typer.Typer(
+    no_args_is_help=True,
+    help="Partner agencies: the county invites, approves and revokes them; an agency enrols, "
+    "rotates its keys and listens (the agency's commands are `wegweiser-agency`'s too).",
+)
 schemas_app = typer.Typer(
     no_args_is_help=True, help="Generated contract files (JSON Schema, AsyncAPI)."
 )
 app.add_typer(agency_app, name="agency")
+for _command in agency_sdk.app.registered_commands:  # one definition, in the agency SDK
+    agency_app.registered_commands.append(_command)
 app.add_typer(schemas_app, name="schemas")
 
 DataDir = Annotated[Path | None, typer.Option(help="data directory (WEGWEISER_DATA_DIR)")]
@@ -396,95 +403,6 @@ def agency_revoke(agency: str, data_dir: DataDir = None) -> None:
         f"revoked {agency}: {ended} keys ended"
         + ("; broker users reloaded" if reloaded else "; no embedded broker runs here")
     )
-
-
-@agency_app.command("enrol")
-def agency_enrol(
-    code: Annotated[str, typer.Argument(help="the one-time code the county gave you")],
-    directory: Annotated[str, typer.Option(help="the county directory's address")],
-    keys: Annotated[Path, typer.Option(help="your key folder (made if missing)")] = Path(
-        "agency-keys"
-    ),
-    wait: Annotated[
-        float, typer.Option(help="seconds to wait for the county's approval (0: do not wait)")
-    ] = 0,
-) -> None:
-    """The agency, on its own machine: make its keys, send their public halves, and (with
-    --wait) collect its access once the county approved. No private key leaves the folder."""
-    import time
-
-    from services.agency import enrolment
-
-    try:
-        answer = enrolment.enrol(directory, code, keys)
-        typer.echo(
-            f"enrolment {answer['enrolment_id']} for {answer['agency_id']}: "
-            f"{answer['status']}; keys in {keys}"
-        )
-        deadline = time.monotonic() + wait
-        state = answer
-        while state["status"] != "approved" and time.monotonic() < deadline:
-            time.sleep(1)
-            state = enrolment.collect(keys)
-    except enrolment.EnrolmentFailed as exc:
-        typer.echo(f"enrolment failed: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if state["status"] == "approved":
-        typer.echo(
-            f"approved: connection details in {keys / enrolment.CONNECTION}"
-            if state.get("nats")
-            else f"approved: {state['channel']}"
-        )
-    elif wait:
-        typer.echo(
-            f"not approved yet ({state['status']}); ask again with `wegweiser agency collect`",
-            err=True,
-        )
-        raise typer.Exit(1)
-
-
-@agency_app.command("rotate")
-def agency_rotate(
-    agency: Annotated[str, typer.Option(help="your agency id")],
-    keys: Annotated[Path, typer.Option(help="your key folder")] = Path("agency-keys"),
-    valid_from: Annotated[
-        str | None, typer.Option(help="when the new keys take effect (ISO 8601; default now)")
-    ] = None,
-) -> None:
-    """The agency: new sealing and signing keys, published from `--valid-from`; the current
-    ones retire 14 days later (the replaced sealing key is kept to open cases sealed to it)."""
-    from datetime import UTC, datetime
-
-    from services.agency import enrolment
-
-    try:
-        when = datetime.fromisoformat(valid_from) if valid_from else datetime.now(UTC)
-    except ValueError:
-        raise typer.BadParameter(f"{valid_from!r} is not an ISO 8601 time") from None
-    if when.tzinfo is None:
-        raise typer.BadParameter("give the time with its offset, e.g. +01:00")
-    try:
-        answer = enrolment.rotate(keys, agency, when)
-    except (enrolment.EnrolmentFailed, FileNotFoundError) as exc:
-        typer.echo(f"rotation failed: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"published {', '.join(answer['published'])} from {when.isoformat()}")
-
-
-@agency_app.command("collect")
-def agency_collect(
-    keys: Annotated[Path, typer.Option(help="your key folder")] = Path("agency-keys"),
-) -> None:
-    """The agency: look at its enrolment; once approved, save its connection details."""
-    from services.agency import enrolment
-
-    try:
-        state = enrolment.collect(keys)
-    except (enrolment.EnrolmentFailed, FileNotFoundError) as exc:
-        typer.echo(f"enrolment failed: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"{state['enrolment_id']}: {state['status']}")
-    raise typer.Exit(0 if state["status"] == "approved" else 1)
 
 
 @agency_app.command("listen")

@@ -18,7 +18,7 @@ import pytest
 
 from services.agency import AgencyClient
 from services.agency.enrolment import AgencyKeys
-from tests.e2e.conftest import office_auth, request_body, wait_for
+from tests.e2e.conftest import office_auth, request_body, start_system, wait_for
 from tests.e2e.test_cli_e2e import wegweiser
 from wegweiser.platform import keys as keyfiles
 from wegweiser.platform.connect import NotAuthorized
@@ -27,6 +27,14 @@ from wegweiser.platform.sealing import SealError
 pytestmark = pytest.mark.slow
 
 AGENCY = "lup-mbe-ludwigslust"
+OTHER = "lup-mbe-parchim"
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    s = start_system(tmp_path_factory.mktemp("enrolment"))
+    yield s
+    s.stop()
 
 
 def agency_machine(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -163,7 +171,7 @@ def test_an_unknown_expired_or_forged_enrolment_is_refused_in_one_line(system, t
     assert guessed.returncode == 2 and guessed.stderr.strip().startswith(
         "enrolment failed: enrolment.unknown-code"
     )
-    invited = county(system, "invite", AGENCY, "--valid-for", "PT1S")
+    invited = county(system, "invite", OTHER, "--valid-for", "PT1S")
     code = re.search(r"code \(give it to the agency only\): (\S+)", invited).group(1)
     import time
 
