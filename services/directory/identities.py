@@ -194,15 +194,17 @@ def jwks(session: Session, agency_id: str, now: datetime | None = None) -> dict[
 
 
 def publish_on_file(session: Session, on_file: dict[str, dict[str, Any]]) -> int:
-    """The sealing keys the county holds for agencies (the sample agencies `up` plays), for
-    each agency in the directory that has published no key of its own; how many were added."""
+    """The sealing keys on the county's machine, for each agency in the directory that has
+    published no key of its own: an e-mail agency's, which the gateway holds for it, and in
+    development the sample agencies' that `up` plays. How many were added."""
     known = set(session.exec(select(AgencyKey.agency_id)))
     added = 0
     for agency_id, key in on_file.items():
-        if agency_id in known or store.get(session, agency_id) is None:
+        agency = store.get(session, agency_id)
+        if agency_id in known or agency is None:
             continue
+        # an e-mail agency has no software to hold a key: the gateway holds it for it
+        custody = Custody.GATEWAY if agency.channel == "email" else Custody.COUNTY
         kid = jwk.JWK(**key).thumbprint()
-        added += len(
-            publish(session, agency_id, [NewKey(Use.SEALING, kid, key)], Custody.COUNTY, _now())
-        )
+        added += len(publish(session, agency_id, [NewKey(Use.SEALING, kid, key)], custody, _now()))
     return added

@@ -244,3 +244,15 @@ def test_only_the_enrolled_agency_rotates_its_keys_with_its_current_signing_key(
     assert agency.sealing.thumbprint() in {k["kid"] for k in overlap}
     gone = identities.jwks(session, AGENCY, later + timedelta(days=15))["keys"]
     assert agency.sealing.thumbprint() not in {k["kid"] for k in gone}
+
+
+def test_an_email_agencys_key_on_file_is_marked_as_held_by_the_gateway(session):
+    mail_agency = "oa-rechtshilfe-auslaenderinnen"
+    key = keys.public_dict(keys.generate_encryption_key())
+    other = keys.public_dict(keys.generate_encryption_key())
+    identities.publish_on_file(session, {mail_agency: key, AGENCY: other})
+    custody = {
+        agency: identities.jwks(session, agency)["keys"][0]["wegweiser:custody"]
+        for agency in (mail_agency, AGENCY)
+    }
+    assert custody == {mail_agency: "gateway", AGENCY: "county"}
