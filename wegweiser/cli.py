@@ -234,17 +234,21 @@ def agency_credentials(
     if found is None:
         typer.echo(f"unknown agency {agency!r}: not in the directory", err=True)
         raise typer.Exit(2)
-    if found[0].channel == "webhook":
+    if found.channel == "webhook":
         _webhook_credentials(settings, agency)
         return
-    if found[0].channel == "email":
-        from wegweiser.platform.keys import KeyRing
+    if found.channel == "email":
+        from services.directory import identities
+        from wegweiser.platform.keys import KeyRing, public_dict
 
-        KeyRing(settings.keys_path).ensure_agency(agency)
+        key = public_dict(KeyRing(settings.keys_path).ensure_agency(agency))
+        db = _directory_db(settings)
+        db.run_sync(lambda s: identities.publish_on_file(s, {agency: key}))
+        db.dispose()
         typer.echo(
-            f"{agency} receives e-mail notices at {found[0].referral_address}; the gateway "
+            f"{agency} receives e-mail notices at {found.referral_address}; the gateway "
             f"holds its key pair in {settings.keys_path / 'agencies'} to open its referrals "
-            "in the portal. Restart the directory to publish a new public key."
+            "in the portal (published as held by the gateway)."
         )
         return
     seeds = nats_auth.Seeds(settings.keys_path / "nats")

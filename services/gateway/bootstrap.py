@@ -99,10 +99,16 @@ def build(settings: Settings) -> ServiceRuntime:
         return None
 
     async def refresh() -> None:
-        """Learn the directory's webhook and e-mail agencies; start a feed for each new one."""
+        """Learn the directory's webhook and e-mail agencies; start a feed for each new one,
+        and stop serving one the directory no longer lists (a revoked agency)."""
         query = ListAgencies(channels=CHANNELS).model_dump_json().encode()
         reply = await runtime.nc.request(subjects.DIRECTORY_AGENCIES, query, timeout=5)
         found = AgencyList.model_validate_json(reply.data).agencies
+        for gone in set(agencies) - {card.agency_id for card in found}:  # revoked, or removed
+            del agencies[gone]  # its callbacks and portal links are refused from now on
+            if (task := feeds.pop(gone, None)) is not None:
+                task.cancel()
+            log.warning("gateway.agency_withdrawn", agency=gone)
         agencies.update({card.agency_id: card for card in found})
         for card in found:
             running = feeds.get(card.agency_id)

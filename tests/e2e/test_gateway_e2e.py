@@ -175,3 +175,17 @@ async def test_a_webhook_agency_gets_signed_offers_and_answers_through_the_callb
             assert replayed.status_code == 409, replayed.text
             assert replayed.json()["detail"].startswith("callback.replayed")
         await until_status(office, referral, "received")
+
+        # revoked: within the gateway's next look at the directory, its answers are refused
+        revoked, err = wegweiser(system, "agency", "revoke", WEBHOOK_AGENCY).communicate(timeout=60)
+        assert "revoked" in revoked, err
+        accept = json.dumps({"referral_id": referral, "action": "accept", "answer_id": "acc-1"})
+
+        async def refused() -> bool:
+            headers = webhook.signed_headers(secret, f"a-{accept}-{len(endpoint.taken())}", accept)
+            async with httpx.AsyncClient() as agency:
+                answered = await agency.post(callback, content=accept, headers=headers)
+            assert answered.status_code in (200, 202, 401, 404), answered.text
+            return answered.status_code in (401, 404)
+
+        await wait_for(refused, timeout=30)
