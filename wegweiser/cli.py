@@ -197,15 +197,10 @@ def _as_agency(
 
 def _webhook_credentials(settings: Settings, agency: str) -> None:
     from services.gateway.bootstrap import secret_path
-    from services.gateway.webhook import new_secret
-    from wegweiser.platform.files import write_private
+    from services.gateway.webhook import ensure_secret
 
-    path = secret_path(settings.keys_path, agency)
-    if not path.exists():
-        write_private(path, new_secret() + "\n")
-    typer.echo(
-        f"webhook secret for {agency} (give it to the agency only): {path.read_text().strip()}"
-    )
+    secret = ensure_secret(secret_path(settings.keys_path, agency))
+    typer.echo(f"webhook secret for {agency} (give it to the agency only): {secret}")
     from wegweiser.supervisor import runtime_info
 
     gateway = runtime_info(settings.data_dir).get("gateway_url") or settings.gateway_url
