@@ -44,6 +44,10 @@ CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(
         events.AgencyCapacityUpdated, "ww.agency.<agency>.capacity", "agency adapter", "directory"
     ),
+    EventSpec(
+        events.AgencyKeysPublished, "ww.directory.<agency>.keys-published", "directory", "audit"
+    ),
+    EventSpec(events.AgencyRevoked, "ww.directory.<agency>.revoked", "directory", "audit"),
     EventSpec(events.ReferralOffered, f"{R}.offered", "referral", "agency, intake"),
     EventSpec(events.ReferralReceived, f"{R}.received", "referral", "intake"),
     EventSpec(events.ReferralAccepted, f"{R}.accepted", "referral", "intake"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -183,6 +183,37 @@ class AgencyCapacityUpdated(Payload):
     capacity: int = Field(ge=0, le=100_000)
     waiting_days: int = Field(ge=0, le=3650)
     reported_at: AwareDatetime
+
+
+Kid = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")]  # a JWK thumbprint, or a nkey
+
+
+class PublishedKey(Contract):
+    """One public key of an agency, as the directory publishes it (never a private half)."""
+
+    kid: Kid
+    use: Literal["enc", "sig", "nats"]
+    custody: Literal["agency", "gateway", "county"]
+    valid_from: AwareDatetime
+
+
+class AgencyKeysPublished(Payload):
+    """The directory published keys of an agency: on its enrolment, its rotation, or (for the
+    keys the county holds) from the key folder. Offices seal to the newest in effect."""
+
+    event_type = "de.wegweiser.directory.agency-keys-published.v1"
+    agency_id: AgencyId
+    change: Literal["enrolled", "rotated", "on-file"]
+    keys: tuple[PublishedKey, ...] = Field(min_length=1, max_length=8)
+
+
+class AgencyRevoked(Payload):
+    """Every key of an agency ended: it has no broker access, nothing is sealed to it."""
+
+    event_type = "de.wegweiser.directory.agency-revoked.v1"
+    agency_id: AgencyId
+    keys_ended: int = Field(ge=0)
+    revoked_at: AwareDatetime
 
 
 class ReferralChange(Payload):

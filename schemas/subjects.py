@@ -28,6 +28,7 @@ STREAM_SUBJECTS = (
     "ww.referral.>",
     "ww.answer.>",
     "ww.agency.>",
+    "ww.directory.>",
     "ww.deadletter.>",
     "ww.audit.>",
 )
@@ -77,6 +78,11 @@ def token(value: str) -> str:
 def referral_event(agency_id: str, event: str) -> str:
     """Subject of a referral event addressed to (and readable by) one agency."""
     return f"ww.referral.{token(agency_id)}.{event}"
+
+
+def directory_event(agency_id: str, event: str) -> str:
+    """Subject of the directory's news about one agency's identity (for the audit)."""
+    return f"ww.directory.{token(agency_id)}.{event}"
 
 
 def agency_referrals(agency_id: str) -> str:

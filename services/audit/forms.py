@@ -27,6 +27,7 @@ TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\
 SOURCE = re.compile(r"^/wegweiser/(?:agency/|gateway/)?[a-z0-9][a-z0-9-]{0,62}$")
 HEX = re.compile(r"^[0-9a-f]{16,128}$")
 VERSION = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+KID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _ACTIONS = "(?:" + "|".join(re.escape(a.value) for a in AgencyAction) + ")"
 
 
@@ -51,7 +52,9 @@ class Context:
     def __init__(self, nats_subject: str) -> None:
         parts = nats_subject.split(".")
         self.agency = (
-            parts[2] if len(parts) == 4 and parts[1] in {"answer", "agency", "referral"} else None
+            parts[2]
+            if len(parts) == 4 and parts[1] in {"answer", "agency", "referral", "directory"}
+            else None
         )
         self.from_agency = len(parts) > 1 and parts[1] in {"answer", "agency"}
 
@@ -155,6 +158,19 @@ DATA: dict[str, Check] = {
     "text_language": matching(TOKEN),
     "person_reference": either(matching(HEX), matching(TOKEN)),
     "controller": from_a_service(text(200)),
+    "change": matching(TOKEN),
+    "keys": list_of(
+        lambda v, c: (
+            isinstance(v, dict)
+            and set(v) <= {"kid", "use", "custody", "valid_from"}
+            and bool(KID.match(str(v.get("kid", ""))))
+            and v.get("use") in {"enc", "sig", "nats"}
+            and v.get("custody") in {"agency", "gateway", "county"}
+            and bool(TIME.match(str(v.get("valid_from", ""))))
+        )
+    ),
+    "keys_ended": count,
+    "revoked_at": matching(TIME),
 }
 """Every data field the log keeps (anything else is left out), with its form."""
 

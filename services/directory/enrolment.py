@@ -197,6 +197,7 @@ def approve(
         Custody.AGENCY,
         valid_from=now,
         overlap=timedelta(0),
+        change="enrolled",
     )
     if webhook_secret is not None:
         sealed = jwe.JWE(
@@ -277,5 +278,6 @@ def rotate(
         Custody.AGENCY,
         valid_from=valid_from,
         overlap=overlap,
+        change="rotated",
     )
     return [row.kid for row in added]

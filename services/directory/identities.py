@@ -19,15 +19,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from jwcrypto import jwk
 from sqlmodel import Session, col, select
 
+from schemas import subjects
+from schemas.envelope import Payload, new_event
+from schemas.events import AgencyKeysPublished, AgencyRevoked, PublishedKey
 from services.directory import store
 from services.directory.store import AgencyKey
+from wegweiser.platform import outbox
 
 DEFAULT_OVERLAP = timedelta(days=14)
+Change = Literal["enrolled", "rotated", "on-file"]
 
 
 class Use(StrEnum):
@@ -111,9 +116,11 @@ def publish(
     custody: Custody,
     valid_from: datetime,
     overlap: timedelta = DEFAULT_OVERLAP,
+    change: Change = "on-file",
 ) -> list[AgencyKey]:
     """Publish an agency's new keys from `valid_from`; the keys of the same uses they replace
-    stay valid `overlap` longer, then retire. A key already published is left as it is."""
+    stay valid `overlap` longer, then retire. A key already published is left as it is. The
+    audit is told in the same transaction (which keys, never a key itself)."""
     added = []
     for new in keys:
         if session.get(AgencyKey, new.kid) is not None:
@@ -141,7 +148,23 @@ def publish(
         added.append(row)
     if added:
         store.bump(session)
+        news = AgencyKeysPublished(
+            agency_id=agency_id,
+            change=change,
+            keys=tuple(
+                PublishedKey(kid=r.kid, use=r.use, custody=r.custody, valid_from=valid_from)  # type: ignore[arg-type]
+                for r in added
+            ),
+        )
+        _tell(session, agency_id, "keys-published", news)
     return added
+
+
+def _tell(session: Session, agency_id: str, event: str, data: Payload) -> None:
+    subject = subjects.directory_event(agency_id, event)
+    outbox.stage(
+        session, subject, new_event(data, source="/wegweiser/directory", subject=agency_id)
+    )
 
 
 def revoke(session: Session, agency_id: str, now: datetime | None = None) -> int:
@@ -155,6 +178,8 @@ def revoke(session: Session, agency_id: str, now: datetime | None = None) -> int
             ended += 1
     if ended:
         store.bump(session)
+        news = AgencyRevoked(agency_id=agency_id, keys_ended=ended, revoked_at=now)
+        _tell(session, agency_id, "revoked", news)
     return ended
 
 

@@ -18,7 +18,13 @@ import pytest
 
 from services.agency import AgencyClient
 from services.agency.enrolment import AgencyKeys
-from tests.e2e.conftest import office_auth, request_body, start_system, wait_for
+from tests.e2e.conftest import (
+    office_auth,
+    request_body,
+    start_system,
+    stream_events,
+    wait_for,
+)
 from tests.e2e.test_cli_e2e import wegweiser
 from wegweiser.platform import keys as keyfiles
 from wegweiser.platform.connect import NotAuthorized
@@ -113,20 +119,42 @@ async def test_an_agency_enrols_from_its_own_machine_receives_and_is_revoked(sys
     county_copy = keyfiles.load(county_folder / "agencies" / f"{AGENCY}.jwk")
     stale = AgencyClient(client._nc, AGENCY, county_copy, own.offices, provision=False)
 
-    async def first_offer():
-        async for delivery in client.deliveries():
-            if (
-                delivery.kind == "offered"
-                and delivery.event.data.referral_id == sent.json()["referral_id"]
-            ):
+    async def offer_of(referral_id: str, reader: AgencyClient):
+        async for delivery in reader.deliveries():
+            if delivery.kind == "offered" and delivery.event.data.referral_id == referral_id:
                 return delivery
             await delivery.ack()
 
-    delivery = await asyncio.wait_for(first_offer(), 30)
+    delivery = await asyncio.wait_for(offer_of(sent.json()["referral_id"], client), 30)
     case = client.open_case(delivery.event.data.case)
     assert case.client_reference == "client-42"
     with pytest.raises(SealError):
         stale.open_case(delivery.event.data.case)
+    await delivery.ack()
+
+    # the agency rotates: later offers are sealed to its new key, and the replaced key still
+    # opens what was sealed to it during the overlap
+    before = own.sealing
+    rotated = agency_machine(tmp_path, "rotate", "--agency", AGENCY, "--keys", str(folder))
+    assert rotated.returncode == 0, rotated.stderr
+    after = AgencyKeys(folder)
+    assert after.sealing.thumbprint() != before.thumbprint()
+    assert [k.thumbprint() for k in after.sealing_keys] == [
+        after.sealing.thumbprint(), before.thumbprint()
+    ]  # fmt: skip
+    async with httpx.AsyncClient(base_url=directory) as http:
+        published = (await http.get(f"/agencies/{AGENCY}/jwks.json")).json()["keys"]
+    retiring = {k["kid"]: k["wegweiser:valid_until"] for k in published}
+    assert retiring[before.thumbprint()] is not None  # retires after the overlap
+    assert retiring[after.sealing.thumbprint()] is None
+    second = await offer(system, AGENCY)
+    assert second.status_code == 202, second.text
+    reader = AgencyClient(client._nc, AGENCY, after.sealing_keys, own.offices, provision=False)
+    delivery = await asyncio.wait_for(offer_of(second.json()["referral_id"], reader), 30)
+    assert reader.open_case(delivery.event.data.case).client_reference == "client-42"
+    old_only = AgencyClient(client._nc, AGENCY, before, own.offices, provision=False)
+    with pytest.raises(SealError):
+        old_only.open_case(delivery.event.data.case)
     await delivery.ack()
 
     # revoked: its connection closes within seconds, it cannot come back, nothing is sealed to it
@@ -153,8 +181,31 @@ async def test_an_agency_enrols_from_its_own_machine_receives_and_is_revoked(sys
         )
         assert rotation.status_code == 403
         assert rotation.json()["code"] == "rotation.not-enrolled"
+        late = AgencyKeys(folder)
+        rotation = await http.post(
+            f"/agencies/{AGENCY}/keys",
+            json={
+                "sealing_key": late.sealing.export_public(as_dict=True),
+                "signing_key": late.signing.export_public(as_dict=True),
+                "valid_from": "2026-12-02T00:00:00+00:00",
+                "proof": "x",
+                "new_proof": "x",
+            },
+        )
+        assert rotation.status_code == 403
+        assert rotation.json()["code"] == "rotation.not-enrolled"
     refused = await offer(system, AGENCY)
     assert refused.status_code == 422 and "no public key" in refused.text
+
+    # the audit log was told of each change to the agency's identity, in order
+    async def told():
+        events = await stream_events(system, f"ww.directory.{AGENCY}.>")
+        return events if any(e["type"].endswith("agency-revoked.v1") for e in events) else None
+
+    events = await wait_for(told, timeout=15)
+    assert [e["data"].get("change", e["type"]) for e in events] == [
+        "on-file", "enrolled", "rotated", "de.wegweiser.directory.agency-revoked.v1"
+    ]  # fmt: skip
 
 
 def test_an_unknown_expired_or_forged_enrolment_is_refused_in_one_line(system, tmp_path):

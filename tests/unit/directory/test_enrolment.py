@@ -16,6 +16,7 @@ from services.directory.enrolment import Refused
 from services.directory.identities import Custody, NewKey, Use
 from services.directory.sample import SAMPLE_PATH
 from wegweiser.platform import keys
+from wegweiser.platform.outbox import OutboxRow
 
 AGENCY = "lup-mbe-ludwigslust"
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -24,7 +25,8 @@ NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def session():
     engine = create_engine("sqlite://")
-    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in store.TABLES])  # type: ignore[attr-defined]
+    tables = [*store.TABLES, OutboxRow]
+    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in tables])  # type: ignore[attr-defined]
     with Session(engine) as s:
         assert importer.import_file(s, SAMPLE_PATH).ok
         s.commit()
@@ -256,3 +258,28 @@ def test_an_email_agencys_key_on_file_is_marked_as_held_by_the_gateway(session):
         for agency in (mail_agency, AGENCY)
     }
     assert custody == {mail_agency: "gateway", AGENCY: "county"}
+
+
+def test_each_publication_and_revocation_is_told_to_the_audit_in_the_same_transaction(
+    session, agency
+):
+    from sqlmodel import select
+
+    row = enrolment.request(session, body(agency, invited(session).code), NOW)
+    enrolment.approve(session, row.id, now=NOW)
+    identities.revoke(session, AGENCY, NOW + timedelta(days=1))
+    told = [(r.subject, json.loads(r.body)) for r in session.exec(select(OutboxRow))]
+    assert [subject for subject, _ in told] == [
+        f"ww.directory.{AGENCY}.keys-published",
+        f"ww.directory.{AGENCY}.revoked",
+    ]
+    published, revoked = told[0][1]["data"], told[1][1]["data"]
+    assert published["change"] == "enrolled"
+    assert {k["kid"] for k in published["keys"]} == {
+        agency.sealing.thumbprint(),
+        agency.signing.thumbprint(),
+        agency.broker_user,
+    }
+    assert revoked["keys_ended"] == 3
+    private = json.loads(agency.sealing.export_private())["d"]
+    assert all(private not in json.dumps(event) for _, event in told)
