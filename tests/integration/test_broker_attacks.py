@@ -94,6 +94,9 @@ STREAM_TARGETS = (
     subjects.CANCELLATION_REQUESTED,
     *(subjects.dead_letter(s) for s in SERVICES_ON_THE_BROKER),
     subjects.AUDIT_HEAD_SIGNED,  # a forged head would mislead every witness
+    # a forged key publication or revocation would mislead the audit of agencies' identities
+    subjects.directory_event(A, "keys-published"),
+    subjects.directory_event(B, "revoked"),
 )
 """Concrete stream subjects; those the attacker may not publish are its targets."""
 
