@@ -218,7 +218,9 @@ def jwks(session: Session, agency_id: str, now: datetime | None = None) -> dict[
     return {"keys": out}
 
 
-def publish_on_file(session: Session, on_file: dict[str, dict[str, Any]]) -> int:
+def publish_on_file(
+    session: Session, on_file: dict[str, dict[str, Any]], now: datetime | None = None
+) -> int:
     """The sealing keys on the county's machine, for each agency in the directory that has
     published no key of its own: an e-mail agency's, which the gateway holds for it, and in
     development the sample agencies' that `up` plays. How many were added."""
@@ -231,5 +233,6 @@ def publish_on_file(session: Session, on_file: dict[str, dict[str, Any]]) -> int
         # an e-mail agency has no software to hold a key: the gateway holds it for it
         custody = Custody.GATEWAY if agency.channel == "email" else Custody.COUNTY
         kid = jwk.JWK(**key).thumbprint()
-        added += len(publish(session, agency_id, [NewKey(Use.SEALING, kid, key)], custody, _now()))
+        new = [NewKey(Use.SEALING, kid, key)]
+        added += len(publish(session, agency_id, new, custody, now or _now()))
     return added

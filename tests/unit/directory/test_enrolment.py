@@ -52,7 +52,7 @@ def body(agency, code, **changes):
 
 def test_an_agency_enrols_with_its_own_keys_and_they_are_published_at_once(session, agency):
     county_key = keys.public_dict(keys.generate_encryption_key())
-    assert identities.publish_on_file(session, {AGENCY: county_key}) == 1
+    assert identities.publish_on_file(session, {AGENCY: county_key}, NOW) == 1
     invitation = invited(session)
     row = enrolment.request(session, body(agency, invitation.code), NOW)
     assert row.status == "requested"
@@ -198,7 +198,7 @@ def test_keys_on_file_do_not_displace_an_agencys_own(session, agency):
     row = enrolment.request(session, body(agency, invited(session).code), NOW)
     enrolment.approve(session, row.id, now=NOW)
     county_key = keys.public_dict(keys.generate_encryption_key())
-    assert identities.publish_on_file(session, {AGENCY: county_key, "unknown": county_key}) == 0
+    assert identities.publish_on_file(session, {AGENCY: county_key, "unknown": county_key}, NOW) == 0
     assert identities.sealing_keys(session, NOW)[AGENCY]["kid"] == agency.sealing.thumbprint()
 
 
@@ -252,7 +252,7 @@ def test_an_email_agencys_key_on_file_is_marked_as_held_by_the_gateway(session):
     mail_agency = "oa-rechtshilfe-auslaenderinnen"
     key = keys.public_dict(keys.generate_encryption_key())
     other = keys.public_dict(keys.generate_encryption_key())
-    identities.publish_on_file(session, {mail_agency: key, AGENCY: other})
+    identities.publish_on_file(session, {mail_agency: key, AGENCY: other}, NOW)
     custody = {
         agency: identities.jwks(session, agency)["keys"][0]["wegweiser:custody"]
         for agency in (mail_agency, AGENCY)
