@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import getpass
 import importlib
 import json
 import os
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -18,6 +20,7 @@ from services.agency import cli as agency_sdk
 from wegweiser.logging import configure_logging
 from wegweiser.settings import SERVICES, Settings
 
+T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, help="Wegweiser: consent-based referrals over NATS.")
 agency_app = typer.Typer(
     no_args_is_help=True,
@@ -196,10 +199,9 @@ def _as_agency(
 
 
 def _webhook_credentials(settings: Settings, agency: str) -> None:
-    from services.gateway.bootstrap import secret_path
-    from services.gateway.webhook import ensure_secret
+    from services.gateway.webhook import SecretFolder
 
-    secret = ensure_secret(secret_path(settings.keys_path, agency))
+    secret = SecretFolder(settings.webhook_secrets_path).ensure(agency)
     typer.echo(f"webhook secret for {agency} (give it to the agency only): {secret}")
     from wegweiser.supervisor import runtime_info
 
@@ -218,8 +220,7 @@ def agency_credentials(
     server's users). Webhook: the secret that signs deliveries and callbacks. E-mail: the key
     pair the gateway holds to open its referrals in the portal."""
     from services.directory import store
-    from wegweiser.platform import grants, nats_auth, topology
-    from wegweiser.platform.connect import connect
+    from wegweiser.platform import grants, nats_auth
     from wegweiser.provisioning import connect_as, reload_accounts
 
     settings = _settings(data_dir)
@@ -250,16 +251,14 @@ def agency_credentials(
     seed = seeds.ensure(seeds.agency_path(agency))
     reloaded = reload_accounts(settings)
 
-    async def provision() -> None:
-        url = _nats_url(settings)
-        if reloaded:  # the agency's user exists once the server's reload is complete
-            await (await connect_as(url, seed, f"wegweiser-agency-{agency}")).close()
-        nc = await connect(url, "wegweiser-admin", settings.nats_seed_path)
-        spec = topology.agency_consumer(agency)
-        await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
-        await nc.drain()
+    async def confirm() -> None:  # the agency's user exists once the server's reload is done
+        if reloaded:
+            await (
+                await connect_as(_nats_url(settings), seed, f"wegweiser-agency-{agency}")
+            ).close()
 
-    asyncio.run(provision())
+    asyncio.run(confirm())
+    _agency_consumer(settings, agency)
     typer.echo(f"nkey seed for {agency}: {seed}  (secret: give it to the agency only)")
     typer.echo(f"public key: {nats_auth.public_key(seed)}")
     typer.echo(f"inbox prefix the agency must use: {grants.inbox_prefix(agency)}")
@@ -270,9 +269,39 @@ def agency_credentials(
     )
 
 
-def _enrolment_refused(exc: Any) -> None:
-    typer.echo(f"refused ({exc.code}): {exc}", err=True)
-    raise typer.Exit(2)
+def _agency_consumer(settings: Settings, agency: str) -> None:
+    """The agency's durable consumer, made now rather than at the broker watch's next round."""
+    from wegweiser.platform import topology
+    from wegweiser.platform.connect import connect
+
+    async def make() -> None:
+        nc = await connect(_nats_url(settings), "wegweiser-admin", settings.nats_seed_path)
+        spec = topology.agency_consumer(agency)
+        await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
+        await nc.drain()
+
+    asyncio.run(make())
+
+
+def _administration(settings: Settings) -> Any:
+    """The county's use cases on agencies, on the directory's database (closed at exit)."""
+    from services.directory.admin import Administration
+    from services.gateway.webhook import SecretFolder
+
+    db = _directory_db(settings)
+    atexit.register(db.dispose)
+    return Administration(db, SecretFolder(settings.webhook_secrets_path))
+
+
+def _decide(step: Awaitable[T]) -> T:
+    """Run one administration step; a refusal ends the command with its code, exit 2."""
+    from services.directory.enrolment import Refused
+
+    try:
+        return asyncio.run(step)  # type: ignore[arg-type]
+    except Refused as exc:
+        typer.echo(f"refused ({exc.code}): {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _duration(text: str) -> Any:
@@ -293,16 +322,9 @@ def agency_invite(
     data_dir: DataDir = None,
 ) -> None:
     """The county: a one-time enrolment code for an agency, to hand to it (shown once)."""
-    from services.directory import enrolment
-
     settings = _settings(data_dir)
-    db = _directory_db(settings)
-    try:
-        invitation = db.run_sync(lambda s: enrolment.invite(s, agency, _duration(valid_for)))
-    except enrolment.Refused as exc:
-        _enrolment_refused(exc)
-    finally:
-        db.dispose()
+    admin = _administration(settings)
+    invitation = _decide(admin.invite(agency, _duration(valid_for), by=_operator()))
     typer.echo(
         f"enrolment {invitation.enrolment_id} for {agency}, valid until "
         f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -314,70 +336,29 @@ def agency_invite(
 @agency_app.command("enrolments")
 def agency_enrolments(data_dir: DataDir = None) -> None:
     """The county: enrolments waiting for a decision."""
-    from services.directory import enrolment
-
-    db = _directory_db(_settings(data_dir))
-    for row in db.run_sync(enrolment.pending):
-        keys = row.request or {}
-        user = str(keys.get("nats_user", "-"))
-        typer.echo(f"{row.id}  {row.agency_id:<36} {row.status:<10} {user[:12]}")
-    db.dispose()
+    for row in _decide(_administration(_settings(data_dir)).pending()):
+        user = row.broker_user or "-"
+        typer.echo(f"{row.enrolment_id}  {row.agency_id:<36} {row.status:<10} {user[:12]}")
 
 
 @agency_app.command("approve")
 def agency_approve(enrolment_id: str, data_dir: DataDir = None) -> None:
     """The county: publish the agency's own keys at once and give it access (its broker user,
     or a webhook secret sealed to its key); the keys the county held for it retire."""
-    from services.directory import enrolment, store
-    from services.gateway.bootstrap import secret_path
-    from services.gateway.webhook import new_secret
-    from wegweiser.platform import topology
-    from wegweiser.platform.connect import connect
-    from wegweiser.platform.files import write_private
     from wegweiser.provisioning import reload_accounts
 
     settings = _settings(data_dir)
-    db = _directory_db(settings)
-
-    def approve(session: Any) -> Any:
-        row = session.get(store.EnrolmentRow, enrolment_id)
-        secret = new_secret() if row is not None and row.channel == "webhook" else None
-        approved = enrolment.approve(session, enrolment_id, webhook_secret=secret)
-        if secret is not None:  # the gateway signs with it from its next delivery on
-            write_private(secret_path(settings.keys_path, approved.agency_id), secret + "\n")
-        return approved
-
-    try:
-        row = db.run_sync(approve)
-    except enrolment.Refused as exc:
-        _enrolment_refused(exc)
-    finally:
-        db.dispose()
-    if row.channel == "nats":
-        reload_accounts(settings)
-
-        async def consumer() -> None:
-            nc = await connect(_nats_url(settings), "wegweiser-admin", settings.nats_seed_path)
-            spec = topology.agency_consumer(row.agency_id)
-            await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
-            await nc.drain()
-
-        asyncio.run(consumer())
+    row = _decide(_administration(settings).approve(enrolment_id, by=_operator()))
+    if row.channel == "nats" and reload_accounts(settings):
+        _agency_consumer(settings, row.agency_id)
     typer.echo(f"approved {enrolment_id}: {row.agency_id} ({row.channel}) with its own keys")
 
 
 @agency_app.command("refuse")
 def agency_refuse(enrolment_id: str, data_dir: DataDir = None) -> None:
-    """The county: end an enrolment request with nothing published."""
-    from services.directory import enrolment
-
-    db = _directory_db(_settings(data_dir))
-    try:
-        row = db.run_sync(lambda s: enrolment.refuse(s, enrolment_id))
-    except enrolment.Refused as exc:
-        _enrolment_refused(exc)
-    finally:
-        db.dispose()
+    """The county: end an enrolment with nothing published (a request, or an invitation not
+    yet used: its code is refused from then on)."""
+    row = _decide(_administration(_settings(data_dir)).refuse(enrolment_id, by=_operator()))
     typer.echo(f"refused {enrolment_id} ({row.agency_id})")
 
 
@@ -385,23 +366,20 @@ def agency_refuse(enrolment_id: str, data_dir: DataDir = None) -> None:
 def agency_revoke(agency: str, data_dir: DataDir = None) -> None:
     """The county: end every key of an agency now. Its broker user is removed (its
     connections close within seconds), nothing more is sealed to it, its answers are refused."""
-    from services.directory import identities, store
     from wegweiser.provisioning import reload_accounts
 
     settings = _settings(data_dir)
-    db = _directory_db(settings)
-    try:
-        if db.read_sync(lambda s: store.get(s, agency)) is None:
-            typer.echo(f"unknown agency {agency!r}: not in the directory", err=True)
-            raise typer.Exit(2)
-        ended = db.run_sync(lambda s: identities.revoke(s, agency))
-    finally:
-        db.dispose()
+    ended = _decide(_administration(settings).revoke(agency, by=_operator())).keys_ended
     reloaded = reload_accounts(settings)
     typer.echo(
         f"revoked {agency}: {ended} keys ended"
         + ("; broker users reloaded" if reloaded else "; no embedded broker runs here")
     )
+
+
+def _operator() -> str:
+    """Who runs an administration command, for the log."""
+    return f"cli:{getpass.getuser()}"
 
 
 @agency_app.command("listen")
@@ -588,6 +566,25 @@ def directory_import(
     typer.echo(f"imported {source}: {report.summary()}")
     if reload_accounts(settings):  # the gateway's rights follow the agencies' channels
         typer.echo("the embedded nats-server's accounts were reloaded for the new directory")
+
+
+@directory_app.command("admin-token")
+def directory_admin_token(
+    out: Annotated[Path, typer.Option(help="where to write the token (mode 600)")],
+    holder: Annotated[str, typer.Option(help="who holds it, noted beside its digest")] = "web",
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a token for the directory's admin routes (the web app's administrators' pages
+    need one at `keys_dir/web/directory-admin.token`; `up` makes that one itself). The
+    directory keeps only its SHA-256: delete its line in `keys_dir/directory/admin-tokens`
+    to revoke it."""
+    from services.directory.access import AdminTokens
+    from wegweiser.platform.files import write_private
+
+    settings = _settings(data_dir)
+    token = AdminTokens(settings.directory_admin_tokens_path).issue(holder)
+    write_private(out, token + "\n")
+    typer.echo(f"wrote a new admin token for {holder} to {out}")
 
 
 @directory_app.command("export")
@@ -833,7 +830,7 @@ app.add_typer(user_app, name="user")
 @user_app.command("add")
 def user_add(
     username: str,
-    role: Annotated[str, typer.Option(help="counsellor or ombudsperson")],
+    role: Annotated[str, typer.Option(help="counsellor, ombudsperson or administrator")],
     office: Annotated[str | None, typer.Option(help="the counsellor's office id")] = None,
     name: Annotated[str | None, typer.Option(help="display name")] = None,
     password_stdin: Annotated[
@@ -853,7 +850,7 @@ def user_add(
         chosen = accounts.Role(role)
     except ValueError:
         raise typer.BadParameter(
-            "role is counsellor or ombudsperson", param_hint="--role"
+            "role is counsellor, ombudsperson or administrator", param_hint="--role"
         ) from None
     if office is not None and office not in settings.all_offices:
         raise typer.BadParameter(

@@ -58,6 +58,15 @@ def ensure_demo_keys(settings: Settings) -> None:
         seeds(settings).ensure(seeds(settings).agency_path(agency_id))
 
 
+def ensure_web_token(settings: Settings) -> None:
+    """The web app's token for the directory's admin routes (its administrators' pages); the
+    directory keeps only its digest. Made once, by the administrator who runs `up`."""
+    from services.directory.access import AdminTokens, ensure_holder_token
+
+    tokens = AdminTokens(settings.directory_admin_tokens_path)
+    ensure_holder_token(tokens, settings.web_directory_token_path, "web")
+
+
 @dataclass(frozen=True)
 class Registry:
     """What the directory knows of agencies: channels, enrolled broker users, revocations."""
@@ -67,14 +76,13 @@ class Registry:
     revoked: frozenset[str]
 
 
-def broker_agencies(settings: Settings) -> list[grants.Agency]:
+def broker_agencies(settings: Settings, registry: Registry | None) -> list[grants.Agency]:
     """The agencies the broker serves: every NATS agency with a broker user (enrolled, or a
     seed file the county holds for it), and the webhook and e-mail agencies of the directory
-    (its database, or the sample before the directory first started), whom the gateway
+    (its `registry`, or the sample before the directory first started), whom the gateway
     serves. A revoked agency is none of them."""
     from services.directory.sample import sample_agency_ids
 
-    registry = directory_registry(settings)
     listed = registry.channels if registry else {}
     if not listed:
         listed = {a: c for c in ("webhook", "email") for a in sample_agency_ids(c)}
@@ -87,8 +95,14 @@ def broker_agencies(settings: Settings) -> list[grants.Agency]:
     return sorted((a for a in found.values() if a.id not in revoked), key=lambda a: a.id)
 
 
-def directory_registry(settings: Settings) -> Registry | None:
-    """The directory's view of agencies; None before the directory has a database."""
+_registries: dict[str, tuple[int, Registry]] = {}
+"""The registry last read from each directory database, with its generation: the broker watch
+asks every second, and a national directory's agencies are many."""
+
+
+def directory_registry(settings: Settings, strict: bool = False) -> Registry | None:
+    """The directory's view of agencies; None before the directory has a database, or (unless
+    `strict`, which raises instead) while it cannot be read."""
     url = settings.db_url("directory")
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
@@ -98,16 +112,24 @@ def directory_registry(settings: Settings) -> Registry | None:
     database = service_database(settings, "directory")
 
     def read(session: Any) -> Registry:
-        agencies = store.all_agencies(session)
-        return Registry(
-            {a.id: a.channel for a in agencies},
+        generation = store.generation(session)  # raised by every change to agencies or keys
+        known = _registries.get(url)
+        if known is not None and known[0] == generation:
+            return known[1]
+        channels = {a.id: a.channel for a in store.all_agencies(session)}
+        found = Registry(
+            channels,
             identities.broker_users(session),
-            frozenset(a.id for a in agencies if identities.is_revoked(session, a.id)),
+            frozenset(identities.revoked_agencies(session) & channels.keys()),
         )
+        _registries[url] = (generation, found)
+        return found
 
     try:
         return database.read_sync(read)
     except Exception as exc:  # noqa: BLE001 - an unmigrated or unreachable directory
+        if strict:
+            raise
         log.info("provisioning.directory_not_ready", error=repr(exc), using="the sample")
         return None
     finally:
@@ -119,14 +141,17 @@ def declared_consumers(agencies: list[grants.Agency]) -> list[topology.ConsumerS
     return [*topology.consumers(), *(topology.agency_consumer(a.id) for a in agencies)]
 
 
-def accounts(settings: Settings, agencies: list[grants.Agency] | None = None) -> str:
+def accounts(
+    settings: Settings, agencies: list[grants.Agency] | None = None, strict: bool = False
+) -> str:
     """The accounts block for the embedded server, from the grants (for `agencies`, by
     default `broker_agencies`); also written to `<data_dir>/nats/auth.conf` (for an operator's
-    own nats-server) with the agencies it covers (`agencies.json`, read by the broker watch)."""
+    own nats-server) with the agencies it covers (`agencies.json`, read by the broker watch).
+    `strict`: raise when the directory cannot be read, rather than fall back to the sample."""
     ensure_broker_users(settings)
     found = seeds(settings)
-    agencies = broker_agencies(settings) if agencies is None else agencies
-    registry = directory_registry(settings)
+    registry = directory_registry(settings, strict)
+    agencies = broker_agencies(settings, registry) if agencies is None else agencies
     enrolled = {
         f"agency-{subjects.token(a)}": user
         for a, user in (registry.users if registry else {}).items()
@@ -141,13 +166,20 @@ def accounts(settings: Settings, agencies: list[grants.Agency] | None = None) ->
     ]
     block = nats_auth.render(nats_auth.public_key(found.path(grants.ADMIN)), principals)
     folder = settings.data_dir / "nats"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private(folder / "auth.conf", block)
-    write_private(
-        folder / "agencies.json",
-        json.dumps([{"id": a.id, "channel": a.channel} for a in agencies], indent=1),
-    )
+    _write_if_changed(folder / "auth.conf", block)
+    listed = [{"id": a.id, "channel": a.channel} for a in agencies]
+    _write_if_changed(folder / "agencies.json", json.dumps(listed, indent=1))
     return block
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    try:
+        if path.read_text() == text:
+            return False
+    except FileNotFoundError:
+        pass
+    write_private(path, text)
+    return True
 
 
 def known_agencies(settings: Settings) -> list[grants.Agency]:
@@ -158,26 +190,32 @@ def known_agencies(settings: Settings) -> list[grants.Agency]:
     return [grants.Agency(a["id"], a["channel"]) for a in json.loads(path.read_text())]
 
 
-def reload_accounts(settings: Settings) -> bool:
-    """Give a running embedded nats-server the current accounts; False when none runs here."""
+def reload_accounts(settings: Settings, strict: bool = False) -> bool:
+    """Give the running embedded nats-servers the accounts as the directory has them now (a
+    server whose accounts are already these is left alone); False when none runs here.
+
+    The broker watch runs this every round (`strict`: a directory it cannot read changes
+    nothing), so that an agency approved or revoked, from the web app too, gains or loses
+    its broker user within about a second; the commands that change agencies run it too."""
     from wegweiser.supervisor import runtime_info
 
-    block = accounts(settings)
+    block = accounts(settings, strict=strict)
     nodes = runtime_info(settings.data_dir).get("nats_nodes") or []
-    reloaded = 0
+    running = 0
     for node in nodes:  # type: ignore[attr-defined]
         conf = Path(node["config"])
         if not conf.exists():
             continue
         text = conf.read_text()
         head = text[: text.index("accounts {")] if "accounts {" in text else text
-        write_private(conf, head + block)
         try:
-            os.kill(int(node["pid"]), signal.SIGHUP)
+            if _write_if_changed(conf, head + block):
+                os.kill(int(node["pid"]), signal.SIGHUP)
+                log.info("broker.accounts_reloaded", node=str(conf.parent.name))
         except ProcessLookupError:
             continue
-        reloaded += 1
-    return reloaded > 0
+        running += 1
+    return running > 0
 
 
 async def connect_as(url: str, seed: Path | None, name: str, within: float = 10.0) -> Client:
@@ -203,6 +241,29 @@ async def provision(settings: Settings, url: str, agencies: list[grants.Agency])
         await nc.drain()
 
 
+class AccountsSync:
+    """Keeps the broker's accounts in step with the directory: an agency approved or revoked
+    (from the web app too) gains or loses its broker user at the watch's next round. The
+    accounts are rendered anew only when what they derive from changed: the directory's
+    registry (read by its generation) or the seed files the county holds."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._last: tuple[Registry | None, list[tuple[str, int]]] | None = None
+
+    def once(self) -> bool:
+        """True when the accounts changed and the running servers were given them; raises,
+        changing nothing, when the directory cannot be read."""
+        folder = seeds(self.settings).folder
+        held = sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.nk"))
+        found = (directory_registry(self.settings, strict=True), held)
+        if found == self._last:
+            return False
+        reload_accounts(self.settings, strict=True)
+        self._last = found
+        return True
+
+
 async def watch(settings: Settings, url: str, stop: asyncio.Event, every: float = 1.0) -> None:
     """Heal the stream and the consumers until `stop` is set."""
     nc = await connect_as(url, _admin_seed(settings), "wegweiser-broker-watch")
@@ -213,8 +274,17 @@ async def watch(settings: Settings, url: str, stop: asyncio.Event, every: float 
         settings.stream_replicas,
         state=settings.data_dir / "nats" / "positions.json",
     )
+    sync = AccountsSync(settings)
+    unread: str | None = None  # why the directory could not be read, said once
     try:
         while not stop.is_set():
+            try:
+                await asyncio.to_thread(sync.once)
+                unread = None
+            except Exception as exc:  # noqa: BLE001 - the accounts stay as they were
+                if unread != repr(exc):
+                    log.warning("broker.directory_unread", error=repr(exc), accounts="unchanged")
+                unread = repr(exc)
             try:
                 await healer.check_once()
             except UNAVAILABLE as exc:

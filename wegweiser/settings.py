@@ -268,6 +268,21 @@ class Settings(BaseSettings):
         return self.web_intake_credential or self.keys_path / "web" / "intake-client.json"
 
     @property
+    def directory_admin_tokens_path(self) -> Path:
+        """The digests of the tokens that may use the directory's admin routes."""
+        return self.keys_path / "directory" / "admin-tokens"
+
+    @property
+    def web_directory_token_path(self) -> Path:
+        """The web app's token for the directory's admin routes (its administrators' pages)."""
+        return self.keys_path / "web" / "directory-admin.token"
+
+    @property
+    def webhook_secrets_path(self) -> Path:
+        """Where each webhook agency's signing secret is kept (the gateway signs with it)."""
+        return self.keys_path / "webhooks"
+
+    @property
     def demo_intake_credential_path(self) -> Path:
         """`wegweiser demo`'s credential for the default office (made in development)."""
         return self.keys_path / "demo" / "intake-client.json"

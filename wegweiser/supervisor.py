@@ -192,6 +192,7 @@ class LocalSystem:
         system runs on this data directory."""
         self.lock.acquire({"supervisor pid": os.getpid(), "since": time.strftime("%H:%M:%S")})
         provisioning.ensure_demo_keys(self.settings)
+        provisioning.ensure_web_token(self.settings)
         from services.web.bootstrap import ensure_demo_users
 
         ensure_demo_users(self.settings)

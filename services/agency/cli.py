@@ -34,6 +34,10 @@ def enrol(
             f"enrolment {answer['enrolment_id']} for {answer['agency_id']}: "
             f"{answer['status']}; keys in {keys}"
         )
+        made = enrolment.AgencyKeys(keys)
+        typer.echo("read these to the county when it asks, before it approves:")
+        typer.echo(f"  sealing key  {made.sealing.thumbprint()}")
+        typer.echo(f"  broker user  {made.broker_user}")
         deadline = time.monotonic() + wait
         state = answer
         while state["status"] != "approved" and time.monotonic() < deadline:

@@ -14,10 +14,13 @@ from sqlmodel import Session
 from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
 from schemas.queries import ListAgencies, LookupAgency, QueryFailed, ResolveAgencies
-from services.directory import handlers, identities, importer, store
+from services.directory import admin_api, handlers, identities, importer, store
+from services.directory.access import AdminTokens
+from services.directory.admin import Administration
 from services.directory.hsds.records import Assembler
 from services.directory.http import create_app
 from services.directory.sample import SAMPLE_PATH
+from services.gateway.webhook import SecretFolder
 from wegweiser.platform import keys, topology
 from wegweiser.platform.consumer import describe
 from wegweiser.platform.keys import KeyRing
@@ -86,6 +89,8 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
         ring = KeyRing(settings.keys_path)
         return {kid: keys.public_dict(key) for kid, key in ring.office_public().items()}
 
-    app = create_app(hsds, runtime.db.run, runtime.db.read, office_keys)
+    administration = Administration(runtime.db, SecretFolder(settings.webhook_secrets_path))
+    admin = admin_api.router(administration, AdminTokens(settings.directory_admin_tokens_path))
+    app = create_app(hsds, runtime.db.run, runtime.db.read, office_keys, admin)
     runtime.serve_http(app, settings.directory_host, settings.directory_port)
     return runtime

@@ -139,6 +139,8 @@ def request(session: Session, body: EnrolmentRequest, now: datetime | None = Non
     ).first()
     if row is None:
         raise Refused("enrolment.unknown-code", "no invitation has this code", 401)
+    if row.status == Status.REFUSED.value and row.requested_at is None:
+        raise Refused("enrolment.code-withdrawn", "the county withdrew this invitation", 410)
     if row.status != Status.INVITED.value:
         raise Refused("enrolment.code-used", "this code has been used", 409)
     if _aware(row.expires_at) <= now:
@@ -213,7 +215,13 @@ def approve(
 
 
 def refuse(session: Session, enrolment_id: str, now: datetime | None = None) -> EnrolmentRow:
-    row = _requested(session, enrolment_id)
+    """End an enrolment with nothing published: a request refused, or an invitation withdrawn
+    before the agency used it (its code is refused from then on)."""
+    row = session.get(EnrolmentRow, enrolment_id)
+    if row is None:
+        raise Refused("enrolment.unknown", f"no enrolment {enrolment_id}", 404)
+    if row.status not in {Status.INVITED.value, Status.REQUESTED.value}:
+        raise Refused("enrolment.decided", f"enrolment {enrolment_id} is {row.status}", 409)
     row.status, row.decided_at = Status.REFUSED.value, now or _now()
     session.add(row)
     return row

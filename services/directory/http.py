@@ -10,7 +10,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from schemas.enrolment import KeyRotation
@@ -31,17 +31,22 @@ def create_app(
     run: Run | None = None,
     read: Run | None = None,
     office_keys: Callable[[], dict[str, dict[str, Any]]] = dict,
+    admin: APIRouter | None = None,
 ) -> FastAPI:
     """The HSDS read API; with `run` and `read` (the directory's units of work) also each
-    agency's published keys and the enrolment of agencies."""
+    agency's published keys and the enrolment of agencies; with `admin`, the county's routes
+    (`admin_api.py`)."""
     app = FastAPI(
         title="Wegweiser directory (HSDS 3.0)",
         version=VERSION,
         description="Open Referral HSDS 3.0 read API over Wegweiser's directory of agencies; "
         "each agency's public keys as a JWK Set; enrolment of an agency with its own keys.",
     )
+    app.add_exception_handler(enrolment.Refused, refusal)
     if run is not None and read is not None:
         _partner_routes(app, run, read, office_keys)
+    if admin is not None:
+        app.include_router(admin)
 
     @app.get("/")
     async def root() -> dict[str, str]:
@@ -266,30 +271,23 @@ def _partner_routes(
     async def rotate_keys(agency_id: str, body: KeyRotation) -> Any:
         """An enrolled agency's new keys, signed by its current signing key and the new one;
         published from `valid_from`, the current keys retiring 14 days later."""
-        try:
-            kids = await run(lambda s: enrolment.rotate(s, agency_id, body))
-        except enrolment.Refused as exc:
-            return _refusal(exc)
+        kids = await run(lambda s: enrolment.rotate(s, agency_id, body))
         return {"agency_id": agency_id, "published": kids}
 
     @app.post("/enrolments", status_code=202, tags=["enrolment"])
     async def request_enrolment(body: enrolment.EnrolmentRequest) -> Any:
         """An agency's enrolment: its invitation code, public keys and proofs of possession
         (see docs/agency-enrolment.md). Waits for the county's approval."""
-        try:
-            row = await run(lambda s: enrolment.request(s, body))
-        except enrolment.Refused as exc:
-            return _refusal(exc)
+        row = await run(lambda s: enrolment.request(s, body))
         return {"enrolment_id": row.id, "agency_id": row.agency_id, "status": row.status}
 
     @app.get("/enrolments/{enrolment_id}", tags=["enrolment"])
     async def enrolment_state(enrolment_id: str) -> Any:
         """The enrolment's state; once approved, how to take part."""
-        try:
-            return await read(lambda s: enrolment.view(s, enrolment_id, office_keys()))
-        except enrolment.Refused as exc:
-            return _refusal(exc)
+        return await read(lambda s: enrolment.view(s, enrolment_id, office_keys()))
 
 
-def _refusal(exc: enrolment.Refused) -> JSONResponse:
+async def refusal(_request: Request, exc: Exception) -> JSONResponse:
+    """A refused step as `{code, detail}` with its status (see enrolment.Refused)."""
+    assert isinstance(exc, enrolment.Refused)
     return JSONResponse({"code": exc.code, "detail": str(exc)}, exc.status)

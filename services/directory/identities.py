@@ -189,6 +189,14 @@ def is_revoked(session: Session, agency_id: str) -> bool:
     return bool(rows) and all(row.revoked_at is not None for row in rows)
 
 
+def revoked_agencies(session: Session) -> set[str]:
+    """Every agency that had keys and has none left in force or to come (one query)."""
+    live: dict[str, bool] = {}
+    for agency_id, revoked_at in session.exec(select(AgencyKey.agency_id, AgencyKey.revoked_at)):
+        live[agency_id] = live.get(agency_id, False) or revoked_at is None
+    return {agency_id for agency_id, alive in live.items() if not alive}
+
+
 def jwks(session: Session, agency_id: str, now: datetime | None = None) -> dict[str, Any]:
     """The agency's published keys as a JWK Set (RFC 7517), each with its validity: those in
     effect, those to come, and those retiring during an overlap. Revoked ones are gone."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import structlog
@@ -22,11 +21,6 @@ from wegweiser.settings import Settings
 
 log = structlog.get_logger()
 CHANNELS = ("webhook", "email")
-
-
-def secret_path(keys_path: Path, agency_id: str) -> Path:
-    """Where `wegweiser agency credentials` keeps a webhook agency's signing secret."""
-    return keys_path / "webhooks" / f"{subjects.token(agency_id)}.secret"
 
 
 def build(settings: Settings) -> ServiceRuntime:
@@ -45,12 +39,13 @@ def build(settings: Settings) -> ServiceRuntime:
     context = ssl.create_default_context(cafile=settings.webhook_ca_file)
     client = httpx.AsyncClient(verify=context, timeout=30)
 
+    secrets = webhook.SecretFolder(settings.webhook_secrets_path)
+
     def secret(agency_id: str) -> str | None:
-        path = secret_path(settings.keys_path, agency_id)
         card = agencies.get(agency_id)
-        if card is None or card.channel != "webhook" or not path.exists():
+        if card is None or card.channel != "webhook":
             return None
-        return path.read_text().strip()
+        return secrets.get(agency_id)
 
     def mail_agency(agency_id: str) -> handlers.MailAgency | None:
         card = agencies.get(agency_id)

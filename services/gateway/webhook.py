@@ -30,13 +30,14 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from schemas import subjects
 from wegweiser.platform.consumer import event_id_of
 from wegweiser.platform.files import write_private
 
 log = structlog.get_logger()
 
 SECRET_PREFIX = "whsec_"
-__all__ = ["WebhookVerificationError", "ensure_secret", "new_secret", "signed_headers", "verify"]
+__all__ = ["SecretFolder", "WebhookVerificationError", "new_secret", "signed_headers", "verify"]
 
 
 def new_secret() -> str:
@@ -44,12 +45,31 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(os.urandom(24)).decode()
 
 
-def ensure_secret(path: Path) -> str:
-    """The signing secret kept at `path`; a new one if there is none, written readable by
-    its owner alone from the first byte (never written, then restricted)."""
-    if not path.exists():
-        write_private(path, new_secret() + "\n")
-    return path.read_text().strip()
+@dataclass(frozen=True)
+class SecretFolder:
+    """Each webhook agency's signing secret, one file under `keys_dir/webhooks`, readable by
+    its owner alone from the first byte (never written, then restricted). The gateway signs
+    with it; the county issues it (`agency credentials`, or on approving an enrolment)."""
+
+    folder: Path
+
+    def path(self, agency_id: str) -> Path:
+        return self.folder / f"{subjects.token(agency_id)}.secret"
+
+    def get(self, agency_id: str) -> str | None:
+        """The agency's secret, None if none was issued."""
+        path = self.path(agency_id)
+        return path.read_text().strip() if path.exists() else None
+
+    def ensure(self, agency_id: str) -> str:
+        """The agency's secret; a new one if none was issued yet."""
+        return self.get(agency_id) or self.issue(agency_id)
+
+    def issue(self, agency_id: str) -> str:
+        """A new secret for the agency, replacing any it had."""
+        secret = new_secret()
+        write_private(self.path(agency_id), secret + "\n")
+        return secret
 
 
 def signed_headers(

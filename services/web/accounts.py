@@ -30,10 +30,12 @@ MIN_PASSWORD = 10
 
 
 class Role(StrEnum):
-    """What a user may see: an office's cases, or the audit trails' metadata."""
+    """What a user may see: an office's cases, the audit trails' metadata, or (the county's
+    administrator) the partner agencies' enrolments."""
 
     COUNSELLOR = "counsellor"
     OMBUDSPERSON = "ombudsperson"
+    ADMINISTRATOR = "administrator"
 
 
 class AccountError(ValueError):
@@ -49,7 +51,8 @@ def _ts(**kw: object) -> object:
 
 
 class UserRow(SQLModel, table=True):
-    """A person who signs in: a counsellor of one office, or the ombudsperson."""
+    """A person who signs in: a counsellor of one office, the ombudsperson, or an
+    administrator of the county."""
 
     __tablename__ = "web_users"
     username: str = Field(primary_key=True, max_length=64)
@@ -111,8 +114,8 @@ def add_user(
         raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
     if role is Role.COUNSELLOR and not office_id:
         raise AccountError("a counsellor belongs to an office: give --office")
-    if role is Role.OMBUDSPERSON and office_id:
-        raise AccountError("the ombudsperson belongs to no office")
+    if role is not Role.COUNSELLOR and office_id:
+        raise AccountError(f"the {role.value} belongs to no office")
     row = session.get(UserRow, username)
     if row is not None and not replace:
         raise AccountError(f"user {username!r} exists")

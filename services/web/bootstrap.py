@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from services.audit.access import ombudsperson_token
 from services.web import accounts
-from services.web.clients import AuditClient, IntakeClient, Unavailable
-from services.web.http import SeenHeads, Web, create_app
+from services.web.clients import AuditClient, DirectoryAdminClient, IntakeClient, Unavailable
+from services.web.http import Web, create_app
+from services.web.integrity import SeenHeads
 from services.web.signin import SignIn
 from wegweiser.platform.db import Database
 from wegweiser.platform.keys import KeyRing
@@ -63,8 +64,12 @@ class WebProcess:
                 f"http://{settings.audit_host}:{settings.audit_port}",
                 ombudsperson_token(settings),
             )
+            directory = DirectoryAdminClient(
+                settings.directory_url, settings.web_directory_token_path
+            )
             stack.push_async_callback(intake.close)
             stack.push_async_callback(audit.close)
+            stack.push_async_callback(directory.close)
             web = Web(
                 run=self.db.run,
                 intake=intake,
@@ -72,6 +77,7 @@ class WebProcess:
                 audit_key=partial(audit_public_key, settings),
                 offices=settings.all_offices,
                 sign_in=SignIn(read=self.db.read, run=self.db.run),
+                directory=directory,
                 seen_heads=SeenHeads(settings.data_dir / "web" / "audit-head-seen.json"),
                 policy=accounts.SessionPolicy(
                     idle=settings.web_session_idle, lifetime=settings.web_session_lifetime
@@ -105,12 +111,14 @@ DEMO_USERS = (
     ("beratung", accounts.Role.COUNSELLOR, "office_id"),
     ("beratung-oa", accounts.Role.COUNSELLOR, "oa-integration-office"),
     ("ombudsperson", accounts.Role.OMBUDSPERSON, None),
+    ("verwaltung", accounts.Role.ADMINISTRATOR, None),
 )
 
 
 def ensure_demo_users(settings: Settings) -> Path | None:
-    """In development, when the web app has no users yet: a counsellor for each sample office
-    and the ombudsperson, with random passwords written to keys_dir/web/demo-users.txt."""
+    """In development, when the web app has no users yet: a counsellor for each sample office,
+    the ombudsperson and an administrator, with random passwords written to
+    keys_dir/web/demo-users.txt."""
     path = settings.keys_path / "web" / "demo-users.txt"
     db = database(settings)
     try:

@@ -1,15 +1,19 @@
-"""The web app's only ways to data: intake's API (as one office) and the audit API (metadata).
+"""The web app's only ways to data: intake's API (as one office), the audit API (metadata) and
+the directory's admin routes (the county's decisions about agencies).
 
-The web app stores no case data itself; every page is a view of one of these two services.
+The web app stores no case data itself; every page is a view of one of these services.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from services.directory.admin import AgencyStanding, Decided, Invited, Revoked
 from services.intake.credential import Credential, OfficeAuth
 
 
@@ -40,8 +44,15 @@ def _detail(response: httpx.Response) -> str:
 
 
 class _Api:
-    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=15.0)
+    def __init__(
+        self,
+        base_url: str,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=15.0, transport=transport
+        )
 
     async def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
@@ -96,3 +107,49 @@ class AuditClient(_Api):
     async def get(self, path: str, **params: Any) -> Any:
         params = {k: v for k, v in params.items() if v not in (None, "")}
         return (await self.call("GET", path, params=params)).json()
+
+
+class DirectoryAdminClient(_Api):
+    """The directory's admin routes, with the web app's admin token, each call naming the
+    signed-in administrator who acts."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token_path: Path,
+        public_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, transport=transport)
+        self.token_path = token_path
+        self.public_url = public_url or base_url
+        """Where agencies reach the directory (to enrol), if not where the web app does."""
+
+    def _headers(self, by: str) -> dict[str, str]:
+        token = self.token_path.read_text().strip()  # read per call: a new token takes at once
+        return {"Authorization": f"Bearer {token}", "X-Wegweiser-Acting-User": by}
+
+    async def _json(self, method: str, path: str, by: str, body: Any = None) -> Any:
+        response = await self.call(method, path, headers=self._headers(by), json=body)
+        return response.json()
+
+    async def agencies(self, by: str) -> list[AgencyStanding]:
+        found = await self._json("GET", "/admin/agencies", by)
+        return [AgencyStanding.model_validate(a) for a in found]
+
+    async def invite(self, agency_id: str, valid_for: timedelta, by: str) -> Invited:
+        body = {"valid_for": f"PT{int(valid_for.total_seconds())}S"}
+        path = f"/admin/agencies/{quote(agency_id, safe='')}/invitations"
+        return Invited.model_validate(await self._json("POST", path, by, body))
+
+    async def approve(self, enrolment_id: str, by: str) -> Decided:
+        path = f"/admin/enrolments/{quote(enrolment_id, safe='')}/approve"
+        return Decided.model_validate(await self._json("POST", path, by))
+
+    async def refuse(self, enrolment_id: str, by: str) -> Decided:
+        path = f"/admin/enrolments/{quote(enrolment_id, safe='')}/refuse"
+        return Decided.model_validate(await self._json("POST", path, by))
+
+    async def revoke(self, agency_id: str, by: str) -> Revoked:
+        path = f"/admin/agencies/{quote(agency_id, safe='')}/revoke"
+        return Revoked.model_validate(await self._json("POST", path, by))

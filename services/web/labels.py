@@ -145,6 +145,20 @@ LANGUAGES = {
 }
 """The languages offered in the request form (ISO 639-1); others can be typed."""
 
+CHANNELS = {
+    "nats": N_("NATS (its own software)"),
+    "webhook": N_("Webhook (its case software)"),
+    "email": N_("E-mail and portal"),
+}
+
+CUSTODY = {
+    "agency": N_("The agency itself"),
+    "gateway": N_("The gateway, for the agency"),
+    "county": N_("The county (sample agency)"),
+    "": N_("No key yet"),
+}
+"""Who holds the private half of an agency's sealing key (see services/directory/identities)."""
+
 EVERYTHING = {
     **{k.value: v for k, v in STATES.items()},
     **OVERDUE,

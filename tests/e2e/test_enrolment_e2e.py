@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     wait_for,
 )
 from tests.e2e.test_cli_e2e import wegweiser
+from tests.support.web import sign_in
 from wegweiser.platform import keys as keyfiles
 from wegweiser.platform.connect import NotAuthorized
 from wegweiser.platform.sealing import SealError
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 AGENCY = "lup-mbe-ludwigslust"
 OTHER = "lup-mbe-parchim"
+THIRD = "lup-jmd-hagenow"
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +252,59 @@ def test_an_unknown_expired_or_forged_enrolment_is_refused_in_one_line(system, t
         },
     )
     assert forged.status_code == 422
+
+
+async def test_an_administrator_approves_in_the_web_app_and_the_broker_follows_by_itself(
+    system, tmp_path
+):
+    """No command runs on the county's machine: the web app holds no broker key, and the
+    broker watch gives the approved agency its user, and takes it away on revocation."""
+    added = wegweiser(
+        system,
+        *("user", "add", "kreis-admin", "--role", "administrator", "--password-stdin"),
+        stdin=subprocess.PIPE,
+    )
+    _, err = added.communicate("ein langes Passwort 1\n", timeout=60)
+    assert added.returncode == 0, err
+    web, csrf = sign_in(system.settings.web_url, "kreis-admin", "ein langes Passwort 1")
+    invited = web.post(f"/admin/agencies/{THIRD}/invitations", data={"csrf": csrf, "days": "1"})
+    code = re.search(r'value="(wwe_[^"]+)"', invited.text).group(1)
+    folder = tmp_path / "agency-keys"
+    directory = system.settings.directory_url
+    asked = agency_machine(tmp_path, "enrol", code, "--directory", directory, "--keys", str(folder))
+    assert asked.returncode == 0, asked.stderr
+    own = AgencyKeys(folder)
+    assert own.sealing.thumbprint() in asked.stdout  # to read out to the county
+    page = web.get("/admin/agencies").text
+    assert own.broker_user in page and own.sealing.thumbprint() in page
+    enrolment_id = re.search(r'data-enrolment="(enr-[^"]+)"', page).group(1)
+    approved = web.post(f"/admin/enrolments/{enrolment_id}/approve", data={"csrf": csrf})
+    assert approved.status_code == 303, approved.text
+    assert agency_machine(tmp_path, "collect", "--keys", str(folder)).returncode == 0
+
+    async def connected() -> AgencyClient | None:
+        try:
+            return await AgencyClient.connect(
+                system.nats_url, THIRD, own.sealing, own.offices, seed=own.broker_seed
+            )
+        except NotAuthorized:
+            return None
+
+    client = await wait_for(connected, timeout=15, every=0.5)
+    sent = await offer(system, THIRD)
+    assert sent.status_code == 202, sent.text
+    async for delivery in client.deliveries():  # its durable was made by the watch too
+        if delivery.kind == "offered":
+            assert client.open_case(delivery.event.data.case).client_reference == "client-42"
+            await delivery.ack()
+            break
+        await delivery.ack()
+
+    revoked = web.post(f"/admin/agencies/{THIRD}/revoke", data={"csrf": csrf})
+    assert revoked.status_code == 303
+
+    async def cut_off() -> bool:
+        return client._nc.is_closed or not client._nc.is_connected
+
+    await wait_for(cut_off, timeout=15)
+    web.close()

@@ -29,6 +29,7 @@ USERS = {
     "berater": ("counsellor", "lup-integration-office"),
     "beraterin-oa": ("counsellor", "oa-integration-office"),
     "ombud": ("ombudsperson", None),
+    "verwalter": ("administrator", None),
 }
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -302,6 +303,27 @@ def test_the_ombudsperson_sees_metadata_verifies_the_log_and_catches_tampering(
     shot(page, "audit-integrity-tampered")
 
 
+def test_an_administrator_invites_an_agency_from_the_page(
+    system: LocalSystem, browser: Browser
+) -> None:
+    page = sign_in(browser, system, "verwalter")
+    expect(page.get_by_role("heading", name="Partnerstellen")).to_be_visible()
+    assert unlabelled_fields(page) == []
+    row = page.locator("tr[data-agency='lup-jmd-hagenow']")
+    row.get_by_label("Einladung für lup-jmd-hagenow gültig für").select_option("3")
+    row.get_by_role("button", name="Einladen").click()
+    expect(page.get_by_role("heading", name="Einladung für lup-jmd-hagenow")).to_be_visible()
+    code = page.get_by_label("Registrierungscode").input_value()
+    assert code.startswith("wwe_")
+    shot(page, "admin-invitation")
+    page.get_by_role("link", name="Zurück zu den Fachstellen").click()
+    expect(page.locator("tr[data-agency='lup-jmd-hagenow'] .enrolment")).to_contain_text(
+        "Eingeladen"
+    )
+    assert code not in page.content()
+    shot(page, "admin-agencies")
+
+
 def test_each_role_reaches_only_its_own_pages_and_office(
     system: LocalSystem, browser: Browser
 ) -> None:
@@ -332,6 +354,11 @@ def test_each_role_reaches_only_its_own_pages_and_office(
     other = sign_in(browser, system, "beraterin-oa")
     expect(other.locator(f"tr[data-referral='{theirs}']")).to_have_count(1)
     expect(other.locator(f"tr[data-referral='{mine}']")).to_have_count(0)
+
+    for path in ("/admin/agencies", "/admin/agencies/lup-jmd-hagenow/revoke"):
+        response = counsellor.goto(path)
+        assert response is not None and response.status == 403, path
+        expect(counsellor.get_by_role("alert")).to_contain_text("nur für die Verwaltung")
 
     ombud = sign_in(browser, system, "ombud")
     for path in ("/office/referrals", "/office/requests/new", f"/office/referrals/{mine}"):

@@ -198,7 +198,9 @@ def test_keys_on_file_do_not_displace_an_agencys_own(session, agency):
     row = enrolment.request(session, body(agency, invited(session).code), NOW)
     enrolment.approve(session, row.id, now=NOW)
     county_key = keys.public_dict(keys.generate_encryption_key())
-    assert identities.publish_on_file(session, {AGENCY: county_key, "unknown": county_key}, NOW) == 0
+    assert (
+        identities.publish_on_file(session, {AGENCY: county_key, "unknown": county_key}, NOW) == 0
+    )
     assert identities.sealing_keys(session, NOW)[AGENCY]["kid"] == agency.sealing.thumbprint()
 
 

@@ -6,18 +6,27 @@ import os
 import stat
 from pathlib import Path
 
-from services.gateway.bootstrap import secret_path
-from services.gateway.webhook import SECRET_PREFIX, ensure_secret
+from services.gateway.webhook import SECRET_PREFIX, SecretFolder
 
 
 def test_a_new_secret_is_owner_only_from_the_start_and_kept_once_made(tmp_path: Path) -> None:
-    path = secret_path(tmp_path / "keys", "lup-fallsoftware")
+    secrets = SecretFolder(tmp_path / "keys" / "webhooks")
+    path = secrets.path("lup-fallsoftware")
     old = os.umask(0o022)  # even under a lax umask
     try:
-        made = ensure_secret(path)
+        made = secrets.ensure("lup-fallsoftware")
     finally:
         os.umask(old)
     assert made.startswith(SECRET_PREFIX)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert ensure_secret(path) == made  # asked again: the same secret, not a new one
+    assert secrets.ensure("lup-fallsoftware") == made  # asked again: the same, not a new one
+
+
+def test_issuing_replaces_the_secret(tmp_path: Path) -> None:
+    secrets = SecretFolder(tmp_path / "webhooks")
+    first = secrets.ensure("lup-fallsoftware")
+    second = secrets.issue("lup-fallsoftware")
+    assert second != first
+    assert secrets.get("lup-fallsoftware") == second
+    assert secrets.get("lup-other") is None

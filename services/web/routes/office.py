@@ -1,0 +1,189 @@
+"""The counsellor's pages (/office): every call goes to intake as the counsellor's office."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from schemas.vocabulary import CLOSED_STATES
+from services.web import forms, i18n
+from services.web.accounts import SignedIn
+from services.web.clients import Refused
+from services.web.pages import CheckedForm, Counsellor, WebDep, language_of, render
+
+router = APIRouter(prefix="/office")
+
+
+@router.get("", response_class=HTMLResponse)
+async def office_home(_user: Counsellor) -> Response:
+    return RedirectResponse("/office/referrals", status_code=303)
+
+
+@router.get("/referrals", response_class=HTMLResponse)
+async def office_referrals(
+    request: Request, web: WebDep, user: Counsellor, overdue: bool = False, rows: bool = False
+) -> Response:
+    found = await web.intake.get(_office(user), "/referrals", overdue=overdue or None, limit=200)
+    return render(
+        request,
+        "office/_rows.html" if rows else "office/referrals.html",
+        user,
+        referrals=found,
+        overdue_only=overdue,
+    )
+
+
+@router.get("/requests/new", response_class=HTMLResponse)
+async def new_request(request: Request, user: Counsellor) -> Response:
+    blank = forms.Parsed(
+        {"urgency": "routine", "purposes": ["referral"], "text_language": language_of(request)}
+    )
+    return _request_form(request, user, blank)
+
+
+def _request_form(
+    request: Request, user: SignedIn, parsed: forms.Parsed, status: int = 200
+) -> Response:
+    return render(
+        request,
+        "office/new_request.html",
+        user,
+        status,
+        form=parsed.values,
+        errors=parsed.errors,
+        consent_version=forms.CONSENT_TEXT_VERSION,
+    )
+
+
+@router.post("/requests", response_class=HTMLResponse)
+async def record_request(
+    request: Request, web: WebDep, user: Counsellor, form: CheckedForm
+) -> Response:
+    parsed = forms.parse(form, web.now())
+    if parsed.body is None:
+        return _request_form(request, user, parsed, 422)
+    try:
+        created = await web.intake.post(_office(user), "/requests", parsed.body)
+    except Refused as exc:
+        if exc.status >= 500:
+            raise
+        parsed.errors["form"] = exc.detail
+        return _request_form(request, user, parsed, 422)
+    return RedirectResponse(f"/office/requests/{created['request_id']}", status_code=303)
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+async def show_request(
+    request: Request, web: WebDep, user: Counsellor, request_id: str, sent: int = 0
+) -> Response:
+    office = _office(user)
+    detail = await web.intake.get(office, f"/requests/{request_id}")
+    consent, sent_to = await asyncio.gather(
+        web.intake.get(office, f"/consents/{detail['consent_id']}/receipt", format="json"),
+        web.intake.get(office, f"/requests/{request_id}/referrals"),
+    )
+    found: dict[str, Any] = {"suggestions": [], "excluded": []}
+    if not detail["erased"] and not detail["consent_withdrawn_at"]:
+        found = await web.intake.get(office, f"/requests/{request_id}/suggestions")
+    already = {r["agency_id"] for r in sent_to if r["status"] not in CLOSED_STATES}
+    return render(
+        request,
+        "office/request.html",
+        user,
+        request_=detail,
+        consent=consent,
+        suggestions=found["suggestions"],
+        excluded=found["excluded"],
+        referrals=sent_to,
+        already=already,
+        sent=sent,
+    )
+
+
+@router.post("/requests/{request_id}/referrals", response_class=HTMLResponse)
+async def send_referrals(
+    web: WebDep, user: Counsellor, request_id: str, form: CheckedForm
+) -> Response:
+    chosen = [a for a in form.getlist("agency_id") if isinstance(a, str)]
+    if not chosen:
+        return RedirectResponse(f"/office/requests/{request_id}?sent=0", status_code=303)
+    for agency in dict.fromkeys(chosen):
+        await web.intake.post(
+            _office(user), f"/requests/{request_id}/referrals", {"agency_id": agency}
+        )
+    return RedirectResponse(
+        f"/office/requests/{request_id}?sent={len(set(chosen))}", status_code=303
+    )
+
+
+@router.get("/referrals/{referral_id}", response_class=HTMLResponse)
+async def show_referral(
+    request: Request, web: WebDep, user: Counsellor, referral_id: str, part: str = ""
+) -> Response:
+    referral = await web.intake.get(_office(user), f"/referrals/{referral_id}")
+    template = "office/_referral_state.html" if part == "state" else "office/referral.html"
+    return render(request, template, user, referral=referral)
+
+
+@router.post("/referrals/{referral_id}/cancel", response_class=HTMLResponse)
+async def cancel_referral(
+    request: Request, web: WebDep, user: Counsellor, referral_id: str, form: CheckedForm
+) -> Response:
+    reason = str(form.get("reason") or "").strip()
+    if len(reason) < 3:
+        referral = await web.intake.get(_office(user), f"/referrals/{referral_id}")
+        return render(
+            request, "office/referral.html", user, 422, referral=referral, reason_missing=True
+        )
+    await web.intake.post(_office(user), f"/referrals/{referral_id}/cancel", {"reason": reason})
+    return RedirectResponse(f"/office/referrals/{referral_id}", status_code=303)
+
+
+@router.get("/consents/{consent_id}/receipt", response_class=HTMLResponse)
+async def receipt(
+    request: Request,
+    web: WebDep,
+    user: Counsellor,
+    consent_id: str,
+    language: str = "de",
+    download: bool = False,
+) -> Response:
+    language = language if language in i18n.LANGUAGES else "de"
+    text = await web.intake.text(
+        _office(user), f"/consents/{consent_id}/receipt", language=language
+    )
+    if download:
+        name = f"consent-{consent_id}-{language}.txt"
+        return PlainTextResponse(
+            text, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+    return render(
+        request,
+        "office/receipt.html",
+        user,
+        text=text,
+        consent_id=consent_id,
+        receipt_language=language,
+    )
+
+
+@router.get("/consents/{consent_id}/withdraw", response_class=HTMLResponse)
+async def confirm_withdrawal(
+    request: Request, web: WebDep, user: Counsellor, consent_id: str
+) -> Response:
+    consent = await web.intake.get(_office(user), f"/consents/{consent_id}/receipt", format="json")
+    return render(request, "office/withdraw.html", user, consent=consent, consent_id=consent_id)
+
+
+@router.post("/consents/{consent_id}/withdraw", response_class=HTMLResponse)
+async def withdraw(web: WebDep, user: Counsellor, consent_id: str, _form: CheckedForm) -> Response:
+    done = await web.intake.post(_office(user), f"/consents/{consent_id}/withdraw")
+    return RedirectResponse(f"/office/requests/{done['request_id']}", status_code=303)
+
+
+def _office(user: SignedIn) -> str:
+    assert user.office_id is not None  # a counsellor always has an office (accounts.add_user)
+    return user.office_id
