@@ -156,6 +156,11 @@ CLOSED_STATES = frozenset(
 office may send the same agency a new referral."""
 
 
+OVERDUE_KINDS = ("reminded", "escalated", "expired")
+"""What the referral service says of an offer not acknowledged in time, in this order: the
+kinds of event (`ww.referral.<agency>.<kind>`) that mark a referral overdue."""
+
+
 class AgencyAction(StrEnum):
     """What an agency can answer to a referral."""
 

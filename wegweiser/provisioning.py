@@ -107,9 +107,9 @@ def directory_registry(settings: Settings, strict: bool = False) -> Registry | N
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
     from services.directory import identities, store
-    from wegweiser.supervisor import service_database
+    from wegweiser import registry
 
-    database = service_database(settings, "directory")
+    database = registry.service("directory").database(settings)
 
     def read(session: Any) -> Registry:
         generation = store.generation(session)  # raised by every change to agencies or keys

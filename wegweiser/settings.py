@@ -15,7 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-SERVICES = ("directory", "referral", "intake", "audit", "gateway", "web")
+from wegweiser.registry import NAMES as SERVICES
 
 
 class Settings(BaseSettings):

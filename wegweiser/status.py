@@ -113,14 +113,14 @@ async def _broker(js: JetStreamContext, settings: Settings, lines: list[str]) ->
 def _outboxes(settings: Settings, lines: list[str]) -> bool:
     """Events each service has staged but not yet published (a growing number: the stream
     refuses them, or the service cannot reach it)."""
-    from wegweiser.supervisor import service_database
+    from wegweiser import registry
 
     ok = True
     for name in SERVICES_ON_THE_BROKER:
         url = settings.db_url(name)
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             continue
-        database = service_database(settings, name)
+        database = registry.service(name).database(settings)
         try:
             waiting, oldest = database.run_sync(outbox.backlog)
         except Exception as exc:  # noqa: BLE001 - a store status cannot read is what it reports

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import signal
@@ -19,14 +18,12 @@ from typing import Any
 import httpx
 import structlog
 
-from wegweiser import provisioning
+from wegweiser import provisioning, registry
 from wegweiser.platform import connect
-from wegweiser.platform.db import Database
 from wegweiser.platform.files import PRIVATE_UMASK, AlreadyRunning, DataDirLock, write_private
 from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.lifecycle import ready_mark
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats
-from wegweiser.platform.runtime import MESSAGING_TABLES
 from wegweiser.settings import SERVICES, Settings
 
 log = structlog.get_logger()
@@ -323,29 +320,11 @@ class LocalSystem:
         write_private(self.data_dir / RUNTIME_FILE, json.dumps(info, indent=2))
 
 
-STORES = {  # where each service declares its tables
-    "directory": "services.directory.store",
-    "referral": "services.referral.store",
-    "intake": "services.intake.store",
-    "audit": "services.audit.store",
-    "gateway": "services.gateway.store",
-    "web": "services.web.accounts",
-}
-
-
-def service_database(settings: Settings, name: str) -> Database:
-    """A service's database with every table the service has, without building the service
-    (which would make keys); not yet migrated."""
-    tables = importlib.import_module(STORES[name]).TABLES
-    messaging = [] if name == "web" else MESSAGING_TABLES
-    return Database(settings.db_url(name), [*messaging, *tables], service=name)
-
-
 def prepare_stores(settings: Settings) -> None:
     """Migrate every service's database once, before several instances of it start (they
     would wait for each other's lock; this way the one failure, if any, is reported once)."""
     for name in SERVICES:
-        database = service_database(settings, name)
+        database = registry.service(name).database(settings)
         try:
             database.migrate()
         finally:

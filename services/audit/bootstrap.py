@@ -17,6 +17,7 @@ from services.audit.http import create_app
 from services.audit.ledger import TreeHead
 from services.audit.recorder import LOG_ID, Recorder, signed_head
 from services.audit.witness_mail import HeadMailer
+from wegweiser import registry
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
@@ -27,7 +28,7 @@ log = structlog.get_logger()
 
 def build(settings: Settings) -> ServiceRuntime:
     """Wire the audit service: its own durable consumer on the whole stream."""
-    runtime = ServiceRuntime("audit", settings, store.TABLES)
+    runtime = ServiceRuntime(registry.service("audit"), settings)
     ring = KeyRing(settings.keys_path)
     recorder = Recorder(ring.audit_signing())
 
@@ -50,7 +51,6 @@ def build(settings: Settings) -> ServiceRuntime:
     async def sign() -> TreeHead:
         """Sign, announce on the stream (outbox) and mail to the ombudsperson."""
         head = await signed_head(runtime.db.run, recorder)
-        runtime.relay.wake()
         if mailer is not None:
             try:
                 await asyncio.to_thread(mailer.send, head, recorder.key.public_key())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from schemas.vocabulary import CLOSED_STATES
+from schemas.vocabulary import CLOSED_STATES, OVERDUE_KINDS
 
 
 def trail(entries: list[bytes]) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def referrals(raw: list[bytes]) -> dict[str, dict[str, Any]]:
             row["received_at"] = at
         elif event in {"accepted", "rejected"}:
             row["answered_at"] = at
-        elif event in {"reminded", "escalated", "expired"}:
+        elif event in OVERDUE_KINDS:
             row["overdue"] = event
         elif event.startswith("deletion-"):
             row["deletion"] = event

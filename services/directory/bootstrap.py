@@ -21,6 +21,7 @@ from services.directory.hsds.records import Assembler
 from services.directory.http import create_app
 from services.directory.sample import SAMPLE_PATH
 from services.gateway.webhook import SecretFolder
+from wegweiser import registry
 from wegweiser.platform import keys, topology
 from wegweiser.platform.consumer import describe
 from wegweiser.platform.keys import KeyRing
@@ -33,7 +34,7 @@ log = structlog.get_logger()
 
 def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     """Wire the directory: it seeds the sample catalogue into an empty store."""
-    runtime = ServiceRuntime("directory", settings, store.TABLES)
+    runtime = ServiceRuntime(registry.service("directory"), settings)
     snapshot = handlers.Snapshot()
 
     def answer(contract: type[Q], handler: Callable[[Session, Q], BaseModel]) -> Any:

@@ -14,7 +14,7 @@ from schemas import subjects
 from schemas.queries import AgencyCard, AgencyList, ListAgencies
 from services.gateway import handlers, http, mail, webhook
 from services.gateway.feed import Feed
-from services.gateway.store import TABLES
+from wegweiser import registry
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
@@ -24,7 +24,7 @@ CHANNELS = ("webhook", "email")
 
 
 def build(settings: Settings) -> ServiceRuntime:
-    runtime = ServiceRuntime("gateway", settings, TABLES)
+    runtime = ServiceRuntime(registry.service("gateway"), settings)
     ring = KeyRing(settings.keys_path)
     mailer = mail.Mailer(
         settings.mail_sender,
@@ -139,7 +139,6 @@ def build(settings: Settings) -> ServiceRuntime:
         mail_agency=mail_agency,
         agency_key=agency_key,
         signers=ring.office_public,
-        published=lambda: runtime.relay.wake(),
         secure_cookie=settings.gateway_url.startswith("https"),
     )
     runtime.serve_http(app, settings.gateway_host, settings.gateway_port)

@@ -44,7 +44,6 @@ def create_app(
     mail_agency: Callable[[str], handlers.MailAgency | None],
     agency_key: Callable[[str], jwk.JWK | None],
     signers: Callable[[], dict[str, jwk.JWK]],
-    published: Callable[[], None] = lambda: None,
     session_lasts: timedelta = timedelta(minutes=30),
     secure_cookie: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -74,9 +73,7 @@ def create_app(
             taken = await run(lambda s: callbacks.take(s, agency_id, webhook_id, answer, now()))
         except callbacks.CallbackRefused as exc:
             raise HTTPException(409, f"{exc.code}: {exc}") from None
-        if taken.first:
-            published()
-        else:
+        if not taken.first:
             response.status_code = 200  # taken before under this answer_id: nothing new
         return {"answer_id": taken.event_id}
 
@@ -124,7 +121,6 @@ def create_app(
                 s, portal.agency_id, portal.referral_id, chosen, reason or None
             )
         )
-        published()
         return RedirectResponse(f"/portal/case?done={chosen.value}", status_code=303)
 
     @app.get("/portal/{token}")  # after /portal/case, which it would otherwise swallow

@@ -9,11 +9,13 @@ from sqlalchemy.exc import IntegrityError
 
 from schemas.catalogue import CATALOGUE, subject_suffix
 from schemas.events import DeletionEvent, ReferralChange, TransitionRefused
-from services.intake import access, handlers
+from services.intake import access, projection
+from services.intake.application import Intake
 from services.intake.directory_client import DirectoryClient
-from services.intake.http import Deps, create_app
-from services.intake.store import TABLES
+from services.intake.http import create_app
+from services.intake.office import Office
 from services.intake.vault import Vault, master_key
+from wegweiser import registry
 from wegweiser.platform import keys
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import Route, ServiceRuntime
@@ -21,19 +23,15 @@ from wegweiser.settings import Settings
 
 
 def build(settings: Settings) -> ServiceRuntime:
-    """Wire intake: the referral-event projection and the HTTP server."""
-    runtime = ServiceRuntime("intake", settings, TABLES)
-    routes = [Route("ww.referral.*.refused", TransitionRefused, handlers.project_refusal)]
-    routes += [
-        Route(f"ww.referral.*.{subject_suffix(spec.model)}", spec.model, handlers.project_deletion)
-        for spec in CATALOGUE
-        if issubclass(spec.model, DeletionEvent)
-    ]
-    routes += [
-        Route(f"ww.referral.*.{subject_suffix(spec.model)}", spec.model, handlers.project_change)
-        for spec in CATALOGUE
-        if issubclass(spec.model, ReferralChange)
-    ]
+    """Wire intake: the referral-event projection, the use cases and the HTTP server."""
+    runtime = ServiceRuntime(registry.service("intake"), settings)
+    routes = [Route("ww.referral.*.refused", TransitionRefused, projection.project_refusal)]
+    for spec in CATALOGUE:
+        pattern = f"ww.referral.*.{subject_suffix(spec.model)}"
+        if issubclass(spec.model, DeletionEvent):
+            routes.append(Route(pattern, spec.model, projection.project_deletion))
+        elif issubclass(spec.model, ReferralChange):
+            routes.append(Route(pattern, spec.model, projection.project_change))
     runtime.consume("intake-referral-events", routes)
     app = create_app(settings.intake_allowed_hosts, frozenset(settings.intake_origins))
 
@@ -45,23 +43,16 @@ def build(settings: Settings) -> ServiceRuntime:
             settings.keys_path / "intake" / "token-signing.jwk", keys.generate_signing_key
         )
         vault = Vault(master_key(settings.intake_master_key, settings.keys_path))
-        app.state.deps = Deps(
-            run=runtime.db.run,
-            read=runtime.db.read,
-            directory=DirectoryClient(runtime.nc),
-            wake_relay=runtime.relay.wake,
-            contexts={
-                office_id: handlers.Context(
-                    office_id=office_id,
-                    controller=name,
-                    vault=vault,
-                    signer=ring.office_signing(office_id),
-                )
-                for office_id, name in settings.all_offices.items()
-            },
-            default_office=settings.office_id,
-            tokens=access.Tokens(token_key),
-            revocations=access.Revocations(lambda: runtime.db.read(access.revoked_ids)),
+        offices = {
+            office_id: Office(office_id, vault, ring.office_signing(office_id), controller=name)
+            for office_id, name in settings.all_offices.items()
+        }
+        app.state.intake = Intake(
+            runtime.db,
+            DirectoryClient(runtime.nc),
+            offices,
+            access.Tokens(token_key),
+            access.Revocations(lambda: runtime.db.read(access.revoked_ids)),
         )
 
     runtime.before_start(wire)

@@ -14,13 +14,14 @@ from schemas.events import (
 from services.referral import handlers, store
 from services.referral.deletion import DeletionPolicy
 from services.referral.domain import DeadlinePolicy
+from wegweiser import registry
 from wegweiser.platform.runtime import Route, ServiceRuntime
 from wegweiser.settings import Settings
 
 
 def build(settings: Settings) -> ServiceRuntime:
     """Wire the referral service: its consumers, its deadline timer."""
-    runtime = ServiceRuntime("referral", settings, store.TABLES)
+    runtime = ServiceRuntime(registry.service("referral"), settings)
     policy = DeadlinePolicy(settings.remind_after, settings.escalate_after, settings.expire_after)
     ctx = handlers.Context(
         policy=policy,
@@ -65,7 +66,6 @@ def build(settings: Settings) -> ServiceRuntime:
                 await runtime.db.run(partial(check_deletion, referral_id=referral_id))
             except store.ConcurrentUpdate:
                 continue  # another instance, or the agency's confirmation, came first
-        runtime.relay.wake()
 
     runtime.every(settings.deadline_check_every, check_deadlines)
     return runtime

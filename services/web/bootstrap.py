@@ -22,6 +22,7 @@ from services.web.clients import AuditClient, DirectoryAdminClient, IntakeClient
 from services.web.http import Web, create_app
 from services.web.integrity import SeenHeads
 from services.web.signin import SignIn
+from wegweiser import registry
 from wegweiser.platform.db import Database
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
@@ -43,7 +44,7 @@ def audit_public_key(settings: Settings) -> Ed25519PublicKey:
 
 
 def database(settings: Settings) -> Database:
-    return Database(settings.db_url("web"), accounts.TABLES, service="web")
+    return registry.service("web").database(settings)
 
 
 class WebProcess:

@@ -15,6 +15,7 @@ from schemas.vocabulary import Need
 from services.directory import importer, needs, store
 from services.directory.hsds.schema import check
 from services.directory.sample import SAMPLE_PATH
+from tests.support.databases import service_database
 from wegweiser.platform.db import Database
 
 EXAMPLES = Path(importer.__file__).parents[2] / "schemas" / "hsds" / "examples"
@@ -24,7 +25,7 @@ CANARY_POSTCODE = "19999"
 
 @pytest.fixture
 def db(database_url: str):
-    database = Database(database_url, store.TABLES, service="directory")
+    database = service_database("directory", database_url)
     database.migrate()
     yield database
     database.dispose()

@@ -8,19 +8,16 @@ from pathlib import Path
 
 import sqlalchemy
 
+from tests.support.databases import service_database
 from wegweiser.platform import migrations
-from wegweiser.settings import Settings
-from wegweiser.supervisor import service_database
 
 LINK = "http://portal.test/portal/CLEAR-TOKEN-0001"
 
 
 def test_notices_staged_before_hold_no_link_after(tmp_path: Path, database_url: str) -> None:
-    db = service_database(
-        Settings(data_dir=tmp_path / "data", gateway_db_url=database_url), "gateway"
-    )
+    db = service_database("gateway", database_url)
     try:
-        migrations.upgrade("gateway", db, "0001")
+        migrations.upgrade(db, "0001")
         body = f"Guten Tag,\n\nfür Kleiner Verein e.V. gibt es über Wegweiser: …\n{LINK}\n"
         staged = [
             ("<e-1.oa-kleiner-verein@wegweiser>", "Neue Vermittlung / New referral", None),
@@ -42,8 +39,8 @@ def test_notices_staged_before_hold_no_link_after(tmp_path: Path, database_url: 
                         t=datetime(2026, 11, 21, tzinfo=UTC) if sent else None,
                     ),
                 )
-        migrations.upgrade("gateway", db)
-        assert migrations.differences("gateway", db) == []
+        migrations.upgrade(db)
+        assert migrations.differences(db) == []
         with db.engine.connect() as conn:
             rows = conn.execute(
                 sqlalchemy.text(
@@ -57,7 +54,7 @@ def test_notices_staged_before_hold_no_link_after(tmp_path: Path, database_url: 
             ("<e-2.oa-kleiner-verein@wegweiser>", "oa-kleiner-verein", "Kleiner Verein e.V.",
              "ref-1", "deletion-requested"),
         ]  # fmt: skip
-        migrations.downgrade("gateway", db, "0001")  # and back: the unsent notices are lost
+        migrations.downgrade(db, "0001")  # and back: the unsent notices are lost
         with db.engine.connect() as conn:
             assert conn.execute(sqlalchemy.text("SELECT * FROM gateway_mail")).all() == []
     finally:

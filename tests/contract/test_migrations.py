@@ -4,7 +4,6 @@ is adopted when it matches and refused, untouched, when it does not."""
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 import time
@@ -15,20 +14,23 @@ import pytest
 import sqlalchemy
 from typer.testing import CliRunner
 
+from wegweiser import registry
 from wegweiser.cli import app
 from wegweiser.platform import migrations
 from wegweiser.platform.db import Database
 from wegweiser.platform.inbox import InboxRow
 from wegweiser.settings import SERVICES, Settings
-from wegweiser.supervisor import service_database
 
 BASE = "0001"  # every service's first revision, made when Wegweiser adopted migrations
 
 
 def database(tmp_path: Path, service: str, url: str) -> Database:
-    return service_database(
-        Settings(data_dir=tmp_path / "data", **{f"{service}_db_url": url}), service
-    )
+    settings = Settings(data_dir=tmp_path / "data", **{f"{service}_db_url": url})
+    return registry.service(service).database(settings)
+
+
+def head(service: str) -> str | None:
+    return migrations.head(registry.service(service).revisions)
 
 
 def tables(db: Database) -> set[str]:
@@ -43,34 +45,25 @@ def test_the_revisions_build_what_the_models_declare(
     try:
         db.migrate()
         assert tables(db) == set(db.metadata.tables)
-        assert migrations.differences(service, db) == []
-        assert migrations.current(service, db) == migrations.head(service)
+        assert migrations.differences(db) == []
+        assert migrations.current(db) == head(service)
         db.migrate()  # at the newest revision already: nothing to do
-        migrations.downgrade(service, db, "base")
+        migrations.downgrade(db, "base")
         assert tables(db) == set()
-        assert migrations.current(service, db) is None
+        assert migrations.current(db) is None
         db.migrate()
         assert tables(db) == set(db.metadata.tables)
     finally:
         db.dispose()
 
 
-def test_the_tables_migrated_are_the_tables_the_running_service_uses(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", keys_dir=tmp_path / "keys")
-    for service in SERVICES:
-        built = importlib.import_module(f"services.{service}.bootstrap").build(settings)
-        assert set(built.db.metadata.tables) == set(
-            service_database(settings, service).metadata.tables
-        ), service
-
-
 INSTANCE = """
 import sys, time
 from pathlib import Path
 from wegweiser.settings import Settings
-from wegweiser.supervisor import service_database
+from wegweiser import registry
 folder, url, me = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-db = service_database(Settings(data_dir=folder / "data", referral_db_url=url), "referral")
+db = registry.service("referral").database(Settings(data_dir=folder / "data", referral_db_url=url))
 (folder / f"ready-{me}").touch()
 while not (folder / "go").exists():
     time.sleep(0.005)
@@ -102,10 +95,10 @@ def test_instances_starting_together_migrate_once(tmp_path: Path, database_url: 
     assert [p.returncode for p in instances] == [0] * len(instances), errors
     db = database(tmp_path, "referral", database_url)
     try:
-        assert migrations.current("referral", db) == migrations.head("referral")
+        assert migrations.current(db) == head("referral")
         with db.engine.connect() as conn:
             versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-        assert versions == [(migrations.head("referral"),)]
+        assert versions == [(head("referral"),)]
         assert tables(db) == set(db.metadata.tables)
     finally:
         db.dispose()
@@ -118,13 +111,13 @@ def test_a_database_from_before_migrations_is_adopted_with_its_data(
     try:
         # the tables as Wegweiser made them before it had migrations: the first revision's,
         # without the version table
-        migrations.upgrade("intake", db, BASE)
+        migrations.upgrade(db, BASE)
         with db.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE alembic_version")
         kept = InboxRow(consumer="intake", event_id="e-1", processed_at=datetime.now(UTC))
         db.run_sync(lambda s: s.add(kept))
         db.migrate()
-        assert migrations.current("intake", db) == migrations.head("intake")
+        assert migrations.current(db) == head("intake")
         assert db.run_sync(lambda s: s.get(InboxRow, ("intake", "e-1"))) is not None
     finally:
         db.dispose()
@@ -150,10 +143,7 @@ def test_db_status_and_upgrade_from_the_command_line(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
     before = runner.invoke(app, ["db", "status", "--data-dir", data])
     assert before.exit_code == 1
-    assert (
-        f"intake     at -      newest {migrations.head('intake')}   not created yet"
-        in before.output
-    )
+    assert f"intake     at -      newest {head('intake')}   not created yet" in before.output
     assert not (tmp_path / "data" / "intake.db").exists()  # looking created nothing
     upgraded = runner.invoke(app, ["db", "upgrade", "--data-dir", data])
     assert upgraded.exit_code == 0, upgraded.output

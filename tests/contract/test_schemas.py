@@ -13,7 +13,7 @@ from schemas import subjects
 from schemas.catalogue import BY_TYPE, CATALOGUE
 from schemas.envelope import Envelope, new_event
 from schemas.events import Recipient, ReferralCancellationRequested
-from schemas.generate import drift, expected_files
+from wegweiser.contracts import drift, expected_files
 
 
 def test_committed_json_schemas_and_asyncapi_documents_match_the_code():
@@ -29,7 +29,7 @@ def test_every_event_type_has_one_schema_and_is_versioned():
 
 
 def test_a_changed_missing_or_stray_file_is_reported_as_drift(tmp_path, monkeypatch):
-    import schemas.generate as gen
+    import wegweiser.contracts as gen
 
     monkeypatch.setattr(gen, "JSON_DIR", tmp_path / "json")
     monkeypatch.setattr(gen, "ASYNCAPI_DIR", tmp_path / "asyncapi")

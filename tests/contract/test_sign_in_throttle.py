@@ -6,8 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from services.web import accounts
 from services.web.throttle import ACCOUNT, ADDRESS, Throttle
+from tests.support.databases import service_database
 from wegweiser.platform.db import Database
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -15,7 +15,7 @@ THROTTLE = Throttle()
 
 
 def migrated(url: str) -> Database:
-    db = Database(url, accounts.TABLES, service="web")
+    db = service_database("web", url)
     db.migrate()
     return db
 

@@ -7,24 +7,25 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
 from schemas.envelope import new_event
 from schemas.events import ReferralAccepted, ReferralReceived, ReferralRequested
 from schemas.queries import AgencyCard
 from schemas.vocabulary import AgencyKind, ReferralStatus
 from services.consent.rules import ConsentViolation
-from services.intake import handlers as intake
-from services.intake import retention
+from services.intake import commands, projection, retention, views
 from services.intake.api_models import RequestCreate
-from services.intake.store import TABLES as INTAKE_TABLES
+from services.intake.case import NotSealable
+from services.intake.office import Forbidden, Office
 from services.intake.store import ReferralView, RequestRow
 from services.intake.vault import PersonErased, Vault, VaultError
 from services.referral import store
 from services.referral.domain import DeadlinePolicy, Referral
+from tests.support.databases import service_database
 from wegweiser.platform import keys, sealing
 from wegweiser.platform.consumer import Delivery
-from wegweiser.platform.db import Database
-from wegweiser.platform.inbox import InboxRow, first_time
+from wegweiser.platform.inbox import first_time
 from wegweiser.platform.outbox import OutboxRow, pending_count
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -33,7 +34,7 @@ POLICY = DeadlinePolicy(timedelta(hours=1), timedelta(hours=2), timedelta(hours=
 
 @pytest.fixture
 def referral_db(database_url):
-    db = Database(database_url, [*store.TABLES, OutboxRow, InboxRow], service="referral")
+    db = service_database("referral", database_url)
     db.migrate()
     yield db
     db.dispose()
@@ -93,14 +94,14 @@ def test_the_inbox_remembers_per_consumer(referral_db):
 
 @pytest.fixture
 def intake_db(database_url):
-    db = Database(database_url, [*INTAKE_TABLES, OutboxRow, InboxRow], service="intake")
+    db = service_database("intake", database_url)
     db.migrate()
     yield db
     db.dispose()
 
 
 AGENCY_KEY = keys.generate_encryption_key()
-CTX = intake.Context("office-1", Vault(os.urandom(32)), keys.generate_signing_key())
+CTX = Office("office-1", Vault(os.urandom(32)), keys.generate_signing_key())
 
 
 def body(**consent: object) -> RequestCreate:
@@ -139,34 +140,36 @@ CARD = AgencyCard(
 
 
 def test_personal_data_is_stored_encrypted_and_read_back(intake_db):
-    row, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
+    row, _ = intake_db.run_sync(lambda s: commands.record_request(CTX, s, body()))
     stored = intake_db.run_sync(lambda s: s.get(RequestRow, row.id))
     assert b"Nadia" not in stored.personal and b"private detail" not in stored.personal
-    loaded = intake_db.run_sync(lambda s: intake.load_request(CTX, s, row.id))
+    loaded = intake_db.run_sync(lambda s: views.load_request(CTX, s, row.id))
     assert (loaded.person.client_name, loaded.person.note) == ("Nadia Example", "private detail")
 
 
 def test_destroying_the_person_key_makes_the_data_unreadable(intake_db):
-    row, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
+    row, _ = intake_db.run_sync(lambda s: commands.record_request(CTX, s, body()))
     assert intake_db.run_sync(lambda s: CTX.vault.shred(s, "client-1"))
     with pytest.raises(PersonErased):
-        intake_db.run_sync(lambda s: intake.load_request(CTX, s, row.id))
-    other = intake.Context("office-1", Vault(os.urandom(32)), CTX.signer)
-    fresh, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body(text_version="v2")))
+        intake_db.run_sync(lambda s: views.load_request(CTX, s, row.id))
+    other = Office("office-1", Vault(os.urandom(32)), CTX.signer)
+    fresh, _ = intake_db.run_sync(
+        lambda s: commands.record_request(CTX, s, body(text_version="v2"))
+    )
     with pytest.raises(VaultError):
-        intake_db.run_sync(lambda s: intake.load_request(other, s, fresh.id))
+        intake_db.run_sync(lambda s: views.load_request(other, s, fresh.id))
 
 
 def test_a_request_and_its_events_are_stored_in_one_transaction(intake_db):
-    row, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
+    row, _ = intake_db.run_sync(lambda s: commands.record_request(CTX, s, body()))
     assert intake_db.run_sync(pending_count) == 2
-    view, created = intake_db.run_sync(lambda s: intake.request_referral(CTX, s, row.id, CARD))
+    view, created = intake_db.run_sync(lambda s: commands.request_referral(CTX, s, row.id, CARD))
     again, created_again = intake_db.run_sync(
-        lambda s: intake.request_referral(CTX, s, row.id, CARD)
+        lambda s: commands.request_referral(CTX, s, row.id, CARD)
     )
     assert created and not created_again and again.id == view.id
     assert intake_db.run_sync(pending_count) == 3
-    outbox = intake_db.run_sync(lambda s: list(s.exec(intake.select(OutboxRow))))
+    outbox = intake_db.run_sync(lambda s: list(s.exec(select(OutboxRow))))
     sent = [o for o in outbox if o.subject == "ww.intake.referral.requested"][0].body
     assert b"private detail" not in sent and b"client-1" not in sent and b"Nadia" not in sent
     sealed = ReferralRequested.model_validate(json.loads(sent)["data"]).case
@@ -183,32 +186,32 @@ def test_a_request_and_its_events_are_stored_in_one_transaction(intake_db):
 
 def test_a_referral_the_consent_does_not_cover_writes_nothing(intake_db):
     row, _ = intake_db.run_sync(
-        lambda s: intake.record_request(CTX, s, body(recipients=[{"kind": "jobcenter"}]))
+        lambda s: commands.record_request(CTX, s, body(recipients=[{"kind": "jobcenter"}]))
     )
     with pytest.raises(ConsentViolation, match="does not cover agency oa-rechtshilfe"):
-        intake_db.run_sync(lambda s: intake.request_referral(CTX, s, row.id, CARD))
+        intake_db.run_sync(lambda s: commands.request_referral(CTX, s, row.id, CARD))
     keyless = CARD.model_copy(update={"public_key": None, "kind": AgencyKind.JOBCENTER})
-    with pytest.raises(intake.NotSealable, match="no public key"):
-        intake_db.run_sync(lambda s: intake.request_referral(CTX, s, row.id, keyless))
+    with pytest.raises(NotSealable, match="no public key"):
+        intake_db.run_sync(lambda s: commands.request_referral(CTX, s, row.id, keyless))
     assert intake_db.run_sync(pending_count) == 2
-    elsewhere = intake.Context("other-office", CTX.vault, CTX.signer)
-    with pytest.raises(intake.Forbidden, match="belongs to another office"):
-        intake_db.run_sync(lambda s: intake.request_referral(elsewhere, s, row.id, CARD))
+    elsewhere = Office("other-office", CTX.vault, CTX.signer)
+    with pytest.raises(Forbidden, match="belongs to another office"):
+        intake_db.run_sync(lambda s: commands.request_referral(elsewhere, s, row.id, CARD))
 
 
 def test_events_arriving_out_of_order_leave_the_newest_state(intake_db):
-    row, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
-    view, _ = intake_db.run_sync(lambda s: intake.request_referral(CTX, s, row.id, CARD))
+    row, _ = intake_db.run_sync(lambda s: commands.record_request(CTX, s, body()))
+    view, _ = intake_db.run_sync(lambda s: commands.request_referral(CTX, s, row.id, CARD))
     common = dict(referral_id=view.id, request_id=row.id, agency_id=CARD.agency_id, occurred_at=NOW)
     accepted = ReferralAccepted(status="accepted", version=3, **common)
     received = ReferralReceived(status="received", version=2, **common)
     for data, subject in ((accepted, "accepted"), (received, "received")):
         event = new_event(data, source="/wegweiser/referral", subject=view.id)
         delivery = Delivery(event, f"ww.referral.{CARD.agency_id}.{subject}")
-        intake_db.run_sync(lambda s, d=delivery: intake.project_change(s, d))
-    final = intake_db.run_sync(lambda s: intake.load_referral(s, "office-1", view.id))
+        intake_db.run_sync(lambda s, d=delivery: projection.project_change(s, d))
+    final = intake_db.run_sync(lambda s: views.load_referral(s, "office-1", view.id))
     assert (final.status, final.version) == ("accepted", 3)
-    kinds = [t.kind for t in intake_db.run_sync(lambda s: intake.trail(s, view.id))]
+    kinds = [t.kind for t in intake_db.run_sync(lambda s: views.trail(s, view.id))]
     assert sorted(kinds) == ["accepted", "received", "requested-by-office"]
 
 
@@ -222,12 +225,14 @@ def _close(db, view_id: str, status: str, at: datetime) -> None:
 
 
 def test_retention_erases_closed_requests_after_the_period_and_keeps_the_rest(intake_db):
-    old, _ = intake_db.run_sync(lambda s: intake.record_request(CTX, s, body()))
+    old, _ = intake_db.run_sync(lambda s: commands.record_request(CTX, s, body()))
     still_open, _ = intake_db.run_sync(
-        lambda s: intake.record_request(CTX, s, body(text_version="2"))
+        lambda s: commands.record_request(CTX, s, body(text_version="2"))
     )
-    closed, _ = intake_db.run_sync(lambda s: intake.request_referral(CTX, s, old.id, CARD))
-    pending, _ = intake_db.run_sync(lambda s: intake.request_referral(CTX, s, still_open.id, CARD))
+    closed, _ = intake_db.run_sync(lambda s: commands.request_referral(CTX, s, old.id, CARD))
+    pending, _ = intake_db.run_sync(
+        lambda s: commands.request_referral(CTX, s, still_open.id, CARD)
+    )
     _close(intake_db, closed.id, "completed", NOW - timedelta(days=200))
     _close(intake_db, pending.id, "accepted", NOW - timedelta(days=300))
     later = NOW + timedelta(days=1)
@@ -238,7 +243,7 @@ def test_retention_erases_closed_requests_after_the_period_and_keeps_the_rest(in
     assert intake_db.run_sync(lambda s: retention.erase(s, vault=CTX.vault, request_id=old.id))
     assert not intake_db.run_sync(lambda s: retention.erase(s, vault=CTX.vault, request_id=old.id))
     with pytest.raises(PersonErased):
-        intake_db.run_sync(lambda s: intake.load_request(CTX, s, old.id))
-    assert intake_db.run_sync(lambda s: intake.load_request(CTX, s, still_open.id)).person.note
+        intake_db.run_sync(lambda s: views.load_request(CTX, s, old.id))
+    assert intake_db.run_sync(lambda s: views.load_request(CTX, s, still_open.id)).person.note
     assert intake_db.run_sync(lambda s: retention.due(s, later, timedelta(days=180))) == []
     assert intake_db.run_sync(lambda s: CTX.vault.has_key(s, "client-1"))  # still needed

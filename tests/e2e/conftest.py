@@ -44,9 +44,19 @@ def start_system(
     return system
 
 
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+    """Every service as a process, with its own nats-server and SQLite files, shared by the
+    tests of one module: each works on requests and referrals of its own. A test that needs
+    a system to itself (it counts everything, or breaks it) takes `fresh_system`."""
+    s = start_system(tmp_path_factory.mktemp("system"))
+    yield s
+    s.stop()
+
+
 @pytest.fixture
-def system(tmp_path: Path) -> Iterator[LocalSystem]:
-    """Directory, referral and intake as processes, with their own nats-server and SQLite files."""
+def fresh_system(tmp_path: Path) -> Iterator[LocalSystem]:
+    """A system for one test alone."""
     s = start_system(tmp_path)
     yield s
     s.stop()

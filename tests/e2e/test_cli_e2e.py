@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 
 import httpx
 import pytest
 
+from services.intake.credential import Credential
 from tests.e2e.conftest import (
     AGENCY,
     office_auth,
@@ -22,6 +24,7 @@ from tests.e2e.conftest import (
 )
 
 pytestmark = pytest.mark.slow
+OTHER_OFFICE = "oa-integration-office"
 
 
 def wegweiser(system, *args: str, env_extra: dict | None = None, **kw) -> subprocess.Popen[str]:
@@ -41,14 +44,31 @@ def wegweiser(system, *args: str, env_extra: dict | None = None, **kw) -> subpro
     )
 
 
-def test_status_reports_every_service_and_the_stream_and_fails_when_one_is_down(system):
-    out, _ = wegweiser(system, "status").communicate(timeout=30)
-    assert "service referral   up" in out and "intake HTTP" in out and " ok" in out
-    assert "consumer referral-answers" in out and "0 dead letters" in out
-    system.children["referral"].kill()
-    down = wegweiser(system, "status")
-    out, _ = down.communicate(timeout=30)
-    assert down.returncode == 1 and "service referral   DOWN" in out
+# The tests share one system; retention runs first (it erases whatever is due), the status
+# test last (it leaves the referral service down).
+
+
+async def test_retention_shows_what_is_due_and_erases_it(system):
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
+        request = (await http.post("/requests", json=request_body())).json()
+        rid = (
+            await http.post(
+                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
+            )
+        ).json()["referral_id"]
+        await until_status(http, rid, "requested")
+        await http.post(f"/referrals/{rid}/cancel", json={"reason": "found help elsewhere"})
+        await until_status(http, rid, "cancelled")
+        env = {"WEGWEISER_RETENTION_AFTER_CLOSURE": "PT0S"}
+        shown, _ = wegweiser(system, "retention", env_extra=env).communicate(timeout=30)
+        assert f"  {request['request_id']}  closed" in shown and "erased" not in shown
+        assert (await http.get(f"/requests/{request['request_id']}/suggestions")).status_code == 200
+        ran, _ = wegweiser(system, "retention", "--run", env_extra=env).communicate(timeout=30)
+        assert "erased the personal data of 1 request(s)" in ran
+        gone = await http.get(f"/requests/{request['request_id']}/suggestions")
+        assert gone.status_code == 410
 
 
 async def test_agency_listen_prints_offers_and_acknowledges_them(system):
@@ -86,29 +106,6 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
     finally:
         listener.terminate()
         listener.wait(10)
-
-
-async def test_retention_shows_what_is_due_and_erases_it(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        request = (await http.post("/requests", json=request_body())).json()
-        rid = (
-            await http.post(
-                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
-            )
-        ).json()["referral_id"]
-        await until_status(http, rid, "requested")
-        await http.post(f"/referrals/{rid}/cancel", json={"reason": "found help elsewhere"})
-        await until_status(http, rid, "cancelled")
-        env = {"WEGWEISER_RETENTION_AFTER_CLOSURE": "PT0S"}
-        shown, _ = wegweiser(system, "retention", env_extra=env).communicate(timeout=30)
-        assert f"  {request['request_id']}  closed" in shown and "erased" not in shown
-        assert (await http.get(f"/requests/{request['request_id']}/suggestions")).status_code == 200
-        ran, _ = wegweiser(system, "retention", "--run", env_extra=env).communicate(timeout=30)
-        assert "erased the personal data of 1 request(s)" in ran
-        gone = await http.get(f"/requests/{request['request_id']}/suggestions")
-        assert gone.status_code == 410
 
 
 async def test_an_agency_reports_no_capacity_and_suggestions_exclude_it_at_once(system):
@@ -149,6 +146,61 @@ async def test_an_agency_reports_no_capacity_and_suggestions_exclude_it_at_once(
     assert bogus.wait(30) == 0  # published; the directory dead-letters it with the reason
     letters = await wait_for(lambda: _letters(system))
     assert "unknown agency 'no-such-agency'" in letters[0]["data"]["reason"]
+
+
+async def test_an_office_client_is_added_used_and_revoked_from_the_command_line(system, tmp_path):
+    out = tmp_path / "office-software.json"
+    added = wegweiser(system, "api-client", "add", "--office", OTHER_OFFICE, "--out", str(out))
+    assert added.wait(60) == 0, added.stderr.read()
+    assert out.stat().st_mode & 0o077 == 0
+    credential = Credential.load(out)
+    assert credential.offices == (OTHER_OFFICE,)
+    assert credential.client_secret not in (system.data_dir / "intake.db").read_bytes().decode(
+        "latin-1"
+    )
+
+    async with httpx.AsyncClient(base_url=system.settings.intake_url) as http:
+        basic = (credential.client_id, credential.client_secret)
+        grant = {"grant_type": "client_credentials"}
+        issued = (await http.post("/token", data=grant, auth=basic)).json()
+        assert issued["scope"] == f"office:{OTHER_OFFICE}" and issued["expires_in"] > 0
+        bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+        created = await http.post("/requests", json=request_body(), headers=bearer)
+        assert created.status_code == 201, created.text
+        revoked = wegweiser(system, "api-client", "revoke", credential.client_id)
+        assert revoked.wait(60) == 0, revoked.stderr.read()
+
+        async def refused() -> bool:
+            path = f"/requests/{created.json()['request_id']}"
+            return (await http.get(path, headers=bearer)).status_code == 401
+
+        await wait_for(refused, timeout=15)  # the token it holds, within seconds
+        token = await http.post("/token", data=grant, auth=basic)  # and no new one
+        assert token.status_code == 401 and "revoked" in token.json()["error_description"]
+
+    listed = wegweiser(system, "api-client", "list")
+    stdout, _ = listed.communicate(timeout=60)
+    assert re.search(rf"{credential.client_id}\s+revoked", stdout)
+    assert credential.client_secret not in stdout
+
+
+def test_a_client_for_an_unknown_office_is_refused_in_one_line(system):
+    added = wegweiser(system, "api-client", "add", "--office", "nowhere-office")
+    stdout, stderr = added.communicate(timeout=60)
+    assert added.returncode == 2 and stdout == ""
+    assert stderr.strip() == "refused: unknown office nowhere-office"
+    listed = wegweiser(system, "api-client", "list")
+    assert "nowhere-office" not in listed.communicate(timeout=60)[0]
+
+
+def test_status_reports_every_service_and_the_stream_and_fails_when_one_is_down(system):
+    out, _ = wegweiser(system, "status").communicate(timeout=30)
+    assert "service referral   up" in out and "intake HTTP" in out and " ok" in out
+    assert "consumer referral-answers" in out and "0 dead letters" in out
+    system.children["referral"].kill()
+    down = wegweiser(system, "status")
+    out, _ = down.communicate(timeout=30)
+    assert down.returncode == 1 and "service referral   DOWN" in out
 
 
 async def _letters(system):

@@ -131,7 +131,9 @@ async def check_exactly_once(system: LocalSystem, result: dict[str, Any]) -> Non
     )
 
 
-async def test_killing_the_referral_service_mid_flight_loses_and_doubles_nothing(system):
+async def test_killing_the_referral_service_mid_flight_loses_and_doubles_nothing(fresh_system):
+    system = fresh_system
+
     def crash() -> None:
         system.restart("referral", kill=True)
 
@@ -139,7 +141,9 @@ async def test_killing_the_referral_service_mid_flight_loses_and_doubles_nothing
     await check_exactly_once(system, result)
 
 
-async def test_killing_the_nats_server_mid_flight_loses_and_doubles_nothing(system):
+async def test_killing_the_nats_server_mid_flight_loses_and_doubles_nothing(fresh_system):
+    system = fresh_system
+
     def crash() -> None:
         assert system.nats is not None
         system.nats.kill()

@@ -32,6 +32,7 @@ from services.gateway.store import (
     MailRow,
     SessionRow,
 )
+from wegweiser import registry
 from wegweiser.platform import sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.consumer import ConsumerEdge
@@ -41,6 +42,8 @@ from wegweiser.platform.inbox import InboxRow
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.nats_server import free_port
 from wegweiser.platform.outbox import OutboxRow, Relay
+
+REVISIONS = registry.service("gateway").revisions
 
 AGENCY = handlers.MailAgency("oa-kleiner-verein", "Kleiner Verein e.V.", "post@verein.example")
 HOOKED = "lup-fallsoftware"
@@ -78,9 +81,7 @@ class Clock:
 async def gateway(tmp_path, nats_server, smtp):
     """The gateway's parts wired as its composition root does, on a private broker and SMTP."""
     inbox, port = smtp
-    db = Database(
-        f"sqlite:///{tmp_path / 'gateway.db'}", [*TABLES, OutboxRow, InboxRow], service="gateway"
-    )
+    db = Database(f"sqlite:///{tmp_path / 'gateway.db'}", [*TABLES, OutboxRow, InboxRow], REVISIONS)
     db.migrate()
     ring = KeyRing(tmp_path / "keys")
     ring.ensure_agency(AGENCY.agency_id)

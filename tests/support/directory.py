@@ -17,8 +17,8 @@ from services.directory.hsds.records import Assembler
 from services.directory.http import create_app
 from services.directory.sample import SAMPLE_PATH
 from services.gateway.webhook import SecretFolder
+from tests.support.databases import service_database
 from wegweiser.platform.db import Database
-from wegweiser.platform.runtime import MESSAGING_TABLES
 
 WEBHOOK_AGENCY = "lup-iq-anerkennung"
 """A sample agency this directory reaches by webhook (the sample has none)."""
@@ -36,9 +36,7 @@ class Directory:
 
 def directory(folder: Path) -> Directory:
     folder.mkdir(parents=True, exist_ok=True)
-    db = Database(
-        f"sqlite:///{folder / 'directory.db'}", [*MESSAGING_TABLES, *store.TABLES], "directory"
-    )
+    db = service_database("directory", f"sqlite:///{folder / 'directory.db'}")
     db.migrate()
     document = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
     for service in document["services"]:

@@ -16,7 +16,7 @@ from services.web.accounts import Role, SessionPolicy
 from services.web.clients import DirectoryAdminClient
 from services.web.http import Web, create_app
 from services.web.signin import SignIn
-from wegweiser.platform.db import Database
+from tests.support.databases import service_database
 
 OFFICES = {"lup-integration-office": "Integrationsbeauftragte Ludwigslust-Parchim"}
 
@@ -39,7 +39,7 @@ class WebApp:
     def __init__(
         self, folder: Path, directory: FastAPI | None = None, token_file: Path | None = None
     ) -> None:
-        self.db = Database(f"sqlite:///{folder / 'web.db'}", accounts.TABLES, service="web")
+        self.db = service_database("web", f"sqlite:///{folder / 'web.db'}")
         self.db.migrate()
         admin = None
         if directory is not None and token_file is not None:

@@ -67,7 +67,6 @@ class ConsumerEdge:
         run: Callable[[Callable[[Session], Any]], Any],
         js: JetStreamContext,
         max_deliver: int,
-        on_committed: Callable[[], None] = lambda: None,
         letter_key: bytes | None = None,
     ) -> None:
         """`letter_key`: the secret the ids of this service's dead letters are made with (see
@@ -77,7 +76,6 @@ class ConsumerEdge:
         self._run = run
         self._js = js
         self.max_deliver = max_deliver
-        self._on_committed = on_committed
         self._letter_key = letter_key or os.urandom(32)
 
     async def handle(self, msg: Msg, consumer: str, contract: type[P], handler: Handler[P]) -> None:
@@ -116,9 +114,7 @@ class ConsumerEdge:
             return
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "referral_id", "correlation_id")
-        if fresh:
-            self._on_committed()
-        else:
+        if not fresh:
             log.info("event.duplicate_ignored", event_id=event.id)
         await msg.ack()
 
@@ -148,8 +144,6 @@ class ConsumerEdge:
             else:
                 await msg.nak(delay=min(0.25 * 2 ** (deliveries - 1), 30.0))
             return False
-        if fresh:
-            self._on_committed()
         await msg.ack()
         return fresh
 

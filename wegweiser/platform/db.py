@@ -18,6 +18,8 @@ from wegweiser.platform import migrations
 
 T = TypeVar("T")
 READ_ONLY = "wegweiser_read_only"
+STAGED = "wegweiser_staged"
+"""Set in a session's `info` by whatever staged work for after the commit (the outbox)."""
 
 
 def as_utc(value: datetime) -> datetime:
@@ -64,8 +66,13 @@ class Database:
     `await db.read(fn)` in one that only reads."""
 
     def __init__(
-        self, url: str, tables: Iterable[type[SQLModel]], service: str | None = None
+        self,
+        url: str,
+        tables: Iterable[type[SQLModel]],
+        revisions: migrations.Revisions | None = None,
     ) -> None:
+        """`revisions`: the service's schema history, which `migrate` applies; without it,
+        the tables are simply created (a test's, a benchmark's)."""
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self._reader = self.engine.execution_options(
@@ -77,8 +84,14 @@ class Database:
         self._one_writer: AbstractContextManager[Any] = (
             threading.Lock() if self.url.startswith("sqlite") else nullcontext()
         )
-        self.service = service
+        self.revisions = revisions
         self._tables: list[Table] = [t.__table__ for t in tables]  # type: ignore[attr-defined]
+        self._after_staging: list[Callable[[], None]] = []
+
+    def after_staging(self, hook: Callable[[], None]) -> None:
+        """Call `hook` after each commit of a unit of work that staged something (the outbox
+        relay wakes itself this way; it may run on any thread)."""
+        self._after_staging.append(hook)
 
     @cached_property
     def metadata(self) -> MetaData:
@@ -91,18 +104,20 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema up to date: a service's database by its Alembic revisions;
         tables of no service (a test's, a benchmark's) are simply created."""
-        if self.service is None:
+        if self.revisions is None:
             SQLModel.metadata.create_all(self.engine, tables=self._tables)
             return
-        migrations.upgrade(self.service, self)
+        migrations.upgrade(self)
 
     def run_sync(self, fn: Callable[[Session], T]) -> T:
-        with (
-            self._one_writer,
-            Session(self.engine, expire_on_commit=False) as session,
-            session.begin(),
-        ):
-            return fn(session)
+        with self._one_writer, Session(self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                result = fn(session)
+            staged = session.info.pop(STAGED, False)
+        if staged:
+            for hook in self._after_staging:
+                hook()
+        return result
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         return await anyio.to_thread.run_sync(self.run_sync, fn)

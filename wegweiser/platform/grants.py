@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from schemas import subjects
 from schemas.catalogue import CATALOGUE
 from schemas.vocabulary import AgencyAction
+from wegweiser import registry
 from wegweiser.platform import topology
 
 STREAM_ACCOUNT = "WEGWEISER"
@@ -32,7 +33,7 @@ JS_API_PREFIX = "JS.WEGWEISER.API"
 """Where another account reaches the stream account's JetStream API (`$JS.API`): imported
 under this prefix, so that the importer's own `$JS.API` (which answers "JetStream not enabled
 for account") does not shadow it. Clients pass it as nats-py's `jetstream(prefix=...)`."""
-SERVICES_ON_THE_BROKER = ("directory", "referral", "intake", "audit", "gateway")
+SERVICES_ON_THE_BROKER = registry.ON_THE_BROKER
 """Every service that talks to NATS (the web app does not)."""
 
 AGENCY_PRODUCER = "agency adapter"

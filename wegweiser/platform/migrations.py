@@ -1,8 +1,9 @@
 """Every service's schema under Alembic.
 
-A service's revisions live in `services/<name>/migrations/` and form one linear history in
-the service's own database (Settings refuses two services on one database: each has its
-outbox and inbox). The one environment here applies them:
+A service's revisions live in `services/<name>/migrations/` (the registry hands the folder
+in: the platform knows no service) and form one linear history in the service's own
+database (Settings refuses two services on one database: each has its outbox and inbox).
+The one environment here applies them:
 - under a lock (a PostgreSQL advisory lock; on SQLite the write lock that BEGIN IMMEDIATE
   takes), so that instances starting at once migrate once and the others find it done;
 - in one transaction, so a failing revision leaves the database as it was (PostgreSQL and
@@ -13,6 +14,7 @@ outbox and inbox). The one environment here applies them:
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +29,6 @@ from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import Connection
 from sqlmodel.sql.sqltypes import AutoString
 
-import services
-
 if TYPE_CHECKING:
     from wegweiser.platform.db import Database
 
@@ -39,16 +39,20 @@ class SchemaMismatch(RuntimeError):
     """The database holds tables this version of Wegweiser cannot take as its own."""
 
 
-def versions_dir(service: str) -> Path:
-    """Where a service's revisions live."""
-    return Path(services.__file__).parent / service / "migrations"
+@dataclass(frozen=True)
+class Revisions:
+    """One service's schema history: the name it goes by (in its lock key and messages) and
+    the folder of its revisions (`services/<name>/migrations/`, handed in by the registry)."""
+
+    service: str
+    folder: Path
 
 
-def config(service: str, db: Database | None = None) -> Config:
+def config(revisions: Revisions, db: Database | None = None) -> Config:
     """Alembic's configuration for one service, built in code (there is no alembic.ini)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(ENV_DIR))
-    cfg.set_main_option("version_locations", str(versions_dir(service)))
+    cfg.set_main_option("version_locations", str(revisions.folder))
     cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     # new revisions are written in the project's style (ruff is a test tool: absent, skip)
@@ -59,41 +63,48 @@ def config(service: str, db: Database | None = None) -> Config:
         cfg.set_section_option(
             "post_write_hooks", f"{hook}.options", f"{options} REVISION_SCRIPT_FILENAME"
         )
-    cfg.attributes.update(service=service, database=db)
+    cfg.attributes.update(revisions=revisions, database=db)
     return cfg
 
 
-def upgrade(service: str, db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the service's database to `revision` (the newest by default)."""
-    command.upgrade(config(service, db), revision)
+    command.upgrade(config(_revisions(db), db), revision)
 
 
-def downgrade(service: str, db: Database, revision: str) -> None:
-    command.downgrade(config(service, db), revision)
+def downgrade(db: Database, revision: str) -> None:
+    command.downgrade(config(_revisions(db), db), revision)
 
 
-def revision(service: str, db: Database, message: str) -> Path:
+def revision(db: Database, message: str) -> Path:
     """Write a new revision from what the models have that the (upgraded) database lacks."""
-    number = len(list(ScriptDirectory.from_config(config(service)).walk_revisions())) + 1
+    revisions = _revisions(db)
+    number = len(list(ScriptDirectory.from_config(config(revisions)).walk_revisions())) + 1
     script = command.revision(
-        config(service, db), message=message, autogenerate=True, rev_id=f"{number:04d}"
+        config(revisions, db), message=message, autogenerate=True, rev_id=f"{number:04d}"
     )
     assert script is not None and not isinstance(script, list)
     return Path(script.path)
 
 
-def head(service: str) -> str | None:
+def head(revisions: Revisions) -> str | None:
     """The service's newest revision."""
-    return ScriptDirectory.from_config(config(service)).get_current_head()
+    return ScriptDirectory.from_config(config(revisions)).get_current_head()
 
 
-def current(service: str, db: Database) -> str | None:
+def _revisions(db: Database) -> Revisions:
+    if db.revisions is None:
+        raise ValueError("this database has no revisions: its tables are simply created")
+    return db.revisions
+
+
+def current(db: Database) -> str | None:
     """The revision the service's database is at; None before the first upgrade."""
     with db.engine.connect() as connection:
         return _context(connection, db.metadata).get_current_revision()
 
 
-def differences(service: str, db: Database) -> list[Any]:
+def differences(db: Database) -> list[Any]:
     """Where the database and the service's models disagree (Alembic's autogenerate diff);
     tables that are not the service's (another service's, in a shared database) are ignored."""
     with db.engine.connect() as connection:
@@ -117,14 +128,14 @@ def run_env(context: EnvironmentContext) -> None:
     """The body of env.py: apply the service's revisions under a lock, in one transaction."""
     if context.is_offline_mode():
         raise SystemExit("Wegweiser applies its migrations online only")
-    service: str = context.config.attributes["service"]
+    revisions: Revisions = context.config.attributes["revisions"]
     db: Database = context.config.attributes["database"]
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            key = zlib.crc32(f"wegweiser-migrations-{service}".encode())
+            key = zlib.crc32(f"wegweiser-migrations-{revisions.service}".encode())
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         context.configure(connection=connection, **_options(db.metadata))
-        _adopt_unversioned(context, service, connection, db.metadata)
+        _adopt_unversioned(context, revisions, connection, db.metadata)
         with context.begin_transaction():
             context.run_migrations()
 
@@ -155,7 +166,7 @@ def _context(connection: Connection, metadata: MetaData) -> MigrationContext:
 
 
 def _adopt_unversioned(
-    context: EnvironmentContext, service: str, connection: Connection, metadata: MetaData
+    context: EnvironmentContext, revisions: Revisions, connection: Connection, metadata: MetaData
 ) -> None:
     """A database from before migrations has the tables but no version table: take it as the
     first revision if it matches, so upgrading Wegweiser keeps its data."""
@@ -166,20 +177,20 @@ def _adopt_unversioned(
         return
     script = context.script
     base = str(script.get_base())
-    diffs = _differences_from(base_schema(service, base), inspector)
+    diffs = _differences_from(base_schema(revisions, base), inspector)
     if diffs:
         raise SchemaMismatch(
-            f"the {service} database has tables from before migrations that differ from "
+            f"the {revisions.service} database has tables from before migrations that differ from "
             f"revision {base}: {'; '.join(diffs)}. Move the old database aside (or "
             "migrate it by hand), then start again."
         )
     context.get_context().stamp(script, base)
 
 
-def base_schema(service: str, revision: str) -> dict[str, set[str]]:
+def base_schema(revisions: Revisions, revision: str) -> dict[str, set[str]]:
     """The tables and their columns as `revision` makes them (run on a scratch SQLite
     database): what Wegweiser made before it had migrations is the first revision's schema."""
-    script = ScriptDirectory.from_config(config(service)).get_revision(revision)
+    script = ScriptDirectory.from_config(config(revisions)).get_revision(revision)
     assert script is not None and script.module is not None
     engine = create_engine("sqlite://")
     try:

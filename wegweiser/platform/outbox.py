@@ -18,6 +18,7 @@ from sqlalchemy import DateTime
 from sqlmodel import Field, Session, SQLModel, col, delete, func, select
 
 from schemas.envelope import Envelope
+from wegweiser.platform.db import STAGED
 
 log = structlog.get_logger()
 
@@ -36,10 +37,12 @@ class OutboxRow(SQLModel, table=True):
 
 
 def stage(session: Session, subject: str, event: Envelope[Any]) -> None:
-    """Add an event to the outbox inside the caller's transaction."""
+    """Add an event to the outbox inside the caller's transaction; the relay is woken once
+    it commits (`Database.after_staging`)."""
     session.add(
         OutboxRow(event_id=event.id, subject=subject, body=event.model_dump_json().encode())
     )
+    session.info[STAGED] = True
 
 
 def pending_count(session: Session) -> int:
@@ -72,14 +75,26 @@ class Relay:
         self._ack_timeout = ack_timeout
         self._idle_poll = idle_poll
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
 
     def wake(self) -> None:
-        """Tell the relay that a transaction just staged events."""
-        self._wake.set()
+        """Tell the relay that a transaction just staged events (from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # not running: it publishes what is staged when it starts
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def run_forever(self) -> None:
         """Publish until cancelled; back off while NATS is unreachable."""
+        self._loop = asyncio.get_running_loop()
         failures = 0
         while True:
             try:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
@@ -19,7 +19,7 @@ from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from schemas import subjects
 from schemas.catalogue import CATALOGUE
@@ -27,12 +27,13 @@ from schemas.envelope import Envelope, Payload
 from wegweiser.platform import topology
 from wegweiser.platform.connect import connect, credentials, jetstream_options, secret_from
 from wegweiser.platform.consumer import ConsumerEdge, Handler
-from wegweiser.platform.db import Database
-from wegweiser.platform.inbox import InboxRow
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
 from wegweiser.platform.nats_server import servers
-from wegweiser.platform.outbox import OutboxRow, Relay
+from wegweiser.platform.outbox import Relay
 from wegweiser.settings import Settings
+
+if TYPE_CHECKING:
+    from wegweiser.registry import Service
 
 log = structlog.get_logger()
 
@@ -57,25 +58,23 @@ def matches(pattern: str, subject: str) -> bool:
     return len(p) == len(s)
 
 
-# every service with a broker has both (the web app has neither)
-MESSAGING_TABLES: list[type[SQLModel]] = [OutboxRow, InboxRow]
-
-
 class ServiceRuntime:
     """One service process's shared machinery, built in one place."""
 
-    def __init__(self, name: str, settings: Settings, tables: Iterable[type[SQLModel]]) -> None:
-        self.name = name
+    def __init__(self, service: Service, settings: Settings) -> None:
+        """`service`: the registry's entry (wegweiser/registry.py): its name, tables and
+        schema revisions."""
+        self.name = service.name
         self.settings = settings
-        self.db = Database(settings.db_url(name), [*MESSAGING_TABLES, *tables], service=name)
+        self.db = service.database(settings)
         self.broker = NatsBroker(
             servers(settings.nats_url or ""),  # checked when connecting: wiring needs none
             logger=structlog.get_logger("faststream"),
             log_level=logging.DEBUG,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
-            js_options=jetstream_options(settings.service_seed_path(name)),
-            **credentials(settings.service_seed_path(name)),
+            js_options=jetstream_options(settings.service_seed_path(self.name)),
+            **credentials(settings.service_seed_path(self.name)),
         )
         self.stream = JStream(subjects.STREAM, declare=False)
         self._document_outputs()
@@ -120,12 +119,12 @@ class ServiceRuntime:
             self.js, topology.consumers(self.name), self.settings.max_deliver, self.provisions
         )
         self.relay = Relay(self.db.run, self.js)
+        self.db.after_staging(self.relay.wake)
         self.edge = ConsumerEdge(
             self.name,
             self.db.run,
             self.js,
             self.settings.max_deliver,
-            self.relay.wake,
             letter_key=None if seed is None else secret_from(seed, "dead-letter ids"),
         )
 

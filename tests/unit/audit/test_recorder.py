@@ -18,9 +18,9 @@ from services.audit import store
 from services.audit.queries import SEQUENCE_GAP, anomalies
 from services.audit.recorder import HEAD_SIGNED_TYPE, Recorder
 from services.audit.verification import verify_entries
+from tests.support.databases import service_database
 from wegweiser.platform.db import Database
 from wegweiser.platform.outbox import OutboxRow
-from wegweiser.platform.runtime import MESSAGING_TABLES
 
 KEY = Ed25519PrivateKey.generate()
 ANSWER = "ww.answer.lup-jobcenter.acknowledge"
@@ -28,9 +28,7 @@ ANSWER = "ww.answer.lup-jobcenter.acknowledge"
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(
-        f"sqlite:///{tmp_path / 'audit.db'}", [*MESSAGING_TABLES, *store.TABLES], service="audit"
-    )
+    database = service_database("audit", f"sqlite:///{tmp_path / 'audit.db'}")
     database.migrate()
     yield database
     database.dispose()

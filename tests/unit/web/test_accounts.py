@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 
 from services.web import accounts
 from services.web.accounts import AccountError, Role, SessionPolicy
+from tests.support.databases import service_database
 from wegweiser.platform.db import Database
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -18,7 +19,7 @@ POLICY = SessionPolicy(idle=timedelta(minutes=30), lifetime=timedelta(hours=10))
 
 @pytest.fixture
 def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'web.db'}", accounts.TABLES, service="web")
+    database = service_database("web", f"sqlite:///{tmp_path / 'web.db'}")
     database.migrate()
     database.run_sync(
         lambda s: accounts.add_user(s, "berater", "lang genug 123", Role.COUNSELLOR, "office-a")

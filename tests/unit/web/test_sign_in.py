@@ -23,6 +23,7 @@ from services.web.accounts import PasswordCheck, Role
 from services.web.http import Web, create_app
 from services.web.signin import SignIn, Throttled, WrongCredentials
 from services.web.throttle import Backoff
+from tests.support.databases import service_database
 from wegweiser.platform.db import Database
 
 PASSWORD = "lang genug 123"
@@ -64,7 +65,7 @@ class WebApp:
     """The web app on the database at `path`, as the composition root wires it."""
 
     def __init__(self, path: Path, clock: Clock) -> None:
-        self.db = Database(f"sqlite:///{path}", accounts.TABLES, service="web")
+        self.db = service_database("web", f"sqlite:///{path}")
         self.db.migrate()
         self.checks = CheckingOutsideTransactions(self.db)
         self.sign_in = SignIn(self.db.read, self.db.run, clock, check=self.checks)

@@ -11,27 +11,28 @@ from pathlib import Path
 import yaml
 
 from schemas.catalogue import json_schemas
+from wegweiser import registry
 
-HERE = Path(__file__).parent
-JSON_DIR = HERE / "json"
-ASYNCAPI_DIR = HERE / "asyncapi"
-NATS_AUTH_SAMPLE = HERE.parent / "infra" / "nats-auth.sample.conf"
+ROOT = Path(__file__).resolve().parents[1]
+JSON_DIR = ROOT / "schemas" / "json"
+ASYNCAPI_DIR = ROOT / "schemas" / "asyncapi"
+NATS_AUTH_SAMPLE = ROOT / "infra" / "nats-auth.sample.conf"
 
 
 def asyncapi_documents() -> dict[str, str]:
     """Service name -> AsyncAPI 3.0 YAML, from the service's FastStream broker."""
     from faststream.specification import AsyncAPI
 
-    from wegweiser.settings import SERVICES, Settings
+    from wegweiser.settings import Settings
 
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(nats_url="nats://127.0.0.1:4222", data_dir=Path(tmp))
-        for name in SERVICES:
-            runtime = importlib.import_module(f"services.{name}.bootstrap").build(settings)
-            if not hasattr(runtime, "broker"):  # the web app speaks HTTP only, no messaging
-                runtime.db.dispose()
+        for service in registry.SERVICES:
+            if not service.on_broker:  # the web app speaks HTTP only, no messaging
                 continue
+            name = service.name
+            runtime = importlib.import_module(service.bootstrap).build(settings)
             spec = AsyncAPI(runtime.broker, title=f"Wegweiser {name}", version="1")
             # FastStream keeps publishers in a set: sort keys so the document is reproducible
             document = yaml.safe_load(spec.to_specification().to_yaml())

@@ -1,0 +1,243 @@
+"""Intake's use cases, one method each: what the office's HTTP API (and anything else that
+drives intake) calls. Each method is one unit of work on intake's store, with the directory
+asked where a use case needs it; a person's data is opened once per call at most.
+
+Refusals are exceptions in the domain's words (`office.NotFound`, `Forbidden`, `Conflict`,
+`UnknownAgency`, `case.NotSealable`, `consent.rules.ConsentViolation`, `vault.PersonErased`,
+`DirectoryUnavailable`, `access.Refused`); nothing is written when one is raised. The entry
+points map them to their own outcomes (HTTP status codes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlmodel import Session
+
+from schemas.events import ConsentTerms
+from schemas.queries import AgencyCard, Excluded, ResolveAgencies, Suggestions
+from schemas.vocabulary import Need, ReferralStatus
+from services.consent.rules import covers_recipient
+from services.intake import access, commands, views
+from services.intake.api_models import (
+    ReferralPublic,
+    RequestCreate,
+    RequestDetail,
+    RequestPublic,
+    Suggestion,
+    SuggestionsPublic,
+    TrailItem,
+    WithdrawalPublic,
+)
+from services.intake.office import Forbidden, Office
+from services.intake.store import ReferralView, TrailEntry
+from wegweiser.platform.db import Database, as_utc
+
+
+class Directory(Protocol):
+    """What intake asks the directory (over NATS in the service; see directory_client.py)."""
+
+    async def resolve(self, query: ResolveAgencies) -> Suggestions: ...
+
+    async def lookup(self, agency_id: str) -> AgencyCard | None: ...
+
+
+class UnknownAgency(Exception):
+    """The agency is not in the directory, or takes no referrals."""
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str
+    expires_in: int
+    office_id: str
+
+
+class Intake:
+    """The offices' requests, consents and referrals, for the offices this intake serves."""
+
+    def __init__(
+        self,
+        db: Database,
+        directory: Directory,
+        offices: dict[str, Office],
+        tokens: access.Tokens,
+        revocations: access.Revocations,
+    ) -> None:
+        self.db = db
+        self.directory = directory
+        self.offices = offices
+        self.tokens = tokens
+        self.revocations = revocations
+
+    # --- who calls -----------------------------------------------------------------------
+
+    async def issue_token(self, client_id: str, secret: str, scope: str | None) -> Token:
+        """A bearer token for one office, to a client that proves its secret (OAuth 2.0
+        client credentials); `access.Refused` with the OAuth error code otherwise."""
+        client = await self.db.read(lambda s: access.authenticate(s, client_id, secret))
+        office_id = access.office_for(client, scope)
+        issued, lifetime = self.tokens.issue(client.client_id, office_id)
+        return Token(issued, lifetime, office_id)
+
+    async def caller(self, token: str) -> Office:
+        """The office a bearer token acts for: `access.Refused` for a token that is forged,
+        expired or of a revoked client; `Forbidden` for an office not served here."""
+        claims = self.tokens.check(token)
+        if await self.revocations.is_revoked(claims.client_id):
+            raise access.Refused("invalid_token", f"client {claims.client_id} is revoked")
+        office = self.offices.get(claims.office)
+        if office is None:
+            raise Forbidden(f"office {claims.office!r} is not served by this intake")
+        return office
+
+    # --- requests and consents -----------------------------------------------------------
+
+    async def record_request(self, office: Office, body: RequestCreate) -> RequestPublic:
+        row, consent_id = await self.db.run(lambda s: commands.record_request(office, s, body))
+        return RequestPublic(
+            request_id=row.id,
+            consent_id=consent_id,
+            needs=body.needs,
+            urgency=row.urgency,  # type: ignore[arg-type]
+            recorded_at=row.recorded_at,
+        )
+
+    async def request(self, office: Office, request_id: str) -> RequestDetail:
+        """A request with its person's data (for its office only) and its consent."""
+        found = await self.db.read(lambda s: views.request_detail(office, s, request_id))
+        return RequestDetail.model_validate(found)
+
+    async def suggestions(
+        self, office: Office, request_id: str, need: Need | None = None
+    ) -> SuggestionsPublic:
+        """The directory's candidates for each need of the request (or `need`), each marked
+        whether the consent covers it, and the agencies ruled out with their reasons."""
+        request = await self.db.read(lambda s: views.load_request(office, s, request_id))
+        person, terms = request.person, request.terms
+        out: list[Suggestion] = []
+        excluded: list[Excluded] = []
+        for n in [need] if need else person.needs:
+            answer = await self.directory.resolve(
+                ResolveAgencies(
+                    need=n,
+                    languages=tuple(person.languages),
+                    municipality=person.municipality,
+                    postcode=person.postcode,
+                    age=person.age,
+                    urgency=request.urgency,  # type: ignore[arg-type]
+                )
+            )
+            out += [
+                Suggestion(
+                    need=n,
+                    candidate=c,
+                    consent_covers=covers_recipient(terms, c.agency.agency_id, c.agency.kind),
+                )
+                for c in answer.candidates
+            ]
+            excluded += answer.excluded
+        return SuggestionsPublic(suggestions=out, excluded=excluded)
+
+    async def receipt(
+        self, office: Office, consent_id: str
+    ) -> tuple[ConsentTerms, datetime | None]:
+        """A consent's terms, for the person's receipt, and when it was withdrawn."""
+        return await self.db.read(lambda s: views.load_consent(office, s, consent_id))
+
+    async def withdraw(self, office: Office, consent_id: str) -> WithdrawalPublic:
+        """Withdraw a consent: open referrals are cancelled, every agency that received data
+        is asked to delete it, and the person's data is erased unless another consent stands."""
+        done = await self.db.run(lambda s: commands.withdraw_consent(office, s, consent_id))
+        assert done.consent.withdrawn_at is not None
+        return WithdrawalPublic(
+            consent_id=consent_id,
+            request_id=done.consent.request_id,
+            withdrawn_at=as_utc(done.consent.withdrawn_at),
+            person_data_erased=done.person_data_erased,
+            referrals=[public(v) for v in done.referrals],
+        )
+
+    # --- referrals -----------------------------------------------------------------------
+
+    async def send_referral(
+        self, office: Office, request_id: str, agency_id: str
+    ) -> tuple[ReferralPublic, bool]:
+        """Offer the request to one agency; (the referral, whether it is new). Sending to an
+        agency that already has an open referral of the request returns that one."""
+        await self.db.read(lambda s: views.request_row(office, s, request_id))
+        agency = await self.directory.lookup(agency_id)
+        if agency is None:
+            raise UnknownAgency(f"unknown agency {agency_id!r}: not in the directory")
+        if not agency.active:
+            raise UnknownAgency(f"agency {agency_id!r} is not active")
+        view, created = await self.db.run(
+            lambda s: commands.request_referral(office, s, request_id, agency)
+        )
+        return public(view), created
+
+    async def referrals_of(self, office: Office, request_id: str) -> list[ReferralPublic]:
+        found = await self.db.read(lambda s: views.referrals_of(office, s, request_id))
+        return [public(v) for v in found]
+
+    async def referrals(
+        self,
+        office: Office,
+        status: ReferralStatus | None = None,
+        *,
+        overdue: bool = False,
+        limit: int = 100,
+    ) -> list[ReferralPublic]:
+        """The office's referrals, newest first; `overdue` keeps only those overdue."""
+        found = await self.db.read(
+            lambda s: views.office_referrals(office, s, status, overdue=overdue, limit=limit)
+        )
+        return [public(v, client_reference=reference) for v, reference in found]
+
+    async def referral(self, office: Office, referral_id: str) -> ReferralPublic:
+        """One referral of the office, with its whole trail."""
+
+        def query(s: Session) -> ReferralPublic:
+            view = views.load_referral(s, office.office_id, referral_id)
+            return public(view, views.trail(s, referral_id))
+
+        return await self.db.read(query)
+
+    async def cancel(self, office: Office, referral_id: str, reason: str) -> ReferralPublic:
+        """Ask the referral service to withdraw a referral the office sent."""
+        view = await self.db.run(
+            lambda s: commands.request_cancellation(office, s, referral_id, reason)
+        )
+        return public(view)
+
+
+def public(
+    view: ReferralView, trail: list[TrailEntry] | None = None, client_reference: str | None = None
+) -> ReferralPublic:
+    """A referral as the office's API shows it."""
+    return ReferralPublic(
+        referral_id=view.id,
+        request_id=view.request_id,
+        client_reference=client_reference,
+        created_at=as_utc(view.created_at),
+        updated_at=as_utc(view.updated_at),
+        agency_id=view.agency_id,
+        agency_name=view.agency_name,
+        status=view.status,
+        reason=view.reason,
+        problem=view.problem,
+        overdue=view.overdue,
+        deletion=view.deletion,
+        trail=[
+            TrailItem(
+                kind=t.kind,
+                status=t.status,
+                version=t.version,
+                reason=t.reason,
+                occurred_at=as_utc(t.occurred_at),
+            )
+            for t in trail or []
+        ],
+    )

@@ -1,0 +1,143 @@
+"""A person's case as intake holds it, what of it travels to an agency, and how intake follows
+what became of each referral.
+
+Pure domain: no database, no NATS, no HTTP.
+
+- `Person` is the personal part of a request, kept encrypted under the person's own key.
+- `case_for` is data minimisation: an agency receives only the categories its consent entry
+  releases, and only the needs the consent lets it learn.
+- `seal` signs the case as the office and encrypts it to the agency's key; nothing is sent to
+  an agency without one.
+- `fold_change`, `fold_deletion` and `fold_refusal` fold the referral service's events into
+  the office's view of a referral; versions keep a late event from undoing a newer one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from jwcrypto import jwk
+from pydantic import BaseModel
+
+from schemas.events import CaseDetails, ConsentTerms, ReferralChange, SealedCase
+from schemas.queries import AgencyCard
+from schemas.vocabulary import CLOSED_STATES, OVERDUE_KINDS, DataCategory, Need, ReferralStatus
+from services.consent import rules as consent
+from wegweiser.platform import keys, sealing
+
+
+class Person(BaseModel):
+    """The personal part of a request, as stored encrypted in the request's row."""
+
+    client_name: str | None = None
+    needs: list[Need]
+    languages: list[str]
+    municipality: str | None = None
+    postcode: str | None = None
+    age: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request of an office with its person's data opened, and the consent's terms."""
+
+    request_id: str
+    client_reference: str
+    urgency: str
+    person: Person
+    terms: ConsentTerms
+
+
+class NotSealable(Exception):
+    """The agency has no public key in the directory, so nothing can be sent to it."""
+
+
+def case_for(request: Request, agency: AgencyCard) -> CaseDetails:
+    """Only what the consent releases to this agency (data minimisation)."""
+    allowed = consent.releasable_to(request.terms, agency.agency_id, agency.kind)
+    person = request.person
+    fields: dict[str, object] = {"urgency": request.urgency}
+    released: list[DataCategory] = []
+    for category, values in (
+        (DataCategory.CLIENT_REFERENCE, {"client_reference": request.client_reference}),
+        (DataCategory.NAME, {"client_name": person.client_name}),
+        (DataCategory.NEEDS, {"needs": consent.releasable_needs(request.terms, person.needs)}),
+        (DataCategory.LANGUAGES, {"languages": tuple(person.languages)}),
+        (DataCategory.AREA, {"municipality": person.municipality, "postcode": person.postcode}),
+        (DataCategory.AGE, {"age": person.age}),
+        (DataCategory.CASE_NOTE, {"note": person.note}),
+    ):
+        if category in allowed and any(v not in (None, ()) for v in values.values()):
+            fields.update(values)
+            released.append(category)
+    return CaseDetails(**fields, released_categories=tuple(released))  # type: ignore[arg-type]
+
+
+def seal(case: CaseDetails, agency: AgencyCard, signer: jwk.JWK, office_id: str) -> SealedCase:
+    """Sign the case as the office and encrypt it to the agency's public key."""
+    if not agency.public_key:
+        raise NotSealable(f"agency {agency.agency_id!r} has no public key in the directory")
+    token = sealing.seal(
+        case.model_dump(mode="json", exclude_none=True),
+        recipient=keys.from_dict(agency.public_key),
+        recipient_kid=agency.agency_id,
+        signer=signer,
+        signer_kid=office_id,
+    )
+    return SealedCase(
+        jwe=token,
+        recipient_kid=agency.agency_id,
+        signer_kid=office_id,
+        released_categories=case.released_categories,
+    )
+
+
+REMINDERS = frozenset(OVERDUE_KINDS[:2])
+"""Reminded and escalated: their reason is the deadline's, not an answer of the agency."""
+
+
+class View(Protocol):
+    """The office's view of one referral, as the folds change it."""
+
+    version: int
+    status: str
+    updated_at: datetime
+    overdue: str | None
+    reason: str | None
+    problem: str | None
+    deletion: str | None
+    open_key: str | None
+
+
+def fold_change(view: View, kind: str, change: ReferralChange) -> bool:
+    """Apply a change of the referral's state; False when it is older than what the view
+    shows (it arrived late: the trail keeps it, the view stays)."""
+    if change.version <= view.version:
+        return False
+    view.version, view.status = change.version, change.status.value
+    view.updated_at = change.occurred_at
+    if kind in OVERDUE_KINDS:
+        view.overdue = kind
+    elif change.status is not ReferralStatus.REQUESTED:
+        view.overdue = None
+    if change.reason and kind not in REMINDERS:
+        view.reason = change.reason
+    view.open_key = None if view.status in CLOSED_STATES else "open"
+    return True
+
+
+def fold_deletion(view: View, kind: str) -> None:
+    """Follow the agency's deletion after a withdrawal until it is confirmed."""
+    if view.deletion != "deletion-confirmed":
+        view.deletion = kind
+
+
+def fold_refusal(view: View, message: str) -> None:
+    """Show why the referral service refused the office's command; a referral refused
+    before it was ever offered no longer blocks a new one to the same agency."""
+    view.problem = message
+    if view.status == ReferralStatus.DRAFT.value:
+        view.open_key = None

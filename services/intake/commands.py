@@ -1,0 +1,205 @@
+"""What an office changes: record a request with its consent, ask for a referral, withdraw a
+consent, ask for a cancellation. Each runs in one transaction with the events it causes
+(staged in the outbox); a refusal raises before anything is written."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, select
+
+from schemas import subjects
+from schemas.envelope import new_event
+from schemas.events import (
+    ConsentRecorded,
+    ConsentTerms,
+    ConsentWithdrawn,
+    ReferralCancellationRequested,
+    ReferralRequested,
+    RequestRecorded,
+)
+from schemas.queries import AgencyCard
+from schemas.vocabulary import CLOSED_STATES, Purpose, ReferralStatus
+from services.consent import rules as consent
+from services.intake import case, projection, views
+from services.intake.api_models import RequestCreate
+from services.intake.case import Person
+from services.intake.office import Conflict, Office
+from services.intake.store import ConsentRow, ReferralView, RequestRow
+from wegweiser.platform.outbox import stage
+
+SOURCE = "/wegweiser/intake"
+
+
+def record_request(office: Office, session: Session, body: RequestCreate) -> tuple[RequestRow, str]:
+    """Store a request (personal part encrypted) and its consent; emit metadata events."""
+    now = datetime.now(UTC)
+    request_id, consent_id = f"req-{uuid.uuid4()}", f"con-{uuid.uuid4()}"
+    person = Person.model_validate(body.model_dump(include=set(Person.model_fields)))
+    row = RequestRow(
+        id=request_id,
+        office_id=office.office_id,
+        client_reference=body.client_reference,
+        urgency=body.urgency.value,
+        personal=office.vault.seal(
+            session, body.client_reference, request_id, person.model_dump(mode="json")
+        ),
+        recorded_at=now,
+    )
+    terms = ConsentTerms(
+        consent_id=consent_id,
+        person_reference=office.vault.pseudonym(body.client_reference),
+        controller=office.controller,
+        **body.consent.model_dump(),
+    )
+    session.add(row)
+    session.add(
+        ConsentRow(id=consent_id, request_id=request_id, terms=terms.model_dump(mode="json"))
+    )
+    recorded = new_event(
+        RequestRecorded(
+            request_id=request_id, office_id=office.office_id, urgency=body.urgency, recorded_at=now
+        ),
+        source=SOURCE,
+        subject=request_id,
+    )
+    stage(session, subjects.REQUEST_RECORDED, recorded)
+    stage(
+        session,
+        subjects.CONSENT_RECORDED,
+        new_event(
+            ConsentRecorded(request_id=request_id, terms=terms),
+            source=SOURCE,
+            subject=request_id,
+            causation=recorded,
+        ),
+    )
+    return row, consent_id
+
+
+def request_referral(
+    office: Office, session: Session, request_id: str, agency: AgencyCard
+) -> tuple[ReferralView, bool]:
+    """Ask the referral service to offer the request to the agency: only what the consent
+    releases to it, sealed to its key. Idempotent per agency: while a referral to it is open,
+    that one is returned (False: nothing new)."""
+    request = views.load_request(office, session, request_id)
+    existing = session.exec(
+        select(ReferralView).where(
+            ReferralView.request_id == request_id,
+            ReferralView.agency_id == agency.agency_id,
+            col(ReferralView.open_key).is_not(None),
+        )
+    ).first()
+    if existing is not None:
+        return existing, False
+    case_details = case.case_for(request, agency)
+    now = datetime.now(UTC)
+    if views.consent_of(session, request_id).withdrawn_at is not None:
+        raise consent.ConsentWithdrawn(f"consent {request.terms.consent_id} was withdrawn")
+    consent.check(
+        request.terms,
+        agency_id=agency.agency_id,
+        kind=agency.kind,
+        purpose=Purpose.REFERRAL,
+        categories=case_details.released_categories,
+        now=now,
+    )
+    sealed = case.seal(case_details, agency, office.signer, office.office_id)
+    referral_id = f"ref-{uuid.uuid4()}"
+    view = ReferralView(
+        id=referral_id,
+        request_id=request_id,
+        office_id=office.office_id,
+        agency_id=agency.agency_id,
+        agency_name=agency.name,
+        status=ReferralStatus.DRAFT.value,
+    )
+    session.add(view)
+    event = new_event(
+        ReferralRequested(
+            referral_id=referral_id,
+            request_id=request_id,
+            office_id=office.office_id,
+            agency_id=agency.agency_id,
+            agency_kind=agency.kind,
+            consent=request.terms,
+            case=sealed,
+        ),
+        source=SOURCE,
+        subject=referral_id,
+        correlation_id=request_id,
+    )
+    stage(session, subjects.REFERRAL_REQUESTED, event)
+    projection.record(
+        session, event.id, referral_id, None, "requested-by-office", "draft", None, now
+    )
+    return view, True
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    consent: ConsentRow
+    person_data_erased: bool
+    referrals: list[ReferralView]
+
+
+def withdraw_consent(office: Office, session: Session, consent_id: str) -> Withdrawal:
+    """Withdraw a consent: emit the withdrawal; erase the person's data unless another of
+    their consents still stands. Withdrawing twice changes nothing more."""
+    row, request = views.own_consent(office, session, consent_id)
+    person = request.client_reference
+    if row.withdrawn_at is None:
+        row.withdrawn_at = datetime.now(UTC)
+        session.add(row)
+        event = new_event(
+            ConsentWithdrawn(
+                consent_id=consent_id,
+                request_id=row.request_id,
+                office_id=office.office_id,
+                withdrawn_at=row.withdrawn_at,
+            ),
+            source=SOURCE,
+            subject=row.request_id,
+        )
+        stage(session, subjects.CONSENT_WITHDRAWN, event)
+        session.flush()
+        if not _other_consents_stand(session, person):
+            office.vault.shred(session, person)
+    erased = not _other_consents_stand(session, person) and not office.vault.has_key(
+        session, person
+    )
+    referrals = list(
+        session.exec(select(ReferralView).where(ReferralView.request_id == row.request_id))
+    )
+    return Withdrawal(row, erased, referrals)
+
+
+def _other_consents_stand(session: Session, person_ref: str) -> bool:
+    stmt = (
+        select(ConsentRow.id)
+        .join(RequestRow, col(RequestRow.id) == col(ConsentRow.request_id))
+        .where(RequestRow.client_reference == person_ref, col(ConsentRow.withdrawn_at).is_(None))
+    )
+    return session.exec(stmt).first() is not None
+
+
+def request_cancellation(
+    office: Office, session: Session, referral_id: str, reason: str
+) -> ReferralView:
+    """Ask the referral service to cancel a referral this office sent."""
+    view = views.load_referral(session, office.office_id, referral_id)
+    if view.status in CLOSED_STATES:
+        raise Conflict(f"referral {referral_id} is already {view.status}")
+    event = new_event(
+        ReferralCancellationRequested(
+            referral_id=referral_id, office_id=office.office_id, reason=reason
+        ),
+        source=SOURCE,
+        subject=referral_id,
+        correlation_id=view.request_id,
+    )
+    stage(session, subjects.CANCELLATION_REQUESTED, event)
+    return view

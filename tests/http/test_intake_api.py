@@ -1,0 +1,245 @@
+"""Intake's HTTP API in this process on a real SQLite store, with the real directory's answers:
+bad input gets a precise error and changes nothing, and every door checks who knocks (no
+token, a forged one, another office's, a revoked client, a foreign Host or Origin).
+
+What needs the processes (the directory gone, poison events, the command line) stays in
+tests/e2e."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.intake import access
+from services.intake.store import ConsentRow, ReferralView, RequestRow
+from tests.support.intake import HOST, IntakeApp
+from wegweiser.demo import sample_request
+from wegweiser.platform.outbox import OutboxRow
+
+OFFICE, OTHER_OFFICE = "lup-integration-office", "oa-integration-office"
+AGENCY = "lup-mbe-ludwigslust"
+PUBLIC = {"/health", "/token", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+
+
+def request_body(**overrides: object) -> dict:
+    return sample_request(**{"client_reference": "client-42", **overrides})
+
+
+@pytest.fixture
+def intake(tmp_path: Path) -> Iterator[IntakeApp]:
+    made = IntakeApp(tmp_path, origins=frozenset({"https://web.example"}))
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+async def office(intake: IntakeApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with intake.client(OFFICE) as client:
+        yield client
+
+
+@pytest.fixture
+async def mine(office: httpx.AsyncClient) -> dict[str, str]:
+    """A request, consent and referral of the office."""
+    request = (await office.post("/requests", json=request_body())).json()
+    sent = await office.post(
+        f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
+    )
+    assert sent.status_code == 202, sent.text
+    return {
+        "request_id": request["request_id"],
+        "consent_id": request["consent_id"],
+        "referral_id": sent.json()["referral_id"],
+    }
+
+
+def routes(intake: IntakeApp, ids: dict[str, str]) -> list[tuple[str, str]]:
+    """Every (method, path) of the API but the public ones, with the office's ids."""
+    out = []
+    for path, methods in intake.app.openapi()["paths"].items():
+        if path in PUBLIC:
+            continue
+        concrete = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
+        out += [(method.upper(), concrete) for method in methods]
+    assert len(out) >= 10, out
+    return out
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"consent": None}, "consent"),
+        ({"municipality": "1307609"}, "municipality"),
+        ({"needs": ["astrology"]}, "needs.0"),
+        ({"age": -1}, "age"),
+        ({"surprise": 1}, "surprise"),
+        (
+            {"municipality": None, "postcode": None},
+            "give the person's municipality (AGS) or postcode",
+        ),
+    ],
+)
+async def test_a_malformed_request_gets_422_naming_the_field_and_nothing_is_stored(
+    intake: IntakeApp, office: httpx.AsyncClient, change: dict, field: str
+) -> None:
+    body = request_body(**change)
+    if body.get("consent") is None:
+        del body["consent"]
+    response = await office.post("/requests", json=body)
+    broken_json = await office.post(
+        "/requests", content=b'{"needs": [', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    named = [".".join(map(str, e["loc"][1:])) + " " + e["msg"] for e in response.json()["detail"]]
+    assert any(field in n for n in named), named
+    assert broken_json.status_code == 422 and "json_invalid" in broken_json.text
+    assert intake.count(RequestRow) == intake.count(ConsentRow) == intake.count(OutboxRow) == 0
+
+
+async def test_referrals_to_unknown_or_uncovered_agencies_are_refused_and_nothing_is_sent(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    expired = request_body()
+    expired["consent"]["given_at"] = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    expired["consent"]["expires_at"] = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    request = (await office.post("/requests", json=request_body())).json()
+    old = (await office.post("/requests", json=expired)).json()
+    send = f"/requests/{request['request_id']}/referrals"
+    unknown = await office.post(send, json={"agency_id": "no-such-agency"})
+    uncovered = await office.post(send, json={"agency_id": "lup-jobcenter"})
+    lapsed = await office.post(
+        f"/requests/{old['request_id']}/referrals", json={"agency_id": AGENCY}
+    )
+    missing = await office.post("/requests/req-nope/referrals", json={"agency_id": AGENCY})
+    no_referral = await office.get("/referrals/ref-nope")
+    assert unknown.status_code == 422
+    assert "unknown agency 'no-such-agency'" in unknown.json()["detail"]
+    assert uncovered.status_code == 422
+    assert uncovered.json()["detail"].startswith("consent.not-covered: consent con-")
+    assert "does not cover agency lup-jobcenter (kind jobcenter)" in uncovered.json()["detail"]
+    assert lapsed.status_code == 422 and "expired at" in lapsed.json()["detail"]
+    assert missing.status_code == 404 and no_referral.status_code == 404
+    assert intake.count(ReferralView) == 0
+    assert intake.staged("ww.intake.referral.requested") == 0
+
+
+async def test_a_referral_sent_twice_to_the_same_agency_is_one_referral(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    request = (await office.post("/requests", json=request_body())).json()
+    send = f"/requests/{request['request_id']}/referrals"
+    first = await office.post(send, json={"agency_id": AGENCY})
+    second = await office.post(send, json={"agency_id": AGENCY})
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert first.json()["referral_id"] == second.json()["referral_id"]
+    assert intake.staged("ww.intake.referral.requested") == 1
+
+
+async def test_suggestions_come_from_the_directory_with_what_the_consent_covers(
+    office: httpx.AsyncClient,
+) -> None:
+    request = (await office.post("/requests", json=request_body())).json()
+    found = (await office.get(f"/requests/{request['request_id']}/suggestions")).json()
+    covered = {
+        s["candidate"]["agency"]["agency_id"] for s in found["suggestions"] if s["consent_covers"]
+    }
+    assert AGENCY in covered
+    assert found["excluded"], "agencies ruled out are listed with their reasons"
+
+
+# --- who may call ------------------------------------------------------------------------
+
+
+async def test_every_route_but_health_and_token_refuses_a_call_without_a_valid_token(
+    intake: IntakeApp, mine: dict[str, str]
+) -> None:
+    forged = "Bearer eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.AAAA"
+    async with intake.client() as anyone:
+        for method, path in routes(intake, mine):
+            for headers in [{}, {"Authorization": forged}, {"X-Wegweiser-Office": OTHER_OFFICE}]:
+                response = await anyone.request(method, path, headers=headers, json={})
+                assert response.status_code == 401, (method, path, headers, response.text)
+                assert response.headers["www-authenticate"].startswith("Bearer")
+        assert (await anyone.get("/health")).json() == {"status": "ok"}
+
+
+async def test_another_offices_token_reads_and_changes_none_of_this_offices_cases(
+    intake: IntakeApp, office: httpx.AsyncClient, mine: dict[str, str]
+) -> None:
+    async with intake.client(OTHER_OFFICE) as other:
+        for method, path in routes(intake, mine):
+            if path in ("/requests", "/referrals"):
+                continue  # the other office's own collection: its own, not ours
+            body = {"agency_id": AGENCY} if path.endswith("/referrals") else {"reason": "mine"}
+            response = await other.request(method, path, json=body)
+            assert response.status_code == 403, (method, path, response.text)
+        listed = (await other.get("/referrals")).json()
+        assert mine["referral_id"] not in [r["referral_id"] for r in listed]
+    detail = (await office.get(f"/requests/{mine['request_id']}")).json()
+    assert detail["consent_withdrawn_at"] is None and not detail["erased"] and detail["needs"]
+    referral = (await office.get(f"/referrals/{mine['referral_id']}")).json()
+    assert referral["status"] != "cancelled"
+    assert len((await office.get(f"/requests/{mine['request_id']}/referrals")).json()) == 1
+
+
+async def test_a_token_is_granted_only_as_oauth_client_credentials_say(intake: IntakeApp) -> None:
+    credential = intake.add_client(OFFICE)
+    grant = {"grant_type": "client_credentials"}
+    basic = (credential.client_id, credential.client_secret)
+    async with intake.client() as anyone:
+        issued = await anyone.post("/token", data=grant, auth=basic)
+        assert issued.status_code == 200 and issued.headers["cache-control"] == "no-store"
+        assert issued.json()["scope"] == f"office:{OFFICE}" and issued.json()["expires_in"] > 0
+        other = await anyone.post(
+            "/token", data={**grant, "scope": f"office:{OTHER_OFFICE}"}, auth=basic
+        )
+        assert other.status_code == 400 and other.json()["error"] == "invalid_scope"
+        wrong = await anyone.post("/token", data=grant, auth=(credential.client_id, "x"))
+        assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+        implicit = await anyone.post("/token", data={"grant_type": "password"}, auth=basic)
+        assert implicit.status_code == 400
+        assert implicit.json()["error"] == "unsupported_grant_type"
+        unauthenticated = await anyone.post("/token", data=grant)
+        assert unauthenticated.status_code == 401
+
+
+async def test_a_revoked_clients_token_and_secret_are_refused(intake: IntakeApp) -> None:
+    credential = intake.add_client(OFFICE)
+    grant, basic = (
+        {"grant_type": "client_credentials"},
+        (credential.client_id, credential.client_secret),
+    )
+    async with intake.client() as anyone:
+        token = (await anyone.post("/token", data=grant, auth=basic)).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        created = await anyone.post("/requests", json=request_body(), headers=bearer)
+        assert created.status_code == 201, created.text
+        intake.db.run_sync(lambda s: access.revoke(s, credential.client_id))
+        path = f"/requests/{created.json()['request_id']}"
+        assert (await anyone.get(path, headers=bearer)).status_code == 401
+        again = await anyone.post("/token", data=grant, auth=basic)
+        assert again.status_code == 401 and "revoked" in again.json()["error_description"]
+
+
+async def test_a_foreign_host_or_a_browser_page_of_another_origin_is_refused(
+    intake: IntakeApp, office: httpx.AsyncClient, mine: dict[str, str]
+) -> None:
+    rebound = await office.get(f"/requests/{mine['request_id']}", headers={"Host": "evil.example"})
+    assert rebound.status_code == 400
+    withdraw = await office.post(
+        f"/consents/{mine['consent_id']}/withdraw", headers={"Origin": "https://evil.example"}
+    )
+    assert withdraw.status_code == 403
+    allowed = await office.get(
+        f"/requests/{mine['request_id']}", headers={"Origin": "https://web.example"}
+    )
+    assert allowed.status_code == 200 and allowed.json()["consent_withdrawn_at"] is None
+    assert HOST in str(office.base_url)

@@ -1,0 +1,104 @@
+"""Intake's HTTP app in this process, on a real SQLite store, asking the real directory (its
+query handlers on its own store, in this process too: the service asks them over NATS)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+from sqlmodel import select
+
+from schemas.queries import AgencyCard, LookupAgency, ResolveAgencies, Suggestions
+from services.directory import handlers, identities
+from services.directory.sample import sample_agency_ids
+from services.intake import access
+from services.intake.application import Intake
+from services.intake.credential import Credential
+from services.intake.http import create_app
+from services.intake.office import Office
+from services.intake.vault import Vault
+from tests.support.databases import service_database
+from tests.support.directory import directory
+from wegweiser.platform import keys
+from wegweiser.platform.db import Database
+from wegweiser.platform.outbox import OutboxRow
+
+OFFICES = {
+    "lup-integration-office": "Integrationsbeauftragte Ludwigslust-Parchim",
+    "oa-integration-office": "Büro für Chancengleichheit Oberallgäu",
+}
+HOST = "intake.test"
+
+
+class LocalDirectory:
+    """The directory's own answers to intake's two questions, from its store."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.snapshot = handlers.Snapshot()
+
+    async def resolve(self, query: ResolveAgencies) -> Suggestions:
+        return await self.db.read(lambda s: handlers.suggest(s, query, self.snapshot))
+
+    async def lookup(self, agency_id: str) -> AgencyCard | None:
+        found = await self.db.read(lambda s: handlers.lookup(s, LookupAgency(agency_id=agency_id)))
+        return found.agency
+
+
+class IntakeApp:
+    """Intake as its composition root wires it, for the offices in OFFICES; every sample
+    agency has a sealing key on file (as `up` gives the sample agencies)."""
+
+    def __init__(self, folder: Path, origins: frozenset[str] = frozenset()) -> None:
+        self.directory = directory(folder / "directory")
+        on_file = {a: keys.public_dict(keys.generate_encryption_key()) for a in sample_agency_ids()}
+        self.directory.db.run_sync(lambda s: identities.publish_on_file(s, on_file))
+        self.db = service_database("intake", f"sqlite:///{folder / 'intake.db'}")
+        self.db.migrate()
+        vault = Vault(os.urandom(32))
+        self.offices = {
+            office_id: Office(office_id, vault, keys.generate_signing_key(), controller=name)
+            for office_id, name in OFFICES.items()
+        }
+        self.tokens = access.Tokens(keys.generate_signing_key())
+        self.intake = Intake(
+            self.db,
+            LocalDirectory(self.directory.db),
+            self.offices,
+            self.tokens,
+            access.Revocations(lambda: self.db.read(access.revoked_ids), every=0),
+        )
+        self.app = create_app([HOST], origins)
+        self.app.state.intake = self.intake
+
+    def client(self, office: str | None = None, **kw: object) -> httpx.AsyncClient:
+        """A caller of the API; with `office`, as a registered client of that office."""
+        headers = {}
+        if office is not None:
+            credential = self.add_client(office)
+            token, _ = self.tokens.issue(credential.client_id, office)
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url=f"http://{HOST}",
+            headers=headers,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def add_client(self, *offices: str) -> Credential:
+        return self.db.run_sync(
+            lambda s: access.add_client(s, "test client", list(offices), set(OFFICES))
+        )
+
+    def count(self, table: type) -> int:
+        return len(self.db.read_sync(lambda s: list(s.exec(select(table)))))
+
+    def staged(self, subject: str) -> int:
+        """How many events on `subject` wait in the outbox (nothing publishes them here)."""
+        rows = self.db.read_sync(lambda s: list(s.exec(select(OutboxRow))))
+        return sum(1 for row in rows if row.subject == subject)
+
+    def dispose(self) -> None:
+        self.db.dispose()
+        self.directory.db.dispose()

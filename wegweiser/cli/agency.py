@@ -1,0 +1,301 @@
+"""Partner agencies: the county invites, approves and revokes them; an agency's own
+commands (`wegweiser-agency`'s too)."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import getpass
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wegweiser.cli.common import DataDir, Seed, T, database, duration, load_settings, running_nats
+from wegweiser.logging import configure_logging
+from wegweiser.settings import Settings
+
+agency_app = typer.Typer(
+    no_args_is_help=True,
+    help="Partner agencies: the county invites, approves and revokes them; an agency enrols, "
+    "rotates its keys and listens (the agency's commands are `wegweiser-agency`'s too).",
+)
+
+
+def _as_agency(
+    settings: Settings, agency: str, seed: Path | None, act: Callable[[Any], Awaitable[str]]
+) -> str:
+    """Connect as the agency (its own credentials unless `seed` names others) and `act`;
+    refused credentials end the command with a clear message, exit 2."""
+    from services.agency import AgencyClient
+    from wegweiser.platform.connect import NotAuthorized
+
+    async def run() -> str:
+        async with await AgencyClient.connect(
+            running_nats(settings), agency, seed=seed or settings.agency_seed_path(agency)
+        ) as client:
+            return await act(client)
+
+    try:
+        return asyncio.run(run())
+    except NotAuthorized as exc:
+        typer.echo(
+            f"{exc}; an agency's credentials come from `wegweiser agency credentials`", err=True
+        )
+        raise typer.Exit(2) from None
+
+
+def _webhook_credentials(settings: Settings, agency: str) -> None:
+    from services.gateway.webhook import SecretFolder
+
+    secret = SecretFolder(settings.webhook_secrets_path).ensure(agency)
+    typer.echo(f"webhook secret for {agency} (give it to the agency only): {secret}")
+    from wegweiser.supervisor import runtime_info
+
+    gateway = runtime_info(settings.data_dir).get("gateway_url") or settings.gateway_url
+    typer.echo(f"answers go to: {gateway}/webhooks/{agency}/answers")
+    typer.echo("how to verify and answer: docs/webhooks.md")
+
+
+@agency_app.command("credentials")
+def agency_credentials(
+    agency: Annotated[str, typer.Argument(help="the agency id from the directory")],
+    data_dir: DataDir = None,
+) -> None:
+    """Issue an agency's credentials for its adapter. NATS: an nkey that can read only its own
+    referrals and publish only its own answers (creates its consumer, reloads the embedded
+    server's users). Webhook: the secret that signs deliveries and callbacks. E-mail: the key
+    pair the gateway holds to open its referrals in the portal."""
+    from services.directory import store
+    from wegweiser.platform import grants, nats_auth
+    from wegweiser.provisioning import connect_as, reload_accounts
+
+    settings = load_settings(data_dir)
+    db = database(settings, "directory")
+    found = db.run_sync(lambda s: store.get(s, agency))
+    db.dispose()
+    if found is None:
+        typer.echo(f"unknown agency {agency!r}: not in the directory", err=True)
+        raise typer.Exit(2)
+    if found.channel == "webhook":
+        _webhook_credentials(settings, agency)
+        return
+    if found.channel == "email":
+        from services.directory import identities
+        from wegweiser.platform.keys import KeyRing, public_dict
+
+        key = public_dict(KeyRing(settings.keys_path).ensure_agency(agency))
+        db = database(settings, "directory")
+        db.run_sync(lambda s: identities.publish_on_file(s, {agency: key}))
+        db.dispose()
+        typer.echo(
+            f"{agency} receives e-mail notices at {found.referral_address}; the gateway "
+            f"holds its key pair in {settings.keys_path / 'agencies'} to open its referrals "
+            "in the portal (published as held by the gateway)."
+        )
+        return
+    seeds = nats_auth.Seeds(settings.keys_path / "nats")
+    seed = seeds.ensure(seeds.agency_path(agency))
+    reloaded = reload_accounts(settings)
+
+    async def confirm() -> None:  # the agency's user exists once the server's reload is done
+        if reloaded:
+            await (
+                await connect_as(running_nats(settings), seed, f"wegweiser-agency-{agency}")
+            ).close()
+
+    asyncio.run(confirm())
+    _agency_consumer(settings, agency)
+    typer.echo(f"nkey seed for {agency}: {seed}  (secret: give it to the agency only)")
+    typer.echo(f"public key: {nats_auth.public_key(seed)}")
+    typer.echo(f"inbox prefix the agency must use: {grants.inbox_prefix(agency)}")
+    typer.echo(
+        "users of the embedded nats-server reloaded"
+        if reloaded
+        else f"add its user to your nats-server: see {settings.data_dir / 'nats' / 'auth.conf'}"
+    )
+
+
+def _agency_consumer(settings: Settings, agency: str) -> None:
+    """The agency's durable consumer, made now rather than at the broker watch's next round."""
+    from wegweiser.platform import topology
+    from wegweiser.platform.connect import connect
+
+    async def make() -> None:
+        nc = await connect(running_nats(settings), "wegweiser-admin", settings.nats_seed_path)
+        spec = topology.agency_consumer(agency)
+        await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
+        await nc.drain()
+
+    asyncio.run(make())
+
+
+def _administration(settings: Settings) -> Any:
+    """The county's use cases on agencies, on the directory's database (closed at exit)."""
+    from services.directory.admin import Administration
+    from services.gateway.webhook import SecretFolder
+
+    db = database(settings, "directory")
+    atexit.register(db.dispose)
+    return Administration(db, SecretFolder(settings.webhook_secrets_path))
+
+
+def _decide(step: Awaitable[T]) -> T:
+    """Run one administration step; a refusal ends the command with its code, exit 2."""
+    from services.directory.enrolment import Refused
+
+    try:
+        return asyncio.run(step)  # type: ignore[arg-type]
+    except Refused as exc:
+        typer.echo(f"refused ({exc.code}): {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@agency_app.command("invite")
+def agency_invite(
+    agency: Annotated[str, typer.Argument(help="the agency id from the directory")],
+    valid_for: Annotated[str, typer.Option(help="how long the code works (ISO 8601)")] = "P7D",
+    data_dir: DataDir = None,
+) -> None:
+    """The county: a one-time enrolment code for an agency, to hand to it (shown once)."""
+    settings = load_settings(data_dir)
+    admin = _administration(settings)
+    invitation = _decide(admin.invite(agency, duration(valid_for), by=_operator()))
+    typer.echo(
+        f"enrolment {invitation.enrolment_id} for {agency}, valid until "
+        f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    typer.echo(f"code (give it to the agency only): {invitation.code}")
+    typer.echo(f"the agency runs: wegweiser agency enrol CODE --directory {settings.directory_url}")
+
+
+@agency_app.command("enrolments")
+def agency_enrolments(data_dir: DataDir = None) -> None:
+    """The county: enrolments waiting for a decision."""
+    for row in _decide(_administration(load_settings(data_dir)).pending()):
+        user = row.broker_user or "-"
+        typer.echo(f"{row.enrolment_id}  {row.agency_id:<36} {row.status:<10} {user[:12]}")
+
+
+@agency_app.command("approve")
+def agency_approve(enrolment_id: str, data_dir: DataDir = None) -> None:
+    """The county: publish the agency's own keys at once and give it access (its broker user,
+    or a webhook secret sealed to its key); the keys the county held for it retire."""
+    from wegweiser.provisioning import reload_accounts
+
+    settings = load_settings(data_dir)
+    row = _decide(_administration(settings).approve(enrolment_id, by=_operator()))
+    if row.channel == "nats" and reload_accounts(settings):
+        _agency_consumer(settings, row.agency_id)
+    typer.echo(f"approved {enrolment_id}: {row.agency_id} ({row.channel}) with its own keys")
+
+
+@agency_app.command("refuse")
+def agency_refuse(enrolment_id: str, data_dir: DataDir = None) -> None:
+    """The county: end an enrolment with nothing published (a request, or an invitation not
+    yet used: its code is refused from then on)."""
+    row = _decide(_administration(load_settings(data_dir)).refuse(enrolment_id, by=_operator()))
+    typer.echo(f"refused {enrolment_id} ({row.agency_id})")
+
+
+@agency_app.command("revoke")
+def agency_revoke(agency: str, data_dir: DataDir = None) -> None:
+    """The county: end every key of an agency now. Its broker user is removed (its
+    connections close within seconds), nothing more is sealed to it, its answers are refused."""
+    from wegweiser.provisioning import reload_accounts
+
+    settings = load_settings(data_dir)
+    ended = _decide(_administration(settings).revoke(agency, by=_operator())).keys_ended
+    reloaded = reload_accounts(settings)
+    typer.echo(
+        f"revoked {agency}: {ended} keys ended"
+        + ("; broker users reloaded" if reloaded else "; no embedded broker runs here")
+    )
+
+
+def _operator() -> str:
+    """Who runs an administration command, for the log."""
+    return f"cli:{getpass.getuser()}"
+
+
+@agency_app.command("listen")
+def agency_listen(
+    agency: Annotated[str, typer.Option(help="the agency id from the directory")],
+    acknowledge: Annotated[bool, typer.Option(help="acknowledge each offer on receipt")] = False,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="the agency's private JWK (default: keys_dir/agencies/ID.jwk)"),
+    ] = None,
+    seed: Seed = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(help="the agency's own key folder from `agency enrol` (instead of --key)"),
+    ] = None,
+    nats_url: Annotated[
+        str | None, typer.Option(help="the county's NATS address (with --keys)")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Receive this agency's referrals, unseal offers, print each event as one JSON line."""
+    from services.agency.enrolment import AgencyKeys
+    from services.agency.listen import listen
+    from wegweiser.platform.keys import KeyRing, load
+
+    settings = load_settings(data_dir)
+    configure_logging(settings.log_level, settings.log_json, f"agency-{agency}")
+    found: tuple[Any, dict[str, Any], Path | None]
+    if keys is not None:
+        own = AgencyKeys(keys)
+        found = (own.sealing_keys, own.offices, own.broker_seed)
+    else:
+        ring = KeyRing(settings.keys_path)
+        key_path = key or ring.agency_path(agency)
+        if not key_path.exists():
+            typer.echo(f"no private key at {key_path}: pass --key FILE or --keys DIR", err=True)
+            raise typer.Exit(2)
+        found = (load(key_path), ring.office_public(), seed or settings.agency_seed_path(agency))
+    url = nats_url or running_nats(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(listen(url, agency, acknowledge, *found))
+
+
+@agency_app.command("answer")
+def agency_answer(
+    referral: str,
+    action: Annotated[
+        str,
+        typer.Argument(help="acknowledge, accept, reject, start, hold, resume, complete or fail"),
+    ],
+    agency: Annotated[str, typer.Option(help="the agency id")],
+    reason: Annotated[str | None, typer.Option(help="required for reject, hold, fail")] = None,
+    seed: Seed = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Answer a referral as an agency."""
+    sent = _as_agency(
+        load_settings(data_dir),
+        agency,
+        seed,
+        lambda client: client.answer(referral, action, reason),
+    )
+    typer.echo(f"answer {sent} sent")
+
+
+@agency_app.command("capacity")
+def agency_capacity(
+    capacity: Annotated[int, typer.Argument(help="referrals the agency can take now (0 = full)")],
+    waiting_days: Annotated[int, typer.Argument(help="days a person waits for a first meeting")],
+    agency: Annotated[str, typer.Option(help="the agency id")],
+    seed: Seed = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Report this agency's capacity and waiting time to the directory."""
+    sent = _as_agency(
+        load_settings(data_dir),
+        agency,
+        seed,
+        lambda client: client.update_capacity(capacity, waiting_days),
+    )
+    typer.echo(f"capacity update {sent} sent")

@@ -1,0 +1,156 @@
+"""Run Wegweiser: everything (`up`), one service, the demo, its status; retention."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+from functools import partial
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wegweiser.cli.common import DataDir, database, load_settings
+from wegweiser.logging import configure_logging
+from wegweiser.settings import SERVICES
+
+app = typer.Typer()
+
+
+@app.command()
+def up(
+    data_dir: DataDir = None,
+    nats_url: Annotated[str | None, typer.Option()] = None,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            help="three nats-server nodes as one JetStream cluster (stream and consumers at "
+            "3 replicas), two instances of every service, and PostgreSQL (see infra/CLUSTER.md)"
+        ),
+    ] = False,
+    instances: Annotated[
+        int | None, typer.Option(min=1, max=8, help="processes per service")
+    ] = None,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            help="a PostgreSQL server URL: one database per service is created on it "
+            "(--cluster uses postgresql://postgres@127.0.0.1:5432 unless given)"
+        ),
+    ] = None,
+) -> None:
+    """Start NATS (embedded unless NATS_URL is set) and every service; Ctrl-C stops all."""
+    from wegweiser.supervisor import up as run_up
+
+    overrides: dict[str, object] = {"nats_url": nats_url, "instances": instances}
+    if cluster:
+        overrides["nats_cluster_size"] = 3
+        overrides["instances"] = instances or 2
+        postgres = postgres or "postgresql://postgres@127.0.0.1:5432/postgres"
+    if postgres:
+        from wegweiser.platform.postgres import service_databases
+
+        for service, url in service_databases(postgres, SERVICES).items():
+            overrides[f"{service}_db_url"] = url
+    settings = load_settings(data_dir, **overrides)
+    configure_logging(settings.log_level, settings.log_json, "supervisor")
+    raise typer.Exit(run_up(settings))
+
+
+@app.command()
+def service(name: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICES)}")]) -> None:
+    """Run one service in this process (what `up` starts for each)."""
+    if name not in SERVICES:
+        raise typer.BadParameter(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json, name)
+    if trace := os.environ.get("WEGWEISER_TRACE_KEY_READS"):
+        from wegweiser.platform.keys import trace_reads
+
+        trace_reads(settings.keys_path, Path(trace), name)
+    runtime = importlib.import_module(f"services.{name}.bootstrap").build(settings)
+    asyncio.run(runtime.serve())
+
+
+@app.command()
+def status(data_dir: DataDir = None) -> None:
+    """Show each service, the stream and its consumers; exit 1 if anything is down."""
+    from wegweiser.status import status as read_status
+
+    ok, lines = asyncio.run(read_status(load_settings(data_dir)))
+    typer.echo("\n".join(lines))
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    client_name: Annotated[
+        str, typer.Option(help="the demo client's name (search the data directory for it after)")
+    ] = "Demo Client",
+) -> None:
+    """Drive one referral through its whole life against the running system; print its trail."""
+    import httpx
+
+    from wegweiser.demo import DemoFailed
+    from wegweiser.demo import demo as run_demo
+    from wegweiser.supervisor import runtime_info
+
+    settings = load_settings(data_dir)
+    configure_logging("WARNING", settings.log_json)
+    info = runtime_info(settings.data_dir)
+    nats_url = str(info.get("nats_url") or settings.nats_url or "")
+    if not nats_url:
+        typer.echo("Wegweiser is not running here: start it with `wegweiser up`.", err=True)
+        raise typer.Exit(2)
+    try:
+        from wegweiser.platform.keys import KeyRing
+
+        intake_url = str(info.get("intake_url") or settings.intake_url)
+        ring = KeyRing(settings.keys_path)
+        asyncio.run(
+            run_demo(
+                intake_url,
+                nats_url,
+                keys=ring,
+                client_name=client_name,
+                seed=settings.nats_seed_path,
+                agency_seed=settings.agency_seed_path,
+                intake_credential=settings.demo_intake_credential_path,
+            )
+        )
+    except (DemoFailed, OSError, httpx.HTTPStatusError) as exc:
+        typer.echo(f"demo FAILED: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("demo passed: the referral went through its whole life.")
+
+
+@app.command()
+def retention(
+    run: Annotated[
+        bool, typer.Option("--run", help="erase what is due (default: only show it)")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Show the requests whose personal data is due for erasure; with --run, erase it."""
+    from datetime import UTC, datetime
+
+    from services.intake import retention as rules
+    from services.intake.vault import Vault, master_key
+
+    settings = load_settings(data_dir)
+    db = database(settings, "intake")
+    vault = Vault(master_key(settings.intake_master_key, settings.keys_path))
+    due = db.run_sync(lambda s: rules.due(s, datetime.now(UTC), settings.retention_after_closure))
+    typer.echo(f"{len(due)} request(s) closed more than {settings.retention_after_closure} ago:")
+    for item in due:
+        typer.echo(
+            f"  {item.request_id}  closed {item.closed_at:%Y-%m-%d}  referrals {item.referrals}"
+        )
+    if run:
+        erased = 0
+        for item in due:
+            erased += db.run_sync(partial(rules.erase, vault=vault, request_id=item.request_id))
+        typer.echo(f"erased the personal data of {erased} request(s)")
+    db.dispose()
