@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from nats.aio.client import Client
+from sqlalchemy import inspect
 
 from schemas import subjects
 from wegweiser.platform import grants, nats_auth, topology
@@ -111,7 +112,9 @@ def directory_registry(settings: Settings, strict: bool = False) -> Registry | N
 
     database = registry.service("directory").database(settings)
 
-    def read(session: Any) -> Registry:
+    def read(session: Any) -> Registry | None:
+        if not inspect(session.connection()).has_table(store.StateRow.__tablename__):
+            return None  # the directory is making its tables: as if it had none yet
         generation = store.generation(session)  # raised by every change to agencies or keys
         known = _registries.get(url)
         if known is not None and known[0] == generation:

@@ -15,10 +15,16 @@ from typing import Protocol
 
 import structlog
 from jwcrypto import jwk
-from pydantic import BaseModel
 from sqlmodel import Session
 
 from services.directory import enrolment, identities, store
+from services.directory.admin_models import (
+    AgencyStanding,
+    Decided,
+    Invited,
+    PendingEnrolment,
+    Revoked,
+)
 from services.directory.enrolment import Refused, Status
 from services.directory.identities import Use
 from services.directory.store import EnrolmentRow
@@ -31,76 +37,6 @@ class WebhookSecrets(Protocol):
     """Where a webhook agency's signing secret is issued for the gateway to sign with."""
 
     def issue(self, agency_id: str) -> str: ...
-
-
-class PendingEnrolment(BaseModel):
-    """An enrolment the county has not decided yet: an invitation not yet used, or a
-    request with the agency's public keys waiting for approval."""
-
-    enrolment_id: str
-    agency_id: str
-    channel: str
-    status: str
-    invited_at: datetime
-    expires_at: datetime
-    requested_at: datetime | None = None
-    broker_user: str | None = None
-    """The agency's public nkey, to compare with what the agency reads out to the county."""
-    sealing_kid: str | None = None
-    """Its sealing key's thumbprint (RFC 7638), likewise."""
-
-    @classmethod
-    def of(cls, row: EnrolmentRow) -> PendingEnrolment:
-        keys = row.request or {}
-        sealing = keys.get("sealing_key")
-        return cls(
-            enrolment_id=row.id,
-            agency_id=row.agency_id,
-            channel=row.channel,
-            status=row.status,
-            invited_at=as_utc(row.invited_at),
-            expires_at=as_utc(row.expires_at),
-            requested_at=as_utc(row.requested_at) if row.requested_at else None,
-            broker_user=str(keys["nats_user"]) if "nats_user" in keys else None,
-            sealing_kid=jwk.JWK(**sealing).thumbprint() if sealing else None,
-        )
-
-
-class AgencyStanding(BaseModel):
-    """One agency as the county sees it: how it is reached and who holds its keys."""
-
-    agency_id: str
-    name: str
-    organization: str
-    channel: str
-    custody: str | None
-    """Who holds the private half of its sealing key in effect: `agency`, `gateway` or
-    `county`; None when it has none (nothing can be sent to it)."""
-    revoked: bool
-    pending: list[PendingEnrolment]
-
-
-class Invited(BaseModel):
-    """A new invitation; `code` is shown this once and kept only as its SHA-256."""
-
-    enrolment_id: str
-    agency_id: str
-    code: str
-    expires_at: datetime
-
-
-class Decided(BaseModel):
-    """An enrolment approved or refused."""
-
-    enrolment_id: str
-    agency_id: str
-    channel: str
-    status: str
-
-
-class Revoked(BaseModel):
-    agency_id: str
-    keys_ended: int
 
 
 class Administration:
@@ -116,7 +52,7 @@ class Administration:
 
     async def pending(self) -> list[PendingEnrolment]:
         """Enrolments not yet decided, oldest first."""
-        return await self.db.read(lambda s: [PendingEnrolment.of(r) for r in enrolment.pending(s)])
+        return await self.db.read(lambda s: [_pending(r) for r in enrolment.pending(s)])
 
     async def invite(self, agency_id: str, valid_for: timedelta, by: str) -> Invited:
         """A one-time enrolment code for an agency of the directory."""
@@ -165,6 +101,22 @@ class Administration:
         return Revoked(agency_id=agency_id, keys_ended=ended)
 
 
+def _pending(row: EnrolmentRow) -> PendingEnrolment:
+    keys = row.request or {}
+    sealing = keys.get("sealing_key")
+    return PendingEnrolment(
+        enrolment_id=row.id,
+        agency_id=row.agency_id,
+        channel=row.channel,
+        status=row.status,
+        invited_at=as_utc(row.invited_at),
+        expires_at=as_utc(row.expires_at),
+        requested_at=as_utc(row.requested_at) if row.requested_at else None,
+        broker_user=str(keys["nats_user"]) if "nats_user" in keys else None,
+        sealing_kid=jwk.JWK(**sealing).thumbprint() if sealing else None,
+    )
+
+
 def _requested(row: EnrolmentRow) -> bool:
     return row.status == Status.REQUESTED.value
 
@@ -181,7 +133,7 @@ def _standings(session: Session) -> list[AgencyStanding]:
     revoked = identities.revoked_agencies(session)
     waiting: dict[str, list[PendingEnrolment]] = {}
     for row in enrolment.pending(session):
-        waiting.setdefault(row.agency_id, []).append(PendingEnrolment.of(row))
+        waiting.setdefault(row.agency_id, []).append(_pending(row))
     out = []
     for agency in sorted(store.all_agencies(session), key=lambda a: a.id):
         sealing = keys.get((agency.id, Use.SEALING))

@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from services.directory.access import AdminTokens
-from services.directory.admin import (
-    Administration,
+from services.directory.admin import Administration
+from services.directory.admin_models import (
     AgencyStanding,
     Decided,
     Invited,

@@ -167,7 +167,7 @@ class Intake:
     ) -> tuple[ReferralPublic, bool]:
         """Offer the request to one agency; (the referral, whether it is new). Sending to an
         agency that already has an open referral of the request returns that one."""
-        await self.db.read(lambda s: views.request_row(office, s, request_id))
+        await self.db.read(lambda s: views.readable_request(office, s, request_id))
         agency = await self.directory.lookup(agency_id)
         if agency is None:
             raise UnknownAgency(f"unknown agency {agency_id!r}: not in the directory")

@@ -101,6 +101,12 @@ class Vault:
             session.add(row)
         return len(rows)
 
+    def erased(self, session: Session, person_ref: str, blob: bytes) -> bool:
+        """Whether what `blob` holds can no longer be opened (its key was destroyed), without
+        opening it."""
+        row = session.get(PersonKey, blob.partition(b".")[0].decode())
+        return row is None or row.person_ref != person_ref or row.wrapped is None
+
     def has_key(self, session: Session, person_ref: str) -> bool:
         """Whether the person has a usable key (i.e. their data is readable)."""
         stmt = select(PersonKey.id).where(

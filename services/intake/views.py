@@ -20,6 +20,17 @@ def request_row(office: Office, session: Session, request_id: str) -> RequestRow
     return owned(session.get(RequestRow, request_id), office.office_id, f"request {request_id}")
 
 
+def readable_request(office: Office, session: Session, request_id: str) -> RequestRow:
+    """A request of this office whose person's data is still there (PersonErased if not),
+    checked without opening it."""
+    row = request_row(office, session, request_id)
+    if row.erased_at is not None or office.vault.erased(
+        session, row.client_reference, row.personal
+    ):
+        raise PersonErased(f"the personal data of request {request_id} has been erased")
+    return row
+
+
 def consent_of(session: Session, request_id: str) -> ConsentRow:
     return session.exec(select(ConsentRow).where(ConsentRow.request_id == request_id)).one()
 

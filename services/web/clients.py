@@ -6,14 +6,16 @@ The web app stores no case data itself; every page is a view of one of these ser
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from services.directory.admin import AgencyStanding, Decided, Invited, Revoked
+from services.directory.admin_models import AgencyStanding, Decided, Invited, Revoked
 from services.intake.credential import Credential, OfficeAuth
 
 
@@ -43,6 +45,12 @@ def _detail(response: httpx.Response) -> str:
     return str(detail)
 
 
+@cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every client: each would load the CA bundle again (0.1 s)."""
+    return httpx.create_ssl_context()
+
+
 class _Api:
     def __init__(
         self,
@@ -51,7 +59,7 @@ class _Api:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=15.0, transport=transport
+            base_url=base_url, headers=headers, timeout=15.0, transport=transport, verify=_tls()
         )
 
     async def call(self, method: str, path: str, **kw: Any) -> httpx.Response:

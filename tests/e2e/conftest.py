@@ -19,6 +19,20 @@ from wegweiser.platform.nats_server import free_port, servers
 from wegweiser.settings import Settings
 from wegweiser.supervisor import LocalSystem
 
+STARTED: list[LocalSystem] = []
+"""Every system the tests started: whatever a test that timed out left running is stopped
+at the end of the session, so that it cannot slow down the tests after it."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_system_outlives_the_session() -> Iterator[None]:
+    yield
+    for system in STARTED:
+        if any(c.alive() for c in system.children.values()) or any(
+            node.process and node.process.poll() is None for node in system.nats_nodes
+        ):
+            system.stop(grace=5)
+
 
 def start_system(
     tmp_path: Path, settings: dict[str, Any] | None = None, wait: float = 60, **env: str
@@ -37,6 +51,7 @@ def start_system(
         ),
         extra_env={"WEGWEISER_LOG_LEVEL": "INFO", **env},
     )
+    STARTED.append(system)
     if not system.start(wait=wait):
         logs = {p.name: p.read_text()[-3000:] for p in (system.data_dir / "logs").glob("*.log")}
         system.stop()

@@ -44,8 +44,20 @@ def wegweiser(system, *args: str, env_extra: dict | None = None, **kw) -> subpro
     )
 
 
-# The tests share one system; retention runs first (it erases whatever is due), the status
-# test last (it leaves the referral service down).
+# The tests share one system: the status test runs first (it counts every dead letter), then
+# retention (it erases whatever is due).
+
+
+def test_status_reports_every_service_and_the_stream_and_fails_when_one_is_down(system):
+    out, _ = wegweiser(system, "status").communicate(timeout=30)
+    assert "service referral   up" in out and "intake HTTP" in out and " ok" in out
+    assert "consumer referral-answers" in out and "0 dead letters" in out
+    system.children["referral"].kill()
+    down = wegweiser(system, "status")
+    out, _ = down.communicate(timeout=30)
+    assert down.returncode == 1 and "service referral   DOWN" in out
+    system.restart("referral")  # for the tests that share the system after this one
+    assert system.wait_ready(60)
 
 
 async def test_retention_shows_what_is_due_and_erases_it(system):
@@ -78,8 +90,7 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
             base_url=system.settings.intake_url, auth=office_auth(system)
         ) as http:
             rid = await send_referral(http)
-            line = await asyncio.wait_for(asyncio.to_thread(listener.stdout.readline), 30)
-            printed = json.loads(line)
+            printed = await asyncio.wait_for(asyncio.to_thread(_offer_printed, listener, rid), 30)
             assert printed["kind"] == "offered" and printed["event"]["data"]["referral_id"] == rid
             assert printed["case"]["client_reference"] == "client-42"  # unsealed by the adapter
             assert "client-42" not in json.dumps(printed["event"])  # the event held ciphertext
@@ -193,14 +204,13 @@ def test_a_client_for_an_unknown_office_is_refused_in_one_line(system):
     assert "nowhere-office" not in listed.communicate(timeout=60)[0]
 
 
-def test_status_reports_every_service_and_the_stream_and_fails_when_one_is_down(system):
-    out, _ = wegweiser(system, "status").communicate(timeout=30)
-    assert "service referral   up" in out and "intake HTTP" in out and " ok" in out
-    assert "consumer referral-answers" in out and "0 dead letters" in out
-    system.children["referral"].kill()
-    down = wegweiser(system, "status")
-    out, _ = down.communicate(timeout=30)
-    assert down.returncode == 1 and "service referral   DOWN" in out
+def _offer_printed(listener: subprocess.Popen[str], referral_id: str) -> dict:
+    """The line the listener printed for the offer of `referral_id` (it prints every event of
+    the agency, older ones of the shared system first)."""
+    while True:
+        printed = json.loads(listener.stdout.readline())
+        if printed["event"]["data"].get("referral_id") == referral_id:
+            return printed
 
 
 async def _letters(system):

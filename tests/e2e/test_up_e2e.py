@@ -61,7 +61,7 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         assert f"already running on {tmp_path / 'data'}" in second.stderr
         assert f"supervisor pid {up.pid}" in second.stderr and "Traceback" not in second.stderr
         pids = _children(up.pid)
-        assert len(pids) >= 6  # nats-server and five services
+        assert len(pids) >= 7  # nats-server and the six services (and the zygote)
         up.send_signal(signal.SIGINT)
         assert up.wait(30) == 0
         stopping = up.stdout.read()
@@ -95,8 +95,11 @@ def test_demo_fails_clearly_when_nothing_runs(tmp_path):
 
 
 def _children(pid: int) -> list[int]:
+    """Every process `pid` started, and what they started (the services are forked by the
+    zygote that `up` starts)."""
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+    direct = [int(p) for p in out.stdout.split()]
+    return direct + [grandchild for child in direct for grandchild in _children(child)]
 
 
 def _alive(pid: int) -> bool:

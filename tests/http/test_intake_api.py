@@ -243,3 +243,15 @@ async def test_a_foreign_host_or_a_browser_page_of_another_origin_is_refused(
     )
     assert allowed.status_code == 200 and allowed.json()["consent_withdrawn_at"] is None
     assert HOST in str(office.base_url)
+
+
+async def test_an_erased_request_is_gone_before_any_agency_is_asked(
+    office: httpx.AsyncClient,
+) -> None:
+    request = (await office.post("/requests", json=request_body())).json()
+    withdrawn = await office.post(f"/consents/{request['consent_id']}/withdraw")
+    assert withdrawn.status_code == 200 and withdrawn.json()["person_data_erased"] is True
+    send = f"/requests/{request['request_id']}/referrals"
+    for agency in (AGENCY, "no-such-agency"):  # erased first: no directory answer matters
+        gone = await office.post(send, json={"agency_id": agency})
+        assert gone.status_code == 410 and "erased" in gone.text, gone.text

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import os
 from functools import partial
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -63,14 +60,9 @@ def service(name: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICE
     """Run one service in this process (what `up` starts for each)."""
     if name not in SERVICES:
         raise typer.BadParameter(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_json, name)
-    if trace := os.environ.get("WEGWEISER_TRACE_KEY_READS"):
-        from wegweiser.platform.keys import trace_reads
+    from wegweiser.serve import serve
 
-        trace_reads(settings.keys_path, Path(trace), name)
-    runtime = importlib.import_module(f"services.{name}.bootstrap").build(settings)
-    asyncio.run(runtime.serve())
+    serve(name)
 
 
 @app.command()

@@ -1,0 +1,205 @@
+"""A process that imports every service's code once, then forks each service from itself.
+
+Each service started as `python -m wegweiser.serve NAME` spends about three seconds of CPU
+importing the same libraries (FastAPI, SQLAlchemy, FastStream, pydantic's models, the
+contracts) before it does anything; six of them on two cores take ten seconds to start, and a
+service restarted after a crash takes as long again. Forked from this process, a service has
+all of that already and is serving within a fraction of a second. Only `up` (LocalSystem)
+uses it; systemd runs each service as its own command.
+
+The zygote does nothing but import and fork: no thread, no event loop, no connection, no
+file of any service is open in it, so a fork of it is as clean as a new interpreter. The
+child gets its own session, umask, working directory, environment and log file, and then
+runs `wegweiser.serve.serve(NAME)` exactly as the command would.
+
+The protocol is one JSON object per line: the supervisor writes
+`{"name", "env", "log", "cwd"}` and reads `{"pid"}`. The zygote reaps its children; the
+supervisor watches them by their pid (see `Forked`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from wegweiser import registry
+from wegweiser.platform.files import PRIVATE_UMASK
+
+
+def _reap(_signum: int, _frame: Any) -> None:
+    """Collect every child that has ended, so that none lingers as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def _child(request: dict[str, Any]) -> None:
+    """In the forked process: become the service, then leave without returning."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        os.umask(PRIVATE_UMASK)
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        nothing = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(nothing, 0)
+        os.close(nothing)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = [sys.executable, "-m", "wegweiser.serve", request["name"]]
+        from wegweiser.serve import serve
+
+        serve(request["name"])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - said in the service's log, then the process ends
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def main() -> None:
+    """Import every service, say so, then fork one child per request until stdin closes."""
+    for service in registry.SERVICES:
+        importlib.import_module(service.bootstrap)
+    importlib.import_module("wegweiser.serve")
+    signal.signal(signal.SIGCHLD, _reap)
+    out = sys.stdout
+    out.write(json.dumps({"ready": os.getpid()}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request)
+        out.write(json.dumps({"pid": pid}) + "\n")
+        out.flush()
+
+
+class ZygoteGone(RuntimeError):
+    """The zygote is not running (any more): start services as commands instead."""
+
+
+class Zygote:
+    """The supervisor's side: start the zygote, ask it for services."""
+
+    def __init__(self, log_path: Path) -> None:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "wegweiser.zygote"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+                umask=PRIVATE_UMASK,
+            )
+        finally:
+            os.close(log)
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def fork(self, name: str, env: dict[str, str], log_path: Path) -> Forked:
+        """Service `name` forked from the zygote (waiting for it to have imported
+        everything the first time); ZygoteGone if it is not running."""
+        request = {"name": name, "env": env, "log": str(log_path), "cwd": os.getcwd()}
+        with self._lock:
+            stdin, stdout = self.process.stdin, self.process.stdout
+            assert stdin is not None and stdout is not None
+            try:
+                if not self._ready:
+                    self._read(stdout)
+                    self._ready = True
+                stdin.write((json.dumps(request) + "\n").encode())
+                stdin.flush()
+                return Forked(int(self._read(stdout)["pid"]))
+            except (OSError, ValueError, KeyError) as exc:
+                raise ZygoteGone(f"the zygote did not answer: {exc!r}") from None
+
+    @staticmethod
+    def _read(stdout: IO[bytes]) -> dict[str, Any]:
+        line = stdout.readline()
+        if not line:
+            raise ZygoteGone("the zygote has ended")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def stop(self) -> None:
+        """End the zygote (its children are the supervisor's to stop)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Forked:
+    """A service forked by the zygote, watched by its pid as `subprocess.Popen` would be
+    (the zygote, its parent, reaps it; its exit code is not known here)."""
+
+    pid: int
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _running(self.pid):
+            self.returncode = -1
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+            time.sleep(0.02)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting to be reaped does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel whether the pid exists at all
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state not in {"Z", "X"}
+
+
+if __name__ == "__main__":
+    main()
