@@ -3,6 +3,7 @@
 
     python3 go.py up        # install into .venv if needed, then run everything locally
     python3 go.py test      # install (with test tools) if needed, then lint and run every test
+    python3 go.py check     # the quick loop: lint, types, unit, contract and HTTP tests
     python3 go.py bench     # the end-to-end benchmark (bench/pipeline.py)
     python3 go.py lock      # resolve the dependencies anew into requirements/*.txt
     python3 go.py ARGS...   # any other `wegweiser` command, e.g. `python3 go.py demo`
@@ -113,16 +114,29 @@ def ensure_browser() -> None:
         )
 
 
+LINT = [
+    [str(BIN / "ruff"), "check", "."],
+    [str(BIN / "ruff"), "format", "--check", "."],
+    [str(BIN / "mypy"), "schemas", "services", "wegweiser", "infra", "tests"],
+]
+QUICK = ["tests/unit", "tests/contract", "tests/http"]
+
+
 def test(extra: list[str]) -> int:
+    """Everything CI runs: lint, types, the contracts' drift check and every test."""
     ensure_browser()
-    steps = [
-        [str(BIN / "ruff"), "check", "."],
-        [str(BIN / "ruff"), "format", "--check", "."],
-        [str(BIN / "mypy"), "schemas", "services", "wegweiser", "infra"],
-        [str(BIN / "wegweiser"), "schemas", "check"],
-        [str(PYTHON), "-m", "pytest", *extra],
-    ]
-    for step in steps:
+    return steps(
+        *LINT, [str(BIN / "wegweiser"), "schemas", "check"], [str(PYTHON), "-m", "pytest", *extra]
+    )
+
+
+def check(extra: list[str]) -> int:
+    """The loop to run before every commit: no processes, no broker, no browser."""
+    return steps(*LINT, [str(PYTHON), "-m", "pytest", "-q", *(extra or QUICK)])
+
+
+def steps(*commands: list[str]) -> int:
+    for step in commands:
         print(
             "+",
             " ".join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step)),
@@ -141,9 +155,11 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "lock":
         return lock()
-    ensure_installed("test" if command == "test" else "runtime")
+    ensure_installed("test" if command in {"test", "check"} else "runtime")
     if command == "test":
         return test(rest)
+    if command == "check":
+        return check(rest)
     os.chdir(ROOT)
     # exec, so that Ctrl-C and SIGTERM reach `wegweiser up` itself and it shuts down cleanly
     if command == "bench":

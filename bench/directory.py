@@ -36,14 +36,14 @@ from typing import Any
 from sqlmodel import Session, SQLModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import hardware  # noqa: E402 - beside this script
+import hardware
 
-from schemas.vocabulary import AgencyKind, Need, Urgency  # noqa: E402
-from services.directory import importer, needs, store  # noqa: E402
-from services.directory.catalogue import Query  # noqa: E402
-from services.directory.gazetteer import Gazetteer  # noqa: E402
-from services.directory.resolution import Directory, resolve  # noqa: E402
-from wegweiser.platform.db import make_engine  # noqa: E402
+from schemas.vocabulary import AgencyKind, Need, Urgency
+from services.directory import importer, needs, store
+from services.directory.catalogue import Query
+from services.directory.gazetteer import Gazetteer
+from services.directory.resolution import Directory, resolve
+from wegweiser.platform.db import make_engine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -27,16 +27,16 @@ import structlog
 from nats.js.api import StorageType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import hardware  # noqa: E402 - beside this script
+import hardware
 
-from services.agency import AgencyClient  # noqa: E402
-from services.intake.credential import OfficeAuth  # noqa: E402
-from wegweiser.demo import sample_request  # noqa: E402
-from wegweiser.platform import topology  # noqa: E402
-from wegweiser.platform.nats_server import binary, free_port, servers  # noqa: E402
-from wegweiser.platform.postgres import drop_service_databases, service_databases  # noqa: E402
-from wegweiser.settings import SERVICES, Settings  # noqa: E402
-from wegweiser.supervisor import LocalSystem  # noqa: E402
+from services.agency import AgencyClient
+from services.intake.credential import OfficeAuth
+from wegweiser.demo import sample_request
+from wegweiser.platform import topology
+from wegweiser.platform.nats_server import binary, free_port, servers
+from wegweiser.platform.postgres import drop_service_databases, service_databases
+from wegweiser.settings import SERVICES, Settings
+from wegweiser.supervisor import LocalSystem
 
 # The four migration-counselling agencies; consent {"kind": "migration-counselling"} covers each.
 AGENCIES = ("lup-mbe-ludwigslust", "lup-mbe-parchim", "oa-mbe-sonthofen", "oa-mbe-immenstadt")
@@ -146,7 +146,7 @@ class Rig:
                     if delivery.kind == "offered":
                         self.received.setdefault(delivery.event.data.referral_id, perf_counter())
                     await delivery.ack()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - count any death, then resume
                 self.adapter_errors.append(f"{client.agency_id}: {type(exc).__name__}")
 
     async def consumer_state(self) -> dict[str, Any]:

@@ -69,7 +69,8 @@ def new_event(
     event_id = str(uuid.uuid4())
     if causation is not None and correlation_id is None:
         correlation_id = causation.correlationid
-    return Envelope[type(data)](  # type: ignore[misc,operator]
+    # parametrised by the payload's class, so that the envelope validates as what it carries
+    envelope: Envelope[P] = Envelope[type(data)](  # type: ignore[misc,operator]
         id=event_id,
         source=source,
         type=type(data).event_type,
@@ -79,6 +80,7 @@ def new_event(
         causationid=causation.id if causation is not None else None,
         data=data,
     )
+    return envelope
 
 
 _ID = re.compile(ID)

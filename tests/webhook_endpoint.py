@@ -33,7 +33,7 @@ def endpoint() -> Iterator[Endpoint]:
     box: dict[str, Endpoint] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["content-length"]))
             me = box["endpoint"]
             with me.lock:

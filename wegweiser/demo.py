@@ -138,7 +138,7 @@ async def demo(
                 await client.answer(rid, action, reason)
                 await _until(http, rid, expected, timeout)
                 say(f"{n}. agency answered {action!r}; the office sees {expected!r}")
-        final = _ok(await http.get(f"/referrals/{rid}"), 200)
+        final: dict[str, Any] = _ok(await http.get(f"/referrals/{rid}"), 200)
     say("trail:")
     for item in final["trail"]:
         say(
@@ -164,7 +164,7 @@ async def _offer_for(sub: Any, referral_id: str, timeout: float) -> dict[str, An
             msg = await sub.next_msg(timeout=1)
         except nats.errors.TimeoutError:
             continue
-        event = json.loads(msg.data)
+        event: dict[str, Any] = json.loads(msg.data)
         if event["data"]["referral_id"] == referral_id:
             return event
     raise DemoFailed(f"the agency never received referral {referral_id}")

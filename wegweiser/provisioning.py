@@ -130,7 +130,7 @@ def directory_registry(settings: Settings, strict: bool = False) -> Registry | N
 
     try:
         return database.read_sync(read)
-    except Exception as exc:  # noqa: BLE001 - an unmigrated or unreachable directory
+    except Exception as exc:
         if strict:
             raise
         log.info("provisioning.directory_not_ready", error=repr(exc), using="the sample")
@@ -292,7 +292,7 @@ async def watch(settings: Settings, url: str, stop: asyncio.Event, every: float 
                 await healer.check_once()
             except UNAVAILABLE as exc:
                 log.warning("broker.watch_unanswered", error=repr(exc))
-            except Exception as exc:  # noqa: BLE001 - the watch must outlive any one round
+            except Exception as exc:
                 log.exception("broker.watch_failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)

@@ -24,7 +24,8 @@ from wegweiser.platform.files import PRIVATE_UMASK, AlreadyRunning, DataDirLock,
 from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.lifecycle import ready_mark
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats
-from wegweiser.settings import SERVICES, Settings
+from wegweiser.registry import NAMES as SERVICES
+from wegweiser.settings import Settings
 from wegweiser.zygote import Forked, Zygote, ZygoteGone
 
 log = structlog.get_logger()
@@ -139,7 +140,7 @@ class BrokerWatch:
         def run() -> None:
             try:
                 asyncio.run(main())
-            except Exception as exc:  # noqa: BLE001 - logged; supervision goes on without it
+            except Exception as exc:
                 log.exception("broker.watch_stopped", error=repr(exc))
 
         self._thread = threading.Thread(target=run, name="broker-watch", daemon=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,11 +48,12 @@ class AgencyKeys:
 
     def ensure(self) -> AgencyKeys:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for name, make in [
+        makers: list[tuple[str, Callable[[], str]]] = [
             (SEALING, lambda: jwk.JWK.generate(kty="OKP", crv="X25519").export_private()),
             (SIGNING, lambda: jwk.JWK.generate(kty="OKP", crv="Ed25519").export_private()),
             (BROKER, lambda: nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER).decode()),
-        ]:
+        ]
+        for name, make in makers:
             if not (self.folder / name).exists():
                 write_private(self.folder / name, make())
         return self

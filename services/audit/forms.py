@@ -160,7 +160,7 @@ DATA: dict[str, Check] = {
     "controller": from_a_service(text(200)),
     "change": matching(TOKEN),
     "keys": list_of(
-        lambda v, c: (
+        lambda v, _c: (
             isinstance(v, dict)
             and set(v) <= {"kid", "use", "custody", "valid_from"}
             and bool(KID.match(str(v.get("kid", ""))))

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pymerkle import InmemoryTree, InvalidProof, verify_consistency, verify_inclusion
 from pymerkle.proof import ConsistencyProof, InclusionProof
 
-EMPTY_ROOT = InmemoryTree(algorithm="sha256").get_root().hex()  # RFC 9162: hash of ""
+EMPTY_ROOT: str = InmemoryTree(algorithm="sha256").get_root().hex()  # RFC 9162: hash of ""
 
 
 def canonical(entry: Mapping[str, Any]) -> bytes:

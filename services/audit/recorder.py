@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -166,14 +166,11 @@ class Recorder:
         return head
 
 
-def signed_head(run: Callable[[Callable[[Session], TreeHead]], Any], recorder: Recorder) -> Any:
+async def signed_head(
+    run: Callable[[Callable[[Session], TreeHead]], Awaitable[TreeHead]], recorder: Recorder
+) -> TreeHead:
     """Sign a head through `run` (a unit of work), tolerating another instance's race."""
-
-    async def sign() -> TreeHead:
-        try:
-            head: TreeHead = await run(recorder.sign_head)
-        except IntegrityError:
-            head = await run(recorder.sign_head)
-        return head
-
-    return sign()
+    try:
+        return await run(recorder.sign_head)
+    except IntegrityError:
+        return await run(recorder.sign_head)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from schemas.enrolment import KeyRotation
+from schemas.enrolment import EnrolmentRequest, KeyRotation
 from services.directory import enrolment, profile
 from services.directory.hsds.records import Assembler, Record
 from services.directory.hsds.schema import PROFILE, VERSION
@@ -275,7 +275,7 @@ def _partner_routes(
         return {"agency_id": agency_id, "published": kids}
 
     @app.post("/enrolments", status_code=202, tags=["enrolment"])
-    async def request_enrolment(body: enrolment.EnrolmentRequest) -> Any:
+    async def request_enrolment(body: EnrolmentRequest) -> Any:
         """An agency's enrolment: its invitation code, public keys and proofs of possession
         (see docs/agency-enrolment.md). Waits for the county's approval."""
         row = await run(lambda s: enrolment.request(s, body))

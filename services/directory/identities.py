@@ -152,7 +152,7 @@ def publish(
             agency_id=agency_id,
             change=change,
             keys=tuple(
-                PublishedKey(kid=r.kid, use=r.use, custody=r.custody, valid_from=valid_from)  # type: ignore[arg-type]
+                PublishedKey(kid=r.kid, use=r.use, custody=r.custody, valid_from=valid_from)
                 for r in added
             ),
         )

@@ -36,17 +36,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from schemas.vocabulary import Need, Urgency
 from services.directory import catalogue as c
-from services.directory.catalogue import (
-    Agency,
-    Candidate,
-    Exclusion,
-    Need,
-    Query,
-    Reason,
-    Resolution,
-    Urgency,
-)
+from services.directory.catalogue import Agency, Candidate, Exclusion, Query, Reason, Resolution
 from services.directory.gazetteer import SAMPLE, Gazetteer
 
 AREA_POINTS = {

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, Session, SQLModel, col, delete, func, select
 
-from services.directory.catalogue import Agency, AgencyKind, Need
+from schemas.vocabulary import AgencyKind, Need
+from services.directory.catalogue import Agency
 from services.directory.hsds.records import Record
 
 Records = dict[str, dict[str, Record]]
@@ -148,7 +149,7 @@ def write_records(session: Session, before: Records, after: Records) -> Changes:
                 changes.unchanged[kind] += 1
         gone = [record_id for record_id in old if record_id not in new]
         if gone:
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 delete(HsdsRow).where(col(HsdsRow.kind) == kind, col(HsdsRow.id).in_(gone))
             )
             changes.removed[kind] += len(gone)

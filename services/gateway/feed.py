@@ -58,7 +58,7 @@ class Feed:
             reason = await self.handle(msg)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any failure: try again later, then give up
+        except Exception as exc:
             log.exception("gateway.handler_failed", subject=msg.subject)
             if msg.metadata.num_delivered >= self.edge.max_deliver:
                 await self.edge.dead_letter(

@@ -101,7 +101,7 @@ class Intake:
             request_id=row.id,
             consent_id=consent_id,
             needs=body.needs,
-            urgency=row.urgency,  # type: ignore[arg-type]
+            urgency=row.urgency,
             recorded_at=row.recorded_at,
         )
 
@@ -127,7 +127,7 @@ class Intake:
                     municipality=person.municipality,
                     postcode=person.postcode,
                     age=person.age,
-                    urgency=request.urgency,  # type: ignore[arg-type]
+                    urgency=request.urgency,
                 )
             )
             out += [

@@ -73,7 +73,7 @@ def case_for(request: Request, agency: AgencyCard) -> CaseDetails:
         if category in allowed and any(v not in (None, ()) for v in values.values()):
             fields.update(values)
             released.append(category)
-    return CaseDetails(**fields, released_categories=tuple(released))  # type: ignore[arg-type]
+    return CaseDetails(**fields, released_categories=tuple(released))
 
 
 def seal(case: CaseDetails, agency: AgencyCard, signer: jwk.JWK, office_id: str) -> SealedCase:

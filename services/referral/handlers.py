@@ -42,12 +42,12 @@ SOURCE = "/wegweiser/referral"
 log = structlog.get_logger()
 
 DELETION_MODELS: dict[str, type[DeletionEvent]] = {
-    subject_suffix(spec.model): spec.model  # type: ignore[misc]
+    subject_suffix(spec.model): spec.model
     for spec in CATALOGUE
     if issubclass(spec.model, DeletionEvent)
 }
 CHANGE_MODELS: dict[str, type[ReferralChange]] = {
-    subject_suffix(spec.model): spec.model  # type: ignore[misc]
+    subject_suffix(spec.model): spec.model
     for spec in CATALOGUE
     if issubclass(spec.model, ReferralChange) and spec.model is not ReferralOffered
 }
@@ -299,15 +299,15 @@ def _commit(
 
 
 def _change_fields(referral: Referral, change: Change) -> dict[str, Any]:
-    return dict(
-        referral_id=referral.id,
-        request_id=referral.request_id,
-        agency_id=referral.agency_id,
-        status=change.status,
-        version=change.version,
-        occurred_at=change.at,
-        reason=change.reason,
-    )
+    return {
+        "referral_id": referral.id,
+        "request_id": referral.request_id,
+        "agency_id": referral.agency_id,
+        "status": change.status,
+        "version": change.version,
+        "occurred_at": change.at,
+        "reason": change.reason,
+    }
 
 
 def _refuse(

@@ -90,7 +90,7 @@ def save(
         )
         session.flush()
         return
-    result = session.exec(  # type: ignore[call-overload]
+    result = session.exec(
         update(ReferralRow)
         .where(col(ReferralRow.id) == referral.id, col(ReferralRow.version) == loaded_version)
         .values(
@@ -122,7 +122,7 @@ def counts_by_status(session: Session) -> dict[str, int]:
     from sqlalchemy import func
 
     stmt = select(ReferralRow.status, func.count()).group_by(ReferralRow.status)
-    return {status: n for status, n in session.exec(stmt)}
+    return dict(session.exec(stmt))
 
 
 class WithdrawnConsent(SQLModel, table=True):
@@ -195,7 +195,7 @@ def save_deletion(
         session.flush()
         return
     confirmed = col(DeletionRow.confirmed_at)
-    result = session.exec(  # type: ignore[call-overload]
+    result = session.exec(
         update(DeletionRow)
         .where(
             col(DeletionRow.referral_id) == row.referral_id,

@@ -6,7 +6,7 @@ template in the reader's language.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -51,7 +51,7 @@ class Web:
     sign_in: SignIn
     directory: DirectoryAdminClient | None = None
     seen_heads: SeenHeads | None = None
-    policy: SessionPolicy = SessionPolicy()
+    policy: SessionPolicy = field(default_factory=SessionPolicy)
     secure_cookies: bool = False
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 

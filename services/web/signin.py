@@ -84,7 +84,9 @@ class SignIn:
                 return Throttled(wait)
             checked = await anyio.to_thread.run_sync(self.check, stored, password)
             if checked.matches and stored is not None:
-                opened = await self.run(lambda s: self._open(s, name, address, stored, checked))
+                opened: Opened | None = await self.run(
+                    lambda s: self._open(s, name, address, stored, checked)
+                )
                 if opened is not None:
                     said.info("sign_in.succeeded")
                     return opened

@@ -48,7 +48,8 @@ class Backoff:
         """How long after the last of `failures` failures in a row the next attempt waits."""
         if failures < self.free:
             return timedelta(0)
-        return min(self.first * 2 ** min(failures - self.free, 40), self.longest)
+        doubled: timedelta = self.first * 2 ** min(failures - self.free, 40)
+        return min(doubled, self.longest)
 
 
 @dataclass(frozen=True)

@@ -104,11 +104,14 @@ def test_the_partner_readme_names_what_an_integrator_needs():
     readme = (SDK / "README.md").read_text()
     names = grants.agency_connection("your-agency")
     for name in (names["stream"], names["durable"], names["js_api_prefix"], names["inbox_prefix"]):
+        assert isinstance(name, str), name
         assert f"`{name}".replace("your-agency", "<your id>") in readme or name in readme, name
     for spec in CATALOGUE:
         if spec.subject.startswith("ww.referral.<agency>.") and "agency" in spec.consumers:
             assert spec.event_type in readme, spec.event_type
-    for action in (p.rsplit(".", 1)[1] for p in names["publishes"] if ".answer." in p):
+    publishes = names["publishes"]
+    assert isinstance(publishes, list), publishes
+    for action in (p.rsplit(".", 1)[1] for p in publishes if ".answer." in p):
         assert f"`{action}`" in readme, action
     assert "de.wegweiser.partner.CaseDetails.json" in readme
     assert (ROOT / "schemas" / "json" / "de.wegweiser.partner.CaseDetails.json").exists()

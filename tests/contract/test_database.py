@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -22,7 +23,7 @@ def count(session: Session) -> int:
 
 
 @pytest.fixture
-def db(database_url: str):  # type: ignore[no-untyped-def]
+def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url, [InboxRow])
     database.migrate()
     yield database
@@ -54,15 +55,22 @@ def test_a_read_does_not_wait_for_a_writer(db: Database) -> None:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_read_cannot_write_on_postgresql(db: Database) -> None:
+    def sneak(session: Session) -> None:
+        session.add(row("sneaked"))
+        session.flush()
+
     with pytest.raises(sqlalchemy.exc.InternalError, match="read-only transaction"):
-        db.read_sync(lambda s: (s.add(row("sneaked")), s.flush()))
+        db.read_sync(sneak)
     assert db.read_sync(count) == 0
 
 
 def test_writers_in_many_threads_all_commit(db: Database) -> None:
+    def add(event_id: str) -> None:
+        db.run_sync(lambda s: s.add(row(event_id)))
+
     def write(n: int) -> None:
         for i in range(20):
-            db.run_sync(lambda s, i=i: s.add(row(f"{n}-{i}")))
+            add(f"{n}-{i}")
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
     for thread in threads:

@@ -71,7 +71,7 @@ def validate_export(document: dict[str, Any]) -> list[str]:
     ]
 
 
-def test_the_sample_directory_imports_and_its_export_validates_against_hsds(db, tmp_path):
+def test_the_sample_directory_imports_and_its_export_validates_against_hsds(db):
     report = import_(db, SAMPLE_PATH)
     assert report.ok, report.problems
     assert report.agencies == 32
@@ -172,7 +172,7 @@ def test_every_official_hsds_example_imports_cleanly(db, example):
     assert validate_export(document) == []
 
 
-def test_the_tabular_csv_package_imports_like_its_json_form(db, database_url, tmp_path):
+def test_the_tabular_csv_package_imports_like_its_json_form(db, tmp_path):
     tables = json.loads((EXAMPLES / "tabular.json").read_text(encoding="utf-8"))
     package = tmp_path / "package"
     package.mkdir()
@@ -245,7 +245,7 @@ def test_a_confidential_location_keeps_no_address_in_the_store_or_the_export(db,
     assert CANARY_STREET in json.dumps(db.run_sync(importer.export), ensure_ascii=False)
 
 
-def test_the_needs_taxonomy_is_part_of_every_directory(db, tmp_path):
+def test_the_needs_taxonomy_is_part_of_every_directory(db):
     report = import_(db, EXAMPLES / "taxonomy.json")
     assert report.ok
     terms = db.run_sync(importer.export)["taxonomy_terms"]

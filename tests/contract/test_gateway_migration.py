@@ -4,7 +4,6 @@ links in clear go, a notice not yet sent stays, to leave with a link minted then
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy
 
@@ -14,7 +13,7 @@ from wegweiser.platform import migrations
 LINK = "http://portal.test/portal/CLEAR-TOKEN-0001"
 
 
-def test_notices_staged_before_hold_no_link_after(tmp_path: Path, database_url: str) -> None:
+def test_notices_staged_before_hold_no_link_after(database_url: str) -> None:
     db = service_database("gateway", database_url)
     try:
         migrations.upgrade(db, "0001")
@@ -31,13 +30,13 @@ def test_notices_staged_before_hold_no_link_after(tmp_path: Path, database_url: 
                         "INSERT INTO gateway_mail (message_id, recipient, subject, body, "
                         "created_at, sent_at) VALUES (:m, 'post@verein.example', :s, :b, :c, :t)"
                     ),
-                    dict(
-                        m=message_id,
-                        s=f"Wegweiser: {title} (ref-{n})",
-                        b=body,
-                        c=datetime(2026, 11, 21, tzinfo=UTC),
-                        t=datetime(2026, 11, 21, tzinfo=UTC) if sent else None,
-                    ),
+                    {
+                        "m": message_id,
+                        "s": f"Wegweiser: {title} (ref-{n})",
+                        "b": body,
+                        "c": datetime(2026, 11, 21, tzinfo=UTC),
+                        "t": datetime(2026, 11, 21, tzinfo=UTC) if sent else None,
+                    },
                 )
         migrations.upgrade(db)
         assert migrations.differences(db) == []

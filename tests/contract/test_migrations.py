@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
@@ -19,13 +20,15 @@ from wegweiser.cli import app
 from wegweiser.platform import migrations
 from wegweiser.platform.db import Database
 from wegweiser.platform.inbox import InboxRow
-from wegweiser.settings import SERVICES, Settings
+from wegweiser.registry import NAMES as SERVICES
+from wegweiser.settings import Settings
 
 BASE = "0001"  # every service's first revision, made when Wegweiser adopted migrations
 
 
 def database(tmp_path: Path, service: str, url: str) -> Database:
-    settings = Settings(data_dir=tmp_path / "data", **{f"{service}_db_url": url})
+    url_of_service: dict[str, Any] = {f"{service}_db_url": url}  # a field named at run time
+    settings = Settings(data_dir=tmp_path / "data", **url_of_service)
     return registry.service(service).database(settings)
 
 

@@ -90,7 +90,7 @@ def test_offers_travel_on_a_per_agency_subject_and_tokens_are_checked():
     assert subjects.agency_referrals("a-1") == "ww.referral.a-1.>"
     assert subjects.agency_from_subject("ww.answer.a-1.accept") == "a-1"
     for bad in ("a.b", "*", ">", "A", ""):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a valid subject token"):
             subjects.token(bad)
     assert all(s.startswith("ww.") for s in subjects.STREAM_SUBJECTS)
     assert not subjects.DIRECTORY_RESOLVE.startswith("ww.")  # the stream must not capture queries

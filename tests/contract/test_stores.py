@@ -170,7 +170,7 @@ def test_a_request_and_its_events_are_stored_in_one_transaction(intake_db):
     assert created and not created_again and again.id == view.id
     assert intake_db.run_sync(pending_count) == 3
     outbox = intake_db.run_sync(lambda s: list(s.exec(select(OutboxRow))))
-    sent = [o for o in outbox if o.subject == "ww.intake.referral.requested"][0].body
+    sent = next(o for o in outbox if o.subject == "ww.intake.referral.requested").body
     assert b"private detail" not in sent and b"client-1" not in sent and b"Nadia" not in sent
     sealed = ReferralRequested.model_validate(json.loads(sent)["data"]).case
     opened = sealing.unseal(
@@ -202,7 +202,12 @@ def test_a_referral_the_consent_does_not_cover_writes_nothing(intake_db):
 def test_events_arriving_out_of_order_leave_the_newest_state(intake_db):
     row, _ = intake_db.run_sync(lambda s: commands.record_request(CTX, s, body()))
     view, _ = intake_db.run_sync(lambda s: commands.request_referral(CTX, s, row.id, CARD))
-    common = dict(referral_id=view.id, request_id=row.id, agency_id=CARD.agency_id, occurred_at=NOW)
+    common = {
+        "referral_id": view.id,
+        "request_id": row.id,
+        "agency_id": CARD.agency_id,
+        "occurred_at": NOW,
+    }
     accepted = ReferralAccepted(status="accepted", version=3, **common)
     received = ReferralReceived(status="received", version=2, **common)
     for data, subject in ((accepted, "accepted"), (received, "received")):

@@ -49,6 +49,7 @@ def test_every_text_has_a_german_translation_with_the_same_placeholders():
         forms = list(translated) if isinstance(translated, tuple | list) else [translated]
         assert all(forms), f"empty German translation of {text!r}"
         for form in forms:
+            assert isinstance(form, str), (text, form)
             assert set(PLACEHOLDER.findall(form)) <= set(PLACEHOLDER.findall(text)) | {"num"}, (
                 text,
                 form,

@@ -34,8 +34,12 @@ def _no_system_outlives_the_session() -> Iterator[None]:
             system.stop(grace=5)
 
 
+STARTUP_WAIT: float = 60
+"""How long a system is given to start, in seconds, unless a test says otherwise."""
+
+
 def start_system(
-    tmp_path: Path, settings: dict[str, Any] | None = None, wait: float = 60, **env: str
+    tmp_path: Path, settings: dict[str, Any] | None = None, wait: float = STARTUP_WAIT, **env: str
 ) -> LocalSystem:
     """The whole system on free ports; `settings` overrides, `env` goes to every process."""
     system = LocalSystem(
@@ -82,7 +86,8 @@ def system_factory(tmp_path: Path) -> Iterator[Callable[..., LocalSystem]]:
     started: list[LocalSystem] = []
 
     def make(**env: str) -> LocalSystem:
-        started.append(start_system(tmp_path, **env))
+        # `settings` and `wait` named, so that mypy knows `env` holds environment variables only
+        started.append(start_system(tmp_path, settings=None, wait=STARTUP_WAIT, **env))
         return started[-1]
 
     yield make

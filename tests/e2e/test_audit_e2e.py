@@ -11,7 +11,7 @@ import httpx
 import nats
 import pytest
 
-from services.audit.bootstrap import TREE_HEAD
+from schemas.subjects import AUDIT_TREE_HEAD as TREE_HEAD
 from tests.e2e.conftest import wait_for
 from wegweiser.demo import demo
 from wegweiser.platform.keys import KeyRing

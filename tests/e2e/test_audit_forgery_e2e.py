@@ -11,6 +11,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -92,7 +93,9 @@ async def test_an_export_right_after_activity_covers_all_of_it(system, tmp_path)
     await nc.close()
     newest = email.message_from_bytes((await wait_for(mailed))[-1].read_bytes())
     (attachment,) = [p for p in newest.walk() if p.get_filename() == "audit-head.json"]
-    kept = json.loads(attachment.get_payload(decode=True))
+    payload = attachment.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    kept = json.loads(payload)
     assert kept["size"] == head["size"] and kept["root"] == head["root"]
     state = tmp_path / "from-mail.json"
     state.write_text(json.dumps(kept))
@@ -214,7 +217,7 @@ async def test_a_canary_in_every_field_an_agency_fills_is_nowhere_in_the_log(
         system.nats_url, AGENCY, seed=system.agency_seed(AGENCY)
     ) as agency:
         js = agency._js
-        base = {
+        base: dict[str, Any] = {
             "specversion": "1.0",
             "id": str(uuid.uuid4()),
             "source": f"/wegweiser/agency/{AGENCY}",
@@ -231,7 +234,7 @@ async def test_a_canary_in_every_field_an_agency_fills_is_nowhere_in_the_log(
                 "reason": "needs a moment",
             },
         }
-        plants = [
+        plants: list[dict[str, Any]] = [
             {"subject": canary},
             {"correlationid": canary},
             {"causationid": canary},

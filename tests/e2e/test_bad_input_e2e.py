@@ -4,6 +4,8 @@ nothing. (Bad input to intake's API itself: tests/http/test_intake_api.py.)"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import nats
 import pytest
@@ -41,7 +43,7 @@ async def test_malformed_events_are_dead_lettered_with_the_reason_and_service_ke
     await js.publish("ww.answer.lup-jobcenter.accept", b'{"specversion": "0.3"}')
     await nc.close()
     letters = await wait_for(lambda: _letters(system, 3))
-    by_subject = {}
+    by_subject: dict[str, list[dict[str, Any]]] = {}
     for letter in letters:
         by_subject.setdefault(letter["data"]["original_subject"], []).append(letter["data"])
     requested = by_subject["ww.intake.referral.requested"]

@@ -107,7 +107,7 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
             "--reason",
             "no capacity until March",
         )
-        out, err = answer.communicate(timeout=30)
+        _out, err = answer.communicate(timeout=30)
         assert answer.returncode == 0, err
         async with httpx.AsyncClient(
             base_url=system.settings.intake_url, auth=office_auth(system)
@@ -162,6 +162,7 @@ async def test_an_agency_reports_no_capacity_and_suggestions_exclude_it_at_once(
 async def test_an_office_client_is_added_used_and_revoked_from_the_command_line(system, tmp_path):
     out = tmp_path / "office-software.json"
     added = wegweiser(system, "api-client", "add", "--office", OTHER_OFFICE, "--out", str(out))
+    assert added.stderr is not None
     assert added.wait(60) == 0, added.stderr.read()
     assert out.stat().st_mode & 0o077 == 0
     credential = Credential.load(out)
@@ -179,6 +180,7 @@ async def test_an_office_client_is_added_used_and_revoked_from_the_command_line(
         created = await http.post("/requests", json=request_body(), headers=bearer)
         assert created.status_code == 201, created.text
         revoked = wegweiser(system, "api-client", "revoke", credential.client_id)
+        assert revoked.stderr is not None
         assert revoked.wait(60) == 0, revoked.stderr.read()
 
         async def refused() -> bool:
@@ -207,6 +209,7 @@ def test_a_client_for_an_unknown_office_is_refused_in_one_line(system):
 def _offer_printed(listener: subprocess.Popen[str], referral_id: str) -> dict:
     """The line the listener printed for the offer of `referral_id` (it prints every event of
     the agency, older ones of the shared system first)."""
+    assert listener.stdout is not None
     while True:
         printed = json.loads(listener.stdout.readline())
         if printed["event"]["data"].get("referral_id") == referral_id:

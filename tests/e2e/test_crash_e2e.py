@@ -120,7 +120,7 @@ async def check_exactly_once(system: LocalSystem, result: dict[str, Any]) -> Non
     assert all(len(event_ids) == 1 for event_ids in offers.values())
     engine = sqlalchemy.create_engine(f"sqlite:///{system.data_dir / 'referral.db'}")
     with engine.connect() as conn:
-        states = dict(
+        states: dict[str, int] = dict(
             conn.exec_driver_sql("select status, count(*) from referrals group by status").all()
         )
     engine.dispose()

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from schemas.vocabulary import Need
 from services.directory import needs
 from services.directory.hsds.schema import check
 from tests.contract.test_directory_hsds import (
@@ -68,7 +69,7 @@ async def test_the_hsds_read_api_serves_the_sample_directory(system):
         ).json()
         assert "Rechtsberatung" in [t["name"] for t in top["contents"]]
         assert all("parent_id" not in t for t in top["contents"])
-        literacy = needs.term_id(needs.Need.LITERACY_COURSE)
+        literacy = needs.term_id(Need.LITERACY_COURSE)
         courses = (await api.get("/services", params={"taxonomy_term_id": literacy})).json()
         assert courses["total_items"] >= 2 and valid("service", courses["contents"]) == []
 
@@ -94,12 +95,13 @@ async def test_an_import_reaches_the_running_directory_and_a_confidential_addres
 
     seen: list[str] = []
     async with httpx.AsyncClient(base_url=system.settings.directory_url) as api:
-        for route, params in [
+        queries: list[tuple[str, dict[str, str | int]]] = [
             ("/services", {"full": "true", "per_page": 500}),
             ("/organizations", {"full": "true", "full_service": "true", "per_page": 500}),
             ("/service_at_locations", {"full": "true", "per_page": 500}),
             ("/service_at_locations", {"postcode": CANARY_POSTCODE}),
-        ]:
+        ]
+        for route, params in queries:
             response = await api.get(route, params=params)
             assert response.status_code == 200
             seen.append(response.text)

@@ -80,7 +80,9 @@ async def offer(system, agency: str) -> httpx.Response:
 async def test_an_agency_enrols_from_its_own_machine_receives_and_is_revoked(system, tmp_path):
     folder = tmp_path / "agency-keys"
     invited = county(system, "invite", AGENCY, "--valid-for", "PT1H")
-    code = re.search(r"code \(give it to the agency only\): (\S+)", invited).group(1)
+    found = re.search(r"code \(give it to the agency only\): (\S+)", invited)
+    assert found is not None
+    code = found.group(1)
     directory = system.settings.directory_url
 
     asked = agency_machine(tmp_path, "enrol", code, "--directory", directory, "--keys", str(folder))
@@ -100,7 +102,9 @@ async def test_an_agency_enrols_from_its_own_machine_receives_and_is_revoked(sys
     }  # the county never held this key
 
     pending = county(system, "enrolments")
-    enrolment_id = re.search(rf"(enr-\S+)\s+{AGENCY}\s+requested", pending).group(1)
+    found = re.search(rf"(enr-\S+)\s+{AGENCY}\s+requested", pending)
+    assert found is not None
+    enrolment_id = found.group(1)
     county(system, "approve", enrolment_id)
     collected = agency_machine(tmp_path, "collect", "--keys", str(folder))
     assert collected.returncode == 0, collected.stderr + collected.stdout
@@ -225,7 +229,9 @@ def test_an_unknown_expired_or_forged_enrolment_is_refused_in_one_line(system, t
         "enrolment failed: enrolment.unknown-code"
     )
     invited = county(system, "invite", OTHER, "--valid-for", "PT1S")
-    code = re.search(r"code \(give it to the agency only\): (\S+)", invited).group(1)
+    found = re.search(r"code \(give it to the agency only\): (\S+)", invited)
+    assert found is not None
+    code = found.group(1)
     import time
 
     time.sleep(1.5)  # the code's validity, not a test timing
@@ -268,7 +274,9 @@ async def test_an_administrator_approves_in_the_web_app_and_the_broker_follows_b
     assert added.returncode == 0, err
     web, csrf = sign_in(system.settings.web_url, "kreis-admin", "ein langes Passwort 1")
     invited = web.post(f"/admin/agencies/{THIRD}/invitations", data={"csrf": csrf, "days": "1"})
-    code = re.search(r'value="(wwe_[^"]+)"', invited.text).group(1)
+    found = re.search(r'value="(wwe_[^"]+)"', invited.text)
+    assert found is not None
+    code = found.group(1)
     folder = tmp_path / "agency-keys"
     directory = system.settings.directory_url
     asked = agency_machine(tmp_path, "enrol", code, "--directory", directory, "--keys", str(folder))
@@ -277,7 +285,9 @@ async def test_an_administrator_approves_in_the_web_app_and_the_broker_follows_b
     assert own.sealing.thumbprint() in asked.stdout  # to read out to the county
     page = web.get("/admin/agencies").text
     assert own.broker_user in page and own.sealing.thumbprint() in page
-    enrolment_id = re.search(r'data-enrolment="(enr-[^"]+)"', page).group(1)
+    found = re.search(r'data-enrolment="(enr-[^"]+)"', page)
+    assert found is not None
+    enrolment_id = found.group(1)
     approved = web.post(f"/admin/enrolments/{enrolment_id}/approve", data={"csrf": csrf})
     assert approved.status_code == 303, approved.text
     assert agency_machine(tmp_path, "collect", "--keys", str(folder)).returncode == 0

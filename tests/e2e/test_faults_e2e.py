@@ -30,7 +30,7 @@ from tests.e2e.conftest import AGENCY, office_auth, request_body, start_system, 
 from wegweiser.platform.db import normalise_url
 from wegweiser.platform.nats_server import EmbeddedCluster
 from wegweiser.platform.postgres import drop_service_databases, service_databases
-from wegweiser.settings import SERVICES
+from wegweiser.registry import NAMES as SERVICES
 from wegweiser.supervisor import LocalSystem
 
 pytestmark = pytest.mark.slow

@@ -85,7 +85,9 @@ async def test_an_email_agency_answers_in_the_portal_and_after_its_deletion_sees
             assert page.status_code == 200 and "Yara Canary-2231" in page.text
             assert page.headers["cache-control"] == "no-store"
             assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
-            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert found is not None
+            csrf = found.group(1)
             answered = await agency.post(
                 str(page.url), data={"csrf": csrf, "action": "accept"}, follow_redirects=True
             )
@@ -106,7 +108,9 @@ async def test_an_email_agency_answers_in_the_portal_and_after_its_deletion_sees
         async with httpx.AsyncClient() as agency:
             page = await agency.get(deletion_link, follow_redirects=True)
             assert "Yara Canary-2231" in page.text  # what it is asked to delete
-            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert found is not None
+            csrf = found.group(1)
             await agency.post(str(page.url), data={"csrf": csrf, "action": "confirm-deletion"})
 
             async def forgotten() -> httpx.Response | None:
@@ -146,8 +150,12 @@ async def test_a_webhook_agency_gets_signed_offers_and_answers_through_the_callb
     imported, err = wegweiser(system, "directory", "import", str(changed)).communicate(timeout=60)
     assert "0 created, 1 updated" in imported, err
     issued, err = wegweiser(system, "agency", "credentials", WEBHOOK_AGENCY).communicate(timeout=60)
-    secret = re.search(r"(whsec_\S+)", issued).group(1)
-    callback = re.search(r"answers go to: (\S+)", issued).group(1)
+    found = re.search(r"(whsec_\S+)", issued)
+    assert found is not None
+    secret = found.group(1)
+    found = re.search(r"answers go to: (\S+)", issued)
+    assert found is not None
+    callback = found.group(1)
     assert callback.startswith(system.settings.gateway_url)
 
     async with httpx.AsyncClient(

@@ -38,6 +38,7 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         stderr=subprocess.STDOUT,
     )
     try:
+        assert up.stdout is not None
         banner = [up.stdout.readline() for _ in range(6)]
         assert banner[0].strip() == "Wegweiser is running.", banner
         demo = subprocess.run(

@@ -47,9 +47,9 @@ def rows(found: Directory, table: str) -> int:
         db.close()
 
 
-@pytest.mark.parametrize("method, path, body", ROUTES)
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 @pytest.mark.parametrize(
-    "headers, status",
+    ("headers", "status"),
     [
         ({}, 401),
         ({"Authorization": "Bearer wwa_guessed"}, 401),
@@ -94,7 +94,7 @@ def test_an_invitation_is_shown_once_and_only_its_digest_is_stored(found: Direct
 
 
 @pytest.mark.parametrize(
-    "path, body, status, code",
+    ("path", "body", "status", "code"),
     [
         ("/admin/agencies/nobody/invitations", {}, 404, "enrolment.unknown-agency"),
         (

@@ -230,7 +230,7 @@ async def test_a_revoked_clients_token_and_secret_are_refused(intake: IntakeApp)
 
 
 async def test_a_foreign_host_or_a_browser_page_of_another_origin_is_refused(
-    intake: IntakeApp, office: httpx.AsyncClient, mine: dict[str, str]
+    office: httpx.AsyncClient, mine: dict[str, str]
 ) -> None:
     rebound = await office.get(f"/requests/{mine['request_id']}", headers={"Host": "evil.example"})
     assert rebound.status_code == 400

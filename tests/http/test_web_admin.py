@@ -139,7 +139,7 @@ ADMIN_PAGES = [
 ]
 
 
-@pytest.mark.parametrize("method, path", ADMIN_PAGES)
+@pytest.mark.parametrize(("method", "path"), ADMIN_PAGES)
 async def test_no_other_role_and_no_forged_form_reaches_the_admin_pages(
     web: WebApp, admin: Browser, found: Directory, method: str, path: str
 ) -> None:

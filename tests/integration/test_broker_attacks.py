@@ -188,8 +188,15 @@ def reply_targets(grant: Grant, held: str) -> list[str]:
     queries = [q.subject for q in subjects.QUERIES]
     return list(
         dict.fromkeys(
-            [*JS_API_BOTH, *stream, *queries, *SYS_TARGETS, *STORE_TARGETS, *others_acks(grant)]
-            + [held]
+            [
+                *JS_API_BOTH,
+                *stream,
+                *queries,
+                *SYS_TARGETS,
+                *STORE_TARGETS,
+                *others_acks(grant),
+                held,
+            ]
         )
     )
 
@@ -628,7 +635,7 @@ async def agency_limits(attack: Attack) -> None:
     with contextlib.suppress(Exception):
         await big.close()
     # more subscriptions than the limit on one connection
-    many, many_violations = await network.connect(attack.principal)
+    many, _many_violations = await network.connect(attack.principal)
     for n in range(limits["max_subscriptions"] + 5):
         attack.tried += 1
         await many.subscribe(f"_INBOX_{A}.limit.{n}")
@@ -677,7 +684,7 @@ async def b_holds_a_message(network: Network) -> tuple[Client, Msg, asyncio.Task
 async def snoop_while_others_work(network: Network, principal: str, b: Client, held: Msg) -> int:
     """A fresh connection of the attacker listens everywhere it can while B acks, answers and
     fetches and a service fetches and acks: it hears nothing. Returns the routes tried."""
-    spy, spy_violations = await network.connect(principal)
+    spy, _spy_violations = await network.connect(principal)
     heard: list[str] = []
 
     async def hear(msg: Msg) -> None:

@@ -408,7 +408,7 @@ async def test_an_agency_account_takes_no_more_connections_than_its_limit(
 
     limit = jetstream_settings()["agency_account"]["max_connections"]
     held = [(await network.connect(A_USER, url=network.first_url))[0] for _ in range(limit)]
-    with pytest.raises(Exception):  # noqa: B017 - any refusal will do
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any refusal will do
         await asyncio.wait_for(network.connect(A_USER, url=network.first_url), 5)
     other, _ = await network.connect(B_USER, url=network.first_url)  # B's account: unaffected
     assert other.is_connected

@@ -87,6 +87,7 @@ async def test_the_stream_keeps_every_event_once_when_its_leader_dies(
             await msg.ack()
     after = await js.stream_info(subjects.STREAM)
     await nc.close()
+    assert after.cluster is not None
     print(
         f"cluster: {len(seen)} events read once each after the leader "
         f"{leader.name} was killed; new leader {after.cluster.leader}"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 
 import nats
 from sqlmodel import Field, Session, SQLModel, func, select
 
 from schemas import subjects
-from schemas.envelope import new_event
+from schemas.envelope import Envelope, new_event
 from schemas.events import ReferralCancellationRequested
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import ConsumerEdge, Delivery, Unprocessable
@@ -27,11 +28,16 @@ class Effect(SQLModel, table=True):
     event_id: str
 
 
-def cancellation(n: int = 1) -> object:
+def cancellation(n: int = 1) -> Envelope[ReferralCancellationRequested]:
     data = ReferralCancellationRequested(
         referral_id=f"r{n}", office_id="o1", reason="no longer needed"
     )
     return new_event(data, source="/wegweiser/intake", subject=f"r{n}")
+
+
+def stage_all(session: Session, events: Sequence[Envelope[ReferralCancellationRequested]]) -> None:
+    for event in events:
+        stage(session, subjects.CANCELLATION_REQUESTED, event)
 
 
 async def setup(nats_url: str, db_url: str, max_deliver: int = 3):
@@ -88,11 +94,11 @@ async def test_the_relay_publishes_each_staged_event_once_even_when_run_twice(
 ):
     nc, js, db, _, _ = await setup(nats_server.url, database_url)
     events = [cancellation(i) for i in range(50)]
-    db.run_sync(lambda s: [stage(s, subjects.CANCELLATION_REQUESTED, e) for e in events])
+    db.run_sync(lambda s: stage_all(s, events))
     relay = Relay(db.run, js, batch=16)
     assert await relay.publish_pending() == 16
     # a crash after publishing but before deleting: the same rows are published again
-    db.run_sync(lambda s: [stage(s, subjects.CANCELLATION_REQUESTED, e) for e in events[:16]])
+    db.run_sync(lambda s: stage_all(s, events[:16]))
     while await relay.publish_pending():
         pass
     assert count(db, OutboxRow) == 0
@@ -175,7 +181,7 @@ async def test_a_message_that_keeps_failing_ends_in_the_dead_letter_after_max_de
         session.flush()
         raise RuntimeError("bug in handler")
 
-    def refuses(session: Session, delivery: Delivery) -> None:
+    def refuses(_session: Session, _delivery: Delivery) -> None:
         raise Unprocessable("referral r9 does not exist")
 
     await js.publish(subjects.CANCELLATION_REQUESTED, cancellation().model_dump_json().encode())

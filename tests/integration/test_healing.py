@@ -6,13 +6,14 @@ restart included, and resumes without losing or repeating an acknowledged messag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
 import nats.errors
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from structlog.testing import capture_logs
 
 from schemas import subjects
@@ -25,7 +26,7 @@ SPEC = topology.ConsumerSpec("healing-test", "test", ("ww.intake.>",), ack_wait=
 
 
 @pytest.fixture
-def server(tmp_path: Path):  # type: ignore[no-untyped-def]
+def server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     s = EmbeddedNats(tmp_path / "nats").start()
     yield s
     s.stop()
@@ -57,7 +58,7 @@ async def publish(nc: Client, *numbers: int) -> None:
             raise AssertionError(f"event {n} could not be published")
 
 
-async def take(stream: AsyncIterator, count: int) -> list[bytes]:  # type: ignore[type-arg]
+async def take(stream: AsyncIterator[Msg], count: int) -> list[bytes]:
     """The next `count` messages of a pull loop, each acked."""
     got = []
     for _ in range(count):

@@ -55,7 +55,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, _server, _session, envelope) -> str:
         self.messages.append(email.message_from_bytes(envelope.content))
         return "250 OK"
 
@@ -109,9 +109,16 @@ async def gateway(tmp_path, nats_server, smtp):
         now=clock,
     )
     task = asyncio.create_task(feed.run())
-    parts = dict(
-        db=db, js=js, ring=ring, inbox=inbox, app=app, clock=clock, relay=relay, mailer=mailer
-    )
+    parts = {
+        "db": db,
+        "js": js,
+        "ring": ring,
+        "inbox": inbox,
+        "app": app,
+        "clock": clock,
+        "relay": relay,
+        "mailer": mailer,
+    }
     yield parts | {"secret": secret}
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -145,7 +152,9 @@ async def notice_for(inbox: Inbox, count: int = 1) -> Message:
 
 
 def link_in(message: Message) -> str:
-    body = message.get_payload(decode=True).decode()
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode()
     (found,) = set(re.findall(rf"{PORTAL}/portal/[A-Za-z0-9_-]+", body))
     return found.removeprefix(PORTAL)
 
@@ -164,7 +173,9 @@ async def test_the_notice_carries_no_personal_data_and_its_link_works_once(gatew
         assert CANARY in opened.text  # unsealed for this agency, in its portal session only
         again = await browser.get(link)
         assert again.status_code == 410 and "already used" in again.text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', opened.text).group(1)
+        csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
+        assert csrf_field is not None
+        csrf = csrf_field.group(1)
         forged = await browser.post("/portal/case", data={"csrf": "x", "action": "accept"})
         assert forged.status_code == 403
         accepted = await browser.post("/portal/case", data={"csrf": csrf, "action": "accept"})

@@ -34,7 +34,7 @@ async def run_adapter(nats_server, endpoint: Endpoint, secret: str, give_up_afte
     handle = webhook.handler(
         client, endpoint.url, secret, give_up_after, first_wait=0.05, max_wait=0.2
     )
-    feed = Feed(js, AGENCY, handle, ConsumerEdge("gateway", lambda fn: None, js, max_deliver=3))
+    feed = Feed(js, AGENCY, handle, ConsumerEdge("gateway", lambda _fn: None, js, max_deliver=3))
     return asyncio.create_task(feed.run()), nc, client
 
 

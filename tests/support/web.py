@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlmodel import Session
 
 from services.web import accounts
 from services.web.accounts import Role, SessionPolicy
@@ -51,7 +52,7 @@ class WebApp:
             )
         self.web = Web(
             run=self.db.run,
-            intake=None,  # type: ignore[arg-type] - these pages ask neither intake nor audit
+            intake=None,  # type: ignore[arg-type]  # these pages ask neither intake nor audit
             audit=None,  # type: ignore[arg-type]
             audit_key=lambda: None,  # type: ignore[arg-type,return-value]
             offices=OFFICES,
@@ -69,7 +70,7 @@ class WebApp:
         """A browser with a live session of a new user of `role`."""
         now = datetime.now(UTC)
 
-        def open_one(session):  # type: ignore[no-untyped-def]
+        def open_one(session: Session) -> tuple[str, str]:
             user = accounts.add_user(session, username, "a long enough password", role, office)
             token = accounts.open_session(session, user, now)
             signed = accounts.current(session, token, now, SessionPolicy())

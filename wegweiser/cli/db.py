@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from wegweiser.cli.common import DataDir, load_settings
-from wegweiser.settings import SERVICES
+from wegweiser.registry import NAMES as SERVICES
 
 db_app = typer.Typer(
     no_args_is_help=True, help="Each service's database schema (Alembic revisions)."

@@ -10,7 +10,7 @@ import typer
 
 from wegweiser.cli.common import DataDir, database, load_settings
 from wegweiser.logging import configure_logging
-from wegweiser.settings import SERVICES
+from wegweiser.registry import NAMES as SERVICES
 
 app = typer.Typer()
 

@@ -141,7 +141,7 @@ def run_env(context: EnvironmentContext) -> None:
 
 
 def _options(metadata: MetaData) -> dict[str, Any]:
-    def ours(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
+    def ours(_obj: Any, _name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
         """A table in the database but not in the metadata is not compared: a command that
         opens the database with a few of the service's tables sees only those."""
         return not (kind == "table" and reflected and compare_to is None)

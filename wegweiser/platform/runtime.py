@@ -200,7 +200,7 @@ class ServiceRuntime:
             while True:
                 try:
                     await job()
-                except Exception as exc:  # noqa: BLE001 - a periodic job must not kill the service
+                except Exception as exc:
                     log.exception(
                         "job.failed", job=getattr(job, "__name__", "job"), error=repr(exc)
                     )

@@ -85,8 +85,8 @@ def test_a_consistently_rewritten_entry_is_named_itself():
     ("tamper", "first_bad"),
     [
         (lambda e: e[:3] + e[4:], 4),  # removed
-        (lambda e: e[:2] + [e[3], e[2]] + e[4:], 3),  # swapped
-        (lambda e: e[:5] + [e[1]] + e[5:], 6),  # a copy inserted
+        (lambda e: [*e[:2], e[3], e[2], *e[4:]], 3),  # swapped
+        (lambda e: [*e[:5], e[1], *e[5:]], 6),  # a copy inserted
         (lambda e: e[:-1], 10),  # the last one removed
         (lambda e: [*e, e[0]], 11),  # appended after the head
     ],

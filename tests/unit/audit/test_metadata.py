@@ -14,7 +14,7 @@ PERSON = "Zora Canary, born 1990-03-04, Hauptstraße 5, 19370 Parchim"
 
 
 def answer(**overrides: object) -> dict:
-    event = {
+    event: dict[str, object] = {
         "id": EVENT,
         "type": "de.wegweiser.agency.answer.v1",
         "source": "/wegweiser/agency/lup-jobcenter",
@@ -31,7 +31,9 @@ def answer(**overrides: object) -> dict:
     }
     for key, value in overrides.items():
         if key.startswith("data_"):
-            event["data"][key.removeprefix("data_")] = value
+            data = event["data"]
+            assert isinstance(data, dict)
+            data[key.removeprefix("data_")] = value
         else:
             event[key] = value
     return event

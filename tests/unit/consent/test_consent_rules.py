@@ -17,18 +17,18 @@ NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
 
 def terms(**overrides: object) -> ConsentTerms:
-    values: dict[str, object] = dict(
-        consent_id="c1",
-        person_reference="p1",
-        controller="Landkreis",
-        recipients=(Recipient(kind=AgencyKind.LEGAL_AID), Recipient(agency_id="oa-jobcenter")),
-        purposes=(Purpose.REFERRAL,),
-        data_categories=(DataCategory.NEEDS,),
-        method="signed-form",
-        given_at=NOW - timedelta(days=1),
-        text_version="v1",
-        text_language="de",
-    )
+    values: dict[str, object] = {
+        "consent_id": "c1",
+        "person_reference": "p1",
+        "controller": "Landkreis",
+        "recipients": (Recipient(kind=AgencyKind.LEGAL_AID), Recipient(agency_id="oa-jobcenter")),
+        "purposes": (Purpose.REFERRAL,),
+        "data_categories": (DataCategory.NEEDS,),
+        "method": "signed-form",
+        "given_at": NOW - timedelta(days=1),
+        "text_version": "v1",
+        "text_language": "de",
+    }
     values.update(overrides)
     return ConsentTerms.model_validate(values)
 

@@ -10,6 +10,7 @@ import pytest
 from jwcrypto import jwe
 from sqlmodel import Session, SQLModel, create_engine
 
+from schemas.enrolment import EnrolmentRequest
 from services.agency.enrolment import AgencyKeys, enrolment_request
 from services.directory import enrolment, identities, importer, store
 from services.directory.enrolment import Refused
@@ -47,7 +48,7 @@ def invited(session, valid_for=timedelta(days=7)):
 
 
 def body(agency, code, **changes):
-    return enrolment.EnrolmentRequest.model_validate({**enrolment_request(agency, code), **changes})
+    return EnrolmentRequest.model_validate({**enrolment_request(agency, code), **changes})
 
 
 def test_an_agency_enrols_with_its_own_keys_and_they_are_published_at_once(session, agency):
@@ -56,6 +57,7 @@ def test_an_agency_enrols_with_its_own_keys_and_they_are_published_at_once(sessi
     invitation = invited(session)
     row = enrolment.request(session, body(agency, invitation.code), NOW)
     assert row.status == "requested"
+    assert row.request is not None
     assert "d" not in row.request["sealing_key"] and "d" not in row.request["signing_key"]
     assert identities.sealing_keys(session, NOW)[AGENCY]["x"] == county_key["x"]
 
@@ -93,7 +95,7 @@ def test_a_code_is_spent_by_its_first_request(session, agency, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "code, when, expected",
+    ("code", "when", "expected"),
     [
         ("wwe_guessed-guessed-guessed", NOW, "enrolment.unknown-code"),
         (None, NOW + timedelta(days=8), "enrolment.code-expired"),
@@ -107,31 +109,31 @@ def test_a_guessed_or_expired_code_is_refused(session, agency, code, when, expec
     assert enrolment.pending(session)[0].status == "invited"
 
 
-def _forged_jws(agency, code, tmp_path):
+def _forged_jws(_agency, code, tmp_path):
     forger = AgencyKeys(tmp_path / "forger").ensure()
     return {"proof": enrolment_request(forger, code)["proof"]}
 
 
-def _foreign_nkey(agency, code, tmp_path):
+def _foreign_nkey(_agency, code, tmp_path):
     forger = AgencyKeys(tmp_path / "forger").ensure()
     return {"nats_proof": enrolment_request(forger, code)["nats_proof"]}
 
 
-def _swapped_key(agency, code, tmp_path):
+def _swapped_key(_agency, _code, tmp_path):
     forger = AgencyKeys(tmp_path / "forger").ensure()
     return {"sealing_key": forger.sealing.export_public(as_dict=True)}
 
 
-def _private_half(agency, code, tmp_path):
+def _private_half(agency, _code, _tmp_path):
     return {"sealing_key": json.loads(agency.sealing.export_private())}
 
 
-def _wrong_curve(agency, code, tmp_path):
+def _wrong_curve(agency, _code, _tmp_path):
     return {"sealing_key": agency.signing.export_public(as_dict=True)}
 
 
 @pytest.mark.parametrize(
-    "forge, expected",
+    ("forge", "expected"),
     [
         (_forged_jws, "enrolment.bad-proof"),
         (_foreign_nkey, "enrolment.bad-proof"),
@@ -204,7 +206,7 @@ def test_keys_on_file_do_not_displace_an_agencys_own(session, agency):
     assert identities.sealing_keys(session, NOW)[AGENCY]["kid"] == agency.sealing.thumbprint()
 
 
-def _rotation(agency, new, signer, when=NOW):
+def _rotation(new, signer, when=NOW):
     from jwcrypto import jws
 
     from schemas.enrolment import KeyRotation, rotation_statement
@@ -232,16 +234,16 @@ def test_only_the_enrolled_agency_rotates_its_keys_with_its_current_signing_key(
 ):
     new = AgencyKeys(tmp_path / "next").ensure()
     with pytest.raises(Refused) as refused:
-        enrolment.rotate(session, AGENCY, _rotation(agency, new, agency.signing), now=NOW)
+        enrolment.rotate(session, AGENCY, _rotation(new, agency.signing), now=NOW)
     assert refused.value.code == "rotation.not-enrolled"  # not enrolled yet
     row = enrolment.request(session, body(agency, invited(session).code), NOW)
     enrolment.approve(session, row.id, now=NOW)
     impostor = AgencyKeys(tmp_path / "impostor").ensure()
     with pytest.raises(Refused) as refused:
-        enrolment.rotate(session, AGENCY, _rotation(agency, new, impostor.signing), now=NOW)
+        enrolment.rotate(session, AGENCY, _rotation(new, impostor.signing), now=NOW)
     assert refused.value.code == "enrolment.bad-proof"
     later = NOW + timedelta(hours=1)
-    kids = enrolment.rotate(session, AGENCY, _rotation(agency, new, agency.signing), now=later)
+    kids = enrolment.rotate(session, AGENCY, _rotation(new, agency.signing), now=later)
     assert kids == [new.sealing.thumbprint(), new.signing.thumbprint()]
     assert identities.sealing_keys(session, later)[AGENCY]["kid"] == new.sealing.thumbprint()
     overlap = identities.jwks(session, AGENCY, later + timedelta(days=13))["keys"]

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, SQLModel, create_engine
 
+from schemas.vocabulary import AgencyKind, Need, Urgency
 from services.directory import catalogue as c
 from services.directory import importer, profile, store
-from services.directory.catalogue import Agency, AgencyKind, Need, Query, Resolution, Urgency
+from services.directory.catalogue import Agency, Query, Resolution
 from services.directory.gazetteer import SAMPLE as GAZETTEER
 from services.directory.gazetteer import Gazetteer, Municipality
 from services.directory.resolution import Directory, resolve
@@ -24,24 +25,24 @@ LUP, OA = "13076", "09780"
 MV, BY = "13", "09"
 LUDWIGSLUST, PARCHIM, HAGENOW, SONTHOFEN = "13076090", "13076108", "13076060", "09780139"
 
-DEFAULTS: dict[str, Any] = dict(
-    id="base",
-    name="Beratungsstelle Beispiel",
-    kind=AgencyKind.MIGRATION_COUNSELLING,
-    needs=frozenset({Need.MIGRATION_COUNSELLING}),
-    languages=frozenset({"de", "ar"}),
-    areas=frozenset({LUDWIGSLUST}),
-    postcodes=frozenset({"19288"}),
-    counties=frozenset(),
-    remote=False,
-    min_age=None,
-    max_age=None,
-    capacity=3,
-    waiting_days=5,
-    status="active",
-    channel="nats",
-    sample=True,
-)
+DEFAULTS: dict[str, Any] = {
+    "id": "base",
+    "name": "Beratungsstelle Beispiel",
+    "kind": AgencyKind.MIGRATION_COUNSELLING,
+    "needs": frozenset({Need.MIGRATION_COUNSELLING}),
+    "languages": frozenset({"de", "ar"}),
+    "areas": frozenset({LUDWIGSLUST}),
+    "postcodes": frozenset({"19288"}),
+    "counties": frozenset(),
+    "remote": False,
+    "min_age": None,
+    "max_age": None,
+    "capacity": 3,
+    "waiting_days": 5,
+    "status": "active",
+    "channel": "nats",
+    "sample": True,
+}
 
 
 def agency(**changes: Any) -> Agency:
@@ -260,8 +261,12 @@ SHARED_THREE = frozenset(THREE)
                 county_wide("c-county", languages=SHARED_THREE),
                 local("d-local", languages=frozenset({"ar"}), waiting_days=60, capacity=1),
             ],
-            [("d-local", MUNICIPALITY), ("c-county", COUNTY), ("b-state", STATE)]
-            + [("a-remote", REMOTE)],
+            [
+                ("d-local", MUNICIPALITY),
+                ("c-county", COUNTY),
+                ("b-state", STATE),
+                ("a-remote", REMOTE),
+            ],
             id="local beats county-wide beats state-wide beats remote, whatever else",
         ),
         pytest.param(
@@ -554,7 +559,7 @@ PLACES = Gazetteer(
     }
 )
 MUNICIPALITY_KEYS = sorted(PLACES.municipalities)
-AREA_KEYS = MUNICIPALITY_KEYS + [LUP, OA, "01001", MV, BY, "01"]
+AREA_KEYS = [*MUNICIPALITY_KEYS, LUP, OA, "01001", MV, BY, "01"]
 POSTCODES = sorted({pc for m in PLACES.municipalities.values() for pc in m.postcodes})
 LANGUAGES = ["de", "en", "ar", "fa", "uk"]
 STATUSES = ["active", "active", "inactive", "temporarily closed"]

@@ -30,7 +30,7 @@ def test_a_second_system_on_one_data_directory_is_refused_naming_the_first(
 ) -> None:
     first = DataDirLock(tmp_path)
     first.acquire({"supervisor pid": 4242})
-    with pytest.raises(AlreadyRunning, match="already running on .*supervisor pid 4242"):
+    with pytest.raises(AlreadyRunning, match=r"already running on .*supervisor pid 4242"):
         DataDirLock(tmp_path).acquire({"supervisor pid": 7})
     first.release()
     second = DataDirLock(tmp_path)

@@ -15,12 +15,12 @@ PAYLOAD = {"client_name": "Amira K.", "note": "Frist am 3. Dezember", "needs": [
 
 
 def sealed(**kw) -> str:
-    args = dict(
-        recipient=keys.from_dict(keys.public_dict(AGENCY)),
-        recipient_kid="agency-a",
-        signer=OFFICE,
-        signer_kid="office-1",
-    )
+    args = {
+        "recipient": keys.from_dict(keys.public_dict(AGENCY)),
+        "recipient_kid": "agency-a",
+        "signer": OFFICE,
+        "signer_kid": "office-1",
+    }
     args.update(kw)
     return seal(PAYLOAD, **args)
 

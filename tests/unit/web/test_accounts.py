@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from sqlmodel import Session, select
 
 from services.web import accounts
 from services.web.accounts import AccountError, Role, SessionPolicy
@@ -29,6 +30,7 @@ def db(tmp_path: Path) -> Database:
 
 def test_the_password_is_stored_only_as_an_argon2id_hash(db: Database):
     row = db.run_sync(lambda s: s.get(accounts.UserRow, "berater"))
+    assert row is not None
     assert row.password_hash.startswith("$argon2id$")
     assert "lang genug" not in row.password_hash
 
@@ -55,6 +57,7 @@ def test_a_hash_with_outdated_parameters_is_renewed_on_sign_in(db: Database):
 
 def test_a_password_changed_while_it_was_checked_opens_no_session(db: Database):
     stored = db.read_sync(lambda s: accounts.password_hash(s, "berater"))
+    assert stored is not None
     check = accounts.check_password(stored, "lang genug 123")
     db.run_sync(
         lambda s: accounts.add_user(
@@ -80,16 +83,19 @@ def test_users_that_make_no_sense_are_refused(db, username, password, role, offi
 
 
 def sign_in(db: Database, at: datetime) -> str:
-    return db.run_sync(lambda s: accounts.open_session(s, s.get(accounts.UserRow, "berater"), at))
+    def open_one(session: Session) -> str:
+        user = session.get(accounts.UserRow, "berater")
+        assert user is not None
+        return accounts.open_session(session, user, at)
+
+    return db.run_sync(open_one)
 
 
 def test_a_session_knows_its_user_and_keeps_the_token_only_hashed(db: Database):
     token = sign_in(db, T0)
     user = db.run_sync(lambda s: accounts.current(s, token, T0, POLICY))
     assert user is not None and user.office_id == "office-a" and user.role is Role.COUNSELLOR
-    stored = db.run_sync(
-        lambda s: [r.token_hash for r in s.exec(accounts.select(accounts.SessionRow))]
-    )
+    stored = db.run_sync(lambda s: [r.token_hash for r in s.exec(select(accounts.SessionRow))])
     assert token not in stored
 
 
@@ -104,10 +110,14 @@ def test_a_session_ends_after_idling(db: Database):
 
 def test_a_used_session_still_ends_at_its_lifetime(db: Database):
     token = sign_in(db, T0)
+
+    def current(at: datetime) -> accounts.SignedIn | None:
+        return db.run_sync(lambda s: accounts.current(s, token, at, POLICY))
+
     at = T0
     while at < T0 + timedelta(hours=9, minutes=50):
         at += timedelta(minutes=20)
-        assert db.run_sync(lambda s, at=at: accounts.current(s, token, at, POLICY)), at
+        assert current(at), at
     at += timedelta(minutes=20)
     assert db.run_sync(lambda s: accounts.current(s, token, at, POLICY)) is None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from services.intake.api_models import RequestCreate
 from services.web import forms
@@ -33,7 +33,7 @@ def form(**changes: object) -> FormData:
         "consent_read": "yes",
     }
     fields.update(changes)
-    items = [
+    items: list[tuple[str, str | UploadFile]] = [
         (name, str(v))
         for name, value in fields.items()
         if value is not None

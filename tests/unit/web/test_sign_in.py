@@ -71,7 +71,7 @@ class WebApp:
         self.sign_in = SignIn(self.db.read, self.db.run, clock, check=self.checks)
         web = Web(
             run=self.db.run,
-            intake=None,  # type: ignore[arg-type] - signing in asks neither intake nor audit
+            intake=None,  # type: ignore[arg-type]  # signing in asks neither intake nor audit
             audit=None,  # type: ignore[arg-type]
             audit_key=lambda: None,  # type: ignore[arg-type,return-value]
             offices={"office-a": "Beratungsstelle A"},

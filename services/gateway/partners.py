@@ -1,0 +1,110 @@
+"""Which partner agencies the gateway serves, and how: the gateway's own state and policy.
+
+The directory is the truth about agencies; the gateway asks it periodically and `learn`s the
+answer. A webhook agency is served when it has an address and a webhook secret; an e-mail
+agency when it has a referral address. Each served agency gets one feed (its own durable
+consumer, read in order); an agency the directory no longer lists (revoked, or removed) loses
+its feed and, from that moment, its callbacks, portal links and key are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from jwcrypto import jwk
+
+from schemas.queries import AgencyCard
+from services.gateway.feed import Handle
+from services.gateway.handlers import MailAgency
+from services.gateway.webhook import SecretFolder
+from wegweiser.platform.keys import KeyRing
+
+log = structlog.get_logger()
+
+CHANNELS = ("webhook", "email")
+"""The channels the gateway serves; agencies on NATS take part themselves."""
+
+Serve = Callable[[str, Handle], Coroutine[Any, Any, None]]
+"""Feed one agency's events to `handle` until cancelled (in the service: `Feed(...).run()`)."""
+
+
+@dataclass
+class Partners:
+    """The webhook and e-mail agencies as last learnt from the directory, and their feeds."""
+
+    secrets: SecretFolder
+    ring: KeyRing
+    serve: Serve
+    by_mail: Callable[[MailAgency], Handle]
+    """The handler that tells an e-mail agency of its events."""
+    by_webhook: Callable[[str, str], Handle]
+    """The handler that posts events to a webhook (its URL, its secret)."""
+    cards: dict[str, AgencyCard] = field(default_factory=dict)
+    feeds: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    def secret(self, agency_id: str) -> str | None:
+        """A listed webhook agency's secret, for checking its signed callbacks."""
+        card = self.cards.get(agency_id)
+        if card is None or card.channel != "webhook":
+            return None
+        return self.secrets.get(agency_id)
+
+    def mail_agency(self, agency_id: str) -> MailAgency | None:
+        """A listed e-mail agency with an address to write to."""
+        card = self.cards.get(agency_id)
+        if card is None or card.channel != "email" or not card.referral_address:
+            return None
+        return MailAgency(card.agency_id, card.name, card.referral_address)
+
+    def agency_key(self, agency_id: str) -> jwk.JWK | None:
+        """The key the gateway holds for an e-mail agency (custody `gateway`), to open its
+        cases on the portal; none for any other agency."""
+        if self.mail_agency(agency_id) is None or not self.ring.agency_path(agency_id).exists():
+            return None
+        return self.ring.agency_private(agency_id)
+
+    def handler(self, card: AgencyCard) -> Handle | None:
+        """How the gateway hands on this agency's events, or None if it cannot serve it."""
+        if card.channel == "email" and (agency := self.mail_agency(card.agency_id)) is not None:
+            return self.by_mail(agency)
+        hook = self.secret(card.agency_id)
+        if card.channel == "webhook" and hook and card.referral_address:
+            return self.by_webhook(card.referral_address, hook)
+        return None
+
+    async def learn(self, found: Sequence[AgencyCard]) -> None:
+        """Take the directory's current list: stop serving whoever is gone, start a feed for
+        each agency that has none running (new, or its feed ended)."""
+        listed = {card.agency_id for card in found}
+        for gone in set(self.cards) - listed:
+            del self.cards[gone]
+            if (task := self.feeds.pop(gone, None)) is not None:
+                task.cancel()
+            log.warning("gateway.agency_withdrawn", agency=gone)
+        self.cards.update({card.agency_id: card for card in found})
+        for card in found:
+            running = self.feeds.get(card.agency_id)
+            if running is not None and not running.done():
+                continue
+            handle = self.handler(card)
+            if handle is None:
+                log.warning(
+                    "gateway.agency_not_served",
+                    agency=card.agency_id,
+                    channel=card.channel,
+                    why="no address, or no webhook secret: run `wegweiser agency credentials`",
+                )
+                continue
+            self.feeds[card.agency_id] = asyncio.create_task(self.serve(card.agency_id, handle))
+            log.info("gateway.serving", agency=card.agency_id, channel=card.channel)
+
+    async def stop(self) -> None:
+        """End every feed (left running, their fetches would hold the connection's drain)."""
+        for task in self.feeds.values():
+            task.cancel()
+        await asyncio.gather(*self.feeds.values(), return_exceptions=True)
+        self.feeds.clear()
