@@ -23,8 +23,16 @@ from schemas.vocabulary import (
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 AgencyId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-Ags = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="Amtlicher Gemeindeschlüssel")]
-Postcode = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
+Ags = Annotated[
+    str,
+    Field(
+        pattern=r"^(0[1-9]|1[0-6])[0-9]{6}$",
+        description="Amtlicher Gemeindeschlüssel: 8 digits, the first two a Land (01 to 16)",
+    ),
+]
+Postcode = Annotated[
+    str, Field(pattern=r"^(0[1-9]|[1-9][0-9])[0-9]{3}$", description="German postcode (PLZ)")
+]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code")]
 Reason = Annotated[str, Field(min_length=3, max_length=500)]
 

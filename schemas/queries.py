@@ -93,6 +93,25 @@ class AgencyList(Contract):
     agencies: tuple[AgencyCard, ...]
 
 
+class CheckPlace(Contract):
+    """Does the directory know this place? Asked before a request is recorded."""
+
+    municipality: Ags | None = None
+    postcode: Postcode | None = None
+
+
+class PlaceCheck(Contract):
+    """The directory's answer to CheckPlace: what its gazetteer knows of the place (None:
+    not asked)."""
+
+    municipality_known: bool | None = None
+    municipality_name: str | None = None
+    postcode_known: bool | None = None
+    postcode_in_municipality: bool | None = Field(
+        default=None, description="both given and known: whether the postcode lies in it"
+    )
+
+
 class QueryFailed(Contract):
     """A query the directory could not answer, with why."""
 

@@ -48,6 +48,7 @@ ALL_ANSWERS = "ww.answer.>"
 DIRECTORY_RESOLVE = "wwq.directory.resolve"
 DIRECTORY_AGENCY = "wwq.directory.agency"
 DIRECTORY_AGENCIES = "wwq.directory.agencies"
+DIRECTORY_PLACE = "wwq.directory.place"
 AUDIT_TREE_HEAD = "wwq.audit.tree-head"
 
 
@@ -64,6 +65,7 @@ QUERIES = (
     Query(DIRECTORY_RESOLVE, "directory", ("intake",)),
     Query(DIRECTORY_AGENCY, "directory", ("intake",)),
     Query(DIRECTORY_AGENCIES, "directory", ("gateway",)),
+    Query(DIRECTORY_PLACE, "directory", ("intake",)),
     Query(AUDIT_TREE_HEAD, "audit", ("admin",)),
 )
 

@@ -173,3 +173,8 @@ class AgencyAction(StrEnum):
     COMPLETE = "complete"
     FAIL = "fail"
     CONFIRM_DELETION = "confirm-deletion"
+
+
+REASONED_ANSWERS = frozenset({AgencyAction.REJECT, AgencyAction.HOLD, AgencyAction.FAIL})
+"""The answers an agency must give a reason for (the referral service refuses them without
+one; the agency SDK refuses to send them without one)."""

@@ -87,7 +87,7 @@ async def demo(
             f"with consent {request['consent_id']}"
         )
         found = _ok(await http.get(f"/requests/{request['request_id']}/suggestions"), 200)
-        usable = [s for s in found["suggestions"] if s["consent_covers"]]
+        usable = [s for s in found["suggestions"] if s["sendable"]]
         if not usable:
             raise DemoFailed(f"no suggested agency is covered by the consent: {found}")
         agency = usable[0]["candidate"]["agency"]

@@ -7,6 +7,6 @@ async with await AgencyClient.connect("nats://…", "lup-mbe-ludwigslust") as ag
         await delivery.ack()
 """
 
-from services.agency.client import AgencyClient, AgencyDelivery
+from services.agency.client import AgencyClient, AgencyDelivery, AnswerInvalid
 
-__all__ = ["AgencyClient", "AgencyDelivery"]
+__all__ = ["AgencyClient", "AgencyDelivery", "AnswerInvalid"]

@@ -28,7 +28,7 @@ from schemas.events import (
     SealedCase,
     TransitionRefused,
 )
-from schemas.vocabulary import AgencyAction
+from schemas.vocabulary import REASONED_ANSWERS, AgencyAction
 from wegweiser.platform import grants, sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.grants import JS_API_PREFIX
@@ -43,6 +43,25 @@ MODELS: dict[str, type[Payload]] = {
     if spec.subject.startswith("ww.referral.")
 }
 MODELS["refused"] = TransitionRefused
+
+
+class AnswerInvalid(ValueError):
+    """An answer the referral service would refuse for its form alone: it is not sent."""
+
+
+def checked_answer(action: AgencyAction | str, reason: str | None) -> AgencyAction:
+    """The answer's action, if the answer can be sent as it is: a known action, with a reason
+    where the referral service requires one (schemas.vocabulary.REASONED_ANSWERS)."""
+    try:
+        known = AgencyAction(action)
+    except ValueError:
+        allowed = ", ".join(a.value for a in AgencyAction)
+        raise AnswerInvalid(f"unknown action {action!r}: one of {allowed}") from None
+    if known in REASONED_ANSWERS and not (reason and reason.strip()):
+        raise AnswerInvalid(f"'{known.value}' needs a reason: say why (--reason TEXT)")
+    if reason is not None and not 3 <= len(reason.strip()) <= 500:
+        raise AnswerInvalid("a reason has 3 to 500 characters")
+    return known
 
 
 @dataclass
@@ -212,12 +231,13 @@ class AgencyClient:
     ) -> str:
         """Publish an answer; retried with the same id, so it counts once. `answer_id`: the
         caller's own key for this answer (an answer given twice under one key counts once).
-        Returns the event id."""
+        Returns the event id. `AnswerInvalid`, and nothing sent, for an unknown action or a
+        missing reason."""
         data = AgencyAnswer(
             referral_id=referral_id,
             agency_id=self.agency_id,
-            action=AgencyAction(action),
-            reason=reason,
+            action=checked_answer(action, reason),
+            reason=reason.strip() if reason else None,
         )
         event = new_event(
             data,

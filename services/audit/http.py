@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 
 from services.audit import queries
 
@@ -22,7 +23,8 @@ def create_app(
     entries: Entries, token: str, export: Callable[[int | None], Awaitable[dict[str, Any]]]
 ) -> FastAPI:
     """Every route needs the ombudsperson's token; no route writes."""
-    app = FastAPI(title="Wegweiser audit (ombudsperson)", version="1")
+    # /docs and /redoc from installed files, not a CDN
+    app = FastAPIOffline(title="Wegweiser audit (ombudsperson)", version="1")
 
     def ombudsperson(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],

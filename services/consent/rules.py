@@ -10,9 +10,15 @@ from schemas.vocabulary import SPECIAL_CATEGORIES, AgencyKind, DataCategory, Nee
 
 
 class ConsentViolation(Exception):
-    """A consent does not cover what is being attempted."""
+    """A consent does not cover what is being attempted; `code` names the rule (stable, for
+    programs and translations), the message says it in English with the ids."""
 
     code = "consent.not-covered"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
 
 
 class ConsentWithdrawn(ConsentViolation):
@@ -46,9 +52,13 @@ def check(
 ) -> None:
     """Raise ConsentViolation naming the first rule the attempt breaks."""
     if now < terms.given_at:
-        raise ConsentViolation(f"consent {terms.consent_id} is dated in the future")
+        raise ConsentViolation(
+            f"consent {terms.consent_id} is dated in the future", "consent.not-yet-given"
+        )
     if terms.expires_at is not None and now >= terms.expires_at:
-        raise ConsentViolation(f"consent {terms.consent_id} expired at {terms.expires_at}")
+        raise ConsentViolation(
+            f"consent {terms.consent_id} expired at {terms.expires_at}", "consent.expired"
+        )
     if not covers_recipient(terms, agency_id, kind):
         raise ConsentViolation(
             f"consent {terms.consent_id} does not cover agency {agency_id} (kind {kind})"
@@ -56,14 +66,18 @@ def check(
     if kind in REVEALING_KINDS and not terms.explicit_special_categories:
         raise ConsentViolation(
             f"a referral to a {kind} agency reveals health data: consent {terms.consent_id} "
-            "must explicitly cover special categories (GDPR Art. 9)"
+            "must explicitly cover special categories (GDPR Art. 9)",
+            "consent.not-explicit",
         )
     if purpose not in terms.purposes:
-        raise ConsentViolation(f"consent {terms.consent_id} does not cover the purpose {purpose}")
+        raise ConsentViolation(
+            f"consent {terms.consent_id} does not cover the purpose {purpose}", "consent.purpose"
+        )
     uncovered = sorted(set(categories) - releasable_to(terms, agency_id, kind))
     if uncovered:
         raise ConsentViolation(
-            f"consent {terms.consent_id} does not release {', '.join(uncovered)} to {agency_id}"
+            f"consent {terms.consent_id} does not release {', '.join(uncovered)} to {agency_id}",
+            "consent.categories",
         )
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
-from schemas.queries import ListAgencies, LookupAgency, QueryFailed, ResolveAgencies
+from schemas.queries import CheckPlace, ListAgencies, LookupAgency, QueryFailed, ResolveAgencies
 from services.directory import admin_api, handlers, identities, importer, store
 from services.directory.access import AdminTokens
 from services.directory.admin import Administration
@@ -54,6 +54,8 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     lookup_sub(answer(LookupAgency, handlers.lookup))
     list_sub = runtime.broker.subscriber(subjects.DIRECTORY_AGENCIES, queue="directory")
     list_sub(answer(ListAgencies, handlers.list_agencies))
+    place_sub = runtime.broker.subscriber(subjects.DIRECTORY_PLACE, queue="directory")
+    place_sub(answer(CheckPlace, lambda _s, query: handlers.check_place(snapshot.gazetteer, query)))
 
     runtime.consume(
         "directory-agency-facts",

@@ -116,6 +116,25 @@ def list_agencies(session: Session, query: q.ListAgencies) -> q.AgencyList:
     )
 
 
+def check_place(gazetteer: Gazetteer, query: q.CheckPlace) -> q.PlaceCheck:
+    """What the gazetteer knows of a place: the municipality by its key, the postcode, and
+    whether the one lies in the other."""
+    municipality = gazetteer.municipalities.get(query.municipality) if query.municipality else None
+    postcode_known = (
+        bool(gazetteer.counties_of_postcode(query.postcode)) if query.postcode else None
+    )
+    return q.PlaceCheck(
+        municipality_known=None if query.municipality is None else municipality is not None,
+        municipality_name=municipality.name if municipality else None,
+        postcode_known=postcode_known,
+        postcode_in_municipality=(
+            query.postcode in municipality.postcodes
+            if municipality is not None and query.postcode and postcode_known
+            else None
+        ),
+    )
+
+
 def lookup(session: Session, query: q.LookupAgency) -> q.AgencyLookup:
     found = store.get(session, query.agency_id)
     if found is None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from schemas.enrolment import EnrolmentRequest, KeyRotation
 from services.directory import enrolment, profile
@@ -36,7 +37,7 @@ def create_app(
     """The HSDS read API; with `run` and `read` (the directory's units of work) also each
     agency's published keys and the enrolment of agencies; with `admin`, the county's routes
     (`admin_api.py`)."""
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from installed files, not a CDN
         title="Wegweiser directory (HSDS 3.0)",
         version=VERSION,
         description="Open Referral HSDS 3.0 read API over Wegweiser's directory of agencies; "

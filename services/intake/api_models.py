@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from schemas.events import Ags, Language, Postcode, Recipient, require_explicit
 from schemas.queries import Candidate, Excluded
 from schemas.vocabulary import ConsentMethod, DataCategory, Need, Purpose, Urgency
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far a device's clock may run ahead of intake's: a consent given 'now' on a tablet whose
+clock is a little fast is still accepted."""
 
 
 class Strict(BaseModel):
@@ -35,6 +47,21 @@ class ConsentIn(Strict):
         require_explicit(self.data_categories, self.recipients, self.explicit_special_categories)
         return self
 
+    @field_validator("given_at")
+    @classmethod
+    def _not_in_the_future(cls, given_at: datetime) -> datetime:
+        if given_at > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValueError("a consent cannot be given in the future: check the date and time")
+        return given_at
+
+    @field_validator("expires_at")
+    @classmethod
+    def _after_giving(cls, expires_at: datetime | None, info: ValidationInfo) -> datetime | None:
+        given_at = info.data.get("given_at")
+        if expires_at is not None and given_at is not None and expires_at <= given_at:
+            raise ValueError("a consent must expire after it was given")
+        return expires_at
+
 
 class RequestCreate(Strict):
     """A request for help, with the person's consent."""
@@ -57,14 +84,24 @@ class RequestCreate(Strict):
         return self
 
 
+class Refusal(BaseModel):
+    """Why something cannot be done (or, as a warning, may not work as meant): a stable
+    code, the field concerned if any, and a sentence in English."""
+
+    code: str = Field(description="stable, e.g. consent.not-explicit or agency.no-key")
+    field: str | None = Field(default=None, description="e.g. postcode or consent.given_at")
+    detail: str
+
+
 class RequestPublic(BaseModel):
-    """A recorded request."""
+    """A recorded request, with what the counsellor should check (`warnings`)."""
 
     request_id: str
     consent_id: str
     needs: list[Need]
     urgency: Urgency
     recorded_at: datetime
+    warnings: list[Refusal] = Field(default_factory=list)
 
 
 class RequestDetail(BaseModel):
@@ -127,11 +164,16 @@ class ReferralPublic(BaseModel):
 
 
 class Suggestion(BaseModel):
-    """A directory candidate, and whether the consent lets Wegweiser send to it."""
+    """A directory candidate, and whether this request can be sent to it now: `sendable` is
+    the very rule that sending applies, so a sendable suggestion is never refused with 422."""
 
     need: Need
     candidate: Candidate
-    consent_covers: bool
+    consent_covers: bool = Field(description="the consent names the agency or its kind")
+    sendable: bool
+    not_sendable: Refusal | None = Field(
+        default=None, description="why it cannot be sent (when `sendable` is false)"
+    )
 
 
 class SuggestionsPublic(BaseModel):

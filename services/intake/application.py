@@ -11,18 +11,26 @@ points map them to their own outcomes (HTTP status codes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlmodel import Session
 
 from schemas.events import ConsentTerms
-from schemas.queries import AgencyCard, Excluded, ResolveAgencies, Suggestions
+from schemas.queries import (
+    AgencyCard,
+    CheckPlace,
+    Excluded,
+    PlaceCheck,
+    ResolveAgencies,
+    Suggestions,
+)
 from schemas.vocabulary import Need, ReferralStatus
 from services.consent.rules import covers_recipient
-from services.intake import access, commands, views
+from services.intake import access, admission, case, commands, views
 from services.intake.api_models import (
     ReferralPublic,
+    Refusal,
     RequestCreate,
     RequestDetail,
     RequestPublic,
@@ -42,6 +50,8 @@ class Directory(Protocol):
     async def resolve(self, query: ResolveAgencies) -> Suggestions: ...
 
     async def lookup(self, agency_id: str) -> AgencyCard | None: ...
+
+    async def place(self, query: CheckPlace) -> PlaceCheck: ...
 
 
 class UnknownAgency(Exception):
@@ -96,6 +106,9 @@ class Intake:
     # --- requests and consents -----------------------------------------------------------
 
     async def record_request(self, office: Office, body: RequestCreate) -> RequestPublic:
+        """Record a request with its consent, once the directory knows its place and the
+        agencies its consent names (`admission.Inadmissible` otherwise, nothing written)."""
+        warnings = await self._admit(body)
         row, consent_id = await self.db.run(lambda s: commands.record_request(office, s, body))
         return RequestPublic(
             request_id=row.id,
@@ -103,7 +116,23 @@ class Intake:
             needs=body.needs,
             urgency=row.urgency,
             recorded_at=row.recorded_at,
+            warnings=[
+                Refusal(code=w.code, field=".".join(map(str, w.loc)), detail=w.message)
+                for w in warnings
+            ],
         )
+
+    async def _admit(self, body: RequestCreate) -> list[admission.Problem]:
+        place = await self.directory.place(
+            CheckPlace(municipality=body.municipality, postcode=body.postcode)
+        )
+        unknown = [
+            (index, recipient.agency_id)
+            for index, recipient in enumerate(body.consent.recipients)
+            if recipient.agency_id is not None
+            and await self.directory.lookup(recipient.agency_id) is None
+        ]
+        return admission.admit(body.municipality, body.postcode, place, unknown)
 
     async def request(self, office: Office, request_id: str) -> RequestDetail:
         """A request with its person's data (for its office only) and its consent."""
@@ -116,7 +145,7 @@ class Intake:
         """The directory's candidates for each need of the request (or `need`), each marked
         whether the consent covers it, and the agencies ruled out with their reasons."""
         request = await self.db.read(lambda s: views.load_request(office, s, request_id))
-        person, terms = request.person, request.terms
+        person, terms, now = request.person, request.terms, datetime.now(UTC)
         out: list[Suggestion] = []
         excluded: list[Excluded] = []
         for n in [need] if need else person.needs:
@@ -130,14 +159,19 @@ class Intake:
                     urgency=request.urgency,
                 )
             )
-            out += [
-                Suggestion(
-                    need=n,
-                    candidate=c,
-                    consent_covers=covers_recipient(terms, c.agency.agency_id, c.agency.kind),
+            for c in answer.candidates:
+                refused = case.why_not_sendable(request, c.agency, now)
+                out.append(
+                    Suggestion(
+                        need=n,
+                        candidate=c,
+                        consent_covers=covers_recipient(terms, c.agency.agency_id, c.agency.kind),
+                        sendable=refused is None,
+                        not_sendable=None
+                        if refused is None
+                        else Refusal(code=refused.code, detail=str(refused)),
+                    )
                 )
-                for c in answer.candidates
-            ]
             excluded += answer.excluded
         return SuggestionsPublic(suggestions=out, excluded=excluded)
 
@@ -171,8 +205,6 @@ class Intake:
         agency = await self.directory.lookup(agency_id)
         if agency is None:
             raise UnknownAgency(f"unknown agency {agency_id!r}: not in the directory")
-        if not agency.active:
-            raise UnknownAgency(f"agency {agency_id!r} is not active")
         view, created = await self.db.run(
             lambda s: commands.request_referral(office, s, request_id, agency)
         )
@@ -205,12 +237,15 @@ class Intake:
 
         return await self.db.read(query)
 
-    async def cancel(self, office: Office, referral_id: str, reason: str) -> ReferralPublic:
-        """Ask the referral service to withdraw a referral the office sent."""
-        view = await self.db.run(
+    async def cancel(
+        self, office: Office, referral_id: str, reason: str
+    ) -> tuple[ReferralPublic, bool]:
+        """Ask the referral service to withdraw a referral the office sent; (the referral,
+        whether anything new was asked: a repeated cancel returns the referral as it is)."""
+        view, asked = await self.db.run(
             lambda s: commands.request_cancellation(office, s, referral_id, reason)
         )
-        return public(view)
+        return public(view), asked
 
 
 def public(

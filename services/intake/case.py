@@ -23,7 +23,14 @@ from pydantic import BaseModel
 
 from schemas.events import CaseDetails, ConsentTerms, ReferralChange, SealedCase
 from schemas.queries import AgencyCard
-from schemas.vocabulary import CLOSED_STATES, OVERDUE_KINDS, DataCategory, Need, ReferralStatus
+from schemas.vocabulary import (
+    CLOSED_STATES,
+    OVERDUE_KINDS,
+    DataCategory,
+    Need,
+    Purpose,
+    ReferralStatus,
+)
 from services.consent import rules as consent
 from wegweiser.platform import keys, sealing
 
@@ -49,10 +56,63 @@ class Request:
     urgency: str
     person: Person
     terms: ConsentTerms
+    consent_withdrawn: bool = False
 
 
-class NotSealable(Exception):
+class NotSendable(Exception):
+    """The request cannot go to this agency; `code` names why (stable, for programs and
+    translations), the message says it in English."""
+
+    code = "agency.not-sendable"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class NotSealable(NotSendable):
     """The agency has no public key in the directory, so nothing can be sent to it."""
+
+    code = "agency.no-key"
+
+
+def sendable_case(request: Request, agency: AgencyCard, now: datetime) -> CaseDetails:
+    """The one rule whether this request may go to this agency now: the suggestions show its
+    verdict beside each agency, and sending enforces it. Returns the case that would travel;
+    raises `NotSendable` (the agency cannot take it) or `consent.ConsentViolation` (the
+    consent does not let it go there).
+
+    Capacity does not block: an agency that reports no free place is not suggested (the
+    directory excludes it and says so), but a counsellor who knows better (a waiting list,
+    an urgent case agreed by phone) may still send to it, and the agency decides."""
+    if not agency.active:
+        raise NotSendable(f"agency {agency.agency_id!r} is not active", "agency.inactive")
+    if not agency.public_key:
+        raise NotSealable(f"agency {agency.agency_id!r} has no public key in the directory")
+    if request.consent_withdrawn:
+        raise consent.ConsentWithdrawn(f"consent {request.terms.consent_id} was withdrawn")
+    details = case_for(request, agency)
+    consent.check(
+        request.terms,
+        agency_id=agency.agency_id,
+        kind=agency.kind,
+        purpose=Purpose.REFERRAL,
+        categories=details.released_categories,
+        now=now,
+    )
+    return details
+
+
+def why_not_sendable(
+    request: Request, agency: AgencyCard, now: datetime
+) -> NotSendable | consent.ConsentViolation | None:
+    """`sendable_case`'s verdict as a value: None when the request may go to the agency."""
+    try:
+        sendable_case(request, agency, now)
+    except (NotSendable, consent.ConsentViolation) as refused:
+        return refused
+    return None
 
 
 def case_for(request: Request, agency: AgencyCard) -> CaseDetails:

@@ -21,13 +21,12 @@ from schemas.events import (
     RequestRecorded,
 )
 from schemas.queries import AgencyCard
-from schemas.vocabulary import CLOSED_STATES, Purpose, ReferralStatus
-from services.consent import rules as consent
+from schemas.vocabulary import CLOSED_STATES, ReferralStatus
 from services.intake import case, projection, views
 from services.intake.api_models import RequestCreate
 from services.intake.case import Person
 from services.intake.office import Conflict, Office
-from services.intake.store import ConsentRow, ReferralView, RequestRow
+from services.intake.store import ConsentRow, ReferralView, RequestRow, TrailEntry
 from wegweiser.platform.outbox import stage
 
 SOURCE = "/wegweiser/intake"
@@ -95,18 +94,8 @@ def request_referral(
     ).first()
     if existing is not None:
         return existing, False
-    case_details = case.case_for(request, agency)
     now = datetime.now(UTC)
-    if views.consent_of(session, request_id).withdrawn_at is not None:
-        raise consent.ConsentWithdrawn(f"consent {request.terms.consent_id} was withdrawn")
-    consent.check(
-        request.terms,
-        agency_id=agency.agency_id,
-        kind=agency.kind,
-        purpose=Purpose.REFERRAL,
-        categories=case_details.released_categories,
-        now=now,
-    )
+    case_details = case.sendable_case(request, agency, now)
     sealed = case.seal(case_details, agency, office.signer, office.office_id)
     referral_id = f"ref-{uuid.uuid4()}"
     view = ReferralView(
@@ -186,13 +175,23 @@ def _other_consents_stand(session: Session, person_ref: str) -> bool:
     return session.exec(stmt).first() is not None
 
 
+CANCELLATION_REQUESTED = "cancellation-requested"
+"""The trail's entry for the office's own request to cancel (the referral service answers)."""
+
+
 def request_cancellation(
     office: Office, session: Session, referral_id: str, reason: str
-) -> ReferralView:
-    """Ask the referral service to cancel a referral this office sent."""
+) -> tuple[ReferralView, bool]:
+    """Ask the referral service to cancel a referral this office sent; (the referral, whether
+    anything new was asked). Idempotent: a referral already cancelled, or whose cancellation
+    is on its way (a double click), is returned as it is; one that ended otherwise is a
+    conflict."""
     view = views.load_referral(session, office.office_id, referral_id)
+    if view.status == ReferralStatus.CANCELLED.value or _cancellation_pending(session, view):
+        return view, False
     if view.status in CLOSED_STATES:
         raise Conflict(f"referral {referral_id} is already {view.status}")
+    now = datetime.now(UTC)
     event = new_event(
         ReferralCancellationRequested(
             referral_id=referral_id, office_id=office.office_id, reason=reason
@@ -202,4 +201,20 @@ def request_cancellation(
         correlation_id=view.request_id,
     )
     stage(session, subjects.CANCELLATION_REQUESTED, event)
-    return view
+    projection.record(
+        session, event.id, referral_id, None, CANCELLATION_REQUESTED, None, reason, now
+    )
+    return view, True
+
+
+def _cancellation_pending(session: Session, view: ReferralView) -> bool:
+    """The office asked to cancel and the referral service has not refused it since."""
+    latest = session.exec(
+        select(TrailEntry.kind)
+        .where(
+            TrailEntry.referral_id == view.id,
+            col(TrailEntry.kind).in_([CANCELLATION_REQUESTED, "refused:cancel"]),
+        )
+        .order_by(col(TrailEntry.occurred_at).desc())
+    ).first()
+    return latest == CANCELLATION_REQUESTED

@@ -9,7 +9,15 @@ from nats.aio.client import Client
 from pydantic import BaseModel, ValidationError
 
 from schemas import subjects
-from schemas.queries import AgencyCard, AgencyLookup, LookupAgency, ResolveAgencies, Suggestions
+from schemas.queries import (
+    AgencyCard,
+    AgencyLookup,
+    CheckPlace,
+    LookupAgency,
+    PlaceCheck,
+    ResolveAgencies,
+    Suggestions,
+)
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -33,6 +41,9 @@ class DirectoryClient:
             subjects.DIRECTORY_AGENCY, LookupAgency(agency_id=agency_id), AgencyLookup
         )
         return answer.agency if answer.found else None
+
+    async def place(self, query: CheckPlace) -> PlaceCheck:
+        return await self._ask(subjects.DIRECTORY_PLACE, query, PlaceCheck)
 
     async def _ask(self, subject: str, query: BaseModel, answer: type[T]) -> T:
         try:

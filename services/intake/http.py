@@ -15,11 +15,13 @@ from fastapi.security import (
     HTTPBasicCredentials,
     HTTPBearer,
 )
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from schemas.vocabulary import Need, ReferralStatus
 from services.consent.rules import ConsentViolation
 from services.intake import access, receipt
+from services.intake.admission import Inadmissible
 from services.intake.api_models import (
     CancelIn,
     ReferralCreate,
@@ -31,7 +33,7 @@ from services.intake.api_models import (
     WithdrawalPublic,
 )
 from services.intake.application import Intake, UnknownAgency
-from services.intake.case import NotSealable
+from services.intake.case import NotSendable
 from services.intake.directory_client import DirectoryUnavailable
 from services.intake.office import Conflict, Forbidden, NotFound, Office
 from services.intake.vault import PersonErased
@@ -41,7 +43,7 @@ REFUSALS: list[tuple[type[Exception], int]] = [
     (Forbidden, 403),
     (Conflict, 409),
     (PersonErased, 410),
-    (NotSealable, 422),
+    (NotSendable, 422),
     (UnknownAgency, 422),
     (DirectoryUnavailable, 503),
 ]
@@ -92,7 +94,7 @@ def create_app(
     Only `allowed_hosts` may appear in the Host header (a page that rebinds its own DNS name
     to this address cannot read the API), and a call from a browser page of any origin not in
     `allowed_origins` is refused before it does anything."""
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from installed files, not a CDN
         title="Wegweiser intake",
         version="1",
         description="Record requests with the person's consent, see suggested agencies, "
@@ -104,6 +106,7 @@ def create_app(
     for refused, code in REFUSALS:
         app.add_exception_handler(refused, _status(code))
     app.add_exception_handler(ConsentViolation, _consent_refused)
+    app.add_exception_handler(Inadmissible, _inadmissible)
 
     @app.middleware("http")
     async def same_origin_only(request: Request, call_next: Any) -> Any:
@@ -196,9 +199,14 @@ def create_app(
 
     @app.post("/referrals/{referral_id}/cancel", status_code=202)
     async def cancel(
-        referral_id: str, body: CancelIn, intake: IntakeDep, office: OfficeDep
+        referral_id: str, body: CancelIn, intake: IntakeDep, office: OfficeDep, response: Response
     ) -> ReferralPublic:
-        return await intake.cancel(office, referral_id, body.reason)
+        """Withdraw the referral (202); asked again, while its cancellation is on its way or
+        once it is cancelled, the referral as it is (200) and nothing new is asked."""
+        referral, asked = await intake.cancel(office, referral_id, body.reason)
+        if not asked:
+            response.status_code = 200
+        return referral
 
     @app.get("/consents/{consent_id}/receipt", response_model=None)
     async def consent_receipt(
@@ -225,9 +233,17 @@ def create_app(
 
 def _status(code: int) -> Any:
     async def handler(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, code)
+        said = f"{exc.code}: {exc}" if isinstance(exc, NotSendable) else str(exc)
+        return JSONResponse({"detail": said}, code)
 
     return handler
+
+
+async def _inadmissible(_request: Request, exc: Exception) -> JSONResponse:
+    """Like a validation error of the request's body: one entry per field."""
+    assert isinstance(exc, Inadmissible)
+    detail = [{"loc": ["body", *p.loc], "msg": p.message, "type": p.code} for p in exc.problems]
+    return JSONResponse({"detail": detail}, 422)
 
 
 async def _consent_refused(_request: Request, exc: Exception) -> JSONResponse:

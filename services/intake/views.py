@@ -43,8 +43,10 @@ def load_request(office: Office, session: Session, request_id: str) -> Request:
     person = Person.model_validate(
         office.vault.open(session, row.client_reference, request_id, row.personal)
     )
-    terms = ConsentTerms.model_validate(consent_of(session, request_id).terms)
-    return Request(row.id, row.client_reference, row.urgency, person, terms)
+    consent = consent_of(session, request_id)
+    terms = ConsentTerms.model_validate(consent.terms)
+    withdrawn = consent.withdrawn_at is not None
+    return Request(row.id, row.client_reference, row.urgency, person, terms, withdrawn)
 
 
 def request_detail(office: Office, session: Session, request_id: str) -> dict[str, object]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from schemas.vocabulary import CLOSED_STATES, AgencyAction, ReferralStatus
+from schemas.vocabulary import CLOSED_STATES, REASONED_ANSWERS, AgencyAction, ReferralStatus
 
 S = ReferralStatus
 OPEN = frozenset({S.REQUESTED, S.RECEIVED, S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD})
@@ -33,7 +33,6 @@ class Rule:
     target: ReferralStatus
     actor: Actor
     change: str
-    reason_required: bool = False
 
 
 RULES: dict[str, Rule] = {
@@ -43,22 +42,26 @@ RULES: dict[str, Rule] = {
         frozenset({S.REQUESTED, S.RECEIVED}), S.ACCEPTED, Actor.AGENCY, "accepted"
     ),
     AgencyAction.REJECT: Rule(
-        frozenset({S.REQUESTED, S.RECEIVED}), S.REJECTED, Actor.AGENCY, "rejected", True
+        frozenset({S.REQUESTED, S.RECEIVED}), S.REJECTED, Actor.AGENCY, "rejected"
     ),
     AgencyAction.START: Rule(frozenset({S.ACCEPTED}), S.IN_PROGRESS, Actor.AGENCY, "started"),
     AgencyAction.HOLD: Rule(
-        frozenset({S.ACCEPTED, S.IN_PROGRESS}), S.ON_HOLD, Actor.AGENCY, "put-on-hold", True
+        frozenset({S.ACCEPTED, S.IN_PROGRESS}), S.ON_HOLD, Actor.AGENCY, "put-on-hold"
     ),
     AgencyAction.RESUME: Rule(frozenset({S.ON_HOLD}), S.IN_PROGRESS, Actor.AGENCY, "resumed"),
     AgencyAction.COMPLETE: Rule(
         frozenset({S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD}), S.COMPLETED, Actor.AGENCY, "completed"
     ),
     AgencyAction.FAIL: Rule(
-        frozenset({S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD}), S.FAILED, Actor.AGENCY, "failed", True
+        frozenset({S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD}), S.FAILED, Actor.AGENCY, "failed"
     ),
-    "cancel": Rule(OPEN | {S.DRAFT}, S.CANCELLED, Actor.OFFICE, "cancelled", True),
+    "cancel": Rule(OPEN | {S.DRAFT}, S.CANCELLED, Actor.OFFICE, "cancelled"),
     "expire": Rule(frozenset({S.REQUESTED}), S.CANCELLED, Actor.SYSTEM, "expired"),
 }
+
+NEEDS_A_REASON: frozenset[str] = REASONED_ANSWERS | {"cancel"}
+"""The actions refused without a reason: the agency's of the vocabulary, and the office's
+cancellation."""
 
 
 class ReferralRuleViolation(Exception):
@@ -202,7 +205,7 @@ class Referral:
             raise WrongActor(action, actor)
         if self.status not in rule.sources:
             raise ForbiddenTransition(self.id, action, self.status)
-        if rule.reason_required and not (reason and reason.strip()):
+        if action in NEEDS_A_REASON and not (reason and reason.strip()):
             raise ReasonRequired(action)
         self.status = rule.target
         self._record(rule.change, now, reason)

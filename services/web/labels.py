@@ -124,6 +124,31 @@ REASONS = {
     "inactive": N_("Not taking referrals"),
 }
 
+NOT_SENDABLE = {
+    "agency.inactive": N_("not taking referrals"),
+    "agency.no-key": N_("cannot receive sealed data yet (no key)"),
+    "consent.withdrawn": N_("the consent was withdrawn"),
+    "consent.not-covered": N_("not covered by the consent"),
+    "consent.not-explicit": N_("needs explicit consent to health data"),
+    "consent.expired": N_("the consent has expired"),
+    "consent.not-yet-given": N_("the consent is dated in the future"),
+    "consent.purpose": N_("the consent does not cover referral"),
+    "consent.categories": N_("the consent does not release the data it needs"),
+}
+"""Why a suggested agency cannot be sent the request (the codes of intake's one rule)."""
+
+WARNINGS = {
+    "place.unknown-postcode": N_(
+        "The directory does not know this postcode: only agencies that list it, or serve the "
+        "whole Land or remotely, can be suggested. Check it, or give the municipality."
+    ),
+    "place.postcode-elsewhere": N_(
+        "The postcode lies in another municipality than the one given: the municipality "
+        "decides which agencies serve the person. Check both."
+    ),
+}
+"""What intake recorded a request with but asks the counsellor to check (its warning codes)."""
+
 LANGUAGES = {
     "de": N_("German"),
     "en": N_("English"),

@@ -10,7 +10,12 @@ import pytest
 from sqlmodel import select
 
 from schemas.envelope import new_event
-from schemas.events import ReferralAccepted, ReferralReceived, ReferralRequested
+from schemas.events import (
+    ReferralAccepted,
+    ReferralReceived,
+    ReferralRequested,
+    TransitionRefused,
+)
 from schemas.queries import AgencyCard
 from schemas.vocabulary import AgencyKind, ReferralStatus
 from services.consent.rules import ConsentViolation
@@ -218,6 +223,36 @@ def test_events_arriving_out_of_order_leave_the_newest_state(intake_db):
     assert (final.status, final.version) == ("accepted", 3)
     kinds = [t.kind for t in intake_db.run_sync(lambda s: views.trail(s, view.id))]
     assert sorted(kinds) == ["accepted", "received", "requested-by-office"]
+
+
+def test_a_cancellation_on_its_way_is_asked_once_and_again_after_it_was_refused(intake_db):
+    row, _ = intake_db.run_sync(lambda s: commands.record_request(CTX, s, body()))
+    view, _ = intake_db.run_sync(lambda s: commands.request_referral(CTX, s, row.id, CARD))
+
+    def cancel() -> bool:
+        _, asked = intake_db.run_sync(
+            lambda s: commands.request_cancellation(CTX, s, view.id, "moved away")
+        )
+        return asked
+
+    before = intake_db.run_sync(pending_count)
+    assert [cancel(), cancel()] == [True, False]
+    refused = TransitionRefused(
+        referral_id=view.id,
+        agency_id=CARD.agency_id,
+        refused_event_id="evt-00000000000000000000000000000001",
+        sender="office",
+        attempted="cancel",
+        current_status=ReferralStatus.REQUESTED,
+        code="transition.not-allowed",
+        message="'cancel' is not allowed from there",
+        occurred_at=datetime.now(UTC) + timedelta(seconds=1),
+    )
+    event = new_event(refused, source="/wegweiser/referral", subject=view.id)
+    delivery = Delivery(event, f"ww.referral.{CARD.agency_id}.refused")
+    intake_db.run_sync(lambda s: projection.project_refusal(s, delivery))
+    assert cancel() is True  # the refusal ended the first request: the office may ask again
+    assert intake_db.run_sync(pending_count) == before + 2  # two cancellations asked, not three
 
 
 def _close(db, view_id: str, status: str, at: datetime) -> None:

@@ -332,7 +332,7 @@ def test_each_role_reaches_only_its_own_pages_and_office(
         system,
         office="oa-integration-office",
         client_reference="oa-only-1",
-        municipality="09780116",
+        municipality="09780139",
     )
     anonymous = browser.new_context(base_url=web_url(system)).new_page()
     for path in ("/office/referrals", "/audit", "/audit/integrity", f"/office/referrals/{mine}"):

@@ -81,6 +81,19 @@ def routes(intake: IntakeApp, ids: dict[str, str]) -> list[tuple[str, str]]:
         ({"needs": ["astrology"]}, "needs.0"),
         ({"age": -1}, "age"),
         ({"surprise": 1}, "surprise"),
+        ({"municipality": "99999999"}, "municipality"),  # no Land 99
+        ({"municipality": "00000000"}, "municipality"),
+        ({"municipality": "13099999"}, "municipality the directory's gazetteer knows no"),
+        ({"postcode": "00000", "municipality": None}, "postcode"),
+        ({"consent": {"given_at": "2099-01-01T10:00:00+01:00"}}, "consent.given_at"),
+        (
+            {"consent": {"expires_at": "1990-01-01T10:00:00+01:00"}},
+            "consent.expires_at Value error, a consent must expire after it was given",
+        ),
+        (
+            {"consent": {"recipients": [{"kind": "migration-counselling"}, {"agency_id": "nope"}]}},
+            "consent.recipients.1.agency_id the directory knows no agency 'nope'",
+        ),
         (
             {"municipality": None, "postcode": None},
             "give the person's municipality (AGS) or postcode",
@@ -90,9 +103,12 @@ def routes(intake: IntakeApp, ids: dict[str, str]) -> list[tuple[str, str]]:
 async def test_a_malformed_request_gets_422_naming_the_field_and_nothing_is_stored(
     intake: IntakeApp, office: httpx.AsyncClient, change: dict, field: str
 ) -> None:
-    body = request_body(**change)
-    if body.get("consent") is None:
+    consent_change = change.get("consent")
+    body = request_body(**{k: v for k, v in change.items() if k != "consent"})
+    if "consent" in change and consent_change is None:
         del body["consent"]
+    elif consent_change is not None:
+        body["consent"] |= consent_change
     response = await office.post("/requests", json=body)
     broken_json = await office.post(
         "/requests", content=b'{"needs": [', headers={"content-type": "application/json"}
@@ -102,6 +118,25 @@ async def test_a_malformed_request_gets_422_naming_the_field_and_nothing_is_stor
     assert any(field in n for n in named), named
     assert broken_json.status_code == 422 and "json_invalid" in broken_json.text
     assert intake.count(RequestRow) == intake.count(ConsentRow) == intake.count(OutboxRow) == 0
+
+
+@pytest.mark.parametrize(
+    ("place", "codes"),
+    [
+        ({"municipality": "13076090", "postcode": "19288"}, []),  # Ludwigslust, its postcode
+        ({"municipality": None, "postcode": "19288"}, []),
+        ({"municipality": "13076090", "postcode": "19999"}, ["place.unknown-postcode"]),
+        ({"municipality": "13076090", "postcode": "19370"}, ["place.postcode-elsewhere"]),
+    ],
+)
+async def test_a_place_the_directory_cannot_be_sure_of_is_recorded_with_a_warning(
+    office: httpx.AsyncClient, place: dict, codes: list[str]
+) -> None:
+    recorded = await office.post("/requests", json=request_body(**place))
+    assert recorded.status_code == 201, recorded.text
+    warnings = recorded.json()["warnings"]
+    assert [w["code"] for w in warnings] == codes
+    assert all(w["field"] == "postcode" and w["detail"] for w in warnings)
 
 
 async def test_referrals_to_unknown_or_uncovered_agencies_are_refused_and_nothing_is_sent(
@@ -151,8 +186,63 @@ async def test_suggestions_come_from_the_directory_with_what_the_consent_covers(
     covered = {
         s["candidate"]["agency"]["agency_id"] for s in found["suggestions"] if s["consent_covers"]
     }
-    assert AGENCY in covered
+    sendable = {
+        s["candidate"]["agency"]["agency_id"] for s in found["suggestions"] if s["sendable"]
+    }
+    assert AGENCY in covered and AGENCY in sendable
     assert found["excluded"], "agencies ruled out are listed with their reasons"
+
+
+async def test_every_suggestion_marked_sendable_is_sent_and_every_other_refused_with_its_code(
+    tmp_path: Path,
+) -> None:
+    """Suggestions and sending apply one rule: a sendable suggestion is never refused, and
+    one that is not says why with the very code sending refuses it with."""
+    keyless = IntakeApp(tmp_path / "keyless", without_keys=frozenset({AGENCY}))
+    body = request_body(needs=["migration-counselling", "psychosocial", "legal-aid"])
+    kinds = ["migration-counselling", "psychosocial", "legal-aid"]
+    body["consent"]["recipients"] = [{"kind": kind} for kind in kinds]
+    try:
+        async with keyless.client(OFFICE) as office:
+            request = (await office.post("/requests", json=body)).json()
+            found = await office.get(f"/requests/{request['request_id']}/suggestions")
+            suggestions = found.json()["suggestions"]
+            codes = set()
+            for s in suggestions:
+                agency_id = s["candidate"]["agency"]["agency_id"]
+                sent = await office.post(
+                    f"/requests/{request['request_id']}/referrals", json={"agency_id": agency_id}
+                )
+                if s["sendable"]:
+                    assert s["not_sendable"] is None
+                    assert sent.status_code in (200, 202), (agency_id, sent.text)
+                else:
+                    code = s["not_sendable"]["code"]
+                    codes.add(code)
+                    assert sent.status_code == 422, (agency_id, sent.text)
+                    assert sent.json()["detail"].startswith(f"{code}: "), sent.text
+        assert any(s["sendable"] for s in suggestions)
+        # the psychosocial agencies need explicit consent; the MBE has no key on file; the
+        # office's own counselling agency is not named by the consent
+        assert {"consent.not-explicit", "agency.no-key", "consent.not-covered"} <= codes
+        sent_ids = {s["candidate"]["agency"]["agency_id"] for s in suggestions if s["sendable"]}
+        assert keyless.count(ReferralView) == len(sent_ids)
+    finally:
+        keyless.dispose()
+
+
+async def test_a_double_clicked_cancel_asks_once_and_answers_both_clicks_alike(
+    intake: IntakeApp, office: httpx.AsyncClient, mine: dict[str, str]
+) -> None:
+    cancel = f"/referrals/{mine['referral_id']}/cancel"
+    first = await office.post(cancel, json={"reason": "found help elsewhere"})
+    second = await office.post(cancel, json={"reason": "found help elsewhere"})
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert first.json()["referral_id"] == second.json()["referral_id"]
+    assert second.json()["problem"] is None
+    assert intake.staged("ww.intake.referral.cancellation-requested") == 1
+    trail = (await office.get(f"/referrals/{mine['referral_id']}")).json()["trail"]
+    assert [t["kind"] for t in trail] == ["requested-by-office", "cancellation-requested"]
 
 
 # --- who may call ------------------------------------------------------------------------

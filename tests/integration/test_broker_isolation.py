@@ -17,9 +17,11 @@ import tomllib
 from collections.abc import Awaitable
 from pathlib import Path
 
+import nats.errors
 import pytest
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from infra import JETSTREAM_TOML
 from schemas import subjects
@@ -395,7 +397,16 @@ async def test_the_admin_asks_the_audit_for_a_tree_head_across_accounts(network:
 
     await audit.subscribe(subjects.AUDIT_TREE_HEAD, cb=respond)
     await audit.flush()
-    reply = await network.admin.request(subjects.AUDIT_TREE_HEAD, b"{}", timeout=5)
+    # on a cluster the audit's interest reaches the admin's server over the routes a moment
+    # after the flush: until then "no responders" is the honest answer, not a denial
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(nats.errors.NoRespondersError),
+        wait=wait_fixed(0.1),
+        stop=stop_after_delay(10),
+        reraise=True,
+    ):
+        with attempt:
+            reply = await network.admin.request(subjects.AUDIT_TREE_HEAD, b"{}", timeout=5)
     assert reply.data == b"signed tree head"
     await audit.close()
 

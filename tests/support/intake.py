@@ -7,9 +7,16 @@ import os
 from pathlib import Path
 
 import httpx
-from sqlmodel import select
+from sqlmodel import Session, func, select
 
-from schemas.queries import AgencyCard, LookupAgency, ResolveAgencies, Suggestions
+from schemas.queries import (
+    AgencyCard,
+    CheckPlace,
+    LookupAgency,
+    PlaceCheck,
+    ResolveAgencies,
+    Suggestions,
+)
 from services.directory import handlers, identities
 from services.directory.sample import sample_agency_ids
 from services.intake import access
@@ -32,7 +39,7 @@ HOST = "intake.test"
 
 
 class LocalDirectory:
-    """The directory's own answers to intake's two questions, from its store."""
+    """The directory's own answers to intake's questions, from its store."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -45,14 +52,26 @@ class LocalDirectory:
         found = await self.db.read(lambda s: handlers.lookup(s, LookupAgency(agency_id=agency_id)))
         return found.agency
 
+    async def place(self, query: CheckPlace) -> PlaceCheck:
+        return handlers.check_place(self.snapshot.gazetteer, query)
+
 
 class IntakeApp:
     """Intake as its composition root wires it, for the offices in OFFICES; every sample
-    agency has a sealing key on file (as `up` gives the sample agencies)."""
+    agency but those `without_keys` has a sealing key on file (as `up` gives them)."""
 
-    def __init__(self, folder: Path, origins: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        origins: frozenset[str] = frozenset(),
+        without_keys: frozenset[str] = frozenset(),
+    ) -> None:
         self.directory = directory(folder / "directory")
-        on_file = {a: keys.public_dict(keys.generate_encryption_key()) for a in sample_agency_ids()}
+        on_file = {
+            a: keys.public_dict(keys.generate_encryption_key())
+            for a in sample_agency_ids()
+            if a not in without_keys
+        }
         self.directory.db.run_sync(lambda s: identities.publish_on_file(s, on_file))
         self.db = service_database("intake", f"sqlite:///{folder / 'intake.db'}")
         self.db.migrate()
@@ -93,6 +112,17 @@ class IntakeApp:
 
     def count(self, table: type) -> int:
         return len(self.db.read_sync(lambda s: list(s.exec(select(table)))))
+
+    def rows(self) -> dict[str, int]:
+        """How many rows each of intake's tables holds."""
+
+        def count(session: Session) -> dict[str, int]:
+            return {
+                name: session.exec(select(func.count()).select_from(table)).one()
+                for name, table in self.db.metadata.tables.items()
+            }
+
+        return self.db.read_sync(count)
 
     def staged(self, subject: str) -> int:
         """How many events on `subject` wait in the outbox (nothing publishes them here)."""

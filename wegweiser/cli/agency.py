@@ -273,7 +273,15 @@ def agency_answer(
     seed: Seed = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Answer a referral as an agency."""
+    """Answer a referral as an agency. An unknown action, or reject, hold or fail without a
+    reason, is refused here (exit 2) and nothing is sent."""
+    from services.agency.client import AnswerInvalid, checked_answer
+
+    try:
+        checked_answer(action, reason)
+    except AnswerInvalid as exc:
+        typer.echo(f"not sent: {exc}", err=True)
+        raise typer.Exit(2) from None
     sent = _as_agency(
         load_settings(data_dir),
         agency,

@@ -13,6 +13,7 @@ import anyio
 from sqlalchemy import MetaData, Table, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from wegweiser.platform import migrations
 
@@ -45,9 +46,9 @@ def make_engine(url: str) -> Engine:
         def _pragmas(conn: Any, _record: Any) -> None:
             # WAL survives a killed process; synchronous=NORMAL may lose the last commits
             # only on power loss, which the outbox then republishes as new work never began.
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            _into_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.isolation_level = None
 
         @event.listens_for(engine, "begin")
@@ -59,6 +60,19 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+@retry(
+    retry=retry_if_exception(lambda exc: "locked" in str(exc) or "busy" in str(exc)),
+    wait=wait_random_exponential(multiplier=0.01, max=0.5),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
+def _into_wal(conn: Any) -> None:
+    """Switch a database file to WAL. On a new file that other processes open at the same
+    moment (instances starting together), the switch needs the file to itself, and SQLite
+    answers "database is locked" at once instead of waiting out busy_timeout: try again."""
+    conn.execute("PRAGMA journal_mode=WAL")
 
 
 class Database:

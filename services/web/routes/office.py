@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from schemas.vocabulary import CLOSED_STATES
-from services.web import forms, i18n
+from services.web import forms, i18n, labels
 from services.web.accounts import SignedIn
 from services.web.clients import Refused
 from services.web.pages import CheckedForm, Counsellor, WebDep, language_of, render
@@ -72,12 +73,21 @@ async def record_request(
             raise
         parsed.errors["form"] = exc.detail
         return _request_form(request, user, parsed, 422)
-    return RedirectResponse(f"/office/requests/{created['request_id']}", status_code=303)
+    target = f"/office/requests/{created['request_id']}"
+    warned = [w["code"] for w in created.get("warnings", []) if w["code"] in labels.WARNINGS]
+    if warned:
+        target += "?" + urlencode({"warned": ",".join(warned)})
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 async def show_request(
-    request: Request, web: WebDep, user: Counsellor, request_id: str, sent: int = 0
+    request: Request,
+    web: WebDep,
+    user: Counsellor,
+    request_id: str,
+    sent: int = 0,
+    warned: str = "",
 ) -> Response:
     office = _office(user)
     detail = await web.intake.get(office, f"/requests/{request_id}")
@@ -100,6 +110,7 @@ async def show_request(
         referrals=sent_to,
         already=already,
         sent=sent,
+        warnings=[labels.WARNINGS[code] for code in warned.split(",") if code in labels.WARNINGS],
     )
 
 

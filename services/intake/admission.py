@@ -1,0 +1,85 @@
+"""What intake refuses, or records with a warning, in a new request, given what the directory
+knows of its place and its recipients. Pure: the directory's answers are handed in.
+
+- A municipality key the directory's gazetteer does not know is refused: the directory could
+  place the person nowhere, and every suggestion would silently come back empty.
+- A postcode it does not know is recorded with a warning: the gazetteer holds the postcodes
+  of its municipalities' main towns, so an unknown postcode is often right; the directory
+  then matches only agencies that list that very postcode (or serve the whole Land).
+- A postcode that lies in another municipality than the one given: a warning, too.
+- A consent recipient naming an agency the directory does not know is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from schemas.queries import PlaceCheck
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a field: where (as in a validation error), a code and a text."""
+
+    loc: tuple[str | int, ...]
+    code: str
+    message: str
+
+
+class Inadmissible(Exception):
+    """The request cannot be recorded; each problem names its field."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, p.loc))}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+def admit(
+    municipality: str | None,
+    postcode: str | None,
+    place: PlaceCheck,
+    unknown_recipients: Iterable[tuple[int, str]],
+) -> list[Problem]:
+    """The warnings to record the request with; raises Inadmissible with every refusal.
+    `unknown_recipients`: (index, agency id) of each consent recipient the directory lacks."""
+    refused = [
+        Problem(
+            ("consent", "recipients", index, "agency_id"),
+            "consent.unknown-recipient",
+            f"the directory knows no agency {agency_id!r}",
+        )
+        for index, agency_id in unknown_recipients
+    ]
+    if municipality is not None and place.municipality_known is False:
+        refused.insert(
+            0,
+            Problem(
+                ("municipality",),
+                "place.unknown-municipality",
+                f"the directory's gazetteer knows no municipality {municipality}: "
+                "check the key (Amtlicher Gemeindeschlüssel), or give the postcode alone",
+            ),
+        )
+    if refused:
+        raise Inadmissible(refused)
+    warnings = []
+    if postcode is not None and place.postcode_known is False:
+        warnings.append(
+            Problem(
+                ("postcode",),
+                "place.unknown-postcode",
+                f"the directory's gazetteer does not know postcode {postcode}: only agencies "
+                "that list it, or serve the whole Land or remotely, can be suggested",
+            )
+        )
+    if place.postcode_in_municipality is False:
+        warnings.append(
+            Problem(
+                ("postcode",),
+                "place.postcode-elsewhere",
+                f"postcode {postcode} does not lie in {place.municipality_name} "
+                f"({municipality}): the municipality decides where the person is served",
+            )
+        )
+    return warnings
