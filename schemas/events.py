@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -14,10 +14,12 @@ from schemas.vocabulary import (
     AgencyAction,
     AgencyKind,
     ConsentMethod,
+    ContactChannel,
     DataCategory,
     Need,
     Purpose,
     ReferralStatus,
+    ResidenceStatus,
     Urgency,
 )
 
@@ -94,6 +96,57 @@ def require_explicit(
         )
 
 
+Phone = Annotated[
+    str, Field(pattern=r"^\+?[0-9][0-9 ()/-]{4,30}$", description="digits, spaces, + ( ) / -")
+]
+Email = Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s]{2,}$", max_length=254)]
+
+
+class Contact(Contract):
+    """How the agency can reach the person (the data category `contact`)."""
+
+    phone: Phone | None = None
+    email: Email | None = None
+    postal_address: str | None = Field(default=None, min_length=5, max_length=300)
+    preferred_channel: ContactChannel | None = None
+    reachable: str | None = Field(
+        default=None, max_length=200, description="when, e.g. 'weekdays after 3 pm'"
+    )
+    interpreter_needed: bool = Field(
+        default=False, description="contact needs an interpreter (the case's languages)"
+    )
+
+    @model_validator(mode="after")
+    def _reachable_somehow(self) -> Contact:
+        needed = {
+            ContactChannel.PHONE: ("phone", self.phone),
+            ContactChannel.SMS: ("phone", self.phone),
+            ContactChannel.EMAIL: ("email", self.email),
+            ContactChannel.POST: ("postal_address", self.postal_address),
+        }
+        if self.preferred_channel in needed:
+            name, value = needed[self.preferred_channel]
+            if value is None:
+                raise ValueError(f"the preferred channel {self.preferred_channel} needs {name}")
+        elif self.preferred_channel is None and not (
+            self.phone or self.email or self.postal_address
+        ):
+            raise ValueError("give a phone number, e-mail or postal address, or a channel")
+        return self
+
+
+class Residence(Contract):
+    """The person's residence status (the data category `residence-status`)."""
+
+    status: ResidenceStatus
+    legal_basis: str | None = Field(
+        default=None,
+        max_length=60,
+        description="for a residence permit, e.g. '§ 25 Abs. 2 AufenthG'",
+    )
+    valid_until: date | None = None
+
+
 class CaseDetails(Contract):
     """The personal part of a referral, as the agency reads it once unsealed.
 
@@ -109,6 +162,8 @@ class CaseDetails(Contract):
     age: int | None = Field(default=None, ge=0, le=130)
     urgency: Urgency = Urgency.ROUTINE
     note: str | None = None
+    contact: Contact | None = None
+    residence: Residence | None = None
     released_categories: tuple[DataCategory, ...] = ()
 
 

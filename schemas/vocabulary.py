@@ -91,6 +91,40 @@ class Urgency(StrEnum):
     URGENT = "urgent"
 
 
+class ContactChannel(StrEnum):
+    """How the person prefers to be contacted by the agency."""
+
+    PHONE = "phone"
+    SMS = "sms"
+    EMAIL = "email"
+    POST = "post"
+    VIA_OFFICE = "via-office"
+    """Through the counselling office, which arranges the first contact."""
+
+
+class ResidenceStatus(StrEnum):
+    """The person's residence status, as German law names it (what an agency needs to know
+    to see whether it may help: courses, benefits and legal remedies depend on it)."""
+
+    PERMISSION_TO_RESIDE = "permission-to-reside"
+    """Aufenthaltsgestattung (§ 55 AsylG): the asylum procedure is running."""
+    TOLERATION = "toleration"
+    """Duldung (§ 60a AufenthG): deportation is suspended."""
+    RESIDENCE_PERMIT = "residence-permit"
+    """Aufenthaltserlaubnis (§ 7 AufenthG), with its legal basis, e.g. § 25 Abs. 2."""
+    SETTLEMENT_PERMIT = "settlement-permit"
+    """Niederlassungserlaubnis (§ 9 AufenthG)."""
+    EU_LONG_TERM = "eu-long-term-residence"
+    """Erlaubnis zum Daueraufenthalt-EU (§ 9a AufenthG)."""
+    FICTION_CERTIFICATE = "fiction-certificate"
+    """Fiktionsbescheinigung (§ 81 AufenthG): an application is pending."""
+    VISA = "visa"
+    EU_FREE_MOVEMENT = "eu-free-movement"
+    """EU, EEA or Swiss citizen (FreizügG/EU)."""
+    NATURALISED = "naturalised"
+    UNKNOWN = "unknown"
+
+
 class DataCategory(StrEnum):
     """Categories of personal data a consent may release to a recipient."""
 

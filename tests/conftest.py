@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.webhook_endpoint import endpoint  # noqa: F401 - a fixture for webhook tests
 from wegweiser.platform.nats_server import EmbeddedNats
@@ -15,6 +17,18 @@ from wegweiser.platform.nats_server import EmbeddedNats
 PG_ADMIN_URL = os.environ.get(
     "WEGWEISER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """A command run in this process (CliRunner) configures logging for its process: each
+    test gets back the logging it found."""
+    config = structlog.get_config()
+    handlers, level = list(logging.root.handlers), logging.root.level
+    yield
+    structlog.configure(**config)
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
 
 
 @pytest.fixture

@@ -35,6 +35,8 @@ REQUEST = {
     "age": 34,
     "urgency": "soon",
     "note": "Needs help with the residence permit renewal; prefers Arabic.",
+    "contact": {"phone": "+49 3874 000000", "preferred_channel": "sms", "interpreter_needed": True},
+    "residence": {"status": "residence-permit", "legal_basis": "§ 25 Abs. 2 AufenthG"},
     "consent": {
         "recipients": [{"kind": "migration-counselling"}],
         "purposes": ["referral"],
@@ -46,6 +48,8 @@ REQUEST = {
             "area",
             "age",
             "case-note",
+            "contact",
+            "residence-status",
         ],
         "method": "signed-form",
         "given_at": None,
@@ -74,11 +78,13 @@ async def demo(
     seed: Path | None = None,
     agency_seed: Callable[[str], Path | None] = lambda _agency: None,
     intake_credential: Path | None = None,
+    person: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the demo as the office's software with `intake_credential`, playing the agency
     with its key from `keys` (and its NATS credentials from `agency_seed`, watching as the
     `seed` user); returns the final referral with its trail, or raises DemoFailed."""
     body = sample_request(client_name=client_name, **({"note": note} if note else {}))
+    body |= person or {}
     auth = OfficeAuth(intake_credential) if intake_credential else None
     async with httpx.AsyncClient(base_url=intake_url, timeout=10, auth=auth) as http:
         request = _ok(await http.post("/requests", json=body), 201)
@@ -123,8 +129,13 @@ async def demo(
             case = client.open_case(SealedCase.model_validate(offer["data"]["case"]))
         except SealError as exc:
             raise DemoFailed(f"the agency could not open the offer: {exc.code}: {exc}") from None
+        reach = (
+            f"; reach them by {case.contact.preferred_channel or 'what they gave'}"
+            if case.contact
+            else ""
+        )
         say(
-            f"4. agency unsealed the offer for {case.client_name}; it may see: "
+            f"4. agency unsealed the offer for {case.client_name}{reach}; it may see: "
             + ", ".join(case.released_categories)
         )
         async with client:

@@ -120,14 +120,17 @@ class AgencyClient:
         key: jwk.JWK | list[jwk.JWK] | None = None,
         signers: dict[str, jwk.JWK] | None = None,
         seed: Path | None = None,
+        attempts: int | None = None,
     ) -> AgencyClient:
         """Connect as the agency: with its nkey `seed` on a network that enforces permissions
-        (then only its own consumer, answers and inbox are open to it), else unauthenticated."""
+        (then only its own consumer, answers and inbox are open to it), else unauthenticated.
+        `attempts`: give up after so many tries (a one-off command), else wait for the broker."""
         nc = await connect(
             url,
             f"wegweiser-agency-{agency_id}",
             seed,
             grants.inbox_prefix(agency_id) if seed is not None else None,
+            attempts,
         )
         return cls(nc, agency_id, key, signers, provision=seed is None)
 

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 
 from services.audit import queries
+from wegweiser.platform import problems
 
 bearer = HTTPBearer(auto_error=False)
 Entries = Callable[..., Awaitable[list[bytes]]]  # all entries, or one referral's
@@ -25,6 +26,7 @@ def create_app(
     """Every route needs the ombudsperson's token; no route writes."""
     # /docs and /redoc from installed files, not a CDN
     app = FastAPIOffline(title="Wegweiser audit (ombudsperson)", version="1")
+    problems.install(app)
 
     def ombudsperson(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],

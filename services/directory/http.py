@@ -19,6 +19,7 @@ from services.directory import enrolment, profile
 from services.directory.hsds.records import Assembler, Record
 from services.directory.hsds.schema import PROFILE, VERSION
 from services.directory.importer import public
+from wegweiser.platform import problems
 
 Current = Callable[[], Awaitable[Assembler]]
 Run = Callable[[Callable[..., Any]], Awaitable[Any]]
@@ -43,6 +44,7 @@ def create_app(
         description="Open Referral HSDS 3.0 read API over Wegweiser's directory of agencies; "
         "each agency's public keys as a JWK Set; enrolment of an agency with its own keys.",
     )
+    problems.install(app)
     app.add_exception_handler(enrolment.Refused, refusal)
     if run is not None and read is not None:
         _partner_routes(app, run, read, office_keys)
@@ -289,6 +291,6 @@ def _partner_routes(
 
 
 async def refusal(_request: Request, exc: Exception) -> JSONResponse:
-    """A refused step as `{code, detail}` with its status (see enrolment.Refused)."""
+    """A refused step as a problem with its own code and status (see enrolment.Refused)."""
     assert isinstance(exc, enrolment.Refused)
-    return JSONResponse({"code": exc.code, "detail": str(exc)}, exc.status)
+    return problems.problem(exc.status, str(exc), exc.code)

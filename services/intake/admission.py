@@ -34,6 +34,10 @@ class Inadmissible(Exception):
         super().__init__("; ".join(f"{'.'.join(map(str, p.loc))}: {p.message}" for p in problems))
         self.problems = problems
 
+    def errors(self) -> list[dict[str, object]]:
+        """As a validation error of the request's body names each field."""
+        return [{"loc": ["body", *p.loc], "msg": p.message, "type": p.code} for p in self.problems]
+
 
 def admit(
     municipality: str | None,

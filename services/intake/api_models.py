@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -15,13 +16,29 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.events import Ags, Language, Postcode, Recipient, require_explicit
+from schemas.events import (
+    Ags,
+    Contact,
+    Language,
+    Postcode,
+    Recipient,
+    Residence,
+    require_explicit,
+)
 from schemas.queries import Candidate, Excluded
 from schemas.vocabulary import ConsentMethod, DataCategory, Need, Purpose, Urgency
+from wegweiser.platform.db import as_utc
 
 CLOCK_SKEW = timedelta(minutes=5)
 """How far a device's clock may run ahead of intake's: a consent given 'now' on a tablet whose
 clock is a little fast is still accepted."""
+
+
+Utc = Annotated[
+    AwareDatetime, BeforeValidator(lambda v: as_utc(v) if isinstance(v, datetime) else v)
+]
+"""A time the API shows: always with its zone (SQLite hands back times without one; every
+time Wegweiser stores is UTC)."""
 
 
 class Strict(BaseModel):
@@ -75,6 +92,13 @@ class RequestCreate(Strict):
     age: int | None = Field(default=None, ge=0, le=130)
     urgency: Urgency = Urgency.ROUTINE
     note: str | None = Field(default=None, max_length=2000)
+    contact: Contact | None = Field(
+        default=None, description="sent only to agencies the consent releases `contact` to"
+    )
+    residence: Residence | None = Field(
+        default=None,
+        description="sent only to agencies the consent releases `residence-status` to",
+    )
     consent: ConsentIn
 
     @model_validator(mode="after")
@@ -100,7 +124,7 @@ class RequestPublic(BaseModel):
     consent_id: str
     needs: list[Need]
     urgency: Urgency
-    recorded_at: datetime
+    recorded_at: Utc
     warnings: list[Refusal] = Field(default_factory=list)
 
 
@@ -109,10 +133,10 @@ class RequestDetail(BaseModel):
 
     request_id: str
     client_reference: str
-    recorded_at: datetime
+    recorded_at: Utc
     urgency: Urgency
     consent_id: str
-    consent_withdrawn_at: datetime | None = None
+    consent_withdrawn_at: Utc | None = None
     erased: bool = False
     client_name: str | None = None
     needs: list[Need] = Field(default_factory=list)
@@ -121,6 +145,8 @@ class RequestDetail(BaseModel):
     postcode: str | None = None
     age: int | None = None
     note: str | None = None
+    contact: Contact | None = None
+    residence: Residence | None = None
 
 
 class ReferralCreate(Strict):
@@ -140,7 +166,7 @@ class TrailItem(BaseModel):
     status: str | None
     version: int | None
     reason: str | None
-    occurred_at: datetime
+    occurred_at: Utc
 
 
 class ReferralPublic(BaseModel):
@@ -154,8 +180,8 @@ class ReferralPublic(BaseModel):
     agency_id: str
     agency_name: str
     status: str
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: Utc | None = None
+    updated_at: Utc | None = None
     reason: str | None = None
     problem: str | None = None
     overdue: str | None = None
@@ -186,6 +212,6 @@ class WithdrawalPublic(BaseModel):
 
     consent_id: str
     request_id: str
-    withdrawn_at: datetime
+    withdrawn_at: Utc
     person_data_erased: bool
     referrals: list[ReferralPublic]

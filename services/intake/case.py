@@ -21,7 +21,14 @@ from typing import Protocol
 from jwcrypto import jwk
 from pydantic import BaseModel
 
-from schemas.events import CaseDetails, ConsentTerms, ReferralChange, SealedCase
+from schemas.events import (
+    CaseDetails,
+    ConsentTerms,
+    Contact,
+    ReferralChange,
+    Residence,
+    SealedCase,
+)
 from schemas.queries import AgencyCard
 from schemas.vocabulary import (
     CLOSED_STATES,
@@ -45,6 +52,8 @@ class Person(BaseModel):
     postcode: str | None = None
     age: int | None = None
     note: str | None = None
+    contact: Contact | None = None
+    residence: Residence | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,8 @@ def case_for(request: Request, agency: AgencyCard) -> CaseDetails:
         (DataCategory.AREA, {"municipality": person.municipality, "postcode": person.postcode}),
         (DataCategory.AGE, {"age": person.age}),
         (DataCategory.CASE_NOTE, {"note": person.note}),
+        (DataCategory.CONTACT, {"contact": person.contact}),
+        (DataCategory.RESIDENCE_STATUS, {"residence": person.residence}),
     ):
         if category in allowed and any(v not in (None, ()) for v in values.values()):
             fields.update(values)

@@ -37,17 +37,22 @@ from services.intake.case import NotSendable
 from services.intake.directory_client import DirectoryUnavailable
 from services.intake.office import Conflict, Forbidden, NotFound, Office
 from services.intake.vault import PersonErased
+from wegweiser.platform import problems
+from wegweiser.platform.problems import documented
 
-REFUSALS: list[tuple[type[Exception], int]] = [
-    (NotFound, 404),
-    (Forbidden, 403),
-    (Conflict, 409),
-    (PersonErased, 410),
-    (NotSendable, 422),
-    (UnknownAgency, 422),
-    (DirectoryUnavailable, 503),
+REFUSALS: list[tuple[type[Exception], int, str]] = [
+    (NotFound, 404, "not-found"),
+    (Forbidden, 403, "forbidden"),
+    (Conflict, 409, "conflict"),
+    (PersonErased, 410, "person.erased"),
+    (NotSendable, 422, "agency.not-sendable"),
+    (UnknownAgency, 422, "agency.unknown"),
+    (ConsentViolation, 422, "consent.not-covered"),
+    (Inadmissible, 422, "request.inadmissible"),
+    (DirectoryUnavailable, 503, "directory.unavailable"),
 ]
-"""Each refusal of the domain and its status code (ConsentViolation: 422 with its code)."""
+"""Each refusal of the domain, its status and its code (unless it names a code itself): all
+answered as problem details (wegweiser/platform/problems.py)."""
 
 
 def intake_of(request: Request) -> Intake:
@@ -103,16 +108,13 @@ def create_app(
         "api-client add` (HTTP Basic, grant_type=client_credentials, scope=office:<id>).",
     )
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or ["*"])
-    for refused, code in REFUSALS:
-        app.add_exception_handler(refused, _status(code))
-    app.add_exception_handler(ConsentViolation, _consent_refused)
-    app.add_exception_handler(Inadmissible, _inadmissible)
+    problems.install(app, REFUSALS)
 
     @app.middleware("http")
     async def same_origin_only(request: Request, call_next: Any) -> Any:
         origin = request.headers.get("origin")
         if origin is not None and origin not in allowed_origins:
-            return JSONResponse({"detail": f"calls from {origin} are refused"}, 403)
+            return problems.problem(403, f"calls from {origin} are refused", "request.origin")
         return await call_next(request)
 
     @app.get("/health")
@@ -144,24 +146,32 @@ def create_app(
         }
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
-    @app.post("/requests", status_code=201)
+    @app.post("/requests", status_code=201, responses=documented(401, 403, 422, 503))
     async def record_request(
         body: RequestCreate, intake: IntakeDep, office: OfficeDep
     ) -> RequestPublic:
         return await intake.record_request(office, body)
 
-    @app.get("/requests/{request_id}")
+    @app.get("/requests/{request_id}", responses=documented(401, 403, 404, 410))
     async def get_request(request_id: str, intake: IntakeDep, office: OfficeDep) -> RequestDetail:
         """A request with its person's data (for the office only) and its consent."""
         return await intake.request(office, request_id)
 
-    @app.get("/requests/{request_id}/suggestions")
+    @app.get(
+        "/requests/{request_id}/suggestions", responses=documented(401, 403, 404, 410, 422, 503)
+    )
     async def suggestions(
         request_id: str, intake: IntakeDep, office: OfficeDep, need: Need | None = None
     ) -> SuggestionsPublic:
         return await intake.suggestions(office, request_id, need)
 
-    @app.post("/requests/{request_id}/referrals", status_code=202)
+    @app.post(
+        "/requests/{request_id}/referrals",
+        status_code=202,
+        responses=documented(
+            401, 403, 404, 410, 422, 503, also={200: {"description": "sent before: that one"}}
+        ),
+    )
     async def send_referral(
         request_id: str,
         body: ReferralCreate,
@@ -174,13 +184,13 @@ def create_app(
             response.status_code = 200
         return referral
 
-    @app.get("/requests/{request_id}/referrals")
+    @app.get("/requests/{request_id}/referrals", responses=documented(401, 403, 404))
     async def list_referrals(
         request_id: str, intake: IntakeDep, office: OfficeDep
     ) -> list[ReferralPublic]:
         return await intake.referrals_of(office, request_id)
 
-    @app.get("/referrals")
+    @app.get("/referrals", responses=documented(401, 403, 422))
     async def office_referrals(
         intake: IntakeDep,
         office: OfficeDep,
@@ -191,13 +201,19 @@ def create_app(
         """The office's referrals, newest first; `overdue` keeps only those overdue."""
         return await intake.referrals(office, status, overdue=overdue, limit=limit)
 
-    @app.get("/referrals/{referral_id}")
+    @app.get("/referrals/{referral_id}", responses=documented(401, 403, 404))
     async def get_referral(
         referral_id: str, intake: IntakeDep, office: OfficeDep
     ) -> ReferralPublic:
         return await intake.referral(office, referral_id)
 
-    @app.post("/referrals/{referral_id}/cancel", status_code=202)
+    @app.post(
+        "/referrals/{referral_id}/cancel",
+        status_code=202,
+        responses=documented(
+            401, 403, 404, 409, 422, also={200: {"description": "asked before: as it is"}}
+        ),
+    )
     async def cancel(
         referral_id: str, body: CancelIn, intake: IntakeDep, office: OfficeDep, response: Response
     ) -> ReferralPublic:
@@ -208,7 +224,11 @@ def create_app(
             response.status_code = 200
         return referral
 
-    @app.get("/consents/{consent_id}/receipt", response_model=None)
+    @app.get(
+        "/consents/{consent_id}/receipt",
+        response_model=None,
+        responses=documented(401, 403, 404, 422, also={200: {"content": {"text/plain": {}}}}),
+    )
     async def consent_receipt(
         consent_id: str,
         intake: IntakeDep,
@@ -222,33 +242,13 @@ def create_app(
             return receipt.receipt_json(terms, withdrawn_at)
         return PlainTextResponse(receipt.receipt_text(terms, language))
 
-    @app.post("/consents/{consent_id}/withdraw")
+    @app.post("/consents/{consent_id}/withdraw", responses=documented(401, 403, 404))
     async def withdraw(consent_id: str, intake: IntakeDep, office: OfficeDep) -> WithdrawalPublic:
         """Withdraw a consent: open referrals are cancelled, every agency that received data
         is asked to delete it, and the person's data in intake is erased."""
         return await intake.withdraw(office, consent_id)
 
     return app
-
-
-def _status(code: int) -> Any:
-    async def handler(_request: Request, exc: Exception) -> JSONResponse:
-        said = f"{exc.code}: {exc}" if isinstance(exc, NotSendable) else str(exc)
-        return JSONResponse({"detail": said}, code)
-
-    return handler
-
-
-async def _inadmissible(_request: Request, exc: Exception) -> JSONResponse:
-    """Like a validation error of the request's body: one entry per field."""
-    assert isinstance(exc, Inadmissible)
-    detail = [{"loc": ["body", *p.loc], "msg": p.message, "type": p.code} for p in exc.problems]
-    return JSONResponse({"detail": detail}, 422)
-
-
-async def _consent_refused(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ConsentViolation)
-    return JSONResponse({"detail": f"{exc.code}: {exc}"}, 422)
 
 
 def _oauth_error(code: str, description: str, status_code: int) -> JSONResponse:

@@ -37,8 +37,13 @@ def _detail(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return response.text[:500] or response.reason_phrase
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):  # a problem's fields
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}"
+            for e in body["errors"]
+        )
     detail = body.get("detail", body) if isinstance(body, dict) else body
-    if isinstance(detail, list):  # FastAPI's validation errors
+    if isinstance(detail, list):  # FastAPI's validation errors (the directory's admin API)
         return "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}" for e in detail
         )

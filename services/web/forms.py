@@ -53,6 +53,15 @@ def parse(form: FormData, now: datetime | None = None) -> Parsed:
         "age": _text(form, "age"),
         "urgency": _text(form, "urgency") or "routine",
         "note": _text(form, "note"),
+        "phone": _text(form, "phone"),
+        "email": _text(form, "email"),
+        "postal_address": _text(form, "postal_address"),
+        "preferred_channel": _text(form, "preferred_channel"),
+        "reachable": _text(form, "reachable"),
+        "interpreter_needed": form.get("interpreter_needed") == "yes",
+        "residence_status": _text(form, "residence_status"),
+        "legal_basis": _text(form, "legal_basis"),
+        "residence_valid_until": _text(form, "residence_valid_until"),
         "recipient_kinds": form.getlist("recipient_kinds"),
         "recipient_agencies": _text(form, "recipient_agencies"),
         "data_categories": form.getlist("data_categories"),
@@ -84,6 +93,8 @@ def parse(form: FormData, now: datetime | None = None) -> Parsed:
         "age": values["age"] or None,
         "urgency": values["urgency"],
         "note": values["note"] or None,
+        "contact": _contact(values),
+        "residence": _residence(values),
         "consent": {
             "recipients": recipients,
             "purposes": values["purposes"],
@@ -107,8 +118,41 @@ def parse(form: FormData, now: datetime | None = None) -> Parsed:
     return parsed
 
 
+def _contact(values: dict[str, Any]) -> dict[str, Any] | None:
+    """The contact details as intake takes them; none when the counsellor gave none."""
+    given = {
+        name: values[name] or None
+        for name in ("phone", "email", "postal_address", "preferred_channel", "reachable")
+    }
+    if not any(given.values()) and not values["interpreter_needed"]:
+        return None
+    return given | {"interpreter_needed": values["interpreter_needed"]}
+
+
+def _residence(values: dict[str, Any]) -> dict[str, Any] | None:
+    if not (values["residence_status"] or values["legal_basis"] or values["residence_valid_until"]):
+        return None
+    return {
+        "status": values["residence_status"] or None,
+        "legal_basis": values["legal_basis"] or None,
+        "valid_until": values["residence_valid_until"] or None,
+    }
+
+
+_FORM_FIELDS = {
+    ("contact",): "phone",  # the contact's only cross-field rule: how to reach the person
+    ("residence", "status"): "residence_status",
+    ("residence", "valid_until"): "residence_valid_until",
+}
+
+
 def _field_of(loc: tuple[int | str, ...]) -> str:
     """The form field an error of the API model belongs to."""
+    if loc and loc[0] in ("contact", "residence"):
+        path = tuple(str(part) for part in loc[:2])
+        if (named := _FORM_FIELDS.get(path)) is not None:
+            return named
+        return path[1] if len(path) > 1 else _FORM_FIELDS[path]
     if loc and loc[0] == "consent":
         rest = [str(p) for p in loc[1:]]
         if rest and rest[0] == "recipients":

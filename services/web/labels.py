@@ -137,6 +137,29 @@ NOT_SENDABLE = {
 }
 """Why a suggested agency cannot be sent the request (the codes of intake's one rule)."""
 
+CONTACT_CHANNELS = {
+    "phone": N_("phone call"),
+    "sms": N_("text message"),
+    "email": N_("e-mail"),
+    "post": N_("letter"),
+    "via-office": N_("through our office"),
+}
+
+RESIDENCE = {
+    "permission-to-reside": N_(
+        "Permission to reside during the asylum procedure (Aufenthaltsgestattung)"
+    ),
+    "toleration": N_("Toleration (Duldung)"),
+    "residence-permit": N_("Residence permit (Aufenthaltserlaubnis)"),
+    "settlement-permit": N_("Settlement permit (Niederlassungserlaubnis)"),
+    "eu-long-term-residence": N_("EU long-term residence (Daueraufenthalt-EU)"),
+    "fiction-certificate": N_("Application pending (Fiktionsbescheinigung)"),
+    "visa": N_("Visa"),
+    "eu-free-movement": N_("EU, EEA or Swiss citizen"),
+    "naturalised": N_("German citizen (naturalised)"),
+    "unknown": N_("Unknown"),
+}
+
 WARNINGS = {
     "place.unknown-postcode": N_(
         "The directory does not know this postcode: only agencies that list it, or serve the "

@@ -1,4 +1,5 @@
-"""A unique string in a client's name and note is found in clear nowhere at rest."""
+"""A unique string in a client's name, note, contact details and residence status is found
+in clear nowhere at rest."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def rows_containing(url: str, needle: str) -> list[str]:
 
 
 async def run_lifecycle(system, canary: str) -> dict:
+    """The demo's whole lifecycle with the canary in the name, the note, every contact detail
+    and the residence status's legal basis (each of them sealed to the agency)."""
     final = await demo(
         system.settings.intake_url,
         system.nats_url,
@@ -42,9 +45,24 @@ async def run_lifecycle(system, canary: str) -> dict:
         say=print,
         client_name=f"Client {canary}",
         note=f"Attended twice; ref {canary}",
+        person={
+            "contact": {
+                "phone": phone_of(canary),
+                "email": f"{canary}@example.org",
+                "postal_address": f"Weg {canary}, 19288 Ludwigslust",
+                "reachable": f"after {canary}",
+                "preferred_channel": "email",
+            },
+            "residence": {"status": "toleration", "legal_basis": f"§ 60a {canary}"},
+        },
     )
     assert final["status"] == "completed"
     return final
+
+
+def phone_of(canary: str) -> str:
+    """A phone number as unique as the canary (digits only: a phone number has no letters)."""
+    return "+49 " + str(int(canary.removeprefix("CANARY"), 16))[:14]
 
 
 async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(
@@ -60,6 +78,8 @@ async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(
     assert "intake.db" in data_files and any(n.endswith(".blk") for n in data_files)
     assert files_containing(system.data_dir, canary.encode()) == []
     assert files_containing(system.data_dir, canary.encode("utf-16-le")) == []
+    assert files_containing(system.data_dir, phone_of(canary).encode()) == []
+    assert files_containing(system.data_dir, phone_of(canary)[4:].encode()) == []
     # the search does read the stream store and the databases: metadata is found there
     assert files_containing(system.data_dir / "nats", b"de.wegweiser.referral.completed") != []
     assert files_containing(system.data_dir, b"in-progress") != []
@@ -94,6 +114,7 @@ async def test_on_postgresql_the_tables_hold_no_client_name_or_note(
     await run_lifecycle(system, canary)
     for url in urls.values():
         assert rows_containing(url, canary) == []
+        assert rows_containing(url, phone_of(canary)[4:]) == []
     assert rows_containing(urls["intake"], "Attended twice") == []
     assert rows_containing(urls["referral"], "completed") != []  # the search does find text
     system.stop()

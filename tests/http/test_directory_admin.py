@@ -119,10 +119,10 @@ def test_a_refused_step_says_why_with_a_stable_code_and_changes_nothing(
 def test_malformed_input_gets_422_naming_the_field(api) -> None:
     response = api.post(f"/admin/agencies/{AGENCY}/invitations", json={"valid_for": "soon"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "valid_for"]
+    assert response.json()["errors"][0]["loc"] == ["body", "valid_for"]
     response = api.get("/admin/agencies", headers={"X-Wegweiser-Acting-User": "a b\nc"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["header", "X-Wegweiser-Acting-User"]
+    assert response.json()["errors"][0]["loc"] == ["header", "X-Wegweiser-Acting-User"]
 
 
 def enrol(api: TestClient, folder: Path, agency: str) -> tuple[AgencyKeys, str]:

@@ -7,6 +7,7 @@ tests/e2e."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from services.intake import access
 from services.intake.store import ConsentRow, ReferralView, RequestRow
@@ -114,7 +116,13 @@ async def test_a_malformed_request_gets_422_naming_the_field_and_nothing_is_stor
         "/requests", content=b'{"needs": [', headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
-    named = [".".join(map(str, e["loc"][1:])) + " " + e["msg"] for e in response.json()["detail"]]
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422 and problem["code"] in (
+        "request.invalid",
+        "request.inadmissible",
+    )
+    named = [".".join(map(str, e["loc"][1:])) + " " + e["msg"] for e in problem["errors"]]
     assert any(field in n for n in named), named
     assert broken_json.status_code == 422 and "json_invalid" in broken_json.text
     assert intake.count(RequestRow) == intake.count(ConsentRow) == intake.count(OutboxRow) == 0
@@ -156,11 +164,14 @@ async def test_referrals_to_unknown_or_uncovered_agencies_are_refused_and_nothin
     missing = await office.post("/requests/req-nope/referrals", json={"agency_id": AGENCY})
     no_referral = await office.get("/referrals/ref-nope")
     assert unknown.status_code == 422
+    assert unknown.json()["code"] == "agency.unknown"
     assert "unknown agency 'no-such-agency'" in unknown.json()["detail"]
     assert uncovered.status_code == 422
-    assert uncovered.json()["detail"].startswith("consent.not-covered: consent con-")
+    assert uncovered.json()["code"] == "consent.not-covered"
+    assert uncovered.json()["detail"].startswith("consent con-")
     assert "does not cover agency lup-jobcenter (kind jobcenter)" in uncovered.json()["detail"]
     assert lapsed.status_code == 422 and "expired at" in lapsed.json()["detail"]
+    assert lapsed.json()["code"] == "consent.expired"
     assert missing.status_code == 404 and no_referral.status_code == 404
     assert intake.count(ReferralView) == 0
     assert intake.staged("ww.intake.referral.requested") == 0
@@ -220,7 +231,7 @@ async def test_every_suggestion_marked_sendable_is_sent_and_every_other_refused_
                     code = s["not_sendable"]["code"]
                     codes.add(code)
                     assert sent.status_code == 422, (agency_id, sent.text)
-                    assert sent.json()["detail"].startswith(f"{code}: "), sent.text
+                    assert sent.json()["code"] == code, sent.text
         assert any(s["sendable"] for s in suggestions)
         # the psychosocial agencies need explicit consent; the MBE has no key on file; the
         # office's own counselling agency is not named by the consent
@@ -243,6 +254,124 @@ async def test_a_double_clicked_cancel_asks_once_and_answers_both_clicks_alike(
     assert intake.staged("ww.intake.referral.cancellation-requested") == 1
     trail = (await office.get(f"/referrals/{mine['referral_id']}")).json()["trail"]
     assert [t["kind"] for t in trail] == ["requested-by-office", "cancellation-requested"]
+
+
+CONTACT = {
+    "phone": "+49 3874 123456",
+    "email": "nadia@example.org",
+    "preferred_channel": "sms",
+    "reachable": "weekdays after 3 pm",
+    "interpreter_needed": True,
+}
+RESIDENCE = {"status": "residence-permit", "legal_basis": "§ 25 Abs. 2 AufenthG"}
+
+
+async def test_contact_and_residence_reach_only_an_agency_the_consent_releases_them_to(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    body = request_body(contact=CONTACT, residence=RESIDENCE, needs=["migration-counselling"])
+    categories = ["client-reference", "needs", "contact", "residence-status"]
+    body["consent"]["recipients"] = [
+        {"agency_id": AGENCY, "data_categories": categories},  # this one may reach the person
+        {"kind": "migration-counselling", "data_categories": ["client-reference", "needs"]},
+    ]
+    body["consent"]["data_categories"] = categories
+    request = (await office.post("/requests", json=body)).json()
+    detail = (await office.get(f"/requests/{request['request_id']}")).json()
+    assert detail["contact"]["phone"] == CONTACT["phone"]
+    assert detail["residence"] == RESIDENCE | {"valid_until": None}
+    for agency in (AGENCY, "lup-mbe-parchim"):
+        sent = await office.post(
+            f"/requests/{request['request_id']}/referrals", json={"agency_id": agency}
+        )
+        assert sent.status_code == 202, sent.text
+    (released,) = intake.opened_cases(AGENCY)
+    assert released["contact"] == CONTACT
+    assert released["residence"] == RESIDENCE
+    assert {"contact", "residence-status"} <= set(released["released_categories"])
+    (withheld,) = intake.opened_cases("lup-mbe-parchim")
+    assert "contact" not in withheld and "residence" not in withheld
+    # at rest, intake holds them only inside the person's sealed record
+    rows = intake.db.read_sync(lambda s: [r.personal for r in s.exec(select(RequestRow))])
+    assert all(b"nadia@example.org" not in bytes(r) for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("contact", "said"),
+    [
+        ({"preferred_channel": "email", "phone": "+49 3874 1"}, "the preferred channel email"),
+        ({"reachable": "mornings"}, "give a phone number, e-mail or postal address"),
+        ({"phone": "call me"}, "contact.phone"),
+        ({"email": "nadia-at-example"}, "contact.email"),
+    ],
+)
+async def test_contact_details_that_reach_nobody_are_refused(
+    intake: IntakeApp, office: httpx.AsyncClient, contact: dict, said: str
+) -> None:
+    refused = await office.post("/requests", json=request_body(contact=contact))
+    assert refused.status_code == 422
+    named = [".".join(map(str, e["loc"][1:])) + " " + e["msg"] for e in refused.json()["errors"]]
+    assert any(said in n for n in named), named
+    assert intake.count(RequestRow) == 0
+
+
+async def test_every_time_the_api_shows_carries_its_zone(
+    office: httpx.AsyncClient, mine: dict[str, str]
+) -> None:
+    answers = [
+        (await office.get(f"/requests/{mine['request_id']}")).json(),
+        (await office.get(f"/referrals/{mine['referral_id']}")).json(),
+        (await office.get("/referrals")).json(),
+        (await office.post(f"/consents/{mine['consent_id']}/withdraw")).json(),
+    ]
+    times = re.findall(r'"\d{4}-\d\d-\d\dT[^"]+"', json.dumps(answers))
+    assert len(times) >= 6, times
+    for time in times:
+        assert datetime.fromisoformat(time.strip('"').replace("Z", "+00:00")).tzinfo, time
+
+
+async def test_every_status_the_api_answers_is_documented_and_every_error_is_a_problem(
+    intake: IntakeApp, office: httpx.AsyncClient, mine: dict[str, str]
+) -> None:
+    """What the routes answer, right and wrong, against what the OpenAPI document says."""
+    request, referral, consent = mine["request_id"], mine["referral_id"], mine["consent_id"]
+    calls: list[tuple[str, str, str, object]] = [
+        ("POST", "/requests", "/requests", request_body(client_reference="client-43")),
+        ("POST", "/requests", "/requests", {"needs": []}),
+        ("POST", "/requests", "/requests", request_body(municipality="13099999")),
+        ("GET", "/requests/{request_id}", f"/requests/{request}", None),
+        ("GET", "/requests/{request_id}", "/requests/req-nope", None),
+        ("GET", "/requests/{request_id}/suggestions", f"/requests/{request}/suggestions", None),
+        ("POST", "/requests/{request_id}/referrals", f"/requests/{request}/referrals",
+         {"agency_id": AGENCY}),
+        ("POST", "/requests/{request_id}/referrals", f"/requests/{request}/referrals",
+         {"agency_id": "lup-jobcenter"}),
+        ("GET", "/referrals", "/referrals?limit=0", None),
+        ("GET", "/referrals/{referral_id}", "/referrals/ref-nope", None),
+        ("POST", "/referrals/{referral_id}/cancel", f"/referrals/{referral}/cancel",
+         {"reason": "x"}),
+        ("POST", "/referrals/{referral_id}/cancel", f"/referrals/{referral}/cancel",
+         {"reason": "moved away"}),
+        ("GET", "/consents/{consent_id}/receipt", f"/consents/{consent}/receipt", None),
+        ("GET", "/consents/{consent_id}/receipt", f"/consents/{consent}/receipt?language=xx",
+         None),
+        ("POST", "/consents/{consent_id}/withdraw", f"/consents/{consent}/withdraw", None),
+        ("GET", "/requests/{request_id}/suggestions", f"/requests/{request}/suggestions",
+         None),  # the person's data is erased: 410
+    ]  # fmt: skip
+    paths = intake.app.openapi()["paths"]
+    seen = set()
+    for method, template, path, body in calls:
+        answer = await office.request(method, path, json=body)
+        seen.add(answer.status_code)
+        documented = paths[template][method.lower()]["responses"]
+        assert str(answer.status_code) in documented, (method, path, answer.status_code)
+        if answer.status_code >= 400:
+            assert answer.headers["content-type"] == "application/problem+json", path
+            problem = answer.json()
+            assert problem["status"] == answer.status_code and problem["code"], problem
+            assert problem["title"] and problem["detail"], problem
+    assert {200, 201, 202, 404, 410, 422} <= seen, seen
 
 
 # --- who may call ------------------------------------------------------------------------

@@ -3,12 +3,16 @@ query handlers on its own store, in this process too: the service asks them over
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlmodel import Session, func, select
 
+from schemas import subjects
+from schemas.events import ReferralRequested
 from schemas.queries import (
     AgencyCard,
     CheckPlace,
@@ -27,7 +31,7 @@ from services.intake.office import Office
 from services.intake.vault import Vault
 from tests.support.databases import service_database
 from tests.support.directory import directory
-from wegweiser.platform import keys
+from wegweiser.platform import keys, sealing
 from wegweiser.platform.db import Database
 from wegweiser.platform.outbox import OutboxRow
 
@@ -67,11 +71,11 @@ class IntakeApp:
         without_keys: frozenset[str] = frozenset(),
     ) -> None:
         self.directory = directory(folder / "directory")
-        on_file = {
-            a: keys.public_dict(keys.generate_encryption_key())
-            for a in sample_agency_ids()
-            if a not in without_keys
+        self.agency_keys = {
+            a: keys.generate_encryption_key() for a in sample_agency_ids() if a not in without_keys
         }
+        """Each agency's private sealing key, to open what intake sealed to it."""
+        on_file = {a: keys.public_dict(key) for a, key in self.agency_keys.items()}
         self.directory.db.run_sync(lambda s: identities.publish_on_file(s, on_file))
         self.db = service_database("intake", f"sqlite:///{folder / 'intake.db'}")
         self.db.migrate()
@@ -123,6 +127,20 @@ class IntakeApp:
             }
 
         return self.db.read_sync(count)
+
+    def opened_cases(self, agency_id: str) -> list[dict[str, Any]]:
+        """Every case intake sealed to the agency (in the outbox), opened with its key."""
+        rows = self.db.read_sync(lambda s: list(s.exec(select(OutboxRow))))
+        signers = {o: office.signer for o, office in self.offices.items()}
+        cases = []
+        for row in rows:
+            if row.subject != subjects.REFERRAL_REQUESTED:
+                continue
+            sealed = ReferralRequested.model_validate(json.loads(row.body)["data"]).case
+            if sealed.recipient_kid == agency_id:
+                key = self.agency_keys[agency_id]
+                cases.append(sealing.unseal(sealed.jwe, key=key, kid=agency_id, signers=signers))
+        return cases
 
     def staged(self, subject: str) -> int:
         """How many events on `subject` wait in the outbox (nothing publishes them here)."""

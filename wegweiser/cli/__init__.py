@@ -18,8 +18,14 @@ from wegweiser.cli import (
     system,
     users,
 )
+from wegweiser.cli.errors import Commands
 
-app = typer.Typer(no_args_is_help=True, help="Wegweiser: consent-based referrals over NATS.")
+app = typer.Typer(
+    cls=Commands,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a bug's traceback must not print keys or secrets
+    help="Wegweiser: consent-based referrals over NATS.",
+)
 app.registered_commands.extend(system.app.registered_commands)
 for _command in agency_sdk.app.registered_commands:  # one definition, in the agency SDK
     agency.agency_app.registered_commands.append(_command)
@@ -39,6 +45,10 @@ for group, name in [
 @app.callback()
 def private_files() -> None:
     """Wegweiser: consent-based referrals over NATS."""
+    from wegweiser.logging import configure_logging
     from wegweiser.platform.files import private_umask
 
     private_umask()  # everything under the data directory is for the service user alone
+    # a command says its outcome itself; the libraries' chatter only when something is wrong
+    # (the commands that run services configure their own level)
+    configure_logging("WARNING")

@@ -34,7 +34,10 @@ def _as_agency(
 
     async def run() -> str:
         async with await AgencyClient.connect(
-            running_nats(settings), agency, seed=seed or settings.agency_seed_path(agency)
+            running_nats(settings),
+            agency,
+            seed=seed or settings.agency_seed_path(agency),
+            attempts=3,
         ) as client:
             return await act(client)
 

@@ -205,7 +205,11 @@ def audit_trail(referral: str, data_dir: DataDir = None) -> None:
     from services.audit import queries, store
 
     db = database(load_settings(data_dir), "audit")
-    for row in queries.trail(db.run_sync(lambda s: store.referral_entries(s, referral))):
+    rows = queries.trail(db.run_sync(lambda s: store.referral_entries(s, referral)))
+    if not rows:
+        typer.echo(f"the audit log has no entry about {referral}", err=True)
+        raise typer.Exit(1)
+    for row in rows:
         what = row["state"] or row["action"] or ""
         typer.echo(
             f"{row['index']:>6} {row['time']}  {row['type']:<48} {what:<12} "

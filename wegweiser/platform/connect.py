@@ -44,10 +44,16 @@ def credentials(seed: Path | None, inbox_prefix: str | None = None) -> dict[str,
 
 
 async def connect(
-    url: str, name: str, seed: Path | None = None, inbox_prefix: str | None = None
+    url: str,
+    name: str,
+    seed: Path | None = None,
+    inbox_prefix: str | None = None,
+    attempts: int | None = None,
 ) -> Client:
     """A connection that reconnects forever and logs why it dropped; `seed` is the nkey seed
-    file to authenticate with, `inbox_prefix` the only inboxes a restricted user may use."""
+    file to authenticate with, `inbox_prefix` the only inboxes a restricted user may use.
+    `attempts`: give up (NoServersError) after that many tries of each server, for a command
+    that should say "unreachable" rather than wait for the broker forever."""
 
     client: Client | None = None
 
@@ -68,12 +74,16 @@ async def connect(
                 f"NATS at {url} refused the credentials of {name!r}"
                 + ("" if seed else " (none given: pass an nkey seed)")
             ) from exc
+        if not connected and attempts is not None:
+            log.debug("nats.not_yet_connected", error=repr(exc))  # said once, when it gives up
+            return
         log.warning("nats.error", error=repr(exc))
 
     client = await nats.connect(
         servers(url),
         name=name,
-        max_reconnect_attempts=-1,
+        # nats-py counts the first connection as reconnects too; 0 would mean "forever"
+        max_reconnect_attempts=-1 if attempts is None else max(attempts - 1, 1),
         reconnect_time_wait=0.5,
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.msg import Msg
 
@@ -18,20 +16,11 @@ from services.audit import export
 from services.audit.application import AuditLog
 from services.audit.recorder import Recorder
 from services.audit.witness_mail import HeadMailer
-from tests.support.databases import service_database
 from wegweiser.platform.db import Database
 
 KEY = Ed25519PrivateKey.generate()
 OFFERED = "ww.referral.lup-jobcenter.offered"
 R1, R2 = "0c8a1f4e-5b6d-4e7f-8a9b-000000000001", "0c8a1f4e-5b6d-4e7f-8a9b-000000000002"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = service_database("audit", f"sqlite:///{tmp_path / 'audit.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def delivered(sequence: int, referral_id: str, subject: str = OFFERED) -> Msg:

@@ -5,11 +5,8 @@ signed again only when the log grew by more than its own announcements."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import select
 
@@ -18,20 +15,11 @@ from services.audit import store
 from services.audit.queries import SEQUENCE_GAP, anomalies
 from services.audit.recorder import HEAD_SIGNED_TYPE, Recorder
 from services.audit.verification import verify_entries
-from tests.support.databases import service_database
 from wegweiser.platform.db import Database
 from wegweiser.platform.outbox import OutboxRow
 
 KEY = Ed25519PrivateKey.generate()
 ANSWER = "ww.answer.lup-jobcenter.acknowledge"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = service_database("audit", f"sqlite:///{tmp_path / 'audit.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def body(event_id: str, kind: str = "de.wegweiser.agency.answer.v1") -> bytes:

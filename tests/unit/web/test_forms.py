@@ -93,3 +93,19 @@ def test_each_malformed_field_is_named():
     )
     assert parsed.body is None
     assert {"client_reference", "age", "needs", "method", "recipient_kinds"} <= set(parsed.errors)
+
+
+def test_contact_and_residence_go_to_intake_only_when_given_and_errors_find_their_field():
+    assert "contact" not in (forms.parse(form(), NOW).body or {"contact": "missing"})
+    given = forms.parse(
+        form(phone="+49 3874 123456", preferred_channel="sms", residence_status="toleration"),
+        NOW,
+    )
+    assert given.errors == {}
+    body = RequestCreate.model_validate(given.body)
+    assert body.contact is not None and body.contact.phone == "+49 3874 123456"
+    assert body.residence is not None and body.residence.status == "toleration"
+    wrong = forms.parse(form(email="nadia-at-example", legal_basis="§ 25 Abs. 2"), NOW)
+    assert set(wrong.errors) == {"email", "residence_status"}
+    unreachable = forms.parse(form(preferred_channel="post"), NOW)
+    assert set(unreachable.errors) == {"phone"}
