@@ -25,7 +25,11 @@ def create_app(
 ) -> FastAPI:
     """Every route needs the ombudsperson's token; no route writes."""
     # /docs and /redoc from installed files, not a CDN
-    app = FastAPIOffline(title="Wegweiser audit (ombudsperson)", version="1")
+    app = FastAPIOffline(
+        title="Wegweiser audit (ombudsperson)",
+        version="1",
+        responses=problems.documented(401, 404, 422),
+    )
     problems.install(app)
 
     def ombudsperson(

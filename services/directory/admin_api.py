@@ -24,6 +24,7 @@ from services.directory.admin_models import (
     PendingEnrolment,
     Revoked,
 )
+from wegweiser.platform.problems import documented
 
 bearer = HTTPBearer(auto_error=False, scheme_name="admin token")
 ACTOR = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
@@ -51,7 +52,9 @@ def router(admin: Administration, tokens: AdminTokens) -> APIRouter:
         return acting_user
 
     Actor = Annotated[str, Depends(caller)]
-    api = APIRouter(prefix="/admin", tags=["admin"])
+    api = APIRouter(
+        prefix="/admin", tags=["admin"], responses=documented(400, 401, 403, 404, 409, 410, 422)
+    )
 
     @api.get("/agencies")
     async def agencies(_by: Actor) -> list[AgencyStanding]:

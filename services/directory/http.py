@@ -43,6 +43,7 @@ def create_app(
         version=VERSION,
         description="Open Referral HSDS 3.0 read API over Wegweiser's directory of agencies; "
         "each agency's public keys as a JWK Set; enrolment of an agency with its own keys.",
+        responses=problems.documented(404, 422),
     )
     problems.install(app)
     app.add_exception_handler(enrolment.Refused, refusal)
@@ -270,21 +271,31 @@ def _partner_routes(
             raise HTTPException(404, f"unknown agency {agency_id!r}")
         return dict(found)
 
-    @app.post("/agencies/{agency_id}/keys", status_code=201, tags=["keys"])
+    @app.post(
+        "/agencies/{agency_id}/keys",
+        status_code=201,
+        tags=["keys"],
+        responses=problems.documented(400, 401, 403, 409, 410),
+    )
     async def rotate_keys(agency_id: str, body: KeyRotation) -> Any:
         """An enrolled agency's new keys, signed by its current signing key and the new one;
         published from `valid_from`, the current keys retiring 14 days later."""
         kids = await run(lambda s: enrolment.rotate(s, agency_id, body))
         return {"agency_id": agency_id, "published": kids}
 
-    @app.post("/enrolments", status_code=202, tags=["enrolment"])
+    @app.post(
+        "/enrolments",
+        status_code=202,
+        tags=["enrolment"],
+        responses=problems.documented(400, 401, 403, 409, 410),
+    )
     async def request_enrolment(body: EnrolmentRequest) -> Any:
         """An agency's enrolment: its invitation code, public keys and proofs of possession
         (see docs/agency-enrolment.md). Waits for the county's approval."""
         row = await run(lambda s: enrolment.request(s, body))
         return {"enrolment_id": row.id, "agency_id": row.agency_id, "status": row.status}
 
-    @app.get("/enrolments/{enrolment_id}", tags=["enrolment"])
+    @app.get("/enrolments/{enrolment_id}", tags=["enrolment"], responses=problems.documented(410))
     async def enrolment_state(enrolment_id: str) -> Any:
         """The enrolment's state; once approved, how to take part."""
         return await read(lambda s: enrolment.view(s, enrolment_id, office_keys()))

@@ -16,6 +16,7 @@ from fastapi.security import (
     HTTPBearer,
 )
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from schemas.vocabulary import Need, ReferralStatus
@@ -121,7 +122,16 @@ def create_app(
     async def health(_intake: IntakeDep) -> dict[str, Any]:
         return {"status": "ok"}
 
-    @app.post("/token", response_model=None)
+    @app.post(
+        "/token",
+        response_model=None,
+        responses={
+            200: {"model": TokenIssued, "description": "a bearer token for one office"},
+            400: {"model": OAuthError, "description": "RFC 6749 §5.2: e.g. unsupported_grant_type"},
+            401: {"model": OAuthError, "description": "RFC 6749 §5.2: invalid_client"},
+            403: documented(403)[403],
+        },
+    )
     async def token(
         intake: IntakeDep,
         given: Annotated[HTTPBasicCredentials | None, Depends(basic)],
@@ -130,10 +140,10 @@ def create_app(
     ) -> JSONResponse:
         """A bearer token for one office (OAuth 2.0 client credentials, RFC 6749 §4.4; the
         client authenticates with HTTP Basic). Errors as in RFC 6749 §5.2."""
+        if given is None:  # who asks comes first: RFC 6749 §2.3.1
+            return _oauth_error("invalid_client", "authenticate with HTTP Basic", 401)
         if grant_type != "client_credentials":
             return _oauth_error("unsupported_grant_type", "only client_credentials", 400)
-        if given is None:
-            return _oauth_error("invalid_client", "authenticate with HTTP Basic", 401)
         try:
             issued = await intake.issue_token(given.username, given.password, scope)
         except access.Refused as exc:
@@ -146,7 +156,7 @@ def create_app(
         }
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
-    @app.post("/requests", status_code=201, responses=documented(401, 403, 422, 503))
+    @app.post("/requests", status_code=201, responses=documented(400, 401, 403, 422, 503))
     async def record_request(
         body: RequestCreate, intake: IntakeDep, office: OfficeDep
     ) -> RequestPublic:
@@ -169,7 +179,7 @@ def create_app(
         "/requests/{request_id}/referrals",
         status_code=202,
         responses=documented(
-            401, 403, 404, 410, 422, 503, also={200: {"description": "sent before: that one"}}
+            400, 401, 403, 404, 410, 422, 503, also={200: {"description": "sent before: that one"}}
         ),
     )
     async def send_referral(
@@ -211,7 +221,7 @@ def create_app(
         "/referrals/{referral_id}/cancel",
         status_code=202,
         responses=documented(
-            401, 403, 404, 409, 422, also={200: {"description": "asked before: as it is"}}
+            400, 401, 403, 404, 409, 422, also={200: {"description": "asked before: as it is"}}
         ),
     )
     async def cancel(
@@ -249,6 +259,20 @@ def create_app(
         return await intake.withdraw(office, consent_id)
 
     return app
+
+
+class TokenIssued(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    scope: str
+
+
+class OAuthError(BaseModel):
+    """An error of the token endpoint, as OAuth 2.0 has it (RFC 6749 §5.2)."""
+
+    error: str
+    error_description: str
 
 
 def _oauth_error(code: str, description: str, status_code: int) -> JSONResponse:

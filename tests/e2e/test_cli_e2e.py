@@ -16,6 +16,7 @@ from services.intake.credential import Credential
 from tests.e2e.conftest import (
     AGENCY,
     office_auth,
+    referral_status,
     request_body,
     send_referral,
     stream_events,
@@ -119,6 +120,30 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
         listener.wait(10)
 
 
+async def test_agency_listen_acknowledges_an_offer_in_its_backlog_only_if_still_open(system):
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
+        still_open = await send_referral(http)
+        closed = await send_referral(http)
+        await until_status(http, closed, "requested")
+        await http.post(f"/referrals/{closed}/cancel", json={"reason": "found help elsewhere"})
+        await until_status(http, closed, "cancelled")
+        listener = wegweiser(system, "agency", "listen", "--agency", AGENCY, "--acknowledge")
+        try:
+            printed = await asyncio.wait_for(
+                asyncio.to_thread(_printed, listener, closed, "cancelled"), 30
+            )
+            assert printed["event"]["data"]["referral_id"] == closed
+            await until_status(http, still_open, "received")
+        finally:
+            listener.terminate()
+            listener.wait(10)
+        refused = await stream_events(system, f"ww.referral.{AGENCY}.refused", idle=0.5)
+        assert [r for r in refused if r["data"]["referral_id"] == closed] == []
+        assert (await referral_status(http, closed))["status"] == "cancelled"
+
+
 async def test_an_agency_reports_no_capacity_and_suggestions_exclude_it_at_once(system):
     async with httpx.AsyncClient(
         base_url=system.settings.intake_url, auth=office_auth(system)
@@ -213,6 +238,16 @@ def _offer_printed(listener: subprocess.Popen[str], referral_id: str) -> dict:
     while True:
         printed = json.loads(listener.stdout.readline())
         if printed["event"]["data"].get("referral_id") == referral_id:
+            return printed
+
+
+def _printed(listener: subprocess.Popen[str], referral_id: str, kind: str) -> dict:
+    """The line the listener printed for the event `kind` of `referral_id`."""
+    assert listener.stdout is not None
+    while True:
+        printed = json.loads(listener.stdout.readline())
+        data = printed["event"]["data"]
+        if data.get("referral_id") == referral_id and printed["kind"] == kind:
             return printed
 
 

@@ -12,11 +12,14 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -79,9 +82,8 @@ def documented(
     answers), for the OpenAPI document."""
     return (also or {}) | {
         status: {
-            "model": Problem,
             "description": HTTPStatus(status).phrase,
-            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {MEDIA_TYPE: {"schema": PROBLEM_REF}},
         }
         for status in statuses
     }
@@ -100,14 +102,96 @@ def install(app: FastAPI, refusals: Sequence[tuple[type[Exception], int, str]] =
         said = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errors)
         return problem(422, said or "the request does not match the API", errors=errors)
 
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(sorted(_methods(app, request.url.path)))
+        return problem(exc.status_code, str(exc.detail), headers=headers)
+
+    @app.middleware("http")
+    async def known_query_only(request: Request, call_next: Any) -> Any:
+        """A query parameter the route does not take is a mistake (`?overdu=true`) that
+        would otherwise be ignored in silence: 422, naming it."""
+        route = _route(app, request)
+        if route is not None:
+            known = _query_names(route.dependant)
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                errors = [
+                    {
+                        "loc": ["query", name],
+                        "msg": "not a parameter of this route",
+                        "type": "extra",
+                    }
+                    for name in unknown
+                ]
+                said = f"unknown query parameter(s): {', '.join(unknown)}"
+                return problem(422, said, "request.unknown-parameter", errors=errors)
+        return await call_next(request)
 
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
     for refused, status, code in refusals:
         app.add_exception_handler(refused, _refusal(status, code))
+    _document_problems(app)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """The OpenAPI document says what the app answers: every error as a problem (FastAPI
+    would document its own validation error body for 422)."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = plain()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in (("Problem", Problem), ("FieldError", FieldError)):
+            schemas.setdefault(
+                name, model.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+        schemas["Problem"].pop("$defs", None)
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                for response in operation.get("responses", {}).values():
+                    schema = response.get("content", {}).get("application/json", {}).get("schema")
+                    if schema == {"$ref": "#/components/schemas/HTTPValidationError"}:
+                        response["content"] = {MEDIA_TYPE: {"schema": PROBLEM_REF}}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _route(app: FastAPI, request: Request) -> APIRoute | None:
+    """The route that will answer the request, if one does."""
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] is Match.FULL:
+            return route
+    return None
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route takes, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return names
+
+
+def _methods(app: FastAPI, path: str) -> set[str]:
+    return {
+        method
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path_regex.match(path)
+        for method in route.methods or ()
+    }
 
 
 def _refusal(status: int, code: str) -> Any:

@@ -1,0 +1,122 @@
+"""Intake's API against its own OpenAPI document, by Schemathesis: every operation with many
+generated requests, valid and not, and every check it has (no server error, answers that
+match the documented status, content type, headers and body, missing credentials refused,
+schema-violating requests refused, ...).
+
+Each operation runs as the office's client on a real store with the real directory's
+answers (tests/support/intake.py); examples are bounded so that it stays a minute or two.
+
+One check is told more: a request that matches the JSON Schema may still be refused with
+422, because intake's rules go beyond what a schema can say (a municipality the gazetteer
+knows, an agency the directory knows, a consent that expires after it was given)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
+
+from services.audit.http import create_app as audit_app
+from tests.support.directory import directory
+from tests.support.intake import HOST, IntakeApp
+
+OFFICE = "lup-integration-office"
+
+
+async def _entries(_referral: str | None = None) -> list[bytes]:
+    return []
+
+
+async def _export(_since: int | None) -> dict[str, Any]:
+    return {}
+
+
+FOLDER = Path(tempfile.mkdtemp(prefix="wegweiser-openapi-"))
+INTAKE = IntakeApp(FOLDER)  # Schemathesis reads the document when the module is collected
+CREDENTIAL = INTAKE.add_client(OFFICE)
+TOKEN, _ = INTAKE.tokens.issue(CREDENTIAL.client_id, OFFICE)
+CONFIG = SchemathesisConfig.from_str(
+    """
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "401", "403", "404", "409", "410", "422"]
+"""
+)
+schema = schemathesis.openapi.from_dict(INTAKE.app.openapi(), config=CONFIG)
+schema.app = INTAKE.app
+
+
+@schema.auth()
+class OfficeToken:
+    """The office's bearer token on every request but those meant to go without one."""
+
+    def get(self, _case: Any, _context: Any) -> str:
+        return TOKEN
+
+    def set(self, case: Any, data: str, _context: Any) -> None:
+        case.headers = case.headers or {}
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cleaned_up() -> Iterator[None]:
+    yield
+    INTAKE.dispose()
+    DIRECTORY.db.dispose()
+    shutil.rmtree(FOLDER, ignore_errors=True)
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_as_its_document_says(case: Any) -> None:
+    case.call_and_validate(base_url=f"http://{HOST}", headers={"Host": HOST})
+
+
+DIRECTORY = directory(FOLDER / "directory")
+directory_schema = schemathesis.openapi.from_dict(DIRECTORY.app.openapi(), config=CONFIG)
+directory_schema.app = DIRECTORY.app
+
+
+@directory_schema.auth()
+class AdminToken:
+    """The county's admin token on the admin routes (the read API needs none)."""
+
+    def get(self, _case: Any, _context: Any) -> str:
+        return DIRECTORY.token
+
+    def set(self, case: Any, data: str, _context: Any) -> None:
+        case.headers = case.headers or {}
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+@directory_schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_directory_operation_answers_as_its_document_says(case: Any) -> None:
+    case.call_and_validate(base_url="http://directory.test")
+
+
+AUDIT = audit_app(_entries, "a-token-of-the-ombudsperson", _export)
+audit_schema = schemathesis.openapi.from_dict(AUDIT.openapi(), config=CONFIG)
+audit_schema.app = AUDIT
+
+
+@audit_schema.auth()
+class OmbudspersonToken:
+    def get(self, _case: Any, _context: Any) -> str:
+        return "a-token-of-the-ombudsperson"
+
+    def set(self, case: Any, data: str, _context: Any) -> None:
+        case.headers = case.headers or {}
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+@audit_schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_audit_operation_answers_as_its_document_says(case: Any) -> None:
+    case.call_and_validate(base_url="http://audit.test")
