@@ -27,6 +27,15 @@ class Problem:
     message: str
 
 
+UNCHECKED = Problem(
+    ("municipality",),
+    "place.unchecked",
+    "the directory did not answer: the place and the agencies the consent names were not "
+    "checked (suggestions will show what the directory makes of them)",
+)
+"""The warning when the directory could not be asked: recording goes on without it."""
+
+
 class Inadmissible(Exception):
     """The request cannot be recorded; each problem names its field."""
 

@@ -39,6 +39,7 @@ from services.intake.api_models import (
     TrailItem,
     WithdrawalPublic,
 )
+from services.intake.directory_client import DirectoryUnavailable
 from services.intake.office import Forbidden, Office
 from services.intake.store import ReferralView, TrailEntry
 from wegweiser.platform.db import Database, as_utc
@@ -123,15 +124,21 @@ class Intake:
         )
 
     async def _admit(self, body: RequestCreate) -> list[admission.Problem]:
-        place = await self.directory.place(
-            CheckPlace(municipality=body.municipality, postcode=body.postcode)
-        )
-        unknown = [
-            (index, recipient.agency_id)
-            for index, recipient in enumerate(body.consent.recipients)
-            if recipient.agency_id is not None
-            and await self.directory.lookup(recipient.agency_id) is None
-        ]
+        """The directory's word on the place and the named agencies; a directory that does
+        not answer does not stop the counsellor recording (a warning says what went
+        unchecked; suggestions and sending ask the directory again)."""
+        try:
+            place = await self.directory.place(
+                CheckPlace(municipality=body.municipality, postcode=body.postcode)
+            )
+            unknown = [
+                (index, recipient.agency_id)
+                for index, recipient in enumerate(body.consent.recipients)
+                if recipient.agency_id is not None
+                and await self.directory.lookup(recipient.agency_id) is None
+            ]
+        except DirectoryUnavailable:
+            return [admission.UNCHECKED]
         return admission.admit(body.municipality, body.postcode, place, unknown)
 
     async def request(self, office: Office, request_id: str) -> RequestDetail:

@@ -161,6 +161,10 @@ RESIDENCE = {
 }
 
 WARNINGS = {
+    "place.unchecked": N_(
+        "The directory did not answer, so the place and the agencies named in the consent "
+        "were not checked. The suggestions below show what the directory makes of them."
+    ),
     "place.unknown-postcode": N_(
         "The directory does not know this postcode: only agencies that list it, or serve the "
         "whole Land or remotely, can be suggested. Check it, or give the municipality."

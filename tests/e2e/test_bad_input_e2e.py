@@ -1,6 +1,7 @@
 """What bad input does to the running processes: poison events are dead-lettered with the
-reason and every service keeps serving; without the directory, intake answers 503 and records
-nothing. (Bad input to intake's API itself: tests/http/test_intake_api.py.)"""
+reason and every service keeps serving; without the directory, intake answers 503 and sends
+nothing, but a counsellor can still record a request (with a warning of what went unchecked).
+(Bad input to intake's API itself: tests/http/test_intake_api.py.)"""
 
 from __future__ import annotations
 
@@ -75,6 +76,10 @@ async def test_without_the_directory_intake_answers_503_and_records_no_referral(
         sent = await http.post(
             f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
         )
+        # the counsellor can still record: what went unchecked is said
+        unchecked = await http.post("/requests", json=request_body(client_reference="k-2"))
+    assert unchecked.status_code == 201, unchecked.text
+    assert [w["code"] for w in unchecked.json()["warnings"]] == ["place.unchecked"]
     assert found.status_code == 503 and "directory did not answer" in found.text
     assert sent.status_code == 503
     assert referrals_of(system, request["request_id"]) == 0
