@@ -167,6 +167,12 @@ class Settings(BaseSettings):
         default=1, ge=1, le=8, description="how many processes `wegweiser up` runs per service"
     )
     deadline_check_every: float = 5.0
+    inbox_keep: timedelta = Field(
+        default=timedelta(days=30),
+        description="how long a service remembers an event it processed, to recognise it if "
+        "it comes again (a redelivery, or an outbox republishing after a crash); older ids are "
+        "forgotten every hour",
+    )
     log_level: str = "INFO"
     log_json: bool | None = None
 

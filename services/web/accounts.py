@@ -223,6 +223,15 @@ def current(
     return SignedIn(user.username, user.display_name, Role(user.role), user.office_id, row.csrf)
 
 
+def forget_ended_sessions(session: Session, now: datetime, policy: SessionPolicy) -> int:
+    """Delete the sessions that have ended (unused for `idle`, or older than `lifetime`) but
+    whose browser never came back to end them; how many."""
+    ended = (col(SessionRow.last_seen_at) < now - policy.idle) | (
+        col(SessionRow.created_at) < now - policy.lifetime
+    )
+    return int(session.exec(delete(SessionRow).where(ended)).rowcount or 0)
+
+
 def close_session(session: Session, token: str | None) -> None:
     if token:
         session.exec(delete(SessionRow).where(col(SessionRow.token_hash) == _digest(token)))

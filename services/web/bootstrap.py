@@ -8,6 +8,7 @@ import asyncio
 import os
 import secrets
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import structlog
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from sqlmodel import Session
 
 from services.audit.access import ombudsperson_token
 from services.web import accounts
@@ -97,11 +99,29 @@ class WebProcess:
             stack.callback(mark_ready(settings.data_dir, "web", settings.instance))
             log.info("service.started", service="web", url=settings.web_url)
             waiter = asyncio.create_task(stop.wait())
+            tidying = asyncio.create_task(self.forget_ended_sessions(web.policy))
             await asyncio.wait([waiter, serving], return_when=asyncio.FIRST_COMPLETED)
             server.should_exit = True
-            await asyncio.gather(serving, return_exceptions=True)
+            tidying.cancel()
+            await asyncio.gather(serving, tidying, return_exceptions=True)
             waiter.cancel()
             log.info("service.stopping", service="web")
+
+    async def forget_ended_sessions(self, policy: accounts.SessionPolicy) -> None:
+        """Every ten minutes, the sessions whose browsers never came back to end them."""
+
+        def forget(session: Session) -> int:
+            return accounts.forget_ended_sessions(session, datetime.now(UTC), policy)
+
+        while True:
+            try:
+                ended = await self.db.run(forget)
+            except Exception as exc:  # noqa: BLE001 - tried again in ten minutes
+                log.warning("web.session_cleanup_failed", error=repr(exc))
+            else:
+                if ended:
+                    log.info("web.sessions_forgotten", sessions=ended)
+            await asyncio.sleep(600)
 
 
 def build(settings: Settings) -> WebProcess:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, delete
 
 
 class InboxRow(SQLModel, table=True):
@@ -17,6 +17,14 @@ class InboxRow(SQLModel, table=True):
     processed_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC), sa_type=DateTime(timezone=True)
     )
+
+
+def forget_before(session: Session, cutoff: datetime) -> int:
+    """Forget the events processed before `cutoff`; how many. A duplicate arrives within
+    minutes of the original (JetStream's redelivery, an outbox republishing the rows it had
+    published when its process died), so a month of memory is ample (settings.inbox_keep)."""
+    result = session.exec(delete(InboxRow).where(col(InboxRow.processed_at) < cutoff))
+    return int(result.rowcount or 0)
 
 
 def first_time(session: Session, consumer: str, event_id: str) -> bool:

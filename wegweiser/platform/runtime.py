@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -24,7 +25,7 @@ from sqlmodel import Session
 from schemas import subjects
 from schemas.catalogue import CATALOGUE
 from schemas.envelope import Envelope, Payload
-from wegweiser.platform import topology
+from wegweiser.platform import inbox, topology
 from wegweiser.platform.connect import connect, credentials, jetstream_options, secret_from
 from wegweiser.platform.consumer import ConsumerEdge, Handler
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
@@ -80,11 +81,19 @@ class ServiceRuntime:
         self._document_outputs()
         self._tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._before_start: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self.every(3600.0, self.forget_old_events)
         self.nc: Client
         self.js: JetStreamContext
         self.relay: Relay
         self.edge: ConsumerEdge
         self.provisions: bool
+
+    async def forget_old_events(self) -> None:
+        """Keep the inbox from growing for ever: ids older than `inbox_keep` go."""
+        cutoff = datetime.now(UTC) - self.settings.inbox_keep
+        forgotten = await self.db.run(lambda s: inbox.forget_before(s, cutoff))
+        if forgotten:
+            log.info("inbox.forgotten", events=forgotten, before=cutoff.isoformat())
 
     def _document_outputs(self) -> None:
         """Declare what this service publishes (through its outbox) for the AsyncAPI document."""

@@ -133,3 +133,20 @@ def test_signing_out_and_changing_the_password_end_sessions(db: Database):
         )
     )
     assert db.run_sync(lambda s: accounts.current(s, second, T0, POLICY)) is None
+
+
+def test_sessions_whose_browser_never_came_back_are_forgotten(db: Database):
+    abandoned = sign_in(db, T0)  # never used again
+    kept_alive = sign_in(db, T0 + timedelta(hours=9, minutes=50))
+    fresh = sign_in(db, T0 + timedelta(hours=9, minutes=55))
+    now = T0 + timedelta(hours=10, minutes=1)
+    assert db.run_sync(lambda s: accounts.current(s, kept_alive, now, POLICY))
+    forgotten = db.run_sync(lambda s: accounts.forget_ended_sessions(s, now, POLICY))
+    assert forgotten == 1
+
+    def alive(token: str) -> bool:
+        return db.run_sync(lambda s: accounts.current(s, token, now, POLICY)) is not None
+
+    assert alive(kept_alive) and alive(fresh) and not alive(abandoned)
+    much_later = now + timedelta(hours=11)  # past every lifetime
+    assert db.run_sync(lambda s: accounts.forget_ended_sessions(s, much_later, POLICY)) == 2
