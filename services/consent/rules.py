@@ -7,18 +7,13 @@ from datetime import datetime
 
 from schemas.events import ConsentTerms
 from schemas.vocabulary import SPECIAL_CATEGORIES, AgencyKind, DataCategory, Need, Purpose
+from wegweiser.platform.refusal import Refused
 
 
-class ConsentViolation(Exception):
-    """A consent does not cover what is being attempted; `code` names the rule (stable, for
-    programs and translations), the message says it in English with the ids."""
+class ConsentViolation(Refused):
+    """A consent does not cover what is being attempted."""
 
     code = "consent.not-covered"
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
 
 
 class ConsentWithdrawn(ConsentViolation):

@@ -40,6 +40,7 @@ from schemas.vocabulary import (
 )
 from services.consent import rules as consent
 from wegweiser.platform import keys, sealing
+from wegweiser.platform.refusal import Refused
 
 
 class Person(BaseModel):
@@ -68,16 +69,10 @@ class Request:
     consent_withdrawn: bool = False
 
 
-class NotSendable(Exception):
-    """The request cannot go to this agency; `code` names why (stable, for programs and
-    translations), the message says it in English."""
+class NotSendable(Refused):
+    """The request cannot go to this agency."""
 
     code = "agency.not-sendable"
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
 
 
 class NotSealable(NotSendable):
