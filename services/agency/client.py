@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -159,7 +160,12 @@ class AgencyClient:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._nc.drain()
+        """Drain (what was published is flushed, subscriptions end), but not for ever: with
+        the broker gone, a drain would wait for a reconnection that may never come."""
+        try:
+            await asyncio.wait_for(self._nc.drain(), 5)
+        except (TimeoutError, nats.errors.Error):
+            await self._nc.close()
 
     async def deliveries(self, max_deliver: int = 10) -> AsyncIterator[AgencyDelivery]:
         """Events for this agency through its durable consumer, in order, forever.

@@ -175,15 +175,17 @@ async def run_workload(system: LocalSystem, cut: Callable[[], int] | None) -> No
     listening = asyncio.create_task(agency.run())
     gate = asyncio.Semaphore(16)
     started = time.monotonic()
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system), timeout=30
-    ) as http:
-        sends = [asyncio.create_task(send_referral(http, gate)) for _ in range(N)]
-        injected = await asyncio.to_thread(faults, system, cut, lambda: len(agency.offers))
-        ids = await asyncio.gather(*sends)
-        received = await until_all_received(system)
-    listening.cancel()
-    await asyncio.gather(listening, return_exceptions=True)
+    try:
+        async with httpx.AsyncClient(
+            base_url=system.settings.intake_url, auth=office_auth(system), timeout=30
+        ) as http:
+            sends = [asyncio.create_task(send_referral(http, gate)) for _ in range(N)]
+            injected = await asyncio.to_thread(faults, system, cut, lambda: len(agency.offers))
+            ids = await asyncio.gather(*sends)
+            received = await until_all_received(system)
+    finally:  # the agency stops with the workload, failed or not, before the system does
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
     elapsed = time.monotonic() - started
 
     assert len(set(ids)) == N
