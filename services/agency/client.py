@@ -15,7 +15,7 @@ import structlog
 from jwcrypto import jwk
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from schemas import subjects
@@ -25,6 +25,7 @@ from schemas.events import (
     AgencyAnswer,
     AgencyCapacityUpdated,
     CaseDetails,
+    Reason,
     ReferralOffered,
     SealedCase,
     TransitionRefused,
@@ -46,6 +47,10 @@ MODELS: dict[str, type[Payload]] = {
 MODELS["refused"] = TransitionRefused
 
 
+_REASON = TypeAdapter(Reason)
+"""What the referral service accepts as a reason (schemas.events.Reason)."""
+
+
 class AnswerInvalid(ValueError):
     """An answer the referral service would refuse for its form alone: it is not sent."""
 
@@ -60,8 +65,11 @@ def checked_answer(action: AgencyAction | str, reason: str | None) -> AgencyActi
         raise AnswerInvalid(f"unknown action {action!r}: one of {allowed}") from None
     if known in REASONED_ANSWERS and not (reason and reason.strip()):
         raise AnswerInvalid(f"'{known.value}' needs a reason: say why (--reason TEXT)")
-    if reason is not None and not 3 <= len(reason.strip()) <= 500:
-        raise AnswerInvalid("a reason has 3 to 500 characters")
+    if reason is not None:
+        try:
+            _REASON.validate_python(reason.strip())
+        except ValidationError:
+            raise AnswerInvalid("a reason has 3 to 500 characters") from None
     return known
 
 

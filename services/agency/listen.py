@@ -60,14 +60,15 @@ CLOSING = frozenset({"cancelled", "expired", "deletion-requested"})
 
 
 class Backlog:
-    """Offers to acknowledge, by referral, in the order they came; closed ones leave."""
+    """Referrals whose offer is to be acknowledged, in the order they came (a dict keeps it);
+    closed ones leave."""
 
     def __init__(self) -> None:
-        self.open: dict[str, str] = {}
+        self.open: dict[str, None] = {}
 
     def saw(self, kind: str, data: Any) -> None:
         if isinstance(data, ReferralOffered):
-            self.open[data.referral_id] = f"ack-{data.referral_id}"
+            self.open[data.referral_id] = None
         elif kind in CLOSING:
             self.open.pop(getattr(data, "referral_id", ""), None)
 
@@ -75,6 +76,6 @@ class Backlog:
         """Acknowledge every open offer (a stable answer id: an offer acknowledged twice, as
         after a restart, counts once)."""
         while self.open:
-            referral_id, answer_id = next(iter(self.open.items()))
-            await client.answer(referral_id, "acknowledge", answer_id=answer_id)
+            referral_id = next(iter(self.open))
+            await client.answer(referral_id, "acknowledge", answer_id=f"ack-{referral_id}")
             del self.open[referral_id]

@@ -79,13 +79,8 @@ class Commands(typer.core.TyperGroup):
             raise
         except Exception as exc:
             found = explain(exc)
-            if found is None or _is_usage_error(exc):
+            if found is None:  # a bug, or click's own error, which prints itself
                 raise
             code, said = found
             typer.echo(f"wegweiser: {said}", err=True)
             raise typer.Exit(code) from None
-
-
-def _is_usage_error(exc: Exception) -> bool:
-    """Click's own errors (a usage error, a bad parameter) print themselves."""
-    return hasattr(exc, "show") and hasattr(exc, "exit_code")
