@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from schemas import enrolment, events, queries
 from schemas.envelope import Envelope, Payload
+from schemas.vocabulary import REASON_CODES_VERSION, REASONS_FOR, Outcome, ReasonCode
 
 JSON_SCHEMA_DIR = Path(__file__).parent / "json"
 
@@ -106,4 +107,21 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         out[f"de.wegweiser.query.{model.__name__}.json"] = model.model_json_schema()
     for model in PARTNER_MODELS:
         out[f"de.wegweiser.partner.{model.__name__}.json"] = model.model_json_schema()
+    out[f"de.wegweiser.vocabulary.reasons.v{REASON_CODES_VERSION}.json"] = reasons_document()
     return out
+
+
+def reasons_document() -> dict[str, Any]:
+    """The closed vocabulary of reasons and outcomes, for partners: which code fits which
+    action (what the referral service refuses otherwise), as a JSON Schema per action."""
+    return {
+        "$id": f"https://wegweiser.example/schemas/vocabulary/reasons.v{REASON_CODES_VERSION}",
+        "title": f"Wegweiser reason codes, version {REASON_CODES_VERSION}",
+        "description": (ReasonCode.__doc__ or "").strip(),
+        "version": REASON_CODES_VERSION,
+        "outcomes": [o.value for o in Outcome],
+        "$defs": {
+            action: {"enum": sorted(code.value for code in codes)}
+            for action, codes in sorted(REASONS_FOR.items())
+        },
+    }

@@ -17,7 +17,9 @@ from schemas.vocabulary import (
     ContactChannel,
     DataCategory,
     Need,
+    Outcome,
     Purpose,
+    ReasonCode,
     ReferralStatus,
     ResidenceStatus,
     Urgency,
@@ -37,6 +39,10 @@ Postcode = Annotated[
 ]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code")]
 Reason = Annotated[str, Field(min_length=3, max_length=500)]
+"""Free text of version 1 events, kept for the dead-letter and refusal messages only."""
+Comment = Annotated[str, Field(min_length=1, max_length=2000)]
+"""A free-text comment beside a reason code, as its writer typed it: it never travels or
+rests in clear, only inside a SealedNote."""
 
 
 class Recipient(Contract):
@@ -177,6 +183,19 @@ class SealedCase(Contract):
     released_categories: tuple[DataCategory, ...]
 
 
+class SealedNote(Contract):
+    """A free-text comment on one referral, encrypted to its one reader (the office for an
+    agency's comment, the agency for the office's) and, from the office, signed like
+    SealedCase. Inside: {"comment": "...", "referral_id": "..."}; see
+    wegweiser/platform/sealing.py."""
+
+    jwe: str = Field(min_length=20, max_length=12_000)
+    recipient_kid: str = Field(min_length=1, max_length=64)
+    signer_kid: str | None = Field(
+        default=None, max_length=64, description="the office's, when the office wrote it"
+    )
+
+
 class RequestRecorded(Payload):
     """The counselling office recorded a request (metadata only: even the needs can reveal
     a special category, so they stay in intake)."""
@@ -220,22 +239,27 @@ class ReferralRequested(Payload):
 
 
 class ReferralCancellationRequested(Payload):
-    """The office withdraws a referral it sent."""
+    """The office withdraws a referral it sent, saying why by a code; its comment is sealed
+    to the agency."""
 
-    event_type = "de.wegweiser.intake.referral.cancellation-requested.v1"
+    event_type = "de.wegweiser.intake.referral.cancellation-requested.v2"
     referral_id: Id
     office_id: Id
-    reason: Reason
+    reason: ReasonCode
+    comment: SealedNote | None = None
 
 
 class AgencyAnswer(Payload):
-    """An agency's answer to a referral it received."""
+    """An agency's answer to a referral it received: why, by a code (see REASONS_FOR), what
+    came of it on completion, and a comment sealed to the office."""
 
-    event_type = "de.wegweiser.agency.answer.v1"
+    event_type = "de.wegweiser.agency.answer.v2"
     referral_id: Id
     agency_id: AgencyId
     action: AgencyAction
-    reason: Reason | None = None
+    reason: ReasonCode | None = None
+    outcome: Outcome | None = None
+    comment: SealedNote | None = None
 
 
 class AgencyCapacityUpdated(Payload):
@@ -282,20 +306,25 @@ class AgencyRevoked(Payload):
 class ReferralChange(Payload):
     """Common fields of every event the referral service emits about one referral."""
 
-    event_type = "de.wegweiser.referral.change.v1"
+    event_type = "de.wegweiser.referral.change.v2"
     referral_id: Id
     request_id: Id
     agency_id: AgencyId
     status: ReferralStatus
     version: int = Field(ge=1)
     occurred_at: AwareDatetime
-    reason: Reason | None = None
+    reason: ReasonCode | None = None
+    outcome: Outcome | None = None
+    comment: SealedNote | None = Field(
+        default=None, description="sealed to the office (an agency's) or the agency (the office's)"
+    )
 
 
 class ReferralOffered(ReferralChange):
     """A referral was offered to an agency; the answer clock runs until `acknowledge_by`."""
 
-    event_type = "de.wegweiser.referral.offered.v2"
+    event_type = "de.wegweiser.referral.offered.v3"
+    office_id: Id = Field(description="the office that sent it: an agency's comment is for it")
     consent_id: Id
     case: SealedCase
     acknowledge_by: AwareDatetime
@@ -304,73 +333,73 @@ class ReferralOffered(ReferralChange):
 class ReferralReceived(ReferralChange):
     """The agency acknowledged receipt."""
 
-    event_type = "de.wegweiser.referral.received.v1"
+    event_type = "de.wegweiser.referral.received.v2"
 
 
 class ReferralAccepted(ReferralChange):
     """The agency will help."""
 
-    event_type = "de.wegweiser.referral.accepted.v1"
+    event_type = "de.wegweiser.referral.accepted.v2"
 
 
 class ReferralRejected(ReferralChange):
     """The agency will not help, with a reason."""
 
-    event_type = "de.wegweiser.referral.rejected.v1"
+    event_type = "de.wegweiser.referral.rejected.v2"
 
 
 class ReferralStarted(ReferralChange):
     """The agency is working on it."""
 
-    event_type = "de.wegweiser.referral.started.v1"
+    event_type = "de.wegweiser.referral.started.v2"
 
 
 class ReferralPutOnHold(ReferralChange):
     """Work paused, with a reason."""
 
-    event_type = "de.wegweiser.referral.put-on-hold.v1"
+    event_type = "de.wegweiser.referral.put-on-hold.v2"
 
 
 class ReferralResumed(ReferralChange):
     """Work resumed after a hold."""
 
-    event_type = "de.wegweiser.referral.resumed.v1"
+    event_type = "de.wegweiser.referral.resumed.v2"
 
 
 class ReferralCompleted(ReferralChange):
     """The outcome was reached."""
 
-    event_type = "de.wegweiser.referral.completed.v1"
+    event_type = "de.wegweiser.referral.completed.v2"
 
 
 class ReferralFailed(ReferralChange):
     """The agency could not help, with a reason."""
 
-    event_type = "de.wegweiser.referral.failed.v1"
+    event_type = "de.wegweiser.referral.failed.v2"
 
 
 class ReferralCancelled(ReferralChange):
     """The office withdrew the referral, with a reason."""
 
-    event_type = "de.wegweiser.referral.cancelled.v1"
+    event_type = "de.wegweiser.referral.cancelled.v2"
 
 
 class AcknowledgementReminded(ReferralChange):
     """The agency has not acknowledged in time: first reminder."""
 
-    event_type = "de.wegweiser.referral.reminded.v1"
+    event_type = "de.wegweiser.referral.reminded.v2"
 
 
 class ReferralEscalated(ReferralChange):
     """Still no acknowledgement: the office is alerted."""
 
-    event_type = "de.wegweiser.referral.escalated.v1"
+    event_type = "de.wegweiser.referral.escalated.v2"
 
 
 class ReferralExpired(ReferralChange):
     """No acknowledgement before the final deadline: the offer lapsed (status cancelled)."""
 
-    event_type = "de.wegweiser.referral.expired.v1"
+    event_type = "de.wegweiser.referral.expired.v2"
 
 
 class DeletionEvent(Payload):

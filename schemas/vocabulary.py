@@ -212,3 +212,101 @@ class AgencyAction(StrEnum):
 REASONED_ANSWERS = frozenset({AgencyAction.REJECT, AgencyAction.HOLD, AgencyAction.FAIL})
 """The answers an agency must give a reason for (the referral service refuses them without
 one; the agency SDK refuses to send them without one)."""
+
+
+REASON_CODES_VERSION = 1
+"""The version of the closed vocabulary below. A code is never renamed or given another
+meaning; a new code is added in a new version, and the events that may carry it get a new
+version too (an older reader would refuse it)."""
+
+
+class ReasonCode(StrEnum):
+    """Why a referral was rejected, put on hold, failed, cancelled or expired, or why a
+    service was not provided: a code, never free text (which may hold personal data; a comment
+    travels sealed beside it). Aligned with what closed-loop referral platforms record as the
+    FHIR Task's `statusReason` (SDOH Clinical Care: rejected, on-hold, failed, cancelled)."""
+
+    NO_CAPACITY = "no-capacity"
+    NOT_ELIGIBLE = "not-eligible"
+    OUT_OF_AREA = "out-of-area"
+    LANGUAGE_NOT_OFFERED = "language-not-offered"
+    COULD_NOT_CONTACT = "could-not-contact"
+    PERSON_DECLINED = "person-declined"
+    REFERRED_ELSEWHERE = "referred-elsewhere"
+    MISSING_DOCUMENTS = "missing-documents"
+    DUPLICATE = "duplicate"
+    NEED_MET = "need-met"
+    SENT_IN_ERROR = "sent-in-error"
+    CONSENT_WITHDRAWN = "consent-withdrawn"
+    NOT_ACKNOWLEDGED = "not-acknowledged"
+    OTHER = "other"
+
+
+_EVERY_ANSWER = frozenset(ReasonCode) - {ReasonCode.CONSENT_WITHDRAWN, ReasonCode.NOT_ACKNOWLEDGED}
+REASONS_FOR: dict[str, frozenset[ReasonCode]] = {
+    AgencyAction.REJECT: _EVERY_ANSWER - {ReasonCode.NEED_MET, ReasonCode.SENT_IN_ERROR},
+    AgencyAction.HOLD: frozenset(
+        {
+            ReasonCode.NO_CAPACITY,
+            ReasonCode.COULD_NOT_CONTACT,
+            ReasonCode.MISSING_DOCUMENTS,
+            ReasonCode.PERSON_DECLINED,
+            ReasonCode.OTHER,
+        }
+    ),
+    AgencyAction.FAIL: _EVERY_ANSWER - {ReasonCode.DUPLICATE, ReasonCode.SENT_IN_ERROR},
+    AgencyAction.COMPLETE: _EVERY_ANSWER - {ReasonCode.DUPLICATE, ReasonCode.SENT_IN_ERROR},
+    "cancel": frozenset(
+        {
+            ReasonCode.PERSON_DECLINED,
+            ReasonCode.REFERRED_ELSEWHERE,
+            ReasonCode.NEED_MET,
+            ReasonCode.DUPLICATE,
+            ReasonCode.SENT_IN_ERROR,
+            ReasonCode.COULD_NOT_CONTACT,
+            ReasonCode.OTHER,
+        }
+    ),
+    "withdraw-consent": frozenset({ReasonCode.CONSENT_WITHDRAWN}),
+    "expire": frozenset({ReasonCode.NOT_ACKNOWLEDGED}),
+}
+"""Which codes fit which action (an agency's answer, the office's cancellation, or what the
+referral service does itself); a code that does not fit is refused. On completion a reason
+explains an outcome other than `provided`."""
+
+
+class Outcome(StrEnum):
+    """What came of a completed referral (the FHIR Task's output)."""
+
+    PROVIDED = "provided"
+    PARTLY_PROVIDED = "partly-provided"
+    NOT_PROVIDED = "not-provided"
+
+
+def reason_problem(
+    action: str, reason: ReasonCode | None, outcome: Outcome | None = None
+) -> tuple[str, str] | None:
+    """What is wrong with the reason and outcome given for `action`, as (stable code,
+    message), or None. The one rule: the referral service refuses by it, the agency SDK and
+    intake check by it before anything is sent."""
+    fitting = REASONS_FOR.get(action, frozenset())
+    allowed = ", ".join(sorted(fitting))
+    if action == AgencyAction.COMPLETE:
+        if outcome is None:
+            choices = ", ".join(o.value for o in Outcome)
+            return "referral.outcome-required", f"'complete' needs an outcome: one of {choices}"
+        if outcome is not Outcome.PROVIDED and reason is None:
+            return "referral.reason-required", f"outcome '{outcome}' needs a reason: {allowed}"
+        if outcome is Outcome.PROVIDED and reason is not None:
+            return "referral.reason-unfit", "outcome 'provided' takes no reason"
+    elif outcome is not None:
+        return "referral.outcome-unfit", f"only 'complete' has an outcome, not '{action}'"
+    if reason is None:
+        if action in REASONED_ANSWERS or action == "cancel":
+            return "referral.reason-required", f"'{action}' needs a reason: one of {allowed}"
+        return None
+    if reason not in fitting:
+        if not fitting:
+            return "referral.reason-unfit", f"'{action}' takes no reason"
+        return "referral.reason-unfit", f"'{reason}' is no reason to {action}: one of {allowed}"
+    return None

@@ -79,10 +79,12 @@ async def demo(
     agency_seed: Callable[[str], Path | None] = lambda _agency: None,
     intake_credential: Path | None = None,
     person: dict[str, Any] | None = None,
+    comment: str = "Recognition started; the diploma's translation is missing.",
 ) -> dict[str, Any]:
     """Run the demo as the office's software with `intake_credential`, playing the agency
     with its key from `keys` (and its NATS credentials from `agency_seed`, watching as the
-    `seed` user); returns the final referral with its trail, or raises DemoFailed."""
+    `seed` user), which closes the referral with `comment` sealed to the office; returns the
+    final referral with its trail, or raises DemoFailed."""
     body = sample_request(client_name=client_name, **({"note": note} if note else {}))
     body |= person or {}
     auth = OfficeAuth(intake_credential) if intake_credential else None
@@ -124,6 +126,7 @@ async def demo(
             keys.agency_private(agency_id),
             keys.office_public(),
             agency_seed(agency_id),
+            office_keys=keys.office_sealing_public(),
         )
         try:
             case = client.open_case(SealedCase.model_validate(offer["data"]["case"]))
@@ -139,17 +142,31 @@ async def demo(
             + ", ".join(case.released_categories)
         )
         async with client:
-            steps = [
-                ("acknowledge", "received", None),
-                ("accept", "accepted", None),
-                ("start", "in-progress", None),
-                ("complete", "completed", None),
+            steps: list[tuple[str, str, dict[str, str]]] = [
+                ("acknowledge", "received", {}),
+                ("accept", "accepted", {}),
+                ("start", "in-progress", {}),
+                (
+                    "complete",
+                    "completed",
+                    {
+                        "outcome": "partly-provided",
+                        "reason": "missing-documents",
+                        "comment": comment,
+                        "office": offer["data"]["office_id"],
+                    },
+                ),
             ]
-            for n, (action, expected, reason) in enumerate(steps, start=5):
-                await client.answer(rid, action, reason)
+            for n, (action, expected, said) in enumerate(steps, start=5):
+                await client.answer(rid, action, **said)
                 await _until(http, rid, expected, timeout)
                 say(f"{n}. agency answered {action!r}; the office sees {expected!r}")
         final: dict[str, Any] = _ok(await http.get(f"/referrals/{rid}"), 200)
+    opened = (final.get("comment") or {}).get("text")
+    say(
+        f"outcome {final['outcome']} ({final['reason']}); the agency's comment, sealed to the "
+        f"office and opened by it: {opened!r}"
+    )
     say("trail:")
     for item in final["trail"]:
         say(

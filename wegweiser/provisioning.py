@@ -44,13 +44,15 @@ def ensure_broker_users(settings: Settings) -> None:
 
 
 def ensure_demo_keys(settings: Settings) -> None:
-    """The embedded setup plays every sample agency: give each a key pair, and the office its
-    signing key, unless they exist. Real agencies make their own and publish the public half."""
+    """The embedded setup plays every sample agency: give each a key pair, and each office
+    its signing and sealing keys, unless they exist. Real agencies make their own and publish
+    the public half."""
     from services.directory.sample import sample_agency_ids
 
     ring = KeyRing(settings.keys_path)
     for office_id in settings.all_offices:
         ring.office_signing(office_id)
+        ring.office_sealing(office_id)
     ring.audit_signing()
     ensure_broker_users(settings)
     for agency_id in sample_agency_ids():

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import nats.errors
 import structlog
@@ -18,19 +19,20 @@ from nats.aio.msg import Msg
 from pydantic import TypeAdapter, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from schemas import subjects
+from schemas import subjects, upcasting
 from schemas.catalogue import CATALOGUE, subject_suffix
 from schemas.envelope import Envelope, Payload, answer_event_id, new_event
 from schemas.events import (
     AgencyAnswer,
     AgencyCapacityUpdated,
     CaseDetails,
-    Reason,
+    Comment,
     ReferralOffered,
     SealedCase,
+    SealedNote,
     TransitionRefused,
 )
-from schemas.vocabulary import REASONED_ANSWERS, AgencyAction
+from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, reason_problem
 from wegweiser.platform import grants, sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.grants import JS_API_PREFIX
@@ -38,6 +40,7 @@ from wegweiser.platform.pull import one_at_a_time
 from wegweiser.platform.sealing import SealError
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 MODELS: dict[str, type[Payload]] = {
     subject_suffix(spec.model): spec.model
@@ -47,30 +50,48 @@ MODELS: dict[str, type[Payload]] = {
 MODELS["refused"] = TransitionRefused
 
 
-_REASON = TypeAdapter(Reason)
-"""What the referral service accepts as a reason (schemas.events.Reason)."""
+_COMMENT = TypeAdapter(Comment)
 
 
 class AnswerInvalid(ValueError):
     """An answer the referral service would refuse for its form alone: it is not sent."""
 
 
-def checked_answer(action: AgencyAction | str, reason: str | None) -> AgencyAction:
-    """The answer's action, if the answer can be sent as it is: a known action, with a reason
-    where the referral service requires one (schemas.vocabulary.REASONED_ANSWERS)."""
+@dataclass(frozen=True)
+class Answer:
+    """An answer in the contract's terms, checked as the referral service will check it."""
+
+    action: AgencyAction
+    reason: ReasonCode | None = None
+    outcome: Outcome | None = None
+
+
+def checked_answer(
+    action: AgencyAction | str,
+    reason: ReasonCode | str | None = None,
+    outcome: Outcome | str | None = None,
+) -> Answer:
+    """The answer, if it can be sent as it is: a known action, with a reason code where the
+    referral service requires one and one that fits the action, and an outcome on completion
+    (the one rule: schemas.vocabulary.reason_problem)."""
+    known = _one_of(AgencyAction, action, "action")
+    code = _one_of(ReasonCode, reason, "reason") if reason and reason.strip() else None
+    result = _one_of(Outcome, outcome, "outcome") if outcome and outcome.strip() else None
+    problem = reason_problem(known, code, result)
+    if problem is not None:
+        raise AnswerInvalid(problem[1])
+    return Answer(known, code, result)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _one_of(vocabulary: type[E], value: str, what: str) -> E:
     try:
-        known = AgencyAction(action)
+        return vocabulary(value.strip())
     except ValueError:
-        allowed = ", ".join(a.value for a in AgencyAction)
-        raise AnswerInvalid(f"unknown action {action!r}: one of {allowed}") from None
-    if known in REASONED_ANSWERS and not (reason and reason.strip()):
-        raise AnswerInvalid(f"'{known.value}' needs a reason: say why (--reason TEXT)")
-    if reason is not None:
-        try:
-            _REASON.validate_python(reason.strip())
-        except ValidationError:
-            raise AnswerInvalid("a reason has 3 to 500 characters") from None
-    return known
+        allowed = ", ".join(v.value for v in vocabulary)
+        raise AnswerInvalid(f"unknown {what} {value!r}: one of {allowed}") from None
 
 
 @dataclass
@@ -86,6 +107,8 @@ class AgencyDelivery:
     msg: Msg
     case: CaseDetails | None = None
     error: SealError | None = None
+    comment: str | None = None
+    """The office's comment (on a cancellation), opened with this agency's key."""
 
     @property
     def redelivered(self) -> bool:
@@ -108,18 +131,21 @@ class AgencyClient:
         key: jwk.JWK | list[jwk.JWK] | None = None,
         signers: dict[str, jwk.JWK] | None = None,
         provision: bool = True,
+        office_keys: dict[str, jwk.JWK] | None = None,
     ) -> None:
         """`key`: this agency's private key (or its keys, the current first, during a
         rotation's overlap); `signers`: the offices it trusts, by key id;
         `provision`: create its durable consumer if missing, on a broker without accounts; an
         agency with credentials may not (the network creates it) and reaches JetStream through
-        its account's imports, under `JS_API_PREFIX`."""
+        its account's imports, under `JS_API_PREFIX`; `office_keys`: the offices' public
+        sealing keys, by office id, that its comments are sealed to."""
         self.agency_id = subjects.token(agency_id)
         self._nc = nc
         self._js = nc.jetstream(**({} if provision else {"prefix": JS_API_PREFIX}))
         self._keys = key if isinstance(key, list) else [key] if key is not None else []
         self._signers = signers or {}
         self._provision = provision
+        self._office_keys = office_keys or {}
 
     @classmethod
     async def connect(
@@ -130,6 +156,7 @@ class AgencyClient:
         signers: dict[str, jwk.JWK] | None = None,
         seed: Path | None = None,
         attempts: int | None = None,
+        office_keys: dict[str, jwk.JWK] | None = None,
     ) -> AgencyClient:
         """Connect as the agency: with its nkey `seed` on a network that enforces permissions
         (then only its own consumer, answers and inbox are open to it), else unauthenticated.
@@ -141,26 +168,50 @@ class AgencyClient:
             grants.inbox_prefix(agency_id) if seed is not None else None,
             attempts,
         )
-        return cls(nc, agency_id, key, signers, provision=seed is None)
+        return cls(nc, agency_id, key, signers, seed is None, office_keys)
 
     def open_case(self, sealed: SealedCase) -> CaseDetails:
         """Decrypt and verify a sealed case; SealError says precisely what is wrong."""
-        if not self._keys:
-            raise SealError("seal.no-key", f"agency {self.agency_id} has no private key loaded")
-        for key in self._keys[:-1]:  # during a rotation's overlap: the keys it replaced too
-            try:
-                payload = sealing.unseal(
+        return CaseDetails.model_validate(
+            self._with_my_keys(
+                lambda key: sealing.unseal(
                     sealed.jwe, key=key, kid=self.agency_id, signers=self._signers
                 )
+            )
+        )
+
+    def open_comment(self, note: SealedNote, referral_id: str) -> str:
+        """The office's comment on a referral: decrypted, and its signature by an office this
+        agency trusts verified; SealError says what is wrong."""
+        return self._with_my_keys(
+            lambda key: sealing.open_comment(
+                note, referral_id, key=key, kid=self.agency_id, signers=self._signers
+            )
+        )
+
+    def _with_my_keys(self, open_with: Callable[[jwk.JWK], T]) -> T:
+        """Open something sealed to this agency with its current key or, during a rotation's
+        overlap, a key that key replaced."""
+        if not self._keys:
+            raise SealError("seal.no-key", f"agency {self.agency_id} has no private key loaded")
+        for key in self._keys[:-1]:
+            try:
+                return open_with(key)
             except SealError as exc:
                 if exc.code != "seal.undecryptable":
                     raise
-            else:
-                return CaseDetails.model_validate(payload)
-        payload = sealing.unseal(
-            sealed.jwe, key=self._keys[-1], kid=self.agency_id, signers=self._signers
-        )
-        return CaseDetails.model_validate(payload)
+        return open_with(self._keys[-1])
+
+    def _seal(self, comment: str, referral_id: str, office: str | None) -> SealedNote:
+        """A comment sealed to the office (AnswerInvalid if it cannot be)."""
+        try:
+            text = _COMMENT.validate_python(comment.strip())
+        except ValidationError:
+            raise AnswerInvalid("a comment has 1 to 2000 characters") from None
+        try:
+            return sealing.comment_to_office(text, referral_id, self._office_keys, office)
+        except sealing.NoOfficeKey as exc:
+            raise AnswerInvalid(str(exc)) from None
 
     async def __aenter__(self) -> AgencyClient:
         return self
@@ -195,12 +246,19 @@ class AgencyClient:
         try:
             if model is None:
                 raise ValueError(f"unknown event kind {kind!r}")
-            event = Envelope[model].model_validate_json(msg.data)  # type: ignore[valid-type]
+            event = upcasting.read(msg.data, model)
         except (ValidationError, ValueError) as exc:
             log.error("agency.malformed_event_dropped", subject=msg.subject, error=str(exc)[:500])
             await msg.term()
             return None
         delivery = AgencyDelivery(event, kind, msg)
+        note = getattr(event.data, "comment", None)
+        if isinstance(note, SealedNote) and note.recipient_kid == self.agency_id and self._keys:
+            try:
+                delivery.comment = self.open_comment(note, getattr(event.data, "referral_id", ""))
+            except SealError as exc:
+                delivery.error = exc
+                log.error("agency.sealed_comment_refused", code=exc.code, reason=str(exc))
         offer: object = event.data
         if isinstance(offer, ReferralOffered) and self._keys:
             try:
@@ -243,18 +301,27 @@ class AgencyClient:
         self,
         referral_id: str,
         action: AgencyAction | str,
-        reason: str | None = None,
+        reason: ReasonCode | str | None = None,
         answer_id: str | None = None,
+        *,
+        outcome: Outcome | str | None = None,
+        comment: str | None = None,
+        office: str | None = None,
     ) -> str:
-        """Publish an answer; retried with the same id, so it counts once. `answer_id`: the
-        caller's own key for this answer (an answer given twice under one key counts once).
-        Returns the event id. `AnswerInvalid`, and nothing sent, for an unknown action or a
-        missing reason."""
+        """Publish an answer; retried with the same id, so it counts once. `reason`: a code
+        (schemas.vocabulary.REASONS_FOR); `outcome`: on completion; `comment`: free text for
+        the office, sealed to `office` (the offer's `office_id`; needed only when this agency
+        knows several offices' keys). `answer_id`: the caller's own key for this answer (an
+        answer given twice under one key counts once). Returns the event id. `AnswerInvalid`,
+        and nothing sent, for an answer the referral service would refuse for its form."""
+        checked = checked_answer(action, reason, outcome)
         data = AgencyAnswer(
             referral_id=referral_id,
             agency_id=self.agency_id,
-            action=checked_answer(action, reason),
-            reason=reason.strip() if reason else None,
+            action=checked.action,
+            reason=checked.reason,
+            outcome=checked.outcome,
+            comment=None if comment is None else self._seal(comment, referral_id, office),
         )
         event = new_event(
             data,

@@ -9,7 +9,9 @@ Its key folder (mode 700) holds, each mode 600:
 - `connection.json`: once approved, the names its NATS adapter needs (stream, durable,
   subjects, inbox prefix);
 - `webhook.secret`: once approved, a webhook agency's signing secret;
-- `offices.json`: the offices' public signing keys, by key id (every case is signed by one).
+- `offices.json`: the offices' public signing keys, by key id (every case is signed by one);
+- `office-sealing.json`: the offices' public sealing keys, by office id (a comment to an
+  office is sealed to its key).
 No private half ever leaves the folder.
 """
 
@@ -34,6 +36,7 @@ from wegweiser.platform.files import write_private
 SEALING, SIGNING, BROKER = "sealing.jwk", "signing.jwk", "broker.nk"
 ENROLMENT, CONNECTION, WEBHOOK_SECRET = "enrolment.json", "connection.json", "webhook.secret"
 OFFICES = "offices.json"
+OFFICE_SEALING = "office-sealing.json"
 
 
 class EnrolmentFailed(Exception):
@@ -79,6 +82,13 @@ class AgencyKeys:
         """The offices whose signatures it trusts (saved when the enrolment was approved)."""
         found = json.loads((self.folder / OFFICES).read_text())
         return {kid: jwk.JWK(**key) for kid, key in found.items()}
+
+    @property
+    def office_sealing(self) -> dict[str, jwk.JWK]:
+        """The offices' sealing keys, by office id (saved when the enrolment was approved)."""
+        path = self.folder / OFFICE_SEALING
+        found = json.loads(path.read_text()) if path.exists() else {}
+        return {office: jwk.JWK(**key) for office, key in found.items()}
 
     @property
     def broker_seed(self) -> Path:
@@ -189,6 +199,8 @@ def collect(folder: Path) -> dict[str, Any]:
     if state["status"] != "approved":
         return state
     write_private(folder / OFFICES, json.dumps(state.get("office_keys", {}), indent=2) + "\n")
+    sealing_keys = state.get("office_sealing_keys", {})
+    write_private(folder / OFFICE_SEALING, json.dumps(sealing_keys, indent=2) + "\n")
     if state.get("nats"):
         write_private(folder / CONNECTION, json.dumps(state["nats"], indent=2) + "\n")
     if state.get("sealed_delivery"):

@@ -16,7 +16,8 @@ from typing import Any
 
 from schemas import envelope
 from schemas.catalogue import BY_TYPE, CATALOGUE
-from schemas.vocabulary import AgencyAction, ReferralStatus
+from schemas.upcasting import UPCASTERS
+from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, ReferralStatus
 
 WITHHELD = "‹withheld: not of its field's form›"
 
@@ -110,7 +111,7 @@ ACTION = one_of(*(a.value for a in AgencyAction))
 
 ENVELOPE: dict[str, Check] = {
     "id": ID,
-    "type": one_of(*BY_TYPE),
+    "type": one_of(*BY_TYPE, *UPCASTERS),  # and the older versions still read
     "source": matching(SOURCE),
     "subject": either(ID, the_agency, nats_subject),
     "time": matching(TIME),
@@ -141,6 +142,8 @@ DATA: dict[str, Check] = {
     "expires_at": either(matching(TIME), lambda v, _c: v is None),
     "urgency": matching(TOKEN),
     "code": matching(CODE),
+    "reason": one_of(*(r.value for r in ReasonCode)),  # free text before version 2: withheld
+    "outcome": one_of(*(o.value for o in Outcome)),
     "sender": matching(re.compile(r"^(?:office|agency:[a-z0-9][a-z0-9-]{0,62})$")),
     "service": matching(TOKEN),
     "original_subject": nats_subject,

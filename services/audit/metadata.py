@@ -15,8 +15,8 @@ from typing import Any
 
 from services.audit import forms
 
-NESTED = ("case", "consent", "terms")
-REDACTED_TEXT = ("reason", "message")  # free text a person typed: kept as "given or not"
+NESTED = ("case", "consent", "terms", "comment")  # a comment: its kids and ciphertext's hash
+REDACTED_TEXT = ("message",)  # free text: kept as "given or not"
 
 
 def metadata(event: dict[str, Any], nats_subject: str, stream_sequence: int) -> dict[str, Any]:

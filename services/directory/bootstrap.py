@@ -89,8 +89,15 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
         return await runtime.db.read(snapshot.hsds)
 
     def office_keys() -> dict[str, dict[str, Any]]:
+        """What an approved agency is given of the offices: their signing keys (every case is
+        signed by one) and their sealing keys (its comments are sealed to one)."""
         ring = KeyRing(settings.keys_path)
-        return {kid: keys.public_dict(key) for kid, key in ring.office_public().items()}
+        return {
+            "office_keys": {kid: keys.public_dict(k) for kid, k in ring.office_public().items()},
+            "office_sealing_keys": {
+                office: keys.public_dict(k) for office, k in ring.office_sealing_public().items()
+            },
+        }
 
     administration = Administration(runtime.db, SecretFolder(settings.webhook_secrets_path))
     admin = admin_api.router(administration, AdminTokens(settings.directory_admin_tokens_path))

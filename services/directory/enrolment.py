@@ -232,7 +232,8 @@ def view(
 ) -> dict[str, Any]:
     """What the agency may see of its enrolment: its state and, once approved, how to take
     part (the names a NATS integrator needs), the offices' public signing keys (by key id:
-    every case is signed by one) and its sealed webhook secret."""
+    every case is signed by one) and sealing keys (by office id: its comments are sealed to
+    one), and its sealed webhook secret. `office_keys`: those two maps, by those names."""
     row = session.get(EnrolmentRow, enrolment_id)
     if row is None:
         raise Refused("enrolment.unknown", f"no enrolment {enrolment_id}", 404)
@@ -246,7 +247,7 @@ def view(
         if row.channel == "nats":
             out["nats"] = grants.agency_connection(row.agency_id)
         out["sealed_delivery"] = row.delivery
-        out["office_keys"] = office_keys or {}
+        out |= {"office_keys": {}, "office_sealing_keys": {}, **(office_keys or {})}
     return out
 
 

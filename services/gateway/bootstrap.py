@@ -87,6 +87,7 @@ def build(settings: Settings) -> ServiceRuntime:
         mail_agency=partners.mail_agency,
         agency_key=partners.agency_key,
         signers=ring.office_public,
+        office_keys=ring.office_sealing_public,
         secure_cookie=settings.gateway_url.startswith("https"),
     )
     runtime.serve_http(app, settings.gateway_host, settings.gateway_port)

@@ -22,13 +22,14 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from schemas.envelope import answer_event_id
-from schemas.vocabulary import AgencyAction
+from schemas.events import Comment, SealedNote
+from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, reason_problem
 from services.gateway.handlers import stage_answer
 from services.gateway.store import AnswerRow, CallbackRow
 
@@ -36,17 +37,40 @@ REMEMBER_FOR = timedelta(hours=24)
 LONGEST_ID = 200
 
 
-class CallbackAnswer(BaseModel):
-    """What an agency's software POSTs to answer a referral."""
+class AnswerTerms(BaseModel):
+    """What an agency's answer says, by any of the gateway's ways (a callback, the portal):
+    checked by the one rule the referral service applies (schemas.vocabulary.reason_problem),
+    so that an answer it would refuse for its form is refused here, with the reason."""
 
     model_config = ConfigDict(extra="forbid")
-    referral_id: str
     action: AgencyAction
-    reason: str | None = None
+    reason: ReasonCode | None = None
+    outcome: Outcome | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> AnswerTerms:
+        problem = reason_problem(self.action, self.reason, self.outcome)
+        if problem is not None:
+            raise ValueError(problem[1])
+        return self
+
+
+class CallbackAnswer(AnswerTerms):
+    """What an agency's software POSTs to answer a referral."""
+
+    referral_id: str
+    comment: Comment | None = Field(
+        default=None, description="for the office: sealed to it by the gateway at once"
+    )
+    office: str | None = Field(
+        default=None,
+        description="the offer's office_id (needed for a comment only when the county has "
+        "several offices)",
+    )
     answer_id: str = Field(min_length=1, max_length=LONGEST_ID)
 
     def digest(self) -> str:
-        said = [self.referral_id, self.action.value, self.reason]
+        said = [self.referral_id, self.action.value, self.reason, self.outcome, self.comment]
         return hashlib.sha256(json.dumps(said).encode()).hexdigest()
 
 
@@ -92,9 +116,15 @@ class Taken:
 
 
 def take(
-    session: Session, agency_id: str, webhook_id: str, answer: CallbackAnswer, now: datetime
+    session: Session,
+    agency_id: str,
+    webhook_id: str,
+    answer: CallbackAnswer,
+    now: datetime,
+    comment: SealedNote | None = None,
 ) -> Taken:
-    """Take a verified callback once: stage its answer, or say it was staged already."""
+    """Take a verified callback once: stage its answer (with its comment as sealed to the
+    office), or say it was staged already."""
     session.execute(delete(CallbackRow).where(col(CallbackRow.received_at) < now - REMEMBER_FOR))
     if session.get(CallbackRow, (agency_id, webhook_id)) is not None:
         raise Replayed(webhook_id)
@@ -118,6 +148,13 @@ def take(
     if known is not None:
         return Taken(answer_event_id(agency_id, answer.answer_id), first=False)
     event_id = stage_answer(
-        session, agency_id, answer.referral_id, answer.action, answer.reason, answer.answer_id
+        session,
+        agency_id,
+        answer.referral_id,
+        answer.action,
+        answer.answer_id,
+        reason=answer.reason,
+        outcome=answer.outcome,
+        comment=comment,
     )
     return Taken(event_id, first=True)

@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from schemas import subjects
 from schemas.envelope import answer_event_id, new_event
-from schemas.events import AgencyAnswer
-from schemas.vocabulary import AgencyAction
+from schemas.events import AgencyAnswer, SealedNote
+from schemas.vocabulary import AgencyAction, Outcome, ReasonCode
 from services.gateway import links
 from services.gateway.store import CaseRow, MailRow
 from wegweiser.platform import outbox
@@ -87,11 +87,22 @@ def stage_answer(
     agency_id: str,
     referral_id: str,
     action: AgencyAction,
-    reason: str | None,
     answer_id: str | None = None,
+    *,
+    reason: ReasonCode | None = None,
+    outcome: Outcome | None = None,
+    comment: SealedNote | None = None,
 ) -> str:
-    """The agency's answer, as its own event, published through the outbox."""
-    data = AgencyAnswer(referral_id=referral_id, agency_id=agency_id, action=action, reason=reason)
+    """The agency's answer, as its own event, published through the outbox (a comment
+    already sealed to the office: it never rests here in clear)."""
+    data = AgencyAnswer(
+        referral_id=referral_id,
+        agency_id=agency_id,
+        action=action,
+        reason=reason,
+        outcome=outcome,
+        comment=comment,
+    )
     event = new_event(data, source=f"/wegweiser/gateway/{agency_id}", subject=referral_id)
     if answer_id:
         event = event.model_copy(update={"id": answer_event_id(agency_id, answer_id)})

@@ -15,11 +15,12 @@ from jwcrypto import jwk
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from schemas.events import CaseDetails
-from schemas.vocabulary import AgencyAction
+from schemas.events import CaseDetails, SealedNote
+from schemas.vocabulary import REASONS_FOR, AgencyAction, Outcome
 from services.gateway import callbacks, handlers, links, webhook
 from services.gateway.store import CaseRow
 from wegweiser.platform import sealing
+from wegweiser.platform.consumer import describe
 from wegweiser.platform.http_headers import add_security_headers
 from wegweiser.platform.sealing import SealError
 
@@ -28,9 +29,10 @@ COOKIE = "wegweiser_portal"
 PORTAL_ACTIONS = (
     ("acknowledge", "Erhalten / acknowledge"),
     ("accept", "Annehmen / accept"),
-    ("complete", "Abschließen / close as completed"),
     ("confirm-deletion", "Daten gelöscht / data deleted"),
 )
+"""The answers the portal offers as one button; reject and complete have forms of their own
+(a reason code, an outcome, a comment)."""
 HERE = Path(__file__).parent
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -44,6 +46,7 @@ def create_app(
     mail_agency: Callable[[str], handlers.MailAgency | None],
     agency_key: Callable[[str], jwk.JWK | None],
     signers: Callable[[], dict[str, jwk.JWK]],
+    office_keys: Callable[[], dict[str, jwk.JWK]] = dict,
     session_lasts: timedelta = timedelta(minutes=30),
     secure_cookie: bool = False,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -68,9 +71,12 @@ def create_app(
         try:
             answer = callbacks.CallbackAnswer.model_validate_json(body)
         except ValidationError as exc:
-            raise HTTPException(422, exc.errors(include_url=False)) from None
+            raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+        note = _sealed(answer.comment, answer.referral_id, office_keys(), answer.office)
         try:
-            taken = await run(lambda s: callbacks.take(s, agency_id, webhook_id, answer, now()))
+            taken = await run(
+                lambda s: callbacks.take(s, agency_id, webhook_id, answer, now(), note)
+            )
         except callbacks.CallbackRefused as exc:
             raise HTTPException(409, f"{exc.code}: {exc}") from None
         if not taken.first:
@@ -96,6 +102,9 @@ def create_app(
             done=done,
             csrf=portal.csrf,
             actions=PORTAL_ACTIONS,
+            reject_reasons=sorted(REASONS_FOR[AgencyAction.REJECT]),
+            complete_reasons=sorted(REASONS_FOR[AgencyAction.COMPLETE]),
+            outcomes=list(Outcome),
         )
         return HTMLResponse(html)
 
@@ -105,6 +114,8 @@ def create_app(
         csrf: Annotated[str, Form()],
         action: Annotated[str, Form()],
         reason: Annotated[str | None, Form()] = None,
+        outcome: Annotated[str | None, Form()] = None,
+        comment: Annotated[str | None, Form(max_length=2000)] = None,
     ) -> Any:
         found = await run(lambda s: _session_case(s, request.cookies.get(COOKIE), now()))
         if found is None:
@@ -113,12 +124,23 @@ def create_app(
         if csrf != portal.csrf:
             return HTMLResponse(_page("the form is out of date: reload the page"), 403)
         try:
-            chosen = AgencyAction(action)
-        except ValueError:
-            return HTMLResponse(_page(f"unknown action {action!r}"), 422)
+            answer = callbacks.AnswerTerms(
+                action=action, reason=reason or None, outcome=outcome or None
+            )
+        except ValidationError as exc:
+            return HTMLResponse(_page(describe(exc)), 422)
+        text = (comment or "").strip() or None
+        note = _sealed(text, portal.referral_id, office_keys(), None)
+        chosen = answer.action
         await run(
             lambda s: handlers.stage_answer(
-                s, portal.agency_id, portal.referral_id, chosen, reason or None
+                s,
+                portal.agency_id,
+                portal.referral_id,
+                chosen,
+                reason=answer.reason,
+                outcome=answer.outcome,
+                comment=note,
             )
         )
         return RedirectResponse(f"/portal/case?done={chosen.value}", status_code=303)
@@ -171,6 +193,18 @@ def _unseal(
     except SealError as exc:
         return None, f"{exc.code}: {exc}"
     return CaseDetails.model_validate(payload), None
+
+
+def _sealed(
+    comment: str | None, referral_id: str, office_keys: dict[str, jwk.JWK], office: str | None
+) -> SealedNote | None:
+    """An agency's comment sealed to the office at once (422 if no office key fits)."""
+    if comment is None:
+        return None
+    try:
+        return sealing.comment_to_office(comment, referral_id, office_keys, office)
+    except sealing.NoOfficeKey as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def _page(message: str) -> str:

@@ -26,7 +26,16 @@ from schemas.events import (
     require_explicit,
 )
 from schemas.queries import Candidate, Excluded
-from schemas.vocabulary import ConsentMethod, DataCategory, Need, Purpose, Urgency
+from schemas.vocabulary import (
+    ConsentMethod,
+    DataCategory,
+    Need,
+    Outcome,
+    Purpose,
+    ReasonCode,
+    Urgency,
+    reason_problem,
+)
 from wegweiser.platform.db import as_utc
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -156,16 +165,35 @@ class ReferralCreate(Strict):
 
 
 class CancelIn(Strict):
-    """Withdraw a referral, with a reason."""
+    """Withdraw a referral: why, as a code, and an optional comment for the agency (sealed to
+    it before it leaves intake; never stored in clear)."""
 
-    reason: Annotated[str, Field(min_length=3, max_length=500)]
+    reason: ReasonCode = Field(description="one of schemas.vocabulary.REASONS_FOR['cancel']")
+    comment: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> CancelIn:
+        problem = reason_problem("cancel", self.reason)
+        if problem is not None:
+            raise ValueError(problem[1])
+        return self
+
+
+class CommentPublic(BaseModel):
+    """A comment as the office reads it: the agency's text, opened with the office's key, or
+    why it cannot be read (`sealed-to-agency`: the office's own, for the agency only)."""
+
+    text: str | None = None
+    unreadable: str | None = None
 
 
 class TrailItem(BaseModel):
     kind: str
     status: str | None
     version: int | None
-    reason: str | None
+    reason: str | None = Field(description="a reason code (free text in older entries)")
+    outcome: Outcome | None = None
+    comment: CommentPublic | None = None
     occurred_at: Utc
 
 
@@ -182,7 +210,11 @@ class ReferralPublic(BaseModel):
     status: str
     created_at: Utc | None = None
     updated_at: Utc | None = None
-    reason: str | None = None
+    reason: str | None = Field(
+        default=None, description="a reason code (free text in referrals from before codes)"
+    )
+    outcome: Outcome | None = None
+    comment: CommentPublic | None = Field(default=None, description="the agency's latest")
     problem: str | None = None
     overdue: str | None = None
     deletion: str | None = None

@@ -25,10 +25,11 @@ from schemas.queries import (
     ResolveAgencies,
     Suggestions,
 )
-from schemas.vocabulary import Need, ReferralStatus
+from schemas.vocabulary import Need, ReasonCode, ReferralStatus
 from services.consent.rules import covers_recipient
 from services.intake import access, admission, case, commands, views
 from services.intake.api_models import (
+    CommentPublic,
     ReferralPublic,
     Refusal,
     RequestCreate,
@@ -198,7 +199,7 @@ class Intake:
             request_id=done.consent.request_id,
             withdrawn_at=as_utc(done.consent.withdrawn_at),
             person_data_erased=done.person_data_erased,
-            referrals=[public(v) for v in done.referrals],
+            referrals=[public(office, v) for v in done.referrals],
         )
 
     # --- referrals -----------------------------------------------------------------------
@@ -215,11 +216,11 @@ class Intake:
         view, created = await self.db.run(
             lambda s: commands.request_referral(office, s, request_id, agency)
         )
-        return public(view), created
+        return public(office, view), created
 
     async def referrals_of(self, office: Office, request_id: str) -> list[ReferralPublic]:
         found = await self.db.read(lambda s: views.referrals_of(office, s, request_id))
-        return [public(v) for v in found]
+        return [public(office, v) for v in found]
 
     async def referrals(
         self,
@@ -233,32 +234,51 @@ class Intake:
         found = await self.db.read(
             lambda s: views.office_referrals(office, s, status, overdue=overdue, limit=limit)
         )
-        return [public(v, client_reference=reference) for v, reference in found]
+        return [public(office, v, client_reference=reference) for v, reference in found]
 
     async def referral(self, office: Office, referral_id: str) -> ReferralPublic:
         """One referral of the office, with its whole trail."""
 
         def query(s: Session) -> ReferralPublic:
             view = views.load_referral(s, office.office_id, referral_id)
-            return public(view, views.trail(s, referral_id))
+            return public(office, view, views.trail(s, referral_id))
 
         return await self.db.read(query)
 
     async def cancel(
-        self, office: Office, referral_id: str, reason: str
+        self, office: Office, referral_id: str, reason: ReasonCode, comment: str | None = None
     ) -> tuple[ReferralPublic, bool]:
         """Ask the referral service to withdraw a referral the office sent; (the referral,
-        whether anything new was asked: a repeated cancel returns the referral as it is)."""
+        whether anything new was asked: a repeated cancel returns the referral as it is).
+        A comment is sealed to the agency first (its key from the directory)."""
+        note = None
+        if comment is not None:
+            view = await self.db.read(
+                lambda s: views.load_referral(s, office.office_id, referral_id)
+            )
+            agency = await self.directory.lookup(view.agency_id)
+            if agency is None:
+                raise UnknownAgency(f"agency {view.agency_id!r} is no longer in the directory")
+            note = case.seal_comment(comment, referral_id, agency, office.signer, office.office_id)
         view, asked = await self.db.run(
-            lambda s: commands.request_cancellation(office, s, referral_id, reason)
+            lambda s: commands.request_cancellation(office, s, referral_id, reason, note)
         )
-        return public(view), asked
+        return public(office, view), asked
 
 
 def public(
-    view: ReferralView, trail: list[TrailEntry] | None = None, client_reference: str | None = None
+    office: Office,
+    view: ReferralView,
+    trail: list[TrailEntry] | None = None,
+    client_reference: str | None = None,
 ) -> ReferralPublic:
-    """A referral as the office's API shows it."""
+    """A referral as the office's API shows it; an agency's comment opened with the office's
+    key for this answer only (it rests sealed)."""
+
+    def comment(stored: dict[str, object] | None) -> CommentPublic | None:
+        opened = case.open_comment(stored, view.id, office.sealing, office.office_id)
+        return CommentPublic(text=opened.text, unreadable=opened.unreadable) if opened else None
+
     return ReferralPublic(
         referral_id=view.id,
         request_id=view.request_id,
@@ -269,6 +289,8 @@ def public(
         agency_name=view.agency_name,
         status=view.status,
         reason=view.reason,
+        outcome=view.outcome,
+        comment=comment(view.comment),
         problem=view.problem,
         overdue=view.overdue,
         deletion=view.deletion,
@@ -278,6 +300,8 @@ def public(
                 status=t.status,
                 version=t.version,
                 reason=t.reason,
+                outcome=t.outcome,
+                comment=comment(t.comment),
                 occurred_at=as_utc(t.occurred_at),
             )
             for t in trail or []

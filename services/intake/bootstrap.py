@@ -44,7 +44,13 @@ def build(settings: Settings) -> ServiceRuntime:
         )
         vault = Vault(master_key(settings.intake_master_key, settings.keys_path))
         offices = {
-            office_id: Office(office_id, vault, ring.office_signing(office_id), controller=name)
+            office_id: Office(
+                office_id,
+                vault,
+                ring.office_signing(office_id),
+                ring.office_sealing(office_id),
+                controller=name,
+            )
             for office_id, name in settings.all_offices.items()
         }
         app.state.intake = Intake(

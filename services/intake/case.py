@@ -8,6 +8,7 @@ Pure domain: no database, no NATS, no HTTP.
   releases, and only the needs the consent lets it learn.
 - `seal` signs the case as the office and encrypts it to the agency's key; nothing is sent to
   an agency without one.
+- `seal_comment` and `open_comment`: a free-text comment travels and rests only sealed.
 - `fold_change`, `fold_deletion` and `fold_refusal` fold the referral service's events into
   the office's view of a referral; versions keep a late event from undoing a newer one.
 """
@@ -28,6 +29,7 @@ from schemas.events import (
     ReferralChange,
     Residence,
     SealedCase,
+    SealedNote,
 )
 from schemas.queries import AgencyCard
 from schemas.vocabulary import (
@@ -161,6 +163,47 @@ def seal(case: CaseDetails, agency: AgencyCard, signer: jwk.JWK, office_id: str)
     )
 
 
+def seal_comment(
+    text: str, referral_id: str, agency: AgencyCard, signer: jwk.JWK, office_id: str
+) -> SealedNote:
+    """The office's comment on a referral, signed as the office and sealed to its agency."""
+    if not agency.public_key:
+        raise NotSealable(f"agency {agency.agency_id!r} has no public key in the directory")
+    return sealing.seal_comment(
+        text,
+        referral_id,
+        recipient=keys.from_dict(agency.public_key),
+        recipient_kid=agency.agency_id,
+        signer=signer,
+        signer_kid=office_id,
+    )
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment as the office reads it: its text, or why it cannot be read (`unreadable`:
+    a seal error's code; `sealed-to-agency` for the office's own, which only the agency
+    opens)."""
+
+    text: str | None = None
+    unreadable: str | None = None
+
+
+def open_comment(
+    stored: dict[str, object] | None, referral_id: str, key: jwk.JWK, office_id: str
+) -> Comment | None:
+    """Open a comment kept sealed (a SealedNote's JSON) with the office's key, to be shown."""
+    if stored is None:
+        return None
+    note = SealedNote.model_validate(stored)
+    if note.recipient_kid != office_id:
+        return Comment(unreadable="sealed-to-agency")
+    try:
+        return Comment(sealing.open_comment(note, referral_id, key=key, kid=office_id))
+    except sealing.SealError as exc:
+        return Comment(unreadable=exc.code)
+
+
 REMINDERS = frozenset(OVERDUE_KINDS[:2])
 """Reminded and escalated: their reason is the deadline's, not an answer of the agency."""
 
@@ -168,11 +211,14 @@ REMINDERS = frozenset(OVERDUE_KINDS[:2])
 class View(Protocol):
     """The office's view of one referral, as the folds change it."""
 
+    office_id: str
     version: int
     status: str
     updated_at: datetime
     overdue: str | None
     reason: str | None
+    outcome: str | None
+    comment: dict[str, object] | None
     problem: str | None
     deletion: str | None
     open_key: str | None
@@ -191,6 +237,10 @@ def fold_change(view: View, kind: str, change: ReferralChange) -> bool:
         view.overdue = None
     if change.reason and kind not in REMINDERS:
         view.reason = change.reason
+    if change.outcome:
+        view.outcome = change.outcome
+    if change.comment and change.comment.recipient_kid == view.office_id:
+        view.comment = change.comment.model_dump(mode="json")
     view.open_key = None if view.status in CLOSED_STATES else "open"
     return True
 

@@ -19,9 +19,10 @@ from schemas.events import (
     ReferralCancellationRequested,
     ReferralRequested,
     RequestRecorded,
+    SealedNote,
 )
 from schemas.queries import AgencyCard
-from schemas.vocabulary import CLOSED_STATES, ReferralStatus
+from schemas.vocabulary import CLOSED_STATES, ReasonCode, ReferralStatus
 from services.intake import case, projection, views
 from services.intake.api_models import RequestCreate
 from services.intake.case import Person
@@ -180,7 +181,11 @@ CANCELLATION_REQUESTED = "cancellation-requested"
 
 
 def request_cancellation(
-    office: Office, session: Session, referral_id: str, reason: str
+    office: Office,
+    session: Session,
+    referral_id: str,
+    reason: ReasonCode,
+    comment: SealedNote | None = None,
 ) -> tuple[ReferralView, bool]:
     """Ask the referral service to cancel a referral this office sent; (the referral, whether
     anything new was asked). Idempotent: a referral already cancelled, or whose cancellation
@@ -194,7 +199,7 @@ def request_cancellation(
     now = datetime.now(UTC)
     event = new_event(
         ReferralCancellationRequested(
-            referral_id=referral_id, office_id=office.office_id, reason=reason
+            referral_id=referral_id, office_id=office.office_id, reason=reason, comment=comment
         ),
         source=SOURCE,
         subject=referral_id,
@@ -202,7 +207,16 @@ def request_cancellation(
     )
     stage(session, subjects.CANCELLATION_REQUESTED, event)
     projection.record(
-        session, event.id, referral_id, None, CANCELLATION_REQUESTED, None, reason, now
+        session,
+        event.id,
+        referral_id,
+        None,
+        CANCELLATION_REQUESTED,
+        None,
+        reason,
+        now,
+        None,
+        comment,
     )
     return view, True
 

@@ -229,7 +229,7 @@ def create_app(
     ) -> ReferralPublic:
         """Withdraw the referral (202); asked again, while its cancellation is on its way or
         once it is cancelled, the referral as it is (200) and nothing new is asked."""
-        referral, asked = await intake.cancel(office, referral_id, body.reason)
+        referral, asked = await intake.cancel(office, referral_id, body.reason, body.comment)
         if not asked:
             response.status_code = 200
         return referral

@@ -13,11 +13,13 @@ from services.intake.vault import Vault
 @dataclass(frozen=True)
 class Office:
     """One counselling office served by this intake: who it is (the controller the person's
-    consent names), the vault of its people's data and the key it signs every case with."""
+    consent names), the vault of its people's data, the key it signs every case with and the
+    key agencies seal their comments to."""
 
     office_id: str
     vault: Vault
     signer: jwk.JWK
+    sealing: jwk.JWK
     controller: str = "Wegweiser counselling office"
 
 

@@ -9,7 +9,7 @@ import structlog
 from sqlmodel import Session
 
 from schemas import subjects
-from schemas.events import DeletionEvent, ReferralChange, TransitionRefused
+from schemas.events import DeletionEvent, ReferralChange, SealedNote, TransitionRefused
 from services.intake import case
 from services.intake.store import ReferralView, TrailEntry
 from wegweiser.platform.consumer import Delivery
@@ -30,6 +30,8 @@ def project_change(session: Session, delivery: Delivery[ReferralChange]) -> None
         change.status.value,
         change.reason,
         change.occurred_at,
+        change.outcome,
+        change.comment,
     )
     view = session.get(ReferralView, change.referral_id)
     if view is None:
@@ -78,8 +80,10 @@ def record(
     status: str | None,
     reason: str | None,
     at: datetime,
+    outcome: str | None = None,
+    comment: SealedNote | None = None,
 ) -> None:
-    """One entry of a referral's trail."""
+    """One entry of a referral's trail (a comment as it came: sealed)."""
     session.add(
         TrailEntry(
             event_id=event_id,
@@ -88,6 +92,8 @@ def record(
             kind=kind,
             status=status,
             reason=reason,
+            outcome=outcome,
+            comment=comment.model_dump(mode="json") if comment else None,
             occurred_at=at,
         )
     )

@@ -56,6 +56,10 @@ class ReferralView(SQLModel, table=True):
     status: str = Field(max_length=16)
     version: int = 0
     reason: str | None = None
+    outcome: str | None = Field(default=None, max_length=24)
+    comment: dict[str, object] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )  # the agency's, a SealedNote: opened with the office's key only when shown
     problem: str | None = None
     overdue: str | None = Field(default=None, max_length=16)
     deletion: str | None = Field(default=None, max_length=24)
@@ -74,6 +78,8 @@ class TrailEntry(SQLModel, table=True):
     kind: str = Field(max_length=40)
     status: str | None = Field(default=None, max_length=16)
     reason: str | None = None
+    outcome: str | None = Field(default=None, max_length=24)
+    comment: dict[str, object] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     occurred_at: datetime = _ts()  # type: ignore[assignment]
 
 

@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from schemas.vocabulary import CLOSED_STATES, REASONED_ANSWERS, AgencyAction, ReferralStatus
+from schemas.events import SealedNote
+from schemas.vocabulary import (
+    CLOSED_STATES,
+    AgencyAction,
+    Outcome,
+    ReasonCode,
+    ReferralStatus,
+    reason_problem,
+)
 
 S = ReferralStatus
 OPEN = frozenset({S.REQUESTED, S.RECEIVED, S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD})
@@ -59,10 +67,6 @@ RULES: dict[str, Rule] = {
     "expire": Rule(frozenset({S.REQUESTED}), S.CANCELLED, Actor.SYSTEM, "expired"),
 }
 
-NEEDS_A_REASON: frozenset[str] = REASONED_ANSWERS | {"cancel"}
-"""The actions refused without a reason: the agency's of the vocabulary, and the office's
-cancellation."""
-
 
 class ReferralRuleViolation(Exception):
     """A command broke a lifecycle rule; `code` is stable, the message is for people."""
@@ -81,13 +85,22 @@ class ForbiddenTransition(ReferralRuleViolation):
         )
 
 
-class ReasonRequired(ReferralRuleViolation):
-    """The action needs a reason (reject, hold, fail, cancel)."""
+class ReasonRefused(ReferralRuleViolation):
+    """The reason or outcome does not fit the action (schemas.vocabulary.reason_problem):
+    missing where one is needed, or a code that is no reason for it."""
 
-    code = "referral.reason-required"
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
-    def __init__(self, action: str) -> None:
-        super().__init__(f"'{action}' needs a reason")
+
+class CommentMisaddressed(ReferralRuleViolation):
+    """A comment sealed to someone other than the one who reads it."""
+
+    code = "referral.comment-misaddressed"
+
+    def __init__(self, sealed_to: str, reader: str) -> None:
+        super().__init__(f"the comment is sealed to {sealed_to!r}; only {reader!r} reads it here")
 
 
 class NotTheRecipient(ReferralRuleViolation):
@@ -134,6 +147,19 @@ class DeadlinePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Said:
+    """What comes with a command: a reason code, an outcome, a sealed comment (none of
+    them readable as free text here)."""
+
+    reason: ReasonCode | None = None
+    outcome: Outcome | None = None
+    comment: SealedNote | None = None
+
+
+NOTHING_SAID = Said()
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """Something that happened to a referral (past tense), to be published."""
 
@@ -141,7 +167,9 @@ class Change:
     status: ReferralStatus
     version: int
     at: datetime
-    reason: str | None = None
+    reason: ReasonCode | None = None
+    outcome: Outcome | None = None
+    comment: SealedNote | None = None
 
 
 @dataclass
@@ -161,18 +189,33 @@ class Referral:
 
     def offer(self, now: datetime) -> None:
         """Send the referral to its agency; starts the acknowledgement clock."""
-        self._apply("offer", Actor.OFFICE, now, None)
+        self._apply("offer", Actor.OFFICE, now, NOTHING_SAID)
         self.offered_at = now
 
-    def answer(self, action: str, agency_id: str, now: datetime, reason: str | None) -> None:
+    def answer(self, action: str, agency_id: str, now: datetime, said: Said = NOTHING_SAID) -> None:
         """Apply an agency's answer; only the agency it was offered to may answer."""
         if agency_id != self.agency_id:
             raise NotTheRecipient(self.id, agency_id)
-        self._apply(action, Actor.AGENCY, now, reason)
+        self._check_addressed(said, self.office_id)
+        self._apply(action, Actor.AGENCY, now, said)
 
-    def cancel(self, reason: str | None, now: datetime) -> None:
+    def cancel(self, said: Said, now: datetime) -> None:
         """The office withdraws the referral."""
-        self._apply("cancel", Actor.OFFICE, now, reason)
+        self._check_addressed(said, self.agency_id)
+        self._apply("cancel", Actor.OFFICE, now, said)
+
+    @staticmethod
+    def _check_addressed(said: Said, reader: str) -> None:
+        """A comment is for the other side of this referral: an agency's for the referral's
+        office, the office's for its agency (sealed to any other, nobody here could read it)."""
+        if said.comment is not None and said.comment.recipient_kid != reader:
+            raise CommentMisaddressed(said.comment.recipient_kid, reader)
+
+    def withdraw_consent(self, now: datetime) -> None:
+        """The person withdrew the consent the referral was sent under."""
+        self._apply(
+            "cancel", Actor.OFFICE, now, Said(ReasonCode.CONSENT_WITHDRAWN), "withdraw-consent"
+        )
 
     def check_deadlines(self, now: datetime, policy: DeadlinePolicy) -> None:
         """Record every deadline step that has passed while the offer is unacknowledged."""
@@ -183,10 +226,9 @@ class Referral:
                 continue
             self.deadline_stage = stage
             if kind == "expired":
-                reason = f"not acknowledged within {after}"
-                self._apply("expire", Actor.SYSTEM, now, reason)
+                self._apply("expire", Actor.SYSTEM, now, Said(ReasonCode.NOT_ACKNOWLEDGED))
             else:
-                self._record(kind, now, None)
+                self._record(kind, now, NOTHING_SAID)
 
     def next_deadline(self, policy: DeadlinePolicy) -> datetime | None:
         """When `check_deadlines` next has something to do, if ever."""
@@ -197,7 +239,10 @@ class Referral:
             return None
         return self.offered_at + steps[self.deadline_stage][1]
 
-    def _apply(self, action: str, actor: Actor, now: datetime, reason: str | None) -> None:
+    def _apply(
+        self, action: str, actor: Actor, now: datetime, said: Said, why: str | None = None
+    ) -> None:
+        """`why`: whose reasons apply (schemas.vocabulary.REASONS_FOR), if not the action's."""
         rule = RULES.get(action)
         if rule is None:
             raise UnknownAction(action)
@@ -205,11 +250,14 @@ class Referral:
             raise WrongActor(action, actor)
         if self.status not in rule.sources:
             raise ForbiddenTransition(self.id, action, self.status)
-        if action in NEEDS_A_REASON and not (reason and reason.strip()):
-            raise ReasonRequired(action)
+        problem = reason_problem(why or action, said.reason, said.outcome)
+        if problem is not None:
+            raise ReasonRefused(*problem)
         self.status = rule.target
-        self._record(rule.change, now, reason)
+        self._record(rule.change, now, said)
 
-    def _record(self, kind: str, now: datetime, reason: str | None) -> None:
+    def _record(self, kind: str, now: datetime, said: Said) -> None:
         self.version += 1
-        self.changes.append(Change(kind, self.status, self.version, now, reason))
+        self.changes.append(
+            Change(kind, self.status, self.version, now, said.reason, said.outcome, said.comment)
+        )

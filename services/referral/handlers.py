@@ -34,6 +34,7 @@ from services.referral.domain import (
     NotTheRecipient,
     Referral,
     ReferralRuleViolation,
+    Said,
 )
 from wegweiser.platform.consumer import Delivery, Unprocessable
 from wegweiser.platform.outbox import stage
@@ -102,6 +103,7 @@ def open_referral(ctx: Context, session: Session, delivery: Delivery[ReferralReq
     [change] = referral.changes
     offered = ReferralOffered(
         **_change_fields(referral, change),
+        office_id=cmd.office_id,
         consent_id=cmd.consent.consent_id,
         case=cmd.case,
         acknowledge_by=now + ctx.policy.remind_after,
@@ -128,7 +130,7 @@ def apply_answer(ctx: Context, session: Session, delivery: Delivery[AgencyAnswer
     try:
         if referral is None or referral.agency_id != sender:
             raise NotTheRecipient(answer.referral_id, sender)
-        referral.answer(answer.action, sender, now, answer.reason)
+        referral.answer(answer.action, sender, now, _said(answer))
     except ReferralRuleViolation as exc:
         status = referral.status if referral and referral.agency_id == sender else None
         _refuse(
@@ -159,7 +161,7 @@ def cancel_referral(
         raise Unprocessable(f"no referral {cmd.referral_id} to cancel") from None
     loaded = referral.version
     try:
-        referral.cancel(cmd.reason, now)
+        referral.cancel(_said(cmd), now)
     except ReferralRuleViolation as exc:
         _refuse(
             session,
@@ -187,7 +189,7 @@ def withdraw_consent(ctx: Context, session: Session, delivery: Delivery[ConsentW
         referral = store.load(session, referral_id)
         loaded = referral.version
         if referral.status in OPEN:
-            referral.cancel("consent withdrawn", now)
+            referral.withdraw_consent(now)
             _commit(ctx, session, referral, loaded, delivery.event)
         if referral.offered_at is not None and store.load_deletion(session, referral_id) is None:
             deletion = Deletion.request(referral_id, referral.agency_id, now)
@@ -298,6 +300,12 @@ def _commit(
         log.info(f"referral.{change.kind}", referral_id=referral.id, status=change.status)
 
 
+def _said(command: AgencyAnswer | ReferralCancellationRequested) -> Said:
+    """What a command says beside its action."""
+    outcome = command.outcome if isinstance(command, AgencyAnswer) else None
+    return Said(command.reason, outcome, command.comment)
+
+
 def _change_fields(referral: Referral, change: Change) -> dict[str, Any]:
     return {
         "referral_id": referral.id,
@@ -307,6 +315,8 @@ def _change_fields(referral: Referral, change: Change) -> dict[str, Any]:
         "version": change.version,
         "occurred_at": change.at,
         "reason": change.reason,
+        "outcome": change.outcome,
+        "comment": change.comment,
     }
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from schemas.vocabulary import (
+    REASONS_FOR,
     AgencyKind,
     ConsentMethod,
     DataCategory,
     Need,
+    Outcome,
     Purpose,
+    ReasonCode,
     ReferralStatus,
     Urgency,
 )
@@ -210,6 +213,34 @@ CUSTODY = {
     "": N_("No key yet"),
 }
 """Who holds the private half of an agency's sealing key (see services/directory/identities)."""
+
+REASON_CODES = {
+    ReasonCode.NO_CAPACITY: N_("No capacity"),
+    ReasonCode.NOT_ELIGIBLE: N_("Not eligible"),
+    ReasonCode.OUT_OF_AREA: N_("Outside the area served"),
+    ReasonCode.LANGUAGE_NOT_OFFERED: N_("Language not offered"),
+    ReasonCode.COULD_NOT_CONTACT: N_("Could not reach the person"),
+    ReasonCode.PERSON_DECLINED: N_("The person declined"),
+    ReasonCode.REFERRED_ELSEWHERE: N_("Referred elsewhere"),
+    ReasonCode.MISSING_DOCUMENTS: N_("Documents missing"),
+    ReasonCode.DUPLICATE: N_("Duplicate referral"),
+    ReasonCode.NEED_MET: N_("Need met otherwise"),
+    ReasonCode.SENT_IN_ERROR: N_("Sent in error"),
+    ReasonCode.CONSENT_WITHDRAWN: N_("Consent withdrawn"),
+    ReasonCode.NOT_ACKNOWLEDGED: N_("Not acknowledged in time"),
+    ReasonCode.OTHER: N_("Other reason"),
+}
+"""Why a referral ended or paused (schemas.vocabulary.ReasonCode); older referrals may show
+free text instead, as it was."""
+
+CANCEL_REASONS = [(code.value, REASON_CODES[code]) for code in sorted(REASONS_FOR["cancel"])]
+"""The reasons the office can give for withdrawing a referral."""
+
+OUTCOMES = {
+    Outcome.PROVIDED: N_("Help provided"),
+    Outcome.PARTLY_PROVIDED: N_("Help partly provided"),
+    Outcome.NOT_PROVIDED: N_("Help not provided"),
+}
 
 EVERYTHING = {
     **{k.value: v for k, v in STATES.items()},

@@ -44,7 +44,7 @@ def test_a_changed_missing_or_stray_file_is_reported_as_drift(tmp_path, monkeypa
 
 
 def event() -> Envelope[ReferralCancellationRequested]:
-    data = ReferralCancellationRequested(referral_id="r1", office_id="o1", reason="moved away")
+    data = ReferralCancellationRequested(referral_id="r1", office_id="o1", reason="need-met")
     return new_event(data, source="/wegweiser/intake", subject="r1")
 
 
@@ -52,7 +52,7 @@ def test_an_event_is_a_cloudevent_with_correlation_and_causation():
     first = event()
     body = json.loads(first.model_dump_json())
     assert body["specversion"] == "1.0" and body["datacontenttype"] == "application/json"
-    assert body["type"] == "de.wegweiser.intake.referral.cancellation-requested.v1"
+    assert body["type"] == "de.wegweiser.intake.referral.cancellation-requested.v2"
     assert body["correlationid"] == first.id and body["causationid"] is None
     second = new_event(first.data, source="/wegweiser/referral", subject="r1", causation=first)
     assert second.correlationid == first.id and second.causationid == first.id
@@ -61,13 +61,13 @@ def test_an_event_is_a_cloudevent_with_correlation_and_causation():
 def test_events_are_frozen_and_refuse_unknown_fields_and_wrong_types():
     e = event()
     with pytest.raises(ValidationError):
-        e.data.reason = "changed"  # type: ignore[misc]
+        e.data.reason = "other"  # type: ignore[misc,assignment]
     body = json.loads(e.model_dump_json())
     with pytest.raises(ValidationError, match="extra"):
         Envelope[ReferralCancellationRequested].model_validate({**body, "extra": 1})
     with pytest.raises(ValidationError, match="does not match data"):
         Envelope[ReferralCancellationRequested].model_validate(
-            {**body, "type": "de.wegweiser.referral.accepted.v1"}
+            {**body, "type": "de.wegweiser.referral.accepted.v2"}
         )
     with pytest.raises(ValidationError, match="time"):
         Envelope[ReferralCancellationRequested].model_validate(

@@ -17,7 +17,7 @@ from schemas.events import (
     TransitionRefused,
 )
 from schemas.queries import AgencyCard
-from schemas.vocabulary import AgencyKind, ReferralStatus
+from schemas.vocabulary import AgencyKind, ReasonCode, ReferralStatus
 from services.consent.rules import ConsentViolation
 from services.intake import commands, projection, retention, views
 from services.intake.api_models import RequestCreate
@@ -26,7 +26,7 @@ from services.intake.office import Forbidden, Office
 from services.intake.store import ReferralView, RequestRow
 from services.intake.vault import PersonErased, Vault, VaultError
 from services.referral import store
-from services.referral.domain import DeadlinePolicy, Referral
+from services.referral.domain import DeadlinePolicy, Referral, Said
 from tests.support.databases import service_database
 from wegweiser.platform import keys, sealing
 from wegweiser.platform.consumer import Delivery
@@ -66,9 +66,9 @@ def test_a_stale_update_is_refused_and_the_newer_state_kept(referral_db):
     referral_db.run_sync(lambda s: store.save(s, offered(), None, POLICY))
     first = referral_db.run_sync(lambda s: store.load(s, "r1"))
     second = referral_db.run_sync(lambda s: store.load(s, "r1"))
-    first.answer("accept", "agency-a", NOW, None)
+    first.answer("accept", "agency-a", NOW)
     referral_db.run_sync(lambda s: store.save(s, first, 1, POLICY))
-    second.answer("reject", "agency-a", NOW, "no capacity")
+    second.answer("reject", "agency-a", NOW, Said(ReasonCode.NO_CAPACITY))
     with pytest.raises(store.ConcurrentUpdate):
         referral_db.run_sync(lambda s: store.save(s, second, 1, POLICY))
     assert referral_db.run_sync(lambda s: store.load(s, "r1")).status is ReferralStatus.ACCEPTED
@@ -78,7 +78,7 @@ def test_only_referrals_whose_deadline_passed_are_due(referral_db):
     def setup(s):
         store.save(s, offered("r1"), None, POLICY)
         answered = offered("r2")
-        answered.answer("acknowledge", "agency-a", NOW, None)
+        answered.answer("acknowledge", "agency-a", NOW)
         store.save(s, answered, None, POLICY)
 
     referral_db.run_sync(setup)
@@ -106,7 +106,9 @@ def intake_db(database_url):
 
 
 AGENCY_KEY = keys.generate_encryption_key()
-CTX = Office("office-1", Vault(os.urandom(32)), keys.generate_signing_key())
+CTX = Office(
+    "office-1", Vault(os.urandom(32)), keys.generate_signing_key(), keys.generate_encryption_key()
+)
 
 
 def body(**consent: object) -> RequestCreate:
@@ -157,7 +159,7 @@ def test_destroying_the_person_key_makes_the_data_unreadable(intake_db):
     assert intake_db.run_sync(lambda s: CTX.vault.shred(s, "client-1"))
     with pytest.raises(PersonErased):
         intake_db.run_sync(lambda s: views.load_request(CTX, s, row.id))
-    other = Office("office-1", Vault(os.urandom(32)), CTX.signer)
+    other = Office("office-1", Vault(os.urandom(32)), CTX.signer, CTX.sealing)
     fresh, _ = intake_db.run_sync(
         lambda s: commands.record_request(CTX, s, body(text_version="v2"))
     )
@@ -199,7 +201,7 @@ def test_a_referral_the_consent_does_not_cover_writes_nothing(intake_db):
     with pytest.raises(NotSealable, match="no public key"):
         intake_db.run_sync(lambda s: commands.request_referral(CTX, s, row.id, keyless))
     assert intake_db.run_sync(pending_count) == 2
-    elsewhere = Office("other-office", CTX.vault, CTX.signer)
+    elsewhere = Office("other-office", CTX.vault, CTX.signer, CTX.sealing)
     with pytest.raises(Forbidden, match="belongs to another office"):
         intake_db.run_sync(lambda s: commands.request_referral(elsewhere, s, row.id, CARD))
 
@@ -231,7 +233,7 @@ def test_a_cancellation_on_its_way_is_asked_once_and_again_after_it_was_refused(
 
     def cancel() -> bool:
         _, asked = intake_db.run_sync(
-            lambda s: commands.request_cancellation(CTX, s, view.id, "moved away")
+            lambda s: commands.request_cancellation(CTX, s, view.id, ReasonCode.NEED_MET)
         )
         return asked
 

@@ -1,5 +1,5 @@
-"""A unique string in a client's name, note, contact details and residence status is found
-in clear nowhere at rest."""
+"""A unique string in a client's name, note, contact details and residence status, and in an
+agency's free-text comment, is found in clear nowhere at rest."""
 
 from __future__ import annotations
 
@@ -55,8 +55,10 @@ async def run_lifecycle(system, canary: str) -> dict:
             },
             "residence": {"status": "toleration", "legal_basis": f"§ 60a {canary}"},
         },
+        comment=f"Partly done; the person asked us to write to {canary}",
     )
     assert final["status"] == "completed"
+    assert canary in final["comment"]["text"]  # the office opened the agency's sealed comment
     return final
 
 

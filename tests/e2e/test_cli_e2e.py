@@ -72,7 +72,7 @@ async def test_retention_shows_what_is_due_and_erases_it(system):
             )
         ).json()["referral_id"]
         await until_status(http, rid, "requested")
-        await http.post(f"/referrals/{rid}/cancel", json={"reason": "found help elsewhere"})
+        await http.post(f"/referrals/{rid}/cancel", json={"reason": "need-met"})
         await until_status(http, rid, "cancelled")
         env = {"WEGWEISER_RETENTION_AFTER_CLOSURE": "PT0S"}
         shown, _ = wegweiser(system, "retention", env_extra=env).communicate(timeout=30)
@@ -106,7 +106,11 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
             "--agency",
             AGENCY,
             "--reason",
-            "no capacity until March",
+            "no-capacity",
+            "--comment",
+            "Full until March; the MBE in Parchim has places",
+            "--office",
+            printed["event"]["data"]["office_id"],  # the offer names the office to seal to
         )
         _out, err = answer.communicate(timeout=30)
         assert answer.returncode == 0, err
@@ -114,7 +118,11 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
             base_url=system.settings.intake_url, auth=office_auth(system)
         ) as http:
             view = await until_status(http, rid, "rejected")
-        assert view["reason"] == "no capacity until March"
+        assert view["reason"] == "no-capacity"
+        # typed on the agency's side, sealed to the office there, opened by the office only
+        assert view["comment"]["text"] == "Full until March; the MBE in Parchim has places"
+        answers = await stream_events(system, f"ww.answer.{AGENCY}.reject")
+        assert "Parchim" not in json.dumps(answers) and answers[0]["data"]["comment"]["jwe"]
     finally:
         listener.terminate()
         listener.wait(10)
@@ -127,7 +135,7 @@ async def test_agency_listen_acknowledges_an_offer_in_its_backlog_only_if_still_
         still_open = await send_referral(http)
         closed = await send_referral(http)
         await until_status(http, closed, "requested")
-        await http.post(f"/referrals/{closed}/cancel", json={"reason": "found help elsewhere"})
+        await http.post(f"/referrals/{closed}/cancel", json={"reason": "need-met"})
         await until_status(http, closed, "cancelled")
         listener = wegweiser(system, "agency", "listen", "--agency", AGENCY, "--acknowledge")
         try:

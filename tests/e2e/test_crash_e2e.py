@@ -43,7 +43,12 @@ class Agency:
                     if len(self.offers) >= 20:
                         self.busy.set()
                     for action in ("acknowledge", "accept", "complete"):
-                        await client.answer(rid, action, answer_id=f"{delivery.event.id}-{action}")
+                        await client.answer(
+                            rid,
+                            action,
+                            answer_id=f"{delivery.event.id}-{action}",
+                            outcome="provided" if action == "complete" else None,
+                        )
                 await delivery.ack()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -12,6 +13,7 @@ from schemas.envelope import new_event
 from schemas.events import AgencyAnswer
 from schemas.vocabulary import AgencyAction
 from services.agency import AgencyClient, AnswerInvalid
+from services.agency.client import AgencyDelivery
 from tests.e2e.conftest import (
     AGENCY,
     office_auth,
@@ -86,7 +88,7 @@ async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
         async with await AgencyClient.connect(
             system.nats_url, AGENCY, seed=system.agency_seed(AGENCY)
         ) as agency:
-            await agency.answer(rid, "complete")  # not accepted yet
+            await agency.answer(rid, "complete", outcome="provided")  # not accepted yet
             with pytest.raises(AnswerInvalid, match="'reject' needs a reason"):
                 await agency.answer(rid, "reject")  # the SDK does not send it ...
         # ... but an agency on the raw nats-py path can: the referral service refuses it too
@@ -127,15 +129,74 @@ async def test_the_office_cancels_a_referral_and_the_agency_is_told(system):
     ) as http:
         rid = await send_referral(http)
         await until_status(http, rid, "requested")
-        assert (
-            await http.post(f"/referrals/{rid}/cancel", json={"reason": "person moved away"})
-        ).status_code == 202
+        said = {"reason": "referred-elsewhere", "comment": "She moved to Schwerin; call first"}
+        assert (await http.post(f"/referrals/{rid}/cancel", json=said)).status_code == 202
         view = await until_status(http, rid, "cancelled")
-        assert view["reason"] == "person moved away"
-        again = await http.post(f"/referrals/{rid}/cancel", json={"reason": "twice"})
+        assert view["reason"] == "referred-elsewhere"
+        again = await http.post(f"/referrals/{rid}/cancel", json={"reason": "other"})
         assert again.status_code == 200 and again.json()["status"] == "cancelled"  # as it is
     cancelled = await stream_events(system, f"ww.referral.{AGENCY}.cancelled")
     assert [c["data"]["referral_id"] for c in cancelled] == [rid]
+    assert "Schwerin" not in json.dumps(cancelled)
+    ring = KeyRing(system.settings.keys_path)
+    async with await AgencyClient.connect(
+        system.nats_url,
+        AGENCY,
+        ring.agency_private(AGENCY),
+        ring.office_public(),
+        system.agency_seed(AGENCY),
+    ) as agency:
+        told = await asyncio.wait_for(_delivered(agency, "cancelled"), 30)
+    assert told.comment == "She moved to Schwerin; call first"  # opened by the agency only
+
+
+async def test_an_agency_on_the_previous_version_is_still_understood(system):
+    """Answers of version 1 (free-text reasons, no outcome) still in the stream, or sent by an
+    agency that has not updated its software, are read as version 2: the reason becomes
+    `other` (its text is not carried on), a completion's outcome `provided`."""
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
+        rejected, completed = await send_referral(http), await send_referral(http)
+        await until_status(http, completed, "requested")
+        raw = await connect(
+            system.nats_url, "old-sdk", system.agency_seed(AGENCY), grants.inbox_prefix(AGENCY)
+        )
+        js = raw.jetstream(prefix=JS_API_PREFIX)
+        for rid, action, reason in [
+            (rejected, "reject", "no capacity until March, call Frau K."),
+            (completed, "accept", None),
+            (completed, "complete", None),
+        ]:
+            old = json.loads(
+                new_event(
+                    AgencyAnswer(referral_id=rid, agency_id=AGENCY, action=action),
+                    source=f"/wegweiser/agency/{AGENCY}",
+                    subject=rid,
+                ).model_dump_json()
+            )
+            old["type"] = "de.wegweiser.agency.answer.v1"
+            old["data"] = {"referral_id": rid, "agency_id": AGENCY, "action": action}
+            old["data"] |= {"reason": reason} if reason else {}
+            await js.publish(subjects.answer(AGENCY, action), json.dumps(old).encode())
+        await raw.close()
+        view = await until_status(http, rejected, "rejected")
+        assert view["reason"] == "other" and view["comment"] is None
+        done = await until_status(http, completed, "completed")
+        assert done["outcome"] == "provided"
+    letters = await stream_events(system, "ww.deadletter.>", idle=0.2)
+    assert letters == []
+    changes = await stream_events(system, f"ww.referral.{AGENCY}.rejected")
+    assert "Frau K." not in json.dumps(changes)  # the old free text went no further
+
+
+async def _delivered(agency: AgencyClient, kind: str) -> AgencyDelivery:
+    """The first event of `kind` for the agency (those before it acknowledged)."""
+    async for delivery in agency.deliveries():
+        await delivery.ack()
+        if delivery.kind == kind:
+            return delivery
+    raise AssertionError("the deliveries ended")
 
 
 async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_factory):
@@ -158,7 +219,7 @@ async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_fact
         "expired",
     ]
     assert view["overdue"] == "expired"
-    assert "not acknowledged within" in view["reason"]
+    assert view["reason"] == "not-acknowledged"
 
 
 async def _refusals(system, n: int):

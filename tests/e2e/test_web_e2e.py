@@ -186,8 +186,19 @@ def test_a_counsellor_records_consent_refers_and_sees_the_agency_answer(
     expect(page.locator(f"tr[data-referral='{referral_id}'] .state")).to_have_text("Angenommen")
     shot(page, "office-referrals")
 
-    # withdrawing the consent asks first, then the agency's deletion confirmation shows up
+    # the agency pauses it with a reason code and a comment sealed to the office: the page
+    # names the reason in the counsellor's language and shows the comment, opened for it
     page.goto(f"/office/referrals/{referral_id}")
+    run_cli(
+        system.data_dir, "agency", "answer", referral_id, "hold", "--agency", AGENCY,
+        "--reason", "missing-documents", "--comment", "Bitte das Zeugnis mitbringen",
+        "--office", "lup-integration-office",
+    )  # fmt: skip
+    expect(page.locator("#referral-reason")).to_have_text("Unterlagen fehlen", timeout=30_000)
+    expect(page.locator("#referral-comment")).to_have_text("Bitte das Zeugnis mitbringen")
+    shot(page, "office-referral-on-hold-with-comment")
+
+    # withdrawing the consent asks first, then the agency's deletion confirmation shows up
     page.get_by_role("link", name="Zurück zur Anfrage").click()
     page.get_by_role("link", name="Einwilligung widerrufen").click()
     expect(page.get_by_role("heading", name="Einwilligung widerrufen?")).to_be_visible()

@@ -35,8 +35,8 @@ async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_er
         async with await AgencyClient.connect(
             system.nats_url, AGENCIES[1], seed=system.agency_seed(AGENCIES[1])
         ) as agency:
-            for action in ("accept", "complete"):
-                await agency.answer(done_rid, action)
+            await agency.answer(done_rid, "accept")
+            await agency.answer(done_rid, "complete", outcome="provided")
         await until_status(http, done_rid, "completed")
 
         receipt = await http.get(f"/consents/{request['consent_id']}/receipt?language=en")
@@ -45,7 +45,7 @@ async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_er
         assert withdrawn.status_code == 200, withdrawn.text
         assert withdrawn.json()["person_data_erased"] is True
         cancelled = await until_status(http, open_rid, "cancelled")
-        assert cancelled["reason"] == "consent withdrawn"
+        assert cancelled["reason"] == "consent-withdrawn"
         asked = await wait_for(lambda: _deletions(system, 2))
         assert sorted(e["data"]["agency_id"] for e in asked) == sorted(AGENCIES)
 

@@ -246,8 +246,8 @@ async def test_a_double_clicked_cancel_asks_once_and_answers_both_clicks_alike(
     intake: IntakeApp, office: httpx.AsyncClient, mine: dict[str, str]
 ) -> None:
     cancel = f"/referrals/{mine['referral_id']}/cancel"
-    first = await office.post(cancel, json={"reason": "found help elsewhere"})
-    second = await office.post(cancel, json={"reason": "found help elsewhere"})
+    first = await office.post(cancel, json={"reason": "need-met"})
+    second = await office.post(cancel, json={"reason": "need-met"})
     assert (first.status_code, second.status_code) == (202, 200)
     assert first.json()["referral_id"] == second.json()["referral_id"]
     assert second.json()["problem"] is None
@@ -351,7 +351,7 @@ async def test_every_status_the_api_answers_is_documented_and_every_error_is_a_p
         ("POST", "/referrals/{referral_id}/cancel", f"/referrals/{referral}/cancel",
          {"reason": "x"}),
         ("POST", "/referrals/{referral_id}/cancel", f"/referrals/{referral}/cancel",
-         {"reason": "moved away"}),
+         {"reason": "need-met"}),
         ("GET", "/consents/{consent_id}/receipt", f"/consents/{consent}/receipt", None),
         ("GET", "/consents/{consent_id}/receipt", f"/consents/{consent}/receipt?language=xx",
          None),
@@ -397,7 +397,7 @@ async def test_another_offices_token_reads_and_changes_none_of_this_offices_case
         for method, path in routes(intake, mine):
             if path in ("/requests", "/referrals"):
                 continue  # the other office's own collection: its own, not ours
-            body = {"agency_id": AGENCY} if path.endswith("/referrals") else {"reason": "mine"}
+            body = {"agency_id": AGENCY} if path.endswith("/referrals") else {"reason": "other"}
             response = await other.request(method, path, json=body)
             assert response.status_code == 403, (method, path, response.text)
         listed = (await other.get("/referrals")).json()

@@ -27,6 +27,7 @@ def offer(n: int, token: str, recipient: str = "agency-a") -> bytes:
         status="requested",
         version=1,
         occurred_at=NOW,
+        office_id="office-1",
         consent_id="c1",
         acknowledge_by=NOW,
         case=SealedCase(

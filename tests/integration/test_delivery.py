@@ -29,9 +29,7 @@ class Effect(SQLModel, table=True):
 
 
 def cancellation(n: int = 1) -> Envelope[ReferralCancellationRequested]:
-    data = ReferralCancellationRequested(
-        referral_id=f"r{n}", office_id="o1", reason="no longer needed"
-    )
+    data = ReferralCancellationRequested(referral_id=f"r{n}", office_id="o1", reason="need-met")
     return new_event(data, source="/wegweiser/intake", subject=f"r{n}")
 
 

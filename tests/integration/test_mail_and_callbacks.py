@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from schemas import subjects
 from schemas.envelope import answer_event_id
+from schemas.events import SealedNote
 from schemas.vocabulary import AgencyAction
 from services.gateway import callbacks, handlers, http, links, mail, webhook
 from services.gateway.feed import Feed
@@ -85,6 +86,7 @@ async def gateway(tmp_path, nats_server, smtp):
     db.migrate()
     ring = KeyRing(tmp_path / "keys")
     ring.ensure_agency(AGENCY.agency_id)
+    ring.office_sealing("office-1")
     secret = webhook.new_secret()
     nc = await connect(nats_server.url, "gateway-test")
     js = nc.jetstream()
@@ -106,6 +108,7 @@ async def gateway(tmp_path, nats_server, smtp):
         mail_agency=lambda a: AGENCY if a == AGENCY.agency_id else None,
         agency_key=lambda a: ring.agency_private(a) if a == AGENCY.agency_id else None,
         signers=ring.office_public,
+        office_keys=ring.office_sealing_public,
         now=clock,
     )
     task = asyncio.create_task(feed.run())
@@ -193,6 +196,8 @@ async def test_the_notice_carries_no_personal_data_and_its_link_works_once(gatew
         "agency_id": AGENCY.agency_id,
         "action": "accept",
         "reason": None,
+        "outcome": None,
+        "comment": None,
     }
 
 
@@ -259,7 +264,12 @@ def taken_rows(gateway) -> tuple[int, int, int]:
 
 
 async def test_a_replayed_callback_is_refused_and_changes_nothing(gateway):
-    hold = {"referral_id": "ref-5", "action": "hold", "reason": "on leave", "answer_id": "h-1"}
+    hold = {
+        "referral_id": "ref-5",
+        "action": "hold",
+        "reason": "could-not-contact",
+        "answer_id": "h-1",
+    }
     body, headers = signed(gateway, "msg-hold", hold)
     path = f"/webhooks/{HOOKED}/answers"
     transport = httpx.ASGITransport(app=gateway["app"])
@@ -287,7 +297,7 @@ async def test_an_answer_sent_again_under_its_answer_id_counts_once(gateway):
 
         first = await send("m-1", accept)
         again = await send("m-2", accept)
-        clash = await send("m-3", {**accept, "action": "reject", "reason": "full"})
+        clash = await send("m-3", {**accept, "action": "reject", "reason": "no-capacity"})
     assert first.status_code == 202 and again.status_code == 200  # the lost 202, retried
     assert again.json() == first.json()
     assert clash.status_code == 409
@@ -408,3 +418,84 @@ async def test_a_notice_not_yet_sent_when_the_case_is_deleted_is_dropped(gateway
     assert db.run_sync(lambda s: s.exec(select(MailRow)).all()) == []
     assert db.run_sync(lambda s: s.exec(select(LinkRow)).all()) == []
     assert gateway["inbox"].messages == []
+
+
+def opened_comment(gateway, answer: dict) -> str:
+    """The comment of a staged answer, as the office opens it with its own key."""
+    ring: KeyRing = gateway["ring"]
+    note = SealedNote.model_validate(answer["comment"])
+    assert note.recipient_kid == "office-1"
+    return sealing.open_comment(
+        note, answer["referral_id"], key=ring.office_sealing("office-1"), kid="office-1"
+    )
+
+
+def staged_answers(gateway) -> list[dict]:
+    rows = gateway["db"].run_sync(lambda s: list(s.exec(select(OutboxRow))))
+    return [json.loads(row.body)["data"] for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"action": "reject", "reason": "on leave"}, "reason"),
+        ({"action": "reject"}, "'reject' needs a reason"),
+        ({"action": "hold", "reason": "duplicate"}, "'duplicate' is no reason to hold"),
+        ({"action": "complete"}, "'complete' needs an outcome"),
+        ({"action": "complete", "outcome": "not-provided"}, "needs a reason"),
+    ],
+)
+async def test_a_callback_whose_reason_does_not_fit_is_refused_and_nothing_taken(
+    gateway, answer: dict, said: str
+):
+    body, headers = signed(
+        gateway, "m-unfit", {"referral_id": "ref-8", "answer_id": "u-8", **answer}
+    )
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
+        refused = await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
+    assert refused.status_code == 422 and said in refused.text, refused.text
+    assert taken_rows(gateway) == (0, 0, 0)
+
+
+async def test_a_callbacks_comment_is_sealed_to_the_office_before_anything_is_written(gateway):
+    answer = {
+        "referral_id": "ref-9",
+        "action": "complete",
+        "outcome": "partly-provided",
+        "reason": "missing-documents",
+        "comment": f"Bring the diploma, {CANARY}",
+        "answer_id": "c-9",
+    }
+    body, headers = signed(gateway, "m-comment", answer)
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
+        taken = await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
+    assert taken.status_code == 202, taken.text
+    [staged] = staged_answers(gateway)
+    assert (staged["outcome"], staged["reason"]) == ("partly-provided", "missing-documents")
+    assert opened_comment(gateway, staged) == f"Bring the diploma, {CANARY}"
+    gateway["db"].dispose()
+    at_rest = b"".join(p.read_bytes() for p in gateway["ring"].dir.parent.glob("*.db*"))
+    assert CANARY.encode() not in at_rest
+
+
+async def test_the_portal_declines_with_a_code_and_a_sealed_comment(gateway):
+    await offer(gateway, "ref-10")
+    link = link_in(await notice_for(gateway["inbox"]))
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+        opened = await browser.get(link, follow_redirects=True)
+        assert 'name="reason"' in opened.text and 'value="no-capacity"' in opened.text
+        csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
+        assert csrf_field is not None
+        form = {"csrf": csrf_field.group(1), "action": "reject"}
+        unfit = await browser.post("/portal/case", data={**form, "reason": "need-met"})
+        assert unfit.status_code == 422 and "no reason to reject" in unfit.text
+        done = await browser.post(
+            "/portal/case", data={**form, "reason": "out-of-area", "comment": "Try Schwerin"}
+        )
+        assert done.status_code == 303
+    [staged] = staged_answers(gateway)
+    assert staged["action"] == "reject" and staged["reason"] == "out-of-area"
+    assert opened_comment(gateway, staged) == "Try Schwerin"

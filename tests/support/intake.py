@@ -12,6 +12,7 @@ import httpx
 from sqlmodel import Session, func, select
 
 from schemas import subjects
+from schemas.envelope import Envelope
 from schemas.events import ReferralRequested
 from schemas.queries import (
     AgencyCard,
@@ -23,7 +24,7 @@ from schemas.queries import (
 )
 from services.directory import handlers, identities
 from services.directory.sample import sample_agency_ids
-from services.intake import access
+from services.intake import access, projection
 from services.intake.application import Intake
 from services.intake.credential import Credential
 from services.intake.http import create_app
@@ -32,6 +33,7 @@ from services.intake.vault import Vault
 from tests.support.databases import service_database
 from tests.support.directory import directory
 from wegweiser.platform import keys, sealing
+from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.db import Database
 from wegweiser.platform.outbox import OutboxRow
 
@@ -81,7 +83,13 @@ class IntakeApp:
         self.db.migrate()
         vault = Vault(os.urandom(32))
         self.offices = {
-            office_id: Office(office_id, vault, keys.generate_signing_key(), controller=name)
+            office_id: Office(
+                office_id,
+                vault,
+                keys.generate_signing_key(),
+                keys.generate_encryption_key(),
+                controller=name,
+            )
             for office_id, name in OFFICES.items()
         }
         self.tokens = access.Tokens(keys.generate_signing_key())
@@ -141,6 +149,15 @@ class IntakeApp:
                 key = self.agency_keys[agency_id]
                 cases.append(sealing.unseal(sealed.jwe, key=key, kid=agency_id, signers=signers))
         return cases
+
+    def staged_events(self, subject: str) -> list[dict[str, Any]]:
+        """The events on `subject` waiting in the outbox, as JSON."""
+        rows = self.db.read_sync(lambda s: list(s.exec(select(OutboxRow))))
+        return [json.loads(row.body) for row in rows if row.subject == subject]
+
+    def project(self, subject: str, event: Envelope[Any]) -> None:
+        """Hand intake one event of the referral service, as its consumer would."""
+        self.db.run_sync(lambda s: projection.project_change(s, Delivery(event, subject)))
 
     def staged(self, subject: str) -> int:
         """How many events on `subject` wait in the outbox (nothing publishes them here)."""

@@ -13,9 +13,12 @@ from typing import Annotated, Any
 
 import typer
 
+from schemas.vocabulary import ReasonCode
 from wegweiser.cli.common import DataDir, Seed, T, database, duration, load_settings, running_nats
 from wegweiser.logging import configure_logging
 from wegweiser.settings import Settings
+
+REASONS_HELP = ", ".join(code.value for code in ReasonCode)
 
 agency_app = typer.Typer(
     no_args_is_help=True,
@@ -31,6 +34,7 @@ def _as_agency(
     refused credentials end the command with a clear message, exit 2."""
     from services.agency import AgencyClient
     from wegweiser.platform.connect import NotAuthorized
+    from wegweiser.platform.keys import KeyRing
 
     async def run() -> str:
         async with await AgencyClient.connect(
@@ -38,6 +42,7 @@ def _as_agency(
             agency,
             seed=seed or settings.agency_seed_path(agency),
             attempts=3,
+            office_keys=KeyRing(settings.keys_path).office_sealing_public(),
         ) as client:
             return await act(client)
 
@@ -272,25 +277,47 @@ def agency_answer(
         typer.Argument(help="acknowledge, accept, reject, start, hold, resume, complete or fail"),
     ],
     agency: Annotated[str, typer.Option(help="the agency id")],
-    reason: Annotated[str | None, typer.Option(help="required for reject, hold, fail")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="a reason code, required for reject, hold, fail: " + REASONS_HELP),
+    ] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(help="for complete: provided, partly-provided or not-provided"),
+    ] = None,
+    comment: Annotated[
+        str | None,
+        typer.Option(help="free text for the office, sealed to it before it leaves"),
+    ] = None,
+    office: Annotated[
+        str | None,
+        typer.Option(help="the office the comment is for (if several offices' keys are known)"),
+    ] = None,
     seed: Seed = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Answer a referral as an agency. An unknown action, or reject, hold or fail without a
-    reason, is refused here (exit 2) and nothing is sent."""
+    """Answer a referral as an agency. An answer the referral service would refuse for its
+    form (an unknown action, reason or outcome; reject, hold or fail without a reason code;
+    complete without an outcome) is refused here (exit 2) and nothing is sent."""
     from services.agency.client import AnswerInvalid, checked_answer
 
     try:
-        checked_answer(action, reason)
+        checked_answer(action, reason, outcome)
     except AnswerInvalid as exc:
         typer.echo(f"not sent: {exc}", err=True)
         raise typer.Exit(2) from None
-    sent = _as_agency(
-        load_settings(data_dir),
-        agency,
-        seed,
-        lambda client: client.answer(referral, action, reason),
-    )
+
+    async def answer(client: Any) -> str:
+        try:
+            sent: str = await client.answer(
+                referral, action, reason, outcome=outcome, comment=comment, office=office
+            )
+        except AnswerInvalid as exc:
+            typer.echo(f"not sent: {exc}", err=True)
+            raise typer.Exit(2) from None
+        return sent
+
+    sent = _as_agency(load_settings(data_dir), agency, seed, answer)
     typer.echo(f"answer {sent} sent")
 
 

@@ -25,7 +25,7 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from schemas import subjects
+from schemas import subjects, upcasting
 from schemas.envelope import Envelope, Payload, new_event
 from schemas.events import DeadLettered
 from wegweiser.platform import inbox
@@ -83,7 +83,7 @@ class ConsumerEdge:
         deliveries = msg.metadata.num_delivered
         structlog.contextvars.bind_contextvars(consumer=consumer, nats_subject=msg.subject)
         try:
-            event = Envelope[contract].model_validate_json(msg.data)  # type: ignore[valid-type]
+            event = upcasting.read(msg.data, contract)
         except ValidationError as exc:
             await self.dead_letter(msg, consumer, f"malformed {contract.__name__}: {describe(exc)}")
             return

@@ -81,7 +81,7 @@ def load_or_create(path: Path, make: Any) -> jwk.JWK:
 
 
 class KeyRing:
-    """Where the embedded setup keeps keys: `keys_dir/{office,agencies}/<id>.jwk`."""
+    """Where the embedded setup keeps keys: `keys_dir/{office,office-sealing,agencies}/<id>.jwk`."""
 
     def __init__(self, keys_dir: Path) -> None:
         self.dir = keys_dir
@@ -94,6 +94,19 @@ class KeyRing:
         return {
             p.name.removesuffix(".pub.jwk"): load(p)
             for p in sorted((self.dir / "office").glob("*.pub.jwk"))
+        }
+
+    def office_sealing(self, office_id: str) -> jwk.JWK:
+        """The office's X25519 key pair: agencies seal their comments to its public half."""
+        return load_or_create(
+            self.dir / "office-sealing" / f"{office_id}.jwk", generate_encryption_key
+        )
+
+    def office_sealing_public(self) -> dict[str, jwk.JWK]:
+        """office id -> public sealing key of every office whose key is on file."""
+        return {
+            p.name.removesuffix(".pub.jwk"): load(p)
+            for p in sorted((self.dir / "office-sealing").glob("*.pub.jwk"))
         }
 
     def agency_path(self, agency_id: str) -> Path:

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from schemas.vocabulary import CLOSED_STATES
+from schemas.vocabulary import CLOSED_STATES, REASONS_FOR
 from services.web import forms, i18n, labels
 from services.web.accounts import SignedIn
 from services.web.clients import Refused
@@ -144,12 +144,17 @@ async def cancel_referral(
     request: Request, web: WebDep, user: Counsellor, referral_id: str, form: CheckedForm
 ) -> Response:
     reason = str(form.get("reason") or "").strip()
-    if len(reason) < 3:
+    if reason not in REASONS_FOR["cancel"]:
         referral = await web.intake.get(_office(user), f"/referrals/{referral_id}")
         return render(
             request, "office/referral.html", user, 422, referral=referral, reason_missing=True
         )
-    await web.intake.post(_office(user), f"/referrals/{referral_id}/cancel", {"reason": reason})
+    comment = str(form.get("comment") or "").strip() or None
+    await web.intake.post(
+        _office(user),
+        f"/referrals/{referral_id}/cancel",
+        {"reason": reason, **({"comment": comment} if comment else {})},
+    )
     return RedirectResponse(f"/office/referrals/{referral_id}", status_code=303)
 
 

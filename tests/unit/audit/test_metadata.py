@@ -3,6 +3,7 @@ wrote anywhere else is withheld and named as an anomaly, never copied."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from services.audit.forms import WITHHELD
@@ -16,7 +17,7 @@ PERSON = "Zora Canary, born 1990-03-04, Hauptstraße 5, 19370 Parchim"
 def answer(**overrides: object) -> dict:
     event: dict[str, object] = {
         "id": EVENT,
-        "type": "de.wegweiser.agency.answer.v1",
+        "type": "de.wegweiser.agency.answer.v2",
         "source": "/wegweiser/agency/lup-jobcenter",
         "subject": REF,
         "time": "2026-12-01T09:00:00Z",
@@ -65,12 +66,13 @@ def test_personal_data_in_any_free_field_is_withheld_and_named():
         "correlationid",
         "data.action",
         "data.agency_id",
+        "data.reason",
         "data.referral_id",
         "source",
         "subject",
         "time",
     ]
-    assert entry["subject"] == WITHHELD and entry["data"]["reason_given"] is True
+    assert entry["subject"] == WITHHELD and entry["data"]["reason"] == WITHHELD
     assert "note" not in entry["data"]
 
 
@@ -79,10 +81,30 @@ def test_a_subject_token_outside_the_catalogue_is_withheld():
     assert entry["nats_subject"] == WITHHELD and entry["anomalies"] == ["nats_subject"]
 
 
+def test_a_reason_is_kept_as_its_code_and_a_comment_only_as_the_hash_of_its_ciphertext():
+    comment = {"jwe": "zora-ciphertext", "recipient_kid": "office-1", "signer_kid": None}
+    event = answer(data_action="reject", data_reason="no-capacity", data_comment=comment)
+    entry = metadata(event, "ww.answer.lup-jobcenter.reject", 7)
+    assert "anomalies" not in entry and entry["data"]["reason"] == "no-capacity"
+    assert entry["data"]["comment"] == {
+        "recipient_kid": "office-1",
+        "signer_kid": None,
+        "ciphertext_sha256": hashlib.sha256(b"zora-ciphertext").hexdigest(),
+    }
+    assert "zora" not in json.dumps(entry)
+
+
+def test_an_older_version_still_in_the_stream_is_kept_with_its_type():
+    entry = metadata(
+        answer(type="de.wegweiser.agency.answer.v1"), "ww.answer.lup-jobcenter.accept", 7
+    )
+    assert "anomalies" not in entry and entry["type"] == "de.wegweiser.agency.answer.v1"
+
+
 def test_what_services_send_passes_their_forms():
     offered = {
         "id": EVENT,
-        "type": "de.wegweiser.referral.offered.v2",
+        "type": "de.wegweiser.referral.offered.v3",
         "source": "/wegweiser/referral",
         "subject": REF,
         "time": "2026-12-01T09:00:00.123456Z",

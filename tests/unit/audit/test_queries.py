@@ -37,7 +37,7 @@ REQUESTED = (
     },
 )
 OFFERED = (
-    "de.wegweiser.referral.offered.v2",
+    "de.wegweiser.referral.offered.v3",
     "ww.referral.a1.offered",
     {
         "referral_id": R1,
@@ -52,7 +52,7 @@ OFFERED = (
 
 def test_a_covered_offer_and_its_answers_are_no_anomaly():
     accepted = (
-        "de.wegweiser.referral.accepted.v1",
+        "de.wegweiser.referral.accepted.v2",
         "ww.referral.a1.accepted",
         {
             "referral_id": R1,
@@ -62,9 +62,14 @@ def test_a_covered_offer_and_its_answers_are_no_anomaly():
         },
     )
     answer = (
-        "de.wegweiser.agency.answer.v1",
+        "de.wegweiser.agency.answer.v2",
         "ww.answer.a1.accept",
-        {"referral_id": R1, "agency_id": "a1", "action": "accept", "reason": "private"},
+        {
+            "referral_id": R1,
+            "agency_id": "a1",
+            "action": "accept",
+            "comment": {"jwe": "private-comment-ciphertext", "recipient_kid": "office-1"},
+        },
     )
     raw = log_of(REQUESTED, OFFERED, answer, accepted)
     assert queries.anomalies(raw) == {
@@ -85,7 +90,7 @@ def test_a_covered_offer_and_its_answers_are_no_anomaly():
 
 def test_an_uncovered_offer_and_a_strangers_answer_are_reported():
     stranger = (
-        "de.wegweiser.agency.answer.v1",
+        "de.wegweiser.agency.answer.v2",
         "ww.answer.a2.accept",
         {"referral_id": R1, "agency_id": "a2", "action": "accept"},
     )

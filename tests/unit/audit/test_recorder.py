@@ -22,7 +22,7 @@ KEY = Ed25519PrivateKey.generate()
 ANSWER = "ww.answer.lup-jobcenter.acknowledge"
 
 
-def body(event_id: str, kind: str = "de.wegweiser.agency.answer.v1") -> bytes:
+def body(event_id: str, kind: str = "de.wegweiser.agency.answer.v2") -> bytes:
     return json.dumps({"id": event_id, "type": kind, "data": {}}).encode()
 
 
@@ -38,7 +38,7 @@ def entries(db: Database) -> list[dict]:
 def test_two_messages_under_one_id_are_two_entries(db: Database) -> None:
     recorder = Recorder(KEY)
     same = "4b2a7c1e-9d3f-4e5a-8b6c-7d8e9f0a1b2c"
-    record(db, recorder, 1, body(same, "de.wegweiser.referral.offered.v2"))
+    record(db, recorder, 1, body(same, "de.wegweiser.referral.offered.v3"))
     record(db, recorder, 2, body(same))
     assert [(e["stream_sequence"], e["id"]) for e in entries(db)] == [(1, same), (2, same)]
 

@@ -4,15 +4,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.vocabulary import AgencyAction, ReferralStatus
+from schemas.events import SealedNote
+from schemas.vocabulary import REASONS_FOR, AgencyAction, Outcome, ReasonCode, ReferralStatus
 from services.referral.domain import (
     RULES,
     Actor,
+    CommentMisaddressed,
     DeadlinePolicy,
     ForbiddenTransition,
     NotTheRecipient,
-    ReasonRequired,
+    ReasonRefused,
     Referral,
+    Said,
     UnknownAction,
     WrongActor,
 )
@@ -50,16 +53,27 @@ def referral_in(status: ReferralStatus) -> Referral:
     return Referral("r1", "q1", "agency-a", "office-1", "c1", status=status, offered_at=NOW)
 
 
-def act(referral: Referral, action: str, reason: str | None = "a reason") -> None:
+def fitting(action: str) -> Said:
+    """What the action must say to be taken: a fitting reason where one is needed, an
+    outcome on completion."""
+    if action == AgencyAction.COMPLETE:
+        return Said(outcome=Outcome.PROVIDED)
+    if action in ("reject", "hold", "fail", "cancel", "expire"):
+        return Said(sorted(REASONS_FOR[action])[0])
+    return Said()
+
+
+def act(referral: Referral, action: str, said: Said | None = None) -> None:
+    said = fitting(action) if said is None else said
     rule = RULES[action]
     if rule.actor is Actor.AGENCY:
-        referral.answer(action, "agency-a", NOW, reason)
+        referral.answer(action, "agency-a", NOW, said)
     elif action == "offer":
         referral.offer(NOW)
     elif action == "cancel":
-        referral.cancel(reason, NOW)
+        referral.cancel(said, NOW)
     else:
-        referral._apply(action, Actor.SYSTEM, NOW, reason)
+        referral._apply(action, Actor.SYSTEM, NOW, said)
 
 
 def test_the_transition_table_is_exactly_the_documented_one():
@@ -86,30 +100,109 @@ def test_a_forbidden_transition_is_refused_and_changes_nothing(action, source):
 
 
 @pytest.mark.parametrize("action", ["reject", "hold", "fail", "cancel"])
-@pytest.mark.parametrize("reason", [None, "", "   "])
-def test_actions_that_need_a_reason_are_refused_without_one(action, reason):
+def test_actions_that_need_a_reason_are_refused_without_one(action):
     source = next(iter(sorted(RULES[action].sources)))
     referral = referral_in(source)
-    with pytest.raises(ReasonRequired):
-        act(referral, action, reason)
+    with pytest.raises(ReasonRefused, match="needs a reason") as refused:
+        act(referral, action, Said())
+    assert refused.value.code == "referral.reason-required"
     assert referral.status is source and referral.changes == []
+
+
+REASONED = ["reject", "hold", "fail", "cancel"]
+
+
+@pytest.mark.parametrize("action", REASONED)
+@pytest.mark.parametrize("code", list(ReasonCode))
+def test_a_reason_code_is_taken_exactly_for_the_actions_it_fits(action, code):
+    source = next(iter(sorted(RULES[action].sources)))
+    referral = referral_in(source)
+    if code in REASONS_FOR[action]:
+        act(referral, action, Said(code))
+        assert referral.changes[-1].reason is code
+    else:
+        with pytest.raises(ReasonRefused, match="is no reason to") as refused:
+            act(referral, action, Said(code))
+        assert refused.value.code == "referral.reason-unfit" and referral.changes == []
+
+
+def test_the_office_cannot_claim_a_withdrawn_consent_but_a_withdrawal_cancels_with_it():
+    referral = referral_in(S.ACCEPTED)
+    with pytest.raises(ReasonRefused):
+        referral.cancel(Said(ReasonCode.CONSENT_WITHDRAWN), NOW)
+    referral.withdraw_consent(NOW)
+    assert referral.status is S.CANCELLED
+    assert referral.changes[-1].reason is ReasonCode.CONSENT_WITHDRAWN
+
+
+@pytest.mark.parametrize(
+    ("said", "code"),
+    [
+        (Said(), "referral.outcome-required"),
+        (Said(outcome=Outcome.NOT_PROVIDED), "referral.reason-required"),
+        (Said(outcome=Outcome.PARTLY_PROVIDED), "referral.reason-required"),
+        (Said(ReasonCode.OTHER, Outcome.PROVIDED), "referral.reason-unfit"),
+        (Said(ReasonCode.DUPLICATE, Outcome.NOT_PROVIDED), "referral.reason-unfit"),
+    ],
+)
+def test_a_completion_says_its_outcome_and_why_not_all_was_provided(said, code):
+    referral = referral_in(S.IN_PROGRESS)
+    with pytest.raises(ReasonRefused) as refused:
+        act(referral, "complete", said)
+    assert refused.value.code == code and referral.status is S.IN_PROGRESS
+
+
+def test_a_completion_records_its_outcome_and_reason():
+    referral = referral_in(S.IN_PROGRESS)
+    act(referral, "complete", Said(ReasonCode.MISSING_DOCUMENTS, Outcome.PARTLY_PROVIDED))
+    change = referral.changes[-1]
+    assert (change.outcome, change.reason) == (
+        Outcome.PARTLY_PROVIDED,
+        ReasonCode.MISSING_DOCUMENTS,
+    )
+
+
+def test_only_a_completion_has_an_outcome():
+    referral = referral_in(S.REQUESTED)
+    with pytest.raises(ReasonRefused) as refused:
+        act(referral, "accept", Said(outcome=Outcome.PROVIDED))
+    assert refused.value.code == "referral.outcome-unfit"
+
+
+def note(to: str) -> SealedNote:
+    return SealedNote(jwe="x" * 40, recipient_kid=to)
+
+
+def test_a_comment_goes_to_the_other_side_of_the_referral_only():
+    referral = referral_in(S.REQUESTED)
+    with pytest.raises(CommentMisaddressed, match="only 'office-1' reads it"):
+        act(referral, "reject", Said(ReasonCode.NO_CAPACITY, comment=note("office-2")))
+    with pytest.raises(CommentMisaddressed):  # the agency's own comment, sealed to itself
+        act(referral, "reject", Said(ReasonCode.NO_CAPACITY, comment=note("agency-a")))
+    act(referral, "reject", Said(ReasonCode.NO_CAPACITY, comment=note("office-1")))
+    assert referral.changes[-1].comment == note("office-1")
+    office = referral_in(S.ACCEPTED)
+    with pytest.raises(CommentMisaddressed):
+        office.cancel(Said(ReasonCode.NEED_MET, comment=note("office-1")), NOW)
+    office.cancel(Said(ReasonCode.NEED_MET, comment=note("agency-a")), NOW)
+    assert office.changes[-1].comment == note("agency-a")
 
 
 def test_an_agency_cannot_answer_a_referral_offered_to_another_agency():
     referral = referral_in(S.REQUESTED)
     with pytest.raises(NotTheRecipient, match="agency-b never received referral r1"):
-        referral.answer(AgencyAction.ACCEPT, "agency-b", NOW, None)
+        referral.answer(AgencyAction.ACCEPT, "agency-b", NOW, Said())
     assert referral.status is S.REQUESTED
 
 
 def test_an_agency_cannot_cancel_and_the_office_cannot_accept():
     referral = referral_in(S.REQUESTED)
     with pytest.raises(WrongActor):
-        referral.answer("cancel", "agency-a", NOW, "no")
+        referral.answer("cancel", "agency-a", NOW, Said(ReasonCode.OTHER))
     with pytest.raises(WrongActor):
-        referral._apply("accept", Actor.OFFICE, NOW, None)
+        referral._apply("accept", Actor.OFFICE, NOW, Said())
     with pytest.raises(UnknownAction):
-        referral.answer("forward", "agency-a", NOW, None)
+        referral.answer("forward", "agency-a", NOW, Said())
 
 
 def test_a_full_life_records_every_change_in_order():
@@ -145,7 +238,7 @@ def test_an_unacknowledged_offer_is_reminded_then_escalated_then_expired():
     referral.check_deadlines(NOW + timedelta(days=8), POLICY)
     assert [c.kind for c in referral.changes] == ["offered", "reminded", "escalated", "expired"]
     assert referral.status is S.CANCELLED and referral.next_deadline(POLICY) is None
-    assert "not acknowledged within 7 days" in (referral.changes[-1].reason or "")
+    assert referral.changes[-1].reason is ReasonCode.NOT_ACKNOWLEDGED
 
 
 def test_a_late_check_records_each_missed_step_once():
@@ -160,7 +253,7 @@ def test_an_acknowledged_offer_has_no_more_deadlines():
     referral = referral_in(S.DRAFT)
     referral.offer(NOW)
     referral.check_deadlines(NOW + timedelta(hours=25), POLICY)
-    referral.answer("acknowledge", "agency-a", NOW + timedelta(hours=30), None)
+    referral.answer("acknowledge", "agency-a", NOW + timedelta(hours=30), Said())
     referral.check_deadlines(NOW + timedelta(days=30), POLICY)
     assert referral.status is S.RECEIVED and referral.next_deadline(POLICY) is None
     assert [c.kind for c in referral.changes] == ["offered", "reminded", "received"]

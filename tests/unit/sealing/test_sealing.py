@@ -7,7 +7,15 @@ import base64
 import pytest
 
 from wegweiser.platform import keys
-from wegweiser.platform.sealing import SealError, seal, unseal
+from wegweiser.platform.sealing import (
+    NoOfficeKey,
+    SealError,
+    comment_to_office,
+    open_comment,
+    seal,
+    seal_comment,
+    unseal,
+)
 
 AGENCY, OTHER = keys.generate_encryption_key(), keys.generate_encryption_key()
 OFFICE, FORGER = keys.generate_signing_key(), keys.generate_signing_key()
@@ -80,3 +88,67 @@ def test_garbage_is_refused_as_malformed():
     with pytest.raises(SealError) as err:
         unseal("not-a-token", key=AGENCY, kid="agency-a", signers={})
     assert err.value.code == "seal.malformed"
+
+
+# --- comments: free text on one referral, for its one reader --------------------------------
+
+OFFICE_KEY = keys.generate_encryption_key()
+
+
+def public(key):
+    return keys.from_dict(keys.public_dict(key))
+
+
+def test_an_agencys_comment_opens_for_the_office_it_names_and_that_referral_only():
+    note = comment_to_office("Bring the diploma", "ref-1", {"office-1": public(OFFICE_KEY)})
+    assert note.recipient_kid == "office-1" and note.signer_kid is None
+    assert "diploma" not in note.jwe
+    assert open_comment(note, "ref-1", key=OFFICE_KEY, kid="office-1") == "Bring the diploma"
+    with pytest.raises(SealError, match="another referral") as err:
+        open_comment(note, "ref-2", key=OFFICE_KEY, kid="office-1")
+    assert err.value.code == "seal.wrong-referral"
+    with pytest.raises(SealError) as err:
+        open_comment(note, "ref-1", key=OTHER, kid="office-1")
+    assert err.value.code == "seal.undecryptable"
+
+
+def test_with_several_offices_a_comment_names_its_office():
+    offices = {"office-1": public(OFFICE_KEY), "office-2": public(OTHER)}
+    with pytest.raises(NoOfficeKey, match="office-1, office-2"):
+        comment_to_office("hello", "ref-1", offices)
+    with pytest.raises(NoOfficeKey, match="'office-9'"):
+        comment_to_office("hello", "ref-1", offices, "office-9")
+    note = comment_to_office("hello", "ref-1", offices, "office-2")
+    assert open_comment(note, "ref-1", key=OTHER, kid="office-2") == "hello"
+
+
+def test_the_offices_comment_must_carry_a_trusted_signature_where_one_is_required():
+    signed = seal_comment(
+        "call first",
+        "ref-1",
+        recipient=public(AGENCY),
+        recipient_kid="agency-a",
+        signer=OFFICE,
+        signer_kid="office-1",
+    )
+    signers = {"office-1": OFFICE}
+    assert open_comment(signed, "ref-1", key=AGENCY, kid="agency-a", signers=signers) == (
+        "call first"
+    )
+    unsigned = seal_comment(
+        "call first", "ref-1", recipient=public(AGENCY), recipient_kid="agency-a"
+    )
+    with pytest.raises(SealError) as err:  # a signature stripped off is not accepted
+        open_comment(unsigned, "ref-1", key=AGENCY, kid="agency-a", signers=signers)
+    assert err.value.code == "seal.malformed"
+    forged = seal_comment(
+        "call first",
+        "ref-1",
+        recipient=public(AGENCY),
+        recipient_kid="agency-a",
+        signer=FORGER,
+        signer_kid="office-1",
+    )
+    with pytest.raises(SealError) as err:
+        open_comment(forged, "ref-1", key=AGENCY, kid="agency-a", signers=signers)
+    assert err.value.code == "seal.bad-signature"
