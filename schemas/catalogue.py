@@ -79,6 +79,8 @@ QUERY_MODELS: tuple[type[BaseModel], ...] = (
     queries.LookupAgency,
     queries.AgencyLookup,
     queries.QueryFailed,
+    queries.AskVerdict,
+    queries.Verdict,
 )
 
 

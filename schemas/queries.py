@@ -1,12 +1,15 @@
-"""Request/reply contracts of the directory (core NATS, not stored in the stream)."""
+"""Request/reply contracts (core NATS, not stored in the stream): the directory's, and the
+referral service's verdicts on an agency's answers."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
-from schemas.envelope import Contract
+from schemas.envelope import ID, Contract
 from schemas.events import AgencyId, Ags, Language, Postcode
-from schemas.vocabulary import AgencyKind, Need, Urgency
+from schemas.vocabulary import AgencyKind, Need, ReferralStatus, Urgency
 
 
 class ResolveAgencies(Contract):
@@ -116,3 +119,21 @@ class QueryFailed(Contract):
     """A query the directory could not answer, with why."""
 
     error: str
+
+
+class AskVerdict(Contract):
+    """What became of this answer of mine? (its event id, as the answer's publish returned)"""
+
+    answer_id: str = Field(pattern=ID, max_length=64)
+
+
+class Verdict(Contract):
+    """The referral service's verdict on one answer: `unknown` while it has not decided (or
+    for an answer that is not the asker's), `taken` with the referral's state after it,
+    `refused` with the rule's code and its sentence."""
+
+    state: Literal["unknown", "taken", "refused"]
+    referral_id: str | None = None
+    status: ReferralStatus | None = None
+    code: str | None = None
+    message: str | None = None

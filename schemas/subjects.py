@@ -15,6 +15,7 @@ core NATS request/reply under `wwq.` so that the stream never captures (and acks
     wwq.directory.agency               look one agency up by id
     wwq.directory.agencies             list the agencies of some adapters (the gateway's)
     wwq.audit.tree-head                sign a tree head now and return it (admin tools)
+    wwq.referral.verdict.<agency>      what became of one of the agency's answers (its own only)
 
 `QUERIES` says who answers each and who may ask it; the broker's permissions come from it.
 """
@@ -50,6 +51,10 @@ DIRECTORY_AGENCY = "wwq.directory.agency"
 DIRECTORY_AGENCIES = "wwq.directory.agencies"
 DIRECTORY_PLACE = "wwq.directory.place"
 AUDIT_TREE_HEAD = "wwq.audit.tree-head"
+REFERRAL_VERDICT = "wwq.referral.verdict.<agency>"
+
+EACH_AGENCY = "agency"
+"""In `Query.asked_by`: every agency asks, each under its own id (`<agency>`) only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,16 @@ class Query:
     answered_by: str
     asked_by: tuple[str, ...]
 
+    @property
+    def pattern(self) -> str:
+        """What the answering service listens on: an agency's own query (`<agency>`) for
+        every agency."""
+        return self.subject.replace("<agency>", "*")
+
+    def of(self, agency_id: str) -> str:
+        """The subject one agency asks on."""
+        return self.subject.replace("<agency>", token(agency_id))
+
 
 QUERIES = (
     Query(DIRECTORY_RESOLVE, "directory", ("intake",)),
@@ -67,7 +82,20 @@ QUERIES = (
     Query(DIRECTORY_AGENCIES, "directory", ("gateway",)),
     Query(DIRECTORY_PLACE, "directory", ("intake",)),
     Query(AUDIT_TREE_HEAD, "audit", ("admin",)),
+    Query(REFERRAL_VERDICT, "referral", (EACH_AGENCY,)),
 )
+VERDICT_QUERY = QUERIES[-1]
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard matching: `*` is one token, `>` the rest."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, part in enumerate(p):
+        if part == ">":
+            return len(s) > i
+        if i >= len(s) or (part != "*" and part != s[i]):
+            return False
+    return len(p) == len(s)
 
 
 def token(value: str) -> str:

@@ -32,6 +32,7 @@ from schemas.events import (
     SealedNote,
     TransitionRefused,
 )
+from schemas.queries import AskVerdict, Verdict
 from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, reason_problem
 from wegweiser.platform import grants, sealing, topology
 from wegweiser.platform.connect import connect
@@ -201,6 +202,27 @@ class AgencyClient:
                 if exc.code != "seal.undecryptable":
                     raise
         return open_with(self._keys[-1])
+
+    async def verdict(self, answer_id: str, within: float = 10.0) -> Verdict:
+        """What the referral service made of an answer (its event id, as `answer` returned):
+        `taken` with the referral's state, or `refused` with the rule's code; `unknown` if it
+        has not decided within `within` seconds (it may be down: the answer waits in the
+        stream and is decided when it is back)."""
+        subject = subjects.VERDICT_QUERY.of(self.agency_id)
+        ask = AskVerdict(answer_id=answer_id).model_dump_json().encode()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        found = Verdict(state="unknown")
+        while loop.time() < deadline:
+            try:
+                reply = await self._nc.request(subject, ask, timeout=min(2.0, within))
+                found = Verdict.model_validate_json(reply.data)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError, ValidationError):
+                found = Verdict(state="unknown")
+            if found.state != "unknown":
+                return found
+            await asyncio.sleep(0.2)
+        return found
 
     def _seal(self, comment: str, referral_id: str, office: str | None) -> SealedNote:
         """A comment sealed to the office (AnswerInvalid if it cannot be)."""

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
-from faststream.nats import NatsMessage
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
-from schemas.queries import CheckPlace, ListAgencies, LookupAgency, QueryFailed, ResolveAgencies
+from schemas.queries import CheckPlace, ListAgencies, LookupAgency, ResolveAgencies
 from services.directory import admin_api, handlers, identities, importer, store
 from services.directory.access import AdminTokens
 from services.directory.admin import Administration
@@ -23,12 +19,10 @@ from services.directory.sample import SAMPLE_PATH
 from services.gateway.webhook import SecretFolder
 from wegweiser import registry
 from wegweiser.platform import keys, topology
-from wegweiser.platform.consumer import describe
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import Route, ServiceRuntime
 from wegweiser.settings import Settings
 
-Q = TypeVar("Q", bound=BaseModel)
 log = structlog.get_logger()
 
 
@@ -37,25 +31,24 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     runtime = ServiceRuntime(registry.service("directory"), settings)
     snapshot = handlers.Snapshot()
 
-    def answer(contract: type[Q], handler: Callable[[Session, Q], BaseModel]) -> Any:
-        async def on_query(msg: NatsMessage) -> Any:
-            try:
-                query = contract.model_validate_json(msg.body)
-            except ValidationError as exc:
-                log.warning("directory.bad_query", error=describe(exc))
-                return QueryFailed(error=f"malformed {contract.__name__}: {describe(exc)}")
-            return await runtime.db.read(lambda s: handler(s, query))
-
-        return on_query
-
-    resolve_sub = runtime.broker.subscriber(subjects.DIRECTORY_RESOLVE, queue="directory")
-    resolve_sub(answer(ResolveAgencies, lambda s, query: handlers.suggest(s, query, snapshot)))
-    lookup_sub = runtime.broker.subscriber(subjects.DIRECTORY_AGENCY, queue="directory")
-    lookup_sub(answer(LookupAgency, handlers.lookup))
-    list_sub = runtime.broker.subscriber(subjects.DIRECTORY_AGENCIES, queue="directory")
-    list_sub(answer(ListAgencies, handlers.list_agencies))
-    place_sub = runtime.broker.subscriber(subjects.DIRECTORY_PLACE, queue="directory")
-    place_sub(answer(CheckPlace, lambda _s, query: handlers.check_place(snapshot.gazetteer, query)))
+    runtime.answer(
+        subjects.DIRECTORY_RESOLVE,
+        ResolveAgencies,
+        lambda s, query, _subject: handlers.suggest(s, query, snapshot),
+    )
+    runtime.answer(
+        subjects.DIRECTORY_AGENCY, LookupAgency, lambda s, q, _subject: handlers.lookup(s, q)
+    )
+    runtime.answer(
+        subjects.DIRECTORY_AGENCIES,
+        ListAgencies,
+        lambda s, q, _subject: handlers.list_agencies(s, q),
+    )
+    runtime.answer(
+        subjects.DIRECTORY_PLACE,
+        CheckPlace,
+        lambda _s, q, _subject: handlers.check_place(snapshot.gazetteer, q),
+    )
 
     runtime.consume(
         "directory-agency-facts",

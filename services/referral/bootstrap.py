@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import partial
 
 from schemas import subjects
@@ -11,6 +12,7 @@ from schemas.events import (
     ReferralCancellationRequested,
     ReferralRequested,
 )
+from schemas.queries import AskVerdict
 from services.referral import handlers, store
 from services.referral.deletion import DeletionPolicy
 from services.referral.domain import DeadlinePolicy
@@ -51,6 +53,18 @@ def build(settings: Settings) -> ServiceRuntime:
         "referral-answers",
         [Route("ww.answer.*.*", AgencyAnswer, partial(handlers.apply_answer, ctx))],
     )
+    runtime.answer(
+        subjects.VERDICT_QUERY.pattern,
+        AskVerdict,
+        # the subject's last token is the asking agency: the broker lets each ask on its own
+        lambda s, query, subject: handlers.verdict(s, query, subject.rsplit(".", 1)[-1]),
+    )
+
+    async def forget_old_verdicts() -> None:
+        cutoff = datetime.now(UTC) - settings.inbox_keep
+        await runtime.db.run(lambda s: store.forget_verdicts_before(s, cutoff))
+
+    runtime.every(3600.0, forget_old_verdicts)
 
     check = partial(handlers.check_deadlines, ctx)
     check_deletion = partial(handlers.check_deletion, ctx)

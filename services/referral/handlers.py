@@ -23,7 +23,8 @@ from schemas.events import (
     ReferralRequested,
     TransitionRefused,
 )
-from schemas.vocabulary import AgencyAction, Purpose
+from schemas.queries import AskVerdict, Verdict
+from schemas.vocabulary import AgencyAction, Purpose, ReferralStatus
 from services.consent import rules as consent
 from services.referral import store
 from services.referral.deletion import AlreadyConfirmed, Deletion, DeletionPolicy
@@ -147,6 +148,7 @@ def apply_answer(ctx: Context, session: Session, delivery: Delivery[AgencyAnswer
         )
         return
     _commit(ctx, session, referral, loaded, delivery.event)
+    _taken(session, delivery.event, sender, referral.id, referral.status, now)
 
 
 def cancel_referral(
@@ -226,6 +228,7 @@ def confirm_deletion(
         )
         return
     deletion, row = found
+    _taken(session, delivery.event, sender, referral_id, None, ctx.clock())
     try:
         deletion.confirm(ctx.clock())
     except AlreadyConfirmed:
@@ -345,6 +348,57 @@ def _refuse(
     )
     _stage(session, agency_id, "refused", refused, cause, referral_id)
     log.warning("referral.refused", referral_id=referral_id, code=code, reason=message)
+    if sender.startswith("agency:"):  # an agency may ask after the verdict on its answer
+        store.record_verdict(
+            session,
+            store.AnswerVerdict(
+                answer_id=cause.id,
+                agency_id=agency_id,
+                referral_id=referral_id,
+                state="refused",
+                status=status,
+                code=code,
+                message=message[:500],
+                decided_at=now,
+            ),
+        )
+
+
+def _taken(
+    session: Session,
+    cause: Envelope[Any],
+    agency_id: str,
+    referral_id: str,
+    status: ReferralStatus | None,
+    now: datetime,
+) -> None:
+    """Keep that the agency's answer was taken, for the agency to ask after."""
+    store.record_verdict(
+        session,
+        store.AnswerVerdict(
+            answer_id=cause.id,
+            agency_id=agency_id,
+            referral_id=referral_id,
+            state="taken",
+            status=status,
+            decided_at=now,
+        ),
+    )
+
+
+def verdict(session: Session, query: AskVerdict, agency_id: str) -> Verdict:
+    """What became of one of the agency's answers (`unknown` for another agency's: its
+    existence is not the asker's business)."""
+    found = store.verdict_on(session, agency_id, query.answer_id)
+    if found is None:
+        return Verdict(state="unknown")
+    return Verdict(
+        state="taken" if found.state == "taken" else "refused",
+        referral_id=found.referral_id,
+        status=ReferralStatus(found.status) if found.status else None,
+        code=found.code,
+        message=found.message,
+    )
 
 
 def _stage(

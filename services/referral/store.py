@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, inspect
-from sqlmodel import Field, Session, SQLModel, col, select, update
+from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 
 from schemas.vocabulary import ReferralStatus
 from services.referral.deletion import Deletion, DeletionPolicy
@@ -147,7 +147,39 @@ class DeletionRow(SQLModel, table=True):
     next_check: datetime | None = Field(default=None, index=True, sa_type=DateTime(timezone=True))
 
 
-TABLES: list[type[SQLModel]] = [ReferralRow, WithdrawnConsent, DeletionRow]
+class AnswerVerdict(SQLModel, table=True):
+    """What the service decided on one agency's answer, for the agency to ask after
+    (`wwq.referral.verdict.<agency>`); kept as long as the inbox keeps the answer's id."""
+
+    __tablename__ = "answer_verdicts"
+    answer_id: str = Field(primary_key=True, max_length=64)
+    agency_id: str = Field(max_length=64)
+    referral_id: str = Field(max_length=64)
+    state: str = Field(max_length=8)  # taken or refused
+    status: str | None = Field(default=None, max_length=16)
+    code: str | None = Field(default=None, max_length=64)
+    message: str | None = Field(default=None, max_length=500)
+    decided_at: datetime = Field(index=True, sa_type=DateTime(timezone=True))
+
+
+TABLES: list[type[SQLModel]] = [ReferralRow, WithdrawnConsent, DeletionRow, AnswerVerdict]
+
+
+def record_verdict(session: Session, verdict: AnswerVerdict) -> None:
+    """Keep the verdict on an answer (each answer is handled once: the inbox sees to it)."""
+    session.add(verdict)
+
+
+def verdict_on(session: Session, agency_id: str, answer_id: str) -> AnswerVerdict | None:
+    """The verdict on one of this agency's answers; None for another agency's."""
+    found = session.get(AnswerVerdict, answer_id)
+    return found if found is not None and found.agency_id == agency_id else None
+
+
+def forget_verdicts_before(session: Session, cutoff: datetime) -> int:
+    """Drop verdicts decided before `cutoff`; how many."""
+    result = session.exec(delete(AnswerVerdict).where(col(AnswerVerdict.decided_at) < cutoff))
+    return int(result.rowcount or 0)
 
 
 def is_withdrawn(session: Session, consent_id: str) -> bool:

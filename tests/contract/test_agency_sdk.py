@@ -113,5 +113,9 @@ def test_the_partner_readme_names_what_an_integrator_needs():
     assert isinstance(publishes, list), publishes
     for action in (p.rsplit(".", 1)[1] for p in publishes if ".answer." in p):
         assert f"`{action}`" in readme, action
+    asks = names["asks"]
+    assert isinstance(asks, list) and asks, asks
+    for asked in asks:
+        assert f"`{asked}`".replace("your-agency", "<your id>") in readme, asked
     assert "de.wegweiser.partner.CaseDetails.json" in readme
     assert (ROOT / "schemas" / "json" / "de.wegweiser.partner.CaseDetails.json").exists()

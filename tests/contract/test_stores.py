@@ -16,7 +16,7 @@ from schemas.events import (
     ReferralRequested,
     TransitionRefused,
 )
-from schemas.queries import AgencyCard
+from schemas.queries import AgencyCard, AskVerdict
 from schemas.vocabulary import AgencyKind, ReasonCode, ReferralStatus
 from services.consent.rules import ConsentViolation
 from services.intake import commands, projection, retention, views
@@ -25,7 +25,7 @@ from services.intake.case import NotSealable
 from services.intake.office import Forbidden, Office
 from services.intake.store import ReferralView, RequestRow
 from services.intake.vault import PersonErased, Vault, VaultError
-from services.referral import store
+from services.referral import handlers, store
 from services.referral.domain import DeadlinePolicy, Referral, Said
 from tests.support.databases import service_database
 from wegweiser.platform import keys, sealing
@@ -289,3 +289,37 @@ def test_retention_erases_closed_requests_after_the_period_and_keeps_the_rest(in
     assert intake_db.run_sync(lambda s: views.load_request(CTX, s, still_open.id)).person.note
     assert intake_db.run_sync(lambda s: retention.due(s, later, timedelta(days=180))) == []
     assert intake_db.run_sync(lambda s: CTX.vault.has_key(s, "client-1"))  # still needed
+
+
+def test_a_verdict_is_told_to_its_agency_only_and_forgotten_after_its_time(referral_db):
+
+    answer_id = "4b2a7c1e-9d3f-4e5a-8b6c-7d8e9f0a1b2c"
+    referral_db.run_sync(
+        lambda s: store.record_verdict(
+            s,
+            store.AnswerVerdict(
+                answer_id=answer_id,
+                agency_id="agency-a",
+                referral_id="r1",
+                state="refused",
+                status="requested",
+                code="referral.forbidden-transition",
+                message="referral r1 is requested: 'complete' is not allowed from there",
+                decided_at=NOW,
+            ),
+        )
+    )
+    ask = AskVerdict(answer_id=answer_id)
+    mine = referral_db.read_sync(lambda s: handlers.verdict(s, ask, "agency-a"))
+    assert (mine.state, mine.code, mine.status) == (
+        "refused",
+        "referral.forbidden-transition",
+        ReferralStatus.REQUESTED,
+    )
+    theirs = referral_db.read_sync(lambda s: handlers.verdict(s, ask, "agency-b"))
+    assert theirs.state == "unknown" and theirs.referral_id is None
+    assert referral_db.run_sync(lambda s: store.forget_verdicts_before(s, NOW)) == 0
+    later = NOW + timedelta(seconds=1)
+    assert referral_db.run_sync(lambda s: store.forget_verdicts_before(s, later)) == 1
+    gone = referral_db.read_sync(lambda s: handlers.verdict(s, ask, "agency-a"))
+    assert gone.state == "unknown"

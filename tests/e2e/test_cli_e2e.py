@@ -12,6 +12,7 @@ import sys
 import httpx
 import pytest
 
+from services.agency import AgencyClient
 from services.intake.credential import Credential
 from tests.e2e.conftest import (
     AGENCY,
@@ -263,3 +264,51 @@ def _printed(listener: subprocess.Popen[str], referral_id: str, kind: str) -> di
 
 async def _letters(system):
     return await stream_events(system, "ww.deadletter.directory", idle=0.2) or None
+
+
+async def test_agency_answer_waits_for_the_verdict_and_says_it(system):
+    """`agency answer --wait` (the default on a terminal) prints what the referral service
+    made of the answer: taken with the referral's new state (exit 0), or refused with the
+    rule's code (exit 1); nobody learns the verdicts on another agency's answers."""
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
+        rid = await send_referral(http)
+        await until_status(http, rid, "requested")
+
+    def answer(*args: str) -> tuple[int, str, str]:
+        done = wegweiser(system, "agency", "answer", rid, *args, "--agency", AGENCY, "--wait")
+        out, err = done.communicate(timeout=60)
+        return done.returncode, out, err
+
+    code, out, err = answer("complete", "--outcome", "provided")  # never accepted
+    assert code == 1, (out, err)
+    assert "refused: referral.forbidden-transition:" in err and "is requested" in err
+    assert "Traceback" not in err
+    code, out, err = answer("accept")
+    assert code == 0, err
+    assert re.search(rf"answer \S+ taken: referral {rid} is now accepted", out), out
+    sent_id = out.split()[1]
+    async with (
+        await AgencyClient.connect(
+            system.nats_url, "lup-jobcenter", seed=system.agency_seed("lup-jobcenter")
+        ) as other,
+        await AgencyClient.connect(system.nats_url, AGENCY, seed=system.agency_seed(AGENCY)) as own,
+    ):
+        assert (await own.verdict(sent_id, within=5)).state == "taken"
+        assert (await other.verdict(sent_id, within=1)).state == "unknown"  # not its answer
+
+
+def test_agency_answer_without_a_running_referral_service_says_so_in_one_line(system):
+    system.children["referral"].kill()
+    try:
+        done = wegweiser(
+            system, "agency", "answer", "ref-00000000000000000000000000000000", "accept",
+            "--agency", AGENCY, "--wait", "--within", "1",
+        )  # fmt: skip
+        out, err = done.communicate(timeout=60)
+        assert done.returncode == 3, (out, err)
+        assert "no verdict within 1 s" in err and "Traceback" not in err
+    finally:
+        system.restart("referral")
+        assert system.wait_ready(60)

@@ -31,11 +31,11 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from schemas import subjects
+from schemas.subjects import matches
 from wegweiser import provisioning
 from wegweiser.platform import grants, nats_auth, topology
 from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER, Agency, Grant
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats, servers
-from wegweiser.platform.runtime import matches
 from wegweiser.settings import Settings
 
 A, B, W = "agency-a", "agency-b", "agency-w"

@@ -48,6 +48,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from infra import jetstream_settings
 from schemas import subjects
 from schemas.events import AgencyAnswer
+from schemas.subjects import matches
 from tests.integration.conftest import (
     AGENCIES,
     DENIED,
@@ -68,7 +69,6 @@ from wegweiser.platform import topology
 from wegweiser.platform.consumer import ConsumerEdge
 from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER, Grant, local_name
 from wegweiser.platform.nats_auth import permissions
-from wegweiser.platform.runtime import matches
 
 A_USER, B_USER = agency_principal(A), agency_principal(B)
 DURABLE_A, DURABLE_B = (topology.agency_consumer(x).durable for x in (A, B))
@@ -185,7 +185,7 @@ def others_acks(grant: Grant) -> list[str]:
 def reply_targets(grant: Grant, held: str) -> list[str]:
     """Where the attacker points reply subjects: anything it may not publish itself."""
     stream = [s for s in STREAM_TARGETS if not any(matches(p, s) for p in grant.publishes)]
-    queries = [q.subject for q in subjects.QUERIES]
+    queries = [q.of(agency) for q in subjects.QUERIES for agency in (A, B)]  # as each asks
     return list(
         dict.fromkeys(
             [
@@ -420,40 +420,48 @@ async def reflect_queries(attack: Attack, targets: list[str]) -> list[Client]:
     network, grant = attack.network, attack.grant
     helpers: list[Client] = []
     for query in subjects.QUERIES:
-        if query.subject in grant.asks:
+        for asked in [s for s in grant.asks if matches(query.pattern, s)]:
             answerer, _ = await network.connect(query.answered_by)
 
             async def respond(msg: Msg) -> None:
                 await msg.respond(b"an answer")
 
-            await answerer.subscribe(query.subject, cb=respond)
+            await answerer.subscribe(asked, cb=respond)
             await answerer.flush(timeout=5)
             helpers.append(answerer)
             for target in targets:
-                await attack.publish(query.subject, b"{}", reply=target)
-    answered = [q for q in subjects.QUERIES if q.subject in grant.answers]
-    pending = {q.subject: list(targets) for q in answered}
+                await attack.publish(asked, b"{}", reply=target)
+    answered = [q for q in subjects.QUERIES if q.pattern in grant.answers]
+    pending = {q.pattern: list(targets) for q in answered}
 
     async def respond_far(msg: Msg) -> None:
-        target = pending[msg.subject].pop()
+        pattern = next(p for p in pending if matches(p, msg.subject))
+        target = pending[pattern].pop()
         await attack.publish(msg.reply, target.encode(), reply=target)
         await attack.publish(msg.reply, b"a second answer", reply=target)  # allowed once
 
     for query in answered:
-        await attack.nc.subscribe(query.subject, cb=respond_far)
+        await attack.nc.subscribe(query.pattern, cb=respond_far)
     await attack.nc.flush(timeout=5)
-    askers: dict[str, Client] = {}
+    askers: dict[str, tuple[Client, str]] = {}  # the query's pattern -> who asks, on what
     for query in answered:
         if "admin" in query.asked_by:
-            askers[query.subject] = network.admin
+            askers[query.pattern] = (network.admin, query.subject)
+        elif subjects.EACH_AGENCY in query.asked_by:  # an agency, on its own subject
+            asker, _ = await network.connect(A_USER)
+            askers[query.pattern] = (asker, query.of(A))
+            helpers.append(asker)
         else:
-            askers[query.subject], _ = await network.connect(query.asked_by[0])
-            helpers.append(askers[query.subject])
+            asker, _ = await network.connect(query.asked_by[0])
+            askers[query.pattern] = (asker, query.subject)
+            helpers.append(asker)
     outcomes = await asyncio.gather(
         *(
             asyncio.gather(
                 *(
-                    _answer(askers[q.subject].request(q.subject, b"{}", timeout=2 * SHORT))
+                    _answer(
+                        askers[q.pattern][0].request(askers[q.pattern][1], b"{}", timeout=2 * SHORT)
+                    )
                     for _ in targets
                 )
             )

@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from infra import JETSTREAM_TOML
 from schemas import subjects
 from schemas.catalogue import CATALOGUE
+from schemas.subjects import matches
 from schemas.vocabulary import AgencyAction
 from tests.integration.conftest import (
     AGENCIES,
@@ -45,7 +46,6 @@ from wegweiser import provisioning
 from wegweiser.platform import grants, nats_auth, topology
 from wegweiser.platform.connect import NotAuthorized, connect
 from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER
-from wegweiser.platform.runtime import matches
 
 A_USER, B_USER = agency_principal(A), agency_principal(B)
 DURABLE_A, DURABLE_B = (topology.agency_consumer(x).durable for x in (A, B))
@@ -104,7 +104,10 @@ def test_each_service_user_may_publish_exactly_what_the_declaration_says(service
     allowed = rights["publish"]["allow"]
     assert len(allowed) == len(set(allowed)), f"{service}: duplicates in {allowed}"
     assert set(allowed) == _expected_service_publish(service)
-    answers = {q.subject for q in subjects.QUERIES if q.answered_by == service}
+    # an agency's own query (`<agency>`) is answered for every agency
+    answers = {
+        q.subject.replace("<agency>", "*") for q in subjects.QUERIES if q.answered_by == service
+    }
     assert set(rights["subscribe"]["allow"]) == {"_INBOX.>", *answers}
     assert rights.get("allow_responses", False) is bool(answers)
     assert set(grant.consumes) == set(_declared_durables(service)) | (
@@ -119,7 +122,7 @@ def test_an_agency_user_may_publish_its_answers_and_capacity_and_read_its_durabl
     rights = nats_auth.permissions(grants.agency_grant(agency))
     assert set(rights["publish"]["allow"]) == _catalogue_subjects(
         "agency adapter", agency=agency
-    ) | _js_api([f"agency-{agency}"], stream_info=False)
+    ) | _js_api([f"agency-{agency}"], stream_info=False) | {f"wwq.referral.verdict.{agency}"}
     assert set(rights["subscribe"]["allow"]) == {"_INBOX.>", f"_INBOX_{agency}.>"}
     assert "allow_responses" not in rights
 
@@ -348,17 +351,17 @@ async def test_each_service_user_can_do_exactly_what_its_grant_says(
     for query in subjects.QUERIES:
         answerer, _ = await network.connect(query.answered_by)
 
-        async def respond(msg: Msg, subject: str = query.subject) -> None:
-            await msg.respond(f"answer to {subject}".encode())
+        async def respond(msg: Msg) -> None:
+            await msg.respond(f"answer to {msg.subject}".encode())
 
-        await answerer.subscribe(query.subject, cb=respond)
+        await answerer.subscribe(query.pattern, cb=respond)
         await answerer.flush()
         responders.append(answerer)
     for query in subjects.QUERIES:
         if service in query.asked_by:
             reply = await nc.request(query.subject, b"{}", timeout=5)
             assert reply.data == f"answer to {query.subject}".encode()
-    unasked = [q.subject for q in subjects.QUERIES if service not in q.asked_by]
+    unasked = [q.of(A) for q in subjects.QUERIES if service not in q.asked_by]
     answered = await asyncio.gather(
         *(_refused(nc.request(q, b"{}", timeout=SHORT)) for q in unasked)
     )
@@ -425,3 +428,41 @@ async def test_an_agency_account_takes_no_more_connections_than_its_limit(
     assert other.is_connected
     for nc in [*held, other]:
         await nc.close()
+
+
+async def test_an_agency_asks_after_its_own_answers_only(network: Network) -> None:
+    """`wwq.referral.verdict.<agency>`: each agency asks on its own subject, which only it
+    imports, so the referral service knows who asks from the subject alone."""
+    before = await network.snapshot()
+    referral, _ = await network.connect("referral")
+
+    async def respond(msg: Msg) -> None:
+        await msg.respond(f"verdicts for {msg.subject.rsplit('.', 1)[-1]}".encode())
+
+    await referral.subscribe(subjects.VERDICT_QUERY.pattern, cb=respond)
+    await referral.flush()
+    nc, violations = await network.connect(A_USER)
+    await asyncio.sleep(0.5 if network.cluster else 0)  # the interest crosses the routes
+    reply = await nc.request(subjects.VERDICT_QUERY.of(A), b"{}", timeout=5)
+    assert reply.data == f"verdicts for {A}".encode()
+    verdicts = subjects.VERDICT_QUERY
+    for foreign in (verdicts.of(B), verdicts.of(W), verdicts.pattern, "wwq.referral.>"):
+        assert await _refused(nc.request(foreign, b"{}", timeout=SHORT)) is None, foreign
+    overheard: list[Msg] = []
+
+    async def keep(msg: Msg) -> None:
+        overheard.append(msg)
+
+    await nc.subscribe("wwq.referral.verdict.>", cb=keep)  # to hear B's questions
+    await nc.flush()
+    b_nc, _ = await network.connect(B_USER)
+    assert (
+        await b_nc.request(verdicts.of(B), b"{}", timeout=5)
+    ).data == f"verdicts for {B}".encode()
+    await asyncio.sleep(0.3)
+    assert overheard == []
+    assert 'subscription to "wwq.referral.verdict.>"' in violations.denied()
+    await b_nc.close()
+    await nc.close()
+    await referral.close()
+    await network.assert_intact(before, principal_grant(A_USER))

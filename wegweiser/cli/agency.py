@@ -7,6 +7,7 @@ import asyncio
 import atexit
 import contextlib
 import getpass
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -293,12 +294,25 @@ def agency_answer(
         str | None,
         typer.Option(help="the office the comment is for (if several offices' keys are known)"),
     ] = None,
+    wait: Annotated[
+        bool | None,
+        typer.Option(
+            "--wait/--no-wait",
+            help="wait for the referral service's verdict (default: on a terminal)",
+            show_default=False,
+        ),
+    ] = None,
+    within: Annotated[
+        float, typer.Option(help="seconds to wait for the verdict", min=0.5, max=300)
+    ] = 10.0,
     seed: Seed = None,
     data_dir: DataDir = None,
 ) -> None:
     """Answer a referral as an agency. An answer the referral service would refuse for its
     form (an unknown action, reason or outcome; reject, hold or fail without a reason code;
-    complete without an outcome) is refused here (exit 2) and nothing is sent."""
+    complete without an outcome) is refused here (exit 2) and nothing is sent. With --wait,
+    the referral service's verdict: taken (exit 0), refused with its code (exit 1), or none
+    in time (exit 3; the answer waits in the stream)."""
     from services.agency.client import AnswerInvalid, checked_answer
 
     try:
@@ -306,6 +320,8 @@ def agency_answer(
     except AnswerInvalid as exc:
         typer.echo(f"not sent: {exc}", err=True)
         raise typer.Exit(2) from None
+    waiting = sys.stdout.isatty() if wait is None else wait
+    verdicts: list[Any] = []
 
     async def answer(client: Any) -> str:
         try:
@@ -315,10 +331,28 @@ def agency_answer(
         except AnswerInvalid as exc:
             typer.echo(f"not sent: {exc}", err=True)
             raise typer.Exit(2) from None
+        if waiting:
+            verdicts.append(await client.verdict(sent, within))
         return sent
 
     sent = _as_agency(load_settings(data_dir), agency, seed, answer)
-    typer.echo(f"answer {sent} sent")
+    if not verdicts:
+        typer.echo(f"answer {sent} sent")
+        return
+    [verdict] = verdicts
+    if verdict.state == "taken":
+        now = f"is now {verdict.status}" if verdict.status else "has its deletion confirmed"
+        typer.echo(f"answer {sent} taken: referral {verdict.referral_id} {now}")
+    elif verdict.state == "refused":
+        typer.echo(f"answer {sent} refused: {verdict.code}: {verdict.message}", err=True)
+        raise typer.Exit(1)
+    else:
+        typer.echo(
+            f"answer {sent} sent, no verdict within {within:g} s: the referral service "
+            "decides it once it runs (see `agency listen`)",
+            err=True,
+        )
+        raise typer.Exit(3)
 
 
 @agency_app.command("capacity")

@@ -140,17 +140,18 @@ def service_grant(service: str, agencies: Iterable[Agency] = ()) -> Grant:
         publishes=tuple(dict.fromkeys(publishes)),
         consumes=tuple(consumes),
         asks=tuple(q.subject for q in subjects.QUERIES if service in q.asked_by),
-        answers=tuple(q.subject for q in subjects.QUERIES if q.answered_by == service),
+        answers=tuple(q.pattern for q in subjects.QUERIES if q.answered_by == service),
     )
 
 
 def agency_grant(agency_id: str) -> Grant:
     """What an agency that reads its referrals over NATS may do: its own durable, its own
-    answers and capacity, nothing else."""
+    answers and capacity, ask after its own answers' verdicts, nothing else."""
     return Grant(
         principal=f"agency-{subjects.token(agency_id)}",
         publishes=_agency_publishes(agency_id),
         consumes=(topology.agency_consumer(agency_id).durable,),
+        asks=tuple(q.of(agency_id) for q in subjects.QUERIES if subjects.EACH_AGENCY in q.asked_by),
         agency=True,
     )
 
@@ -171,6 +172,7 @@ def agency_connection(agency_id: str) -> dict[str, object]:
         "js_api_prefix": JS_API_PREFIX,
         "inbox_prefix": inbox_prefix(agency_id),
         "publishes": list(_agency_publishes(agency_id)),
+        "asks": list(agency_grant(agency_id).asks),
     }
 
 

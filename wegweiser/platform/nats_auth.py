@@ -117,14 +117,23 @@ def render(admin_nkey: str, principals: list[Principal]) -> str:
     for p in principals:
         for subject in (*p.grant.publishes, *p.grant.jetstream_api()):
             exports[(STREAM_ACCOUNT, subject)].add(p.grant.account)
-    answering = {q: p.grant.account for p in principals for q in p.grant.answers}
+    answerers = {q: p.grant.account for p in principals for q in p.grant.answers}
+
+    def answering(query: str) -> str | None:
+        """The account that answers a query subject (its pattern may cover many)."""
+        return next((a for p, a in answerers.items() if subjects.matches(p, query)), None)
+
     for p in principals:
         for query in p.grant.asks:
-            if query in answering:
-                exports[(answering[query], query)].add(p.grant.account)
-    admin_asks = [q.subject for q in subjects.QUERIES if ADMIN in q.asked_by]
-    for query in admin_asks:
-        exports[(answering[query], query)].add(STREAM_ACCOUNT)
+            if (owner := answering(query)) is not None:
+                exports[(owner, query)].add(p.grant.account)  # the one subject, to the one asker
+    admin_asks = [
+        (q.subject, owner)
+        for q in subjects.QUERIES
+        if ADMIN in q.asked_by and (owner := answering(q.subject)) is not None
+    ]
+    for query, owner in admin_asks:
+        exports[(owner, query)].add(STREAM_ACCOUNT)
 
     def exports_of(account: str) -> list[str]:
         lines = []
@@ -147,7 +156,7 @@ def render(admin_nkey: str, principals: list[Principal]) -> str:
         *exports_of(STREAM_ACCOUNT),
         "    ]",
         "    imports: [",
-        *(f"      {{service: {{account: {answering[q]}, subject: {_q(q)}}}}}" for q in admin_asks),
+        *(f"      {{service: {{account: {owner}, subject: {_q(q)}}}}}" for q, owner in admin_asks),
         "    ]",
         "  }",
     ]
@@ -158,9 +167,9 @@ def render(admin_nkey: str, principals: list[Principal]) -> str:
             + (f", to: {_q(local_name(s))}}}" if local_name(s) != s else "}")
             for s in (*p.grant.publishes, *p.grant.jetstream_api())
         ] + [
-            f"      {{service: {{account: {answering[q]}, subject: {_q(q)}}}}}"
+            f"      {{service: {{account: {owner}, subject: {_q(q)}}}}}"
             for q in p.grant.asks
-            if q in answering
+            if (owner := answering(q)) is not None
         ]
         out += [
             f"  {account} {{  # {p.grant.principal}",

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 import uvicorn
@@ -20,14 +20,17 @@ from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
 from schemas import subjects
 from schemas.catalogue import CATALOGUE
 from schemas.envelope import Envelope, Payload
+from schemas.queries import QueryFailed
+from schemas.subjects import matches
 from wegweiser.platform import inbox, topology
 from wegweiser.platform.connect import connect, credentials, jetstream_options, secret_from
-from wegweiser.platform.consumer import ConsumerEdge, Handler
+from wegweiser.platform.consumer import ConsumerEdge, Handler, describe
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
 from wegweiser.platform.nats_server import servers
 from wegweiser.platform.outbox import Relay
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from wegweiser.registry import Service
 
 log = structlog.get_logger()
+Q = TypeVar("Q", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -46,17 +50,6 @@ class Route:
     pattern: str
     contract: type[Payload]
     handler: Handler[Any]
-
-
-def matches(pattern: str, subject: str) -> bool:
-    """NATS wildcard matching: `*` is one token, `>` the rest."""
-    p, s = pattern.split("."), subject.split(".")
-    for i, token in enumerate(p):
-        if token == ">":
-            return len(s) > i
-        if i >= len(s) or (token != "*" and token != s[i]):
-            return False
-    return len(p) == len(s)
 
 
 class ServiceRuntime:
@@ -188,6 +181,27 @@ class ServiceRuntime:
             title=durable,
             description=description,
         )(on_message)
+
+    def answer(
+        self,
+        subject: str,
+        contract: type[Q],
+        handler: Callable[[Session, Q, str], BaseModel],
+    ) -> None:
+        """Answer a core query (request/reply) on `subject` (a pattern: the handler gets the
+        subject it came on), reading the database; a malformed query gets a QueryFailed."""
+
+        async def on_query(msg: NatsMessage) -> Any:
+            try:
+                query = contract.model_validate_json(msg.body)
+            except ValidationError as exc:
+                log.warning("query.malformed", subject=msg.raw_message.subject, error=describe(exc))
+                return QueryFailed(error=f"malformed {contract.__name__}: {describe(exc)}")
+            asked_on = msg.raw_message.subject
+            return await self.db.read(lambda s: handler(s, query, asked_on))
+
+        on_query.__name__ = f"on_{contract.__name__}"
+        self.broker.subscriber(subject, queue=self.name)(on_query)
 
     def serve_http(self, app: Any, host: str, port: int) -> None:
         """Serve an ASGI app beside the broker for as long as the service runs."""
