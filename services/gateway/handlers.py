@@ -59,8 +59,13 @@ def tell_by_mail(
     if case.deleted_at is not None:
         log.info("gateway.no_notice", referral_id=referral_id, kind=kind, why="case deleted")
         return
+    data = event["data"]
     if kind == "offered":
-        case.sealed_case = (event["data"].get("case") or {}).get("jwe") or case.sealed_case
+        case.sealed_case = (data.get("case") or {}).get("jwe") or case.sealed_case
+        case.office_id = data.get("office_id") or case.office_id
+    note = data.get("comment")
+    if isinstance(note, dict) and note.get("recipient_kid") == agency.agency_id:
+        case.office_note = json.dumps(note)
     session.add(
         MailRow(
             message_id=f"<{event_id}.{agency.agency_id}@wegweiser>",
@@ -76,7 +81,7 @@ def tell_by_mail(
 def forget(session: Session, case: CaseRow, now: datetime) -> None:
     """The agency confirmed it deleted the person's data: so does the gateway. The sealed
     case goes, the referral's portal sessions end and its links open nothing any more."""
-    case.sealed_case, case.deleted_at = None, now
+    case.sealed_case, case.office_note, case.deleted_at = None, None, now
     session.add(case)
     ended = links.end_sessions(session, case.referral_id)
     log.info("gateway.case_deleted", referral_id=case.referral_id, sessions_ended=ended)

@@ -93,11 +93,13 @@ def create_app(
             return HTMLResponse(_page(links.DELETED), 410)
         agency = mail_agency(portal.agency_id)
         details, error = _unseal(case, agency_key(portal.agency_id), signers())
+        office_comment = _office_comment(case, agency_key(portal.agency_id), signers())
         html = templates.get_template("case.html").render(
             referral_id=portal.referral_id,
             agency_name=agency.name if agency else portal.agency_id,
             state=case.last_event if case else "unknown",
             case=details,
+            office_comment=office_comment,
             error=error,
             done=done,
             csrf=portal.csrf,
@@ -120,7 +122,7 @@ def create_app(
         found = await run(lambda s: _session_case(s, request.cookies.get(COOKIE), now()))
         if found is None:
             return HTMLResponse(_page("no open session: use the link from your e-mail"), 401)
-        portal, _ = found
+        portal, case = found
         if csrf != portal.csrf:
             return HTMLResponse(_page("the form is out of date: reload the page"), 403)
         try:
@@ -130,7 +132,11 @@ def create_app(
         except ValidationError as exc:
             return HTMLResponse(_page(describe(exc)), 422)
         text = (comment or "").strip() or None
-        note = _sealed(text, portal.referral_id, office_keys(), None)
+        office = case.office_id if case is not None else None  # the office that sent it
+        try:
+            note = _sealed(text, portal.referral_id, office_keys(), office)
+        except HTTPException as exc:
+            return HTMLResponse(_page(str(exc.detail)), exc.status_code)
         chosen = answer.action
         await run(
             lambda s: handlers.stage_answer(
@@ -193,6 +199,22 @@ def _unseal(
     except SealError as exc:
         return None, f"{exc.code}: {exc}"
     return CaseDetails.model_validate(payload), None
+
+
+def _office_comment(
+    case: CaseRow | None, key: jwk.JWK | None, signers: dict[str, jwk.JWK]
+) -> str | None:
+    """The office's comment for this agency (on a cancellation), opened for the portal page;
+    one that does not open says why."""
+    if case is None or case.office_note is None or key is None:
+        return None
+    note = SealedNote.model_validate_json(case.office_note)
+    try:
+        return sealing.open_comment(
+            note, case.referral_id, key=key, kid=case.agency_id, signers=signers
+        )
+    except SealError as exc:
+        return f"({exc.code})"
 
 
 def _sealed(

@@ -16,12 +16,15 @@ def _now() -> datetime:
 
 class CaseRow(SQLModel, table=True):
     """The latest the gateway passed on about one referral to an e-mail agency; the personal
-    part only as the sealed JWE the office made for that agency, until its deletion."""
+    part (the case, and the office's comment) only as the sealed JWE the office made for that
+    agency, until its deletion."""
 
     __tablename__ = "gateway_cases"
     referral_id: str = Field(primary_key=True, max_length=64)
     agency_id: str = Field(max_length=64, index=True)
     sealed_case: str | None = None
+    office_id: str | None = Field(default=None, max_length=64)  # the office that sent it
+    office_note: str | None = None  # the office's latest comment, a SealedNote as JSON
     last_event: str = Field(max_length=40)
     updated_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
     deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

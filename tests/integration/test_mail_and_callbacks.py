@@ -34,7 +34,7 @@ from services.gateway.store import (
     SessionRow,
 )
 from wegweiser import registry
-from wegweiser.platform import sealing, topology
+from wegweiser.platform import keys, sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.consumer import ConsumerEdge
 from wegweiser.platform.db import Database
@@ -129,18 +129,19 @@ async def gateway(tmp_path, nats_server, smtp):
     db.dispose()
 
 
-async def offer(gateway, referral_id: str) -> None:
+async def offer(gateway, referral_id: str, office: str = "office-1") -> None:
     ring: KeyRing = gateway["ring"]
-    signer = ring.office_signing("office-1")
+    signer = ring.office_signing(office)
     case = {"client_name": CANARY, "needs": ["legal-aid"], "note": f"Termin für {CANARY}"}
     jwe = sealing.seal(
         case,
         recipient=ring.agency_private(AGENCY.agency_id),
         recipient_kid=AGENCY.agency_id,
         signer=signer,
-        signer_kid="office-1",
+        signer_kid=office,
     )
-    body = {"id": f"evt-{referral_id}", "data": {"referral_id": referral_id, "case": {"jwe": jwe}}}
+    data = {"referral_id": referral_id, "office_id": office, "case": {"jwe": jwe}}
+    body = {"id": f"evt-{referral_id}", "data": data}
     await gateway["js"].publish(
         subjects.referral_event(AGENCY.agency_id, "offered"), json.dumps(body).encode()
     )
@@ -420,13 +421,13 @@ async def test_a_notice_not_yet_sent_when_the_case_is_deleted_is_dropped(gateway
     assert gateway["inbox"].messages == []
 
 
-def opened_comment(gateway, answer: dict) -> str:
+def opened_comment(gateway, answer: dict, office: str = "office-1") -> str:
     """The comment of a staged answer, as the office opens it with its own key."""
     ring: KeyRing = gateway["ring"]
     note = SealedNote.model_validate(answer["comment"])
-    assert note.recipient_kid == "office-1"
+    assert note.recipient_kid == office
     return sealing.open_comment(
-        note, answer["referral_id"], key=ring.office_sealing("office-1"), kid="office-1"
+        note, answer["referral_id"], key=ring.office_sealing(office), kid=office
     )
 
 
@@ -499,3 +500,37 @@ async def test_the_portal_declines_with_a_code_and_a_sealed_comment(gateway):
     [staged] = staged_answers(gateway)
     assert staged["action"] == "reject" and staged["reason"] == "out-of-area"
     assert opened_comment(gateway, staged) == "Try Schwerin"
+
+
+async def test_the_portal_shows_the_offices_comment_and_seals_the_answer_to_that_office(gateway):
+    ring: KeyRing = gateway["ring"]
+    ring.office_sealing("office-2")  # two offices on file: the answer must find the right one
+    await offer(gateway, "ref-11", office="office-2")
+    await notice_for(gateway["inbox"])
+    agency_public = keys.from_dict(keys.public_dict(ring.agency_private(AGENCY.agency_id)))
+    note = sealing.seal_comment(
+        f"{CANARY} ist umgezogen",
+        "ref-11",
+        recipient=agency_public,
+        recipient_kid=AGENCY.agency_id,
+        signer=ring.office_signing("office-2"),
+        signer_kid="office-2",
+    )
+    data = {"referral_id": "ref-11", "comment": note.model_dump(mode="json")}
+    body = {"id": "evt-ref-11-cancelled", "data": data}
+    await gateway["js"].publish(
+        subjects.referral_event(AGENCY.agency_id, "cancelled"), json.dumps(body).encode()
+    )
+    message = await notice_for(gateway["inbox"], 2)
+    assert CANARY not in message.as_string()  # the notice says only that there is news
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+        opened = await browser.get(link_in(message), follow_redirects=True)
+        assert f"{CANARY} ist umgezogen" in opened.text  # opened for this agency's session
+        csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
+        assert csrf_field is not None
+        form = {"csrf": csrf_field.group(1), "action": "reject", "reason": "person-declined"}
+        done = await browser.post("/portal/case", data={**form, "comment": "Verstanden"})
+        assert done.status_code == 303
+    [staged] = staged_answers(gateway)
+    assert opened_comment(gateway, staged, office="office-2") == "Verstanden"
