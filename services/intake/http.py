@@ -21,6 +21,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from schemas.vocabulary import Need, ReferralStatus
 from services.consent.rules import ConsentViolation
+from services.consent.texts import PersonLanguage
 from services.intake import access, receipt
 from services.intake.admission import Inadmissible
 from services.intake.api_models import (
@@ -243,14 +244,14 @@ def create_app(
         consent_id: str,
         intake: IntakeDep,
         office: OfficeDep,
-        language: Literal["de", "en"] = "de",
+        language: PersonLanguage = PersonLanguage.DE,
         format: Literal["text", "json"] = "text",
     ) -> PlainTextResponse | dict[str, Any]:
         """The receipt to hand to the person: what is shared with whom, how to withdraw."""
         terms, withdrawn_at = await intake.receipt(office, consent_id)
         if format == "json":
             return receipt.receipt_json(terms, withdrawn_at)
-        return PlainTextResponse(receipt.receipt_text(terms, language))
+        return PlainTextResponse(receipt.receipt_text(terms, language, withdrawn_at))
 
     @app.post("/consents/{consent_id}/withdraw", responses=documented(401, 403, 404))
     async def withdraw(consent_id: str, intake: IntakeDep, office: OfficeDep) -> WithdrawalPublic:

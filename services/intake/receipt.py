@@ -1,95 +1,67 @@
-"""The consent receipt handed to the person, in German or English (text and JSON).
+"""The consent receipt handed to the person: in their language with the binding German text
+after it (text), and machine-readable (JSON).
 
-The JSON follows the Kantara Consent Receipt v1.1 fields where they apply; the labels come
-from the message catalogue below (the web app issue moves all UI strings to gettext).
+The JSON follows the Kantara Consent Receipt v1.1 fields where they apply; the texts come from
+the person-facing catalogues (services/consent/texts.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from schemas.events import ConsentTerms
+from schemas.vocabulary import AgencyKind, ConsentMethod, DataCategory, Purpose
+from services.consent import texts
 from services.consent.rules import releasable_to
+from services.consent.texts import BINDING, SEPARATOR, PersonLanguage
 
-Language = Literal["de", "en"]
+BERLIN = ZoneInfo("Europe/Berlin")
+"""Times on a receipt are the person's local time, with the zone (never bare UTC)."""
 
-LABELS: dict[str, dict[str, str]] = {
-    "de": {
-        "title": "Ihre Einwilligung – Quittung",
-        "controller": "Verantwortlich",
-        "given": "Erteilt am",
-        "method": "Form",
-        "text": "Einwilligungstext",
-        "expires": "Gültig bis",
-        "no_expiry": "bis zum Widerruf",
-        "purposes": "Zwecke",
-        "recipients": "Empfänger und was sie erhalten",
-        "special": "Ausdrücklich eingewilligt in besondere Kategorien (Art. 9 DSGVO)",
-        "withdraw": "Sie können diese Einwilligung jederzeit ohne Angabe von Gründen widerrufen: "
-        "Wenden Sie sich an {controller} und nennen Sie die Nummer {consent_id}. Alle Stellen, "
-        "die Daten erhalten haben, werden dann zur Löschung aufgefordert.",
-        "agency": "Stelle",
-        "kind": "jede Stelle der Art",
-    },
-    "en": {
-        "title": "Your consent – receipt",
-        "controller": "Controller",
-        "given": "Given on",
-        "method": "Method",
-        "text": "Consent text",
-        "expires": "Valid until",
-        "no_expiry": "until withdrawn",
-        "purposes": "Purposes",
-        "recipients": "Recipients and what they receive",
-        "special": "Explicit consent to special categories (GDPR Art. 9)",
-        "withdraw": "You can withdraw this consent at any time without giving reasons: contact "
-        "{controller} and quote number {consent_id}. Every agency that received data will then "
-        "be asked to delete it.",
-        "agency": "agency",
-        "kind": "any agency of the kind",
-    },
+PURPOSES = {
+    Purpose.REFERRAL: "referral to a specialist agency",
+    Purpose.FOLLOW_UP: "follow-up by the counselling office",
 }
-TERMS: dict[str, dict[str, str]] = {
-    "de": {
-        "referral": "Vermittlung an eine Fachstelle",
-        "follow-up": "Nachverfolgung",
-        "signed-form": "unterschriebenes Formular",
-        "witnessed-verbal": "mündlich, bezeugt",
-        "electronic": "elektronisch",
-        "client-reference": "Aktenzeichen",
-        "name": "Name",
-        "needs": "Anliegen",
-        "languages": "Sprachen",
-        "age": "Alter",
-        "area": "Wohnort",
-        "case-note": "Notiz zum Fall",
-        "contact": "Kontaktdaten",
-        "residence-status": "Aufenthaltsstatus",
-        "health": "Gesundheit",
-        "ethnic-origin": "ethnische Herkunft",
-        "religion": "Religion",
-    },
-    "en": {
-        "referral": "referral to a specialist agency",
-        "follow-up": "follow-up",
-        "signed-form": "signed form",
-        "witnessed-verbal": "verbal, witnessed",
-        "electronic": "electronic",
-        "client-reference": "file reference",
-        "name": "name",
-        "needs": "needs",
-        "languages": "languages",
-        "age": "age",
-        "area": "place of residence",
-        "case-note": "case note",
-        "contact": "contact details",
-        "residence-status": "residence status",
-        "health": "health",
-        "ethnic-origin": "ethnic origin",
-        "religion": "religion",
-    },
+METHODS = {
+    ConsentMethod.SIGNED_FORM: "signed form",
+    ConsentMethod.WITNESSED_VERBAL: "given verbally, with a witness",
+    ConsentMethod.ELECTRONIC: "given electronically",
 }
+CATEGORIES = {
+    DataCategory.CLIENT_REFERENCE: "file reference",
+    DataCategory.NAME: "name",
+    DataCategory.NEEDS: "needs",
+    DataCategory.LANGUAGES: "languages",
+    DataCategory.AGE: "age",
+    DataCategory.AREA: "place of residence",
+    DataCategory.CASE_NOTE: "case note",
+    DataCategory.CONTACT: "contact details",
+    DataCategory.RESIDENCE_STATUS: "residence status",
+    DataCategory.HEALTH: "health",
+    DataCategory.ETHNIC_ORIGIN: "ethnic origin",
+    DataCategory.RELIGION: "religion",
+}
+KINDS = {
+    AgencyKind.LEGAL_AID: "legal aid",
+    AgencyKind.RECOGNITION_COUNSELLING: "recognition of foreign qualifications",
+    AgencyKind.LANGUAGE_SCHOOL: "language school",
+    AgencyKind.MIGRATION_COUNSELLING: "migration counselling",
+    AgencyKind.YOUTH_MIGRATION_SERVICE: "youth migration service",
+    AgencyKind.JOBCENTER: "Jobcenter",
+    AgencyKind.EMPLOYMENT_AGENCY: "employment agency",
+    AgencyKind.PSYCHOSOCIAL: "psychosocial support",
+    AgencyKind.VIOLENCE_PROTECTION: "protection from violence",
+    AgencyKind.HOUSING: "housing help",
+    AgencyKind.HEALTH: "health service",
+    AgencyKind.EDUCATION: "school or childcare",
+    AgencyKind.INTERPRETING: "interpreting",
+    AgencyKind.COUNSELLING_OFFICE: "counselling office",
+    AgencyKind.AUTHORITY: "public authority",
+}
+"""Each code a receipt shows, as the English id of its text (texts.py): no code is ever
+printed as it is."""
 
 
 def receipt_json(terms: ConsentTerms, withdrawn_at: datetime | None) -> dict[str, Any]:
@@ -117,37 +89,70 @@ def receipt_json(terms: ConsentTerms, withdrawn_at: datetime | None) -> dict[str
     }
 
 
-def receipt_text(terms: ConsentTerms, language: Language) -> str:
-    """The receipt as plain text for printing."""
-    label, term = LABELS[language], TERMS[language]
-    lines = [
-        label["title"],
-        "",
-        f"{label['controller']}: {terms.controller}",
-        f"{label['given']}: {terms.given_at:%Y-%m-%d %H:%M} UTC",
-        f"{label['method']}: {term[terms.method.value]}",
-        f"{label['text']}: {terms.text_version} ({terms.text_language})",
-        f"{label['expires']}: "
-        + (f"{terms.expires_at:%Y-%m-%d}" if terms.expires_at else label["no_expiry"]),
-        f"{label['purposes']}: " + ", ".join(term[p.value] for p in terms.purposes),
-        "",
-        f"{label['recipients']}:",
+def receipt_text(
+    terms: ConsentTerms, language: PersonLanguage, withdrawn_at: datetime | None = None
+) -> str:
+    """The receipt as plain text for printing: in the person's language, then in German (the
+    binding text); a draft translation says so at its top."""
+    languages = [language] if language == BINDING else [language, PersonLanguage(BINDING)]
+    sections = [_section(terms, texts.catalogue(lang), withdrawn_at) for lang in languages]
+    return SEPARATOR.join(sections)
+
+
+def _section(terms: ConsentTerms, t: texts.Catalogue, withdrawn_at: datetime | None) -> str:
+    ltr = _isolated if texts.SCRIPTS[t.language].rtl else str
+    lines = [t("Your consent – receipt"), ""]
+    if t.review.draft:
+        lines += [
+            t(
+                "This translation has not yet been checked by a translator. "
+                "The German text that follows is binding."
+            ),
+            "",
+        ]
+    lines += [
+        f"{t('Controller')}: {ltr(terms.controller)}",
+        f"{t('Given on')}: {ltr(_local(terms.given_at))}",
+        f"{t('Method')}: {t(METHODS[terms.method])}",
+        f"{t('Consent text')}: {ltr(f'{terms.text_version} ({terms.text_language})')}",
+        f"{t('Valid until')}: "
+        + (ltr(_local(terms.expires_at)) if terms.expires_at else t("until withdrawn")),
+        f"{t('Purposes')}: " + ", ".join(t(PURPOSES[p]) for p in terms.purposes),
     ]
+    if withdrawn_at is not None:
+        lines.append(f"{t('Withdrawn on')}: {ltr(_local(withdrawn_at))}")
+    lines += ["", f"{t('Recipients and what they receive')}:"]
     for recipient in terms.recipients:
-        who = (
-            f"{label['agency']} {recipient.agency_id}"
-            if recipient.agency_id
-            else f"{label['kind']} {recipient.kind}"
-        )
-        what = sorted(term[c] for c in _categories(terms, recipient))
+        if recipient.kind is not None:
+            who = t("Any agency of this kind: {kind}", kind=t(KINDS[recipient.kind]))
+        else:
+            who = t("Agency {agency}", agency=ltr(str(recipient.agency_id)))
+        what = sorted(t(CATEGORIES[DataCategory(c)]) for c in _categories(terms, recipient))
         lines.append(f"  - {who}: " + ", ".join(what))
     if terms.explicit_special_categories:
-        lines += ["", label["special"]]
-    lines += [
-        "",
-        label["withdraw"].format(controller=terms.controller, consent_id=terms.consent_id),
-    ]
+        lines += [
+            "",
+            t("You explicitly agreed that special categories of data (GDPR Art. 9) may be shared."),
+        ]
+    withdraw = (
+        "You can withdraw this consent at any time without giving reasons: contact "
+        "{controller} and quote the number {consent_id}. Every agency that received your data "
+        "will then be asked to delete it."
+    )
+    said = t(withdraw, controller=ltr(terms.controller), consent_id=ltr(terms.consent_id))
+    lines += ["", said]
     return "\n".join(lines) + "\n"
+
+
+def _isolated(value: str) -> str:
+    """A left-to-right run (a time, an id, a German name) kept whole inside right-to-left text
+    (Unicode bidi isolates: U+2066 LEFT-TO-RIGHT ISOLATE ... U+2069 POP DIRECTIONAL ISOLATE)."""
+    return f"\u2066{value}\u2069"
+
+
+def _local(moment: datetime) -> str:
+    """A time as the person's clock shows it, with its zone."""
+    return f"{moment.astimezone(BERLIN):%Y-%m-%d %H:%M %Z}"
 
 
 def _categories(terms: ConsentTerms, recipient: Any) -> set[str]:

@@ -14,6 +14,8 @@ from schemas.vocabulary import (
     ReferralStatus,
     Urgency,
 )
+from services.consent import texts
+from services.consent.texts import SCRIPTS, PersonLanguage
 from services.directory.needs import LABELS as TAXONOMY
 from services.web.i18n import N_
 
@@ -241,6 +243,13 @@ OUTCOMES = {
     Outcome.PARTLY_PROVIDED: N_("Help partly provided"),
     Outcome.NOT_PROVIDED: N_("Help not provided"),
 }
+
+PERSON_LANGUAGES = [
+    (language.value, SCRIPTS[language], texts.catalogue(language).review.draft)
+    for language in PersonLanguage
+]
+"""The languages a person can read their receipt in: code, name in itself and direction,
+and whether its text is still a draft translation."""
 
 EVERYTHING = {
     **{k.value: v for k, v in STATES.items()},

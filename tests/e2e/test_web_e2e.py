@@ -172,6 +172,19 @@ def test_a_counsellor_records_consent_refers_and_sees_the_agency_answer(
     assert "Ludwigslust-Parchim" in Path(download.value.path()).read_text()
     shot(page, "office-consent-receipt")
 
+    # in the person's language (Arabic, chosen from the request), right to left, marked as a
+    # draft translation, and the binding German text after it
+    page.go_back()
+    page.get_by_label("Quittung in der Sprache der Person").select_option("ar")
+    page.get_by_role("button", name="Quittung zeigen").click()
+    arabic = page.locator("pre.receipt[lang=ar]")
+    expect(arabic).to_have_attribute("dir", "rtl")
+    expect(arabic).to_contain_text("موافقتك – إيصال")
+    expect(arabic).to_contain_text("استشارات الهجرة")  # the kind named in words, not a code
+    expect(page.locator("pre.receipt[lang=de]")).to_contain_text("Ihre Einwilligung – Quittung")
+    expect(page.get_by_role("note")).to_contain_text("Entwurf")
+    shot(page, "office-consent-receipt-ar")
+
     # the agency answers through its NATS adapter; the open page follows without a reload
     page.goto(f"/office/referrals/{referral_id}")
     expect(page.locator("#referral-status")).to_have_attribute("data-status", "requested")

@@ -474,3 +474,16 @@ async def test_an_erased_request_is_gone_before_any_agency_is_asked(
     for agency in (AGENCY, "no-such-agency"):  # erased first: no directory answer matters
         gone = await office.post(send, json={"agency_id": agency})
         assert gone.status_code == 410 and "erased" in gone.text, gone.text
+
+
+async def test_the_receipt_comes_in_every_language_the_person_may_read_and_no_other(
+    office: httpx.AsyncClient, mine: dict[str, str]
+) -> None:
+    receipt = f"/consents/{mine['consent_id']}/receipt"
+    farsi = await office.get(receipt, params={"language": "fa"})
+    assert farsi.status_code == 200 and farsi.text.startswith("رضایت شما – رسید")
+    assert "Ihre Einwilligung – Quittung" in farsi.text  # the binding German after it
+    refused = await office.get(receipt, params={"language": "xx"})
+    assert refused.status_code == 422
+    said = json.dumps(refused.json())
+    assert all(f"'{code}'" in said for code in ("de", "ar", "ckb", "kmr", "ti", "so")), said

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from schemas.vocabulary import CLOSED_STATES, REASONS_FOR
-from services.web import forms, i18n, labels
+from services.consent import texts
+from services.consent.texts import BINDING, SCRIPTS, SEPARATOR, PersonLanguage
+from services.web import forms, labels
 from services.web.accounts import SignedIn
 from services.web.clients import Refused
 from services.web.pages import CheckedForm, Counsellor, WebDep, language_of, render
@@ -167,22 +169,28 @@ async def receipt(
     language: str = "de",
     download: bool = False,
 ) -> Response:
-    language = language if language in i18n.LANGUAGES else "de"
+    chosen = PersonLanguage(language) if language in set(PersonLanguage) else PersonLanguage.DE
     text = await web.intake.text(
-        _office(user), f"/consents/{consent_id}/receipt", language=language
+        _office(user), f"/consents/{consent_id}/receipt", language=chosen.value
     )
     if download:
-        name = f"consent-{consent_id}-{language}.txt"
+        name = f"consent-{consent_id}-{chosen.value}.txt"
         return PlainTextResponse(
             text, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
+    languages = [chosen] if chosen.value == BINDING else [chosen, PersonLanguage(BINDING)]
+    parts = [
+        {"lang": lang.value, "rtl": SCRIPTS[lang].rtl, "text": part}
+        for lang, part in zip(languages, text.split(SEPARATOR), strict=True)
+    ]
     return render(
         request,
         "office/receipt.html",
         user,
-        text=text,
+        parts=parts,
+        draft=texts.catalogue(chosen).review.draft,
         consent_id=consent_id,
-        receipt_language=language,
+        receipt_language=chosen.value,
     )
 
 

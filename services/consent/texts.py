@@ -1,0 +1,130 @@
+"""What a person reads, in their language: the catalogue of person-facing texts.
+
+The texts live as gettext catalogues (`locales/<language>/LC_MESSAGES/person.po`, English
+message ids, read with Babel at start: no compile step). Each catalogue says how far it can be
+trusted in its header: `X-Review-State` is `source` (German and English, written by the team;
+the German text is binding), `draft` (written by the team, not yet checked by a qualified
+translator) or `reviewed` (then `X-Reviewed-By` and `X-Reviewed-On` say by whom and when).
+Nothing falls back silently: a text missing in a language is an error, and
+tests/contract/test_person_texts.py fails on it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+LOCALES = Path(__file__).parent / "locales"
+BINDING = "de"
+"""The language whose text is binding: every other text is printed before it, never alone."""
+SEPARATOR = "\n" + "—" * 40 + "\n\n"
+"""Between a document's part in the person's language and its binding German part."""
+
+
+REVIEW_FIELD = re.compile(r'^"(X-Review(?:ed)?-[A-Za-z-]+): ?(.*?)\\n"$', re.M)
+"""A review field of a catalogue's header (Babel keeps only the standard ones)."""
+
+
+class PersonLanguage(StrEnum):
+    """The languages a person can read their texts in (ISO 639 codes)."""
+
+    DE = "de"
+    EN = "en"
+    AR = "ar"
+    FA = "fa"
+    PRS = "prs"
+    PS = "ps"
+    CKB = "ckb"
+    KMR = "kmr"
+    TR = "tr"
+    RU = "ru"
+    UK = "uk"
+    TI = "ti"
+    SO = "so"
+    FR = "fr"
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """How a language is written: its own name for itself, and its direction."""
+
+    endonym: str
+    rtl: bool = False
+
+
+SCRIPTS: dict[PersonLanguage, Script] = {
+    PersonLanguage.DE: Script("Deutsch"),
+    PersonLanguage.EN: Script("English"),
+    PersonLanguage.AR: Script("العربية", rtl=True),
+    PersonLanguage.FA: Script("فارسی", rtl=True),
+    PersonLanguage.PRS: Script("دری", rtl=True),
+    PersonLanguage.PS: Script("پښتو", rtl=True),
+    PersonLanguage.CKB: Script("کوردیی ناوەندی", rtl=True),
+    PersonLanguage.KMR: Script("Kurmancî"),
+    PersonLanguage.TR: Script("Türkçe"),
+    PersonLanguage.RU: Script("Русский"),
+    PersonLanguage.UK: Script("Українська"),
+    PersonLanguage.TI: Script("ትግርኛ"),
+    PersonLanguage.SO: Script("Soomaali"),
+    PersonLanguage.FR: Script("Français"),
+}
+
+
+class MissingText(KeyError):
+    """A person-facing text has no translation in a language (never shown in English
+    instead)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """How far a language's texts can be trusted."""
+
+    state: str  # source, draft or reviewed
+    by: str = ""
+    on: str = ""
+
+    @property
+    def draft(self) -> bool:
+        return self.state == "draft"
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """One language's texts and their review."""
+
+    language: PersonLanguage
+    texts: dict[str, str]
+    review: Review
+
+    def __call__(self, message: str, **values: str) -> str:
+        """The text for `message` (its English id), with `values` filled in."""
+        found = self.texts.get(message)
+        if not found:
+            raise MissingText(f"{message!r} has no {self.language} text")
+        return found.format(**values) if values else found
+
+
+def path(language: PersonLanguage) -> Path:
+    return LOCALES / language.value / "LC_MESSAGES" / "person.po"
+
+
+@cache
+def catalogue(language: PersonLanguage) -> Catalogue:
+    """A language's catalogue, read once."""
+    file = path(language)
+    with file.open("rb") as po:
+        texts = {str(m.id): str(m.string) for m in read_po(po) if m.id}
+    header = dict(
+        re.findall(r'^"(X-Review(?:ed)?-[A-Za-z-]+): ?(.*?)\\n"$', file.read_text(), re.M)
+    )
+    review = Review(
+        header.get("X-Review-State", "draft"),
+        header.get("X-Reviewed-By", ""),
+        header.get("X-Reviewed-On", ""),
+    )
+    return Catalogue(language, texts, review)

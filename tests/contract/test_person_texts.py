@@ -1,0 +1,48 @@
+"""Every text a person reads exists in every language Wegweiser offers them: complete, with
+the same placeholders as its English source, and with its review state said honestly."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.consent import texts
+from services.consent.texts import SCRIPTS, MissingText, PersonLanguage
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+SOURCE = texts.catalogue(PersonLanguage.EN)
+
+
+def test_the_issue_s_languages_are_all_offered_with_their_direction():
+    wanted = {"de", "en", "ar", "fa", "prs", "ps", "ckb", "kmr", "tr", "ru", "uk", "ti", "so", "fr"}
+    assert {lang.value for lang in PersonLanguage} == wanted
+    assert {lang.value for lang, script in SCRIPTS.items() if script.rtl} == {
+        "ar", "fa", "prs", "ps", "ckb"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("language", list(PersonLanguage))
+def test_a_catalogue_translates_every_source_text_with_the_same_placeholders(language):
+    found = texts.catalogue(language)
+    assert set(found.texts) == set(SOURCE.texts), language
+    for message, text in found.texts.items():
+        assert text.strip(), (language, message)
+        assert sorted(PLACEHOLDER.findall(text)) == sorted(PLACEHOLDER.findall(message)), (
+            language,
+            message,
+        )
+
+
+@pytest.mark.parametrize("language", list(PersonLanguage))
+def test_a_catalogue_says_how_far_it_can_be_trusted(language):
+    review = texts.catalogue(language).review
+    assert review.state in {"source", "draft", "reviewed"}
+    if review.state == "reviewed":
+        assert review.by and re.match(r"^\d{4}-\d{2}-\d{2}$", review.on), review
+    assert (review.state == "source") == (language in {PersonLanguage.DE, PersonLanguage.EN})
+
+
+def test_a_missing_text_is_an_error_never_english():
+    with pytest.raises(MissingText, match="has no fa text"):
+        texts.catalogue(PersonLanguage.FA)("A sentence nobody translated")
