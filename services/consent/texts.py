@@ -75,6 +75,35 @@ SCRIPTS: dict[PersonLanguage, Script] = {
 }
 
 
+CONSENT_TEXT_VERSION = "2026-11"
+"""The version of the consent text the person is shown (its words are the catalogues')."""
+CONSENT_TEXT = (
+    "Consent to referral (version {version})",
+    "I agree that the office passes my request on to the agencies named below so that they can "
+    "help me. Only the data ticked below is passed on, encrypted, and only to these agencies.",
+    "Health data, origin or religion are passed on only if I explicitly agree to that.",
+    "I can withdraw this consent at any time at the office. Then no further agency is asked, "
+    "and every agency that received my data is asked to delete it. I receive a receipt for "
+    "this consent.",
+)
+"""The consent text: its title, then its paragraphs (English ids of the catalogues)."""
+
+
+def consent_text(language: PersonLanguage) -> list[str]:
+    """The consent text of the current version in `language`: title, then paragraphs."""
+    t = catalogue(language)
+    title, *paragraphs = CONSENT_TEXT
+    version = left_to_right(CONSENT_TEXT_VERSION, language)
+    return [t(title, version=version), *(t(p) for p in paragraphs)]
+
+
+def left_to_right(value: str, language: PersonLanguage) -> str:
+    """A left-to-right run (a time, an id, a version, a German name) kept whole inside a
+    right-to-left language's text (Unicode bidi isolates: U+2066 LEFT-TO-RIGHT ISOLATE ...
+    U+2069 POP DIRECTIONAL ISOLATE); as it is in a left-to-right language."""
+    return f"\u2066{value}\u2069" if SCRIPTS[language].rtl else value
+
+
 class MissingText(KeyError):
     """A person-facing text has no translation in a language (never shown in English
     instead)."""

@@ -100,7 +100,9 @@ def receipt_text(
 
 
 def _section(terms: ConsentTerms, t: texts.Catalogue, withdrawn_at: datetime | None) -> str:
-    ltr = _isolated if texts.SCRIPTS[t.language].rtl else str
+    def ltr(value: str) -> str:
+        return texts.left_to_right(value, t.language)
+
     lines = [t("Your consent – receipt"), ""]
     if t.review.draft:
         lines += [
@@ -142,12 +144,6 @@ def _section(terms: ConsentTerms, t: texts.Catalogue, withdrawn_at: datetime | N
     said = t(withdraw, controller=ltr(terms.controller), consent_id=ltr(terms.consent_id))
     lines += ["", said]
     return "\n".join(lines) + "\n"
-
-
-def _isolated(value: str) -> str:
-    """A left-to-right run (a time, an id, a German name) kept whole inside right-to-left text
-    (Unicode bidi isolates: U+2066 LEFT-TO-RIGHT ISOLATE ... U+2069 POP DIRECTIONAL ISOLATE)."""
-    return f"\u2066{value}\u2069"
 
 
 def _local(moment: datetime) -> str:

@@ -12,11 +12,9 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from schemas.vocabulary import SPECIAL_CATEGORIES
+from services.consent.texts import CONSENT_TEXT_VERSION
 from services.intake.api_models import RequestCreate
 from services.web.i18n import N_
-
-CONSENT_TEXT_VERSION = "2026-11"
-"""The version of the consent text the form shows (templates/office/consent_text_*.html)."""
 
 _GENERIC = {
     "missing": N_("This field is required."),

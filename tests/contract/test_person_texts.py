@@ -46,3 +46,13 @@ def test_a_catalogue_says_how_far_it_can_be_trusted(language):
 def test_a_missing_text_is_an_error_never_english():
     with pytest.raises(MissingText, match="has no fa text"):
         texts.catalogue(PersonLanguage.FA)("A sentence nobody translated")
+
+
+@pytest.mark.parametrize("language", list(PersonLanguage))
+def test_the_consent_text_exists_in_every_language_with_its_version(language):
+    title, *paragraphs = texts.consent_text(language)
+    assert texts.CONSENT_TEXT_VERSION in title and len(paragraphs) == 3
+    rtl = SCRIPTS[language].rtl
+    assert (f"\u2066{texts.CONSENT_TEXT_VERSION}\u2069" in title) is rtl  # kept left to right
+    if language is not PersonLanguage.EN:
+        assert not set(paragraphs) & set(texts.consent_text(PersonLanguage.EN)[1:]), language

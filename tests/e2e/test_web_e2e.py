@@ -148,6 +148,19 @@ def test_a_counsellor_records_consent_refers_and_sees_the_agency_answer(
         page.locator(f"input[name=data_categories][value={category}]").check()
     page.locator("input[name=method][value=signed-form]").check()
     page.locator("#consent_read").check()
+    # the person reads Farsi: the consent text shows in Farsi, right to left, beside the
+    # binding German text the counsellor reads
+    page.locator("#text_language").select_option("fa")
+    farsi = page.locator("[data-consent-language=fa]")
+    expect(farsi).to_be_visible()
+    expect(farsi).to_have_attribute("dir", "rtl")
+    expect(farsi).to_contain_text("رضایت به ارجاع")
+    expect(page.locator("[data-consent-language=ar]")).to_be_hidden()
+    expect(page.locator(".consent-binding")).to_contain_text(
+        "Einwilligung in die Weitervermittlung"
+    )
+    farsi.scroll_into_view_if_needed()
+    shot(page, "office-consent-text-fa")
     page.get_by_role("button", name="Anfrage und Einwilligung speichern").click()
 
     expect(page.get_by_role("heading", name=re.compile("web-client-1"))).to_be_visible()

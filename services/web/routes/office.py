@@ -57,7 +57,8 @@ def _request_form(
         status,
         form=parsed.values,
         errors=parsed.errors,
-        consent_version=forms.CONSENT_TEXT_VERSION,
+        consent_version=texts.CONSENT_TEXT_VERSION,
+        consent_texts={language.value: texts.consent_text(language) for language in PersonLanguage},
     )
 
 

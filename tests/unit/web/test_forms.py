@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from starlette.datastructures import FormData, UploadFile
 
+from services.consent import texts
 from services.intake.api_models import RequestCreate
 from services.web import forms
 
@@ -48,7 +49,7 @@ def test_a_complete_form_becomes_intakes_request_with_the_shown_consent_text():
     body = RequestCreate.model_validate(parsed.body)
     assert body.languages == ["fa", "dar"]
     assert body.age == 29
-    assert body.consent.text_version == forms.CONSENT_TEXT_VERSION
+    assert body.consent.text_version == texts.CONSENT_TEXT_VERSION
     assert body.consent.text_language == "fa"
     assert body.consent.given_at == NOW
     assert [(r.kind, r.agency_id) for r in body.consent.recipients] == [
