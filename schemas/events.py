@@ -80,6 +80,13 @@ class ConsentTerms(Contract):
     expires_at: AwareDatetime | None = None
     text_version: str = Field(min_length=1, max_length=40)
     text_language: Language
+    text_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the exact consent text the person was shown (UTF-8, its "
+        "title and paragraphs joined by blank lines), when it was Wegweiser's own text of "
+        "that version and language: an office can later prove which words the person read",
+    )
 
     @model_validator(mode="after")
     def _special_needs_explicit(self) -> ConsentTerms:
@@ -210,7 +217,7 @@ class RequestRecorded(Payload):
 class ConsentRecorded(Payload):
     """The person's consent was recorded for a request."""
 
-    event_type = "de.wegweiser.intake.consent.recorded.v2"
+    event_type = "de.wegweiser.intake.consent.recorded.v3"
     request_id: Id
     terms: ConsentTerms
 
@@ -228,7 +235,7 @@ class ConsentWithdrawn(Payload):
 class ReferralRequested(Payload):
     """The office asks the referral service to offer a request to one agency."""
 
-    event_type = "de.wegweiser.intake.referral.requested.v3"
+    event_type = "de.wegweiser.intake.referral.requested.v4"
     referral_id: Id
     request_id: Id
     office_id: Id

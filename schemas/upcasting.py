@@ -86,6 +86,12 @@ UPCASTERS: dict[str, tuple[str, Callable[[Json], Json]]] = {
         _cancellation_v1,
     ),
     "de.wegweiser.referral.offered.v2": ("de.wegweiser.referral.offered.v3", _offered_v2),
+    # before the consent terms had their text's fingerprint (it stays unknown: None)
+    "de.wegweiser.intake.consent.recorded.v2": ("de.wegweiser.intake.consent.recorded.v3", dict),
+    "de.wegweiser.intake.referral.requested.v3": (
+        "de.wegweiser.intake.referral.requested.v4",
+        dict,
+    ),
     **{
         f"de.wegweiser.referral.{kind}.v1": (f"de.wegweiser.referral.{kind}.v2", _change(kind))
         for kind in CHANGE_KINDS

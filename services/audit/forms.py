@@ -159,6 +159,7 @@ DATA: dict[str, Check] = {
     "method": matching(CODE),
     "text_version": matching(VERSION),
     "text_language": matching(TOKEN),
+    "text_sha256": matching(HEX),
     "person_reference": either(matching(HEX), matching(TOKEN)),
     "controller": from_a_service(text(200)),
     "change": matching(TOKEN),

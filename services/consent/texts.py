@@ -11,6 +11,7 @@ tests/contract/test_person_texts.py fails on it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -95,6 +96,12 @@ def consent_text(language: PersonLanguage) -> list[str]:
     title, *paragraphs = CONSENT_TEXT
     version = left_to_right(CONSENT_TEXT_VERSION, language)
     return [t(title, version=version), *(t(p) for p in paragraphs)]
+
+
+def consent_text_sha256(language: PersonLanguage) -> str:
+    """The fingerprint of the consent text as `consent_text` shows it in `language`."""
+    shown = "\n\n".join(consent_text(language))
+    return hashlib.sha256(shown.encode()).hexdigest()
 
 
 def left_to_right(value: str, language: PersonLanguage) -> str:

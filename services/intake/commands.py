@@ -23,6 +23,7 @@ from schemas.events import (
 )
 from schemas.queries import AgencyCard
 from schemas.vocabulary import CLOSED_STATES, ReasonCode, ReferralStatus
+from services.consent import texts
 from services.intake import case, projection, views
 from services.intake.api_models import RequestCreate
 from services.intake.case import Person
@@ -52,6 +53,7 @@ def record_request(office: Office, session: Session, body: RequestCreate) -> tup
         consent_id=consent_id,
         person_reference=office.vault.pseudonym(body.client_reference),
         controller=office.controller,
+        text_sha256=shown_text_sha256(body.consent.text_version, body.consent.text_language),
         **body.consent.model_dump(),
     )
     session.add(row)
@@ -174,6 +176,14 @@ def _other_consents_stand(session: Session, person_ref: str) -> bool:
         .where(RequestRow.client_reference == person_ref, col(ConsentRow.withdrawn_at).is_(None))
     )
     return session.exec(stmt).first() is not None
+
+
+def shown_text_sha256(version: str, language: str) -> str | None:
+    """The fingerprint of the consent text the person was shown, if it was Wegweiser's own
+    text of this version in this language (an office's own text has none here)."""
+    if version != texts.CONSENT_TEXT_VERSION or language not in set(texts.PersonLanguage):
+        return None
+    return texts.consent_text_sha256(texts.PersonLanguage(language))
 
 
 CANCELLATION_REQUESTED = "cancellation-requested"

@@ -76,6 +76,7 @@ def receipt_json(terms: ConsentTerms, withdrawn_at: datetime | None) -> dict[str
         "piiPrincipalId": terms.person_reference,
         "piiControllers": [{"piiController": terms.controller}],
         "policyUrl": f"consent-text:{terms.text_version}",
+        "consentTextSha256": terms.text_sha256,
         "services": [
             {
                 "service": "wegweiser-referral",

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from schemas.catalogue import BY_TYPE
 from schemas.events import (
     AgencyAnswer,
+    ConsentRecorded,
     ReferralCancellationRequested,
     ReferralExpired,
     ReferralOffered,
@@ -106,3 +107,17 @@ def test_an_older_version_of_another_event_is_still_refused():
 def test_what_is_not_json_is_refused_as_before():
     with pytest.raises(ValidationError, match="Invalid JSON"):
         read(b"\xff not json", AgencyAnswer)
+
+
+def test_consent_terms_from_before_the_text_fingerprint_are_read_without_one():
+    terms = {
+        "consent_id": "con-1", "person_reference": "p-1", "controller": "Landkreis",
+        "recipients": [{"kind": "legal-aid"}], "purposes": ["referral"],
+        "data_categories": ["needs"], "method": "signed-form",
+        "given_at": "2026-11-20T09:00:00Z", "text_version": "2026-11", "text_language": "fa",
+    }  # fmt: skip
+    event = read(
+        old("de.wegweiser.intake.consent.recorded.v2", {"request_id": "req-1", "terms": terms}),
+        ConsentRecorded,
+    )
+    assert event.type.endswith("consent.recorded.v3") and event.data.terms.text_sha256 is None

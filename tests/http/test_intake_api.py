@@ -7,6 +7,7 @@ tests/e2e."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from services.consent import texts
 from services.intake import access
 from services.intake.store import ConsentRow, ReferralView, RequestRow
 from tests.support.intake import HOST, IntakeApp
@@ -487,3 +489,22 @@ async def test_the_receipt_comes_in_every_language_the_person_may_read_and_no_ot
     assert refused.status_code == 422
     said = json.dumps(refused.json())
     assert all(f"'{code}'" in said for code in ("de", "ar", "ckb", "kmr", "ti", "so")), said
+
+
+async def test_the_consent_record_keeps_the_fingerprint_of_the_text_the_person_read(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    body = request_body()
+    body["consent"] |= {"text_version": texts.CONSENT_TEXT_VERSION, "text_language": "fa"}
+    made = (await office.post("/requests", json=body)).json()
+    shown = "\n\n".join(texts.consent_text(texts.PersonLanguage.FA))
+    receipt = await office.get(f"/consents/{made['consent_id']}/receipt?format=json")
+    assert receipt.json()["consentTextSha256"] == hashlib.sha256(shown.encode()).hexdigest()
+    [recorded] = intake.staged_events("ww.intake.consent.recorded")
+    assert recorded["type"] == "de.wegweiser.intake.consent.recorded.v3"
+    assert recorded["data"]["terms"]["text_sha256"] == receipt.json()["consentTextSha256"]
+    own_text = request_body()
+    own_text["consent"] |= {"text_version": "office-2025", "text_language": "fa"}
+    other = (await office.post("/requests", json=own_text)).json()
+    theirs = await office.get(f"/consents/{other['consent_id']}/receipt?format=json")
+    assert theirs.json()["consentTextSha256"] is None  # not Wegweiser's text: no fingerprint
