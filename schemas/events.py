@@ -38,6 +38,14 @@ Postcode = Annotated[
     str, Field(pattern=r"^(0[1-9]|[1-9][0-9])[0-9]{3}$", description="German postcode (PLZ)")
 ]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code")]
+TextLanguage = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z]{2,3}(-x-[a-z]{2,8})?$",
+        description="the language a text was read in: an ISO 639 code, or a private-use "
+        "variant of one (de-x-ls: Leichte Sprache, easy-read German)",
+    ),
+]
 Reason = Annotated[str, Field(min_length=3, max_length=500)]
 """Free text of version 1 events, kept for the dead-letter and refusal messages only."""
 Comment = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -79,7 +87,7 @@ class ConsentTerms(Contract):
     given_at: AwareDatetime
     expires_at: AwareDatetime | None = None
     text_version: str = Field(min_length=1, max_length=40)
-    text_language: Language
+    text_language: TextLanguage
     text_sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",

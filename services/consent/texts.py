@@ -32,9 +32,12 @@ REVIEW_FIELD = re.compile(r'^"(X-Review(?:ed)?-[A-Za-z-]+): ?(.*?)\\n"$', re.M)
 
 
 class PersonLanguage(StrEnum):
-    """The languages a person can read their texts in (ISO 639 codes)."""
+    """The languages a person can read their texts in (ISO 639 codes, and one private-use
+    variant)."""
 
     DE = "de"
+    DE_LS = "de-x-ls"
+    """Leichte Sprache: easy-read German (short sentences, hard words explained)."""
     EN = "en"
     AR = "ar"
     FA = "fa"
@@ -60,6 +63,7 @@ class Script:
 
 SCRIPTS: dict[PersonLanguage, Script] = {
     PersonLanguage.DE: Script("Deutsch"),
+    PersonLanguage.DE_LS: Script("Leichte Sprache"),
     PersonLanguage.EN: Script("English"),
     PersonLanguage.AR: Script("العربية", rtl=True),
     PersonLanguage.FA: Script("فارسی", rtl=True),

@@ -23,6 +23,7 @@ from schemas.events import (
     Postcode,
     Recipient,
     Residence,
+    TextLanguage,
     require_explicit,
 )
 from schemas.queries import Candidate, Excluded
@@ -66,7 +67,7 @@ class ConsentIn(Strict):
     given_at: AwareDatetime
     expires_at: AwareDatetime | None = None
     text_version: str = Field(min_length=1, max_length=40)
-    text_language: Language = "de"
+    text_language: TextLanguage = "de"
 
     @model_validator(mode="after")
     def _special_needs_explicit(self) -> ConsentIn:
