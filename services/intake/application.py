@@ -189,6 +189,20 @@ class Intake:
         """A consent's terms, for the person's receipt, and when it was withdrawn."""
         return await self.db.read(lambda s: views.load_consent(office, s, consent_id))
 
+    async def agency_names(self, terms: ConsentTerms) -> dict[str, str]:
+        """The names of the agencies a consent names by id, as the directory gives them, so
+        that the person reads names, not ids; an agency the directory does not answer for
+        (unknown, or the directory down) keeps its id."""
+        names: dict[str, str] = {}
+        for agency_id in {r.agency_id for r in terms.recipients if r.agency_id}:
+            try:
+                card = await self.directory.lookup(agency_id)
+            except DirectoryUnavailable:
+                return names
+            if card is not None:
+                names[agency_id] = card.name
+        return names
+
     async def withdraw(self, office: Office, consent_id: str) -> WithdrawalPublic:
         """Withdraw a consent: open referrals are cancelled, every agency that received data
         is asked to delete it, and the person's data is erased unless another consent stands."""

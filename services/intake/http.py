@@ -251,7 +251,8 @@ def create_app(
         terms, withdrawn_at = await intake.receipt(office, consent_id)
         if format == "json":
             return receipt.receipt_json(terms, withdrawn_at)
-        return PlainTextResponse(receipt.receipt_text(terms, language, withdrawn_at))
+        names = await intake.agency_names(terms)
+        return PlainTextResponse(receipt.receipt_text(terms, language, withdrawn_at, names))
 
     @app.post("/consents/{consent_id}/withdraw", responses=documented(401, 403, 404))
     async def withdraw(consent_id: str, intake: IntakeDep, office: OfficeDep) -> WithdrawalPublic:

@@ -91,16 +91,27 @@ def receipt_json(terms: ConsentTerms, withdrawn_at: datetime | None) -> dict[str
 
 
 def receipt_text(
-    terms: ConsentTerms, language: PersonLanguage, withdrawn_at: datetime | None = None
+    terms: ConsentTerms,
+    language: PersonLanguage,
+    withdrawn_at: datetime | None = None,
+    names: dict[str, str] | None = None,
 ) -> str:
     """The receipt as plain text for printing: in the person's language, then in German (the
-    binding text); a draft translation says so at its top."""
+    binding text); a draft translation says so at its top. `names`: the agencies' names by
+    id (an agency without one shows its id)."""
     languages = [language] if language == BINDING else [language, PersonLanguage(BINDING)]
-    sections = [_section(terms, texts.catalogue(lang), withdrawn_at) for lang in languages]
+    sections = [
+        _section(terms, texts.catalogue(lang), withdrawn_at, names or {}) for lang in languages
+    ]
     return SEPARATOR.join(sections)
 
 
-def _section(terms: ConsentTerms, t: texts.Catalogue, withdrawn_at: datetime | None) -> str:
+def _section(
+    terms: ConsentTerms,
+    t: texts.Catalogue,
+    withdrawn_at: datetime | None,
+    names: dict[str, str],
+) -> str:
     def ltr(value: str) -> str:
         return texts.left_to_right(value, t.language)
 
@@ -129,7 +140,8 @@ def _section(terms: ConsentTerms, t: texts.Catalogue, withdrawn_at: datetime | N
         if recipient.kind is not None:
             who = t("Any agency of this kind: {kind}", kind=t(KINDS[recipient.kind]))
         else:
-            who = t("Agency {agency}", agency=ltr(str(recipient.agency_id)))
+            agency_id = str(recipient.agency_id)
+            who = t("Agency {agency}", agency=ltr(names.get(agency_id, agency_id)))
         what = sorted(t(CATEGORIES[DataCategory(c)]) for c in _categories(terms, recipient))
         lines.append(f"  - {who}: " + ", ".join(what))
     if terms.explicit_special_categories:

@@ -508,3 +508,15 @@ async def test_the_consent_record_keeps_the_fingerprint_of_the_text_the_person_r
     other = (await office.post("/requests", json=own_text)).json()
     theirs = await office.get(f"/consents/{other['consent_id']}/receipt?format=json")
     assert theirs.json()["consentTextSha256"] is None  # not Wegweiser's text: no fingerprint
+
+
+async def test_the_receipt_names_an_agency_the_consent_names_by_id(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    body = request_body()
+    body["consent"]["recipients"] = [{"agency_id": AGENCY}]
+    made = (await office.post("/requests", json=body)).json()
+    card = await intake.intake.directory.lookup(AGENCY)
+    assert card is not None
+    text = (await office.get(f"/consents/{made['consent_id']}/receipt")).text
+    assert f"Stelle {card.name}:" in text and AGENCY not in text

@@ -87,3 +87,10 @@ def test_in_right_to_left_text_times_and_ids_stay_left_to_right():
     assert "\u20662026-11-20 11:00 CET\u2069" in arabic and "\u2066con-42\u2069" in arabic
     german = receipt_text(TERMS, PersonLanguage.DE)
     assert "\u2066" not in german  # left-to-right text needs no isolates
+
+
+def test_the_person_reads_an_agency_s_name_where_the_directory_gave_one():
+    named = receipt_text(TERMS, PersonLanguage.DE, names={"oa-rechtshilfe": "Rechtshilfe e. V."})
+    assert "  - Stelle Rechtshilfe e. V.: Aufenthaltsstatus, Name" in named
+    assert "oa-rechtshilfe" not in named
+    assert "  - Stelle oa-rechtshilfe:" in receipt_text(TERMS, PersonLanguage.DE)  # no name
