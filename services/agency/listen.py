@@ -41,6 +41,8 @@ async def listen(
                 }
                 if delivery.case is not None:
                     line["case"] = delivery.case.model_dump(mode="json", exclude_none=True)
+                if delivery.comment is not None:  # the office's, opened with this agency's key
+                    line["comment"] = delivery.comment
                 if delivery.error is not None:
                     line["error"] = {"code": delivery.error.code, "message": str(delivery.error)}
                 elif acknowledge:

@@ -136,7 +136,8 @@ async def test_agency_listen_acknowledges_an_offer_in_its_backlog_only_if_still_
         still_open = await send_referral(http)
         closed = await send_referral(http)
         await until_status(http, closed, "requested")
-        await http.post(f"/referrals/{closed}/cancel", json={"reason": "need-met"})
+        said = {"reason": "need-met", "comment": "Found a course nearer home"}
+        await http.post(f"/referrals/{closed}/cancel", json=said)
         await until_status(http, closed, "cancelled")
         listener = wegweiser(system, "agency", "listen", "--agency", AGENCY, "--acknowledge")
         try:
@@ -144,6 +145,8 @@ async def test_agency_listen_acknowledges_an_offer_in_its_backlog_only_if_still_
                 asyncio.to_thread(_printed, listener, closed, "cancelled"), 30
             )
             assert printed["event"]["data"]["referral_id"] == closed
+            assert printed["comment"] == "Found a course nearer home"  # opened by the agency
+            assert "nearer home" not in json.dumps(printed["event"])  # it travelled sealed
             await until_status(http, still_open, "received")
         finally:
             listener.terminate()
