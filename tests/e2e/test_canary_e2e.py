@@ -90,7 +90,8 @@ async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(
 
 def each_process_opened_only_its_own_keys(trace: Path) -> None:
     """Every service opened its own broker seed and no other; the web app no broker or agency
-    key at all; only the gateway an agency's private key (the e-mail agencies it serves)."""
+    key at all; only the gateway an agency's private key (the e-mail agencies it serves); only
+    intake an office's private keys."""
     opened: dict[str, set[str]] = defaultdict(set)
     for line in trace.read_text().splitlines():
         who, path = line.split("\t")
@@ -104,6 +105,17 @@ def each_process_opened_only_its_own_keys(trace: Path) -> None:
             p for p in opened[process] if p.startswith("agencies/") and not p.endswith(".pub.jwk")
         }
         assert private == set(), process
+    # the offices' private keys (signing cases, opening agencies' comments): intake's alone
+    for process in opened:
+        office_private = {
+            p
+            for p in opened[process]
+            if p.startswith(("office/", "office-sealing/")) and not p.endswith(".pub.jwk")
+        }
+        if process == "intake":
+            assert any(p.startswith("office-sealing/") for p in office_private), office_private
+        else:
+            assert office_private == set(), (process, office_private)
 
 
 @pytest.mark.postgres
