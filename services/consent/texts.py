@@ -20,6 +20,8 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from schemas.vocabulary import AgencyKind, ConsentMethod, DataCategory, Purpose
+
 LOCALES = Path(__file__).parent / "locales"
 BINDING = "de"
 """The language whose text is binding: every other text is printed before it, never alone."""
@@ -113,6 +115,57 @@ def left_to_right(value: str, language: PersonLanguage) -> str:
     right-to-left language's text (Unicode bidi isolates: U+2066 LEFT-TO-RIGHT ISOLATE ...
     U+2069 POP DIRECTIONAL ISOLATE); as it is in a left-to-right language."""
     return f"\u2066{value}\u2069" if SCRIPTS[language].rtl else value
+
+
+PURPOSES = {
+    Purpose.REFERRAL: "referral to a specialist agency",
+    Purpose.FOLLOW_UP: "follow-up by the counselling office",
+}
+METHODS = {
+    ConsentMethod.SIGNED_FORM: "signed form",
+    ConsentMethod.WITNESSED_VERBAL: "given verbally, with a witness",
+    ConsentMethod.ELECTRONIC: "given electronically",
+}
+CATEGORIES = {
+    DataCategory.CLIENT_REFERENCE: "file reference",
+    DataCategory.NAME: "name",
+    DataCategory.NEEDS: "needs",
+    DataCategory.LANGUAGES: "languages",
+    DataCategory.AGE: "age",
+    DataCategory.AREA: "place of residence",
+    DataCategory.CASE_NOTE: "case note",
+    DataCategory.CONTACT: "contact details",
+    DataCategory.RESIDENCE_STATUS: "residence status",
+    DataCategory.HEALTH: "health",
+    DataCategory.ETHNIC_ORIGIN: "ethnic origin",
+    DataCategory.RELIGION: "religion",
+}
+KINDS = {
+    AgencyKind.LEGAL_AID: "legal aid",
+    AgencyKind.RECOGNITION_COUNSELLING: "recognition of foreign qualifications",
+    AgencyKind.LANGUAGE_SCHOOL: "language school",
+    AgencyKind.MIGRATION_COUNSELLING: "migration counselling",
+    AgencyKind.YOUTH_MIGRATION_SERVICE: "youth migration service",
+    AgencyKind.JOBCENTER: "Jobcenter",
+    AgencyKind.EMPLOYMENT_AGENCY: "employment agency",
+    AgencyKind.PSYCHOSOCIAL: "psychosocial support",
+    AgencyKind.VIOLENCE_PROTECTION: "protection from violence",
+    AgencyKind.HOUSING: "housing help",
+    AgencyKind.HEALTH: "health service",
+    AgencyKind.EDUCATION: "school or childcare",
+    AgencyKind.INTERPRETING: "interpreting",
+    AgencyKind.COUNSELLING_OFFICE: "counselling office",
+    AgencyKind.AUTHORITY: "public authority",
+}
+"""Each code a person's text shows, as the English id of its text: no code is ever shown
+as it is."""
+
+
+def printed_in(language: PersonLanguage) -> list[PersonLanguage]:
+    """The languages a document for the person is printed in, in order: theirs, then the
+    binding German (once, if theirs is German)."""
+    binding = PersonLanguage(BINDING)
+    return [language] if language == binding else [language, binding]
 
 
 class MissingText(KeyError):

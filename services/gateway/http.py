@@ -72,7 +72,10 @@ def create_app(
             answer = callbacks.CallbackAnswer.model_validate_json(body)
         except ValidationError as exc:
             raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
-        note = _sealed(answer.comment, answer.referral_id, office_keys(), answer.office)
+        try:
+            note = _sealed(answer.comment, answer.referral_id, office_keys(), answer.office)
+        except sealing.NoOfficeKey as exc:
+            raise HTTPException(422, str(exc)) from None
         try:
             taken = await run(
                 lambda s: callbacks.take(s, agency_id, webhook_id, answer, now(), note)
@@ -135,8 +138,8 @@ def create_app(
         office = case.office_id if case is not None else None  # the office that sent it
         try:
             note = _sealed(text, portal.referral_id, office_keys(), office)
-        except HTTPException as exc:
-            return HTMLResponse(_page(str(exc.detail)), exc.status_code)
+        except sealing.NoOfficeKey as exc:
+            return HTMLResponse(_page(str(exc)), 422)
         chosen = answer.action
         await run(
             lambda s: handlers.stage_answer(
@@ -220,13 +223,10 @@ def _office_comment(
 def _sealed(
     comment: str | None, referral_id: str, office_keys: dict[str, jwk.JWK], office: str | None
 ) -> SealedNote | None:
-    """An agency's comment sealed to the office at once (422 if no office key fits)."""
+    """An agency's comment sealed to the office at once (NoOfficeKey if no office key fits)."""
     if comment is None:
         return None
-    try:
-        return sealing.comment_to_office(comment, referral_id, office_keys, office)
-    except sealing.NoOfficeKey as exc:
-        raise HTTPException(422, str(exc)) from None
+    return sealing.comment_to_office(comment, referral_id, office_keys, office)
 
 
 def _page(message: str) -> str:

@@ -12,56 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.events import ConsentTerms
-from schemas.vocabulary import AgencyKind, ConsentMethod, DataCategory, Purpose
+from schemas.vocabulary import DataCategory
 from services.consent import texts
 from services.consent.rules import releasable_to
-from services.consent.texts import BINDING, SEPARATOR, PersonLanguage
+from services.consent.texts import SEPARATOR, PersonLanguage
 
 BERLIN = ZoneInfo("Europe/Berlin")
 """Times on a receipt are the person's local time, with the zone (never bare UTC)."""
-
-PURPOSES = {
-    Purpose.REFERRAL: "referral to a specialist agency",
-    Purpose.FOLLOW_UP: "follow-up by the counselling office",
-}
-METHODS = {
-    ConsentMethod.SIGNED_FORM: "signed form",
-    ConsentMethod.WITNESSED_VERBAL: "given verbally, with a witness",
-    ConsentMethod.ELECTRONIC: "given electronically",
-}
-CATEGORIES = {
-    DataCategory.CLIENT_REFERENCE: "file reference",
-    DataCategory.NAME: "name",
-    DataCategory.NEEDS: "needs",
-    DataCategory.LANGUAGES: "languages",
-    DataCategory.AGE: "age",
-    DataCategory.AREA: "place of residence",
-    DataCategory.CASE_NOTE: "case note",
-    DataCategory.CONTACT: "contact details",
-    DataCategory.RESIDENCE_STATUS: "residence status",
-    DataCategory.HEALTH: "health",
-    DataCategory.ETHNIC_ORIGIN: "ethnic origin",
-    DataCategory.RELIGION: "religion",
-}
-KINDS = {
-    AgencyKind.LEGAL_AID: "legal aid",
-    AgencyKind.RECOGNITION_COUNSELLING: "recognition of foreign qualifications",
-    AgencyKind.LANGUAGE_SCHOOL: "language school",
-    AgencyKind.MIGRATION_COUNSELLING: "migration counselling",
-    AgencyKind.YOUTH_MIGRATION_SERVICE: "youth migration service",
-    AgencyKind.JOBCENTER: "Jobcenter",
-    AgencyKind.EMPLOYMENT_AGENCY: "employment agency",
-    AgencyKind.PSYCHOSOCIAL: "psychosocial support",
-    AgencyKind.VIOLENCE_PROTECTION: "protection from violence",
-    AgencyKind.HOUSING: "housing help",
-    AgencyKind.HEALTH: "health service",
-    AgencyKind.EDUCATION: "school or childcare",
-    AgencyKind.INTERPRETING: "interpreting",
-    AgencyKind.COUNSELLING_OFFICE: "counselling office",
-    AgencyKind.AUTHORITY: "public authority",
-}
-"""Each code a receipt shows, as the English id of its text (texts.py): no code is ever
-printed as it is."""
 
 
 def receipt_json(terms: ConsentTerms, withdrawn_at: datetime | None) -> dict[str, Any]:
@@ -99,9 +56,9 @@ def receipt_text(
     """The receipt as plain text for printing: in the person's language, then in German (the
     binding text); a draft translation says so at its top. `names`: the agencies' names by
     id (an agency without one shows its id)."""
-    languages = [language] if language == BINDING else [language, PersonLanguage(BINDING)]
     sections = [
-        _section(terms, texts.catalogue(lang), withdrawn_at, names or {}) for lang in languages
+        _section(terms, texts.catalogue(lang), withdrawn_at, names or {})
+        for lang in texts.printed_in(language)
     ]
     return SEPARATOR.join(sections)
 
@@ -127,22 +84,22 @@ def _section(
     lines += [
         f"{t('Controller')}: {ltr(terms.controller)}",
         f"{t('Given on')}: {ltr(_local(terms.given_at))}",
-        f"{t('Method')}: {t(METHODS[terms.method])}",
+        f"{t('Method')}: {t(texts.METHODS[terms.method])}",
         f"{t('Consent text')}: {ltr(f'{terms.text_version} ({terms.text_language})')}",
         f"{t('Valid until')}: "
         + (ltr(_local(terms.expires_at)) if terms.expires_at else t("until withdrawn")),
-        f"{t('Purposes')}: " + ", ".join(t(PURPOSES[p]) for p in terms.purposes),
+        f"{t('Purposes')}: " + ", ".join(t(texts.PURPOSES[p]) for p in terms.purposes),
     ]
     if withdrawn_at is not None:
         lines.append(f"{t('Withdrawn on')}: {ltr(_local(withdrawn_at))}")
     lines += ["", f"{t('Recipients and what they receive')}:"]
     for recipient in terms.recipients:
         if recipient.kind is not None:
-            who = t("Any agency of this kind: {kind}", kind=t(KINDS[recipient.kind]))
+            who = t("Any agency of this kind: {kind}", kind=t(texts.KINDS[recipient.kind]))
         else:
             agency_id = str(recipient.agency_id)
             who = t("Agency {agency}", agency=ltr(names.get(agency_id, agency_id)))
-        what = sorted(t(CATEGORIES[DataCategory(c)]) for c in _categories(terms, recipient))
+        what = sorted(t(texts.CATEGORIES[DataCategory(c)]) for c in _categories(terms, recipient))
         lines.append(f"  - {who}: " + ", ".join(what))
     if terms.explicit_special_categories:
         lines += [

@@ -350,17 +350,7 @@ def _refuse(
     log.warning("referral.refused", referral_id=referral_id, code=code, reason=message)
     if sender.startswith("agency:"):  # an agency may ask after the verdict on its answer
         store.record_verdict(
-            session,
-            store.AnswerVerdict(
-                answer_id=cause.id,
-                agency_id=agency_id,
-                referral_id=referral_id,
-                state="refused",
-                status=status,
-                code=code,
-                message=message[:500],
-                decided_at=now,
-            ),
+            session, cause.id, agency_id, referral_id, "refused", now, status, code, message
         )
 
 
@@ -373,17 +363,7 @@ def _taken(
     now: datetime,
 ) -> None:
     """Keep that the agency's answer was taken, for the agency to ask after."""
-    store.record_verdict(
-        session,
-        store.AnswerVerdict(
-            answer_id=cause.id,
-            agency_id=agency_id,
-            referral_id=referral_id,
-            state="taken",
-            status=status,
-            decided_at=now,
-        ),
-    )
+    store.record_verdict(session, cause.id, agency_id, referral_id, "taken", now, status)
 
 
 def verdict(session: Session, query: AskVerdict, agency_id: str) -> Verdict:

@@ -165,9 +165,31 @@ class AnswerVerdict(SQLModel, table=True):
 TABLES: list[type[SQLModel]] = [ReferralRow, WithdrawnConsent, DeletionRow, AnswerVerdict]
 
 
-def record_verdict(session: Session, verdict: AnswerVerdict) -> None:
-    """Keep the verdict on an answer (each answer is handled once: the inbox sees to it)."""
-    session.add(verdict)
+def record_verdict(
+    session: Session,
+    answer_id: str,
+    agency_id: str,
+    referral_id: str,
+    state: str,
+    at: datetime,
+    status: str | None = None,
+    code: str | None = None,
+    message: str | None = None,
+) -> None:
+    """Keep the verdict on an answer (each answer is handled once: the inbox sees to it):
+    `taken` with the referral's state after it, or `refused` with the rule's code."""
+    session.add(
+        AnswerVerdict(
+            answer_id=answer_id,
+            agency_id=agency_id,
+            referral_id=referral_id,
+            state=state,
+            status=status,
+            code=code,
+            message=message[:500] if message else None,
+            decided_at=at,
+        )
+    )
 
 
 def verdict_on(session: Session, agency_id: str, answer_id: str) -> AnswerVerdict | None:

@@ -297,16 +297,14 @@ def test_a_verdict_is_told_to_its_agency_only_and_forgotten_after_its_time(refer
     referral_db.run_sync(
         lambda s: store.record_verdict(
             s,
-            store.AnswerVerdict(
-                answer_id=answer_id,
-                agency_id="agency-a",
-                referral_id="r1",
-                state="refused",
-                status="requested",
-                code="referral.forbidden-transition",
-                message="referral r1 is requested: 'complete' is not allowed from there",
-                decided_at=NOW,
-            ),
+            answer_id,
+            "agency-a",
+            "r1",
+            "refused",
+            NOW,
+            status="requested",
+            code="referral.forbidden-transition",
+            message="referral r1 is requested: 'complete' is not allowed from there",
         )
     )
     ask = AskVerdict(answer_id=answer_id)

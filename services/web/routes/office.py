@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from schemas.vocabulary import CLOSED_STATES, REASONS_FOR
 from services.consent import texts
-from services.consent.texts import BINDING, SCRIPTS, SEPARATOR, PersonLanguage
+from services.consent.texts import SCRIPTS, SEPARATOR, PersonLanguage
 from services.web import forms, labels
 from services.web.accounts import SignedIn
 from services.web.clients import Refused
@@ -179,10 +179,9 @@ async def receipt(
         return PlainTextResponse(
             text, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
-    languages = [chosen] if chosen.value == BINDING else [chosen, PersonLanguage(BINDING)]
     parts = [
         {"lang": lang.value, "rtl": SCRIPTS[lang].rtl, "text": part}
-        for lang, part in zip(languages, text.split(SEPARATOR), strict=True)
+        for lang, part in zip(texts.printed_in(chosen), text.split(SEPARATOR), strict=True)
     ]
     return render(
         request,
