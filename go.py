@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -95,11 +96,17 @@ def run(*args: str) -> int:
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+ETHIOPIC = Path("/usr/share/fonts/truetype/abyssinica")
+"""A font for Tigrinya (Ge'ez script): Chromium's default fonts on Debian have none, and the
+screenshots of the person's page in Tigrinya would show empty boxes."""
+
+
 def ensure_browser() -> None:
     """The web app's browser tests drive Debian's Chromium; install it when it is missing."""
-    if CHROMIUM.exists():
+    if CHROMIUM.exists() and ETHIOPIC.exists():
         return
-    apt = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    packages = ["chromium", "fonts-sil-abyssinica"]
+    apt = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
     if os.geteuid() != 0:
         apt = ["sudo", "-n", *apt]
     print("installing Debian's chromium for the browser tests …", flush=True)
@@ -114,6 +121,27 @@ def ensure_browser() -> None:
         )
 
 
+A11Y = ROOT / "tests" / "a11y"
+AXE = A11Y / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def ensure_axe() -> None:
+    """The browser tests audit pages with axe-core (npm): install it from its lock file, once
+    per change of the lock (npm ci checks each package's integrity hash)."""
+    lock, stamp = A11Y / "package-lock.json", A11Y / "node_modules" / ".wegweiser-lock"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if AXE.exists() and stamp.exists() and stamp.read_text() == digest:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("the accessibility audits need npm (Node.js): install nodejs and npm, then retry")
+    print("installing axe-core for the accessibility audits (npm ci) …", flush=True)
+    ci = [npm, "ci", "--prefix", str(A11Y), "--no-audit", "--no-fund", "--loglevel=error"]
+    if subprocess.run(ci).returncode != 0 or not AXE.exists():
+        sys.exit(f"`{' '.join(ci)}` failed: the accessibility audits need axe-core")
+    stamp.write_text(digest)
+
+
 LINT = [
     [str(BIN / "ruff"), "check", "."],
     [str(BIN / "ruff"), "format", "--check", "."],
@@ -125,6 +153,7 @@ QUICK = ["tests/unit", "tests/contract", "tests/http"]
 def test(extra: list[str]) -> int:
     """Everything CI runs: lint, types, the contracts' drift check and every test."""
     ensure_browser()
+    ensure_axe()
     return steps(
         *LINT, [str(BIN / "wegweiser"), "schemas", "check"], [str(PYTHON), "-m", "pytest", *extra]
     )

@@ -23,6 +23,7 @@ from schemas.vocabulary import (
     ReferralStatus,
     ResidenceStatus,
     Urgency,
+    WithdrawnBy,
 )
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
@@ -233,11 +234,14 @@ class ConsentRecorded(Payload):
 class ConsentWithdrawn(Payload):
     """The person withdrew a consent: no new offers, open referrals cancelled, data deleted."""
 
-    event_type = "de.wegweiser.intake.consent.withdrawn.v1"
+    event_type = "de.wegweiser.intake.consent.withdrawn.v2"
     consent_id: Id
     request_id: Id
     office_id: Id
     withdrawn_at: AwareDatetime
+    withdrawn_by: WithdrawnBy = Field(
+        description="the office, on the person's word, or the person on their own page"
+    )
 
 
 class ReferralRequested(Payload):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from schemas.envelope import Envelope, Payload
-from schemas.vocabulary import AgencyAction, Outcome, ReasonCode
+from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, WithdrawnBy
 
 P = TypeVar("P", bound=Payload)
 Json = dict[str, Any]
@@ -88,6 +88,11 @@ UPCASTERS: dict[str, tuple[str, Callable[[Json], Json]]] = {
     "de.wegweiser.referral.offered.v2": ("de.wegweiser.referral.offered.v3", _offered_v2),
     # before the consent terms had their text's fingerprint (it stays unknown: None)
     "de.wegweiser.intake.consent.recorded.v2": ("de.wegweiser.intake.consent.recorded.v3", dict),
+    # before a person could withdraw on their own page: every withdrawal was the office's
+    "de.wegweiser.intake.consent.withdrawn.v1": (
+        "de.wegweiser.intake.consent.withdrawn.v2",
+        lambda data: {**data, "withdrawn_by": WithdrawnBy.OFFICE.value},
+    ),
     "de.wegweiser.intake.referral.requested.v3": (
         "de.wegweiser.intake.referral.requested.v4",
         dict,

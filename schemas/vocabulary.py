@@ -125,6 +125,15 @@ class ResidenceStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+class WithdrawnBy(StrEnum):
+    """Who withdrew a consent (GDPR Art. 7(3): withdrawing must be as easy as giving)."""
+
+    OFFICE = "office"
+    """The counselling office, on the person's word."""
+    PERSON = "person"
+    """The person, on their own page."""
+
+
 class DataCategory(StrEnum):
     """Categories of personal data a consent may release to a recipient."""
 

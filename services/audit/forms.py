@@ -17,7 +17,7 @@ from typing import Any
 from schemas import envelope
 from schemas.catalogue import BY_TYPE, CATALOGUE
 from schemas.upcasting import UPCASTERS
-from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, ReferralStatus
+from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, ReferralStatus, WithdrawnBy
 
 WITHHELD = "‹withheld: not of its field's form›"
 
@@ -137,6 +137,7 @@ DATA: dict[str, Check] = {
     "acknowledge_by": matching(TIME),
     "confirm_by": matching(TIME),
     "withdrawn_at": matching(TIME),
+    "withdrawn_by": one_of(*(w.value for w in WithdrawnBy)),
     "recorded_at": matching(TIME),
     "given_at": matching(TIME),
     "expires_at": either(matching(TIME), lambda v, _c: v is None),

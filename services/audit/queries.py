@@ -119,6 +119,7 @@ def withdrawals(raw: list[bytes]) -> list[dict[str, Any]]:
             consents[data["consent_id"]] = {
                 "consent": data["consent_id"],
                 "withdrawn_at": data.get("withdrawn_at"),
+                "by": data.get("withdrawn_by", "office"),
                 "deletions": {},
             }
         elif ".deletion-" in kind and data.get("consent_id") in consents:

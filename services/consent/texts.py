@@ -6,7 +6,8 @@ trusted in its header: `X-Review-State` is `source` (German and English, written
 the German text is binding), `draft` (written by the team, not yet checked by a qualified
 translator) or `reviewed` (then `X-Reviewed-By` and `X-Reviewed-On` say by whom and when).
 Nothing falls back silently: a text missing in a language is an error, and
-tests/contract/test_person_texts.py fails on it.
+tests/contract/test_person_texts.py fails on it. `locales/glossary.json` holds each language to
+one term per concept (consent, withdrawal, agency, counselling office, deletion, referral).
 """
 
 from __future__ import annotations
@@ -14,13 +15,24 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel.messages.pofile import read_po
 
-from schemas.vocabulary import AgencyKind, ConsentMethod, DataCategory, Purpose
+from schemas.vocabulary import (
+    AgencyKind,
+    ConsentMethod,
+    ContactChannel,
+    DataCategory,
+    Need,
+    Purpose,
+    ReferralStatus,
+    ResidenceStatus,
+)
 
 LOCALES = Path(__file__).parent / "locales"
 BINDING = "de"
@@ -82,8 +94,10 @@ SCRIPTS: dict[PersonLanguage, Script] = {
 }
 
 
-CONSENT_TEXT_VERSION = "2026-11"
-"""The version of the consent text the person is shown (its words are the catalogues')."""
+CONSENT_TEXT_VERSION = "2026-12"
+"""The version of the consent text the person is shown (its words are the catalogues'). A
+change of its words in any language is a new version: a consent keeps the version and the
+fingerprint of the words it was given on. 2026-12: one term per concept (the glossary)."""
 CONSENT_TEXT = (
     "Consent to referral (version {version})",
     "I agree that the office passes my request on to the agencies named below so that they can "
@@ -108,6 +122,15 @@ def consent_text_sha256(language: PersonLanguage) -> str:
     """The fingerprint of the consent text as `consent_text` shows it in `language`."""
     shown = "\n\n".join(consent_text(language))
     return hashlib.sha256(shown.encode()).hexdigest()
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+"""A person reads times on their local clock, with the zone (never bare UTC)."""
+
+
+def local_time(moment: datetime) -> str:
+    """A time as the person's clock shows it, with its zone: 2026-12-04 14:05 CET."""
+    return f"{moment.astimezone(BERLIN):%Y-%m-%d %H:%M %Z}"
 
 
 def left_to_right(value: str, language: PersonLanguage) -> str:
@@ -156,6 +179,70 @@ KINDS = {
     AgencyKind.INTERPRETING: "interpreting",
     AgencyKind.COUNSELLING_OFFICE: "counselling office",
     AgencyKind.AUTHORITY: "public authority",
+}
+NEEDS = {
+    Need.LEGAL_AID: "legal advice",
+    Need.LEGAL_AID_RESIDENCE: "legal advice on residence",
+    Need.LEGAL_AID_ASYLUM: "legal advice on asylum",
+    Need.RECOGNITION: "recognition of foreign qualifications",
+    Need.LANGUAGE_COURSE: "German course",
+    Need.INTEGRATION_COURSE: "integration course",
+    Need.JOB_RELATED_GERMAN: "German course for work",
+    Need.LITERACY_COURSE: "literacy course",
+    Need.MIGRATION_COUNSELLING: "migration counselling",
+    Need.ADULT_MIGRATION_COUNSELLING: "migration counselling for adults",
+    Need.YOUTH_MIGRATION_COUNSELLING: "migration counselling for young people",
+    Need.EMPLOYMENT: "work and jobs",
+    Need.JOBCENTER: "Jobcenter",
+    Need.EMPLOYMENT_AGENCY: "employment agency",
+    Need.SOCIAL_BENEFITS: "social benefits",
+    Need.PSYCHOSOCIAL: "psychosocial support",
+    Need.VIOLENCE_PROTECTION: "protection from violence",
+    Need.HOUSING: "housing help",
+    Need.HEALTH: "health",
+    Need.SCHOOLS_CHILDCARE: "school or childcare",
+    Need.SCHOOL: "school",
+    Need.CHILDCARE: "childcare",
+    Need.INTERPRETING: "interpreting",
+}
+STATES = {
+    ReferralStatus.DRAFT: "being prepared",
+    ReferralStatus.REQUESTED: "sent, not yet seen by the agency",
+    ReferralStatus.RECEIVED: "received by the agency",
+    ReferralStatus.ACCEPTED: "accepted: the agency will contact you",
+    ReferralStatus.REJECTED: "declined by the agency",
+    ReferralStatus.IN_PROGRESS: "the agency is helping you",
+    ReferralStatus.ON_HOLD: "paused",
+    ReferralStatus.COMPLETED: "finished",
+    ReferralStatus.FAILED: "could not be finished",
+    ReferralStatus.CANCELLED: "withdrawn",
+}
+"""A referral's state in plain words, as the person's page says it."""
+DELETIONS = {
+    "deletion-requested": "asked to delete your data",
+    "deletion-reminded": "reminded to delete your data",
+    "deletion-escalated": "has not yet confirmed the deletion; the office is following it up",
+    "deletion-confirmed": "has confirmed that your data is deleted",
+}
+"""Where an agency's deletion of the person's data stands after a withdrawal."""
+RESIDENCE = {
+    ResidenceStatus.PERMISSION_TO_RESIDE: "permission to reside during the asylum procedure",
+    ResidenceStatus.TOLERATION: "toleration (Duldung)",
+    ResidenceStatus.RESIDENCE_PERMIT: "residence permit",
+    ResidenceStatus.SETTLEMENT_PERMIT: "settlement permit",
+    ResidenceStatus.EU_LONG_TERM: "EU long-term residence permit",
+    ResidenceStatus.FICTION_CERTIFICATE: "certificate that an application is pending",
+    ResidenceStatus.VISA: "visa",
+    ResidenceStatus.EU_FREE_MOVEMENT: "EU freedom of movement",
+    ResidenceStatus.NATURALISED: "German citizen",
+    ResidenceStatus.UNKNOWN: "not known",
+}
+CHANNELS = {
+    ContactChannel.PHONE: "phone",
+    ContactChannel.SMS: "text message",
+    ContactChannel.EMAIL: "e-mail",
+    ContactChannel.POST: "letter",
+    ContactChannel.VIA_OFFICE: "through the counselling office",
 }
 """Each code a person's text shows, as the English id of its text: no code is ever shown
 as it is."""

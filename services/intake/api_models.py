@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
@@ -18,6 +18,7 @@ from pydantic import (
 
 from schemas.events import (
     Ags,
+    ConsentTerms,
     Contact,
     Language,
     Postcode,
@@ -28,15 +29,18 @@ from schemas.events import (
 )
 from schemas.queries import Candidate, Excluded
 from schemas.vocabulary import (
+    AgencyKind,
     ConsentMethod,
     DataCategory,
     Need,
     Outcome,
     Purpose,
     ReasonCode,
+    ReferralStatus,
     Urgency,
     reason_problem,
 )
+from services.consent.texts import PersonLanguage
 from wegweiser.platform.db import as_utc
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -248,3 +252,93 @@ class WithdrawalPublic(BaseModel):
     withdrawn_at: Utc
     person_data_erased: bool
     referrals: list[ReferralPublic]
+
+
+class PersonLinkCreate(Strict):
+    """The language the person's page opens in (they can switch it there)."""
+
+    language: PersonLanguage = PersonLanguage.DE
+
+
+class PersonLinkIssued(BaseModel):
+    """A new link to the person's page. The token is shown this once: intake keeps only its
+    hash. Print it on the receipt (as `/p/<token>` of the web app, and its QR code)."""
+
+    consent_id: str
+    language: PersonLanguage
+    token: str
+    issued_at: Utc
+
+
+class PersonReferral(BaseModel):
+    """A referral as the person's page shows it: who, where it stands, and the deletion."""
+
+    agency_id: str
+    agency_name: str
+    status: ReferralStatus
+    deletion: str | None = None
+    updated_at: Utc
+
+
+class PersonRecipient(BaseModel):
+    """Who the consent lets receive what: one agency (by its directory name, if the directory
+    knows it) or any agency of a kind."""
+
+    agency_id: str | None = None
+    agency_name: str | None = None
+    kind: AgencyKind | None = None
+    categories: list[DataCategory]
+
+
+class PersonPage(BaseModel):
+    """The person's page: metadata only (what they agreed to, and what happened), never the
+    person's data itself; that is in `PersonData`."""
+
+    consent_id: str
+    language: PersonLanguage
+    terms: ConsentTerms
+    withdrawn_at: Utc | None = None
+    recipients: list[PersonRecipient]
+    referrals: list[PersonReferral]
+
+
+class PersonData(BaseModel):
+    """Everything intake holds about the person for this request (GDPR Art. 15 and 20): the
+    request with their data (unless erased), the consent receipt and every referral with its
+    trail and the agencies' comments."""
+
+    exported_at: Utc
+    request: RequestDetail
+    consent: dict[str, Any]
+    referrals: list[ReferralPublic]
+
+
+class ReceiptFact(BaseModel):
+    label: str
+    value: str
+
+
+class ReceiptRecipient(BaseModel):
+    who: str
+    receives: list[str]
+
+
+class ReceiptPart(BaseModel):
+    """The receipt in one language, in words, ready to lay out (no codes in it)."""
+
+    language: PersonLanguage
+    right_to_left: bool
+    title: str
+    draft: str | None = Field(description="that the translation is a draft, if it is")
+    facts: list[ReceiptFact]
+    recipients_heading: str
+    recipients: list[ReceiptRecipient]
+    special_categories: str | None = None
+    withdrawal: str
+
+
+class ReceiptDocument(BaseModel):
+    """The receipt for the person: their language first, then the binding German."""
+
+    consent_id: str
+    parts: list[ReceiptPart]

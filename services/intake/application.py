@@ -25,11 +25,17 @@ from schemas.queries import (
     ResolveAgencies,
     Suggestions,
 )
-from schemas.vocabulary import Need, ReasonCode, ReferralStatus
+from schemas.vocabulary import Need, ReasonCode, ReferralStatus, WithdrawnBy
 from services.consent.rules import covers_recipient
-from services.intake import access, admission, case, commands, views
+from services.consent.texts import PersonLanguage
+from services.intake import access, admission, case, commands, person, receipt, views
 from services.intake.api_models import (
     CommentPublic,
+    PersonData,
+    PersonLinkIssued,
+    PersonPage,
+    PersonRecipient,
+    PersonReferral,
     ReferralPublic,
     Refusal,
     RequestCreate,
@@ -42,7 +48,7 @@ from services.intake.api_models import (
 )
 from services.intake.directory_client import DirectoryUnavailable
 from services.intake.office import Forbidden, Office
-from services.intake.store import ReferralView, TrailEntry
+from services.intake.store import PersonLink, ReferralView, TrailEntry
 from wegweiser.platform.db import Database, as_utc
 
 
@@ -215,6 +221,95 @@ class Intake:
             person_data_erased=done.person_data_erased,
             referrals=[public(office, v) for v in done.referrals],
         )
+
+    # --- the person's own page ------------------------------------------------------------
+
+    async def issue_person_link(
+        self, office: Office, consent_id: str, language: PersonLanguage
+    ) -> PersonLinkIssued:
+        """A new link to the person's page for one of the office's consents; an earlier one
+        stops working (`person.py` says why the token is shown only now)."""
+        issued = await self.db.run(lambda s: person.issue(office, s, consent_id, language))
+        return PersonLinkIssued(
+            consent_id=consent_id,
+            language=language,
+            token=issued.token,
+            issued_at=issued.link.issued_at,
+        )
+
+    async def person_page(self, token: str) -> PersonPage:
+        """The person's page their link opens (`person.UnknownLink` for any other token)."""
+
+        def read(s: Session) -> person.Page:
+            link = person.find(s, token)
+            return person.page(self._office_of(link), s, link)
+
+        found = await self.db.read(read)
+        names = await self.agency_names(found.terms)
+        return PersonPage(
+            consent_id=found.link.consent_id,
+            language=PersonLanguage(found.link.language),
+            terms=found.terms,
+            withdrawn_at=found.withdrawn_at,
+            recipients=[
+                PersonRecipient(
+                    agency_id=r.agency_id,
+                    agency_name=names.get(r.agency_id or ""),
+                    kind=r.kind,
+                    categories=sorted(receipt.categories_for(found.terms, r)),
+                )
+                for r in found.terms.recipients
+            ],
+            referrals=[
+                PersonReferral(
+                    agency_id=r.agency_id,
+                    agency_name=r.agency_name,
+                    status=ReferralStatus(r.status),
+                    deletion=r.deletion,
+                    updated_at=as_utc(r.updated_at),
+                )
+                for r in found.referrals
+            ],
+        )
+
+    async def withdraw_by_person(self, token: str) -> PersonPage:
+        """The person withdraws their consent on their page: exactly what the office's
+        withdrawal does, recorded as theirs. Withdrawing again changes nothing."""
+
+        def withdraw(s: Session) -> None:
+            link = person.find(s, token)
+            commands.withdraw_consent(
+                self._office_of(link), s, link.consent_id, by=WithdrawnBy.PERSON
+            )
+
+        await self.db.run(withdraw)
+        return await self.person_page(token)
+
+    async def person_data(self, token: str) -> PersonData:
+        """Everything intake holds about the person for the request of their link."""
+
+        def export(s: Session) -> PersonData:
+            link = person.find(s, token)
+            office = self._office_of(link)
+            detail = RequestDetail.model_validate(views.request_detail(office, s, link.request_id))
+            terms, withdrawn_at = views.load_consent(office, s, link.consent_id)
+            referrals = views.referrals_of(office, s, link.request_id)
+            return PersonData(
+                exported_at=datetime.now(UTC),
+                request=detail,
+                consent=receipt.receipt_json(terms, withdrawn_at),
+                referrals=[public(office, r, views.trail(s, r.id)) for r in referrals],
+            )
+
+        return await self.db.read(export)
+
+    def _office_of(self, link: PersonLink) -> Office:
+        """The office a link was issued by; a link of an office no longer served here opens
+        nothing."""
+        office = self.offices.get(link.office_id)
+        if office is None:
+            raise person.UnknownLink("this link opens no page")
+        return office
 
     # --- referrals -----------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from schemas.events import (
     SealedNote,
 )
 from schemas.queries import AgencyCard
-from schemas.vocabulary import CLOSED_STATES, ReasonCode, ReferralStatus
+from schemas.vocabulary import CLOSED_STATES, ReasonCode, ReferralStatus, WithdrawnBy
 from services.consent import texts
 from services.intake import case, projection, views
 from services.intake.api_models import RequestCreate
@@ -138,9 +138,12 @@ class Withdrawal:
     referrals: list[ReferralView]
 
 
-def withdraw_consent(office: Office, session: Session, consent_id: str) -> Withdrawal:
-    """Withdraw a consent: emit the withdrawal; erase the person's data unless another of
-    their consents still stands. Withdrawing twice changes nothing more."""
+def withdraw_consent(
+    office: Office, session: Session, consent_id: str, by: WithdrawnBy = WithdrawnBy.OFFICE
+) -> Withdrawal:
+    """Withdraw a consent (`by` the office or the person): emit the withdrawal; erase the
+    person's data unless another of their consents still stands. Withdrawing twice changes
+    nothing more (the first withdrawal, and who made it, stands)."""
     row, request = views.own_consent(office, session, consent_id)
     person = request.client_reference
     if row.withdrawn_at is None:
@@ -152,6 +155,7 @@ def withdraw_consent(office: Office, session: Session, consent_id: str) -> Withd
                 request_id=row.request_id,
                 office_id=office.office_id,
                 withdrawn_at=row.withdrawn_at,
+                withdrawn_by=by,
             ),
             source=SOURCE,
             subject=row.request_id,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import (
+    APIKeyHeader,
     HTTPAuthorizationCredentials,
     HTTPBasic,
     HTTPBasicCredentials,
@@ -26,6 +27,11 @@ from services.intake import access, receipt
 from services.intake.admission import Inadmissible
 from services.intake.api_models import (
     CancelIn,
+    PersonData,
+    PersonLinkCreate,
+    PersonLinkIssued,
+    PersonPage,
+    ReceiptDocument,
     ReferralCreate,
     ReferralPublic,
     RequestCreate,
@@ -38,6 +44,7 @@ from services.intake.application import Intake, UnknownAgency
 from services.intake.case import NotSendable
 from services.intake.directory_client import DirectoryUnavailable
 from services.intake.office import Conflict, Forbidden, NotFound, Office
+from services.intake.person import UnknownLink
 from services.intake.vault import PersonErased
 from wegweiser.platform import problems
 from wegweiser.platform.problems import documented
@@ -47,6 +54,7 @@ REFUSALS: list[tuple[type[Exception], int, str]] = [
     (Forbidden, 403, "forbidden"),
     (Conflict, 409, "conflict"),
     (PersonErased, 410, "person.erased"),
+    (UnknownLink, 404, "person.unknown-link"),
     (NotSendable, 422, "agency.not-sendable"),
     (UnknownAgency, 422, "agency.unknown"),
     (ConsentViolation, 422, "consent.not-covered"),
@@ -91,6 +99,23 @@ async def caller(
 
 
 OfficeDep = Annotated[Office, Depends(caller)]
+person_token = APIKeyHeader(
+    name="X-Person-Token",
+    auto_error=False,
+    scheme_name="person link",
+    description="the token of the person's link (from POST /consents/{id}/person-link)",
+)
+
+
+async def link_token(given: Annotated[str | None, Depends(person_token)]) -> str:
+    """The person's token; 401 without one (any token given is looked up: a wrong one is
+    refused as `person.unknown-link`, alike for every way it can be wrong)."""
+    if not given:
+        raise HTTPException(401, "the person's link token is required (X-Person-Token)")
+    return given
+
+
+PersonToken = Annotated[str, Depends(link_token)]
 
 
 def create_app(
@@ -245,13 +270,17 @@ def create_app(
         intake: IntakeDep,
         office: OfficeDep,
         language: PersonLanguage = PersonLanguage.DE,
-        format: Literal["text", "json"] = "text",
-    ) -> PlainTextResponse | dict[str, Any]:
-        """The receipt to hand to the person: what is shared with whom, how to withdraw."""
+        format: Literal["text", "json", "document"] = "text",
+    ) -> PlainTextResponse | dict[str, Any] | ReceiptDocument:
+        """The receipt to hand to the person: what is shared with whom, how to withdraw. As
+        text; as a document in words to lay out (`document`); or machine-readable (`json`,
+        the Kantara Consent Receipt fields)."""
         terms, withdrawn_at = await intake.receipt(office, consent_id)
         if format == "json":
             return receipt.receipt_json(terms, withdrawn_at)
         names = await intake.agency_names(terms)
+        if format == "document":
+            return receipt.document(terms, language, withdrawn_at, names)
         return PlainTextResponse(receipt.receipt_text(terms, language, withdrawn_at, names))
 
     @app.post("/consents/{consent_id}/withdraw", responses=documented(401, 403, 404))
@@ -259,6 +288,35 @@ def create_app(
         """Withdraw a consent: open referrals are cancelled, every agency that received data
         is asked to delete it, and the person's data in intake is erased."""
         return await intake.withdraw(office, consent_id)
+
+    @app.post(
+        "/consents/{consent_id}/person-link",
+        status_code=201,
+        responses=documented(400, 401, 403, 404, 410, 422),
+    )
+    async def issue_person_link(
+        consent_id: str, body: PersonLinkCreate, intake: IntakeDep, office: OfficeDep
+    ) -> PersonLinkIssued:
+        """A new link to the person's own page, for their receipt; an earlier link of the
+        consent stops working. The token is in this answer only."""
+        return await intake.issue_person_link(office, consent_id, body.language)
+
+    @app.get("/person", responses=documented(401, 404))
+    async def person_page(intake: IntakeDep, token: PersonToken) -> PersonPage:
+        """The person's page: what they agreed to, who received what, each referral's state
+        and deletion. Called with the person's token, not an office's."""
+        return await intake.person_page(token)
+
+    @app.post("/person/withdraw", responses=documented(401, 404))
+    async def person_withdraws(intake: IntakeDep, token: PersonToken) -> PersonPage:
+        """The person withdraws their consent (as the office's withdrawal does; audited as
+        the person's). Again changes nothing."""
+        return await intake.withdraw_by_person(token)
+
+    @app.get("/person/data", responses=documented(401, 404))
+    async def person_data(intake: IntakeDep, token: PersonToken) -> PersonData:
+        """Everything intake holds about the person for this request (GDPR Art. 15, 20)."""
+        return await intake.person_data(token)
 
     return app
 

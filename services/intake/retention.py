@@ -10,6 +10,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from schemas.vocabulary import CLOSED_STATES
+from services.intake import person
 from services.intake.store import ReferralView, RequestRow
 from services.intake.vault import Vault
 from wegweiser.platform.db import as_utc
@@ -64,6 +65,7 @@ def erase(session: Session, *, vault: Vault, request_id: str) -> bool:
         return False
     row.personal, row.erased_at = b"", datetime.now(UTC)
     session.add(row)
+    person.forget(session, request_id)
     session.flush()
     others = select(RequestRow.id).where(
         RequestRow.client_reference == row.client_reference, col(RequestRow.erased_at).is_(None)

@@ -83,6 +83,19 @@ class TrailEntry(SQLModel, table=True):
     occurred_at: datetime = _ts()  # type: ignore[assignment]
 
 
+class PersonLink(SQLModel, table=True):
+    """The one live link to a consent's page for the person (person.py), by the hash of its
+    token: the token itself is never stored."""
+
+    __tablename__ = "person_links"
+    token_sha256: str = Field(primary_key=True, max_length=64)
+    consent_id: str = Field(max_length=64, unique=True)
+    request_id: str = Field(max_length=64, index=True)
+    office_id: str = Field(max_length=64)
+    language: str = Field(max_length=16)
+    issued_at: datetime = _ts()  # type: ignore[assignment]
+
+
 TABLES: list[type[SQLModel]] = [
     ApiClient,
     PersonKey,
@@ -90,4 +103,5 @@ TABLES: list[type[SQLModel]] = [
     ConsentRow,
     ReferralView,
     TrailEntry,
+    PersonLink,
 ]

@@ -86,6 +86,7 @@ class WebProcess:
                     idle=settings.web_session_idle, lifetime=settings.web_session_lifetime
                 ),
                 secure_cookies=settings.environment == "production",
+                public_url=settings.web_url,
             )
             config = uvicorn.Config(
                 create_app(web), log_config=None, access_log=False, lifespan="off"

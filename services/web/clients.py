@@ -88,8 +88,13 @@ class IntakeClient(_Api):
     """Intake's HTTP API, each call on behalf of one office, with a token for that office
     from the web app's client credential."""
 
-    def __init__(self, base_url: str, credential: Credential | Path) -> None:
-        super().__init__(base_url)
+    def __init__(
+        self,
+        base_url: str,
+        credential: Credential | Path,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, transport=transport)
         self.credential = credential
         self.auths: dict[str, OfficeAuth] = {}
 
@@ -109,6 +114,32 @@ class IntakeClient(_Api):
     async def post(self, office: str, path: str, body: Any = None) -> Any:
         response = await self.call("POST", path, auth=self._auth(office), json=body)
         return response.json()
+
+    @property
+    def person(self) -> PersonClient:
+        """The calls of the person's page (with their token, not an office's)."""
+        return PersonClient(self)
+
+
+class PersonClient:
+    """Intake's API for the person's own page: each call with the person's token, never an
+    office's credential (the web app holds no key to any person's page)."""
+
+    def __init__(self, intake: IntakeClient) -> None:
+        self.intake = intake
+
+    async def _call(self, method: str, path: str, token: str) -> Any:
+        headers = {"X-Person-Token": token}
+        return (await self.intake.call(method, path, headers=headers)).json()
+
+    async def page(self, token: str) -> Any:
+        return await self._call("GET", "/person", token)
+
+    async def withdraw(self, token: str) -> Any:
+        return await self._call("POST", "/person/withdraw", token)
+
+    async def data(self, token: str) -> Any:
+        return await self._call("GET", "/person/data", token)
 
 
 class AuditClient(_Api):

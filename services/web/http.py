@@ -8,9 +8,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from services.consent import texts
+from services.consent.texts import PersonLanguage
 from services.web.clients import Refused, Unavailable
 from services.web.pages import (
     TEMPLATES,
@@ -22,7 +24,7 @@ from services.web.pages import (
     known_user,
     render,
 )
-from services.web.routes import admin, audit, office, signin
+from services.web.routes import admin, audit, office, person, signin
 from wegweiser.platform.http_headers import add_security_headers
 
 __all__ = ["Web", "create_app"]
@@ -34,8 +36,18 @@ def create_app(web: Web) -> FastAPI:
     app.state.templates = Templates()
     app.mount("/static", StaticFiles(directory=TEMPLATES.with_name("static")), name="static")
     add_security_headers(app)
-    for routes in (signin, office, audit, admin):
+    for routes in (signin, office, audit, admin, person):
         app.include_router(routes.router)
+
+    @app.get("/robots.txt", include_in_schema=False)
+    async def robots() -> Response:
+        """Nothing here is for a search engine: the person's pages least of all."""
+        return PlainTextResponse("User-agent: *\nDisallow: /\n")
+
+    @app.exception_handler(person.Unsupported)
+    async def unsupported(request: Request, exc: person.Unsupported) -> Response:
+        language = PersonLanguage(texts.BINDING)
+        return person.render(request, "person/gone.html", language, 422, unsupported=str(exc))
 
     @app.exception_handler(NotSignedIn)
     async def to_sign_in(request: Request, _exc: NotSignedIn) -> Response:

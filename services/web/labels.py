@@ -13,6 +13,7 @@ from schemas.vocabulary import (
     ReasonCode,
     ReferralStatus,
     Urgency,
+    WithdrawnBy,
 )
 from services.consent import texts
 from services.consent.texts import SCRIPTS, PersonLanguage
@@ -107,6 +108,11 @@ DELETION = {
     "deletion-reminded": N_("Deletion reminder sent"),
     "deletion-escalated": N_("Deletion overdue"),
     "deletion-confirmed": N_("Deletion confirmed"),
+}
+
+WITHDRAWN_BY = {
+    WithdrawnBy.OFFICE: N_("by the office"),
+    WithdrawnBy.PERSON: N_("by the person, on their own page"),
 }
 
 REASONS = {

@@ -53,6 +53,8 @@ class Web:
     seen_heads: SeenHeads | None = None
     policy: SessionPolicy = field(default_factory=SessionPolicy)
     secure_cookies: bool = False
+    public_url: str | None = None
+    """Where people reach the web app: the base of the link on a person's receipt."""
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -169,6 +171,12 @@ def render(
         )
     )
     return HTMLResponse(html, status_code=status)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (the web app is served directly, not behind
+    a proxy; behind one, this would be the proxy's address)."""
+    return request.client.host if request.client else ""
 
 
 def language_of(request: Request) -> str:

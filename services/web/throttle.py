@@ -61,27 +61,31 @@ class Throttle:
     address: Backoff = field(default_factory=lambda: Backoff(free=10))
     forget_after: timedelta = timedelta(hours=24)
 
+    scope: str = ""
+    """What is counted: sign-ins (""), or another kind of guess (e.g. "link:" for the
+    person's page, counted by address only), so that one kind's failures lock out no other."""
+
     def retry_after(
-        self, session: Session, username: str, address: str, now: datetime
+        self, session: Session, username: str | None, address: str, now: datetime
     ) -> timedelta | None:
         """How long the name or the address must still wait; None if neither must."""
-        backoff = {ACCOUNT: self.account, ADDRESS: self.address}
+        backoff = {self.scope + ACCOUNT: self.account, self.scope + ADDRESS: self.address}
         waits = [
             as_utc(row.last_failed_at) + backoff[row.kind].wait(row.failures) - now
-            for row in session.exec(select(FailureRow).where(_either(username, address)))
+            for row in session.exec(select(FailureRow).where(self._either(username, address)))
             if now - as_utc(row.last_failed_at) < self.forget_after
         ]
         longest = max(waits, default=timedelta(0))
         return longest if longest > timedelta(0) else None
 
     def record_failure(
-        self, session: Session, username: str, address: str, now: datetime
+        self, session: Session, username: str | None, address: str, now: datetime
     ) -> dict[str, int]:
-        """Count a failure for the name and the address; their counts in a row."""
+        """Count a failure for the name (if any) and the address; their counts in a row."""
         stale = col(FailureRow.last_failed_at) <= now - self.forget_after
         session.exec(delete(FailureRow).where(stale))
         upsert = _upsert_for(session)
-        for kind, subject in _subjects(username, address):
+        for kind, subject in self._subjects(username, address):
             statement = upsert(FailureRow).values(
                 kind=kind, subject=subject, failures=1, last_failed_at=now
             )
@@ -91,25 +95,24 @@ class Throttle:
                     set_={"failures": FailureRow.failures + 1, "last_failed_at": now},
                 )
             )
-        rows = session.exec(select(FailureRow).where(_either(username, address)))
-        return {row.kind: row.failures for row in rows}
+        rows = session.exec(select(FailureRow).where(self._either(username, address)))
+        return {row.kind.removeprefix(self.scope): row.failures for row in rows}
 
-    def clear(self, session: Session, username: str, address: str) -> None:
+    def clear(self, session: Session, username: str | None, address: str) -> None:
         """Forget the name's and the address's failures: they signed in."""
-        session.exec(delete(FailureRow).where(_either(username, address)))
+        session.exec(delete(FailureRow).where(self._either(username, address)))
 
+    def _subjects(self, username: str | None, address: str) -> list[tuple[str, str]]:
+        named = [] if username is None else [(self.scope + ACCOUNT, username[:SUBJECT_LENGTH])]
+        return [*named, (self.scope + ADDRESS, address[:SUBJECT_LENGTH])]
 
-def _subjects(username: str, address: str) -> list[tuple[str, str]]:
-    return [(ACCOUNT, username[:SUBJECT_LENGTH]), (ADDRESS, address[:SUBJECT_LENGTH])]
-
-
-def _either(username: str, address: str) -> ColumnElement[bool]:
-    return or_(
-        *(
-            (col(FailureRow.kind) == kind) & (col(FailureRow.subject) == subject)
-            for kind, subject in _subjects(username, address)
+    def _either(self, username: str | None, address: str) -> ColumnElement[bool]:
+        return or_(
+            *(
+                (col(FailureRow.kind) == kind) & (col(FailureRow.subject) == subject)
+                for kind, subject in self._subjects(username, address)
+            )
         )
-    )
 
 
 def _upsert_for(session: Session) -> Callable[..., Any]:

@@ -3,7 +3,9 @@ the same placeholders as its English source, and with its review state said hone
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +59,36 @@ def test_the_consent_text_exists_in_every_language_with_its_version(language):
     assert (f"\u2066{texts.CONSENT_TEXT_VERSION}\u2069" in title) is rtl  # kept left to right
     if language is not PersonLanguage.EN:
         assert not set(paragraphs) & set(texts.consent_text(PersonLanguage.EN)[1:]), language
+
+
+GLOSSARY = json.loads((texts.LOCALES / "glossary.json").read_text(encoding="utf-8"))["terms"]
+
+
+@pytest.mark.parametrize("language", list(PersonLanguage))
+def test_a_catalogue_uses_one_term_per_concept_as_its_glossary_says(language):
+    found = texts.catalogue(language)
+    for concept, forms in GLOSSARY.items():
+        stems, wanted = forms["en"], [f.lower() for f in forms[language.value]]
+        for message, text in found.texts.items():
+            if any(re.search(rf"\b{re.escape(stem)}", message, re.I) for stem in stems):
+                assert any(form in text.lower() for form in wanted), (language, concept, text)
+
+
+def test_the_glossary_names_every_language_for_every_concept():
+    for concept, forms in GLOSSARY.items():
+        assert set(forms) == {lang.value for lang in PersonLanguage}, concept
+        assert all(forms.values()), concept
+
+
+PERSON_TEMPLATES = Path(texts.__file__).parents[1] / "web" / "templates" / "person"
+SAID = re.compile(r"""\bt\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+
+
+def test_every_text_the_persons_pages_say_is_in_the_catalogues():
+    said = {
+        double or single
+        for page in PERSON_TEMPLATES.glob("*.html")
+        for double, single in SAID.findall(page.read_text(encoding="utf-8"))
+    }
+    assert len(said) > 30, said  # the pattern still finds them
+    assert said - set(SOURCE.texts) == set()

@@ -12,12 +12,13 @@ from schemas.catalogue import BY_TYPE
 from schemas.events import (
     AgencyAnswer,
     ConsentRecorded,
+    ConsentWithdrawn,
     ReferralCancellationRequested,
     ReferralExpired,
     ReferralOffered,
 )
 from schemas.upcasting import UPCASTERS, read, upcast
-from schemas.vocabulary import Outcome, ReasonCode
+from schemas.vocabulary import Outcome, ReasonCode, WithdrawnBy
 
 ENVELOPE = {
     "specversion": "1.0",
@@ -121,3 +122,16 @@ def test_consent_terms_from_before_the_text_fingerprint_are_read_without_one():
         ConsentRecorded,
     )
     assert event.type.endswith("consent.recorded.v3") and event.data.terms.text_sha256 is None
+
+
+def test_a_version_1_withdrawal_was_the_offices():
+    data = {
+        "consent_id": "con-1",
+        "request_id": "req-1",
+        "office_id": "lup-integration-office",
+        "withdrawn_at": "2026-11-20T09:00:00Z",
+    }
+    event = read(old("de.wegweiser.intake.consent.withdrawn.v1", data), ConsentWithdrawn)
+    assert event.data.withdrawn_by is WithdrawnBy.OFFICE
+    with pytest.raises(ValidationError):  # the current version must say who withdrew
+        read(old("de.wegweiser.intake.consent.withdrawn.v2", data), ConsentWithdrawn)

@@ -7,9 +7,11 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy
 
+from tests.e2e.conftest import office_auth
 from wegweiser.demo import demo
 from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.keys import KeyRing
@@ -73,8 +75,9 @@ async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(
     trace = tmp_path / "key-reads.tsv"  # which key files each process opens, for the test below
     system = system_factory(WEGWEISER_TRACE_KEY_READS=str(trace))
     canary = f"CANARY{uuid.uuid4().hex}"
-    await run_lifecycle(system, canary)
+    final = await run_lifecycle(system, canary)
     assert f"agency unsealed the offer for Client {canary}" in capsys.readouterr().out
+    token = await persons_link(system, final["request_id"])
     system.stop()  # everything flushed to disk, logs included
     data_files = sorted(p.name for p in system.data_dir.rglob("*") if p.is_file())
     assert "intake.db" in data_files and any(n.endswith(".blk") for n in data_files)
@@ -82,10 +85,23 @@ async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(
     assert files_containing(system.data_dir, canary.encode("utf-16-le")) == []
     assert files_containing(system.data_dir, phone_of(canary).encode()) == []
     assert files_containing(system.data_dir, phone_of(canary)[4:].encode()) == []
+    assert files_containing(system.data_dir, token.encode()) == []  # the person's link
     # the search does read the stream store and the databases: metadata is found there
     assert files_containing(system.data_dir / "nats", b"de.wegweiser.referral.completed") != []
     assert files_containing(system.data_dir, b"in-progress") != []
     each_process_opened_only_its_own_keys(trace)
+
+
+async def persons_link(system, request_id: str) -> str:
+    """A link to the person's own page, as a receipt carries it, and proof that it works."""
+    auth = office_auth(system)
+    async with httpx.AsyncClient(base_url=system.settings.intake_url, auth=auth) as http:
+        consent_id = (await http.get(f"/requests/{request_id}")).json()["consent_id"]
+        issued = await http.post(f"/consents/{consent_id}/person-link", json={"language": "ar"})
+        token = str(issued.json()["token"])
+        page = await http.get("/person", headers={"X-Person-Token": token})
+    assert page.status_code == 200, page.text
+    return token
 
 
 def each_process_opened_only_its_own_keys(trace: Path) -> None:

@@ -18,7 +18,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from schemas.vocabulary import ReferralStatus
 from services.audit.ledger import canonical
+from services.consent import texts
+from services.consent.texts import SCRIPTS, PersonLanguage
 from tests.e2e.conftest import AGENCY, office_auth, request_body, start_system
 from wegweiser.supervisor import LocalSystem
 
@@ -102,6 +105,25 @@ def sign_in(browser: Browser, system: LocalSystem, user: str, **context: Any) ->
     return page
 
 
+AXE = Path(__file__).resolve().parents[1] / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+AUDITED = (PersonLanguage.DE, PersonLanguage.AR, PersonLanguage.UK)
+"""The languages each person-facing page is audited in: German, right to left, Cyrillic."""
+
+
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core (npm, installed by `go.py test`) finds serious or critical on the page.
+    It is injected inline: the page's context must be opened with `bypass_csp=True`."""
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: `python3 go.py test` installs it (npm ci)")
+    page.add_script_tag(path=str(AXE))
+    found: list[str] = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+        .filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))"""
+    )
+    return found
+
+
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_load_state("load")
@@ -179,7 +201,7 @@ def test_a_counsellor_records_consent_refers_and_sees_the_agency_answer(
 
     # the receipt for the person: shown for printing, and as a download
     page.get_by_role("link", name="Quittung auf Deutsch").click()
-    expect(page.locator("pre.receipt")).to_contain_text("Ludwigslust-Parchim")
+    expect(page.locator("article.receipt-document")).to_contain_text("Ludwigslust-Parchim")
     with page.expect_download() as download:
         page.get_by_role("link", name="Als Text herunterladen").click()
     assert "Ludwigslust-Parchim" in Path(download.value.path()).read_text()
@@ -190,11 +212,13 @@ def test_a_counsellor_records_consent_refers_and_sees_the_agency_answer(
     page.go_back()
     page.get_by_label("Quittung in der Sprache der Person").select_option("ar")
     page.get_by_role("button", name="Quittung zeigen").click()
-    arabic = page.locator("pre.receipt[lang=ar]")
+    arabic = page.locator("article.receipt-document[lang=ar]")
     expect(arabic).to_have_attribute("dir", "rtl")
     expect(arabic).to_contain_text("موافقتك – إيصال")
     expect(arabic).to_contain_text("استشارات الهجرة")  # the kind named in words, not a code
-    expect(page.locator("pre.receipt[lang=de]")).to_contain_text("Ihre Einwilligung – Quittung")
+    expect(page.locator("article.receipt-document[lang=de]")).to_contain_text(
+        "Ihre Einwilligung – Quittung"
+    )
     expect(page.get_by_role("note")).to_contain_text("Entwurf")
     shot(page, "office-consent-receipt-ar")
 
@@ -272,6 +296,73 @@ def offer_one(system: LocalSystem, office: str | None = None, **overrides: Any) 
         )
         assert sent.status_code == 202, sent.text
         return str(sent.json()["referral_id"])
+
+
+def test_the_person_follows_and_withdraws_on_their_own_page_in_their_language(
+    system: LocalSystem, browser: Browser
+) -> None:
+    auth = office_auth(system)
+    with httpx.Client(base_url=system.settings.intake_url, auth=auth, timeout=15) as http:
+        body = request_body(client_reference="person-page-1", languages=["uk", "de"])
+        ids = http.post("/requests", json=body).json()
+        sent = http.post(f"/requests/{ids['request_id']}/referrals", json={"agency_id": AGENCY})
+        assert sent.status_code == 202, sent.text
+
+    # the counsellor prints the receipt in Ukrainian with the link and QR code of the page
+    office = sign_in(browser, system, "berater", bypass_csp=True)  # for axe, injected inline
+    for language in AUDITED:  # the consent form and the receipt, audited in each
+        office.goto("/office/requests/new")
+        office.locator("#text_language").select_option(language.value)
+        assert serious_violations(office) == [], ("consent form", language)
+        office.goto(f"/office/consents/{ids['consent_id']}/receipt?language={language.value}")
+        assert serious_violations(office) == [], ("receipt", language)
+    office.goto(f"/office/consents/{ids['consent_id']}/receipt?language=uk")
+    office.get_by_role(
+        "button", name="Link und QR-Code zur eigenen Seite der Person hinzufügen"
+    ).click()
+    expect(office.locator(".own-page svg")).to_have_count(2)  # Ukrainian, then German
+    shot(office, "office-consent-receipt-link-uk")
+    [token] = set(re.findall(r"/p/([A-Za-z0-9_-]{20,})", office.content()))
+    link = f"{web_url(system)}/p/{token}"
+
+    # the person opens it without an account: every language, each in its own direction
+    person = browser.new_context(bypass_csp=True).new_page()  # for axe, injected inline
+    for language in PersonLanguage:
+        person.goto(f"{link}?language={language.value}")
+        expect(person.locator("html")).to_have_attribute("lang", language.value)
+        direction = "rtl" if SCRIPTS[language].rtl else "ltr"
+        expect(person.locator("html")).to_have_attribute("dir", direction)
+        t = texts.catalogue(language)
+        expect(person.get_by_role("heading", level=1)).to_have_text(t("Your page"))
+        shot(person, f"person-page-{language.value}")
+        if language in AUDITED:
+            assert serious_violations(person) == [], ("person's page", language)
+
+    uk = texts.catalogue(PersonLanguage.UK)
+    person.goto(f"{link}?language=uk")
+    states = [uk(texts.STATES[s]) for s in ReferralStatus]
+    expect(person.locator("tr[data-referral]")).to_contain_text(re.compile("|".join(states)))
+    person.get_by_role("link", name=uk("Withdraw my consent")).click()
+    expect(person.get_by_role("heading", level=1)).to_have_text(uk("Withdraw my consent"))
+    person.get_by_role("button", name=uk("Yes, withdraw my consent")).click()
+    withdrawn = (
+        "Your consent was withdrawn. No further agency will be asked, and every agency that "
+        "received your data is asked to delete it."
+    )
+    expect(person.get_by_role("status")).to_contain_text(uk(withdrawn))
+    shot(person, "person-page-withdrawn-uk")
+    person.goto(f"{link}/data?language=ar")
+    assert serious_violations(person) == [], "my data, ar"
+    shot(person, "person-data-ar")
+
+    # the office sees the withdrawal, and the deletion the referral service asks for
+    office.goto(f"/office/requests/{ids['request_id']}")
+    deletion = office.locator("#request-referrals td.deletion")
+    expect(deletion).to_contain_text(re.compile("Löschung"), timeout=20_000)
+    # and the person's page follows the deletion, in their words
+    person.goto(f"{link}?language=uk")
+    asked = [uk(text) for text in texts.DELETIONS.values()]
+    expect(person.locator("tr[data-referral]")).to_contain_text(re.compile("|".join(asked)))
 
 
 def test_the_ombudsperson_sees_metadata_verifies_the_log_and_catches_tampering(

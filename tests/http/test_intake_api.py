@@ -28,6 +28,8 @@ from wegweiser.platform.outbox import OutboxRow
 OFFICE, OTHER_OFFICE = "lup-integration-office", "oa-integration-office"
 AGENCY = "lup-mbe-ludwigslust"
 PUBLIC = {"/health", "/token", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+PERSON = {"/person", "/person/withdraw", "/person/data"}
+"""The person's page: a person's link token, never an office's (tests/http/test_person_page.py)."""
 
 
 def request_body(**overrides: object) -> dict:
@@ -66,7 +68,7 @@ def routes(intake: IntakeApp, ids: dict[str, str]) -> list[tuple[str, str]]:
     """Every (method, path) of the API but the public ones, with the office's ids."""
     out = []
     for path, methods in intake.app.openapi()["paths"].items():
-        if path in PUBLIC:
+        if path in PUBLIC | PERSON:
             continue
         concrete = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
         out += [(method.upper(), concrete) for method in methods]
@@ -399,7 +401,13 @@ async def test_another_offices_token_reads_and_changes_none_of_this_offices_case
         for method, path in routes(intake, mine):
             if path in ("/requests", "/referrals"):
                 continue  # the other office's own collection: its own, not ours
-            body = {"agency_id": AGENCY} if path.endswith("/referrals") else {"reason": "other"}
+            body = (
+                {"agency_id": AGENCY}
+                if path.endswith("/referrals")
+                else {"language": "fa"}
+                if path.endswith("/person-link")
+                else {"reason": "other"}
+            )
             response = await other.request(method, path, json=body)
             assert response.status_code == 403, (method, path, response.text)
         listed = (await other.get("/referrals")).json()

@@ -14,10 +14,12 @@ from sqlmodel import Session
 
 from services.web import accounts
 from services.web.accounts import Role, SessionPolicy
-from services.web.clients import DirectoryAdminClient
+from services.web.clients import DirectoryAdminClient, IntakeClient
 from services.web.http import Web, create_app
 from services.web.signin import SignIn
 from tests.support.databases import service_database
+from tests.support.intake import HOST as INTAKE_HOST
+from tests.support.intake import IntakeApp
 
 OFFICES = {"lup-integration-office": "Integrationsbeauftragte Ludwigslust-Parchim"}
 
@@ -38,7 +40,11 @@ class WebApp:
     this process too, reached through the admin token in `token_file`."""
 
     def __init__(
-        self, folder: Path, directory: FastAPI | None = None, token_file: Path | None = None
+        self,
+        folder: Path,
+        directory: FastAPI | None = None,
+        token_file: Path | None = None,
+        intake: IntakeApp | None = None,
     ) -> None:
         self.db = service_database("web", f"sqlite:///{folder / 'web.db'}")
         self.db.migrate()
@@ -50,9 +56,16 @@ class WebApp:
                 public_url="https://directory.example",
                 transport=httpx.ASGITransport(app=directory),
             )
+        intake_client = None
+        if intake is not None:  # intake's app in this process, as the web app's client
+            intake_client = IntakeClient(
+                f"http://{INTAKE_HOST}",
+                intake.add_client(*OFFICES),
+                transport=httpx.ASGITransport(app=intake.app),
+            )
         self.web = Web(
             run=self.db.run,
-            intake=None,  # type: ignore[arg-type]  # these pages ask neither intake nor audit
+            intake=intake_client,  # type: ignore[arg-type]  # None: pages that ask no intake
             audit=None,  # type: ignore[arg-type]
             audit_key=lambda: None,  # type: ignore[arg-type,return-value]
             offices=OFFICES,

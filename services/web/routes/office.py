@@ -6,12 +6,13 @@ import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
+import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from schemas.vocabulary import CLOSED_STATES, REASONS_FOR
 from services.consent import texts
-from services.consent.texts import SCRIPTS, SEPARATOR, PersonLanguage
+from services.consent.texts import PersonLanguage
 from services.web import forms, labels
 from services.web.accounts import SignedIn
 from services.web.clients import Refused
@@ -171,27 +172,79 @@ async def receipt(
     download: bool = False,
 ) -> Response:
     chosen = PersonLanguage(language) if language in set(PersonLanguage) else PersonLanguage.DE
-    text = await web.intake.text(
-        _office(user), f"/consents/{consent_id}/receipt", language=chosen.value
-    )
+    path = f"/consents/{consent_id}/receipt"
     if download:
+        text = await web.intake.text(_office(user), path, language=chosen.value)
         name = f"consent-{consent_id}-{chosen.value}.txt"
         return PlainTextResponse(
             text, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
-    parts = [
-        {"lang": lang.value, "rtl": SCRIPTS[lang].rtl, "text": part}
-        for lang, part in zip(texts.printed_in(chosen), text.split(SEPARATOR), strict=True)
-    ]
+    return await _receipt_page(request, web, user, consent_id, chosen, link=None)
+
+
+@router.post("/consents/{consent_id}/receipt", response_class=HTMLResponse)
+async def receipt_with_link(
+    request: Request, web: WebDep, user: Counsellor, consent_id: str, form: CheckedForm
+) -> Response:
+    """The receipt with a new link to the person's own page and its QR code (an earlier
+    link of the consent stops working). The link is on this page only: intake keeps its hash."""
+    asked = str(form.get("language", "de"))
+    chosen = PersonLanguage(asked) if asked in set(PersonLanguage) else PersonLanguage.DE
+    issued = await web.intake.post(
+        _office(user), f"/consents/{consent_id}/person-link", {"language": chosen.value}
+    )
+    link = f"{web.public_url or str(request.base_url).rstrip('/')}/p/{issued['token']}"
+    return await _receipt_page(request, web, user, consent_id, chosen, link=link)
+
+
+async def _receipt_page(
+    request: Request,
+    web: Any,
+    user: SignedIn,
+    consent_id: str,
+    chosen: PersonLanguage,
+    link: str | None,
+) -> Response:
+    document = await web.intake.get(
+        _office(user),
+        f"/consents/{consent_id}/receipt",
+        language=chosen.value,
+        format="document",
+    )
+    own_page = None
+    if link is not None:
+        own_page = {
+            "link": link,
+            "qr": segno.make(link, error="m").svg_inline(scale=4, omitsize=True),
+            "words": {
+                part["language"]: _own_page_words(PersonLanguage(part["language"]), link)
+                for part in document["parts"]
+            },
+        }
     return render(
         request,
         "office/receipt.html",
         user,
-        parts=parts,
+        document=document,
+        own_page=own_page,
         draft=texts.catalogue(chosen).review.draft,
         consent_id=consent_id,
         receipt_language=chosen.value,
     )
+
+
+def _own_page_words(language: PersonLanguage, link: str) -> dict[str, str]:
+    """What the receipt says about the person's own page, in one of its languages."""
+    t = texts.catalogue(language)
+    return {
+        "heading": t("Your own page"),
+        "what": t(
+            "On your own page you can see who received your data and what happened, "
+            "download your data and withdraw your consent: {link}",
+            link=texts.left_to_right(link, language),
+        ),
+        "scan": t("Scan the code with the camera of your phone to open your page."),
+    }
 
 
 @router.get("/consents/{consent_id}/withdraw", response_class=HTMLResponse)

@@ -18,6 +18,7 @@ from services.web.pages import (
     BadForm,
     CheckedForm,
     WebDep,
+    client_address,
     known_user,
     local,
     render,
@@ -55,7 +56,7 @@ async def login(
     if not accounts.csrf_matches(request.cookies.get(LOGIN_CSRF) or "", csrf or None):
         raise BadForm()
 
-    outcome = await web.sign_in(username, password, _address(request))
+    outcome = await web.sign_in(username, password, client_address(request))
     if not isinstance(outcome, Opened):
         wait = outcome.retry_after if isinstance(outcome, Throttled) else None
         token = accounts.new_form_token()
@@ -107,9 +108,3 @@ async def switch_language(language: str, next: str = "/") -> Response:
     if language in i18n.LANGUAGES:
         response.set_cookie(LANG_COOKIE, language, samesite="lax", max_age=365 * 86400)
     return response
-
-
-def _address(request: Request) -> str:
-    """The client's address as the server sees it (the web app is served directly, not behind
-    a proxy; behind one, this would be the proxy's address)."""
-    return request.client.host if request.client else ""

@@ -1,0 +1,195 @@
+"""The person's own page (/p/<token>), in their language: no account; the token in the link
+from their receipt is the only key, and the web app passes it on to intake for each call.
+
+What keeps the page to its person:
+- intake keeps only the token's hash, and every wrong token (unknown, replaced, erased,
+  malformed) gets the same page, 404, after the same lookup;
+- failed tokens are counted per client address (`Throttle` with its own scope): after ten, the
+  address waits, doubling up to 15 minutes, and no lookup is made;
+- the pages are not indexed (X-Robots-Tag, a robots meta and /robots.txt) and send no
+  referrer anywhere (the link would be in it), and they are never cached;
+- the one form (withdraw) needs no session CSRF token: a page of another site cannot know the
+  token to post to, and a post the browser marks as from another site is refused anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.consent import texts
+from services.consent.texts import SCRIPTS, PersonLanguage
+from services.web.clients import Refused
+from services.web.pages import WebDep, client_address
+from services.web.throttle import Backoff, Throttle
+
+router = APIRouter(prefix="/p")
+
+LINKS = Throttle(address=Backoff(free=10), scope="link:")
+"""Failed tokens per client address (the sign-in counts are not touched)."""
+HEADERS = {"X-Robots-Tag": "noindex, nofollow, noarchive", "Referrer-Policy": "no-referrer"}
+NO_PAGE = {401, 404}
+"""What intake answers for a token that opens nothing."""
+
+
+class Unsupported(Exception):
+    """A language the person's texts do not exist in."""
+
+
+def chosen(language: str | None, fallback: str = texts.BINDING) -> PersonLanguage:
+    """The language asked for (`Unsupported` if there is no such text), else `fallback`."""
+    if language is None:
+        return PersonLanguage(fallback)
+    if language not in set(PersonLanguage):
+        raise Unsupported(language)
+    return PersonLanguage(language)
+
+
+def render(
+    request: Request, name: str, language: PersonLanguage, status: int = 200, **ctx: Any
+) -> HTMLResponse:
+    """A page for the person, in `language`: its texts from the person's catalogue only."""
+    env = request.app.state.templates.envs[texts.BINDING]
+    html = env.get_template(name).render(
+        t=texts.catalogue(language),
+        lang=language.value,
+        rtl=SCRIPTS[language].rtl,
+        draft=texts.catalogue(language).review.draft,
+        languages=[(code.value, SCRIPTS[code].endonym) for code in PersonLanguage],
+        local_at=local_at,
+        **ctx,
+    )
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+async def _open(
+    request: Request,
+    web: Any,
+    token: str,
+    language: PersonLanguage,
+    call: Callable[[str], Awaitable[Any]],
+) -> Any:
+    """Intake's answer for the token, or the page that says there is none (or to wait)."""
+    address = client_address(request)
+    wait = await web.run(lambda s: LINKS.retry_after(s, None, address, web.now()))
+    if wait is not None:
+        retry = {"Retry-After": str(int(wait.total_seconds()) + 1)}
+        page = render(request, "person/gone.html", language, 429, throttled=True)
+        page.headers.update(retry)
+        return page
+    try:
+        return await call(token)
+    except Refused as refused:
+        if refused.status not in NO_PAGE:
+            raise
+    await web.run(lambda s: LINKS.record_failure(s, None, address, web.now()))
+    return render(request, "person/gone.html", language, 404, throttled=False)
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+async def page(request: Request, web: WebDep, token: str, language: str | None = None) -> Response:
+    return await _page(request, web, token, language, "person/page.html")
+
+
+@router.get("/{token}/withdraw", response_class=HTMLResponse)
+async def confirm_withdrawal(
+    request: Request, web: WebDep, token: str, language: str | None = None
+) -> Response:
+    return await _page(request, web, token, language, "person/withdraw.html")
+
+
+async def _page(
+    request: Request, web: Any, token: str, language: str | None, template: str
+) -> Response:
+    """The person's page as `template` shows it, in the language asked for, else the one the
+    office chose when it issued the link."""
+    found = await _open(request, web, token, chosen(language), web.intake.person.page)
+    if isinstance(found, Response):
+        return found
+    shown = chosen(language, found["language"])
+    return render(request, template, shown, page=found, token=token, **_words(shown))
+
+
+@router.post("/{token}/withdraw", response_class=HTMLResponse)
+async def withdraw(
+    request: Request, web: WebDep, token: str, language: str | None = None
+) -> Response:
+    asked = chosen(language)
+    if not _from_this_site(request):
+        return render(request, "person/gone.html", asked, 403, throttled=False)
+    found = await _open(request, web, token, asked, web.intake.person.withdraw)
+    if isinstance(found, Response):
+        return found
+    shown = chosen(language, found["language"])
+    return RedirectResponse(f"/p/{token}?language={shown.value}", status_code=303, headers=HEADERS)
+
+
+@router.get("/{token}/data", response_class=HTMLResponse)
+async def my_data(
+    request: Request, web: WebDep, token: str, language: str | None = None
+) -> Response:
+    asked = chosen(language)
+    found = await _open(request, web, token, asked, web.intake.person.data)
+    if isinstance(found, Response):
+        return found
+    return render(request, "person/data.html", asked, data=found, token=token, **_words(asked))
+
+
+@router.get("/{token}/data.json")
+async def my_data_file(request: Request, web: WebDep, token: str) -> Response:
+    found = await _open(request, web, token, PersonLanguage.DE, web.intake.person.data)
+    if isinstance(found, Response):
+        return found
+    name = f"wegweiser-my-data-{found['consent']['consentReceiptID']}.json"
+    return Response(
+        json.dumps(found, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _from_this_site(request: Request) -> bool:
+    """Whether a post comes from this site's own page, as far as the browser says: its
+    Sec-Fetch-Site, else its Origin (which is "null" under the pages' no-referrer policy)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in {"same-origin", "none"}
+    origin = request.headers.get("origin")
+    return origin in {None, "null", f"{request.url.scheme}://{request.url.netloc}"}
+
+
+def _words(language: PersonLanguage) -> dict[str, Any]:
+    """Every code the pages show, as the person's words (never the code itself)."""
+    t = texts.catalogue(language)
+    return {
+        "states": {code.value: t(text) for code, text in texts.STATES.items()},
+        "deletions": {code: t(text) for code, text in texts.DELETIONS.items()},
+        "categories": {code.value: t(text) for code, text in texts.CATEGORIES.items()},
+        "kinds": {code.value: t(text) for code, text in texts.KINDS.items()},
+        "purposes": {code.value: t(text) for code, text in texts.PURPOSES.items()},
+        "needs": {code.value: t(text) for code, text in texts.NEEDS.items()},
+        "residence": {code.value: t(text) for code, text in texts.RESIDENCE.items()},
+        "channels": {code.value: t(text) for code, text in texts.CHANNELS.items()},
+        "language_name": language_name,
+    }
+
+
+def local_at(moment: str | datetime) -> str:
+    """A time of intake's answer (ISO 8601) on the person's clock, with its zone."""
+    return texts.local_time(datetime.fromisoformat(moment) if isinstance(moment, str) else moment)
+
+
+def language_name(code: str) -> str:
+    """A language as it calls itself (its endonym), whatever language the page is in."""
+    if code in set(PersonLanguage):
+        return SCRIPTS[PersonLanguage(code)].endonym
+    try:
+        return Locale.parse(code.replace("-", "_")).get_display_name(code) or code
+    except (ValueError, UnknownLocaleError):
+        return code
