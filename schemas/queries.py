@@ -24,10 +24,16 @@ class ResolveAgencies(Contract):
 
 
 class MatchReason(Contract):
-    """Why an agency matched or was excluded, as a code and a sentence."""
+    """Why an agency matched or was excluded: a code, an English sentence, and the facts the
+    sentence is made of, so that a reader's own language can say it."""
 
     code: str
     text: str
+    facts: dict[str, str | int | list[str] | None] = Field(
+        default_factory=dict,
+        description="by name: points, place and place_name, needs, languages, age, min_age, "
+        "max_age, days, urgency, slots, status (those the code has)",
+    )
 
 
 class AgencyCard(Contract):
@@ -64,11 +70,24 @@ class Excluded(Contract):
     reasons: tuple[MatchReason, ...]
 
 
+class Bridge(Contract):
+    """An agency that fits but for the person's languages, with the interpreting service that
+    bridges them (its `language.bridged` reason says which languages)."""
+
+    candidate: Candidate
+    interpreter: Candidate
+
+
 class Suggestions(Contract):
     """The directory's answer to ResolveAgencies."""
 
     candidates: tuple[Candidate, ...]
     excluded: tuple[Excluded, ...]
+    bridges: tuple[Bridge, ...] = Field(
+        default=(),
+        description="only when no candidate speaks the person's languages: agencies with an "
+        "interpreter, best first",
+    )
 
 
 class LookupAgency(Contract):

@@ -6,7 +6,7 @@ Pure domain, no framework imports. The vocabularies are the shared ones of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.vocabulary import AgencyKind, Need, Urgency
 
@@ -25,6 +25,7 @@ MATCHED_REMOTE = "area.remote"
 MATCHED_ANY_AREA = "area.any"
 MATCHED_LANGUAGE = "language.match"
 MATCHED_ANY_LANGUAGE = "language.any"
+BRIDGED_LANGUAGE = "language.bridged"
 MATCHED_AGE = "age.within"
 MATCHED_WAITING = "waiting.days"
 MATCHED_CAPACITY = "capacity.free"
@@ -86,12 +87,19 @@ class Query:
     urgency: Urgency = Urgency.ROUTINE
 
 
+Fact = str | int | tuple[str, ...] | None
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Why an agency matched or was excluded: a stable code and an English sentence."""
+    """Why an agency matched or was excluded: a stable code, an English sentence (for logs and
+    the API), and its facts by name (`points`, `place` and `place_name`, `needs`, `languages`,
+    `age`, `min_age`, `max_age`, `days`, `urgency`, `slots`, `status`), from which a reader's
+    own language says the same."""
 
     code: str
     text: str
+    facts: dict[str, Fact] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +121,21 @@ class Exclusion:
 
 
 @dataclass(frozen=True, slots=True)
+class Bridge:
+    """An agency that fits but for the person's languages, ranked as a candidate, and the
+    interpreting service that speaks one of the person's languages and one of the agency's:
+    offered as a pair when no agency shares a language with the person."""
+
+    candidate: Candidate
+    interpreter: Candidate
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution:
-    """The answer to a query: ranked candidates and explained exclusions."""
+    """The answer to a query: ranked candidates, explained exclusions and, when no candidate
+    speaks the person's language, the agencies that could help with an interpreter."""
 
     query: Query
     candidates: tuple[Candidate, ...]
     excluded: tuple[Exclusion, ...]
+    bridges: tuple[Bridge, ...] = ()

@@ -18,11 +18,38 @@ class Municipality:
     postcodes: frozenset[str]
 
 
-class Gazetteer:
-    """Municipalities and the counties their postcodes lie in."""
+LANDS = {
+    "01": "Schleswig-Holstein",
+    "02": "Hamburg",
+    "03": "Niedersachsen",
+    "04": "Bremen",
+    "05": "Nordrhein-Westfalen",
+    "06": "Hessen",
+    "07": "Rheinland-Pfalz",
+    "08": "Baden-Württemberg",
+    "09": "Bayern",
+    "10": "Saarland",
+    "11": "Berlin",
+    "12": "Brandenburg",
+    "13": "Mecklenburg-Vorpommern",
+    "14": "Sachsen",
+    "15": "Sachsen-Anhalt",
+    "16": "Thüringen",
+}
+"""The Länder by the first two digits of an AGS key (the key's own scheme)."""
 
-    def __init__(self, municipalities: Mapping[str, Municipality]) -> None:
+
+class Gazetteer:
+    """Municipalities, the counties their postcodes lie in, and the names of all three kinds
+    of place (municipality, county, Land) by key."""
+
+    def __init__(
+        self,
+        municipalities: Mapping[str, Municipality],
+        county_names: Mapping[str, str] | None = None,
+    ) -> None:
         self.municipalities = dict(municipalities)
+        self.county_names = dict(county_names or {})
         counties: dict[str, set[str]] = defaultdict(set)
         for municipality in self.municipalities.values():
             for postcode in municipality.postcodes:
@@ -30,18 +57,31 @@ class Gazetteer:
         self._counties_of_postcode = {pc: frozenset(keys) for pc, keys in counties.items()}
 
     @classmethod
-    def of(cls, rows: Mapping[str, tuple[str, str | tuple[str, ...]]]) -> Gazetteer:
-        """From `{ags: (name, postcode or postcodes)}`."""
+    def of(
+        cls,
+        rows: Mapping[str, tuple[str, str | tuple[str, ...]]],
+        county_names: Mapping[str, str] | None = None,
+    ) -> Gazetteer:
+        """From `{ags: (name, postcode or postcodes)}` and the counties' names by key."""
         return cls(
             {
                 ags: Municipality(ags, name, frozenset((pcs,) if isinstance(pcs, str) else pcs))
                 for ags, (name, pcs) in rows.items()
-            }
+            },
+            county_names,
         )
 
     def name(self, ags: str) -> str | None:
         municipality = self.municipalities.get(ags)
         return municipality.name if municipality else None
+
+    def place_name(self, key: str) -> str | None:
+        """The name of a municipality (8 digits), a county (5) or a Land (2), if known."""
+        if len(key) == 2:
+            return LANDS.get(key)
+        if len(key) == 5:
+            return self.county_names.get(key)
+        return self.name(key)
 
     def label(self, ags: str) -> str:
         """`13076090 (Ludwigslust)`, or the bare key when it is not known."""
@@ -86,6 +126,7 @@ SAMPLE = Gazetteer.of(
         "09780137": ("Rettenberg", "87549"),
         "09780139": ("Sonthofen", "87527"),
         "09780143": ("Waltenhofen", "87448"),
-    }
+    },
+    {"13076": "Ludwigslust-Parchim", "09780": "Oberallgäu"},
 )
 """The municipalities of the two sample counties, Ludwigslust-Parchim and Oberallgäu."""

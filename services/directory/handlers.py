@@ -12,7 +12,7 @@ from schemas import queries as q
 from schemas import subjects
 from schemas.events import AgencyCapacityUpdated
 from services.directory import identities, store
-from services.directory.catalogue import Agency, Query
+from services.directory.catalogue import Agency, Candidate, Query, Reason
 from services.directory.gazetteer import SAMPLE, Gazetteer
 from services.directory.hsds.records import Assembler
 from services.directory.resolution import Directory
@@ -83,22 +83,27 @@ def suggest(session: Session, query: q.ResolveAgencies, snapshot: Snapshot) -> q
             urgency=query.urgency,
         )
     )
+
+    def candidate(c: Candidate) -> q.Candidate:
+        return q.Candidate(
+            agency=card(c.agency, keys.get(c.agency.id)),
+            rank=c.rank,
+            score=c.score,
+            reasons=tuple(match_reason(r) for r in c.reasons),
+        )
+
     return q.Suggestions(
-        candidates=tuple(
-            q.Candidate(
-                agency=card(c.agency, keys.get(c.agency.id)),
-                rank=c.rank,
-                score=c.score,
-                reasons=tuple(q.MatchReason(code=r.code, text=r.text) for r in c.reasons),
-            )
-            for c in resolution.candidates
-        ),
+        candidates=tuple(candidate(c) for c in resolution.candidates),
         excluded=tuple(
             q.Excluded(
                 agency=card(e.agency, keys.get(e.agency.id)),
-                reasons=tuple(q.MatchReason(code=r.code, text=r.text) for r in e.reasons),
+                reasons=tuple(match_reason(r) for r in e.reasons),
             )
             for e in resolution.excluded
+        ),
+        bridges=tuple(
+            q.Bridge(candidate=candidate(b.candidate), interpreter=candidate(b.interpreter))
+            for b in resolution.bridges
         ),
     )
 
@@ -151,3 +156,9 @@ def update_capacity(session: Session, delivery: Delivery[AgencyCapacityUpdated])
         raise Unprocessable(f"capacity for {update.agency_id} came from another agency's subject")
     if not store.set_capacity(session, update.agency_id, update.capacity, update.waiting_days):
         raise Unprocessable(f"unknown agency {update.agency_id!r}: not in the directory")
+
+
+def match_reason(reason: Reason) -> q.MatchReason:
+    """A reason as the wire contract carries it (its facts JSON: lists, not tuples)."""
+    facts = {k: list(v) if isinstance(v, tuple) else v for k, v in reason.facts.items()}
+    return q.MatchReason(code=reason.code, text=reason.text, facts=facts)

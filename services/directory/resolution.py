@@ -34,11 +34,21 @@ reaches 1800, so help five weeks sooner beats a closer agency. Equal scores rank
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from schemas.vocabulary import Need, Urgency
 from services.directory import catalogue as c
-from services.directory.catalogue import Agency, Candidate, Exclusion, Query, Reason, Resolution
+from services.directory.catalogue import (
+    Agency,
+    Bridge,
+    Candidate,
+    Exclusion,
+    Fact,
+    Query,
+    Reason,
+    Resolution,
+)
 from services.directory.gazetteer import SAMPLE, Gazetteer
 
 AREA_POINTS = {
@@ -58,11 +68,17 @@ NEED_POINTS = 50
 
 
 def resolve(query: Query, agencies: Iterable[Agency], gazetteer: Gazetteer = SAMPLE) -> Resolution:
-    """Rank the agencies considered for one query, and explain the ones excluded."""
-    counties = _counties(query, gazetteer)
-    related = query.need.related()
-    pool = [a for a in agencies if a.needs & related and _present(query, a, counties)]
-    return _rank(query, pool, counties, gazetteer)
+    """Rank the agencies considered for one query, explain the ones excluded, and bridge a
+    language gap with an interpreter when no agency speaks the person's language."""
+    everyone = list(agencies)
+
+    def ranked(query: Query) -> Resolution:
+        counties = _counties(query, gazetteer)
+        related = query.need.related()
+        pool = [a for a in everyone if a.needs & related and _present(query, a, counties)]
+        return _rank(query, pool, counties, gazetteer)
+
+    return _bridged(ranked(query), ranked, gazetteer)
 
 
 class Directory:
@@ -86,6 +102,9 @@ class Directory:
 
     def resolve(self, query: Query) -> Resolution:
         """The same answer as `resolve(query, all agencies)`, from the index."""
+        return _bridged(self._ranked(query), self._ranked, self.gazetteer)
+
+    def _ranked(self, query: Query) -> Resolution:
         counties = _counties(query, self.gazetteer)
         places = {p for county in counties for p in (county, county[:2])}
         if query.municipality:
@@ -109,7 +128,7 @@ def _rank(
     excluded: list[Exclusion] = []
     for agency in pool:
         area = _area(query, agency, counties, gazetteer)
-        failures = _failures(query, agency, area, languages)
+        failures = _failures(query, agency, area, languages, gazetteer)
         if area is None or failures:
             excluded.append(Exclusion(agency, failures))
         else:
@@ -148,37 +167,115 @@ def _wanted_languages(query: Query) -> tuple[str, ...]:
     return tuple(dict.fromkeys(code.strip().lower() for code in query.languages if code.strip()))
 
 
+def _bridged(
+    found: Resolution, ranked: Callable[[Query], Resolution], gazetteer: Gazetteer
+) -> Resolution:
+    """`found`, with the language gap bridged: when the person asked for languages and no
+    agency fits, each agency excluded for its languages alone is offered with the best
+    interpreting service (ranked as `ranked` ranks one) that speaks one of the person's
+    languages and one of the agency's. Each pair ranks by the agency's score without language
+    points."""
+    query, languages = found.query, _wanted_languages(found.query)
+    if found.candidates or not languages or query.need.root is Need.INTERPRETING:
+        return found
+    only_language = [
+        e.agency for e in found.excluded if [r.code for r in e.reasons] == [c.EXCLUDED_LANGUAGE]
+    ]
+    if not only_language:
+        return found
+    interpreters = ranked(replace(query, need=Need.INTERPRETING, age=None)).candidates
+    counties = _counties(query, gazetteer)
+    pairs = []
+    for agency in only_language:
+        interpreter = next(
+            (
+                i
+                for i in interpreters
+                if i.agency.id != agency.id and i.agency.languages & agency.languages
+            ),
+            None,
+        )
+        area = _area(query, agency, counties, gazetteer)
+        if interpreter is None or area is None:
+            continue
+        score, _, reasons = _score(query, agency, area, ())
+        bridge = _bridge_reason(languages, agency, interpreter.agency)
+        reasons = tuple(bridge if r.code == c.MATCHED_ANY_LANGUAGE else r for r in reasons)
+        pairs.append((score, agency, reasons, interpreter))
+    pairs.sort(key=lambda row: (-row[0], row[1].id))
+    bridges = tuple(
+        Bridge(Candidate(agency, rank, score, reasons), interpreter)
+        for rank, (score, agency, reasons, interpreter) in enumerate(pairs, start=1)
+    )
+    return replace(found, bridges=bridges)
+
+
+def _bridge_reason(languages: tuple[str, ...], agency: Agency, interpreter: Agency) -> Reason:
+    theirs = tuple(code for code in languages if code in interpreter.languages)
+    shared = sorted(agency.languages & interpreter.languages)
+    between = ("de",) if "de" in shared else tuple(shared[:1])  # into German where it can
+    text = (
+        f"speaks none of {', '.join(languages)}; {interpreter.id} interprets "
+        f"{', '.join(theirs)} and {', '.join(between)} (+0)"
+    )
+    facts: dict[str, Fact] = {
+        "languages": theirs,
+        "between": between,
+        "interpreter": interpreter.id,
+        "interpreter_name": interpreter.name,
+        "points": 0,
+    }
+    return Reason(c.BRIDGED_LANGUAGE, text, facts)
+
+
 def _area(
     query: Query, agency: Agency, counties: frozenset[str], gazetteer: Gazetteer
 ) -> Reason | None:
     """The area rule the agency meets for this query, or None when it serves elsewhere."""
     if query.municipality is None and query.postcode is None:
-        return Reason(c.MATCHED_ANY_AREA, "no place given, so the area was not checked (+0)")
+        return Reason(
+            c.MATCHED_ANY_AREA, "no place given, so the area was not checked (+0)", {"points": 0}
+        )
     if query.municipality in agency.areas:
+        where = f"municipality {gazetteer.label(query.municipality)}"
         return _area_reason(
-            c.MATCHED_MUNICIPALITY, f"serves municipality {gazetteer.label(query.municipality)}"
+            c.MATCHED_MUNICIPALITY, f"serves {where}", query.municipality, gazetteer
         )
     if query.postcode in agency.postcodes:
-        return _area_reason(c.MATCHED_POSTCODE, f"serves postcode {query.postcode}")
-    wide = [(c.MATCHED_COUNTY, f"all of county {k}") for k in sorted(counties) if k in agency.areas]
+        return _area_reason(
+            c.MATCHED_POSTCODE, f"serves postcode {query.postcode}", query.postcode, gazetteer
+        )
+    wide = [
+        (c.MATCHED_COUNTY, f"all of county {k}", k) for k in sorted(counties) if k in agency.areas
+    ]
     wide += [
-        (c.MATCHED_STATE, f"all of Land {k[:2]}") for k in sorted(counties) if k[:2] in agency.areas
+        (c.MATCHED_STATE, f"all of Land {k[:2]}", k[:2])
+        for k in sorted(counties)
+        if k[:2] in agency.areas
     ]
     if wide and agency.in_person:
-        return _area_reason(wide[0][0], f"serves {wide[0][1]}")
+        code, text, place = wide[0]
+        return _area_reason(code, f"serves {text}", place, gazetteer)
     shared = sorted(agency.counties & counties)
     if wide or (agency.remote and shared):
-        where = wide[0][1] if wide else f"county {shared[0]}"
-        return _area_reason(c.MATCHED_REMOTE, f"helps remotely in {where}")
+        text, place = (wide[0][1], wide[0][2]) if wide else (f"county {shared[0]}", shared[0])
+        return _area_reason(c.MATCHED_REMOTE, f"helps remotely in {text}", place, gazetteer)
     return None
 
 
-def _area_reason(code: str, text: str) -> Reason:
-    return Reason(code, f"{text} (+{AREA_POINTS[code]})")
+def _area_reason(code: str, text: str, place: str, gazetteer: Gazetteer) -> Reason:
+    points = AREA_POINTS[code]
+    facts: dict[str, Fact] = {"points": points, "place": place}
+    facts["place_name"] = gazetteer.place_name(place)
+    return Reason(code, f"{text} (+{points})", facts)
 
 
 def _failures(
-    query: Query, agency: Agency, area: Reason | None, languages: tuple[str, ...]
+    query: Query,
+    agency: Agency,
+    area: Reason | None,
+    languages: tuple[str, ...],
+    gazetteer: Gazetteer,
 ) -> tuple[Reason, ...]:
     failures = []
     if area is None:
@@ -187,20 +284,41 @@ def _failures(
             for label, value in (("municipality", query.municipality), ("postcode", query.postcode))
             if value is not None
         )
-        failures.append(Reason(c.EXCLUDED_AREA, f"does not serve {where}"))
+        place = query.municipality or query.postcode
+        facts: dict[str, Fact] = {"place": place}
+        facts["place_name"] = gazetteer.place_name(place) if place else None
+        failures.append(Reason(c.EXCLUDED_AREA, f"does not serve {where}", facts))
     if languages and not agency.languages.intersection(languages):
-        failures.append(Reason(c.EXCLUDED_LANGUAGE, f"speaks none of {', '.join(languages)}"))
+        failures.append(
+            Reason(
+                c.EXCLUDED_LANGUAGE,
+                f"speaks none of {', '.join(languages)}",
+                {"languages": languages},
+            )
+        )
     if query.age is not None and not _age_fits(query.age, agency):
         failures.append(
-            Reason(c.EXCLUDED_AGE, f"age {query.age} is outside the age limits ({_limits(agency)})")
+            Reason(
+                c.EXCLUDED_AGE,
+                f"age {query.age} is outside the age limits ({_limits(agency)})",
+                _age_facts(query.age, agency),
+            )
         )
     if agency.capacity <= 0:
-        failures.append(Reason(c.EXCLUDED_CAPACITY, "has no free slots"))
+        failures.append(Reason(c.EXCLUDED_CAPACITY, "has no free slots", {"slots": 0}))
     if not agency.active:
         failures.append(
-            Reason(c.EXCLUDED_INACTIVE, f"is not taking referrals (status: {agency.status})")
+            Reason(
+                c.EXCLUDED_INACTIVE,
+                f"is not taking referrals (status: {agency.status})",
+                {"status": agency.status},
+            )
         )
     return tuple(failures)
+
+
+def _age_facts(age: int, agency: Agency) -> dict[str, Fact]:
+    return {"age": age, "min_age": agency.min_age, "max_age": agency.max_age}
 
 
 def _age_fits(age: int, agency: Agency) -> bool:
@@ -225,18 +343,35 @@ def _score(
     offered = sorted(n for n in agency.needs if n in query.need.related())
     specific = [n for n in offered if n == query.need or n.value.startswith(query.need.value + ".")]
     points = NEED_POINTS if specific else 0
-    reasons.append(Reason(c.MATCHED_NEED, f"offers {', '.join(specific or offered)} (+{points})"))
+    named = tuple(n.value for n in specific or offered)
+    reasons.append(
+        Reason(
+            c.MATCHED_NEED,
+            f"offers {', '.join(named)} (+{points})",
+            {"needs": named, "points": points},
+        )
+    )
     score += points
     if languages:
-        shared = [code for code in languages if code in agency.languages]
+        shared = tuple(code for code in languages if code in agency.languages)
         points = LANGUAGE_POINTS * min(len(shared), LANGUAGES_COUNTED)
-        reasons.append(Reason(c.MATCHED_LANGUAGE, f"speaks {', '.join(shared)} (+{points})"))
+        reasons.append(
+            Reason(
+                c.MATCHED_LANGUAGE,
+                f"speaks {', '.join(shared)} (+{points})",
+                {"languages": shared, "points": points},
+            )
+        )
         score += points
     else:
-        reasons.append(Reason(c.MATCHED_ANY_LANGUAGE, "no language asked for (+0)"))
+        reasons.append(Reason(c.MATCHED_ANY_LANGUAGE, "no language asked for (+0)", {"points": 0}))
     if query.age is not None:
         reasons.append(
-            Reason(c.MATCHED_AGE, f"age {query.age} is within the age limits ({_limits(agency)})")
+            Reason(
+                c.MATCHED_AGE,
+                f"age {query.age} is within the age limits ({_limits(agency)})",
+                _age_facts(query.age, agency),
+            )
         )
     days_sooner = max(0, WAITING_HORIZON_DAYS - agency.waiting_days)
     points = days_sooner * PROMPTNESS_WEIGHT[query.urgency]
@@ -244,9 +379,16 @@ def _score(
         Reason(
             c.MATCHED_WAITING,
             f"waiting time {agency.waiting_days} days (+{points} for a {query.urgency} request)",
+            {"days": agency.waiting_days, "points": points, "urgency": query.urgency.value},
         )
     )
     score += points
     points = min(agency.capacity, CAPACITY_COUNTED)
-    reasons.append(Reason(c.MATCHED_CAPACITY, f"{agency.capacity} free slots (+{points})"))
+    reasons.append(
+        Reason(
+            c.MATCHED_CAPACITY,
+            f"{agency.capacity} free slots (+{points})",
+            {"slots": agency.capacity, "points": points},
+        )
+    )
     return score + points, agency, tuple(reasons)

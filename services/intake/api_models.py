@@ -237,11 +237,20 @@ class Suggestion(BaseModel):
     not_sendable: Refusal | None = Field(
         default=None, description="why it cannot be sent (when `sendable` is false)"
     )
+    interpreter: Suggestion | None = Field(
+        default=None,
+        description="in `bridges` only: the interpreting service to send with it (send both)",
+    )
 
 
 class SuggestionsPublic(BaseModel):
     suggestions: list[Suggestion]
     excluded: list[Excluded]
+    bridges: list[Suggestion] = Field(
+        default_factory=list,
+        description="when no suggestion speaks the person's languages: agencies that fit "
+        "but for the language, each with an interpreting service (`interpreter`) to send too",
+    )
 
 
 class WithdrawalPublic(BaseModel):
@@ -309,6 +318,9 @@ class PersonData(BaseModel):
 
     exported_at: Utc
     request: RequestDetail
+    municipality_name: str | None = Field(
+        default=None, description="the request's municipality by name, as the directory has it"
+    )
     consent: dict[str, Any]
     referrals: list[ReferralPublic]
 

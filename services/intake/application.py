@@ -19,6 +19,7 @@ from sqlmodel import Session
 from schemas.events import ConsentTerms
 from schemas.queries import (
     AgencyCard,
+    Candidate,
     CheckPlace,
     Excluded,
     PlaceCheck,
@@ -162,6 +163,20 @@ class Intake:
         person, terms, now = request.person, request.terms, datetime.now(UTC)
         out: list[Suggestion] = []
         excluded: list[Excluded] = []
+        bridges: list[Suggestion] = []
+
+        def suggestion(n: Need, c: Candidate) -> Suggestion:
+            refused = case.why_not_sendable(request, c.agency, now)
+            return Suggestion(
+                need=n,
+                candidate=c,
+                consent_covers=covers_recipient(terms, c.agency.agency_id, c.agency.kind),
+                sendable=refused is None,
+                not_sendable=None
+                if refused is None
+                else Refusal(code=refused.code, detail=str(refused)),
+            )
+
         for n in [need] if need else person.needs:
             answer = await self.directory.resolve(
                 ResolveAgencies(
@@ -173,21 +188,15 @@ class Intake:
                     urgency=request.urgency,
                 )
             )
-            for c in answer.candidates:
-                refused = case.why_not_sendable(request, c.agency, now)
-                out.append(
-                    Suggestion(
-                        need=n,
-                        candidate=c,
-                        consent_covers=covers_recipient(terms, c.agency.agency_id, c.agency.kind),
-                        sendable=refused is None,
-                        not_sendable=None
-                        if refused is None
-                        else Refusal(code=refused.code, detail=str(refused)),
-                    )
-                )
+            out += [suggestion(n, c) for c in answer.candidates]
             excluded += answer.excluded
-        return SuggestionsPublic(suggestions=out, excluded=excluded)
+            bridges += [
+                suggestion(n, b.candidate).model_copy(
+                    update={"interpreter": suggestion(Need.INTERPRETING, b.interpreter)}
+                )
+                for b in answer.bridges
+            ]
+        return SuggestionsPublic(suggestions=out, excluded=excluded, bridges=bridges)
 
     async def receipt(
         self, office: Office, consent_id: str
@@ -301,7 +310,16 @@ class Intake:
                 referrals=[public(office, r, views.trail(s, r.id)) for r in referrals],
             )
 
-        return await self.db.read(export)
+        data = await self.db.read(export)
+        if data.request.municipality:
+            try:
+                place = await self.directory.place(
+                    CheckPlace(municipality=data.request.municipality)
+                )
+            except DirectoryUnavailable:  # the key alone, then
+                return data
+            data.municipality_name = place.municipality_name
+        return data
 
     def _office_of(self, link: PersonLink) -> Office:
         """The office a link was issued by; a link of an office no longer served here opens

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from schemas.vocabulary import (
     REASONS_FOR,
     AgencyKind,
@@ -125,6 +128,7 @@ REASONS = {
     "area.any": N_("No place given"),
     "language.match": N_("Speaks the person's language"),
     "language.any": N_("No language asked for"),
+    "language.bridged": N_("With an interpreter"),
     "age.within": N_("Age within its limits"),
     "waiting.days": N_("Waiting time"),
     "capacity.free": N_("Free places"),
@@ -134,6 +138,59 @@ REASONS = {
     "capacity.none": N_("No free places"),
     "inactive": N_("Not taking referrals"),
 }
+
+REASON_DETAILS = {
+    "area.municipality": N_("%(place)s (+%(points)s)"),
+    "area.postcode": N_("%(place)s (+%(points)s)"),
+    "area.county": N_("%(place)s (+%(points)s)"),
+    "area.state": N_("%(place)s (+%(points)s)"),
+    "area.remote": N_("remotely in %(place)s (+%(points)s)"),
+    "area.any": N_("+%(points)s"),
+    "need.offered": N_("%(needs)s (+%(points)s)"),
+    "language.match": N_("%(languages)s (+%(points)s)"),
+    "language.any": N_("+%(points)s"),
+    "language.bridged": N_("%(interpreter_name)s interprets %(languages)s and %(between)s"),
+    "age.within": N_("age %(age)s; limits: %(limits)s"),
+    "age.outside-limits": N_("age %(age)s; limits: %(limits)s"),
+    "waiting.days": N_("%(days)s days (+%(points)s for this urgency)"),
+    "capacity.free": N_("%(slots)s free (+%(points)s)"),
+    "area.outside": N_("%(place)s"),
+    "language.not-offered": N_("asked for: %(languages)s"),
+}
+"""The directory's facts behind a reason, in the reader's language (a code without an entry
+shows no detail; a reason without facts, from an older directory, its English sentence)."""
+AGE_LIMITS = {
+    "both": N_("%(min_age)s to %(max_age)s"),
+    "min": N_("%(min_age)s and over"),
+    "max": N_("up to %(max_age)s"),
+    "none": N_("none"),
+}
+
+
+def reason_detail(reason: dict[str, Any], gettext: Callable[[str], str], language: str) -> str:
+    """What a reason of the directory says, in `language`: its place by name, its needs and
+    languages named, its points; no English sentence and no bare key."""
+    facts = reason.get("facts") or {}
+    if not facts:
+        return str(reason.get("text", ""))
+    form = REASON_DETAILS.get(reason.get("code", ""))
+    if form is None:
+        return ""
+    values = {k: "" if v is None else v for k, v in facts.items()}
+    if facts.get("place"):
+        name = facts.get("place_name")
+        values["place"] = f"{name} ({facts['place']})" if name else str(facts["place"])
+    values["needs"] = ", ".join(need_name(n, language) for n in facts.get("needs") or [])
+    for named in ("languages", "between"):
+        values[named] = ", ".join(
+            gettext(LANGUAGES[code]) if code in LANGUAGES else code
+            for code in facts.get(named) or []
+        )
+    bounded = (facts.get("min_age") is not None, facts.get("max_age") is not None)
+    limits = {(True, True): "both", (True, False): "min", (False, True): "max"}.get(bounded)
+    values["limits"] = gettext(AGE_LIMITS[limits or "none"]) % values
+    return gettext(form) % values
+
 
 NOT_SENDABLE = {
     "agency.inactive": N_("not taking referrals"),

@@ -167,6 +167,9 @@ def render(
             office_name=web.offices.get(user.office_id or "", "") if user else "",
             age=lambda v: i18n.age(v, web.now(), language),
             duration=lambda seconds: i18n.duration(seconds, language),
+            reason_detail=lambda reason: labels.reason_detail(
+                reason, i18n.translations(language).gettext, language
+            ),
             **ctx,
         )
     )

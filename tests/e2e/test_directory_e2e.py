@@ -143,3 +143,30 @@ async def test_an_import_reaches_the_running_directory_and_a_confidential_addres
     assert "lup-frauenhaus" in everything  # positive control: the shelter itself is listed
     assert CANARY_STREET not in everything and CANARY_POSTCODE not in everything
     assert "53.3301" not in everything
+
+
+async def test_a_farsi_speaker_is_sent_to_an_agency_and_its_interpreter_as_a_pair(system):
+    """The running directory bridges the language over NATS; sending the pair offers both."""
+    body = request_body(client_reference="farsi-e2e", languages=["fa"])
+    body["consent"]["recipients"] = [{"kind": "migration-counselling"}, {"kind": "interpreting"}]
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system), timeout=15
+    ) as http:
+        request = (await http.post("/requests", json=body)).json()
+        found = (await http.get(f"/requests/{request['request_id']}/suggestions")).json()
+        assert found["suggestions"] == []
+        pair = found["bridges"][0]
+        agencies = [
+            pair["candidate"]["agency"]["agency_id"],
+            pair["interpreter"]["candidate"]["agency"]["agency_id"],
+        ]
+        assert agencies == ["lup-mbe-ludwigslust", "lup-sprachmittlerpool"]
+        referrals = []
+        for agency in agencies:
+            sent = await http.post(
+                f"/requests/{request['request_id']}/referrals", json={"agency_id": agency}
+            )
+            assert sent.status_code == 202, sent.text
+            referrals.append(sent.json()["referral_id"])
+        for referral in referrals:
+            await until_status(http, referral, "requested")

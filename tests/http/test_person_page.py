@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,31 +33,9 @@ AGENCY = "lup-mbe-ludwigslust"
 
 
 @pytest.fixture
-def intake(tmp_path: Path) -> Iterator[IntakeApp]:
-    (tmp_path / "intake").mkdir()
-    made = IntakeApp(tmp_path / "intake")
-    yield made
-    made.dispose()
-
-
-@pytest.fixture
-async def office(intake: IntakeApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with intake.client(OFFICE) as client:
-        yield client
-
-
-@pytest.fixture
 async def anyone(intake: IntakeApp) -> AsyncIterator[httpx.AsyncClient]:
     async with intake.client() as client:
         yield client
-
-
-@pytest.fixture
-def web(tmp_path: Path, intake: IntakeApp) -> Iterator[WebApp]:
-    (tmp_path / "web").mkdir()
-    made = WebApp(tmp_path / "web", intake=intake)
-    yield made
-    made.db.dispose()
 
 
 @pytest.fixture
@@ -316,6 +294,7 @@ async def test_my_data_page_says_everything_in_words_and_the_file_is_json(
     for code in ("migration-counselling", "residence-permit", ">sms<"):
         assert code not in page.text
     assert "+49 3874 000000" in page.text
+    assert "Ludwigslust (<bdi" in page.text  # the place by name, with its key
     file = await person_browser.get(f"/p/{token}/data.json")
     assert file.headers["content-disposition"].startswith("attachment")
     assert file.json()["request"]["client_reference"] == "client-7"
@@ -326,6 +305,8 @@ async def test_the_counsellor_prints_the_receipt_with_the_link_and_its_qr_code(
 ) -> None:
     ids = await a_request(office)
     counsellor = web.signed_in("berater", Role.COUNSELLOR, OFFICE)
+    unknown = await counsellor.http.get(f"/office/consents/{ids['consent_id']}/receipt?language=xx")
+    assert unknown.status_code == 422 and "Tigrinya" not in unknown.text and "ትግርኛ" in unknown.text
     plain = await counsellor.http.get(f"/office/consents/{ids['consent_id']}/receipt?language=ar")
     assert plain.status_code == 200 and "<svg" not in plain.text
     assert 'lang="ar" dir="rtl"' in plain.text and 'lang="de" dir="ltr"' in plain.text

@@ -7,7 +7,6 @@ in intake's database in clear."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,19 +28,6 @@ SECRET = "Zora-canary lives at Hauptstraße 5 and is afraid of her landlord"
 
 
 @pytest.fixture
-def intake(tmp_path: Path) -> Iterator[IntakeApp]:
-    made = IntakeApp(tmp_path)
-    yield made
-    made.dispose()
-
-
-@pytest.fixture
-async def office(intake: IntakeApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with intake.client(OFFICE) as client:
-        yield client
-
-
-@pytest.fixture
 async def referral_id(office: httpx.AsyncClient) -> str:
     request = (await office.post("/requests", json=sample_request())).json()
     sent = await office.post(
@@ -53,7 +39,9 @@ async def referral_id(office: httpx.AsyncClient) -> str:
 
 def at_rest(tmp_path: Path) -> bytes:
     """Everything intake keeps on disk (the database and its journal)."""
-    return b"".join(p.read_bytes() for p in tmp_path.glob("intake.db*"))
+    found = list((tmp_path / "intake").glob("intake.db*"))
+    assert found, "intake keeps its database elsewhere: this search would find nothing"
+    return b"".join(p.read_bytes() for p in found)
 
 
 @pytest.mark.parametrize(

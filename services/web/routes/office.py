@@ -17,6 +17,7 @@ from services.web import forms, labels
 from services.web.accounts import SignedIn
 from services.web.clients import Refused
 from services.web.pages import CheckedForm, Counsellor, WebDep, language_of, render
+from services.web.routes import person
 
 router = APIRouter(prefix="/office")
 
@@ -111,6 +112,7 @@ async def show_request(
         consent=consent,
         suggestions=found["suggestions"],
         excluded=found["excluded"],
+        bridges=found.get("bridges", []),
         referrals=sent_to,
         already=already,
         sent=sent,
@@ -122,7 +124,14 @@ async def show_request(
 async def send_referrals(
     web: WebDep, user: Counsellor, request_id: str, form: CheckedForm
 ) -> Response:
-    chosen = [a for a in form.getlist("agency_id") if isinstance(a, str)]
+    # an agency with its interpreter is one choice, "agency+interpreter": both are sent
+    chosen = [
+        agency
+        for choice in form.getlist("agency_id")
+        if isinstance(choice, str)
+        for agency in choice.split("+")
+        if agency
+    ]
     if not chosen:
         return RedirectResponse(f"/office/requests/{request_id}?sent=0", status_code=303)
     for agency in dict.fromkeys(chosen):
@@ -171,7 +180,7 @@ async def receipt(
     language: str = "de",
     download: bool = False,
 ) -> Response:
-    chosen = PersonLanguage(language) if language in set(PersonLanguage) else PersonLanguage.DE
+    chosen = person.chosen(language)  # 422 for a language there is no text in
     path = f"/consents/{consent_id}/receipt"
     if download:
         text = await web.intake.text(_office(user), path, language=chosen.value)
@@ -188,8 +197,7 @@ async def receipt_with_link(
 ) -> Response:
     """The receipt with a new link to the person's own page and its QR code (an earlier
     link of the consent stops working). The link is on this page only: intake keeps its hash."""
-    asked = str(form.get("language", "de"))
-    chosen = PersonLanguage(asked) if asked in set(PersonLanguage) else PersonLanguage.DE
+    chosen = person.chosen(str(form.get("language", texts.BINDING)))
     issued = await web.intake.post(
         _office(user), f"/consents/{consent_id}/person-link", {"language": chosen.value}
     )

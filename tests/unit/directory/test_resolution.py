@@ -854,3 +854,77 @@ def test_the_directory_index_agrees_with_resolve_on_the_sample(sample, need):
     for municipality, postcode in [*places, (None, None)]:
         query = Query(need, ("ar",), municipality, postcode, 30)
         assert directory.resolve(query) == resolve(query, sample)
+
+
+# --- The language bridge: an interpreter when nobody speaks the person's language --------------
+
+
+def interpreter(id: str = "pool", **changes: Any) -> Agency:
+    """An interpreting pool for the whole county, speaking Farsi and German."""
+    fields = {
+        "kind": AgencyKind.INTERPRETING,
+        "needs": frozenset({Need.INTERPRETING}),
+        "languages": frozenset({"fa", "de"}),
+        "areas": frozenset({LUP}),
+        "postcodes": frozenset(),
+        **changes,
+    }
+    return agency(id=id, **fields)
+
+
+FARSI = ask(languages=("fa",))
+
+
+def test_an_agency_that_fits_but_for_the_language_is_offered_with_an_interpreter():
+    near, far = local("near"), county_wide("far")
+    resolution = resolve(FARSI, [near, far, interpreter()])
+    assert resolution.candidates == ()
+    assert [(b.candidate.agency.id, b.interpreter.agency.id) for b in resolution.bridges] == [
+        ("near", "pool"),
+        ("far", "pool"),
+    ]
+    best = resolution.bridges[0].candidate
+    [bridged] = [r for r in best.reasons if r.code == c.BRIDGED_LANGUAGE]
+    assert bridged.text == "speaks none of fa; pool interprets fa and de (+0)"
+    assert bridged.facts["languages"] == ("fa",) and bridged.facts["between"] == ("de",)
+    assert best.score == resolve(ask(languages=()), [near]).candidates[0].score
+    assert [x.agency.id for x in resolution.excluded] == ["far", "near"]  # still explained
+
+
+def test_no_bridge_when_an_agency_speaks_the_language_or_none_is_asked():
+    assert resolve(ask(), [local("near"), interpreter()]).bridges == ()
+    assert resolve(ask(languages=()), [local("near"), interpreter()]).bridges == ()
+
+
+def test_only_an_agency_excluded_for_its_language_alone_is_bridged():
+    full = local("full", capacity=0)
+    assert resolve(FARSI, [full, interpreter()]).bridges == ()
+
+
+def test_the_interpreter_speaks_the_persons_language_and_one_of_the_agencys():
+    no_farsi = interpreter(languages=frozenset({"de", "ru"}))
+    assert resolve(FARSI, [local("near"), no_farsi]).bridges == ()
+    french_agency = local("near", languages=frozenset({"fr"}))
+    assert resolve(FARSI, [french_agency, interpreter()]).bridges == ()
+    elsewhere = interpreter(areas=frozenset({OA}))
+    assert resolve(FARSI, [local("near"), elsewhere]).bridges == ()
+
+
+def test_the_best_interpreter_that_fits_is_chosen_and_the_index_agrees():
+    slow = interpreter("slow", waiting_days=40)
+    quick = interpreter("quick", waiting_days=1)
+    agencies = [local("near"), slow, quick]
+    resolution = resolve(FARSI, agencies)
+    assert [b.interpreter.agency.id for b in resolution.bridges] == ["quick"]
+    assert Directory(agencies).resolve(FARSI) == resolution
+
+
+def test_the_sample_bridges_farsi_in_ludwigslust_with_the_interpreting_pool(sample):
+    query = Query(need=Need.MIGRATION_COUNSELLING, languages=("fa",), municipality=LUDWIGSLUST)
+    resolution = Directory(sample).resolve(query)
+    assert resolution.candidates == ()
+    first = resolution.bridges[0]
+    assert (first.candidate.agency.id, first.interpreter.agency.id) == (
+        "lup-mbe-ludwigslust",
+        "lup-sprachmittlerpool",
+    )
