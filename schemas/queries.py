@@ -32,7 +32,8 @@ class MatchReason(Contract):
     facts: dict[str, str | int | list[str] | None] = Field(
         default_factory=dict,
         description="by name: points, place and place_name, needs, languages, age, min_age, "
-        "max_age, days, urgency, slots, status (those the code has)",
+        "max_age, days, urgency, slots, status; for language.bridged between, interpreter and "
+        "interpreter_name (those the code has)",
     )
 
 

@@ -131,7 +131,8 @@ class WithdrawnBy(StrEnum):
     OFFICE = "office"
     """The counselling office, on the person's word."""
     PERSON = "person"
-    """The person, on their own page."""
+    """With the person's own link, on their page (whoever holds the link: the person, as a
+    rule, since only the receipt handed to them carries it)."""
 
 
 class DataCategory(StrEnum):

@@ -154,6 +154,19 @@ class Settings(BaseSettings):
     web_db_url: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8304, description="the web app for counsellors and ombudsperson")
+    web_public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+$",
+        description="where people reach the web app (e.g. https://wegweiser.kreis.example): the "
+        "base of the link to the person's own page on a receipt; https in production. Unset: "
+        "the address the counsellor's browser used",
+    )
+    web_trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="the reverse proxies whose X-Forwarded-For and -Proto the web app believes "
+        "(comma-separated addresses, uvicorn's forwarded_allow_ips): the client's own address "
+        "then counts for throttling, not the proxy's",
+    )
     web_session_idle: timedelta = Field(
         default=timedelta(minutes=30), description="a web session ends after this long unused"
     )
@@ -203,6 +216,10 @@ class Settings(BaseSettings):
                 f"migrations); these share one: {'; '.join(', '.join(n) for n in shared)}"
             )
         if self.environment == "production":
+            if self.web_public_url and not self.web_public_url.startswith("https://"):
+                raise ValueError(
+                    f"web_public_url must be https in production: {self.web_public_url}"
+                )
             sqlite = [s for s in SERVICES if self.db_url(s).startswith("sqlite")]
             if sqlite and os.environ.get("WEGWEISER_ALLOW_SQLITE") != "1":
                 raise ValueError(

@@ -140,6 +140,7 @@ def left_to_right(value: str, language: PersonLanguage) -> str:
     return f"\u2066{value}\u2069" if SCRIPTS[language].rtl else value
 
 
+# Each code a person's text shows, as the English id of its text: no code is ever shown as it is.
 PURPOSES = {
     Purpose.REFERRAL: "referral to a specialist agency",
     Purpose.FOLLOW_UP: "follow-up by the counselling office",
@@ -244,8 +245,6 @@ CHANNELS = {
     ContactChannel.POST: "letter",
     ContactChannel.VIA_OFFICE: "through the counselling office",
 }
-"""Each code a person's text shows, as the English id of its text: no code is ever shown
-as it is."""
 
 
 def printed_in(language: PersonLanguage) -> list[PersonLanguage]:

@@ -94,8 +94,8 @@ Fact = str | int | tuple[str, ...] | None
 class Reason:
     """Why an agency matched or was excluded: a stable code, an English sentence (for logs and
     the API), and its facts by name (`points`, `place` and `place_name`, `needs`, `languages`,
-    `age`, `min_age`, `max_age`, `days`, `urgency`, `slots`, `status`), from which a reader's
-    own language says the same."""
+    `age`, `min_age`, `max_age`, `days`, `urgency`, `slots`, `status`; for a bridge `between`,
+    `interpreter` and `interpreter_name`), from which a reader's own language says the same."""
 
     code: str
     text: str

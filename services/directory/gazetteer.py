@@ -75,13 +75,14 @@ class Gazetteer:
         municipality = self.municipalities.get(ags)
         return municipality.name if municipality else None
 
-    def place_name(self, key: str) -> str | None:
-        """The name of a municipality (8 digits), a county (5) or a Land (2), if known."""
-        if len(key) == 2:
-            return LANDS.get(key)
-        if len(key) == 5:
-            return self.county_names.get(key)
-        return self.name(key)
+    def county_name(self, key: str) -> str | None:
+        """A county's name by its five-digit key, if known."""
+        return self.county_names.get(key)
+
+    @staticmethod
+    def land_name(key: str) -> str | None:
+        """A Land's name by its two-digit key."""
+        return LANDS.get(key)
 
     def label(self, ags: str) -> str:
         """`13076090 (Ludwigslust)`, or the bare key when it is not known."""

@@ -238,35 +238,45 @@ def _area(
         )
     if query.municipality in agency.areas:
         where = f"municipality {gazetteer.label(query.municipality)}"
-        return _area_reason(
-            c.MATCHED_MUNICIPALITY, f"serves {where}", query.municipality, gazetteer
-        )
+        name = gazetteer.name(query.municipality)
+        return _area_reason(c.MATCHED_MUNICIPALITY, f"serves {where}", query.municipality, name)
     if query.postcode in agency.postcodes:
-        return _area_reason(
-            c.MATCHED_POSTCODE, f"serves postcode {query.postcode}", query.postcode, gazetteer
-        )
+        text = f"serves postcode {query.postcode}"
+        return _area_reason(c.MATCHED_POSTCODE, text, query.postcode, None)
     wide = [
-        (c.MATCHED_COUNTY, f"all of county {k}", k) for k in sorted(counties) if k in agency.areas
+        (c.MATCHED_COUNTY, f"all of county {k}", k, gazetteer.county_name(k))
+        for k in sorted(counties)
+        if k in agency.areas
     ]
     wide += [
-        (c.MATCHED_STATE, f"all of Land {k[:2]}", k[:2])
+        (c.MATCHED_STATE, f"all of Land {k[:2]}", k[:2], gazetteer.land_name(k[:2]))
         for k in sorted(counties)
         if k[:2] in agency.areas
     ]
     if wide and agency.in_person:
-        code, text, place = wide[0]
-        return _area_reason(code, f"serves {text}", place, gazetteer)
+        code, text, place, name = wide[0]
+        return _area_reason(code, f"serves {text}", place, name)
     shared = sorted(agency.counties & counties)
     if wide or (agency.remote and shared):
-        text, place = (wide[0][1], wide[0][2]) if wide else (f"county {shared[0]}", shared[0])
-        return _area_reason(c.MATCHED_REMOTE, f"helps remotely in {text}", place, gazetteer)
+        _code, text, place, name = (
+            wide[0]
+            if wide
+            else (
+                c.MATCHED_REMOTE,
+                f"county {shared[0]}",
+                shared[0],
+                gazetteer.county_name(shared[0]),
+            )
+        )
+        return _area_reason(c.MATCHED_REMOTE, f"helps remotely in {text}", place, name)
     return None
 
 
-def _area_reason(code: str, text: str, place: str, gazetteer: Gazetteer) -> Reason:
+def _area_reason(code: str, text: str, place: str, name: str | None) -> Reason:
+    """An area rule met: `place` is the key it was met for, `name` its name if it has one (a
+    postcode has none)."""
     points = AREA_POINTS[code]
-    facts: dict[str, Fact] = {"points": points, "place": place}
-    facts["place_name"] = gazetteer.place_name(place)
+    facts: dict[str, Fact] = {"points": points, "place": place, "place_name": name}
     return Reason(code, f"{text} (+{points})", facts)
 
 
@@ -285,8 +295,8 @@ def _failures(
             if value is not None
         )
         place = query.municipality or query.postcode
-        facts: dict[str, Fact] = {"place": place}
-        facts["place_name"] = gazetteer.place_name(place) if place else None
+        name = gazetteer.name(query.municipality) if query.municipality else None
+        facts: dict[str, Fact] = {"place": place, "place_name": name}
         failures.append(Reason(c.EXCLUDED_AREA, f"does not serve {where}", facts))
     if languages and not agency.languages.intersection(languages):
         failures.append(

@@ -300,8 +300,8 @@ class PersonRecipient(BaseModel):
 
 
 class PersonPage(BaseModel):
-    """The person's page: metadata only (what they agreed to, and what happened), never the
-    person's data itself; that is in `PersonData`."""
+    """The person's page: what they agreed to (the consent's terms, with its pseudonym) and
+    what happened, but none of the person's data itself; that is in `PersonData`."""
 
     consent_id: str
     language: PersonLanguage
@@ -317,6 +317,7 @@ class PersonData(BaseModel):
     trail and the agencies' comments."""
 
     exported_at: Utc
+    language: PersonLanguage = Field(description="the language the office chose for the page")
     request: RequestDetail
     municipality_name: str | None = Field(
         default=None, description="the request's municipality by name, as the directory has it"

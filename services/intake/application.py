@@ -305,6 +305,7 @@ class Intake:
             referrals = views.referrals_of(office, s, link.request_id)
             return PersonData(
                 exported_at=datetime.now(UTC),
+                language=PersonLanguage(link.language),
                 request=detail,
                 consent=receipt.receipt_json(terms, withdrawn_at),
                 referrals=[public(office, r, views.trail(s, r.id)) for r in referrals],

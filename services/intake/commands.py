@@ -144,7 +144,7 @@ def withdraw_consent(
     """Withdraw a consent (`by` the office or the person): emit the withdrawal; erase the
     person's data unless another of their consents still stands. Withdrawing twice changes
     nothing more (the first withdrawal, and who made it, stands)."""
-    row, request = views.own_consent(office, session, consent_id)
+    row, request = views.own_consent(office, session, consent_id, lock=True)
     person = request.client_reference
     if row.withdrawn_at is None:
         row.withdrawn_at = datetime.now(UTC)

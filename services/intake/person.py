@@ -9,12 +9,15 @@ link works until the request's record is erased by retention; after a withdrawal
 shows the agencies' deletions, with no personal data, which the withdrawal erased.
 
 Every way a token can fail (never issued, replaced, erased, malformed) is one refusal,
-`UnknownLink`, found by one lookup, so the answers are alike in words and in time.
+`UnknownLink`. A well-formed token is looked up the same way whether it was never issued,
+replaced or erased, so those answers are alike in words and in time; a malformed one is
+refused before any lookup (its form is no secret).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +32,14 @@ from services.intake.store import PersonLink, ReferralView, RequestRow
 from services.intake.vault import PersonErased
 
 TOKEN_BYTES = 16
-"""128 bits: guessing one token among a million live ones takes 2^108 tries on average."""
+"""128 bits: guessing one token among a million live ones takes about 2^107 tries."""
+TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
+"""The form of every token `issue` makes (`secrets.token_urlsafe(16)`)."""
+
+
+def plausible(token: str) -> bool:
+    """Whether `token` has the form of a token (not whether one was issued)."""
+    return TOKEN.fullmatch(token) is not None
 
 
 class UnknownLink(Exception):
@@ -58,7 +68,7 @@ def digest(token: str) -> str:
 
 def issue(office: Office, session: Session, consent_id: str, language: PersonLanguage) -> Issued:
     """A new link to the page of one of the office's consents, replacing any earlier one."""
-    _consent, request = views.own_consent(office, session, consent_id)
+    _consent, request = views.own_consent(office, session, consent_id, lock=True)
     if request.erased_at is not None:
         raise PersonErased(f"request {request.id} has been erased")
     session.exec(delete(PersonLink).where(col(PersonLink.consent_id) == consent_id))
@@ -78,6 +88,8 @@ def issue(office: Office, session: Session, consent_id: str, language: PersonLan
 
 def find(session: Session, token: str) -> PersonLink:
     """The live link a token opens; `UnknownLink` for every token that opens none."""
+    if not plausible(token):
+        raise UnknownLink("this link opens no page")
     link = session.get(PersonLink, digest(token))
     request = session.get(RequestRow, link.request_id) if link else None
     if link is None or request is None or request.erased_at is not None:

@@ -69,9 +69,13 @@ def request_detail(office: Office, session: Session, request_id: str) -> dict[st
     return out
 
 
-def own_consent(office: Office, session: Session, consent_id: str) -> tuple[ConsentRow, RequestRow]:
-    """A consent of this office, with the request it was given for."""
-    row = session.get(ConsentRow, consent_id)
+def own_consent(
+    office: Office, session: Session, consent_id: str, *, lock: bool = False
+) -> tuple[ConsentRow, RequestRow]:
+    """A consent of this office, with the request it was given for; `lock`: its row locked
+    until the transaction ends (PostgreSQL's FOR UPDATE; SQLite's writer lock holds already),
+    so that two withdrawals or two new links of one consent take turns."""
+    row = session.get(ConsentRow, consent_id, with_for_update=lock or None)
     if row is None:
         raise NotFound(f"no consent {consent_id}")
     request = owned(

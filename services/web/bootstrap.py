@@ -86,10 +86,15 @@ class WebProcess:
                     idle=settings.web_session_idle, lifetime=settings.web_session_lifetime
                 ),
                 secure_cookies=settings.environment == "production",
-                public_url=settings.web_url,
+                public_url=settings.web_public_url,
             )
             config = uvicorn.Config(
-                create_app(web), log_config=None, access_log=False, lifespan="off"
+                create_app(web),
+                log_config=None,
+                access_log=False,  # a person's link is in the path: it is never logged
+                lifespan="off",
+                proxy_headers=True,
+                forwarded_allow_ips=settings.web_trusted_proxies,
             )
             server = uvicorn.Server(config)
             sock = reusable_socket(settings.web_host, settings.web_port)

@@ -115,7 +115,7 @@ DELETION = {
 
 WITHDRAWN_BY = {
     WithdrawnBy.OFFICE: N_("by the office"),
-    WithdrawnBy.PERSON: N_("by the person, on their own page"),
+    WithdrawnBy.PERSON: N_("with the person's own link, on their page"),
 }
 
 REASONS = {
@@ -188,8 +188,11 @@ def reason_detail(reason: dict[str, Any], gettext: Callable[[str], str], languag
         )
     bounded = (facts.get("min_age") is not None, facts.get("max_age") is not None)
     limits = {(True, True): "both", (True, False): "min", (False, True): "max"}.get(bounded)
-    values["limits"] = gettext(AGE_LIMITS[limits or "none"]) % values
-    return gettext(form) % values
+    try:
+        values["limits"] = gettext(AGE_LIMITS[limits or "none"]) % values
+        return gettext(form) % values
+    except (KeyError, ValueError, TypeError):  # facts this version does not know: as sent
+        return str(reason.get("text", ""))
 
 
 NOT_SENDABLE = {

@@ -177,8 +177,8 @@ def render(
 
 
 def client_address(request: Request) -> str:
-    """The client's address as the server sees it (the web app is served directly, not behind
-    a proxy; behind one, this would be the proxy's address)."""
+    """The client's address: the connection's, or behind one of `web_trusted_proxies` the
+    address that proxy says it forwards for (uvicorn's proxy headers)."""
     return request.client.host if request.client else ""
 
 

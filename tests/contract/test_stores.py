@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,19 +18,21 @@ from schemas.events import (
     TransitionRefused,
 )
 from schemas.queries import AgencyCard, AskVerdict
-from schemas.vocabulary import AgencyKind, ReasonCode, ReferralStatus
+from schemas.vocabulary import AgencyKind, ReasonCode, ReferralStatus, WithdrawnBy
 from services.consent.rules import ConsentViolation
-from services.intake import commands, projection, retention, views
+from services.consent.texts import PersonLanguage
+from services.intake import commands, person, projection, retention, views
 from services.intake.api_models import RequestCreate
 from services.intake.case import NotSealable
 from services.intake.office import Forbidden, Office
-from services.intake.store import ReferralView, RequestRow
+from services.intake.store import PersonLink, ReferralView, RequestRow
 from services.intake.vault import PersonErased, Vault, VaultError
 from services.referral import handlers, store
 from services.referral.domain import DeadlinePolicy, Referral, Said
 from tests.support.databases import service_database
 from wegweiser.platform import keys, sealing
 from wegweiser.platform.consumer import Delivery
+from wegweiser.platform.db import as_utc
 from wegweiser.platform.inbox import first_time
 from wegweiser.platform.outbox import OutboxRow, pending_count
 
@@ -321,3 +324,33 @@ def test_a_verdict_is_told_to_its_agency_only_and_forgotten_after_its_time(refer
     assert referral_db.run_sync(lambda s: store.forget_verdicts_before(s, later)) == 1
     gone = referral_db.read_sync(lambda s: handlers.verdict(s, ask, "agency-a"))
     assert gone.state == "unknown"
+
+
+def test_withdrawals_and_new_links_of_one_consent_at_once_take_turns(intake_db):
+    """A double tap on the person's page, or two instances: one withdrawal event, one link."""
+    row, consent_id = intake_db.run_sync(lambda s: commands.record_request(CTX, s, body()))
+    before = intake_db.run_sync(pending_count)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        withdrawn = list(
+            pool.map(
+                lambda _: (
+                    intake_db.run_sync(
+                        lambda s: commands.withdraw_consent(CTX, s, consent_id, WithdrawnBy.PERSON)
+                    ).consent.withdrawn_at
+                ),
+                range(6),
+            )
+        )
+        links = list(
+            pool.map(
+                lambda _: intake_db.run_sync(
+                    lambda s: person.issue(CTX, s, consent_id, PersonLanguage.AR).token
+                ),
+                range(6),
+            )
+        )
+    assert intake_db.run_sync(pending_count) == before + 1  # one ConsentWithdrawn
+    assert len({as_utc(at) for at in withdrawn}) == 1  # the first withdrawal stands
+    stored = intake_db.run_sync(lambda s: list(s.exec(select(PersonLink))))
+    assert [link.token_sha256 for link in stored] in [[person.digest(t)] for t in links]
+    assert stored[0].request_id == row.id

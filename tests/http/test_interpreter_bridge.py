@@ -39,13 +39,18 @@ async def test_no_agency_speaks_farsi_so_the_best_come_with_the_interpreting_poo
 
 
 async def test_an_interpreter_the_consent_does_not_cover_is_shown_with_the_reason(
-    office: httpx.AsyncClient,
+    web: WebApp, office: httpx.AsyncClient
 ) -> None:
     request_id = await farsi_only(office, "migration-counselling")
     found = (await office.get(f"/requests/{request_id}/suggestions")).json()
     interpreter = found["bridges"][0]["interpreter"]
     assert not interpreter["sendable"] and not interpreter["consent_covers"]
     assert interpreter["not_sendable"]["code"] == "consent.not-covered"
+    counsellor = web.signed_in("berater", Role.COUNSELLOR, OFFICE)
+    page = (await counsellor.http.get(f"/office/requests/{request_id}")).text
+    assert f'value="{MBE}"' in page and f"{MBE}+{POOL}" not in page  # the agency alone
+    assert "nicht von der Einwilligung gedeckt" in page
+    await counsellor.http.aclose()
 
 
 async def test_one_tick_sends_the_agency_and_its_interpreter(

@@ -24,6 +24,7 @@ from schemas.vocabulary import ReferralStatus
 from services.intake import retention
 from services.intake.store import PersonLink
 from services.web.accounts import Role
+from services.web.clients import IntakeClient
 from tests.support.intake import IntakeApp
 from tests.support.web import Browser, WebApp
 from wegweiser.demo import sample_request
@@ -321,3 +322,18 @@ async def test_the_counsellor_prints_the_receipt_with_the_link_and_its_qr_code(
     )
     assert forged.status_code == 403  # no CSRF token: no new link
     assert (await person_browser.get(f"/p/{token}")).status_code == 200
+
+
+async def test_a_malformed_link_or_an_unreachable_intake_gets_the_persons_own_page(
+    intake: IntakeApp, web: WebApp, office: httpx.AsyncClient, person_browser: httpx.AsyncClient
+) -> None:
+    unknown = await person_browser.get("/p/" + "A" * 22)
+    malformed = await person_browser.get("/p/%C3%A4bc")  # not even ASCII: never sent on
+    assert unknown.status_code == malformed.status_code == 404
+    assert malformed.text == unknown.text
+    ids = await a_request(office)
+    token = await link(office, ids["consent_id"], "ar")
+    web.web.intake = IntakeClient("http://127.0.0.1:9", intake.add_client(OFFICE))
+    down = await person_browser.get(f"/p/{token}?language=ar")
+    assert down.status_code == 503 and 'dir="rtl"' in down.text
+    assert "127.0.0.1" not in down.text and down.headers["x-robots-tag"].startswith("noindex")

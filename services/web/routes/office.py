@@ -112,12 +112,22 @@ async def show_request(
         consent=consent,
         suggestions=found["suggestions"],
         excluded=found["excluded"],
-        bridges=found.get("bridges", []),
+        bridges=[(b, bridge_choice(b, already)) for b in found.get("bridges", [])],
         referrals=sent_to,
         already=already,
         sent=sent,
         warnings=[labels.WARNINGS[code] for code in warned.split(",") if code in labels.WARNINGS],
     )
+
+
+def bridge_choice(bridge: dict[str, Any], already: set[str]) -> str:
+    """What one tick on an agency with its interpreter sends: both, "agency+interpreter";
+    the agency alone where the interpreter cannot be sent (shown with its reason) or already
+    was."""
+    agency = bridge["candidate"]["agency"]["agency_id"]
+    interpreter = bridge["interpreter"]
+    other = interpreter["candidate"]["agency"]["agency_id"]
+    return f"{agency}+{other}" if interpreter["sendable"] and other not in already else agency
 
 
 @router.post("/requests/{request_id}/referrals", response_class=HTMLResponse)
@@ -188,7 +198,7 @@ async def receipt(
         return PlainTextResponse(
             text, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
-    return await _receipt_page(request, web, user, consent_id, chosen, link=None)
+    return await _receipt_page(request, web, user, consent_id, chosen, with_link=False)
 
 
 @router.post("/consents/{consent_id}/receipt", response_class=HTMLResponse)
@@ -198,11 +208,7 @@ async def receipt_with_link(
     """The receipt with a new link to the person's own page and its QR code (an earlier
     link of the consent stops working). The link is on this page only: intake keeps its hash."""
     chosen = person.chosen(str(form.get("language", texts.BINDING)))
-    issued = await web.intake.post(
-        _office(user), f"/consents/{consent_id}/person-link", {"language": chosen.value}
-    )
-    link = f"{web.public_url or str(request.base_url).rstrip('/')}/p/{issued['token']}"
-    return await _receipt_page(request, web, user, consent_id, chosen, link=link)
+    return await _receipt_page(request, web, user, consent_id, chosen, with_link=True)
 
 
 async def _receipt_page(
@@ -211,16 +217,18 @@ async def _receipt_page(
     user: SignedIn,
     consent_id: str,
     chosen: PersonLanguage,
-    link: str | None,
+    with_link: bool,
 ) -> Response:
+    office = _office(user)
     document = await web.intake.get(
-        _office(user),
-        f"/consents/{consent_id}/receipt",
-        language=chosen.value,
-        format="document",
+        office, f"/consents/{consent_id}/receipt", language=chosen.value, format="document"
     )
     own_page = None
-    if link is not None:
+    if with_link:  # only once the document is there: a link is never lost to a failed page
+        issued = await web.intake.post(
+            office, f"/consents/{consent_id}/person-link", {"language": chosen.value}
+        )
+        link = f"{web.public_url or str(request.base_url).rstrip('/')}/p/{issued['token']}"
         own_page = {
             "link": link,
             "qr": segno.make(link, error="m").svg_inline(scale=4, omitsize=True),

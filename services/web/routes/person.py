@@ -3,13 +3,18 @@ from their receipt is the only key, and the web app passes it on to intake for e
 
 What keeps the page to its person:
 - intake keeps only the token's hash, and every wrong token (unknown, replaced, erased,
-  malformed) gets the same page, 404, after the same lookup;
-- failed tokens are counted per client address (`Throttle` with its own scope): after ten, the
-  address waits, doubling up to 15 minutes, and no lookup is made;
+  malformed) gets the same page, 404; a malformed one never reaches intake;
+- failed tokens are counted per client address (`Throttle` with its own scope; behind a
+  reverse proxy the address it forwards for, see `web_trusted_proxies`): after ten, the
+  address waits, doubling up to 15 minutes, and no lookup is made. A token of 128 random bits
+  cannot be guessed anyway: this keeps anyone from trying at volume;
 - the pages are not indexed (X-Robots-Tag, a robots meta and /robots.txt) and send no
-  referrer anywhere (the link would be in it), and they are never cached;
+  referrer anywhere (the link would be in it); they are never cached, and the web app logs no
+  request paths (a reverse proxy in front must not either: README, Operations);
 - the one form (withdraw) needs no session CSRF token: a page of another site cannot know the
-  token to post to, and a post the browser marks as from another site is refused anyway.
+  token to post to, and a post the browser marks as from another site is refused anyway;
+- when intake cannot answer, the person gets a page saying so in their language, never an
+  office's error page or what went wrong inside.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.consent import texts
 from services.consent.texts import SCRIPTS, PersonLanguage
-from services.web.clients import Refused
+from services.intake import person
+from services.web.clients import Refused, Unavailable
 from services.web.pages import WebDep, client_address
 from services.web.throttle import Backoff, Throttle
 
@@ -75,7 +81,8 @@ async def _open(
     language: PersonLanguage,
     call: Callable[[str], Awaitable[Any]],
 ) -> Any:
-    """Intake's answer for the token, or the page that says there is none (or to wait)."""
+    """Intake's answer for the token, or the page that says there is none (or to wait, or
+    that it cannot be shown now: never an office's error page, nor what went wrong inside)."""
     address = client_address(request)
     wait = await web.run(lambda s: LINKS.retry_after(s, None, address, web.now()))
     if wait is not None:
@@ -83,11 +90,14 @@ async def _open(
         page = render(request, "person/gone.html", language, 429, throttled=True)
         page.headers.update(retry)
         return page
-    try:
-        return await call(token)
-    except Refused as refused:
-        if refused.status not in NO_PAGE:
-            raise
+    if person.plausible(token):
+        try:
+            return await call(token)
+        except Refused as refused:
+            if refused.status not in NO_PAGE:
+                return render(request, "person/gone.html", language, 503, unavailable=True)
+        except Unavailable:
+            return render(request, "person/gone.html", language, 503, unavailable=True)
     await web.run(lambda s: LINKS.record_failure(s, None, address, web.now()))
     return render(request, "person/gone.html", language, 404, throttled=False)
 
@@ -134,11 +144,11 @@ async def withdraw(
 async def my_data(
     request: Request, web: WebDep, token: str, language: str | None = None
 ) -> Response:
-    asked = chosen(language)
-    found = await _open(request, web, token, asked, web.intake.person.data)
+    found = await _open(request, web, token, chosen(language), web.intake.person.data)
     if isinstance(found, Response):
         return found
-    return render(request, "person/data.html", asked, data=found, token=token, **_words(asked))
+    shown = chosen(language, found["language"])
+    return render(request, "person/data.html", shown, data=found, token=token, **_words(shown))
 
 
 @router.get("/{token}/data.json")

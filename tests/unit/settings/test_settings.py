@@ -64,3 +64,13 @@ def test_two_services_cannot_share_one_database():
         Settings(
             referral_db_url="postgresql://db/wegweiser", intake_db_url="postgresql://db/wegweiser"
         )
+
+
+def test_the_link_on_a_persons_receipt_is_https_in_production(monkeypatch):
+    monkeypatch.setenv("WEGWEISER_ALLOW_SQLITE", "1")
+    with pytest.raises(ValidationError, match="web_public_url must be https in production"):
+        Settings(environment="production", web_public_url="http://wegweiser.kreis.example")
+    with pytest.raises(ValidationError, match="web_public_url"):
+        Settings(web_public_url="https://wegweiser.kreis.example/p/")  # a base, no path
+    secure = Settings(environment="production", web_public_url="https://wegweiser.kreis.example")
+    assert secure.web_public_url == "https://wegweiser.kreis.example"
