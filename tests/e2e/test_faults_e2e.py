@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import os
 import time
@@ -20,15 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import psycopg
 import pytest
 import sqlalchemy
 
+from schemas import subjects
 from services.agency import AgencyClient
 from services.audit.ledger import Ledger
 from tests.e2e.conftest import AGENCY, office_auth, request_body, start_system, stream_events
+from wegweiser.platform import topology
 from wegweiser.platform.db import normalise_url
-from wegweiser.platform.nats_server import EmbeddedCluster
+from wegweiser.platform.nats_server import EmbeddedCluster, servers
 from wegweiser.platform.postgres import drop_service_databases, service_databases
 from wegweiser.registry import NAMES as SERVICES
 from wegweiser.supervisor import LocalSystem
@@ -130,10 +134,15 @@ def faults(
         nats.wait_healthy()
     done.append(f"restarted {node.name}")
     time.sleep(2)
+    pauses = []
     for name in SERVICES:
         key = name if system.settings.instances == 1 else f"{name}-2"
-        system.restart(key, kill=True)
-    done.append(f"SIGKILLed and restarted {', '.join(SERVICES)} (one instance each)")
+        pause = pause_after(system, name, functools.partial(system.restart, key, kill=True))
+        pauses.append(f"{key} {pause}")
+    done.append(
+        f"SIGKILLed and restarted {', '.join(SERVICES)} (one instance each; each one's "
+        f"consumers moved on again after: {', '.join(pauses)})"
+    )
     if cut_postgres is not None:
         time.sleep(2)
         cut = 0
@@ -143,6 +152,35 @@ def faults(
             time.sleep(0.3)
         done.append(f"cut {cut} PostgreSQL connections over 4 s")
     return done
+
+
+def pause_after(system: LocalSystem, service: str, kill: Callable[[], None]) -> str:
+    """How long after `kill` the service's consumers moved on: the time until one of them
+    that had work waiting acknowledged a message again (measured and printed, not asserted).
+    A message the killed instance held blocks its consumer until ack_wait."""
+    durables = [spec.durable for spec in topology.consumers(service)]
+
+    async def measure() -> str:
+        nc = await nats.connect(servers(system.nats_url), **system.nats_options)
+        js = nc.jetstream()
+        try:
+            before = {d: await js.consumer_info(subjects.STREAM, d) for d in durables}
+            busy = [d for d, i in before.items() if i.num_pending + i.num_ack_pending > 0]
+            started = time.monotonic()
+            kill()
+            if not busy:
+                return "n/a (nothing waiting)"
+            while time.monotonic() - started < 20:
+                for durable in busy:
+                    now = await js.consumer_info(subjects.STREAM, durable)
+                    if now.ack_floor.stream_seq > before[durable].ack_floor.stream_seq:
+                        return f"{time.monotonic() - started:.1f} s"
+                await asyncio.sleep(0.02)
+            return "over 20 s"
+        finally:
+            await nc.close()
+
+    return asyncio.run(measure())
 
 
 @pytest.fixture

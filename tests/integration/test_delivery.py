@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 
 import nats
@@ -194,4 +195,33 @@ async def test_a_message_that_keeps_failing_ends_in_the_dead_letter_after_max_de
     assert letters[1]["data"]["reason"] == "referral r9 does not exist"
     assert count(db, Effect) == 0 and count(db, InboxRow) == 0  # nothing half-written
     assert db.run_sync(pending_count) == 0
+    await nc.close()
+
+
+async def test_a_handler_slower_than_ack_wait_keeps_its_message_to_itself(
+    nats_server, database_url
+):
+    """The edge reports the message in progress while the handler works: with ack_wait 2 s, a
+    3 s handler is not redelivered to a second puller of the same consumer meanwhile."""
+    nc, js, db, sub, edge = await setup(nats_server.url, database_url)
+    other = await js.pull_subscribe_bind("test-consumer", subjects.STREAM)
+
+    def slow(session: Session, delivery: Delivery) -> None:
+        time.sleep(3.0)  # longer than the consumer's ack_wait
+        session.add(Effect(event_id=delivery.event.id))
+
+    await js.publish(subjects.CANCELLATION_REQUESTED, cancellation().model_dump_json().encode())
+    [msg] = await sub.fetch(1, timeout=5)
+    handling = asyncio.create_task(
+        edge.handle(msg, "test-consumer", ReferralCancellationRequested, slow)
+    )
+    try:
+        stolen = await other.fetch(1, timeout=3.5)
+    except (nats.errors.TimeoutError, TimeoutError):
+        stolen = []
+    await handling
+    assert stolen == []
+    assert msg.metadata.num_delivered == 1 and count(db, Effect) == 1
+    info = await sub.consumer_info()
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0
     await nc.close()

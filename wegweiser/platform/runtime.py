@@ -128,6 +128,7 @@ class ServiceRuntime:
             self.js,
             self.settings.max_deliver,
             letter_key=None if seed is None else secret_from(seed, "dead-letter ids"),
+            heartbeat=min(c.ack_wait for c in topology.consumers()) / 4,
         )
 
     def consume(self, durable: str, routes: list[Route]) -> None:
