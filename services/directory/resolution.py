@@ -59,6 +59,11 @@ AREA_POINTS = {
     c.MATCHED_REMOTE: 1000,
     c.MATCHED_ANY_AREA: 0,
 }
+ANY_AREA = Reason(
+    c.MATCHED_ANY_AREA, "no place given, so the area was not checked (+0)", {"points": 0}
+)
+ANY_LANGUAGE = Reason(c.MATCHED_ANY_LANGUAGE, "no language asked for (+0)", {"points": 0})
+"""The same for every agency of a query without a place, or without languages: made once."""
 LANGUAGE_POINTS = 100
 LANGUAGES_COUNTED = 3
 WAITING_HORIZON_DAYS = 60
@@ -233,9 +238,7 @@ def _area(
 ) -> Reason | None:
     """The area rule the agency meets for this query, or None when it serves elsewhere."""
     if query.municipality is None and query.postcode is None:
-        return Reason(
-            c.MATCHED_ANY_AREA, "no place given, so the area was not checked (+0)", {"points": 0}
-        )
+        return ANY_AREA
     if query.municipality in agency.areas:
         where = f"municipality {gazetteer.label(query.municipality)}"
         name = gazetteer.name(query.municipality)
@@ -374,7 +377,7 @@ def _score(
         )
         score += points
     else:
-        reasons.append(Reason(c.MATCHED_ANY_LANGUAGE, "no language asked for (+0)", {"points": 0}))
+        reasons.append(ANY_LANGUAGE)
     if query.age is not None:
         reasons.append(
             Reason(
