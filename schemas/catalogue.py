@@ -34,6 +34,7 @@ CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(events.RequestRecorded, "ww.intake.request.recorded", "intake", "audit"),
     EventSpec(events.ConsentRecorded, "ww.intake.consent.recorded", "intake", "audit"),
     EventSpec(events.ConsentWithdrawn, "ww.intake.consent.withdrawn", "intake", "referral, audit"),
+    EventSpec(events.PersonLinkIssued, "ww.intake.person-link.issued", "intake", "audit"),
     EventSpec(events.ReferralRequested, "ww.intake.referral.requested", "intake", "referral"),
     EventSpec(
         events.ReferralCancellationRequested,

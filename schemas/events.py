@@ -244,6 +244,18 @@ class ConsentWithdrawn(Payload):
     )
 
 
+class PersonLinkIssued(Payload):
+    """An office issued a new link to the person's own page for a consent (an earlier one
+    stopped working): the ombudsperson sees who could act "with the person's own link" since
+    when. The token itself never leaves intake."""
+
+    event_type = "de.wegweiser.intake.person-link.issued.v1"
+    consent_id: Id
+    request_id: Id
+    office_id: Id
+    issued_at: AwareDatetime
+
+
 class ReferralRequested(Payload):
     """The office asks the referral service to offer a request to one agency."""
 

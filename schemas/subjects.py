@@ -40,6 +40,7 @@ _TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 REQUEST_RECORDED = "ww.intake.request.recorded"
 CONSENT_RECORDED = "ww.intake.consent.recorded"
 CONSENT_WITHDRAWN = "ww.intake.consent.withdrawn"
+PERSON_LINK_ISSUED = "ww.intake.person-link.issued"
 REFERRAL_REQUESTED = "ww.intake.referral.requested"
 CANCELLATION_REQUESTED = "ww.intake.referral.cancellation-requested"
 

@@ -176,6 +176,7 @@ DATA: dict[str, Check] = {
     ),
     "keys_ended": count,
     "revoked_at": matching(TIME),
+    "issued_at": matching(TIME),
 }
 """Every data field the log keeps (anything else is left out), with its form."""
 

@@ -24,12 +24,16 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, delete
 
-from schemas.events import ConsentTerms
+from schemas import subjects
+from schemas.envelope import new_event
+from schemas.events import ConsentTerms, PersonLinkIssued
 from services.consent.texts import PersonLanguage
 from services.intake import views
+from services.intake.commands import SOURCE
 from services.intake.office import Office
 from services.intake.store import PersonLink, ReferralView, RequestRow
 from services.intake.vault import PersonErased
+from wegweiser.platform.outbox import stage
 
 TOKEN_BYTES = 16
 """128 bits: guessing one token among a million live ones takes about 2^107 tries."""
@@ -82,6 +86,15 @@ def issue(office: Office, session: Session, consent_id: str, language: PersonLan
         issued_at=datetime.now(UTC),
     )
     session.add(link)
+    issued = PersonLinkIssued(
+        consent_id=consent_id,
+        request_id=request.id,
+        office_id=office.office_id,
+        issued_at=link.issued_at,
+    )
+    stage(
+        session, subjects.PERSON_LINK_ISSUED, new_event(issued, source=SOURCE, subject=request.id)
+    )
     session.flush()
     return Issued(token, link)
 

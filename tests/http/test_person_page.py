@@ -126,6 +126,18 @@ async def test_every_wrong_token_gets_the_same_answer(
     assert detail["consent_withdrawn_at"] is None  # no wrong token withdrew anything
 
 
+async def test_a_new_link_is_an_event_for_the_audit_without_its_token(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    ids = await a_request(office)
+    first = await link(office, ids["consent_id"])
+    second = await link(office, ids["consent_id"])
+    issued = intake.staged_events(subjects.PERSON_LINK_ISSUED)
+    assert [e["data"]["consent_id"] for e in issued] == [ids["consent_id"]] * 2
+    assert {e["data"]["office_id"] for e in issued} == {OFFICE}
+    assert first not in str(issued) and second not in str(issued)
+
+
 async def test_the_token_rests_only_as_its_hash(
     intake: IntakeApp, office: httpx.AsyncClient, tmp_path: Path
 ) -> None:
