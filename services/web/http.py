@@ -19,6 +19,7 @@ from services.web.pages import (
     BadForm,
     NotSignedIn,
     Templates,
+    Unsupported,
     Web,
     WrongRole,
     known_user,
@@ -44,8 +45,8 @@ def create_app(web: Web) -> FastAPI:
         """Nothing here is for a search engine: the person's pages least of all."""
         return PlainTextResponse("User-agent: *\nDisallow: /\n")
 
-    @app.exception_handler(person.Unsupported)
-    async def unsupported(request: Request, exc: person.Unsupported) -> Response:
+    @app.exception_handler(Unsupported)
+    async def unsupported(request: Request, exc: Unsupported) -> Response:
         language = PersonLanguage(texts.BINDING)
         return person.render(request, "person/gone.html", language, 422, unsupported=str(exc))
 

@@ -19,6 +19,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session
 
 from schemas.vocabulary import CLOSED_STATES
+from services.consent import texts
+from services.consent.texts import PersonLanguage
 from services.web import accounts, i18n, labels
 from services.web.accounts import Role, SessionPolicy, SignedIn
 from services.web.clients import AuditClient, DirectoryAdminClient, IntakeClient
@@ -174,6 +176,19 @@ def render(
         )
     )
     return HTMLResponse(html, status_code=status)
+
+
+class Unsupported(Exception):
+    """A language the person's texts do not exist in."""
+
+
+def person_language(language: str | None, fallback: str = texts.BINDING) -> PersonLanguage:
+    """The language asked for (`Unsupported` if there is no such text), else `fallback`."""
+    if language is None:
+        return PersonLanguage(fallback)
+    if language not in set(PersonLanguage):
+        raise Unsupported(language)
+    return PersonLanguage(language)
 
 
 def client_address(request: Request) -> str:

@@ -16,8 +16,14 @@ from services.consent.texts import PersonLanguage
 from services.web import forms, labels
 from services.web.accounts import SignedIn
 from services.web.clients import Refused
-from services.web.pages import CheckedForm, Counsellor, WebDep, language_of, render
-from services.web.routes import person
+from services.web.pages import (
+    CheckedForm,
+    Counsellor,
+    WebDep,
+    language_of,
+    person_language,
+    render,
+)
 
 router = APIRouter(prefix="/office")
 
@@ -190,7 +196,7 @@ async def receipt(
     language: str = "de",
     download: bool = False,
 ) -> Response:
-    chosen = person.chosen(language)  # 422 for a language there is no text in
+    chosen = person_language(language)  # 422 for a language there is no text in
     path = f"/consents/{consent_id}/receipt"
     if download:
         text = await web.intake.text(_office(user), path, language=chosen.value)
@@ -207,7 +213,7 @@ async def receipt_with_link(
 ) -> Response:
     """The receipt with a new link to the person's own page and its QR code (an earlier
     link of the consent stops working). The link is on this page only: intake keeps its hash."""
-    chosen = person.chosen(str(form.get("language", texts.BINDING)))
+    chosen = person_language(str(form.get("language", texts.BINDING)))
     return await _receipt_page(request, web, user, consent_id, chosen, with_link=True)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
@@ -32,7 +33,7 @@ from services.consent import texts
 from services.consent.texts import SCRIPTS, PersonLanguage
 from services.intake import person
 from services.web.clients import Refused, Unavailable
-from services.web.pages import WebDep, client_address
+from services.web.pages import WebDep, client_address, person_language
 from services.web.throttle import Backoff, Throttle
 
 router = APIRouter(prefix="/p")
@@ -42,19 +43,6 @@ LINKS = Throttle(address=Backoff(free=10), scope="link:")
 HEADERS = {"X-Robots-Tag": "noindex, nofollow, noarchive", "Referrer-Policy": "no-referrer"}
 NO_PAGE = {401, 404}
 """What intake answers for a token that opens nothing."""
-
-
-class Unsupported(Exception):
-    """A language the person's texts do not exist in."""
-
-
-def chosen(language: str | None, fallback: str = texts.BINDING) -> PersonLanguage:
-    """The language asked for (`Unsupported` if there is no such text), else `fallback`."""
-    if language is None:
-        return PersonLanguage(fallback)
-    if language not in set(PersonLanguage):
-        raise Unsupported(language)
-    return PersonLanguage(language)
 
 
 def render(
@@ -119,10 +107,10 @@ async def _page(
 ) -> Response:
     """The person's page as `template` shows it, in the language asked for, else the one the
     office chose when it issued the link."""
-    found = await _open(request, web, token, chosen(language), web.intake.person.page)
+    found = await _open(request, web, token, person_language(language), web.intake.person.page)
     if isinstance(found, Response):
         return found
-    shown = chosen(language, found["language"])
+    shown = person_language(language, found["language"])
     return render(request, template, shown, page=found, token=token, **_words(shown))
 
 
@@ -130,13 +118,13 @@ async def _page(
 async def withdraw(
     request: Request, web: WebDep, token: str, language: str | None = None
 ) -> Response:
-    asked = chosen(language)
+    asked = person_language(language)
     if not _from_this_site(request):
         return render(request, "person/gone.html", asked, 403, throttled=False)
     found = await _open(request, web, token, asked, web.intake.person.withdraw)
     if isinstance(found, Response):
         return found
-    shown = chosen(language, found["language"])
+    shown = person_language(language, found["language"])
     return RedirectResponse(f"/p/{token}?language={shown.value}", status_code=303, headers=HEADERS)
 
 
@@ -144,10 +132,10 @@ async def withdraw(
 async def my_data(
     request: Request, web: WebDep, token: str, language: str | None = None
 ) -> Response:
-    found = await _open(request, web, token, chosen(language), web.intake.person.data)
+    found = await _open(request, web, token, person_language(language), web.intake.person.data)
     if isinstance(found, Response):
         return found
-    shown = chosen(language, found["language"])
+    shown = person_language(language, found["language"])
     return render(request, "person/data.html", shown, data=found, token=token, **_words(shown))
 
 
@@ -174,6 +162,7 @@ def _from_this_site(request: Request) -> bool:
     return origin in {None, "null", f"{request.url.scheme}://{request.url.netloc}"}
 
 
+@cache
 def _words(language: PersonLanguage) -> dict[str, Any]:
     """Every code the pages show, as the person's words (never the code itself)."""
     t = texts.catalogue(language)

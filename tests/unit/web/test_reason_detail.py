@@ -6,36 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.vocabulary import AgencyKind, Need, Urgency
+from schemas.vocabulary import Need, Urgency
 from services.directory.catalogue import Agency, Query
 from services.directory.handlers import match_reason
 from services.directory.resolution import resolve
 from services.web import i18n, labels
+from tests.unit.directory.test_resolution import agency
 
 LUDWIGSLUST = "13076090"
 
 
 def an_agency(**changes: object) -> Agency:
-    fields: dict[str, object] = {
-        "id": "mbe",
-        "name": "MBE Ludwigslust",
-        "kind": AgencyKind.MIGRATION_COUNSELLING,
-        "needs": frozenset({Need.ADULT_MIGRATION_COUNSELLING}),
-        "languages": frozenset({"de", "ar"}),
-        "areas": frozenset({LUDWIGSLUST}),
-        "postcodes": frozenset(),
-        "counties": frozenset(),
-        "remote": False,
-        "min_age": 27,
-        "max_age": None,
-        "capacity": 3,
-        "waiting_days": 5,
-        "status": "active",
-        "channel": "nats",
-        "sample": True,
-        **changes,
-    }
-    return Agency(**fields)  # type: ignore[arg-type]
+    """The resolution tests' agency in Ludwigslust, for adults from 27, offering MBE."""
+    fields = {"id": "mbe", "needs": frozenset({Need.ADULT_MIGRATION_COUNSELLING}), "min_age": 27}
+    return agency(**{**fields, "postcodes": frozenset(), **changes})
 
 
 def detail(reason: object, language: str) -> str:
