@@ -329,18 +329,18 @@ def report(r: dict[str, Any]) -> str:
     )
 
 
-def run_topology(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_topology(name: str, args: argparse.Namespace, instances: int = 2) -> dict[str, Any]:
     """Start a fresh system of one topology, measure it, stop it.
 
     single: the embedded default (one nats-server, one process per service, SQLite).
-    cluster: three nats-servers (stream and consumers at 3 replicas), two instances of every
-    service, PostgreSQL (a fresh database per service, dropped afterwards).
+    cluster: three nats-servers (stream and consumers at 3 replicas), `instances` instances of
+    every service, PostgreSQL (a fresh database per service, dropped afterwards).
     """
     extra: dict[str, Any] = {}
     prefix = f"wwbench_{os.getpid()}_"
     if name == "cluster":
         urls = service_databases(args.postgres, SERVICES, prefix=prefix)
-        extra = {"nats_cluster_size": 3, "instances": 2}
+        extra = {"nats_cluster_size": 3, "instances": instances}
         extra |= {f"{service}_db_url": url for service, url in urls.items()}
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="wegweiser-bench-") as tmp:
@@ -422,6 +422,12 @@ def main() -> int:
         ),
         help="PostgreSQL server for the cluster topology",
     )
+    p.add_argument(
+        "--instances",
+        default="2",
+        help="instances of every service in the cluster topology; several (1,2,4) run one "
+        "cluster after another and put them in one table",
+    )
     args = p.parse_args()
     # the in-process agency adapters log through structlog; keep only errors
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
@@ -435,11 +441,14 @@ def main() -> int:
         "code": code_under_test(),
     }
     topologies = ["single", "cluster"] if args.topology == "both" else [args.topology]
+    counts = [int(n) for n in args.instances.split(",")]
     runs = {}
     for topology_name in topologies:
-        print(f"=== {topology_name} ===", flush=True)
-        runs[topology_name] = run_topology(topology_name, args)
-    result.update(runs[topologies[0]])
+        for count in counts if topology_name == "cluster" else [1]:
+            label = topology_name if topology_name == "single" else f"cluster x{count}"
+            print(f"=== {label} ===", flush=True)
+            runs[label] = run_topology(topology_name, args, count)
+    result.update(next(iter(runs.values())))
     if len(runs) > 1:
         result["topologies"] = runs
     result["loadavg_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])

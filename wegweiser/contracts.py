@@ -33,7 +33,9 @@ def asyncapi_documents() -> dict[str, str]:
                 continue
             name = service.name
             runtime = importlib.import_module(service.bootstrap).build(settings)
-            spec = AsyncAPI(runtime.broker, title=f"Wegweiser {name}", version="1")
+            spec = AsyncAPI(
+                runtime.broker, runtime.specification, title=f"Wegweiser {name}", version="1"
+            )
             # FastStream keeps publishers in a set: sort keys so the document is reproducible
             document = yaml.safe_load(spec.to_specification().to_yaml())
             out[name] = yaml.safe_dump(document, sort_keys=True, allow_unicode=True)

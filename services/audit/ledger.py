@@ -54,6 +54,13 @@ class Ledger:
         self.tree.append_entry(entry)
         self.entries.append(entry)
 
+    def truncate(self, size: int) -> None:
+        """Forget the entries after `size` (accepted for a transaction that did not commit).
+        The tree is built anew from the entries kept: rare, and linear in the log's size."""
+        if size < self.size:
+            self.entries = self.entries[:size]
+            self.tree = InmemoryTree.init_from_entries(self.entries, algorithm="sha256")
+
     def append(self, metadata: Mapping[str, Any]) -> bytes:
         """Append an entry that records the root before it; returns its canonical bytes."""
         entry = self.next_entry(metadata)

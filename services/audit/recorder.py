@@ -42,7 +42,12 @@ HEAD_SIGNED_TYPE = AuditHeadSigned.event_type
 
 class Recorder:
     """The log in memory beside its store; safe to use from the consumer and the head signer.
-    Several instances share one store: each takes in what the others appended first."""
+    Several instances share one store: each takes in what the others appended first.
+
+    The consumer records a batch of messages in one transaction: each entry joins the log in
+    memory at once, so that the next can commit to the root before it, but counts only once
+    the transaction committed (`committed`). Readers (the head signer) see the committed log;
+    entries of a transaction that failed are dropped before the next one records."""
 
     def __init__(self, key: Ed25519PrivateKey, now: Callable[[], datetime] | None = None) -> None:
         self.key = key
@@ -51,53 +56,68 @@ class Recorder:
         self.last_sequence = 0
         self.substantive = 0
         """Index of the last entry that is not a head announcement."""
-        self._pending: list[tuple[int, bytes]] = []
+        self._committed = (0, 0, 0)
+        """(size, last_sequence, substantive) of the committed log."""
+        self._session: Session | None = None
+        """The transaction whose entries are in memory but not yet committed."""
         self._guard = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """Entries in the committed log."""
+        return self._committed[0]
 
     def load(self, session: Session) -> None:
         """Take in the whole stored log (at start)."""
         self.catch_up(session)
 
     def catch_up(self, session: Session) -> None:
-        """Take in what other instances appended: committed, so part of the log already."""
-        rows = store.entries_after(session, self.ledger.size)
+        """Take in what other instances appended, unless this one is recording."""
         with self._guard:
-            for index, entry in rows:
-                self._take(index, entry)
+            if self._session is None:
+                self._catch_up(session)
+
+    def _catch_up(self, session: Session) -> None:
+        """Take in what other instances appended: committed, so part of the log already."""
+        for index, entry in store.entries_after(session, self.ledger.size):
+            self._take(index, entry)
+        self._committed = (self.ledger.size, self.last_sequence, self.substantive)
 
     def record(self, session: Session, nats_subject: str, body: bytes, sequence: int) -> None:
         """Append the entry (or entries) for one stream message, in the caller's transaction.
         Two instances appending at once collide on the entry's index, and one retries."""
-        self._pending.clear()
-        self.catch_up(session)
-        if self.last_sequence and sequence > self.last_sequence + 1:
-            self._append(
-                session,
-                {
-                    "type": SEQUENCE_GAP,
-                    "missing_from": self.last_sequence + 1,
-                    "missing_to": sequence - 1,
-                    "stream_sequence": None,
-                },
-                None,
-                None,
-            )
-        try:
-            event: Any = json.loads(body)
-        except ValueError:
-            event = None
-        data = metadata(event if isinstance(event, dict) else {}, nats_subject, sequence)
-        if not isinstance(event, dict):
-            data["unparseable_sha256"] = hashlib.sha256(body).hexdigest()
-        referral = (data.get("data") or {}).get("referral_id")
-        self._append(session, data, sequence, referral if isinstance(referral, str) else None)
+        with self._guard:
+            if self._session is not session:
+                self._drop_uncommitted()
+                self._session = session
+                self._catch_up(session)
+            if self.last_sequence and sequence > self.last_sequence + 1:
+                self._append(
+                    session,
+                    {
+                        "type": SEQUENCE_GAP,
+                        "missing_from": self.last_sequence + 1,
+                        "missing_to": sequence - 1,
+                        "stream_sequence": None,
+                    },
+                    None,
+                    None,
+                )
+            try:
+                event: Any = json.loads(body)
+            except ValueError:
+                event = None
+            data = metadata(event if isinstance(event, dict) else {}, nats_subject, sequence)
+            if not isinstance(event, dict):
+                data["unparseable_sha256"] = hashlib.sha256(body).hexdigest()
+            referral = (data.get("data") or {}).get("referral_id")
+            self._append(session, data, sequence, referral if isinstance(referral, str) else None)
 
     def _append(
         self, session: Session, data: dict[str, Any], sequence: int | None, referral: str | None
     ) -> None:
-        with self._guard:
-            index = self.ledger.size + 1 + len(self._pending)
-            entry = self._next(data, index)
+        index = self.ledger.size + 1
+        entry = self.ledger.next_entry(data)
         session.add(
             store.EntryRow(
                 index=index,
@@ -107,26 +127,19 @@ class Recorder:
             )
         )
         session.flush()
-        self._pending.append((index, entry))
-
-    def _next(self, data: dict[str, Any], index: int) -> bytes:
-        """The entry at `index`, which commits to the root before it (pending ones included)."""
-        if not self._pending:
-            return self.ledger.next_entry(data)
-        scratch = Ledger()
-        for entry in self.ledger.entries:
-            scratch.accept(entry)
-        for _, entry in self._pending:
-            scratch.accept(entry)
-        assert scratch.size + 1 == index
-        return scratch.next_entry(data)
+        self._take(index, entry)
 
     def committed(self) -> None:
-        """The transaction of the last `record` committed: its entries are part of the log."""
+        """The transaction that recorded last committed: its entries are part of the log."""
         with self._guard:
-            for index, entry in self._pending:
-                self._take(index, entry)
-        self._pending.clear()
+            self._session = None
+            self._committed = (self.ledger.size, self.last_sequence, self.substantive)
+
+    def _drop_uncommitted(self) -> None:
+        """Forget entries of a transaction that never committed (it failed)."""
+        size, self.last_sequence, self.substantive = self._committed
+        self.ledger.truncate(size)
+        self._session = None
 
     def _take(self, index: int, entry: bytes) -> None:
         if index != self.ledger.size + 1:
@@ -140,14 +153,16 @@ class Recorder:
 
     def needs_head(self, latest: TreeHead | None) -> bool:
         """Whether the log grew, by more than head announcements, since the latest head."""
-        return latest is None or latest.size < self.substantive
+        return latest is None or latest.size < self._committed[2]
 
     def sign_head(self, session: Session) -> TreeHead:
         """Sign the log as it is now, store the head, and announce it through the outbox, all
         in the caller's transaction (another instance may have signed the same size)."""
-        self.catch_up(session)
         with self._guard:
-            size, root = self.ledger.size, self.ledger.root()
+            if self._session is None:
+                self._catch_up(session)
+            size = self._committed[0]
+            root = self.ledger.root(size)
         head = TreeHead(LOG_ID, size, root, self.now().isoformat(timespec="seconds")).sign(self.key)
         stored = store.head_of_size(session, size)
         if stored is not None:

@@ -19,8 +19,9 @@ from services.directory.sample import SAMPLE_PATH
 from services.gateway.webhook import SecretFolder
 from wegweiser import registry
 from wegweiser.platform import keys, topology
+from wegweiser.platform.consumer import Route
 from wegweiser.platform.keys import KeyRing
-from wegweiser.platform.runtime import Route, ServiceRuntime
+from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
 
 log = structlog.get_logger()

@@ -17,8 +17,9 @@ from services.intake.office import Office
 from services.intake.vault import Vault, master_key
 from wegweiser import registry
 from wegweiser.platform import keys
+from wegweiser.platform.consumer import Route
 from wegweiser.platform.keys import KeyRing
-from wegweiser.platform.runtime import Route, ServiceRuntime
+from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
 
 

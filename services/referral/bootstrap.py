@@ -17,7 +17,8 @@ from services.referral import handlers, store
 from services.referral.deletion import DeletionPolicy
 from services.referral.domain import DeadlinePolicy
 from wegweiser import registry
-from wegweiser.platform.runtime import Route, ServiceRuntime
+from wegweiser.platform.consumer import Route
+from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
 
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from schemas.envelope import new_event
@@ -30,7 +31,7 @@ from services.intake.vault import PersonErased, Vault, VaultError
 from services.referral import handlers, store
 from services.referral.domain import DeadlinePolicy, Referral, Said
 from tests.support.databases import service_database
-from wegweiser.platform import keys, sealing
+from wegweiser.platform import inbox, keys, sealing
 from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.db import as_utc
 from wegweiser.platform.inbox import first_time
@@ -98,6 +99,14 @@ def test_the_inbox_remembers_per_consumer(referral_db):
     assert referral_db.run_sync(lambda s: first_time(s, "c1", "e1"))
     assert not referral_db.run_sync(lambda s: first_time(s, "c1", "e1"))
     assert referral_db.run_sync(lambda s: first_time(s, "c2", "e1"))
+
+
+def test_the_inbox_answers_for_a_whole_batch_and_refuses_a_second_record(referral_db):
+    referral_db.run_sync(lambda s: inbox.record(s, "c1", "e2"))
+    assert referral_db.run_sync(lambda s: inbox.seen(s, "c1", ["e1", "e2", "e3"])) == {"e2"}
+    assert referral_db.run_sync(lambda s: inbox.seen(s, "c2", ["e2"])) == set()
+    with pytest.raises(IntegrityError):  # another instance's batch recorded it first
+        referral_db.run_sync(lambda s: inbox.record(s, "c1", "e2"))
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from wegweiser import provisioning
 from wegweiser.platform import grants, nats_auth, topology
 from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER, Agency, Grant
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats, servers
+from wegweiser.platform.ownership import fetch
 from wegweiser.settings import Settings
 
 A, B, W = "agency-a", "agency-b", "agency-w"
@@ -419,7 +420,11 @@ async def any_network(any_broker: Broker) -> AsyncIterator[Network]:
 
 
 async def fetch_one(nc: Client, durable: str, timeout: float = 2.0) -> Msg:
-    """One message from `durable` through the JetStream API imports."""
+    """One message from `durable` through the JetStream API imports (a service's consumer
+    in its owner group, as the service pulls)."""
+    if any(spec.durable == durable for spec in topology.consumers()):
+        (msg,) = await fetch(nc, durable, timeout=timeout, prefix=JS_API_PREFIX)
+        return msg
     sub = await Network.jetstream(nc).pull_subscribe_bind(durable, STREAM)
     try:
         (msg,) = await sub.fetch(1, timeout=timeout)

@@ -69,6 +69,7 @@ from wegweiser.platform import topology
 from wegweiser.platform.consumer import ConsumerEdge
 from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER, Grant, local_name
 from wegweiser.platform.nats_auth import permissions
+from wegweiser.platform.ownership import fetch
 
 A_USER, B_USER = agency_principal(A), agency_principal(B)
 DURABLE_A, DURABLE_B = (topology.agency_consumer(x).durable for x in (A, B))
@@ -76,6 +77,19 @@ PRINCIPALS = (A_USER, *SERVICES_ON_THE_BROKER)
 SHORT = 0.5  # seconds a denied request may take to time out
 EXPIRING_PULL = b'{"batch":1,"expires":200000000}'  # 0.2 s: the 408 fires
 NO_WAIT_PULL = b'{"batch":1,"no_wait":true}'
+OWNED = {spec.durable for spec in topology.consumers()}
+
+
+def pulls(durable: str) -> list[tuple[bytes, str]]:
+    """The pulls a principal can make on its durable, with the empty-bodied status each gets
+    back: a service's consumer (owned, see wegweiser/platform/ownership.py) answers a pull
+    outside its owner group with a 400, another carrier."""
+    if durable not in OWNED:
+        return [(NO_WAIT_PULL, "404"), (EXPIRING_PULL, "408")]
+    grouped = [(body[:-1] + b',"group":"owner"}', s) for body, s in pulls(f"{durable}/")]
+    return [*grouped, (NO_WAIT_PULL, "400")]
+
+
 DURABLES = [c.durable for c in provisioning.declared_consumers(AGENCIES)]
 
 STREAM_TARGETS = (
@@ -377,13 +391,13 @@ async def reflect_next(attack: Attack, targets: list[str]) -> None:
 
 
 async def carriers_work(attack: Attack) -> None:
-    """Controls: a PubAck and the 408 and 404 of its own pulls reach the reply it sets, here
-    its own inbox (else the reflection routes would prove nothing)."""
+    """Controls: a PubAck and the 408, 404 (and 400) of its own pulls reach the reply it sets,
+    here its own inbox (else the reflection routes would prove nothing)."""
     grant, nc = attack.grant, attack.nc
     control = await nc.subscribe(nc.new_inbox())
     for durable in grant.consumes:
         pull = local_name(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{durable}")
-        for body, status in ((NO_WAIT_PULL, "404"), (EXPIRING_PULL, "408")):
+        for body, status in pulls(durable):
             await nc.publish(pull, body, reply=control.subject)
             answer = await control.next_msg(timeout=5)
             got = (answer.headers or {}).get("Status", "")
@@ -395,11 +409,12 @@ async def carriers_work(attack: Attack) -> None:
 
 
 async def reflect_pulls(attack: Attack, targets: list[str]) -> None:
-    """Its own MSG.NEXT with the reply on every target: the 408 (after 0.2 s) and the 404 (no
-    wait) are sent there by the server's internal client."""
+    """Its own MSG.NEXT with the reply on every target: the 408 (after 0.2 s), the 404 (no
+    wait) and the 400 (outside the owner group) are sent there by the server's internal
+    client."""
     for durable in attack.grant.consumes:
         pull = local_name(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{durable}")
-        for body in (EXPIRING_PULL, NO_WAIT_PULL):
+        for body, _ in pulls(durable):
             for target in targets:
                 await attack.publish(pull, body, reply=target)
     await _settle(attack.nc, 0.5)
@@ -824,9 +839,8 @@ async def test_an_agency_cannot_preempt_the_id_of_a_service_s_dead_letter(
         js=Network.jetstream(referral, timeout=5),
         max_deliver=5,
     )
-    sub = await Network.jetstream(referral).pull_subscribe_bind("referral-answers", STREAM)
     for _ in range(20):
-        (msg,) = await sub.fetch(1, timeout=5)
+        (msg,) = await fetch(referral, "referral-answers", timeout=5, prefix=JS_API_PREFIX)
         await edge.handle(msg, "referral-answers", AgencyAnswer, lambda *_: None)
         if msg.metadata.sequence.stream == poison.seq:
             break

@@ -56,9 +56,15 @@ SHORT = 0.5  # seconds a denied request may take to time out
 
 
 def _declared_durables(service: str) -> list[str]:
-    """The durables infra/jetstream.toml gives `service`, read from the file itself."""
+    """The durables infra/jetstream.toml gives `service`, read from the file itself: a
+    consumer of N partitions is `name`, `name-p1` ... `name-p<N-1>`."""
     toml = tomllib.loads(Path(JETSTREAM_TOML).read_text())
-    return [name for name, c in toml["consumers"].items() if c["service"] == service]
+    return [
+        name if p == 0 else f"{name}-p{p}"
+        for name, c in toml["consumers"].items()
+        if c["service"] == service
+        for p in range(c.get("partitions", 1))
+    ]
 
 
 def _catalogue_subjects(producer: str, service: str = "*", agency: str = "*") -> set[str]:

@@ -190,7 +190,7 @@ async def test_a_message_that_keeps_failing_ends_in_the_dead_letter_after_max_de
     letters = await stream_messages(js, "ww.deadletter.test")
     assert [le["data"]["deliveries"] for le in letters] == [3, 1]
     assert (
-        "gave up after 3 deliveries: RuntimeError('bug in handler')" in letters[0]["data"]["reason"]
+        "gave up after 3 attempts: RuntimeError('bug in handler')" in letters[0]["data"]["reason"]
     )
     assert letters[1]["data"]["reason"] == "referral r9 does not exist"
     assert count(db, Effect) == 0 and count(db, InboxRow) == 0  # nothing half-written

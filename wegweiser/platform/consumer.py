@@ -1,16 +1,22 @@
 """The edge between JetStream and a service's handlers: decode, de-duplicate, ack or dead-letter.
 
-Ack policy, per message:
+A service handles its consumer's messages in batches (wegweiser/platform/ownership.py hands them
+over in stream order), all of a batch in one transaction: one commit, one fsync, for the
+effects, the inbox rows and the outbox rows of every message in it. Then, per message:
 - undecodable or not the expected contract  -> dead-letter with the validation error, ack
+- handled (or already in the inbox)         -> ack after the batch committed
+If the batch's transaction fails, nothing of it is kept and its messages are handled again
+one by one, in order, each in its own transaction:
 - handler raised `Unprocessable`            -> dead-letter with its message, ack
-- handler raised anything else (transient)  -> nak with a growing delay; on the last allowed
-                                               delivery, dead-letter with the error, ack
-- handled (or already in the inbox)         -> ack after the transaction committed
+- handler raised anything else (transient)  -> try again in place, with a growing pause, so
+                                               that nothing behind it overtakes it; after
+                                               max_deliver attempts, dead-letter, ack
+The others' work is kept: one bad message costs its batch a second pass, never its effects.
 
-While a message is being handled, the edge tells the server every `heartbeat` seconds that it
-is still at work on it (JetStream's "+WPI"), so that a consumer's ack_wait can be short: a
-message a killed process held is redelivered after ack_wait (two seconds in infra/), not after
-a margin for the slowest handler.
+While a message is held, it is reported in progress to the server (JetStream's "+WPI") every
+`heartbeat` seconds, so that a consumer's ack_wait can be short: a message a killed process
+held is redelivered after ack_wait (1.5 s in infra/), not after a margin for the slowest
+handler.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -35,6 +41,7 @@ from sqlmodel import Session
 from schemas import subjects, upcasting
 from schemas.envelope import Envelope, Payload, new_event
 from schemas.events import DeadLettered
+from schemas.subjects import matches
 from wegweiser.platform import inbox
 
 P = TypeVar("P", bound=Payload)
@@ -56,6 +63,29 @@ class Delivery(Generic[P]):
 Handler = Callable[[Session, Delivery[P]], None]
 
 
+@dataclass(frozen=True)
+class Route:
+    """Which contract arrives on a subject pattern, and which handler takes it."""
+
+    pattern: str
+    contract: type[Payload]
+    handler: Handler[Any]
+
+
+@dataclass
+class Work:
+    """One message of a batch: what the inbox knows it by and what handling it does, or why
+    it can never be handled."""
+
+    msg: Msg
+    key: str = ""
+    apply: Callable[[Session], None] | None = None
+    refused: str = ""
+    event_id: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    """Bound to the log while it is handled."""
+
+
 def describe(error: ValidationError) -> str:
     """A validation error as one line naming every bad field."""
     parts = []
@@ -63,6 +93,38 @@ def describe(error: ValidationError) -> str:
         where = ".".join(str(p) for p in e["loc"]) or "(body)"
         parts.append(f"{where}: {e['msg']}")
     return "; ".join(parts)
+
+
+def routed(msg: Msg, routes: Sequence[Route]) -> Work:
+    """A message decoded by the route its subject takes."""
+    route = next((r for r in routes if matches(r.pattern, msg.subject)), None)
+    if route is None:
+        return Work(msg, refused=f"no handler for subject {msg.subject}")
+    try:
+        event = upcasting.read(msg.data, route.contract)
+    except ValidationError as exc:
+        return Work(msg, refused=f"malformed {route.contract.__name__}: {describe(exc)}")
+    delivery = Delivery(event, msg.subject)
+    return Work(
+        msg,
+        key=event.id,
+        apply=lambda session: route.handler(session, delivery),
+        event_id=event.id,
+        context={
+            "event_id": event.id,
+            "referral_id": event.subject,
+            "correlation_id": event.correlationid,
+        },
+    )
+
+
+def raw(msg: Msg, handler: Callable[[Session, Msg], None]) -> Work:
+    """A message taken as it is (the audit records everything), known to the inbox by what
+    the stream says it is (its sequence and a hash of its body: a redelivery), never by an id
+    the sender chose."""
+    digest = hashlib.sha256(msg.data).hexdigest()[:16]
+    key = f"seq-{msg.metadata.sequence.stream}-{digest}"
+    return Work(msg, key=key, apply=lambda session: handler(session, msg))
 
 
 class ConsumerEdge:
@@ -89,78 +151,88 @@ class ConsumerEdge:
         self.heartbeat = heartbeat
 
     async def handle(self, msg: Msg, consumer: str, contract: type[P], handler: Handler[P]) -> None:
-        """Process one JetStream message to the end: it is acked, nak'ed or dead-lettered."""
-        deliveries = msg.metadata.num_delivered
-        structlog.contextvars.bind_contextvars(consumer=consumer, nats_subject=msg.subject)
-        try:
-            event = upcasting.read(msg.data, contract)
-        except ValidationError as exc:
-            await self.dead_letter(msg, consumer, f"malformed {contract.__name__}: {describe(exc)}")
-            return
-        structlog.contextvars.bind_contextvars(
-            event_id=event.id, referral_id=event.subject, correlation_id=event.correlationid
-        )
-        delivery = Delivery(event, msg.subject)
+        """Process one message on its own (reporting it in progress meanwhile): it is acked
+        or dead-lettered."""
+        async with at_work(msg, self.heartbeat):
+            await self.handle_batch(consumer, [routed(msg, [Route(">", contract, handler)])])
 
-        def transaction(session: Session) -> bool:
-            if not inbox.first_time(session, consumer, event.id):
-                return False
-            handler(session, delivery)
-            return True
-
-        try:
-            async with at_work(msg, self.heartbeat):
-                fresh = await self._run(transaction)
-        except Unprocessable as exc:
-            await self.dead_letter(msg, consumer, str(exc), event.id)
-            return
-        except Exception as exc:  # noqa: BLE001 - every fault is either retried or parked
-            if deliveries >= self.max_deliver:
-                reason = f"gave up after {deliveries} deliveries: {exc!r}"
-                await self.dead_letter(msg, consumer, reason, event.id)
+    async def handle_batch(self, consumer: str, works: Sequence[Work]) -> list[Work]:
+        """Handle a batch in stream order, as the module says: every message ends acked or
+        dead-lettered. Returns the works whose effects this call committed (not those the
+        inbox had seen)."""
+        structlog.contextvars.bind_contextvars(consumer=consumer)
+        todo = [w for w in works if w.apply is not None]
+        fresh: list[Work] = []
+        if todo:
+            try:
+                fresh = await self._run(lambda s: self._apply_all(s, consumer, todo))
+            except Exception as exc:  # noqa: BLE001 - redone one by one, where each fault is placed
+                if len(todo) == 1:
+                    fresh = [w for w in todo if await self._one(consumer, w, exc)]
+                else:
+                    log.warning("batch.redone_one_by_one", size=len(todo), error=repr(exc))
+                    fresh = [w for w in todo if await self._one(consumer, w)]
             else:
-                delay = min(0.25 * 2 ** (deliveries - 1), 30.0)
-                log.warning("event.retry", error=repr(exc), deliveries=deliveries, delay=delay)
-                await msg.nak(delay=delay)
-            return
-        finally:
-            structlog.contextvars.unbind_contextvars("event_id", "referral_id", "correlation_id")
-        if not fresh:
-            log.info("event.duplicate_ignored", event_id=event.id)
-        await msg.ack()
-
-    async def handle_raw(
-        self, msg: Msg, consumer: str, handler: Callable[[Session, Msg], None]
-    ) -> bool:
-        """Process any message, decoded or not (the audit records everything): de-duplicated
-        by what the stream says it is (its sequence and a hash of its body: a redelivery),
-        never by an id the sender chose; retried on faults like `handle`. True if this
-        delivery's effects were committed."""
-        deliveries = msg.metadata.num_delivered
-        digest = hashlib.sha256(msg.data).hexdigest()[:16]
-        key = f"seq-{msg.metadata.sequence.stream}-{digest}"
-
-        def transaction(session: Session) -> bool:
-            if not inbox.first_time(session, consumer, key):
-                return False
-            handler(session, msg)
-            return True
-
-        try:
-            async with at_work(msg, self.heartbeat):
-                fresh = bool(await self._run(transaction))
-        except Exception as exc:  # noqa: BLE001 - every fault is either retried or parked
-            if deliveries >= self.max_deliver:
-                reason = f"gave up after {deliveries} deliveries: {exc!r}"
-                await self.dead_letter(msg, consumer, reason, key)
-            else:
-                await msg.nak(delay=min(0.25 * 2 ** (deliveries - 1), 30.0))
-            return False
-        await msg.ack()
+                for w in todo:
+                    await w.msg.ack()
+        for w in works:
+            if w.apply is None:
+                await self.dead_letter(w.msg, consumer, w.refused, w.event_id)
+        structlog.contextvars.unbind_contextvars("consumer")
         return fresh
 
+    def _apply_all(self, session: Session, consumer: str, works: Sequence[Work]) -> list[Work]:
+        """The messages' effects in order, in the caller's transaction; those that were new."""
+        done = inbox.seen(session, consumer, [w.key for w in works])
+        return [w for w in works if self._apply(session, consumer, w, done)]
+
+    def _apply(self, session: Session, consumer: str, work: Work, done: set[str]) -> bool:
+        """One message's effects in the caller's transaction; False if the inbox had it."""
+        assert work.apply is not None
+        with structlog.contextvars.bound_contextvars(nats_subject=work.msg.subject, **work.context):
+            if work.key in done:
+                log.info("event.duplicate_ignored")
+                return False
+            done.add(work.key)
+            inbox.record(session, consumer, work.key)
+            work.apply(session)
+            return True
+
+    async def _one(self, consumer: str, work: Work, failed: Exception | None = None) -> bool:
+        """One message in its own transaction, tried in place until it commits, can never be
+        processed, or has used up its attempts (earlier deliveries count); True if it
+        committed fresh effects. `failed`: how its first attempt here already failed (a
+        batch of it alone)."""
+        attempts = work.msg.metadata.num_delivered - 1
+        while True:
+            attempts += 1
+            try:
+                if failed is not None:
+                    error, failed = failed, None
+                    raise error
+                fresh = bool(await self._run(lambda s: self._apply_all(s, consumer, [work])))
+            except Unprocessable as exc:
+                await self.dead_letter(work.msg, consumer, str(exc), work.event_id)
+                return False
+            except Exception as exc:  # noqa: BLE001 - retried in place, then parked
+                if attempts >= self.max_deliver:
+                    reason = f"gave up after {attempts} attempts: {exc!r}"
+                    await self.dead_letter(work.msg, consumer, reason, work.event_id, attempts)
+                    return False
+                delay = min(0.25 * 2 ** (attempts - 1), 30.0)
+                log.warning("event.retry", error=repr(exc), attempts=attempts, delay=delay)
+                await asyncio.sleep(delay)
+            else:
+                await work.msg.ack()
+                return fresh
+
     async def dead_letter(
-        self, msg: Msg, consumer: str, reason: str, event_id: str | None = None
+        self,
+        msg: Msg,
+        consumer: str,
+        reason: str,
+        event_id: str | None = None,
+        attempts: int | None = None,
     ) -> None:
         """Park the message under ww.deadletter.<service> with the reason, then ack it."""
         meta = msg.metadata
@@ -169,7 +241,7 @@ class ConsumerEdge:
             original_subject=msg.subject,
             original_event_id=event_id,
             stream_sequence=meta.sequence.stream,
-            deliveries=meta.num_delivered,
+            deliveries=attempts or meta.num_delivered,
             reason=reason,
             payload=msg.data.decode("utf-8", errors="replace"),
             occurred_at=datetime.now(UTC),
@@ -211,6 +283,17 @@ def letter_id(key: bytes, consumer: str, stream_sequence: int) -> str:
     could publish under it first and so make the letter vanish as a duplicate."""
     mac = hmac.new(key, f"{consumer}:{stream_sequence}".encode(), hashlib.sha256)
     return f"dl-{mac.hexdigest()[:40]}"
+
+
+def key_of(body: bytes) -> str | None:
+    """What a message's order is kept by: its CloudEvents `subject` (a referral's id for the
+    events of a referral), if it has a usable one."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    key = decoded.get("subject") if isinstance(decoded, dict) else None
+    return key if isinstance(key, str) and 0 < len(key) <= 128 else None
 
 
 def event_id_of(body: bytes) -> str | None:

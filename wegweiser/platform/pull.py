@@ -1,4 +1,7 @@
-"""The one pull loop: a durable's messages one at a time, for as long as the caller reads."""
+"""The agency's pull loop: its consumer's messages one at a time, for as long as it reads.
+
+(A service's consumers are read by `ownership`, in batches, one owner at a time.)
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ log = structlog.get_logger()
 
 
 async def one_at_a_time(sub: JetStreamContext.PullSubscription, durable: str) -> AsyncIterator[Msg]:
-    """Each message of a bound pull subscription, in the consumer's order, forever.
+    """Each message of a bound pull subscription, in the consumer's order, forever (an
+    agency's consumer, which hands out one message at a time).
 
     An empty fetch is normal. A consumer or stream that is gone for a moment (the network's
     provisioning recreates it, see `healer`) or a connection that is reconnecting is waited
@@ -23,7 +27,7 @@ async def one_at_a_time(sub: JetStreamContext.PullSubscription, durable: str) ->
     """
     pause = 0.5
     while True:
-        _stop_if_cancelled()
+        stop_if_cancelled()
         try:
             msgs = await sub.fetch(1, timeout=1.0)
         except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
@@ -38,7 +42,7 @@ async def one_at_a_time(sub: JetStreamContext.PullSubscription, durable: str) ->
             yield msg
 
 
-def _stop_if_cancelled() -> None:
+def stop_if_cancelled() -> None:
     """End the loop if its task was cancelled: on Python 3.11 a cancellation that meets a
     fetch's timeout can be swallowed (asyncio.wait_for, fixed in 3.12), and this loop would
     then hold its service's shutdown forever."""

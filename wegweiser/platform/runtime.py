@@ -9,7 +9,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,15 +24,15 @@ from sqlmodel import Session
 
 from schemas import subjects
 from schemas.catalogue import CATALOGUE
-from schemas.envelope import Envelope, Payload
+from schemas.envelope import Envelope
 from schemas.queries import QueryFailed
-from schemas.subjects import matches
 from wegweiser.platform import inbox, topology
 from wegweiser.platform.connect import connect, credentials, jetstream_options, secret_from
-from wegweiser.platform.consumer import ConsumerEdge, Handler, describe
+from wegweiser.platform.consumer import ConsumerEdge, Route, Work, describe, raw, routed
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
 from wegweiser.platform.nats_server import servers
 from wegweiser.platform.outbox import Relay
+from wegweiser.platform.ownership import own
 from wegweiser.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,15 +40,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 Q = TypeVar("Q", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Route:
-    """Which contract arrives on a subject pattern, and which handler takes it."""
-
-    pattern: str
-    contract: type[Payload]
-    handler: Handler[Any]
 
 
 class ServiceRuntime:
@@ -71,6 +61,8 @@ class ServiceRuntime:
             **credentials(settings.service_seed_path(self.name)),
         )
         self.stream = JStream(subjects.STREAM, declare=False)
+        self.specification = NatsBroker(servers(settings.nats_url or ""))
+        """The service's JetStream consumers as documents (AsyncAPI); never connected."""
         self._document_outputs()
         self._tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._before_start: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -132,24 +124,10 @@ class ServiceRuntime:
         )
 
     def consume(self, durable: str, routes: list[Route]) -> None:
-        """Bind a durable consumer from infra/ to handlers, by subject, one message at a time.
-
-        FastStream handles the messages of one pull batch concurrently, which would reorder
-        events of one referral (an agency's 'complete' before its 'accept'); fetching one
-        message at a time keeps the stream's order per consumer.
-        """
-
-        async def on_message(msg: NatsMessage) -> None:
-            raw = msg.raw_message
-            route = next((r for r in routes if matches(r.pattern, raw.subject)), None)
-            if route is None:
-                await self.edge.dead_letter(raw, durable, f"no handler for subject {raw.subject}")
-                return
-            await self.edge.handle(raw, durable, route.contract, route.handler)
-            structlog.contextvars.unbind_contextvars("consumer", "nats_subject")
-
+        """Own a durable consumer from infra/: its messages go to handlers by subject, in
+        stream order, in batches (see wegweiser/platform/ownership.py and consumer.py)."""
         description = ", ".join(f"{r.pattern}: {r.contract.event_type}" for r in routes)
-        self._subscribe(durable, on_message, description)
+        self._own(durable, lambda msg: routed(msg, routes), description)
 
     def consume_raw(
         self,
@@ -157,29 +135,53 @@ class ServiceRuntime:
         handler: Callable[[Session, Msg], None],
         committed: Callable[[], None] = lambda: None,
     ) -> None:
-        """Bind a durable consumer to one handler that takes every message as it is;
-        `committed` runs after a message's effects were committed."""
+        """Own a durable consumer whose one handler takes every message as it is;
+        `committed` runs after each transaction that committed effects."""
+        self._own(
+            durable, lambda msg: raw(msg, handler), "every event, recorded as it is", committed
+        )
 
-        async def on_message(msg: NatsMessage) -> None:
-            if await self.edge.handle_raw(msg.raw_message, durable, handler):
-                committed()
-
-        self._subscribe(durable, on_message, "every event, recorded as it is")
-
-    def _subscribe(
-        self, durable: str, on_message: Callable[[NatsMessage], Awaitable[None]], description: str
+    def _own(
+        self,
+        group: str,
+        work: Callable[[Msg], Work],
+        description: str,
+        committed: Callable[[], None] = lambda: None,
     ) -> None:
-        """A durable pull subscriber from infra/, explicit acks, one message at a time."""
-        spec = topology.consumer(durable)
-        on_message.__name__ = f"on_{durable.replace('-', '_')}"
-        self.broker.subscriber(
+        """Run every partition of a consumer (`pull.own`)."""
+        specs = topology.partitions(group)
+        self._document(specs[0], description)
+
+        async def run() -> None:
+            await own(
+                self.nc,
+                self.js,
+                self.edge,
+                specs,
+                work,
+                committed,
+                (self.settings.instance, self.settings.instances),
+                **jetstream_options(self.settings.service_seed_path(self.name)),
+            )
+
+        self.also(run)
+
+    def _document(self, spec: topology.ConsumerSpec, description: str) -> None:
+        """Describe the consumer for the AsyncAPI document (`specification`); FastStream never
+        runs it: its pull subscriber cannot keep order within a batch or pull as an owner."""
+
+        async def on_message(msg: NatsMessage) -> None:  # pragma: no cover - never started
+            raise NotImplementedError
+
+        on_message.__name__ = f"on_{spec.durable.replace('-', '_')}"
+        self.specification.subscriber(
             spec.filter_subject,
             stream=self.stream,
-            durable=durable,
+            durable=spec.durable,
             config=spec.config(self.settings.max_deliver),
-            pull_sub=PullSub(batch_size=1, timeout=1.0),
+            pull_sub=PullSub(batch_size=spec.max_ack_pending),
             ack_policy=AckPolicy.MANUAL,
-            title=durable,
+            title=spec.durable,
             description=description,
         )(on_message)
 

@@ -1,0 +1,326 @@
+"""A service's consumers, owned: batches in stream order, one owner at a time, by partition.
+
+`OwnedPull` reads a service consumer (infra/jetstream.toml) as its owner. The order it keeps is
+the consumer's stream order, and it keeps it across instances and crashes with three rules:
+
+1. **One owner at a time.** Every pull belongs to the consumer's priority group `owner` with
+   the `pinned_client` policy: the server delivers only to the instance it pinned (the
+   deliveries carry the pin in `Nats-Pin-Id`, and the owner's later pulls name it). An owner
+   pulls every half second; one that stops (killed, cut off) loses the pin after the
+   consumer's owner timeout, and the server pins a waiting instance.
+2. **Nothing out with anyone else.** The server does not promise that an old owner has
+   finished when it pins a new one (ADR-42: "there is no such guarantee"). So whenever this
+   instance becomes owner, it handles nothing until the consumer's unacknowledged messages
+   (`num_ack_pending`) are all in its own hands: an old owner's finish and ack them, a dead
+   owner's come again after ack_wait, to the new owner, since it alone is pinned.
+3. **In stream order, whatever arrived.** Redeliveries and new messages can arrive in any
+   order; the owner handles everything it holds sorted by stream sequence, in one batch.
+
+Each held message is reported in progress while it waits and while it is handled, so a
+living owner keeps what it holds. See infra/CLUSTER.md, "Order and ownership".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing, suppress
+
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import Header
+
+from schemas import subjects
+from wegweiser.platform.consumer import ConsumerEdge, Work, key_of
+from wegweiser.platform.pull import stop_if_cancelled
+from wegweiser.platform.topology import OWNER_GROUP, ConsumerSpec
+
+log = structlog.get_logger()
+
+PIN_HEADER = "Nats-Pin-Id"
+PULL_EXPIRES = 0.5
+"""Seconds each pull waits for messages; the owner renews its pin this often."""
+
+
+class OwnedPull:
+    """Batches of one durable consumer's messages, in stream order, while this instance owns
+    it (see the module's rules). Use `async for batch in pull.batches()`, then `done(batch)`
+    once each message of the batch is acked or dead-lettered."""
+
+    def __init__(
+        self,
+        nc: Client,
+        js: JetStreamContext,
+        durable: str,
+        batch: int,
+        heartbeat: float,
+        prefix: str = "$JS.API",
+        settle: float = 0.05,
+        stand_back: Callable[[], bool] | None = None,
+        rest: float = 3.0,
+    ) -> None:
+        """`batch`: most messages in one batch (the consumer's max_ack_pending bounds what the
+        server hands out). `heartbeat`: how often a held message is reported in progress.
+        `prefix`: where this principal reaches JetStream's API (`connect.jetstream_options`).
+        `settle`: how long to wait before asking the server again whether an old owner still
+        holds messages. `stand_back`: for a consumer another instance should rather own (see
+        infra/CLUSTER.md): asked every few seconds while we own it; when it says yes and another
+        instance waits, we hand it back and `rest` seconds without pulling, so that the pin
+        passes to the waiting instance."""
+        self._nc, self._js, self.durable = nc, js, durable
+        self._batch, self._heartbeat, self._settle = batch, heartbeat, settle
+        self._next = f"{prefix}.CONSUMER.MSG.NEXT.{subjects.STREAM}.{durable}"
+        self._held: dict[int, tuple[Msg, float]] = {}
+        """Messages delivered and not yet done, by stream sequence, with when they came."""
+        self._arrived = asyncio.Event()
+        self._answered = asyncio.Event()
+        self._working: set[int] = set()
+        """Stream sequences of the batch being handled."""
+        self._owed = 0
+        """Messages the open pull may still bring."""
+        self.pin: str | None = None
+        self._clear = False
+        """True once the consumer had no message out with anyone but us under `pin`."""
+        self.takeovers = 0
+        self._stand_back, self._rest = stand_back, rest
+        self._resting_until = 0.0
+
+    async def batches(self) -> AsyncGenerator[list[Msg], None]:
+        """Each batch this owner may handle now, for as long as the caller reads."""
+        inbox = self._nc.new_inbox()
+        sub = await self._nc.subscribe(inbox, cb=self._on_message)
+        tasks = [asyncio.create_task(self._pull(inbox)), asyncio.create_task(self._beat())]
+        if self._stand_back is not None:
+            tasks.append(asyncio.create_task(self._watch()))
+        try:
+            while True:
+                await self._arrived.wait()
+                self._arrived.clear()
+                if not self._held:
+                    continue
+                if not self._clear and not await self._others_done():
+                    await asyncio.sleep(self._settle)
+                    self._arrived.set()
+                    continue
+                seqs = sorted(self._held)[: self._batch]
+                self._working = set(seqs)
+                yield [self._held[s][0] for s in seqs]
+                self._working = set()
+                if self._held:
+                    self._arrived.set()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with suppress(Exception):
+                await sub.unsubscribe()
+
+    @property
+    def owning(self) -> bool:
+        """Whether the server pinned us (as far as we know)."""
+        return self.pin is not None
+
+    def done(self, msgs: list[Msg]) -> None:
+        """The messages are acked (or dead-lettered): no longer held."""
+        for msg in msgs:
+            self._held.pop(msg.metadata.sequence.stream, None)
+
+    async def _on_message(self, msg: Msg) -> None:
+        status = msg.headers.get(Header.STATUS) if msg.headers else None
+        if status is not None:
+            if status == "423":  # our pin is gone: another instance owns the consumer now
+                await self._give_up()
+            if status != "100":  # 404/408/409 end a pull; 100 is an idle heartbeat
+                self._answered.set()
+            return
+        pin = msg.headers.get(PIN_HEADER) if msg.headers else None
+        if pin != self.pin:
+            self.pin, self._clear = pin, False
+            self.takeovers += 1
+            log.info("consumer.pinned", durable=self.durable)
+        self._held[msg.metadata.sequence.stream] = (msg, time.monotonic())
+        self._arrived.set()
+        self._owed -= 1
+        if self._owed <= 0:  # a pull that got all it asked for ends without a status
+            self._answered.set()
+
+    async def _watch(self) -> None:
+        """Stand back from a consumer another instance should rather own, once one waits."""
+        while True:
+            await asyncio.sleep(self._rest)
+            if not self.owning or self._stand_back is None or not self._stand_back():
+                continue
+            try:
+                info = await self._js.consumer_info(subjects.STREAM, self.durable)
+            except (nats.errors.Error, TimeoutError):
+                continue
+            if (info.num_waiting or 0) >= 2:  # our own pull and another instance's
+                log.info("consumer.standing_back", durable=self.durable)
+                self._resting_until = time.monotonic() + self._rest
+                await self._give_up()
+
+    async def _give_up(self) -> None:
+        """Another instance owns (or is to own) the consumer now: hand back (nak) what we
+        hold and have not begun, so that it comes to the new owner, which handles it in stream
+        order; what we are handling we finish and ack (the new owner waits for that)."""
+        log.info("consumer.pin_lost", durable=self.durable)
+        self.pin, self._clear = None, False
+        for seq in [s for s in self._held if s not in self._working]:
+            msg, _ = self._held.pop(seq)
+            with suppress(Exception):  # unanswered, it comes again after ack_wait anyway
+                await msg.nak()
+
+    async def _others_done(self) -> bool:
+        """True when every message the consumer has out is one we hold. Counted before the
+        question: what the server has out then is what others hold plus at least what we
+        held, so equality means others hold nothing."""
+        ours = len(self._held)
+        try:
+            info = await self._js.consumer_info(subjects.STREAM, self.durable)
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning("consumer.info_failed", durable=self.durable, error=repr(exc))
+            return False
+        if info.num_ack_pending <= ours:
+            self._clear = True
+            return True
+        log.info(
+            "consumer.waiting_for_previous_owner",
+            durable=self.durable,
+            theirs=info.num_ack_pending - ours,
+        )
+        return False
+
+    async def _pull(self, inbox: str) -> None:
+        """Keep one pull open for as long as we read: it asks for what we have room for,
+        in the owner group, under our pin once we have one."""
+        pause = 0.5
+        if self._stand_back is not None:  # let the instance that prefers it be pinned first
+            self._resting_until = time.monotonic() + self._rest / 2
+        while True:
+            stop_if_cancelled()
+            if (resting := self._resting_until - time.monotonic()) > 0:
+                await asyncio.sleep(resting)
+                continue
+            request: dict[str, object] = {
+                "batch": self._batch,
+                "expires": int(PULL_EXPIRES * 1e9),
+                "group": OWNER_GROUP,
+            }
+            if self.pin:
+                request["id"] = self.pin
+            self._answered.clear()
+            self._owed = self._batch
+            try:
+                await self._nc.publish(self._next, json.dumps(request).encode(), reply=inbox)
+                await asyncio.wait_for(self._answered.wait(), PULL_EXPIRES + 1.0)
+                pause = 0.5
+            except TimeoutError:
+                continue  # an answer lost in a reconnect: ask again
+            except nats.errors.Error as exc:
+                log.warning("consumer.pull_failed", durable=self.durable, error=repr(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
+
+    async def _beat(self) -> None:
+        """Report every message held longer than a beat as in progress, so that its ack_wait
+        starts again and it is not redelivered while it waits or is handled."""
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            due = time.monotonic() - self._heartbeat
+            for msg, came in list(self._held.values()):
+                if came <= due:
+                    with suppress(Exception):  # a lost beat risks a redelivery the inbox absorbs
+                        await msg.in_progress()
+
+
+async def own(
+    nc: Client,
+    js: JetStreamContext,
+    edge: ConsumerEdge,
+    specs: list[ConsumerSpec],
+    work: Callable[[Msg], Work],
+    committed: Callable[[], None] = lambda: None,
+    instance: tuple[int, int] = (1, 1),
+    prefix: str = "$JS.API",
+) -> None:
+    """Run every partition of one service consumer for as long as the caller waits. This
+    instance pulls each; the server pins one instance per partition. `instance` is (which,
+    of how many): an instance prefers the partitions p with p mod count = which - 1 and
+    stands back from the others once it owns more than its share and another instance
+    waits, so that the partitions spread over the instances and move back after a restart.
+
+    Each partition handles the messages whose key is its own (`ConsumerSpec.handles`) in one
+    batch, through `edge`, and acks the others unhandled."""
+    which, count = instance
+    share = math.ceil(len(specs) / count)
+    pulls: list[OwnedPull] = []
+
+    def crowded() -> bool:
+        return sum(p.owning for p in pulls) > share
+
+    pulls += [
+        OwnedPull(
+            nc,
+            js,
+            spec.durable,
+            spec.max_ack_pending,
+            edge.heartbeat,
+            prefix,
+            stand_back=None if spec.partition % count == (which - 1) % count else crowded,
+            rest=2 * (spec.owner_timeout or 1.0),
+        )
+        for spec in specs
+    ]
+
+    async def partition(spec: ConsumerSpec, pull: OwnedPull) -> None:
+        async with aclosing(pull.batches()) as batches:
+            async for msgs in batches:
+                await handle(spec, pull, msgs)
+
+    async def handle(spec: ConsumerSpec, pull: OwnedPull, msgs: list[Msg]) -> None:
+        mine = [m for m in msgs if spec.handles(key_of(m.data))]
+        if mine and await edge.handle_batch(spec.group, [work(m) for m in mine]):
+            committed()
+        if len(mine) < len(msgs):
+            taken = {id(m) for m in mine}
+            for msg in msgs:
+                if id(msg) not in taken:  # another partition's: it handles it
+                    await msg.ack()
+        pull.done(msgs)
+
+    await asyncio.gather(*(partition(s, p) for s, p in zip(specs, pulls, strict=True)))
+
+
+async def fetch(
+    nc: Client, durable: str, batch: int = 1, timeout: float = 2.0, prefix: str = "$JS.API"
+) -> list[Msg]:
+    """Up to `batch` messages of an owned consumer, in one pull of its owner group, for
+    tools and tests (a service reads with `OwnedPull`). The server pins this pull's client
+    if no one owns the consumer; else it gives nothing and the pull expires."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    request = {"batch": batch, "expires": int(timeout * 1e9), "group": OWNER_GROUP}
+    msgs: list[Msg] = []
+    try:
+        subject = f"{prefix}.CONSUMER.MSG.NEXT.{subjects.STREAM}.{durable}"
+        await nc.publish(subject, json.dumps(request).encode(), reply=inbox)
+        deadline = time.monotonic() + timeout + 0.5
+        while len(msgs) < batch and (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await sub.next_msg(timeout=left)
+            except nats.errors.TimeoutError:
+                break
+            status = msg.headers.get(Header.STATUS) if msg.headers else None
+            if status is None:
+                msgs.append(msg)
+            elif status != "100":
+                break
+    finally:
+        await sub.unsubscribe()
+    return msgs
