@@ -530,8 +530,13 @@ async def client_calls(attack: Attack) -> None:
     service_durable = next(d for d in ("audit-all", "referral-answers") if d not in grant.consumes)
     calls: dict[str, Awaitable[Any]] = {}
     made = 0
+    unpin = json.dumps({"group": "owner"}).encode()
     for spelling, js in (("imports", attack.js), ("$JS.API", attack.plain)):
+        api = JS_API_PREFIX if spelling == "imports" else "$JS.API"
         routes: dict[str, Awaitable[Any]] = {
+            f"unpin {service_durable}'s owner": attack.nc.request(
+                f"{api}.CONSUMER.UNPIN.{STREAM}.{service_durable}", unpin, timeout=SHORT
+            ),
             "durable consumer on B's subjects": js.add_consumer(STREAM, sneaky),
             "ephemeral consumer on B's subjects": js.add_consumer(
                 STREAM, ConsumerConfig(filter_subject=f"ww.referral.{B}.>")

@@ -80,6 +80,9 @@ def _catalogue_subjects(producer: str, service: str = "*", agency: str = "*") ->
     return out
 
 
+OWNED = {spec.durable for spec in topology.consumers()}
+
+
 def _js_api(durables: list[str], stream_info: bool) -> set[str]:
     api = {f"{JS_API_PREFIX}.STREAM.INFO.{STREAM}"} if stream_info else set()
     for durable in durables:
@@ -88,6 +91,8 @@ def _js_api(durables: list[str], stream_info: bool) -> set[str]:
             f"{JS_API_PREFIX}.CONSUMER.MSG.NEXT.{STREAM}.{durable}",
             f"$JS.ACK.{STREAM}.{durable}.>",
         }
+        if durable in OWNED:  # a service's own consumer: it may step aside as its owner
+            api.add(f"{JS_API_PREFIX}.CONSUMER.UNPIN.{STREAM}.{durable}")
     return api
 
 

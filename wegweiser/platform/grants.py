@@ -76,12 +76,15 @@ class Grant:
         """The JetStream API subjects the grant opens (all in the stream's account)."""
         stream = subjects.STREAM
         api = [f"$JS.API.STREAM.INFO.{stream}"] if not self.agency else []
+        owned = {spec.durable for spec in topology.consumers()}
         for durable in self.consumes:
             api += [
                 f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
                 f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
                 f"$JS.ACK.{stream}.{durable}.>",
             ]
+            if durable in owned:  # hand its partition to a waiting instance at once
+                api.append(f"$JS.API.CONSUMER.UNPIN.{stream}.{durable}")
         return tuple(api)
 
 

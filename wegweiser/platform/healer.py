@@ -121,6 +121,8 @@ class Healer:
                 floor = consumer.ack_floor.stream_seq if consumer.ack_floor else 0
                 self.positions.acked[spec.durable] = floor or 0
                 continue
+            if await self._exists(spec.durable):  # a listing while a node restarts can miss one
+                continue
             acked = self.positions.acked.get(spec.durable)
             start = None if not acked else min(acked + 1, last + 1)
             await self.js.add_consumer(
@@ -135,6 +137,13 @@ class Healer:
             repaired.append(f"consumer {spec.durable}")
         self.positions.save()
         return repaired
+
+    async def _exists(self, durable: str) -> bool:
+        try:
+            await self.js.consumer_info(subjects.STREAM, durable)
+        except NotFoundError:
+            return False
+        return True
 
     async def _first_moved(self, first: int, messages: int, max_age: float) -> None:
         """The oldest events left the stream: by age, or removed (purged, deleted)."""

@@ -70,12 +70,12 @@ class OwnedPull:
         `prefix`: where this principal reaches JetStream's API (`connect.jetstream_options`).
         `settle`: how long to wait before asking the server again whether an old owner still
         holds messages. `stand_back`: for a consumer another instance should rather own (see
-        infra/CLUSTER.md): asked every few seconds while we own it; when it says yes and another
-        instance waits, we hand it back and `rest` seconds without pulling, so that the pin
-        passes to the waiting instance."""
+        infra/CLUSTER.md): asked every `rest` seconds while we own it; when it says yes and
+        another instance waits, we step aside (`_step_aside`)."""
         self._nc, self._js, self.durable = nc, js, durable
         self._batch, self._heartbeat, self._settle = batch, heartbeat, settle
         self._next = f"{prefix}.CONSUMER.MSG.NEXT.{subjects.STREAM}.{durable}"
+        self._unpin = f"{prefix}.CONSUMER.UNPIN.{subjects.STREAM}.{durable}"
         self._held: dict[int, tuple[Msg, float]] = {}
         """Messages delivered and not yet done, by stream sequence, with when they came."""
         self._arrived = asyncio.Event()
@@ -161,9 +161,25 @@ class OwnedPull:
             except (nats.errors.Error, TimeoutError):
                 continue
             if (info.num_waiting or 0) >= 2:  # our own pull and another instance's
-                log.info("consumer.standing_back", durable=self.durable)
-                self._resting_until = time.monotonic() + self._rest
-                await self._give_up()
+                await self._step_aside()
+
+    async def _step_aside(self) -> None:
+        """Hand the consumer to the instance that waits: what we hold and have not begun
+        goes back, and the server unpins us, so that it pins a waiting pull (ours, still
+        naming the old pin, gets a 423). We pause our own pulls for two of them, then wait
+        as a standby again. Should the unpin be refused, the pin passes after the owner
+        timeout, for which we rest."""
+        log.info("consumer.standing_back", durable=self.durable)
+        self._resting_until = time.monotonic() + 2 * PULL_EXPIRES
+        await self._give_up()
+        body = json.dumps({"group": OWNER_GROUP}).encode()
+        try:
+            answer = json.loads((await self._nc.request(self._unpin, body, timeout=2.0)).data)
+        except (nats.errors.Error, TimeoutError, ValueError) as exc:
+            answer = {"error": repr(exc)}
+        if "error" in answer:
+            log.warning("consumer.unpin_failed", durable=self.durable, error=answer["error"])
+            self._resting_until = time.monotonic() + self._rest
 
     async def _give_up(self) -> None:
         """Another instance owns (or is to own) the consumer now: hand back (nak) what we
