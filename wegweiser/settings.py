@@ -98,7 +98,12 @@ class Settings(BaseSettings):
         default={"oa-integration-office": "Landratsamt Oberallgäu, Integrationsbeauftragte"},
         description="further counselling offices served by this intake (id: controller name)",
     )
-    max_deliver: int = Field(default=5, ge=2, description="deliveries before dead-lettering")
+    max_deliver: int = Field(
+        default=5,
+        ge=2,
+        description="attempts at a message before it is dead-lettered "
+        "(deliveries, on an agency's consumer)",
+    )
     remind_after: timedelta = timedelta(days=3)
     escalate_after: timedelta = timedelta(days=7)
     expire_after: timedelta = timedelta(days=14)

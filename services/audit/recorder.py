@@ -74,8 +74,14 @@ class Recorder:
     def catch_up(self, session: Session) -> None:
         """Take in what other instances appended, unless this one is recording."""
         with self._guard:
-            if self._session is None:
+            if self._not_recording():
                 self._catch_up(session)
+
+    def _not_recording(self) -> bool:
+        """No transaction of ours is open; one that ended without committing is forgotten."""
+        if self._session is not None and not self._session.in_transaction():
+            self._drop_uncommitted()
+        return self._session is None
 
     def _catch_up(self, session: Session) -> None:
         """Take in what other instances appended: committed, so part of the log already."""
@@ -159,7 +165,7 @@ class Recorder:
         """Sign the log as it is now, store the head, and announce it through the outbox, all
         in the caller's transaction (another instance may have signed the same size)."""
         with self._guard:
-            if self._session is None:
+            if self._not_recording():
                 self._catch_up(session)
             size = self._committed[0]
             root = self.ledger.root(size)

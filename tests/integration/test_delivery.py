@@ -14,7 +14,7 @@ from schemas import subjects
 from schemas.envelope import Envelope, new_event
 from schemas.events import ReferralCancellationRequested
 from wegweiser.platform import topology
-from wegweiser.platform.consumer import ConsumerEdge, Delivery, Unprocessable
+from wegweiser.platform.consumer import CRASH_DELIVERIES, ConsumerEdge, Delivery, Unprocessable
 from wegweiser.platform.db import Database
 from wegweiser.platform.inbox import InboxRow
 from wegweiser.platform.outbox import OutboxRow, Relay, pending_count, stage
@@ -224,4 +224,32 @@ async def test_a_handler_slower_than_ack_wait_keeps_its_message_to_itself(
     assert msg.metadata.num_delivered == 1 and count(db, Effect) == 1
     info = await sub.consumer_info()
     assert info.num_ack_pending == 0 and info.num_redelivered == 0
+    await nc.close()
+
+
+async def test_a_message_delivered_again_and_again_without_an_ack_is_dead_lettered_untried(
+    nats_server, database_url
+):
+    """A message whose handling ends the process comes back without ever being acked (the
+    attempts the edge counts never reach their end): after CRASH_DELIVERIES deliveries it is
+    dead-lettered, with the reason, before it is tried once more."""
+    nc, js, db, sub, edge = await setup(nats_server.url, database_url, max_deliver=50)
+    tried = []
+
+    def handler(_session: Session, delivery: Delivery) -> None:
+        tried.append(delivery.event.id)
+
+    await js.publish(subjects.CANCELLATION_REQUESTED, cancellation().model_dump_json().encode())
+    for _ in range(CRASH_DELIVERIES):  # each delivery "dies" before an ack: it comes again
+        [msg] = await sub.fetch(1, timeout=5)
+        await msg.nak()
+    [msg] = await sub.fetch(1, timeout=5)
+    assert msg.metadata.num_delivered == CRASH_DELIVERIES + 1
+    await edge.handle(msg, "test-consumer", ReferralCancellationRequested, handler)
+    assert tried == [] and count(db, Effect) == 0
+    [letter] = await stream_messages(js, "ww.deadletter.test")
+    assert (
+        f"delivered {CRASH_DELIVERIES + 1} times and never acknowledged"
+        in (letter["data"]["reason"])
+    )
     await nc.close()

@@ -45,6 +45,11 @@ from schemas.subjects import matches
 from wegweiser.platform import inbox
 
 P = TypeVar("P", bound=Payload)
+CRASH_DELIVERIES = 20
+"""A message delivered more often than this without an ack is dead-lettered before it is
+tried again: its handling kills the process (an attempt that fails is counted and retried in
+place, so it never comes this far), or it kept changing hands. The server's own limit is off
+for owned consumers, since it would drop the message without a word."""
 log = structlog.get_logger()
 
 
@@ -156,11 +161,25 @@ class ConsumerEdge:
         async with at_work(msg, self.heartbeat):
             await self.handle_batch(consumer, [routed(msg, [Route(">", contract, handler)])])
 
-    async def handle_batch(self, consumer: str, works: Sequence[Work]) -> list[Work]:
+    async def handle_batch(
+        self,
+        consumer: str,
+        works: Sequence[Work],
+        committed: Callable[[], None] = lambda: None,
+    ) -> list[Work]:
         """Handle a batch in stream order, as the module says: every message ends acked or
-        dead-lettered. Returns the works whose effects this call committed (not those the
-        inbox had seen)."""
+        dead-lettered; `committed` runs after each transaction that committed. Returns the
+        works whose effects this call committed (not those the inbox had seen)."""
         structlog.contextvars.bind_contextvars(consumer=consumer)
+        for w in works:
+            if w.apply is not None and w.msg.metadata.num_delivered > CRASH_DELIVERIES:
+                w.apply, w.refused = (
+                    None,
+                    (
+                        f"delivered {w.msg.metadata.num_delivered} times and never acknowledged: "
+                        "its handling ends the process, or it keeps changing hands"
+                    ),
+                )
         todo = [w for w in works if w.apply is not None]
         fresh: list[Work] = []
         if todo:
@@ -168,11 +187,12 @@ class ConsumerEdge:
                 fresh = await self._run(lambda s: self._apply_all(s, consumer, todo))
             except Exception as exc:  # noqa: BLE001 - redone one by one, where each fault is placed
                 if len(todo) == 1:
-                    fresh = [w for w in todo if await self._one(consumer, w, exc)]
+                    fresh = [w for w in todo if await self._one(consumer, w, committed, exc)]
                 else:
                     log.warning("batch.redone_one_by_one", size=len(todo), error=repr(exc))
-                    fresh = [w for w in todo if await self._one(consumer, w)]
+                    fresh = [w for w in todo if await self._one(consumer, w, committed)]
             else:
+                committed()
                 for w in todo:
                     await w.msg.ack()
         for w in works:
@@ -198,12 +218,17 @@ class ConsumerEdge:
             work.apply(session)
             return True
 
-    async def _one(self, consumer: str, work: Work, failed: Exception | None = None) -> bool:
+    async def _one(
+        self,
+        consumer: str,
+        work: Work,
+        committed: Callable[[], None],
+        failed: Exception | None = None,
+    ) -> bool:
         """One message in its own transaction, tried in place until it commits, can never be
-        processed, or has used up its attempts (earlier deliveries count); True if it
-        committed fresh effects. `failed`: how its first attempt here already failed (a
-        batch of it alone)."""
-        attempts = work.msg.metadata.num_delivered - 1
+        processed, or has used up its attempts; True if it committed fresh effects. `failed`:
+        how its first attempt here already failed (a batch of it alone)."""
+        attempts = 0
         while True:
             attempts += 1
             try:
@@ -223,6 +248,7 @@ class ConsumerEdge:
                 log.warning("event.retry", error=repr(exc), attempts=attempts, delay=delay)
                 await asyncio.sleep(delay)
             else:
+                committed()
                 await work.msg.ack()
                 return fresh
 

@@ -90,6 +90,10 @@ class OwnedPull:
         self.takeovers = 0
         self._stand_back, self._rest = stand_back, rest
         self._resting_until = 0.0
+        self._abandoned: str | None = None
+        """The pin we asked the server to take from us: never taken up again."""
+        self._status: str | None = None
+        """The status that ended the last pull."""
 
     async def batches(self) -> AsyncGenerator[list[Msg], None]:
         """Each batch this owner may handle now, for as long as the caller reads."""
@@ -100,6 +104,7 @@ class OwnedPull:
             tasks.append(asyncio.create_task(self._watch()))
         try:
             while True:
+                stop_if_cancelled()
                 await self._arrived.wait()
                 self._arrived.clear()
                 if not self._held:
@@ -132,14 +137,20 @@ class OwnedPull:
             self._held.pop(msg.metadata.sequence.stream, None)
 
     async def _on_message(self, msg: Msg) -> None:
-        status = msg.headers.get(Header.STATUS) if msg.headers else None
+        headers = msg.headers or {}
+        status = headers.get(Header.STATUS)
         if status is not None:
             if status == "423":  # our pin is gone: another instance owns the consumer now
                 await self._give_up()
-            if status != "100":  # 404/408/409 end a pull; 100 is an idle heartbeat
+            if status != "100":  # 404/408/409/503 end a pull; 100 is an idle heartbeat
+                self._status = f"{status} {headers.get(Header.DESCRIPTION, '')}".strip()
                 self._answered.set()
             return
-        pin = msg.headers.get(PIN_HEADER) if msg.headers else None
+        pin = headers.get(PIN_HEADER)
+        if pin is not None and pin == self._abandoned:  # sent before our unpin took effect
+            with suppress(Exception):
+                await msg.nak()
+            return
         if pin != self.pin:
             self.pin, self._clear = pin, False
             self.takeovers += 1
@@ -153,6 +164,7 @@ class OwnedPull:
     async def _watch(self) -> None:
         """Stand back from a consumer another instance should rather own, once one waits."""
         while True:
+            stop_if_cancelled()
             await asyncio.sleep(self._rest)
             if not self.owning or self._stand_back is None or not self._stand_back():
                 continue
@@ -171,7 +183,7 @@ class OwnedPull:
         timeout, for which we rest."""
         log.info("consumer.standing_back", durable=self.durable)
         self._resting_until = time.monotonic() + 2 * PULL_EXPIRES
-        await self._give_up()
+        self._abandoned = self.pin
         body = json.dumps({"group": OWNER_GROUP}).encode()
         try:
             answer = json.loads((await self._nc.request(self._unpin, body, timeout=2.0)).data)
@@ -180,6 +192,7 @@ class OwnedPull:
         if "error" in answer:
             log.warning("consumer.unpin_failed", durable=self.durable, error=answer["error"])
             self._resting_until = time.monotonic() + self._rest
+        await self._give_up()  # after the unpin: what we hand back must not come back to us
 
     async def _give_up(self) -> None:
         """Another instance owns (or is to own) the consumer now: hand back (nak) what we
@@ -231,22 +244,27 @@ class OwnedPull:
             if self.pin:
                 request["id"] = self.pin
             self._answered.clear()
-            self._owed = self._batch
+            self._owed, self._status = self._batch, None
             try:
                 await self._nc.publish(self._next, json.dumps(request).encode(), reply=inbox)
                 await asyncio.wait_for(self._answered.wait(), PULL_EXPIRES + 1.0)
-                pause = 0.5
             except TimeoutError:
                 continue  # an answer lost in a reconnect: ask again
             except nats.errors.Error as exc:
-                log.warning("consumer.pull_failed", durable=self.durable, error=repr(exc))
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 10.0)
+                self._status = repr(exc)
+            if self._status is None or self._status.split()[0] in ("404", "408", "423"):
+                pause = 0.5  # the pull ended as pulls do: ask again at once
+                continue
+            # no responders (a leader is being elected), a consumer gone or refused: wait
+            log.warning("consumer.pull_refused", durable=self.durable, answer=self._status)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
 
     async def _beat(self) -> None:
         """Report every message held longer than a beat as in progress, so that its ack_wait
         starts again and it is not redelivered while it waits or is handled."""
         while True:
+            stop_if_cancelled()
             await asyncio.sleep(self._heartbeat)
             due = time.monotonic() - self._heartbeat
             for msg, came in list(self._held.values()):
@@ -301,8 +319,8 @@ async def own(
 
     async def handle(spec: ConsumerSpec, pull: OwnedPull, msgs: list[Msg]) -> None:
         mine = [m for m in msgs if spec.handles(key_of(m.data))]
-        if mine and await edge.handle_batch(spec.group, [work(m) for m in mine]):
-            committed()
+        if mine:
+            await edge.handle_batch(spec.group, [work(m) for m in mine], committed)
         if len(mine) < len(msgs):
             taken = {id(m) for m in mine}
             for msg in msgs:
@@ -310,7 +328,9 @@ async def own(
                     await msg.ack()
         pull.done(msgs)
 
-    await asyncio.gather(*(partition(s, p) for s, p in zip(specs, pulls, strict=True)))
+    async with asyncio.TaskGroup() as group:  # one partition failing stops them all
+        for spec, pull in zip(specs, pulls, strict=True):
+            group.create_task(partition(spec, pull))
 
 
 async def fetch(

@@ -131,7 +131,10 @@ class ConsumerSpec:
             else DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start_sequence,
             ack_wait=self.ack_wait,
-            max_deliver=max_deliver,
+            # an owned consumer's service counts its own attempts and dead-letters (with the
+            # reason); the server's limit would drop a message silently, and handovers (naks)
+            # spend deliveries that were never attempts
+            max_deliver=-1 if self.owner_timeout is not None else max_deliver,
             max_ack_pending=self.max_ack_pending,
             **owned,
         )
@@ -255,8 +258,8 @@ async def _group_position(js: JetStreamContext, spec: ConsumerSpec) -> int | Non
 async def _recreate_owned(
     js: JetStreamContext, spec: ConsumerSpec, max_deliver: int, current: ConsumerInfo
 ) -> None:
-    """A consumer made before its owner group (JetStream cannot add a priority policy to a
-    consumer): make it anew where the old one had got to. Whatever the old one had handed out
+    """A consumer made before its owner group, which this server will not give one: make it
+    anew where the old one had got to. Whatever the old one had handed out
     and not seen acknowledged comes again, and the services' inboxes drop what they had
     done."""
     floor = current.ack_floor.stream_seq if current.ack_floor else 0
