@@ -314,19 +314,19 @@ def letter_id(key: bytes, consumer: str, stream_sequence: int) -> str:
 def key_of(body: bytes) -> str | None:
     """What a message's order is kept by: its CloudEvents `subject` (a referral's id for the
     events of a referral), if it has a usable one."""
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        return None
-    key = decoded.get("subject") if isinstance(decoded, dict) else None
-    return key if isinstance(key, str) and 0 < len(key) <= 128 else None
+    return _field(body, "subject", 128)
 
 
 def event_id_of(body: bytes) -> str | None:
     """The CloudEvents id of a message body, if it has a usable one."""
+    return _field(body, "id", 64)
+
+
+def _field(body: bytes, name: str, longest: int) -> str | None:
+    """A string field of a JSON object body, if it is there, not empty and not too long."""
     try:
         decoded = json.loads(body)
     except ValueError:
         return None
-    event_id = decoded.get("id") if isinstance(decoded, dict) else None
-    return event_id if isinstance(event_id, str) and 0 < len(event_id) <= 64 else None
+    value = decoded.get(name) if isinstance(decoded, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= longest else None

@@ -318,7 +318,7 @@ async def own(
                 await handle(spec, pull, msgs)
 
     async def handle(spec: ConsumerSpec, pull: OwnedPull, msgs: list[Msg]) -> None:
-        mine = [m for m in msgs if spec.handles(key_of(m.data))]
+        mine = msgs if spec.partitions == 1 else [m for m in msgs if spec.handles(key_of(m.data))]
         if mine:
             await edge.handle_batch(spec.group, [work(m) for m in mine], committed)
         if len(mine) < len(msgs):
