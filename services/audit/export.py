@@ -57,7 +57,7 @@ def build(
         "entries": [e.decode() for e in entries[: head.size]],
     }
     if since is not None and 0 < since <= head.size:
-        ledger = ledger_of(entries[: head.size])
+        ledger = Ledger.read(entries[: head.size])
         doc["consistency"] = {
             "prior_size": since,
             "prior_root": ledger.root(since),
@@ -103,21 +103,15 @@ def verify(found: Export, pinned: Ed25519PublicKey, seen: SeenHead | None = None
     key, mismatch = check_key(pinned, found.key, found.rotations)
     if mismatch is not None:
         return mismatch
-    verdict = verify_entries(found.entries, found.head, key)
+    log = Ledger.read(found.entries)
+    verdict = verify_entries(log, found.head, key)
     if not verdict.ok:
         return verdict
     proof = None
     if found.consistency and seen and found.consistency.get("prior_size") == seen.size:
         proof = found.consistency.get("proof")
-    history = check_extends(seen, found.head, found.entries, proof)
+    history = check_extends(seen, found.head, log, proof)
     if history is not None:
         return history
     extends = f"; it extends the head of {seen.size} entries seen at {seen.time}" if seen else ""
     return Verdict(True, verdict.message + extends)
-
-
-def ledger_of(entries: list[bytes]) -> Ledger:
-    ledger = Ledger()
-    for entry in entries:
-        ledger.accept(entry)
-    return ledger

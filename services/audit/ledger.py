@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pymerkle import InmemoryTree, InvalidProof, verify_consistency, verify_inclusion
+from pymerkle.core import BaseMerkleTree
 from pymerkle.proof import ConsistencyProof, InclusionProof
 
 EMPTY_ROOT: str = InmemoryTree(algorithm="sha256").get_root().hex()  # RFC 9162: hash of ""
@@ -29,12 +30,49 @@ def canonical(entry: Mapping[str, Any]) -> bytes:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class _LeafDigests(BaseMerkleTree):  # type: ignore[misc]  # pymerkle ships no types
+    """pymerkle's RFC 9162 tree over nothing but its leaves' digests, hashed in one pass: what
+    a log read whole needs (roots and proofs), without a node object per leaf and per pair."""
+
+    def __init__(self, entries: Sequence[bytes]) -> None:
+        super().__init__("sha256")
+        sha256 = hashlib.sha256
+        self.digests = [sha256(b"\x00" + entry).digest() for entry in entries]
+
+    def _encode_entry(self, data: bytes) -> bytes:
+        return data
+
+    def _store_leaf(self, _data: bytes, digest: bytes) -> int:
+        self.digests.append(digest)
+        return len(self.digests)
+
+    def _get_leaf(self, index: int) -> bytes:
+        return self.digests[index - 1]
+
+    def _get_leaves(self, offset: int, width: int) -> list[bytes]:
+        return self.digests[offset : offset + width]
+
+    def _get_size(self) -> int:
+        return len(self.digests)
+
+
 class Ledger:
     """An append-only log in memory; the audit service keeps the same entries in its store."""
 
     def __init__(self) -> None:
-        self.tree = InmemoryTree(algorithm="sha256")
+        self.tree: BaseMerkleTree = InmemoryTree(algorithm="sha256")
         self.entries: list[bytes] = []
+
+    @classmethod
+    def read(cls, entries: Sequence[bytes]) -> Ledger:
+        """The ledger of a log read whole (an export to verify or to prove from). It keeps only
+        the leaves' digests, hashed in one pass: 1,000,000 entries in about 1.3 s, where
+        appending them one by one to a tree of nodes takes ten times as long (bench/audit.py).
+        Appending to it works, but each root costs more than on a ledger grown entry by entry."""
+        ledger = cls()
+        ledger.entries = list(entries)
+        ledger.tree = _LeafDigests(ledger.entries)
+        return ledger
 
     @property
     def size(self) -> int:

@@ -141,14 +141,13 @@ def _pinned_audit_key(key: Path | None, data_dir: Path | None) -> Any:
 
 
 def _check_proof(proof: Path, found: Any) -> None:
-    from services.audit import export
-    from services.audit.ledger import check_consistency, check_inclusion
+    from services.audit.ledger import Ledger, check_consistency, check_inclusion
 
     doc = json.loads(proof.read_text())
     if doc["kind"] == "inclusion":
         good = check_inclusion(
             doc["entry"].encode(), doc["proof"], doc["root"], doc["index"], doc["size"]
-        ) and doc["root"] == (export.ledger_of(found.entries).root(doc["size"]))
+        ) and doc["root"] == (Ledger.read(found.entries).root(doc["size"]))
     else:
         good = (
             check_consistency(
@@ -172,10 +171,11 @@ def audit_prove(
 ) -> None:
     """Print an inclusion proof for one entry, or a consistency proof between two sizes."""
     from services.audit import export
+    from services.audit.ledger import Ledger
 
     found = export.load(export_file)
     entries, head = found.entries, found.head
-    ledger = export.ledger_of(entries)
+    ledger = Ledger.read(entries)
     if index is not None:
         doc = {
             "kind": "inclusion",

@@ -44,6 +44,27 @@ def test_the_tree_reproduces_the_rfc_reference_roots():
         assert tree.get_root().hex() == root
 
 
+def test_a_log_read_whole_has_the_rfc_reference_roots_at_every_size():
+    read = Ledger.read([bytes.fromhex(leaf) for leaf in LEAVES])
+    assert [read.root(size) for size in range(1, len(LEAVES) + 1)] == ROOTS
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=300), st.data())
+def test_a_log_read_whole_gives_the_roots_and_proofs_of_the_log_grown_entry_by_entry(n, data):
+    grown = ledger(n)
+    read = Ledger.read(grown.entries)
+    assert read.size == n and read.root() == grown.root()
+    if n:
+        size = data.draw(st.integers(min_value=1, max_value=n))
+        index = data.draw(st.integers(min_value=1, max_value=size))
+        assert read.root(size) == grown.root(size)
+        assert read.prove_inclusion(index, size) == grown.prove_inclusion(index, size)
+        assert read.prove_consistency(index, size) == grown.prove_consistency(index, size)
+        assert check_inclusion(read.entries[index - 1], read.prove_inclusion(index, size),
+                               read.root(size), index, size)  # fmt: skip
+
+
 def ledger(n: int) -> Ledger:
     log = Ledger()
     for i in range(n):
