@@ -1,4 +1,4 @@
-"""Fault injection: 500 referrals in flight while, in turn, a nats-server node is killed and
+"""Fault injection: 500 referrals sent over 25 s while, in turn, a nats-server node is killed and
 restarted, one instance of every service is killed with SIGKILL, and (on PostgreSQL) every
 database connection is cut for a few seconds. Afterwards every referral is where it should
 be, no agency saw an offer twice, and the audit log has no gap.
@@ -39,6 +39,9 @@ from wegweiser.supervisor import LocalSystem
 
 pytestmark = pytest.mark.slow
 N = 500
+RATE = 20
+"""Referrals sent per second: spread over the faults, so that a consumer has work waiting
+when its instance is killed (sent all at once, one node had finished before the kills)."""
 PG = os.environ.get("WEGWEISER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -86,7 +89,8 @@ async def _post(http: httpx.AsyncClient, path: str, body: Any, ok: set[int]) -> 
     raise AssertionError(f"{path} kept failing")
 
 
-async def send_referral(http: httpx.AsyncClient, gate: asyncio.Semaphore) -> str:
+async def send_referral(http: httpx.AsyncClient, gate: asyncio.Semaphore, delay: float) -> str:
+    await asyncio.sleep(delay)
     async with gate:
         request = await _post(http, "/requests", request_body(), {201})
         path = f"/requests/{request['request_id']}/referrals"
@@ -155,9 +159,11 @@ def faults(
 
 
 def pause_after(system: LocalSystem, service: str, kill: Callable[[], None]) -> str:
-    """How long after `kill` the service's consumers moved on: the time until one of them
-    that had work waiting acknowledged a message again (measured and printed, not asserted).
-    A message the killed instance held blocks its consumer until ack_wait."""
+    """How long after `kill` the service's consumers stood still: for each of them that had
+    work waiting, the time until it acknowledged a message again; the longest is the
+    failover pause (measured and printed, not asserted). A partition that the instance
+    left alive owns moves on at once; one that the killed instance owned waits for another
+    owner to be pinned and for what the dead one held to come again (ack_wait)."""
     durables = [spec.durable for spec in topology.consumers(service)]
 
     async def measure() -> str:
@@ -165,18 +171,23 @@ def pause_after(system: LocalSystem, service: str, kill: Callable[[], None]) -> 
         js = nc.jetstream()
         try:
             before = {d: await js.consumer_info(subjects.STREAM, d) for d in durables}
-            busy = [d for d, i in before.items() if i.num_pending + i.num_ack_pending > 0]
+            waiting = {d for d, i in before.items() if i.num_pending + i.num_ack_pending > 0}
             started = time.monotonic()
             kill()
-            if not busy:
+            if not waiting:
                 return "n/a (nothing waiting)"
-            while time.monotonic() - started < 20:
-                for durable in busy:
+            stood: dict[str, float] = {}
+            while waiting and time.monotonic() - started < 20:
+                for durable in sorted(waiting):
                     now = await js.consumer_info(subjects.STREAM, durable)
                     if now.ack_floor.stream_seq > before[durable].ack_floor.stream_seq:
-                        return f"{time.monotonic() - started:.1f} s"
+                        stood[durable] = time.monotonic() - started
+                        waiting.discard(durable)
                 await asyncio.sleep(0.02)
-            return "over 20 s"
+            if waiting:
+                return f"over 20 s ({', '.join(sorted(waiting))})"
+            longest = max(stood, key=stood.__getitem__)
+            return f"{stood[longest]:.1f} s ({longest}, the longest of {len(stood)})"
         finally:
             await nc.close()
 
@@ -217,7 +228,7 @@ async def run_workload(system: LocalSystem, cut: Callable[[], int] | None) -> No
         async with httpx.AsyncClient(
             base_url=system.settings.intake_url, auth=office_auth(system), timeout=30
         ) as http:
-            sends = [asyncio.create_task(send_referral(http, gate)) for _ in range(N)]
+            sends = [asyncio.create_task(send_referral(http, gate, n / RATE)) for n in range(N)]
             injected = await asyncio.to_thread(faults, system, cut, lambda: len(agency.offers))
             ids = await asyncio.gather(*sends)
             received = await until_all_received(system)

@@ -50,7 +50,8 @@ def partitions(batch: int) -> list[ConsumerSpec]:
             "test",
             (SUBJECT,),
             ack_wait=1.0,
-            max_ack_pending=batch,
+            max_ack_pending=2 * batch,  # an owner holds more than it handles in one batch
+            batch=batch,
             owner_timeout=1.0,
             group="order-test",
             partition=p,

@@ -75,9 +75,15 @@ def write_once(path: Path, data: bytes) -> bytes:
 
 
 def load_or_create(path: Path, make: Any) -> jwk.JWK:
+    """The key in `path`, made on first use, its public half beside it. Instances that start
+    together each make one, but only the first written is kept and every one of them loads
+    that: two instances of intake signing with keys of their own refused each other's
+    tokens (a 401 in the fault test, whose clients reach either instance)."""
     if not path.exists():
-        write_private(path, make())
-    return load(path)
+        write_once(path, make().export_private().encode())
+    key = load(path)
+    write_once(public_path(path), json.dumps(public_dict(key)).encode())
+    return key
 
 
 class KeyRing:

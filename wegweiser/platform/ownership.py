@@ -59,21 +59,25 @@ class OwnedPull:
         js: JetStreamContext,
         durable: str,
         batch: int,
+        room: int,
         heartbeat: float,
         prefix: str = "$JS.API",
         settle: float = 0.05,
         stand_back: Callable[[], bool] | None = None,
         rest: float = 3.0,
     ) -> None:
-        """`batch`: most messages in one batch (the consumer's max_ack_pending bounds what the
-        server hands out). `heartbeat`: how often a held message is reported in progress.
+        """`batch`: most messages in one batch. `room`: most messages to hold (the consumer's
+        max_ack_pending, which bounds what the server hands out): what a pull asks for, so
+        that the next batch is at hand, and what a new owner takes back of its dead
+        predecessor's in one pull. `heartbeat`: how often a held message is reported in progress.
         `prefix`: where this principal reaches JetStream's API (`connect.jetstream_options`).
         `settle`: how long to wait before asking the server again whether an old owner still
         holds messages. `stand_back`: for a consumer another instance should rather own (see
         infra/CLUSTER.md): asked every `rest` seconds while we own it; when it says yes and
         another instance waits, we step aside (`_step_aside`)."""
         self._nc, self._js, self.durable = nc, js, durable
-        self._batch, self._heartbeat, self._settle = batch, heartbeat, settle
+        self._batch, self._room = batch, room
+        self._heartbeat, self._settle = heartbeat, settle
         self._next = f"{prefix}.CONSUMER.MSG.NEXT.{subjects.STREAM}.{durable}"
         self._unpin = f"{prefix}.CONSUMER.UNPIN.{subjects.STREAM}.{durable}"
         self._held: dict[int, tuple[Msg, float]] = {}
@@ -237,14 +241,14 @@ class OwnedPull:
                 await asyncio.sleep(resting)
                 continue
             request: dict[str, object] = {
-                "batch": self._batch,
+                "batch": self._room,
                 "expires": int(PULL_EXPIRES * 1e9),
                 "group": OWNER_GROUP,
             }
             if self.pin:
                 request["id"] = self.pin
             self._answered.clear()
-            self._owed, self._status = self._batch, None
+            self._owed, self._status = self._room, None
             try:
                 await self._nc.publish(self._next, json.dumps(request).encode(), reply=inbox)
                 await asyncio.wait_for(self._answered.wait(), PULL_EXPIRES + 1.0)
@@ -303,6 +307,7 @@ async def own(
             nc,
             js,
             spec.durable,
+            spec.batch,
             spec.max_ack_pending,
             edge.heartbeat,
             prefix,

@@ -85,6 +85,8 @@ class ConsumerSpec:
     filter_subjects: tuple[str, ...]
     ack_wait: float
     max_ack_pending: int = 1
+    batch: int = 1
+    """The most messages handled in one transaction (an owned consumer's)."""
     owner_timeout: float | None = None
     """With a value: one instance at a time owns the consumer (a pinned client), and another
     takes over when the owner has not pulled for this many seconds."""
@@ -160,6 +162,7 @@ def consumers(service: str | None = None) -> list[ConsumerSpec]:
                 tuple(c["filter_subjects"]),
                 float(c["ack_wait_seconds"]),
                 int(c["max_ack_pending"]),
+                int(c["batch"]),
                 float(c["owner_timeout_seconds"]),
                 group=name,
                 partition=p,
