@@ -223,7 +223,7 @@ class LocalSystem:
             self.zygote = Zygote(self.data_dir / "logs" / "zygote.log")
         provisioning.ensure_demo_keys(self.settings)
         provisioning.ensure_web_token(self.settings)
-        from services.web.bootstrap import ensure_demo_users
+        from services.web.demo_users import ensure_demo_users
 
         ensure_demo_users(self.settings)
         if self.nats:

@@ -7,6 +7,19 @@ async with await AgencyClient.connect("nats://…", "lup-mbe-ludwigslust") as ag
         await delivery.ack()
 """
 
-from services.agency.client import AgencyClient, AgencyDelivery, AnswerInvalid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.agency.client import AgencyClient, AgencyDelivery, AnswerInvalid
 
 __all__ = ["AgencyClient", "AgencyDelivery", "AnswerInvalid"]
+
+
+def __getattr__(name: str) -> object:
+    """The client loads when it is first used, not with the package: `wegweiser` and
+    `wegweiser-agency` import this package for their commands, and most never connect."""
+    if name in __all__:
+        from services.agency import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

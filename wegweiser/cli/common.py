@@ -4,12 +4,14 @@ durations and the services' databases."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from wegweiser.platform.db import Database
 from wegweiser.settings import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic load only for the commands that open a database
+    from wegweiser.platform.db import Database
 
 T = TypeVar("T")
 DataDir = Annotated[Path | None, typer.Option(help="data directory (WEGWEISER_DATA_DIR)")]

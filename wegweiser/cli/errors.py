@@ -13,11 +13,11 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import httpx
 import nats.errors
-import sqlalchemy.exc
 import typer
 from pydantic import ValidationError
 
@@ -32,6 +32,9 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
 
     if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         return explain(exc.exceptions[0])
+    database = sys.modules.get("sqlalchemy.exc")  # loaded only by a command that opened one
+    if database is not None and isinstance(exc, database.OperationalError):
+        return UNREACHABLE, "the database cannot be used: " + " ".join(str(exc.orig).split())
     match exc:
         case NotAuthorized():
             return NOT_AUTHORIZED, str(exc)
@@ -44,8 +47,6 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
             return UNREACHABLE, f"cannot reach the broker (NATS): {exc or type(exc).__name__}"
         case nats.errors.NoRespondersError():
             return UNREACHABLE, "no service answers on the broker: is Wegweiser running?"
-        case sqlalchemy.exc.OperationalError():
-            return UNREACHABLE, f"the database cannot be used: {exc.orig}"
         case ValidationError():
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()

@@ -116,3 +116,20 @@ def test_bad_input_gets_one_line_and_an_exit_code(
     )
     assert "Traceback" not in said
     assert said, "a refusal says why"
+
+
+def test_a_database_that_does_not_answer_is_said_so_with_exit_code_3(tmp_path: Path) -> None:
+    """The CLI names an unreachable database (SQLAlchemy loads only when a command opens one)."""
+    result = CliRunner().invoke(
+        app,
+        ["db", "status", "intake"],
+        env={
+            **ENV,
+            "WEGWEISER_DATA_DIR": str(tmp_path / "data"),
+            "WEGWEISER_INTAKE_DB_URL": f"postgresql+psycopg://nobody@{NOBODY}/nothing",
+        },
+    )
+    assert result.exit_code == 3, (result.output, result.exception)
+    said = result.output.strip()
+    assert said.startswith("wegweiser: the database cannot be used: connection"), said
+    assert "\n" not in said, "one line, though the driver's message has two"
