@@ -16,6 +16,7 @@ from schemas.vocabulary import (
     ConsentMethod,
     ContactChannel,
     DataCategory,
+    DeadlineKind,
     Need,
     Outcome,
     Purpose,
@@ -169,6 +170,35 @@ class Residence(Contract):
     valid_until: date | None = None
 
 
+Land = Annotated[
+    str, Field(pattern=r"^(BB|BE|BW|BY|HB|HE|HH|MV|NI|NW|RP|SH|SL|SN|ST|TH)$", description=(
+        "a German Land by its ISO 3166-2 code without the DE- prefix; its public holidays "
+        "count for the deadline"
+    )),
+]  # fmt: skip
+
+
+class LegalDeadline(Contract):
+    """The legal deadline a request is under, counted by services/referral/legal_deadline.py:
+    it ends at 24:00 (Europe/Berlin) of `ends_on`. The kind tells the matter (an asylum
+    decision, an objection), so it travels only sealed, inside the case."""
+
+    kind: DeadlineKind
+    land: Land
+    ends_on: date
+    delivered_on: date | None = Field(
+        default=None, description="the day the decision was delivered, when it was given"
+    )
+
+
+class DeadlineDate(Contract):
+    """Only the day a legal deadline ends and the Land whose holidays count: what the referral
+    service needs to place an offer's reminders and expiry before it (not the matter)."""
+
+    ends_on: date
+    land: Land
+
+
 class CaseDetails(Contract):
     """The personal part of a referral, as the agency reads it once unsealed.
 
@@ -186,6 +216,9 @@ class CaseDetails(Contract):
     note: str | None = None
     contact: Contact | None = None
     residence: Residence | None = None
+    legal_deadline: LegalDeadline | None = Field(
+        default=None, description="released with residence-status: its kind tells the matter"
+    )
     released_categories: tuple[DataCategory, ...] = ()
 
 
@@ -259,7 +292,7 @@ class PersonLinkIssued(Payload):
 class ReferralRequested(Payload):
     """The office asks the referral service to offer a request to one agency."""
 
-    event_type = "de.wegweiser.intake.referral.requested.v4"
+    event_type = "de.wegweiser.intake.referral.requested.v5"
     referral_id: Id
     request_id: Id
     office_id: Id
@@ -267,6 +300,10 @@ class ReferralRequested(Payload):
     agency_kind: AgencyKind
     consent: ConsentTerms
     case: SealedCase
+    deadline: DeadlineDate | None = Field(
+        default=None,
+        description="the request's legal deadline: the offer's clock counts back from it",
+    )
 
 
 class ReferralCancellationRequested(Payload):

@@ -97,6 +97,11 @@ UPCASTERS: dict[str, tuple[str, Callable[[Json], Json]]] = {
         "de.wegweiser.intake.referral.requested.v4",
         dict,
     ),
+    # before a request could be under a legal deadline (none: the ordinary clock)
+    "de.wegweiser.intake.referral.requested.v4": (
+        "de.wegweiser.intake.referral.requested.v5",
+        dict,
+    ),
     **{
         f"de.wegweiser.referral.{kind}.v1": (f"de.wegweiser.referral.{kind}.v2", _change(kind))
         for kind in CHANGE_KINDS

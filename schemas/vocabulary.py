@@ -91,6 +91,19 @@ class Urgency(StrEnum):
     URGENT = "urgent"
 
 
+class DeadlineKind(StrEnum):
+    """The legal deadlines a request can be under (services/referral/legal_deadline.py counts
+    them): a lawsuit against a negative asylum decision within two weeks (§74(1) AsylG), or
+    one week when the application was rejected as manifestly unfounded or inadmissible
+    (§74(1) with §36(3) AsylG); an objection within a month (§70 VwGO); another deadline
+    given by its date."""
+
+    ASYLUM_LAWSUIT_2W = "asylum-lawsuit-2w"
+    ASYLUM_LAWSUIT_1W = "asylum-lawsuit-1w"
+    OBJECTION_1M = "objection-1m"
+    OTHER = "other"
+
+
 class ContactChannel(StrEnum):
     """How the person prefers to be contacted by the agency."""
 

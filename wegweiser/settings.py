@@ -107,6 +107,17 @@ class Settings(BaseSettings):
     remind_after: timedelta = timedelta(days=3)
     escalate_after: timedelta = timedelta(days=7)
     expire_after: timedelta = timedelta(days=14)
+    legal_acknowledge_within: timedelta = Field(
+        default=timedelta(hours=4),
+        description="working time an agency has to acknowledge an offer under a legal deadline",
+    )
+    legal_alert_margin: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="working days left before a legal deadline when the office is alerted "
+        "that no agency has acknowledged",
+    )
     deletion_confirm_within: timedelta = timedelta(days=2)
     deletion_escalate_after: timedelta = timedelta(days=7)
     retention_after_closure: timedelta = Field(

@@ -8,14 +8,20 @@ knows of its place and its recipients. Pure: the directory's answers are handed 
   then matches only agencies that list that very postcode (or serve the whole Land).
 - A postcode that lies in another municipality than the one given: a warning, too.
 - A consent recipient naming an agency the directory does not know is refused.
+- A legal deadline is counted by the referral service's rules (`legal_deadline`); one that
+  has passed, or dates that cannot be, are refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 
+from schemas.events import LegalDeadline
 from schemas.queries import PlaceCheck
+from schemas.vocabulary import DeadlineKind
+from services.referral import legal_deadline as law
 
 
 @dataclass(frozen=True)
@@ -96,3 +102,19 @@ def admit(
             )
         )
     return warnings
+
+
+def legal_deadline(
+    kind: str, land: str, now: datetime, delivered_on: date | None, ends_on: date | None
+) -> LegalDeadline:
+    """The request's legal deadline as the law counts it (delivered on `delivered_on`), or
+    as given; Inadmissible with the reason and its stable code. `now` decides, as a day in
+    Germany, what lies in the past."""
+    today = law.berlin_date(now)
+    try:
+        found = law.legal_deadline(DeadlineKind(kind), land, today, delivered_on, ends_on)
+    except law.LegalDeadlineRefused as refused:
+        raise Inadmissible([Problem(("legal_deadline",), refused.code, str(refused))]) from None
+    return LegalDeadline(
+        kind=found.kind, land=found.land, ends_on=found.ends_on, delivered_on=found.delivered_on
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -20,7 +20,9 @@ from schemas.events import (
     Ags,
     ConsentTerms,
     Contact,
+    Land,
     Language,
+    LegalDeadline,
     Postcode,
     Recipient,
     Residence,
@@ -32,6 +34,7 @@ from schemas.vocabulary import (
     AgencyKind,
     ConsentMethod,
     DataCategory,
+    DeadlineKind,
     Need,
     Outcome,
     Purpose,
@@ -94,6 +97,18 @@ class ConsentIn(Strict):
         return expires_at
 
 
+class LegalDeadlineIn(Strict):
+    """The legal deadline the person is under: its kind and the Land whose public holidays
+    count, with the day the decision was delivered (Wegweiser counts the deadline by German
+    procedural law) or the deadline itself (kind `other`, or when the delivery is unknown);
+    both given, they must agree."""
+
+    kind: DeadlineKind
+    land: Land
+    delivered_on: date | None = None
+    ends_on: date | None = None
+
+
 class RequestCreate(Strict):
     """A request for help, with the person's consent."""
 
@@ -112,6 +127,11 @@ class RequestCreate(Strict):
     residence: Residence | None = Field(
         default=None,
         description="sent only to agencies the consent releases `residence-status` to",
+    )
+    legal_deadline: LegalDeadlineIn | None = Field(
+        default=None,
+        description="the offers' clock counts back from it; its kind is sent only to agencies "
+        "the consent releases `residence-status` to",
     )
     consent: ConsentIn
 
@@ -161,6 +181,7 @@ class RequestDetail(BaseModel):
     note: str | None = None
     contact: Contact | None = None
     residence: Residence | None = None
+    legal_deadline: LegalDeadline | None = None
 
 
 class ReferralCreate(Strict):

@@ -117,8 +117,15 @@ class Intake:
     async def record_request(self, office: Office, body: RequestCreate) -> RequestPublic:
         """Record a request with its consent, once the directory knows its place and the
         agencies its consent names (`admission.Inadmissible` otherwise, nothing written)."""
+        deadline = None
+        if (given := body.legal_deadline) is not None:
+            deadline = admission.legal_deadline(
+                given.kind, given.land, datetime.now(UTC), given.delivered_on, given.ends_on
+            )
         warnings = await self._admit(body)
-        row, consent_id = await self.db.run(lambda s: commands.record_request(office, s, body))
+        row, consent_id = await self.db.run(
+            lambda s: commands.record_request(office, s, body, deadline)
+        )
         return RequestPublic(
             request_id=row.id,
             consent_id=consent_id,

@@ -26,6 +26,7 @@ from schemas.events import (
     CaseDetails,
     ConsentTerms,
     Contact,
+    LegalDeadline,
     ReferralChange,
     Residence,
     SealedCase,
@@ -57,6 +58,7 @@ class Person(BaseModel):
     note: str | None = None
     contact: Contact | None = None
     residence: Residence | None = None
+    legal_deadline: LegalDeadline | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,10 @@ def case_for(request: Request, agency: AgencyCard) -> CaseDetails:
         (DataCategory.AGE, {"age": person.age}),
         (DataCategory.CASE_NOTE, {"note": person.note}),
         (DataCategory.CONTACT, {"contact": person.contact}),
-        (DataCategory.RESIDENCE_STATUS, {"residence": person.residence}),
+        (
+            DataCategory.RESIDENCE_STATUS,  # the deadline's kind tells of the asylum decision
+            {"residence": person.residence, "legal_deadline": person.legal_deadline},
+        ),
     ):
         if category in allowed and any(v not in (None, ()) for v in values.values()):
             fields.update(values)

@@ -16,6 +16,8 @@ from schemas.events import (
     ConsentRecorded,
     ConsentTerms,
     ConsentWithdrawn,
+    DeadlineDate,
+    LegalDeadline,
     ReferralCancellationRequested,
     ReferralRequested,
     RequestRecorded,
@@ -34,11 +36,15 @@ from wegweiser.platform.outbox import stage
 SOURCE = "/wegweiser/intake"
 
 
-def record_request(office: Office, session: Session, body: RequestCreate) -> tuple[RequestRow, str]:
-    """Store a request (personal part encrypted) and its consent; emit metadata events."""
+def record_request(
+    office: Office, session: Session, body: RequestCreate, deadline: LegalDeadline | None = None
+) -> tuple[RequestRow, str]:
+    """Store a request (personal part encrypted, with its legal `deadline` as counted) and
+    its consent; emit metadata events."""
     now = datetime.now(UTC)
     request_id, consent_id = f"req-{uuid.uuid4()}", f"con-{uuid.uuid4()}"
-    person = Person.model_validate(body.model_dump(include=set(Person.model_fields)))
+    personal = body.model_dump(include=set(Person.model_fields) - {"legal_deadline"})
+    person = Person.model_validate({**personal, "legal_deadline": deadline})
     row = RequestRow(
         id=request_id,
         office_id=office.office_id,
@@ -119,6 +125,7 @@ def request_referral(
             agency_kind=agency.kind,
             consent=request.terms,
             case=sealed,
+            deadline=_deadline_date(request.person.legal_deadline),
         ),
         source=SOURCE,
         subject=referral_id,
@@ -129,6 +136,14 @@ def request_referral(
         session, event.id, referral_id, None, "requested-by-office", "draft", None, now
     )
     return view, True
+
+
+def _deadline_date(deadline: LegalDeadline | None) -> DeadlineDate | None:
+    """What the referral service learns of a legal deadline: its day and Land, for the
+    offer's clock; the kind (the matter) stays in the sealed case."""
+    if deadline is None:
+        return None
+    return DeadlineDate(ends_on=deadline.ends_on, land=deadline.land)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from schemas.queries import AskVerdict
 from services.referral import handlers, store
 from services.referral.deletion import DeletionPolicy
 from services.referral.domain import DeadlinePolicy
+from services.referral.legal_deadline import LegalClockPolicy
 from wegweiser import registry
 from wegweiser.platform.consumer import Route
 from wegweiser.platform.runtime import ServiceRuntime
@@ -28,6 +29,7 @@ def build(settings: Settings) -> ServiceRuntime:
     policy = DeadlinePolicy(settings.remind_after, settings.escalate_after, settings.expire_after)
     ctx = handlers.Context(
         policy=policy,
+        legal=LegalClockPolicy(settings.legal_acknowledge_within, settings.legal_alert_margin),
         deletion=DeletionPolicy(settings.deletion_confirm_within, settings.deletion_escalate_after),
     )
     runtime.consume(

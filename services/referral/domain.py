@@ -147,6 +147,16 @@ class DeadlinePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Clock:
+    """An offer's own reminder, escalation and expiry, placed before a legal deadline
+    (`legal_deadline.count_back`) instead of counted from the offer by the policy."""
+
+    remind_at: datetime
+    escalate_at: datetime
+    expire_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Said:
     """What comes with a command: a reason code, an outcome, a sealed comment (none of
     them readable as free text here)."""
@@ -185,12 +195,15 @@ class Referral:
     version: int = 0
     offered_at: datetime | None = None
     deadline_stage: int = 0
+    clock: Clock | None = None
+    """Set when the request is under a legal deadline: the moments of its deadline steps."""
     changes: list[Change] = field(default_factory=list)
 
-    def offer(self, now: datetime) -> None:
-        """Send the referral to its agency; starts the acknowledgement clock."""
+    def offer(self, now: datetime, clock: Clock | None = None) -> None:
+        """Send the referral to its agency; starts the acknowledgement clock (the policy's,
+        counted from now, unless a legal deadline placed its own)."""
         self._apply("offer", Actor.OFFICE, now, NOTHING_SAID)
-        self.offered_at = now
+        self.offered_at, self.clock = now, clock
 
     def answer(self, action: str, agency_id: str, now: datetime, said: Said = NOTHING_SAID) -> None:
         """Apply an agency's answer; only the agency it was offered to may answer."""
@@ -219,10 +232,10 @@ class Referral:
 
     def check_deadlines(self, now: datetime, policy: DeadlinePolicy) -> None:
         """Record every deadline step that has passed while the offer is unacknowledged."""
-        for stage, (kind, after) in enumerate(policy.steps(), start=1):
-            if self.status is not S.REQUESTED or self.offered_at is None:
+        for stage, (kind, due) in enumerate(self._steps(policy), start=1):
+            if self.status is not S.REQUESTED:
                 return
-            if stage <= self.deadline_stage or now < self.offered_at + after:
+            if stage <= self.deadline_stage or now < due:
                 continue
             self.deadline_stage = stage
             if kind == "expired":
@@ -232,12 +245,24 @@ class Referral:
 
     def next_deadline(self, policy: DeadlinePolicy) -> datetime | None:
         """When `check_deadlines` next has something to do, if ever."""
-        if self.status is not S.REQUESTED or self.offered_at is None:
+        steps = self._steps(policy)
+        if self.status is not S.REQUESTED or self.deadline_stage >= len(steps):
             return None
-        steps = policy.steps()
-        if self.deadline_stage >= len(steps):
-            return None
-        return self.offered_at + steps[self.deadline_stage][1]
+        return steps[self.deadline_stage][1]
+
+    def _steps(self, policy: DeadlinePolicy) -> tuple[tuple[str, datetime], ...]:
+        """When each deadline step falls due: the legal clock's moments, or counted from the
+        offer by the policy (none before the offer)."""
+        if self.clock is not None:
+            c = self.clock
+            return (
+                ("reminded", c.remind_at),
+                ("escalated", c.escalate_at),
+                ("expired", c.expire_at),
+            )
+        if self.offered_at is None:
+            return ()
+        return tuple((kind, self.offered_at + after) for kind, after in policy.steps())
 
     def _apply(
         self, action: str, actor: Actor, now: datetime, said: Said, why: str | None = None

@@ -24,18 +24,26 @@ from schemas.events import (
     TransitionRefused,
 )
 from schemas.queries import AskVerdict, Verdict
-from schemas.vocabulary import AgencyAction, Purpose, ReferralStatus
+from schemas.vocabulary import AgencyAction, DeadlineKind, Purpose, ReferralStatus
 from services.consent import rules as consent
 from services.referral import store
 from services.referral.deletion import AlreadyConfirmed, Deletion, DeletionPolicy
 from services.referral.domain import (
     OPEN,
     Change,
+    Clock,
     DeadlinePolicy,
     NotTheRecipient,
     Referral,
     ReferralRuleViolation,
     Said,
+)
+from services.referral.legal_deadline import (
+    DeadlinePassed,
+    LegalClock,
+    LegalClockPolicy,
+    LegalDeadline,
+    count_back,
 )
 from wegweiser.platform.consumer import Delivery, Unprocessable
 from wegweiser.platform.outbox import stage
@@ -57,9 +65,10 @@ CHANGE_MODELS: dict[str, type[ReferralChange]] = {
 
 @dataclass(frozen=True)
 class Context:
-    """What the handlers need besides the session: a clock and the deadline policy."""
+    """What the handlers need besides the session: a clock and the deadline policies."""
 
     policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    legal: LegalClockPolicy = field(default_factory=LegalClockPolicy)
     deletion: DeletionPolicy = field(default_factory=DeletionPolicy)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -99,7 +108,10 @@ def open_referral(ctx: Context, session: Session, delivery: Delivery[ReferralReq
     referral = Referral(
         cmd.referral_id, cmd.request_id, cmd.agency_id, cmd.office_id, cmd.consent.consent_id
     )
-    referral.offer(now)
+    legal = _legal_clock(ctx, cmd, now)
+    referral.offer(
+        now, Clock(legal.remind_at, legal.escalate_at, legal.expire_at) if legal else None
+    )
     store.save(session, referral, None, ctx.policy)
     [change] = referral.changes
     offered = ReferralOffered(
@@ -107,10 +119,24 @@ def open_referral(ctx: Context, session: Session, delivery: Delivery[ReferralReq
         office_id=cmd.office_id,
         consent_id=cmd.consent.consent_id,
         case=cmd.case,
-        acknowledge_by=now + ctx.policy.remind_after,
+        acknowledge_by=legal.ack_due if legal else now + ctx.policy.remind_after,
     )
     _stage(session, referral.agency_id, "offered", offered, delivery.event)
     log.info("referral.offered", referral_id=referral.id, agency_id=referral.agency_id)
+
+
+def _legal_clock(ctx: Context, cmd: ReferralRequested, now: datetime) -> LegalClock | None:
+    """The offer's clock counted back from the request's legal deadline, if it is under one.
+    A deadline that passed before the offer leaves the ordinary clock (intake refuses such a
+    deadline when the request is recorded; a referral sent later still goes out)."""
+    if cmd.deadline is None:
+        return None
+    deadline = LegalDeadline(DeadlineKind.OTHER, cmd.deadline.land, cmd.deadline.ends_on)
+    try:
+        return count_back(deadline, now, ctx.legal, ctx.policy)
+    except DeadlinePassed:
+        log.warning("referral.legal_deadline_passed", referral_id=cmd.referral_id)
+        return None
 
 
 def apply_answer(ctx: Context, session: Session, delivery: Delivery[AgencyAnswer]) -> None:

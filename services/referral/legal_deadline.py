@@ -38,26 +38,17 @@ import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
 
+from schemas.vocabulary import DeadlineKind
 from services.referral.domain import DeadlinePolicy, ReferralRuleViolation
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # the package also knows the city of Augsburg; a Land is a two-letter ISO 3166-2 code
 LAENDER = frozenset(code for code in holidays.list_supported_countries()["DE"] if len(code) == 2)
-
-
-class DeadlineKind(StrEnum):
-    """The legal deadlines a request can be under; `PERIODS` says how long each runs."""
-
-    ASYLUM_LAWSUIT_2W = "asylum-lawsuit-2w"
-    ASYLUM_LAWSUIT_1W = "asylum-lawsuit-1w"
-    OBJECTION_1M = "objection-1m"
-    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select, update
 
 from schemas.vocabulary import ReferralStatus
 from services.referral.deletion import Deletion, DeletionPolicy
-from services.referral.domain import DeadlinePolicy, Referral
+from services.referral.domain import Clock, DeadlinePolicy, Referral
 from wegweiser.platform.db import as_utc
 
 
@@ -37,6 +37,10 @@ class ReferralRow(SQLModel, table=True):
     next_deadline: datetime | None = Field(
         default=None, index=True, sa_type=DateTime(timezone=True)
     )
+    remind_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    escalate_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    expire_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    """The three are set for an offer under a legal deadline (domain.Clock), else null."""
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
@@ -59,7 +63,14 @@ def load(session: Session, referral_id: str) -> Referral:
         version=row.version,
         offered_at=_aware(row.offered_at),
         deadline_stage=row.deadline_stage,
+        clock=_clock(row),
     )
+
+
+def _clock(row: ReferralRow) -> Clock | None:
+    if row.remind_at is None or row.escalate_at is None or row.expire_at is None:
+        return None
+    return Clock(as_utc(row.remind_at), as_utc(row.escalate_at), as_utc(row.expire_at))
 
 
 def exists(session: Session, referral_id: str) -> bool:
@@ -85,6 +96,9 @@ def save(
                 offered_at=referral.offered_at,
                 deadline_stage=referral.deadline_stage,
                 next_deadline=next_deadline,
+                remind_at=referral.clock.remind_at if referral.clock else None,
+                escalate_at=referral.clock.escalate_at if referral.clock else None,
+                expire_at=referral.clock.expire_at if referral.clock else None,
                 updated_at=now,
             )
         )

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from schemas import subjects
 from services.consent import texts
 from services.intake import access
 from services.intake.store import ConsentRow, ReferralView, RequestRow
@@ -528,3 +529,58 @@ async def test_the_receipt_names_an_agency_the_consent_names_by_id(
     assert card is not None
     text = (await office.get(f"/consents/{made['consent_id']}/receipt")).text
     assert f"Stelle {card.name}:" in text and AGENCY not in text
+
+
+async def test_a_request_under_a_legal_deadline_sends_its_day_and_seals_its_kind(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    """The deadline's day and Land go to the referral service, which counts the offer's clock
+    back from it; its kind, which tells of the asylum decision, travels only in the case
+    sealed to an agency the consent releases `residence-status` to."""
+    ends_on = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    deadline = {"kind": "other", "land": "MV", "ends_on": ends_on}
+    body = request_body(legal_deadline=deadline, needs=["migration-counselling"])
+    categories = ["client-reference", "needs", "residence-status"]
+    body["consent"]["recipients"] = [
+        {"agency_id": AGENCY, "data_categories": categories},
+        {"kind": "migration-counselling", "data_categories": ["client-reference", "needs"]},
+    ]
+    body["consent"]["data_categories"] = categories
+    recorded = await office.post("/requests", json=body)
+    assert recorded.status_code == 201, recorded.text
+    request_id = recorded.json()["request_id"]
+    detail = (await office.get(f"/requests/{request_id}")).json()
+    assert detail["legal_deadline"] == deadline | {"delivered_on": None}
+    for agency in (AGENCY, "lup-mbe-parchim"):
+        sent = await office.post(f"/requests/{request_id}/referrals", json={"agency_id": agency})
+        assert sent.status_code == 202, sent.text
+    asked = intake.staged_events(subjects.REFERRAL_REQUESTED)
+    assert [e["data"]["deadline"] for e in asked] == [{"ends_on": ends_on, "land": "MV"}] * 2
+    assert all("other" not in json.dumps(e["data"]["consent"]) for e in asked)
+    (released,) = intake.opened_cases(AGENCY)
+    assert released["legal_deadline"] == deadline  # sealed without its empty fields
+    (withheld,) = intake.opened_cases("lup-mbe-parchim")
+    assert withheld.get("legal_deadline") is None
+
+
+@pytest.mark.parametrize(
+    ("deadline", "code"),
+    [
+        ({"kind": "asylum-lawsuit-2w", "land": "MV", "delivered_on": "2999-01-04"},
+         "legal-deadline.delivered-in-future"),
+        ({"kind": "other", "land": "MV", "ends_on": "2020-01-06"}, "legal-deadline.passed"),
+        ({"kind": "asylum-lawsuit-1w", "land": "MV", "delivered_on": "2020-01-06"},
+         "legal-deadline.passed"),
+        ({"kind": "other", "land": "MV"}, "legal-deadline.date-missing"),
+        ({"kind": "asylum-lawsuit-2w", "land": "DE"}, "string_pattern_mismatch"),
+        ({"kind": "asylum-lawsuit-3w", "land": "MV"}, "enum"),
+    ],
+)  # fmt: skip
+async def test_a_legal_deadline_that_cannot_be_is_refused_and_nothing_is_stored(
+    intake: IntakeApp, office: httpx.AsyncClient, deadline: dict, code: str
+) -> None:
+    refused = await office.post("/requests", json=request_body(legal_deadline=deadline))
+    assert refused.status_code == 422, refused.text
+    errors = refused.json()["errors"]
+    assert any(e["type"] == code and "legal_deadline" in e["loc"] for e in errors), errors
+    assert intake.count(RequestRow) == 0

@@ -26,7 +26,7 @@ def log_of(*events: tuple[str, str, dict]) -> list[bytes]:
 
 
 REQUESTED = (
-    "de.wegweiser.intake.referral.requested.v4",
+    "de.wegweiser.intake.referral.requested.v5",
     "ww.intake.referral.requested",
     {
         "referral_id": R1,

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.vocabulary import DeadlineKind
 from services.referral.domain import DeadlinePolicy, ReferralRuleViolation
 from services.referral.legal_deadline import (
     LAENDER,
     PERIODS,
     DeadlineDateMissing,
     DeadlineDisagrees,
-    DeadlineKind,
     DeadlinePassed,
     LegalClock,
     LegalClockPolicy,
