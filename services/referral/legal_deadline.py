@@ -42,13 +42,17 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from holidays.countries.germany import Germany
 
 from schemas.vocabulary import DeadlineKind
 from services.referral.domain import DeadlinePolicy, ReferralRuleViolation
 
 BERLIN = ZoneInfo("Europe/Berlin")
-# the package also knows the city of Augsburg; a Land is a two-letter ISO 3166-2 code
-LAENDER = frozenset(code for code in holidays.list_supported_countries()["DE"] if len(code) == 2)
+LAENDER: dict[str, str] = dict(
+    sorted((code, name) for name, code in Germany.subdivisions_aliases.items())
+)
+"""The 16 Länder, ISO 3166-2 code (without DE-) to name, as the holidays package knows them
+(it knows the city of Augsburg too, whose holidays are not a Land's)."""
 
 
 @dataclass(frozen=True, slots=True)

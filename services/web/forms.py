@@ -60,6 +60,10 @@ def parse(form: FormData, now: datetime | None = None) -> Parsed:
         "residence_status": _text(form, "residence_status"),
         "legal_basis": _text(form, "legal_basis"),
         "residence_valid_until": _text(form, "residence_valid_until"),
+        "deadline_kind": _text(form, "deadline_kind"),
+        "deadline_land": _text(form, "deadline_land"),
+        "deadline_delivered_on": _text(form, "deadline_delivered_on"),
+        "deadline_ends_on": _text(form, "deadline_ends_on"),
         "recipient_kinds": form.getlist("recipient_kinds"),
         "recipient_agencies": _text(form, "recipient_agencies"),
         "data_categories": form.getlist("data_categories"),
@@ -93,6 +97,7 @@ def parse(form: FormData, now: datetime | None = None) -> Parsed:
         "note": values["note"] or None,
         "contact": _contact(values),
         "residence": _residence(values),
+        "legal_deadline": _legal_deadline(values),
         "consent": {
             "recipients": recipients,
             "purposes": values["purposes"],
@@ -137,16 +142,34 @@ def _residence(values: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _legal_deadline(values: dict[str, Any]) -> dict[str, Any] | None:
+    """The legal deadline as intake takes it (intake counts it and says what it refuses)."""
+    names = ("deadline_kind", "deadline_land", "deadline_delivered_on", "deadline_ends_on")
+    if not any(values[name] for name in names):
+        return None
+    return {
+        "kind": values["deadline_kind"] or None,
+        "land": values["deadline_land"] or None,
+        "delivered_on": values["deadline_delivered_on"] or None,
+        "ends_on": values["deadline_ends_on"] or None,
+    }
+
+
 _FORM_FIELDS = {
     ("contact",): "phone",  # the contact's only cross-field rule: how to reach the person
     ("residence", "status"): "residence_status",
     ("residence", "valid_until"): "residence_valid_until",
+    ("legal_deadline",): "deadline_kind",
+    ("legal_deadline", "kind"): "deadline_kind",
+    ("legal_deadline", "land"): "deadline_land",
+    ("legal_deadline", "delivered_on"): "deadline_delivered_on",
+    ("legal_deadline", "ends_on"): "deadline_ends_on",
 }
 
 
 def _field_of(loc: tuple[int | str, ...]) -> str:
     """The form field an error of the API model belongs to."""
-    if loc and loc[0] in ("contact", "residence"):
+    if loc and loc[0] in ("contact", "residence", "legal_deadline"):
         path = tuple(str(part) for part in loc[:2])
         if (named := _FORM_FIELDS.get(path)) is not None:
             return named

@@ -10,6 +10,7 @@ from schemas.vocabulary import (
     AgencyKind,
     ConsentMethod,
     DataCategory,
+    DeadlineKind,
     Need,
     Outcome,
     Purpose,
@@ -21,6 +22,7 @@ from schemas.vocabulary import (
 from services.consent import texts
 from services.consent.texts import SCRIPTS, PersonLanguage
 from services.directory.needs import LABELS as TAXONOMY
+from services.referral.legal_deadline import LAENDER as LAENDER
 from services.web.i18n import N_
 
 
@@ -214,6 +216,16 @@ CONTACT_CHANNELS = {
     "email": N_("e-mail"),
     "post": N_("letter"),
     "via-office": N_("through our office"),
+}
+
+DEADLINE_KINDS = {
+    DeadlineKind.ASYLUM_LAWSUIT_2W: N_("Lawsuit against an asylum decision: 2 weeks (§ 74 AsylG)"),
+    DeadlineKind.ASYLUM_LAWSUIT_1W: N_(
+        "Lawsuit, application rejected as manifestly unfounded or inadmissible: 1 week "
+        "(§ 74 with § 36 AsylG)"
+    ),
+    DeadlineKind.OBJECTION_1M: N_("Objection (Widerspruch): 1 month (§ 70 VwGO)"),
+    DeadlineKind.OTHER: N_("Another deadline (give the day it ends)"),
 }
 
 RESIDENCE = {

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,10 @@ def test_a_counsellor_records_consent_refers_and_sees_the_agency_answer(
     page.locator("#municipality").fill("13076090")
     page.locator("#age").fill("34")
     page.locator("input[name=urgency][value=soon]").check()
+    # an objection is due: delivered today (in UTC, never later than the day in Germany)
+    page.locator("#deadline_kind").select_option("objection-1m")
+    page.locator("#deadline_land").select_option("MV")
+    page.locator("#deadline_delivered_on").fill(datetime.now(UTC).date().isoformat())
     page.locator("input[name=recipient_kinds][value=migration-counselling]").check()
     for category in ("client-reference", "name", "needs", "languages", "area", "age"):
         page.locator(f"input[name=data_categories][value={category}]").check()
@@ -187,6 +192,8 @@ def test_a_counsellor_records_consent_refers_and_sees_the_agency_answer(
 
     expect(page.get_by_role("heading", name=re.compile("web-client-1"))).to_be_visible()
     expect(page.get_by_text("Amal Browser")).to_be_visible()
+    expect(page.get_by_text("Rechtliche Frist")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Widerspruch: 1 Monat"))).to_be_visible()
     suggestion = page.locator(f"input[name=agency_id][value={AGENCY}]")
     expect(suggestion).to_be_enabled()
     expect(page.locator(".candidate").first).to_contain_text("Bietet diese Hilfe an")

@@ -110,3 +110,29 @@ def test_contact_and_residence_go_to_intake_only_when_given_and_errors_find_thei
     assert set(wrong.errors) == {"email", "residence_status"}
     unreachable = forms.parse(form(preferred_channel="post"), NOW)
     assert set(unreachable.errors) == {"phone"}
+
+
+def test_a_legal_deadline_goes_to_intake_as_given_and_none_when_left_empty():
+    parsed = forms.parse(
+        form(
+            deadline_kind="asylum-lawsuit-2w",
+            deadline_land="MV",
+            deadline_delivered_on="2026-11-20",
+        ),
+        NOW,
+    )
+    assert parsed.errors == {}
+    assert parsed.body is not None
+    assert parsed.body["legal_deadline"] == {
+        "kind": "asylum-lawsuit-2w",
+        "land": "MV",
+        "delivered_on": "2026-11-20",
+    }
+    assert "legal_deadline" not in (forms.parse(form(), NOW).body or {})
+
+
+def test_a_legal_deadline_without_its_land_or_of_an_unknown_kind_is_asked_for_at_its_field():
+    parsed = forms.parse(form(deadline_kind="asylum-lawsuit-2w"), NOW)
+    assert parsed.body is None and set(parsed.errors) == {"deadline_land"}
+    parsed = forms.parse(form(deadline_kind="asylum-lawsuit-9w", deadline_land="MV"), NOW)
+    assert parsed.body is None and set(parsed.errors) == {"deadline_kind"}
