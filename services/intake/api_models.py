@@ -182,6 +182,11 @@ class RequestDetail(BaseModel):
     contact: Contact | None = None
     residence: Residence | None = None
     legal_deadline: LegalDeadline | None = None
+    needs_another_agency: bool = Field(
+        default=False,
+        description="under a legal deadline: its alert has come (legal_alert_margin working "
+        "days left) and no agency has accepted; send to another fitting agency",
+    )
 
 
 class ReferralCreate(Strict):

@@ -50,6 +50,7 @@ from services.intake.api_models import (
 from services.intake.directory_client import DirectoryUnavailable
 from services.intake.office import Forbidden, Office
 from services.intake.store import PersonLink, ReferralView, TrailEntry
+from services.referral.legal_deadline import LegalClockPolicy
 from wegweiser.platform.db import Database, as_utc
 
 
@@ -84,12 +85,15 @@ class Intake:
         offices: dict[str, Office],
         tokens: access.Tokens,
         revocations: access.Revocations,
+        legal: LegalClockPolicy | None = None,
     ) -> None:
         self.db = db
         self.directory = directory
         self.offices = offices
         self.tokens = tokens
         self.revocations = revocations
+        self.legal = legal or LegalClockPolicy()
+        """When the office is alerted that a request's legal deadline comes close."""
 
     # --- who calls -----------------------------------------------------------------------
 
@@ -158,7 +162,10 @@ class Intake:
 
     async def request(self, office: Office, request_id: str) -> RequestDetail:
         """A request with its person's data (for its office only) and its consent."""
-        found = await self.db.read(lambda s: views.request_detail(office, s, request_id))
+        now = datetime.now(UTC)
+        found = await self.db.read(
+            lambda s: views.request_detail(office, s, request_id, self.legal, now)
+        )
         return RequestDetail.model_validate(found)
 
     async def suggestions(
@@ -307,7 +314,8 @@ class Intake:
         def export(s: Session) -> PersonData:
             link = person.find(s, token)
             office = self._office_of(link)
-            detail = RequestDetail.model_validate(views.request_detail(office, s, link.request_id))
+            found = views.request_detail(office, s, link.request_id, self.legal, datetime.now(UTC))
+            detail = RequestDetail.model_validate(found)
             terms, withdrawn_at = views.load_consent(office, s, link.consent_id)
             referrals = views.referrals_of(office, s, link.request_id)
             return PersonData(

@@ -15,6 +15,7 @@ from services.intake.directory_client import DirectoryClient
 from services.intake.http import create_app
 from services.intake.office import Office
 from services.intake.vault import Vault, master_key
+from services.referral.legal_deadline import LegalClockPolicy
 from wegweiser import registry
 from wegweiser.platform import keys
 from wegweiser.platform.consumer import Route
@@ -60,6 +61,7 @@ def build(settings: Settings) -> ServiceRuntime:
             offices,
             access.Tokens(token_key),
             access.Revocations(lambda: runtime.db.read(access.revoked_ids)),
+            LegalClockPolicy(settings.legal_acknowledge_within, settings.legal_alert_margin),
         )
 
     runtime.before_start(wire)

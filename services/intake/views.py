@@ -9,10 +9,13 @@ from sqlmodel import Session, col, select
 
 from schemas.events import ConsentTerms
 from schemas.vocabulary import ReferralStatus
+from schemas.vocabulary import ReferralStatus as S
 from services.intake.case import Person, Request
 from services.intake.office import NotFound, Office, owned
 from services.intake.store import ConsentRow, ReferralView, RequestRow, TrailEntry
 from services.intake.vault import PersonErased
+from services.referral import legal_deadline as law
+from services.referral.legal_deadline import LegalClockPolicy
 
 
 def request_row(office: Office, session: Session, request_id: str) -> RequestRow:
@@ -49,8 +52,16 @@ def load_request(office: Office, session: Session, request_id: str) -> Request:
     return Request(row.id, row.client_reference, row.urgency, person, terms, withdrawn)
 
 
-def request_detail(office: Office, session: Session, request_id: str) -> dict[str, object]:
-    """A request of this office with its person's data, or marked erased once it is gone."""
+def request_detail(
+    office: Office,
+    session: Session,
+    request_id: str,
+    legal: LegalClockPolicy,
+    now: datetime,
+) -> dict[str, object]:
+    """A request of this office with its person's data, or marked erased once it is gone;
+    under a legal deadline, whether it needs another agency now (`legal`: when the office is
+    alerted)."""
     row = request_row(office, session, request_id)
     consent = consent_of(session, request_id)
     out: dict[str, object] = {
@@ -63,10 +74,23 @@ def request_detail(office: Office, session: Session, request_id: str) -> dict[st
         "erased": row.erased_at is not None,
     }
     try:
-        out.update(load_request(office, session, request_id).person.model_dump())
+        person = load_request(office, session, request_id).person
     except PersonErased:
         out["erased"] = True
+        return out
+    out.update(person.model_dump())
+    if (given := person.legal_deadline) is not None:
+        deadline = law.LegalDeadline(given.kind, given.land, given.ends_on)
+        statuses = session.exec(
+            select(ReferralView.status).where(ReferralView.request_id == request_id)
+        ).all()
+        accepted = any(status in HELPING for status in statuses)
+        out["needs_another_agency"] = law.needs_another_agency(deadline, legal, now, accepted)
     return out
+
+
+HELPING = frozenset(s.value for s in (S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD, S.COMPLETED))
+"""The states of a referral whose agency took the person on."""
 
 
 def own_consent(

@@ -248,7 +248,7 @@ def count_back(
     if sent_at >= end:
         raise DeadlinePassed(deadline.ends_on, sent_at)
     close = hours.window(hours.working_day_back(deadline.ends_on, 1))[1]
-    margin = hours.window(hours.working_day_back(deadline.ends_on, policy.alert_margin))[0]
+    margin = alert_at(deadline, policy)
     urgent = sent_at >= margin
     if ordinary is None:
         remind_by = escalate_by = expire_by = end
@@ -262,6 +262,23 @@ def count_back(
     halfway = hours.add(sent_at, hours.between(sent_at, escalate_at) / 2)
     remind_at = min(max(ack_due, halfway), escalate_at, remind_by)
     return LegalClock(ack_due, remind_at, escalate_at, expire_at, urgent)
+
+
+def alert_at(deadline: LegalDeadline, policy: LegalClockPolicy) -> datetime:
+    """When the office is alerted that the deadline comes close (UTC): the start of working
+    time on the day from which `alert_margin` working days remain, the deadline day counted.
+    An offer unacknowledged by then is escalated; a request no agency has accepted by then
+    is shown as urgent (`needs_another_agency`)."""
+    hours = _WorkingHours(deadline.land, policy)
+    return hours.window(hours.working_day_back(deadline.ends_on, policy.alert_margin))[0]
+
+
+def needs_another_agency(
+    deadline: LegalDeadline, policy: LegalClockPolicy, now: datetime, accepted: bool
+) -> bool:
+    """Whether the office should send the request to another agency now: the alert has come,
+    the deadline has not passed, and no agency has accepted the request."""
+    return not accepted and alert_at(deadline, policy) <= now < deadline.ends_at
 
 
 @dataclass(frozen=True, slots=True)

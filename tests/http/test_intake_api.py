@@ -11,14 +11,18 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlmodel import select
 
 from schemas import subjects
+from schemas.envelope import new_event
+from schemas.events import ReferralAccepted
+from schemas.vocabulary import ReferralStatus
 from services.consent import texts
 from services.intake import access
 from services.intake.store import ConsentRow, ReferralView, RequestRow
@@ -584,3 +588,39 @@ async def test_a_legal_deadline_that_cannot_be_is_refused_and_nothing_is_stored(
     errors = refused.json()["errors"]
     assert any(e["type"] == code and "legal_deadline" in e["loc"] for e in errors), errors
     assert intake.count(RequestRow) == 0
+
+
+async def test_a_request_near_its_legal_deadline_that_no_agency_accepted_needs_another_agency(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    """Days are left only if the office acts: once the alert has come (3 working days before
+    the deadline) and no agency has accepted, the request says so; an acceptance ends it."""
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()  # the day the deadline runs in
+    far = today + timedelta(days=60)
+
+    async def recorded(ends_on: date) -> str:
+        deadline = {"kind": "other", "land": "MV", "ends_on": ends_on.isoformat()}
+        made = await office.post("/requests", json=request_body(legal_deadline=deadline))
+        assert made.status_code == 201, made.text
+        return str(made.json()["request_id"])
+
+    async def needs_another(request_id: str) -> bool:
+        return bool((await office.get(f"/requests/{request_id}")).json()["needs_another_agency"])
+
+    assert not await needs_another(await recorded(far))
+    near = await recorded(today)  # the deadline ends tonight: the alert came days ago
+    assert await needs_another(near)
+    sent = await office.post(f"/requests/{near}/referrals", json={"agency_id": AGENCY})
+    assert sent.status_code == 202, sent.text
+    assert await needs_another(near), "an offer is not an acceptance"
+    accepted = ReferralAccepted(
+        referral_id=sent.json()["referral_id"],
+        request_id=near,
+        agency_id=AGENCY,
+        status=ReferralStatus.ACCEPTED,
+        version=2,
+        occurred_at=datetime.now(UTC),
+    )
+    event = new_event(accepted, source="/wegweiser/referral", subject=accepted.referral_id)
+    intake.project(subjects.referral_event(AGENCY, "accepted"), event)
+    assert not await needs_another(near)

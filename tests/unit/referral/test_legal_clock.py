@@ -25,9 +25,15 @@ from schemas.events import (
     ReferralRequested,
     SealedCase,
 )
-from schemas.vocabulary import AgencyKind, ConsentMethod, DataCategory, Purpose
+from schemas.vocabulary import AgencyKind, ConsentMethod, DataCategory, DeadlineKind, Purpose
 from services.referral import handlers, store
 from services.referral.domain import Clock, DeadlinePolicy, Referral
+from services.referral.legal_deadline import (
+    LegalClockPolicy,
+    LegalDeadline,
+    alert_at,
+    needs_another_agency,
+)
 from services.referral.store import ReferralRow
 from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.db import Database
@@ -131,3 +137,14 @@ def test_a_deadline_passed_before_the_offer_leaves_the_ordinary_clock(db) -> Non
     )
     assert datetime.fromisoformat(str(offered["acknowledge_by"])) == SENT + timedelta(days=30)
     assert db.run_sync(lambda s: store.load(s, "ref-legal")).clock is None
+
+
+def test_the_office_is_alerted_from_the_third_working_day_before_until_the_deadline_ends() -> None:
+    deadline = LegalDeadline(DeadlineKind.OTHER, "MV", date(2026, 11, 13))
+    policy = LegalClockPolicy()
+    assert alert_at(deadline, policy) == ESCALATE
+    before, after, past = ESCALATE - timedelta(seconds=1), ESCALATE, deadline.ends_at
+    assert not needs_another_agency(deadline, policy, before, accepted=False)
+    assert needs_another_agency(deadline, policy, after, accepted=False)
+    assert not needs_another_agency(deadline, policy, after, accepted=True)
+    assert not needs_another_agency(deadline, policy, past, accepted=False)

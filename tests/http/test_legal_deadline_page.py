@@ -1,0 +1,43 @@
+"""The request page under a legal deadline: the counsellor sees the deadline, and once its
+alert has come with no agency accepting, a warning to send to another agency. Intake and the
+web app in this process."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from services.web.accounts import Role
+from tests.support.web import WebApp
+from wegweiser.demo import sample_request
+
+OFFICE = "lup-integration-office"
+WARNING = "noch keine Stelle hat angenommen"
+
+
+async def under_deadline(office: httpx.AsyncClient, days_left: int) -> str:
+    ends_on = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=days_left)
+    body = sample_request(
+        client_reference=f"frist-{days_left}",
+        legal_deadline={"kind": "objection-1m", "land": "MV", "ends_on": ends_on.isoformat()},
+    )
+    recorded = await office.post("/requests", json=body)
+    assert recorded.status_code == 201, recorded.text
+    return str(recorded.json()["request_id"])
+
+
+async def test_the_page_shows_the_deadline_and_warns_once_it_is_close_and_nobody_accepted(
+    web: WebApp, office: httpx.AsyncClient
+) -> None:
+    counsellor = web.signed_in("berater", Role.COUNSELLOR, OFFICE)
+    try:
+        far = await counsellor.http.get(f"/office/requests/{await under_deadline(office, 40)}")
+        assert far.status_code == 200
+        assert "Rechtliche Frist" in far.text and "Widerspruch: 1 Monat" in far.text
+        assert WARNING not in far.text
+        near = await counsellor.http.get(f"/office/requests/{await under_deadline(office, 0)}")
+        assert WARNING in near.text
+    finally:
+        await counsellor.http.aclose()
