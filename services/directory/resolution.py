@@ -33,9 +33,13 @@ reaches 1800, so help five weeks sooner beats a closer agency. Equal scores rank
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import cache, lru_cache
+from operator import itemgetter
+from typing import NamedTuple
 
 from schemas.vocabulary import Need, Urgency
 from services.directory import catalogue as c
@@ -64,12 +68,16 @@ ANY_AREA = Reason(
 )
 ANY_LANGUAGE = Reason(c.MATCHED_ANY_LANGUAGE, "no language asked for (+0)", {"points": 0})
 """The same for every agency of a query without a place, or without languages: made once."""
+NO_FREE_SLOTS = Reason(c.EXCLUDED_CAPACITY, "has no free slots", {"slots": 0})
 LANGUAGE_POINTS = 100
 LANGUAGES_COUNTED = 3
 WAITING_HORIZON_DAYS = 60
 PROMPTNESS_WEIGHT = {Urgency.ROUTINE: 1, Urgency.SOON: 4, Urgency.URGENT: 30}
 CAPACITY_COUNTED = 10
 NEED_POINTS = 50
+REASONS_KEPT = 4096
+"""How many reasons of each kind stay cached. One reason object serves every agency and query
+it is true of: ranking thousands of agencies then makes few objects (and frees few)."""
 
 
 def resolve(query: Query, agencies: Iterable[Agency], gazetteer: Gazetteer = SAMPLE) -> Resolution:
@@ -80,27 +88,34 @@ def resolve(query: Query, agencies: Iterable[Agency], gazetteer: Gazetteer = SAM
     def ranked(query: Query) -> Resolution:
         counties = _counties(query, gazetteer)
         related = query.need.related()
-        pool = [a for a in everyone if a.needs & related and _present(query, a, counties)]
+        considered = [a for a in everyone if a.needs & related and _present(query, a, counties)]
+        considered.sort(key=lambda a: a.id)
+        pool = [(_facts(a), _offered(query.need, a.needs)) for a in considered]
         return _rank(query, pool, counties, gazetteer)
 
     return _bridged(ranked(query), ranked, gazetteer)
 
 
 class Directory:
-    """Agencies indexed by need and place, so one resolution looks only at those considered."""
+    """Agencies indexed by the need asked and by place, so that one resolution looks only at
+    those considered, with what does not depend on the rest of the query worked out once."""
 
     def __init__(self, agencies: Iterable[Agency], gazetteer: Gazetteer = SAMPLE) -> None:
         self.gazetteer = gazetteer
         self.agencies = {agency.id: agency for agency in agencies}
-        self._by_need: dict[Need, list[Agency]] = defaultdict(list)
-        self._by_place: dict[tuple[Need, str], list[Agency]] = defaultdict(list)
+        self._by_need: dict[Need, _Pool] = {need: _Pool([], []) for need in Need}
+        """By the need asked."""
+        self._by_place: dict[tuple[Need, str], list[_Facts]] = defaultdict(list)
+        """By a need offered and a place key (see `_places`)."""
+        spoken = cache(_interned)  # one object for each set of languages spoken
         for agency in sorted(self.agencies.values(), key=lambda a: a.id):
-            places = {p for p in agency.areas if len(p) == 2} | agency.counties
-            places |= {f"plz:{pc}" for pc in agency.postcodes}
-            for need in agency.needs:
-                self._by_need[need].append(agency)
-                for place in places:
-                    self._by_place[need, place].append(agency)
+            facts = _facts(agency, spoken(agency.languages))
+            for asked in _considering(agency.needs):
+                self._by_need[asked].facts.append(facts)
+                self._by_need[asked].offered.append(_offered(asked, agency.needs))
+            for place in _places(agency):
+                for need in agency.needs:
+                    self._by_place[need, place].append(facts)
 
     def __len__(self) -> int:
         return len(self.agencies)
@@ -111,39 +126,142 @@ class Directory:
 
     def _ranked(self, query: Query) -> Resolution:
         counties = _counties(query, self.gazetteer)
+        if query.municipality is None and query.postcode is None:
+            everywhere = self._by_need[query.need]
+            pool = zip(everywhere.facts, everywhere.offered, strict=True)
+            return _rank(query, pool, counties, self.gazetteer)
         places = {p for county in counties for p in (county, county[:2])}
         if query.municipality:
             places.add(query.municipality[:5])
         if query.postcode:
             places.add(f"plz:{query.postcode}")
-        pool: dict[str, Agency] = {}
-        for need in query.need.related():
-            if query.municipality is None and query.postcode is None:
-                pool.update((a.id, a) for a in self._by_need.get(need, ()))
-            for place in places:
-                pool.update((a.id, a) for a in self._by_place.get((need, place), ()))
-        return _rank(query, pool.values(), counties, self.gazetteer)
+        near = {
+            f.agency.id: f
+            for need in query.need.related()
+            for place in places
+            for f in self._by_place.get((need, place), ())
+        }
+        nearby = [(near[id], _offered(query.need, near[id].agency.needs)) for id in sorted(near)]
+        return _rank(query, nearby, counties, self.gazetteer)
+
+
+class _Pool(NamedTuple):
+    """The agencies a query for one need considers without a place, in id order, and what
+    each offers of that need."""
+
+    facts: list[_Facts]
+    offered: list[_Offered]
+
+
+class _Facts(NamedTuple):
+    """What ranking reads of an agency, worked out once and kept together: a scan of thousands
+    then stays in the CPU's caches."""
+
+    agency: Agency
+    languages: frozenset[str]
+    min_age: int | None
+    max_age: int | None
+    waiting_days: int
+    slot_points: int
+    free_slots: Reason
+    unavailable: tuple[Reason, ...]
+    """The hard constraints it fails whatever the query: no free slots, not active."""
+
+
+class _Offered(NamedTuple):
+    """What an agency offers of the need asked."""
+
+    points: int
+    reason: Reason
+
+
+def _facts(agency: Agency, languages: frozenset[str] | None = None) -> _Facts:
+    """`languages`: the agency's, as the one object shared by every agency speaking the same."""
+    slot_points, free_slots = _free_slots(agency.capacity)
+    unavailable: tuple[Reason, ...] = (NO_FREE_SLOTS,) if agency.capacity <= 0 else ()
+    if not agency.active:
+        unavailable += (_not_taking_referrals(agency.status),)
+    return _Facts(
+        agency,
+        agency.languages if languages is None else languages,
+        agency.min_age,
+        agency.max_age,
+        agency.waiting_days,
+        slot_points,
+        free_slots,
+        unavailable,
+    )
+
+
+def _interned(codes: frozenset[str]) -> frozenset[str]:
+    return frozenset(map(sys.intern, codes))
+
+
+@lru_cache(maxsize=REASONS_KEPT)
+def _considering(offered: frozenset[Need]) -> frozenset[Need]:
+    """The needs asked for which an agency offering these is considered: those related to one
+    of them (`related` is symmetric)."""
+    return frozenset().union(*(need.related() for need in offered))
+
+
+def _places(agency: Agency) -> set[str]:
+    """The keys under which a query finds the agency near its place: the Länder it serves as a
+    whole, the counties it is present in, and its postcodes (as `plz:` and the code)."""
+    places = {p for p in agency.areas if len(p) == 2} | agency.counties
+    return places | {f"plz:{pc}" for pc in agency.postcodes}
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """What a query asks, worked out once for every agency it considers."""
+
+    anywhere: bool
+    languages: tuple[str, ...]
+    age: int | None
+    urgency: Urgency
+    serves_elsewhere: tuple[Reason, ...]
+    """The failure of an agency near the place asked that does not serve it."""
+    speaks_none: tuple[Reason, ...]
+    """The failure of an agency speaking none of the languages asked, if some were."""
+    speaks_all: tuple[int, Reason]
+    """The points and reason of one speaking all of them."""
+
+    @classmethod
+    def of(cls, query: Query, gazetteer: Gazetteer) -> _Asked:
+        languages = _wanted_languages(query)
+        return cls(
+            anywhere=query.municipality is None and query.postcode is None,
+            languages=languages,
+            age=query.age,
+            urgency=query.urgency,
+            serves_elsewhere=(_serves_elsewhere(query, gazetteer),),
+            speaks_none=(_speaks_none(languages),) if languages else (),
+            speaks_all=_speaks(languages),
+        )
 
 
 def _rank(
-    query: Query, pool: Iterable[Agency], counties: frozenset[str], gazetteer: Gazetteer
+    query: Query,
+    pool: Iterable[tuple[_Facts, _Offered]],
+    counties: frozenset[str],
+    gazetteer: Gazetteer,
 ) -> Resolution:
-    languages = _wanted_languages(query)
+    """The candidates and exclusions among `pool`, which is in agency id order."""
+    asked = _Asked.of(query, gazetteer)
     fitting: list[tuple[int, Agency, tuple[Reason, ...]]] = []
     excluded: list[Exclusion] = []
-    for agency in pool:
-        area = _area(query, agency, counties, gazetteer)
-        failures = _failures(query, agency, area, languages, gazetteer)
+    for facts, offered in pool:
+        area = ANY_AREA if asked.anywhere else _area(query, facts.agency, counties, gazetteer)
+        failures = _failures(asked, facts, area)
         if area is None or failures:
-            excluded.append(Exclusion(agency, failures))
+            excluded.append(Exclusion(facts.agency, failures))
         else:
-            fitting.append(_score(query, agency, area, languages))
-    fitting.sort(key=lambda row: (-row[0], row[1].id))
+            fitting.append(_score(asked, facts, offered, area))
+    fitting.sort(key=itemgetter(0), reverse=True)  # stable, so equal scores stay in id order
     candidates = tuple(
         Candidate(agency, rank, score, reasons)
         for rank, (score, agency, reasons) in enumerate(fitting, start=1)
     )
-    excluded.sort(key=lambda exclusion: exclusion.agency.id)
     return Resolution(query, candidates, tuple(excluded))
 
 
@@ -190,6 +308,7 @@ def _bridged(
         return found
     interpreters = ranked(replace(query, need=Need.INTERPRETING, age=None)).candidates
     counties = _counties(query, gazetteer)
+    unspoken = _Asked.of(replace(query, languages=()), gazetteer)
     pairs = []
     for agency in only_language:
         interpreter = next(
@@ -203,7 +322,8 @@ def _bridged(
         area = _area(query, agency, counties, gazetteer)
         if interpreter is None or area is None:
             continue
-        score, _, reasons = _score(query, agency, area, ())
+        offered = _offered(query.need, agency.needs)
+        score, _, reasons = _score(unspoken, _facts(agency), offered, area)
         bridge = _bridge_reason(languages, agency, interpreter.agency)
         reasons = tuple(bridge if r.code == c.MATCHED_ANY_LANGUAGE else r for r in reasons)
         pairs.append((score, agency, reasons, interpreter))
@@ -275,6 +395,7 @@ def _area(
     return None
 
 
+@lru_cache(maxsize=REASONS_KEPT)
 def _area_reason(code: str, text: str, place: str, name: str | None) -> Reason:
     """An area rule met: `place` is the key it was met for, `name` its name if it has one (a
     postcode has none)."""
@@ -283,64 +404,62 @@ def _area_reason(code: str, text: str, place: str, name: str | None) -> Reason:
     return Reason(code, f"{text} (+{points})", facts)
 
 
-def _failures(
-    query: Query,
-    agency: Agency,
-    area: Reason | None,
-    languages: tuple[str, ...],
-    gazetteer: Gazetteer,
-) -> tuple[Reason, ...]:
-    failures = []
-    if area is None:
-        where = " or ".join(
-            f"{label} {value}"
-            for label, value in (("municipality", query.municipality), ("postcode", query.postcode))
-            if value is not None
-        )
-        place = query.municipality or query.postcode
-        name = gazetteer.name(query.municipality) if query.municipality else None
-        facts: dict[str, Fact] = {"place": place, "place_name": name}
-        failures.append(Reason(c.EXCLUDED_AREA, f"does not serve {where}", facts))
-    if languages and not agency.languages.intersection(languages):
-        failures.append(
-            Reason(
-                c.EXCLUDED_LANGUAGE,
-                f"speaks none of {', '.join(languages)}",
-                {"languages": languages},
-            )
-        )
-    if query.age is not None and not _age_fits(query.age, agency):
-        failures.append(
-            Reason(
-                c.EXCLUDED_AGE,
-                f"age {query.age} is outside the age limits ({_limits(agency)})",
-                _age_facts(query.age, agency),
-            )
-        )
-    if agency.capacity <= 0:
-        failures.append(Reason(c.EXCLUDED_CAPACITY, "has no free slots", {"slots": 0}))
-    if not agency.active:
-        failures.append(
-            Reason(
-                c.EXCLUDED_INACTIVE,
-                f"is not taking referrals (status: {agency.status})",
-                {"status": agency.status},
-            )
-        )
-    return tuple(failures)
+def _serves_elsewhere(query: Query, gazetteer: Gazetteer) -> Reason:
+    where = " or ".join(
+        f"{label} {value}"
+        for label, value in (("municipality", query.municipality), ("postcode", query.postcode))
+        if value is not None
+    )
+    place = query.municipality or query.postcode
+    name = gazetteer.name(query.municipality) if query.municipality else None
+    facts: dict[str, Fact] = {"place": place, "place_name": name}
+    return Reason(c.EXCLUDED_AREA, f"does not serve {where}", facts)
 
 
-def _age_facts(age: int, agency: Agency) -> dict[str, Fact]:
-    return {"age": age, "min_age": agency.min_age, "max_age": agency.max_age}
+def _speaks_none(languages: tuple[str, ...]) -> Reason:
+    return Reason(
+        c.EXCLUDED_LANGUAGE, f"speaks none of {', '.join(languages)}", {"languages": languages}
+    )
 
 
-def _age_fits(age: int, agency: Agency) -> bool:
-    above_min = agency.min_age is None or age >= agency.min_age
-    return above_min and (agency.max_age is None or age <= agency.max_age)
+def _failures(asked: _Asked, facts: _Facts, area: Reason | None) -> tuple[Reason, ...]:
+    """Every hard constraint the agency fails, in the order of the module docstring."""
+    failures = asked.serves_elsewhere if area is None else ()
+    if asked.speaks_none and facts.languages.isdisjoint(asked.languages):
+        failures += asked.speaks_none
+    if asked.age is not None and not _age_fits(asked.age, facts.min_age, facts.max_age):
+        failures += (_outside_age(asked.age, facts.min_age, facts.max_age),)
+    return failures + facts.unavailable
 
 
-def _limits(agency: Agency) -> str:
-    low, high = agency.min_age, agency.max_age
+@lru_cache(maxsize=REASONS_KEPT)
+def _not_taking_referrals(status: str) -> Reason:
+    return Reason(
+        c.EXCLUDED_INACTIVE, f"is not taking referrals (status: {status})", {"status": status}
+    )
+
+
+@lru_cache(maxsize=REASONS_KEPT)
+def _outside_age(age: int, low: int | None, high: int | None) -> Reason:
+    text = f"age {age} is outside the age limits ({_limits(low, high)})"
+    return Reason(c.EXCLUDED_AGE, text, _age_facts(age, low, high))
+
+
+@lru_cache(maxsize=REASONS_KEPT)
+def _within_age(age: int, low: int | None, high: int | None) -> Reason:
+    text = f"age {age} is within the age limits ({_limits(low, high)})"
+    return Reason(c.MATCHED_AGE, text, _age_facts(age, low, high))
+
+
+def _age_facts(age: int, low: int | None, high: int | None) -> dict[str, Fact]:
+    return {"age": age, "min_age": low, "max_age": high}
+
+
+def _age_fits(age: int, low: int | None, high: int | None) -> bool:
+    return (low is None or age >= low) and (high is None or age <= high)
+
+
+def _limits(low: int | None, high: int | None) -> str:
     if low is not None and high is not None:
         return f"{low} to {high}"
     if low is not None:
@@ -349,59 +468,58 @@ def _limits(agency: Agency) -> str:
 
 
 def _score(
-    query: Query, agency: Agency, area: Reason, languages: tuple[str, ...]
+    asked: _Asked, facts: _Facts, offered: _Offered, area: Reason
 ) -> tuple[int, Agency, tuple[Reason, ...]]:
-    reasons = [area]
-    score = AREA_POINTS[area.code]
-    offered = sorted(n for n in agency.needs if n in query.need.related())
-    specific = [n for n in offered if n == query.need or n.value.startswith(query.need.value + ".")]
+    if not asked.languages:
+        language_points, speaks = 0, ANY_LANGUAGE
+    elif facts.languages.issuperset(asked.languages):  # always so when one was asked
+        language_points, speaks = asked.speaks_all
+    else:
+        shared = tuple(filter(facts.languages.__contains__, asked.languages))
+        language_points, speaks = _speaks(shared)
+    promptness, waiting = _waiting(facts.waiting_days, asked.urgency)
+    score = AREA_POINTS[area.code] + offered.points + language_points + promptness
+    score += facts.slot_points
+    if asked.age is None:
+        return score, facts.agency, (area, offered.reason, speaks, waiting, facts.free_slots)
+    within = _within_age(asked.age, facts.min_age, facts.max_age)
+    reasons = (area, offered.reason, speaks, within, waiting, facts.free_slots)
+    return score, facts.agency, reasons
+
+
+def _offered(asked: Need, needs: frozenset[Need]) -> _Offered:
+    """What an agency offering `needs` offers of the need asked: full points for the need
+    itself or a narrower one, none for a broader one only."""
+    return _offered_related(asked, needs & asked.related())
+
+
+@lru_cache(maxsize=REASONS_KEPT)
+def _offered_related(asked: Need, related: frozenset[Need]) -> _Offered:
+    offered = sorted(related)
+    specific = [n for n in offered if n == asked or n.value.startswith(asked.value + ".")]
     points = NEED_POINTS if specific else 0
     named = tuple(n.value for n in specific or offered)
-    reasons.append(
-        Reason(
-            c.MATCHED_NEED,
-            f"offers {', '.join(named)} (+{points})",
-            {"needs": named, "points": points},
-        )
-    )
-    score += points
-    if languages:
-        shared = tuple(code for code in languages if code in agency.languages)
-        points = LANGUAGE_POINTS * min(len(shared), LANGUAGES_COUNTED)
-        reasons.append(
-            Reason(
-                c.MATCHED_LANGUAGE,
-                f"speaks {', '.join(shared)} (+{points})",
-                {"languages": shared, "points": points},
-            )
-        )
-        score += points
-    else:
-        reasons.append(ANY_LANGUAGE)
-    if query.age is not None:
-        reasons.append(
-            Reason(
-                c.MATCHED_AGE,
-                f"age {query.age} is within the age limits ({_limits(agency)})",
-                _age_facts(query.age, agency),
-            )
-        )
-    days_sooner = max(0, WAITING_HORIZON_DAYS - agency.waiting_days)
-    points = days_sooner * PROMPTNESS_WEIGHT[query.urgency]
-    reasons.append(
-        Reason(
-            c.MATCHED_WAITING,
-            f"waiting time {agency.waiting_days} days (+{points} for a {query.urgency} request)",
-            {"days": agency.waiting_days, "points": points, "urgency": query.urgency.value},
-        )
-    )
-    score += points
-    points = min(agency.capacity, CAPACITY_COUNTED)
-    reasons.append(
-        Reason(
-            c.MATCHED_CAPACITY,
-            f"{agency.capacity} free slots (+{points})",
-            {"slots": agency.capacity, "points": points},
-        )
-    )
-    return score + points, agency, tuple(reasons)
+    text = f"offers {', '.join(named)} (+{points})"
+    return _Offered(points, Reason(c.MATCHED_NEED, text, {"needs": named, "points": points}))
+
+
+@lru_cache(maxsize=REASONS_KEPT)
+def _speaks(shared: tuple[str, ...]) -> tuple[int, Reason]:
+    points = LANGUAGE_POINTS * min(len(shared), LANGUAGES_COUNTED)
+    text = f"speaks {', '.join(shared)} (+{points})"
+    return points, Reason(c.MATCHED_LANGUAGE, text, {"languages": shared, "points": points})
+
+
+@lru_cache(maxsize=REASONS_KEPT)
+def _waiting(days: int, urgency: Urgency) -> tuple[int, Reason]:
+    points = max(0, WAITING_HORIZON_DAYS - days) * PROMPTNESS_WEIGHT[urgency]
+    text = f"waiting time {days} days (+{points} for a {urgency} request)"
+    facts: dict[str, Fact] = {"days": days, "points": points, "urgency": urgency.value}
+    return points, Reason(c.MATCHED_WAITING, text, facts)
+
+
+@lru_cache(maxsize=REASONS_KEPT)
+def _free_slots(capacity: int) -> tuple[int, Reason]:
+    points = min(capacity, CAPACITY_COUNTED)
+    text = f"{capacity} free slots (+{points})"
+    return points, Reason(c.MATCHED_CAPACITY, text, {"slots": capacity, "points": points})

@@ -416,6 +416,37 @@ def test_a_candidate_carries_the_reasons_for_every_point_of_its_score():
     assert candidate.score == 3000 + 50 + 100 + 55 + 3
 
 
+@pytest.mark.parametrize("rank", [resolve, lambda query, found: Directory(found).resolve(query)])
+def test_reasons_made_once_for_many_agencies_and_queries_carry_each_ones_own_facts(rank):
+    """A reason is made once and reused wherever it is true; as reasons compare without their
+    facts, this checks that each agency and query still gets its own."""
+    agencies = [
+        local("a", waiting_days=5, capacity=3, min_age=18),
+        local("b", waiting_days=30, capacity=12, languages=frozenset({"ar", "fa"})),
+    ]
+    for urgency, weight in ((Urgency.ROUTINE, 1), (Urgency.URGENT, 30), (Urgency.ROUTINE, 1)):
+        expected = {
+            "a": {
+                c.MATCHED_LANGUAGE: {"languages": ("ar",), "points": 100},
+                c.MATCHED_AGE: {"age": 30, "min_age": 18, "max_age": None},
+                c.MATCHED_WAITING: {"days": 5, "points": 55 * weight, "urgency": urgency.value},
+                c.MATCHED_CAPACITY: {"slots": 3, "points": 3},
+            },
+            "b": {
+                c.MATCHED_LANGUAGE: {"languages": ("fa", "ar"), "points": 200},
+                c.MATCHED_AGE: {"age": 30, "min_age": None, "max_age": None},
+                c.MATCHED_WAITING: {"days": 30, "points": 30 * weight, "urgency": urgency.value},
+                c.MATCHED_CAPACITY: {"slots": 12, "points": 10},
+            },
+        }
+        resolution = rank(ask(languages=("fa", "ar"), urgency=urgency), agencies)
+        facts = {
+            x.agency.id: {r.code: r.facts for r in x.reasons if r.code in expected[x.agency.id]}
+            for x in resolution.candidates
+        }
+        assert facts == expected
+
+
 @pytest.mark.parametrize(
     ("make", "query", "code", "points"),
     [
