@@ -129,10 +129,10 @@ async def gateway(tmp_path, nats_server, smtp):
     db.dispose()
 
 
-async def offer(gateway, referral_id: str, office: str = "office-1") -> None:
+async def offer(gateway, referral_id: str, office: str = "office-1", **more: object) -> None:
     ring: KeyRing = gateway["ring"]
     signer = ring.office_signing(office)
-    case = {"client_name": CANARY, "needs": ["legal-aid"], "note": f"Termin für {CANARY}"}
+    case = {"client_name": CANARY, "needs": ["legal-aid"], "note": f"Termin für {CANARY}", **more}
     jwe = sealing.seal(
         case,
         recipient=ring.agency_private(AGENCY.agency_id),
@@ -200,6 +200,18 @@ async def test_the_notice_carries_no_personal_data_and_its_link_works_once(gatew
         "outcome": None,
         "comment": None,
     }
+
+
+async def test_the_portal_shows_the_legal_deadline_the_case_is_under(gateway):
+    deadline = {"kind": "asylum-lawsuit-2w", "land": "MV", "ends_on": "2026-12-18"}
+    await offer(gateway, "ref-deadline", legal_deadline=deadline)
+    link = link_in(await notice_for(gateway["inbox"]))
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+        opened = await browser.get(link, follow_redirects=True)
+    assert opened.status_code == 200
+    assert "Rechtliche Frist / legal deadline" in opened.text
+    assert "ends 2026-12-18, 24:00" in opened.text and "asylum-lawsuit-2w" in opened.text
 
 
 async def test_an_expired_link_is_refused(gateway):
