@@ -249,6 +249,9 @@ class ReferralPublic(BaseModel):
     problem: str | None = None
     overdue: str | None = None
     deletion: str | None = None
+    legal_deadline_ends_on: date | None = Field(
+        default=None, description="the day the request's legal deadline ends, if it is under one"
+    )
     trail: list[TrailItem] = Field(default_factory=list)
 
 

@@ -437,6 +437,7 @@ def public(
         problem=view.problem,
         overdue=view.overdue,
         deletion=view.deletion,
+        legal_deadline_ends_on=view.deadline_on,
         trail=[
             TrailItem(
                 kind=t.kind,

@@ -105,6 +105,7 @@ def request_referral(
         return existing, False
     now = datetime.now(UTC)
     case_details = case.sendable_case(request, agency, now)
+    deadline = request.person.legal_deadline
     sealed = case.seal(case_details, agency, office.signer, office.office_id)
     referral_id = f"ref-{uuid.uuid4()}"
     view = ReferralView(
@@ -114,6 +115,7 @@ def request_referral(
         agency_id=agency.agency_id,
         agency_name=agency.name,
         status=ReferralStatus.DRAFT.value,
+        deadline_on=deadline.ends_on if deadline else None,
     )
     session.add(view)
     event = new_event(
@@ -125,7 +127,7 @@ def request_referral(
             agency_kind=agency.kind,
             consent=request.terms,
             case=sealed,
-            deadline=_deadline_date(request.person.legal_deadline),
+            deadline=_deadline_date(deadline),
         ),
         source=SOURCE,
         subject=referral_id,

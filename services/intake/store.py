@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -64,6 +64,9 @@ class ReferralView(SQLModel, table=True):
     overdue: str | None = Field(default=None, max_length=16)
     deletion: str | None = Field(default=None, max_length=24)
     open_key: str | None = Field(default="open", max_length=8)
+    deadline_on: date | None = None
+    """The day the request's legal deadline ends, if it is under one (only the day: its kind
+    rests sealed with the person), so that lists show which referrals race a deadline."""
     created_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
     updated_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
 

@@ -558,6 +558,8 @@ async def test_a_request_under_a_legal_deadline_sends_its_day_and_seals_its_kind
     for agency in (AGENCY, "lup-mbe-parchim"):
         sent = await office.post(f"/requests/{request_id}/referrals", json={"agency_id": agency})
         assert sent.status_code == 202, sent.text
+    listed = (await office.get(f"/requests/{request_id}/referrals")).json()
+    assert [r["legal_deadline_ends_on"] for r in listed] == [ends_on, ends_on]
     asked = intake.staged_events(subjects.REFERRAL_REQUESTED)
     assert [e["data"]["deadline"] for e in asked] == [{"ends_on": ends_on, "land": "MV"}] * 2
     assert all("other" not in json.dumps(e["data"]["consent"]) for e in asked)

@@ -15,6 +15,7 @@ from wegweiser.demo import sample_request
 
 OFFICE = "lup-integration-office"
 WARNING = "noch keine Stelle hat angenommen"
+AGENCY = "lup-mbe-ludwigslust"
 
 
 async def under_deadline(office: httpx.AsyncClient, days_left: int) -> str:
@@ -37,7 +38,13 @@ async def test_the_page_shows_the_deadline_and_warns_once_it_is_close_and_nobody
         assert far.status_code == 200
         assert "Rechtliche Frist" in far.text and "Widerspruch: 1 Monat" in far.text
         assert WARNING not in far.text
-        near = await counsellor.http.get(f"/office/requests/{await under_deadline(office, 0)}")
+        near_id = await under_deadline(office, 0)
+        near = await counsellor.http.get(f"/office/requests/{near_id}")
         assert WARNING in near.text
+        sent = await office.post(f"/requests/{near_id}/referrals", json={"agency_id": AGENCY})
+        assert sent.status_code == 202, sent.text
+        ends = datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()
+        listed = await counsellor.http.get("/office/referrals")
+        assert f"Frist {ends}" in listed.text
     finally:
         await counsellor.http.aclose()
