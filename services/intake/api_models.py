@@ -195,6 +195,34 @@ class ReferralCreate(Strict):
     agency_id: Annotated[str, Field(min_length=1, max_length=64)]
 
 
+class PlanCreate(Strict):
+    """Send the request to several agencies together, as one plan."""
+
+    agency_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=2, max_length=10, description="two or more agencies, each once"
+    )
+
+    @field_validator("agency_ids")
+    @classmethod
+    def _each_once(cls, agency_ids: list[str]) -> list[str]:
+        if len(set(agency_ids)) != len(agency_ids):
+            raise ValueError("name each agency once")
+        return agency_ids
+
+
+class PlanCancel(Strict):
+    """Withdraw every open referral of a plan, saying why by a code."""
+
+    reason: ReasonCode
+
+    @model_validator(mode="after")
+    def _fits(self) -> PlanCancel:
+        problem = reason_problem("cancel", self.reason)
+        if problem is not None:
+            raise ValueError(problem[1])
+        return self
+
+
 class CancelIn(Strict):
     """Withdraw a referral: why, as a code, and an optional comment for the agency (sealed to
     it before it leaves intake; never stored in clear)."""
@@ -253,6 +281,19 @@ class ReferralPublic(BaseModel):
         default=None, description="the day the request's legal deadline ends, if it is under one"
     )
     trail: list[TrailItem] = Field(default_factory=list)
+
+
+class PlanPublic(BaseModel):
+    """A plan as the office sees it: its referrals and their state together."""
+
+    plan_id: str
+    request_id: str
+    created_at: Utc
+    state: Annotated[str, Field(pattern="^(open|under-way|done)$")] = Field(
+        description="open: no agency has taken the person on yet; under-way: one has, others "
+        "are open; done: every referral has ended"
+    )
+    referrals: list[ReferralPublic]
 
 
 class Suggestion(BaseModel):

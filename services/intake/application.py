@@ -37,6 +37,7 @@ from services.intake.api_models import (
     PersonPage,
     PersonRecipient,
     PersonReferral,
+    PlanPublic,
     ReferralPublic,
     Refusal,
     RequestCreate,
@@ -49,7 +50,7 @@ from services.intake.api_models import (
 )
 from services.intake.directory_client import DirectoryUnavailable
 from services.intake.office import Forbidden, Office
-from services.intake.store import PersonLink, ReferralView, TrailEntry
+from services.intake.store import PersonLink, PlanRow, ReferralView, TrailEntry
 from services.referral.legal_deadline import LegalClockPolicy
 from wegweiser.platform.db import Database, as_utc
 
@@ -361,6 +362,35 @@ class Intake:
         )
         return public(office, view), created
 
+    async def send_plan(self, office: Office, request_id: str, agency_ids: list[str]) -> PlanPublic:
+        """Offer the request to several agencies as one plan, all or none."""
+        await self.db.read(lambda s: views.readable_request(office, s, request_id))
+        agencies = []
+        for agency_id in agency_ids:
+            agency = await self.directory.lookup(agency_id)
+            if agency is None:
+                raise UnknownAgency(f"unknown agency {agency_id!r}: not in the directory")
+            agencies.append(agency)
+        plan, parts = await self.db.run(
+            lambda s: commands.request_plan(office, s, request_id, agencies)
+        )
+        return plan_public(office, plan, parts)
+
+    async def plans_of(self, office: Office, request_id: str) -> list[PlanPublic]:
+        found = await self.db.read(lambda s: views.plans_of(office, s, request_id))
+        return [plan_public(office, plan, parts) for plan, parts in found]
+
+    async def plan(self, office: Office, plan_id: str) -> PlanPublic:
+        plan, parts = await self.db.read(lambda s: views.load_plan(s, office.office_id, plan_id))
+        return plan_public(office, plan, parts)
+
+    async def cancel_plan(self, office: Office, plan_id: str, reason: ReasonCode) -> PlanPublic:
+        """Ask the referral service to withdraw every open referral of the plan."""
+        plan, parts = await self.db.run(
+            lambda s: commands.request_plan_cancellation(office, s, plan_id, reason)
+        )
+        return plan_public(office, plan, parts)
+
     async def referrals_of(self, office: Office, request_id: str) -> list[ReferralPublic]:
         found = await self.db.read(lambda s: views.referrals_of(office, s, request_id))
         return [public(office, v) for v in found]
@@ -407,6 +437,16 @@ class Intake:
             lambda s: commands.request_cancellation(office, s, referral_id, reason, note)
         )
         return public(office, view), asked
+
+
+def plan_public(office: Office, plan: PlanRow, parts: list[ReferralView]) -> PlanPublic:
+    return PlanPublic(
+        plan_id=plan.id,
+        request_id=plan.request_id,
+        created_at=as_utc(plan.created_at),
+        state=case.plan_state(view.status for view in parts),
+        referrals=[public(office, view) for view in parts],
+    )
 
 
 def public(

@@ -15,6 +15,7 @@ Pure domain: no database, no NATS, no HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -71,6 +72,24 @@ class Request:
     person: Person
     terms: ConsentTerms
     consent_withdrawn: bool = False
+
+
+HELPING = frozenset(
+    {ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.ON_HOLD,
+     ReferralStatus.COMPLETED}
+)  # fmt: skip
+"""The states of a referral whose agency took the person on."""
+
+
+def plan_state(statuses: Iterable[str]) -> str:
+    """A plan's state from its referrals': `done` once every one is closed, `under-way` once
+    an agency has taken the person on while others are open, `open` before."""
+    found = [ReferralStatus(s) for s in statuses]
+    if all(s in CLOSED_STATES for s in found):
+        return "done"
+    if any(s in HELPING for s in found):
+        return "under-way"
+    return "open"
 
 
 class NotSendable(Refused):

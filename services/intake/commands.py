@@ -30,7 +30,7 @@ from services.intake import case, projection, views
 from services.intake.api_models import RequestCreate
 from services.intake.case import Person
 from services.intake.office import Conflict, Office
-from services.intake.store import ConsentRow, ReferralView, RequestRow, TrailEntry
+from services.intake.store import ConsentRow, PlanRow, ReferralView, RequestRow, TrailEntry
 from wegweiser.platform.outbox import stage
 
 SOURCE = "/wegweiser/intake"
@@ -138,6 +138,40 @@ def request_referral(
         session, event.id, referral_id, None, "requested-by-office", "draft", None, now
     )
     return view, True
+
+
+def request_plan(
+    office: Office, session: Session, request_id: str, agencies: list[AgencyCard]
+) -> tuple[PlanRow, list[ReferralView]]:
+    """Offer the request to several agencies as one plan, all or none: if the request may
+    not go to one of them, nothing is sent. An agency with an open referral of the request
+    outside any plan joins the plan with that referral (as sending twice returns it)."""
+    plan = PlanRow(id=f"plan-{uuid.uuid4()}", request_id=request_id, office_id=office.office_id)
+    session.add(plan)
+    parts = []
+    for agency in agencies:
+        view, _ = request_referral(office, session, request_id, agency)
+        if view.plan_id not in (None, plan.id):
+            raise Conflict(
+                f"agency {agency.agency_id!r} has an open referral of this request in plan "
+                f"{view.plan_id}"
+            )
+        view.plan_id = plan.id
+        session.add(view)
+        parts.append(view)
+    return plan, parts
+
+
+def request_plan_cancellation(
+    office: Office, session: Session, plan_id: str, reason: ReasonCode
+) -> tuple[PlanRow, list[ReferralView]]:
+    """Ask the referral service to cancel every open referral of the plan, with one reason;
+    those that ended already stay as they are."""
+    plan, parts = views.load_plan(session, office.office_id, plan_id)
+    for view in parts:
+        if view.status not in CLOSED_STATES:
+            request_cancellation(office, session, view.id, reason)
+    return plan, parts
 
 
 def _deadline_date(deadline: LegalDeadline | None) -> DeadlineDate | None:

@@ -31,6 +31,9 @@ from services.intake.api_models import (
     PersonLinkCreate,
     PersonLinkIssued,
     PersonPage,
+    PlanCancel,
+    PlanCreate,
+    PlanPublic,
     ReceiptDocument,
     ReferralCreate,
     ReferralPublic,
@@ -225,6 +228,34 @@ def create_app(
         request_id: str, intake: IntakeDep, office: OfficeDep
     ) -> list[ReferralPublic]:
         return await intake.referrals_of(office, request_id)
+
+    @app.post(
+        "/requests/{request_id}/plans",
+        status_code=202,
+        responses=documented(400, 401, 403, 404, 409, 410, 422, 503),
+    )
+    async def send_plan(
+        request_id: str, body: PlanCreate, intake: IntakeDep, office: OfficeDep
+    ) -> PlanPublic:
+        """Send the request to several agencies together, as one plan: all or none."""
+        return await intake.send_plan(office, request_id, body.agency_ids)
+
+    @app.get("/requests/{request_id}/plans", responses=documented(401, 403, 404))
+    async def list_plans(request_id: str, intake: IntakeDep, office: OfficeDep) -> list[PlanPublic]:
+        return await intake.plans_of(office, request_id)
+
+    @app.get("/plans/{plan_id}", responses=documented(401, 403, 404))
+    async def get_plan(plan_id: str, intake: IntakeDep, office: OfficeDep) -> PlanPublic:
+        return await intake.plan(office, plan_id)
+
+    @app.post(
+        "/plans/{plan_id}/cancel", status_code=202, responses=documented(400, 401, 403, 404, 422)
+    )
+    async def cancel_plan(
+        plan_id: str, body: PlanCancel, intake: IntakeDep, office: OfficeDep
+    ) -> PlanPublic:
+        """Withdraw every open referral of the plan with one reason; those that ended stay."""
+        return await intake.cancel_plan(office, plan_id, body.reason)
 
     @app.get("/referrals", responses=documented(401, 403, 422))
     async def office_referrals(

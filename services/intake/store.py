@@ -64,11 +64,26 @@ class ReferralView(SQLModel, table=True):
     overdue: str | None = Field(default=None, max_length=16)
     deletion: str | None = Field(default=None, max_length=24)
     open_key: str | None = Field(default="open", max_length=8)
+    plan_id: str | None = Field(default=None, max_length=64, index=True)
+    """The plan it was sent in, with other referrals of its request (`PlanRow`)."""
     deadline_on: date | None = None
     """The day the request's legal deadline ends, if it is under one (only the day: its kind
     rests sealed with the person), so that lists show which referrals race a deadline."""
     created_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
     updated_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
+
+
+class PlanRow(SQLModel, table=True):
+    """Referrals of one request that the office sent together, because the person needs them
+    together (legal aid and an interpreter; an agency and the interpreter the language
+    bridge found): each keeps its own lifecycle; they are shown, and can be cancelled, as one
+    (a FHIR Task and its parts)."""
+
+    __tablename__ = "plans"
+    id: str = Field(primary_key=True, max_length=64)
+    request_id: str = Field(max_length=64, index=True)
+    office_id: str = Field(max_length=64)
+    created_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
 
 
 class TrailEntry(SQLModel, table=True):
@@ -105,6 +120,7 @@ TABLES: list[type[SQLModel]] = [
     RequestRow,
     ConsentRow,
     ReferralView,
+    PlanRow,
     TrailEntry,
     PersonLink,
 ]

@@ -9,10 +9,9 @@ from sqlmodel import Session, col, select
 
 from schemas.events import ConsentTerms
 from schemas.vocabulary import ReferralStatus
-from schemas.vocabulary import ReferralStatus as S
-from services.intake.case import Person, Request
+from services.intake.case import HELPING, Person, Request
 from services.intake.office import NotFound, Office, owned
-from services.intake.store import ConsentRow, ReferralView, RequestRow, TrailEntry
+from services.intake.store import ConsentRow, PlanRow, ReferralView, RequestRow, TrailEntry
 from services.intake.vault import PersonErased
 from services.referral import legal_deadline as law
 from services.referral.legal_deadline import LegalClockPolicy
@@ -84,13 +83,9 @@ def request_detail(
         statuses = session.exec(
             select(ReferralView.status).where(ReferralView.request_id == request_id)
         ).all()
-        accepted = any(status in HELPING for status in statuses)
+        accepted = any(ReferralStatus(status) in HELPING for status in statuses)
         out["needs_another_agency"] = law.needs_another_agency(deadline, legal, now, accepted)
     return out
-
-
-HELPING = frozenset(s.value for s in (S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD, S.COMPLETED))
-"""The states of a referral whose agency took the person on."""
 
 
 def own_consent(
@@ -147,6 +142,30 @@ def referrals_of(office: Office, session: Session, request_id: str) -> list[Refe
     """The referrals this office sent for one of its requests (also once its data is erased)."""
     request_row(office, session, request_id)
     return list(session.exec(select(ReferralView).where(ReferralView.request_id == request_id)))
+
+
+def load_plan(session: Session, office_id: str, plan_id: str) -> tuple[PlanRow, list[ReferralView]]:
+    """A plan of this office, with its referrals (oldest first)."""
+    plan = owned(session.get(PlanRow, plan_id), office_id, f"plan {plan_id}")
+    return plan, _parts(session, plan.id)
+
+
+def plans_of(
+    office: Office, session: Session, request_id: str
+) -> list[tuple[PlanRow, list[ReferralView]]]:
+    """The plans this office sent for one of its requests, oldest first."""
+    request_row(office, session, request_id)
+    stmt = select(PlanRow).where(PlanRow.request_id == request_id).order_by(col(PlanRow.created_at))
+    return [(plan, _parts(session, plan.id)) for plan in session.exec(stmt)]
+
+
+def _parts(session: Session, plan_id: str) -> list[ReferralView]:
+    stmt = (
+        select(ReferralView)
+        .where(ReferralView.plan_id == plan_id)
+        .order_by(col(ReferralView.created_at), col(ReferralView.id))
+    )
+    return list(session.exec(stmt))
 
 
 def trail(session: Session, referral_id: str) -> list[TrailEntry]:

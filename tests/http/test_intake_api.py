@@ -32,6 +32,7 @@ from wegweiser.platform.outbox import OutboxRow
 
 OFFICE, OTHER_OFFICE = "lup-integration-office", "oa-integration-office"
 AGENCY = "lup-mbe-ludwigslust"
+PARCHIM = "lup-mbe-parchim"
 PUBLIC = {"/health", "/token", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 PERSON = {"/person", "/person/withdraw", "/person/data"}
 """The person's page: a person's link token, never an office's (tests/http/test_person_page.py)."""
@@ -62,10 +63,15 @@ async def mine(office: httpx.AsyncClient) -> dict[str, str]:
         f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
     )
     assert sent.status_code == 202, sent.text
+    plan = await office.post(
+        f"/requests/{request['request_id']}/plans", json={"agency_ids": [AGENCY, PARCHIM]}
+    )
+    assert plan.status_code == 202, plan.text
     return {
         "request_id": request["request_id"],
         "consent_id": request["consent_id"],
         "referral_id": sent.json()["referral_id"],
+        "plan_id": plan.json()["plan_id"],
     }
 
 
@@ -409,6 +415,8 @@ async def test_another_offices_token_reads_and_changes_none_of_this_offices_case
             body = (
                 {"agency_id": AGENCY}
                 if path.endswith("/referrals")
+                else {"agency_ids": [AGENCY, PARCHIM]}
+                if path.endswith("/plans")
                 else {"language": "fa"}
                 if path.endswith("/person-link")
                 else {"reason": "other"}
@@ -421,7 +429,9 @@ async def test_another_offices_token_reads_and_changes_none_of_this_offices_case
     assert detail["consent_withdrawn_at"] is None and not detail["erased"] and detail["needs"]
     referral = (await office.get(f"/referrals/{mine['referral_id']}")).json()
     assert referral["status"] != "cancelled"
-    assert len((await office.get(f"/requests/{mine['request_id']}/referrals")).json()) == 1
+    assert len((await office.get(f"/requests/{mine['request_id']}/referrals")).json()) == 2
+    plan = (await office.get(f"/plans/{mine['plan_id']}")).json()
+    assert plan["state"] == "open" and len(plan["referrals"]) == 2
 
 
 async def test_a_token_is_granted_only_as_oauth_client_credentials_say(intake: IntakeApp) -> None:
