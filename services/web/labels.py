@@ -218,6 +218,12 @@ CONTACT_CHANNELS = {
     "via-office": N_("through our office"),
 }
 
+PLAN_STATES = {
+    "open": N_("no agency has taken the person on yet"),
+    "under-way": N_("an agency has taken the person on"),
+    "done": N_("every referral has ended"),
+}
+
 DEADLINE_KINDS = {
     DeadlineKind.ASYLUM_LAWSUIT_2W: N_("Lawsuit against an asylum decision: 2 weeks (§ 74 AsylG)"),
     DeadlineKind.ASYLUM_LAWSUIT_1W: N_(

@@ -14,10 +14,13 @@ from schemas.envelope import new_event
 from schemas.events import ReferralAccepted, ReferralRejected
 from schemas.vocabulary import ReasonCode, ReferralStatus
 from services.intake.store import PlanRow, ReferralView
+from services.web.accounts import Role
 from tests.support.intake import IntakeApp
+from tests.support.web import WebApp
 from wegweiser.demo import sample_request
 
 LUDWIGSLUST, PARCHIM = "lup-mbe-ludwigslust", "lup-mbe-parchim"
+OFFICE = "lup-integration-office"
 JOBCENTER = "lup-jobcenter"  # not a kind the sample consent names
 
 
@@ -114,4 +117,56 @@ async def test_a_plan_cannot_be_cancelled_without_a_reason_that_fits(
     ).json()
     refused = await office.post(f"/plans/{plan['plan_id']}/cancel", json={"reason": "completed"})
     assert refused.status_code == 422, refused.text
+    assert intake.staged_events(subjects.CANCELLATION_REQUESTED) == []
+
+
+async def test_the_counsellor_sends_two_agencies_as_one_plan_and_withdraws_it_in_the_web_app(
+    intake: IntakeApp, office: httpx.AsyncClient, web: WebApp
+) -> None:
+    request_id = await recorded(office)
+    counsellor = web.signed_in("berater", Role.COUNSELLOR, OFFICE)
+    try:
+        sent = await counsellor.http.post(
+            f"/office/requests/{request_id}/referrals",
+            data={"csrf": counsellor.csrf, "agency_id": [LUDWIGSLUST, PARCHIM]},
+        )
+        assert sent.status_code == 303, sent.text
+        [plan] = (await office.get(f"/requests/{request_id}/plans")).json()
+        assert {r["agency_id"] for r in plan["referrals"]} == {LUDWIGSLUST, PARCHIM}
+        page = (await counsellor.http.get(f"/office/requests/{request_id}")).text
+        assert "Zusammen gesendet an" in page and f'data-plan="{plan["plan_id"]}"' in page
+
+        cancel = f"/office/plans/{plan['plan_id']}/cancel"
+        unsaid = await counsellor.post(cancel)
+        assert unsaid.status_code == 303
+        shown = (await counsellor.http.get(unsaid.headers["location"])).text
+        assert 'aria-invalid="true"' in shown  # the reason is asked for at its field
+        forged = await counsellor.http.post(cancel, data={"csrf": "x", "reason": "other"})
+        assert forged.status_code == 403
+        assert intake.staged_events(subjects.CANCELLATION_REQUESTED) == []
+
+        withdrawn = await counsellor.post(cancel, reason="other")
+        assert withdrawn.status_code == 303
+        asked = intake.staged_events(subjects.CANCELLATION_REQUESTED)
+        assert len(asked) == 2
+    finally:
+        await counsellor.http.aclose()
+
+
+async def test_a_counsellor_cannot_withdraw_another_offices_plan(
+    intake: IntakeApp, web: WebApp
+) -> None:
+    async with intake.client("oa-integration-office") as theirs:
+        body = sample_request(client_reference="oa-plan-1", municipality="09780139")
+        request_id = (await theirs.post("/requests", json=body)).json()["request_id"]
+        agencies = {"agency_ids": ["oa-mbe-immenstadt", "oa-mbe-sonthofen"]}
+        plan = await theirs.post(f"/requests/{request_id}/plans", json=agencies)
+        assert plan.status_code == 202, plan.text
+    counsellor = web.signed_in("berater", Role.COUNSELLOR, OFFICE)
+    try:
+        cancel = f"/office/plans/{plan.json()['plan_id']}/cancel"
+        refused = await counsellor.post(cancel, reason="other")
+        assert refused.status_code == 403, refused.text
+    finally:
+        await counsellor.http.aclose()
     assert intake.staged_events(subjects.CANCELLATION_REQUESTED) == []

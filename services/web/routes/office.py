@@ -99,12 +99,14 @@ async def show_request(
     request_id: str,
     sent: int = 0,
     warned: str = "",
+    plan_reason_missing: str = "",
 ) -> Response:
     office = _office(user)
     detail = await web.intake.get(office, f"/requests/{request_id}")
-    consent, sent_to = await asyncio.gather(
+    consent, sent_to, plans = await asyncio.gather(
         web.intake.get(office, f"/consents/{detail['consent_id']}/receipt", format="json"),
         web.intake.get(office, f"/requests/{request_id}/referrals"),
+        web.intake.get(office, f"/requests/{request_id}/plans"),
     )
     found: dict[str, Any] = {"suggestions": [], "excluded": []}
     if not detail["erased"] and not detail["consent_withdrawn_at"]:
@@ -120,6 +122,8 @@ async def show_request(
         excluded=found["excluded"],
         bridges=[(b, bridge_choice(b, already)) for b in found.get("bridges", [])],
         referrals=sent_to,
+        plans=plans,
+        plan_reason_missing=plan_reason_missing,
         already=already,
         sent=sent,
         warnings=[labels.WARNINGS[code] for code in warned.split(",") if code in labels.WARNINGS],
@@ -148,15 +152,27 @@ async def send_referrals(
         for agency in choice.split("+")
         if agency
     ]
-    if not chosen:
+    agencies = list(dict.fromkeys(chosen))
+    if not agencies:
         return RedirectResponse(f"/office/requests/{request_id}?sent=0", status_code=303)
-    for agency in dict.fromkeys(chosen):
-        await web.intake.post(
-            _office(user), f"/requests/{request_id}/referrals", {"agency_id": agency}
-        )
-    return RedirectResponse(
-        f"/office/requests/{request_id}?sent={len(set(chosen))}", status_code=303
-    )
+    if len(agencies) == 1:
+        one = {"agency_id": agencies[0]}
+        await web.intake.post(_office(user), f"/requests/{request_id}/referrals", one)
+    else:  # sent together: one plan, to all of them or to none
+        together = {"agency_ids": agencies}
+        await web.intake.post(_office(user), f"/requests/{request_id}/plans", together)
+    return RedirectResponse(f"/office/requests/{request_id}?sent={len(agencies)}", status_code=303)
+
+
+@router.post("/plans/{plan_id}/cancel", response_class=HTMLResponse)
+async def cancel_plan(web: WebDep, user: Counsellor, plan_id: str, form: CheckedForm) -> Response:
+    reason = str(form.get("reason") or "").strip()
+    plan = await web.intake.get(_office(user), f"/plans/{plan_id}")
+    target = f"/office/requests/{plan['request_id']}"
+    if reason not in REASONS_FOR["cancel"]:
+        return RedirectResponse(f"{target}?plan_reason_missing={plan_id}", status_code=303)
+    await web.intake.post(_office(user), f"/plans/{plan_id}/cancel", {"reason": reason})
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/referrals/{referral_id}", response_class=HTMLResponse)
