@@ -196,7 +196,9 @@ class Referral:
     offered_at: datetime | None = None
     deadline_stage: int = 0
     clock: Clock | None = None
-    """Set when the request is under a legal deadline: the moments of its deadline steps."""
+    """Set when the request is under a legal deadline: the moments of its deadline steps. A
+    reminder that would come no earlier than the escalation (an offer sent that close to the
+    deadline) is left out: the office is alerted at once instead."""
     changes: list[Change] = field(default_factory=list)
 
     def offer(self, now: datetime, clock: Clock | None = None) -> None:
@@ -255,11 +257,8 @@ class Referral:
         offer by the policy (none before the offer)."""
         if self.clock is not None:
             c = self.clock
-            return (
-                ("reminded", c.remind_at),
-                ("escalated", c.escalate_at),
-                ("expired", c.expire_at),
-            )
+            reminder = (("reminded", c.remind_at),) if c.remind_at < c.escalate_at else ()
+            return (*reminder, ("escalated", c.escalate_at), ("expired", c.expire_at))
         if self.offered_at is None:
             return ()
         return tuple((kind, self.offered_at + after) for kind, after in policy.steps())

@@ -144,13 +144,16 @@ class DeadlinePassed(LegalDeadlineRefused):
 
 
 @cache
-def _public_holidays(land: str) -> holidays.HolidayBase:
-    return holidays.country_holidays("DE", subdiv=land)
+def _public_holidays(land: str, year: int) -> frozenset[date]:
+    """The Land's public holidays of one year, as an immutable set. A `holidays` object fills
+    in each year when first asked, in shared state, so threads asking at once could lose a
+    holiday for good; each year here is made by its own object and then only read."""
+    return frozenset(holidays.country_holidays("DE", subdiv=land, years=year))
 
 
 def is_working_day(day: date, land: str) -> bool:
     """Neither Saturday, Sunday nor a public holiday of the whole Land."""
-    return day.weekday() < 5 and day not in _public_holidays(land)
+    return day.weekday() < 5 and day not in _public_holidays(land, day.year)
 
 
 def berlin_date(moment: datetime) -> date:

@@ -15,7 +15,7 @@ The others' work is kept: one bad message costs its batch a second pass, never i
 
 While a message is held, it is reported in progress to the server (JetStream's "+WPI") every
 `heartbeat` seconds, so that a consumer's ack_wait can be short: a message a killed process
-held is redelivered after ack_wait (1.5 s in infra/), not after a margin for the slowest
+held is redelivered after ack_wait (1 s in infra/), not after a margin for the slowest
 handler.
 """
 

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from jwcrypto import jwk
 
+from wegweiser.platform import files
+
 
 def generate_encryption_key() -> jwk.JWK:
     """A new X25519 key pair for receiving sealed data."""
@@ -82,7 +84,9 @@ def load_or_create(path: Path, make: Any) -> jwk.JWK:
     if not path.exists():
         write_once(path, make().export_private().encode())
     key = load(path)
-    write_once(public_path(path), json.dumps(public_dict(key)).encode())
+    public = public_path(path)
+    if not public.exists() or load(public).thumbprint() != key.thumbprint():
+        files.write_private(public, json.dumps(public_dict(key)))  # made anew with its key
     return key
 
 

@@ -14,7 +14,7 @@ the consumer's stream order, and it keeps it across instances and crashes with t
    (`num_ack_pending`) are all in its own hands: an old owner's finish and ack them, a dead
    owner's come again after ack_wait, to the new owner, since it alone is pinned.
 3. **In stream order, whatever arrived.** Redeliveries and new messages can arrive in any
-   order; the owner handles everything it holds sorted by stream sequence, in one batch.
+   order; the owner handles what it holds sorted by stream sequence, a batch at a time.
 
 Each held message is reported in progress while it waits and while it is handled, so a
 living owner keeps what it holds. See infra/CLUSTER.md, "Order and ownership".

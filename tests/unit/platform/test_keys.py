@@ -32,3 +32,12 @@ def test_instances_that_make_a_key_at_once_all_keep_the_first_written(tmp_path: 
         "token-signing.jwk",
         "token-signing.pub.jwk",
     ]  # nothing left aside
+
+
+def test_a_key_made_anew_gets_its_own_public_half_beside_it(tmp_path: Path) -> None:
+    path = tmp_path / "office" / "lup-integration-office.jwk"
+    first = keys.load_or_create(path, keys.generate_signing_key)
+    path.unlink()  # the administrator removes the private key to have a new one made
+    second = keys.load_or_create(path, keys.generate_signing_key)
+    assert second.thumbprint() != first.thumbprint()
+    assert keys.load(keys.public_path(path)).thumbprint() == second.thumbprint()

@@ -148,3 +148,11 @@ def test_the_office_is_alerted_from_the_third_working_day_before_until_the_deadl
     assert needs_another_agency(deadline, policy, after, accepted=False)
     assert not needs_another_agency(deadline, policy, after, accepted=True)
     assert not needs_another_agency(deadline, policy, past, accepted=False)
+
+
+def test_an_offer_sent_after_the_alert_is_escalated_at_once_without_a_reminder() -> None:
+    referral = Referral("r1", "q1", "agency-a", "office-1", "c1")
+    referral.offer(SENT, Clock(SENT, SENT, EXPIRE))  # as count_back places it: urgent at once
+    referral.check_deadlines(SENT, LONG)
+    assert [c.kind for c in referral.changes] == ["offered", "escalated"]
+    assert referral.next_deadline(LONG) == EXPIRE

@@ -28,6 +28,7 @@ from services.referral.legal_deadline import (
     UnknownLand,
     berlin_date,
     count_back,
+    is_working_day,
     legal_deadline,
 )
 
@@ -313,3 +314,32 @@ def test_a_computed_deadline_is_the_first_working_day_from_the_naive_end(kind, l
     assert deadline.ends_on >= naive
     skipped = (naive + timedelta(days=n) for n in range((deadline.ends_on - naive).days))
     assert not any(working(day, land) for day in skipped)
+
+
+def test_threads_asking_for_holidays_at_once_all_get_every_holiday() -> None:
+    """The `holidays` package fills a year in on first use, in shared state: threads asking
+    at once once lost holidays for good. Each year is now made apart and only read."""
+    import sys
+    import threading
+
+    from services.referral import legal_deadline as module
+
+    days = [date(2027, 1, 1), date(2028, 10, 31), date(2028, 4, 17), date(2029, 10, 3)]
+
+    def ask(into: list[list[bool]]) -> None:
+        into.append([is_working_day(d, "MV") for d in days])
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: the race, when there is one, shows
+    try:
+        for _trial in range(5):  # each from a fresh cache
+            module._public_holidays.cache_clear()
+            seen: list[list[bool]] = []
+            threads = [threading.Thread(target=ask, args=(seen,)) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert seen == [[False, False, False, False]] * 8
+    finally:
+        sys.setswitchinterval(old)
