@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
+from functools import partial
 
 import nats.errors
 import structlog
@@ -65,6 +66,7 @@ class OwnedPull:
         settle: float = 0.05,
         stand_back: Callable[[], bool] | None = None,
         rest: float = 3.0,
+        elsewhere: Callable[[bytes], bool] | None = None,
     ) -> None:
         """`batch`: most messages in one batch. `room`: most messages to hold (the consumer's
         max_ack_pending, which bounds what the server hands out): what a pull asks for, so
@@ -72,7 +74,10 @@ class OwnedPull:
         predecessor's in one pull. `heartbeat`: how often a held message is reported in progress.
         `prefix`: where this principal reaches JetStream's API (`connect.jetstream_options`).
         `settle`: how long to wait before asking the server again whether an old owner still
-        holds messages. `stand_back`: for a consumer another instance should rather own (see
+        holds messages. `elsewhere`: for a partition, whether a message (its data) is another
+        partition's to handle: such a message is acknowledged as it arrives and never held,
+        so that it is neither reported in progress nor carried through a batch.
+        `stand_back`: for a consumer another instance should rather own (see
         infra/CLUSTER.md): asked every `rest` seconds while we own it; when it says yes and
         another instance waits, we step aside (`_step_aside`)."""
         self._nc, self._js, self.durable = nc, js, durable
@@ -93,6 +98,7 @@ class OwnedPull:
         """True once the consumer had no message out with anyone but us under `pin`."""
         self.takeovers = 0
         self._stand_back, self._rest = stand_back, rest
+        self._elsewhere = elsewhere
         self._resting_until = 0.0
         self._abandoned: str | None = None
         """The pin we asked the server to take from us: never taken up again."""
@@ -159,8 +165,12 @@ class OwnedPull:
             self.pin, self._clear = pin, False
             self.takeovers += 1
             log.info("consumer.pinned", durable=self.durable)
-        self._held[msg.metadata.sequence.stream] = (msg, time.monotonic())
-        self._arrived.set()
+        if self._elsewhere is not None and self._elsewhere(msg.data):
+            with suppress(Exception):  # unacknowledged, it comes again and is acked then
+                await msg.ack()
+        else:
+            self._held[msg.metadata.sequence.stream] = (msg, time.monotonic())
+            self._arrived.set()
         self._owed -= 1
         if self._owed <= 0:  # a pull that got all it asked for ends without a status
             self._answered.set()
@@ -293,8 +303,8 @@ async def own(
     stands back from the others once it owns more than its share and another instance
     waits, so that the partitions spread over the instances and move back after a restart.
 
-    Each partition handles the messages whose key is its own (`ConsumerSpec.handles`) in one
-    batch, through `edge`, and acks the others unhandled."""
+    Each partition handles the messages whose key is its own (`ConsumerSpec.handles`) in
+    batches, through `edge`; the others it acknowledges as they arrive, unhandled."""
     which, count = instance
     share = math.ceil(len(specs) / count)
     pulls: list[OwnedPull] = []
@@ -313,6 +323,7 @@ async def own(
             prefix,
             stand_back=None if spec.partition % count == (which - 1) % count else crowded,
             rest=2 * (spec.owner_timeout or 1.0),
+            elsewhere=None if spec.partitions == 1 else partial(_elsewhere, spec),
         )
         for spec in specs
     ]
@@ -323,19 +334,17 @@ async def own(
                 await handle(spec, pull, msgs)
 
     async def handle(spec: ConsumerSpec, pull: OwnedPull, msgs: list[Msg]) -> None:
-        mine = msgs if spec.partitions == 1 else [m for m in msgs if spec.handles(key_of(m.data))]
-        if mine:
-            await edge.handle_batch(spec.group, [work(m) for m in mine], committed)
-        if len(mine) < len(msgs):
-            taken = {id(m) for m in mine}
-            for msg in msgs:
-                if id(msg) not in taken:  # another partition's: it handles it
-                    await msg.ack()
+        await edge.handle_batch(spec.group, [work(m) for m in msgs], committed)
         pull.done(msgs)
 
     async with asyncio.TaskGroup() as group:  # one partition failing stops them all
         for spec, pull in zip(specs, pulls, strict=True):
             group.create_task(partition(spec, pull))
+
+
+def _elsewhere(spec: ConsumerSpec, data: bytes) -> bool:
+    """Whether a message of this partition's consumer has a key another partition handles."""
+    return not spec.handles(key_of(data))
 
 
 async def fetch(
