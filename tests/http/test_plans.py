@@ -30,6 +30,16 @@ async def recorded(office: httpx.AsyncClient) -> str:
     return str(made.json()["request_id"])
 
 
+async def planned(office: httpx.AsyncClient) -> dict:
+    """A request of the office sent to both migration counselling agencies as one plan."""
+    request_id = await recorded(office)
+    sent = await office.post(
+        f"/requests/{request_id}/plans", json={"agency_ids": [LUDWIGSLUST, PARCHIM]}
+    )
+    assert sent.status_code == 202, sent.text
+    return dict(sent.json())
+
+
 def project(intake: IntakeApp, referral: dict, change: type, status: ReferralStatus, **said):
     event = change(
         referral_id=referral["referral_id"],
@@ -89,12 +99,7 @@ async def test_a_plan_that_cannot_go_to_every_agency_goes_to_none(
 async def test_cancelling_a_plan_withdraws_its_open_referrals_and_leaves_the_ended(
     intake: IntakeApp, office: httpx.AsyncClient
 ) -> None:
-    request_id = await recorded(office)
-    plan = (
-        await office.post(
-            f"/requests/{request_id}/plans", json={"agency_ids": [LUDWIGSLUST, PARCHIM]}
-        )
-    ).json()
+    plan = await planned(office)
     first, second = plan["referrals"]
     project(intake, first, ReferralRejected, ReferralStatus.REJECTED, reason=ReasonCode.NO_CAPACITY)
     cancelled = await office.post(f"/plans/{plan['plan_id']}/cancel", json={"reason": "other"})
@@ -109,12 +114,7 @@ async def test_cancelling_a_plan_withdraws_its_open_referrals_and_leaves_the_end
 async def test_a_plan_cannot_be_cancelled_without_a_reason_that_fits(
     intake: IntakeApp, office: httpx.AsyncClient
 ) -> None:
-    request_id = await recorded(office)
-    plan = (
-        await office.post(
-            f"/requests/{request_id}/plans", json={"agency_ids": [LUDWIGSLUST, PARCHIM]}
-        )
-    ).json()
+    plan = await planned(office)
     refused = await office.post(f"/plans/{plan['plan_id']}/cancel", json={"reason": "completed"})
     assert refused.status_code == 422, refused.text
     assert intake.staged_events(subjects.CANCELLATION_REQUESTED) == []
