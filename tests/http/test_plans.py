@@ -170,3 +170,21 @@ async def test_a_counsellor_cannot_withdraw_another_offices_plan(
     finally:
         await counsellor.http.aclose()
     assert intake.staged_events(subjects.CANCELLATION_REQUESTED) == []
+
+
+async def test_only_a_counsellor_signed_in_reaches_the_plan_withdrawal(
+    intake: IntakeApp, office: httpx.AsyncClient, web: WebApp
+) -> None:
+    plan = await planned(office)
+    cancel = f"/office/plans/{plan['plan_id']}/cancel"
+    async with web.anonymous() as anonymous:
+        nobody = await anonymous.post(cancel, data={"reason": "other"})
+    assert nobody.status_code == 303  # to sign in first
+    assert nobody.headers["location"].startswith("/login?next=")
+    ombudsperson = web.signed_in("ombud", Role.OMBUDSPERSON)
+    try:
+        refused = await ombudsperson.post(cancel, reason="other")
+        assert refused.status_code == 403, refused.text
+    finally:
+        await ombudsperson.http.aclose()
+    assert intake.staged_events(subjects.CANCELLATION_REQUESTED) == []

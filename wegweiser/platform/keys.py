@@ -41,15 +41,6 @@ def from_dict(data: dict[str, Any]) -> jwk.JWK:
     return jwk.JWK(**data)
 
 
-def write_private(path: Path, key: jwk.JWK) -> None:
-    """Write a private key readable only by its owner, and its public half beside it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(key.export_private())
-    public_path(path).write_text(json.dumps(public_dict(key)))
-
-
 def public_path(private: Path) -> Path:
     return private.with_name(private.name.removesuffix(".jwk") + ".pub.jwk")
 

@@ -167,12 +167,12 @@ async def send_referrals(
 @router.post("/plans/{plan_id}/cancel", response_class=HTMLResponse)
 async def cancel_plan(web: WebDep, user: Counsellor, plan_id: str, form: CheckedForm) -> Response:
     reason = str(form.get("reason") or "").strip()
-    plan = await web.intake.get(_office(user), f"/plans/{plan_id}")
-    target = f"/office/requests/{plan['request_id']}"
-    if reason not in REASONS_FOR["cancel"]:
-        return RedirectResponse(f"{target}?plan_reason_missing={plan_id}", status_code=303)
-    await web.intake.post(_office(user), f"/plans/{plan_id}/cancel", {"reason": reason})
-    return RedirectResponse(target, status_code=303)
+    if reason not in REASONS_FOR["cancel"]:  # asked for at its field, on the request's page
+        plan = await web.intake.get(_office(user), f"/plans/{plan_id}")
+        target = f"/office/requests/{plan['request_id']}?plan_reason_missing={plan_id}"
+        return RedirectResponse(target, status_code=303)
+    plan = await web.intake.post(_office(user), f"/plans/{plan_id}/cancel", {"reason": reason})
+    return RedirectResponse(f"/office/requests/{plan['request_id']}", status_code=303)
 
 
 @router.get("/referrals/{referral_id}", response_class=HTMLResponse)
