@@ -37,6 +37,9 @@ CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(events.PersonLinkIssued, "ww.intake.person-link.issued", "intake", "audit"),
     EventSpec(events.ReferralRequested, "ww.intake.referral.requested", "intake", "referral"),
     EventSpec(
+        events.ReferralForwardRefused, "ww.intake.referral.forward-refused", "intake", "referral"
+    ),
+    EventSpec(
         events.ReferralCancellationRequested,
         "ww.intake.referral.cancellation-requested",
         "intake",
@@ -60,6 +63,8 @@ CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(events.ReferralCompleted, f"{R}.completed", "referral", "intake"),
     EventSpec(events.ReferralFailed, f"{R}.failed", "referral", "intake"),
     EventSpec(events.ReferralCancelled, f"{R}.cancelled", "referral", "agency, intake"),
+    EventSpec(events.ReferralForwardRequested, f"{R}.forward-requested", "referral", "intake"),
+    EventSpec(events.ReferralForwarded, f"{R}.forwarded", "referral", "agency, intake"),
     EventSpec(events.AcknowledgementReminded, f"{R}.reminded", "referral", "agency, intake"),
     EventSpec(events.ReferralEscalated, f"{R}.escalated", "referral", "intake"),
     EventSpec(events.ReferralExpired, f"{R}.expired", "referral", "agency, intake"),

@@ -289,10 +289,20 @@ class PersonLinkIssued(Payload):
     issued_at: AwareDatetime
 
 
-class ReferralRequested(Payload):
-    """The office asks the referral service to offer a request to one agency."""
+class Forwarding(Contract):
+    """The referral a forwarded one continues (FHIR: the new Task is `partOf` it), and the
+    forwarding agency's reason: the referral service closes that one as forwarded."""
 
-    event_type = "de.wegweiser.intake.referral.requested.v5"
+    referral_id: Id
+    agency_id: AgencyId
+    reason: ReasonCode
+
+
+class ReferralRequested(Payload):
+    """The office asks the referral service to offer a request to one agency, or intake does
+    for an agency that forwarded its referral (`forwarded_from`)."""
+
+    event_type = "de.wegweiser.intake.referral.requested.v6"
     referral_id: Id
     request_id: Id
     office_id: Id
@@ -304,6 +314,24 @@ class ReferralRequested(Payload):
         default=None,
         description="the request's legal deadline: the offer's clock counts back from it",
     )
+    forwarded_from: Forwarding | None = Field(
+        default=None, description="the referral this one continues, forwarded by its agency"
+    )
+
+
+class ReferralForwardRefused(Payload):
+    """Intake could not forward a referral as its agency asked (the consent does not cover
+    the agency, it is unknown or cannot be sealed to): the referral service tells the agency,
+    the office sees why in the referral's trail."""
+
+    event_type = "de.wegweiser.intake.referral.forward-refused.v1"
+    referral_id: Id
+    agency_id: AgencyId
+    forward_to: str = Field(min_length=1, max_length=64)
+    answer_id: Id = Field(description="the event id of the agency's answer that asked for it")
+    code: str = Field(min_length=1, max_length=80)
+    message: str = Field(min_length=1, max_length=500)
+    refused_at: AwareDatetime
 
 
 class ReferralCancellationRequested(Payload):
@@ -321,13 +349,16 @@ class AgencyAnswer(Payload):
     """An agency's answer to a referral it received: why, by a code (see REASONS_FOR), what
     came of it on completion, and a comment sealed to the office."""
 
-    event_type = "de.wegweiser.agency.answer.v2"
+    event_type = "de.wegweiser.agency.answer.v3"
     referral_id: Id
     agency_id: AgencyId
     action: AgencyAction
     reason: ReasonCode | None = None
     outcome: Outcome | None = None
     comment: SealedNote | None = None
+    forward_to: AgencyId | None = Field(
+        default=None, description="on 'forward': the agency the referral is to go to"
+    )
 
 
 class AgencyCapacityUpdated(Payload):
@@ -452,6 +483,22 @@ class ReferralCancelled(ReferralChange):
     event_type = "de.wegweiser.referral.cancelled.v2"
 
 
+class ReferralForwardRequested(ReferralChange):
+    """The agency asked to forward the referral to another agency (its state stays as it is
+    until intake has sealed the case afresh to that agency and the new referral is offered)."""
+
+    event_type = "de.wegweiser.referral.forward-requested.v1"
+    forward_to: AgencyId
+
+
+class ReferralForwarded(ReferralChange):
+    """The referral closed as forwarded: `forwarded_to` is the new referral, to `forward_to`."""
+
+    event_type = "de.wegweiser.referral.forwarded.v1"
+    forward_to: AgencyId
+    forwarded_to: Id
+
+
 class AcknowledgementReminded(ReferralChange):
     """The agency has not acknowledged in time: first reminder."""
 
@@ -459,9 +506,11 @@ class AcknowledgementReminded(ReferralChange):
 
 
 class ReferralEscalated(ReferralChange):
-    """Still no acknowledgement: the office is alerted."""
+    """Still no acknowledgement: the office is alerted; `urgent` when the referral races a
+    legal deadline and only the alert margin is left (the office must find another agency)."""
 
-    event_type = "de.wegweiser.referral.escalated.v2"
+    event_type = "de.wegweiser.referral.escalated.v3"
+    urgent: bool = False
 
 
 class ReferralExpired(ReferralChange):

@@ -43,6 +43,7 @@ CONSENT_WITHDRAWN = "ww.intake.consent.withdrawn"
 PERSON_LINK_ISSUED = "ww.intake.person-link.issued"
 REFERRAL_REQUESTED = "ww.intake.referral.requested"
 CANCELLATION_REQUESTED = "ww.intake.referral.cancellation-requested"
+FORWARD_REFUSED = "ww.intake.referral.forward-refused"
 
 ALL_REFERRAL_EVENTS = "ww.referral.>"
 ALL_ANSWERS = "ww.answer.>"
@@ -99,9 +100,14 @@ def matches(pattern: str, subject: str) -> bool:
     return len(p) == len(s)
 
 
+def is_token(value: str) -> bool:
+    """Whether `value` is safe as one subject token (the form of every agency id)."""
+    return _TOKEN.match(value) is not None
+
+
 def token(value: str) -> str:
     """Return `value` if it is safe as one subject token (agency ids are), else raise."""
-    if not _TOKEN.match(value):
+    if not is_token(value):
         raise ValueError(f"{value!r} is not a valid subject token (a-z, 0-9, '-')")
     return value
 

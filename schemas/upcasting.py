@@ -81,6 +81,10 @@ CHANGE_KINDS = (
 
 UPCASTERS: dict[str, tuple[str, Callable[[Json], Json]]] = {
     "de.wegweiser.agency.answer.v1": ("de.wegweiser.agency.answer.v2", _answer_v1),
+    # before escalations said whether they were the urgent alert before a legal deadline
+    "de.wegweiser.referral.escalated.v2": ("de.wegweiser.referral.escalated.v3", dict),
+    # before an agency could forward (nothing to forward to)
+    "de.wegweiser.agency.answer.v2": ("de.wegweiser.agency.answer.v3", dict),
     "de.wegweiser.intake.referral.cancellation-requested.v1": (
         "de.wegweiser.intake.referral.cancellation-requested.v2",
         _cancellation_v1,
@@ -100,6 +104,11 @@ UPCASTERS: dict[str, tuple[str, Callable[[Json], Json]]] = {
     # before a request could be under a legal deadline (none: the ordinary clock)
     "de.wegweiser.intake.referral.requested.v4": (
         "de.wegweiser.intake.referral.requested.v5",
+        dict,
+    ),
+    # before agencies forwarded: every request came from an office
+    "de.wegweiser.intake.referral.requested.v5": (
+        "de.wegweiser.intake.referral.requested.v6",
         dict,
     ),
     **{

@@ -199,6 +199,9 @@ class ReferralStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    FORWARDED = "forwarded"
+    """Closed: the agency passed the referral on to another agency, which got a referral of
+    its own (FHIR has no such state: a Task `completed`, with the new Task `partOf` it)."""
 
 
 CLOSED_STATES = frozenset(
@@ -207,6 +210,7 @@ CLOSED_STATES = frozenset(
         ReferralStatus.COMPLETED,
         ReferralStatus.FAILED,
         ReferralStatus.CANCELLED,
+        ReferralStatus.FORWARDED,
     }
 )
 """The states a referral ends in: nothing moves it on (but deletion after a withdrawal); the
@@ -229,10 +233,13 @@ class AgencyAction(StrEnum):
     RESUME = "resume"
     COMPLETE = "complete"
     FAIL = "fail"
+    FORWARD = "forward"
     CONFIRM_DELETION = "confirm-deletion"
 
 
-REASONED_ANSWERS = frozenset({AgencyAction.REJECT, AgencyAction.HOLD, AgencyAction.FAIL})
+REASONED_ANSWERS = frozenset(
+    {AgencyAction.REJECT, AgencyAction.HOLD, AgencyAction.FAIL, AgencyAction.FORWARD}
+)
 """The answers an agency must give a reason for (the referral service refuses them without
 one; the agency SDK refuses to send them without one)."""
 
@@ -279,6 +286,15 @@ REASONS_FOR: dict[str, frozenset[ReasonCode]] = {
     ),
     AgencyAction.FAIL: _EVERY_ANSWER - {ReasonCode.DUPLICATE, ReasonCode.SENT_IN_ERROR},
     AgencyAction.COMPLETE: _EVERY_ANSWER - {ReasonCode.DUPLICATE, ReasonCode.SENT_IN_ERROR},
+    AgencyAction.FORWARD: frozenset(
+        {
+            ReasonCode.NO_CAPACITY,
+            ReasonCode.NOT_ELIGIBLE,
+            ReasonCode.OUT_OF_AREA,
+            ReasonCode.LANGUAGE_NOT_OFFERED,
+            ReasonCode.OTHER,
+        }
+    ),
     "cancel": frozenset(
         {
             ReasonCode.PERSON_DECLINED,

@@ -196,6 +196,13 @@ class Settings(BaseSettings):
         default=1, ge=1, le=8, description="how many processes `wegweiser up` runs per service"
     )
     deadline_check_every: float = 5.0
+    follow_up_every: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how often intake looks for forwards that agencies asked for and urgent "
+        "alerts to re-offer that it has not yet decided (seconds)",
+    )
     inbox_keep: timedelta = Field(
         default=timedelta(days=30),
         description="how long a service remembers an event it processed, to recognise it if "

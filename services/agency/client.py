@@ -65,23 +65,33 @@ class Answer:
     action: AgencyAction
     reason: ReasonCode | None = None
     outcome: Outcome | None = None
+    forward_to: str | None = None
 
 
 def checked_answer(
     action: AgencyAction | str,
     reason: ReasonCode | str | None = None,
     outcome: Outcome | str | None = None,
+    forward_to: str | None = None,
 ) -> Answer:
     """The answer, if it can be sent as it is: a known action, with a reason code where the
-    referral service requires one and one that fits the action, and an outcome on completion
-    (the one rule: schemas.vocabulary.reason_problem)."""
+    referral service requires one and one that fits the action, an outcome on completion
+    (the one rule: schemas.vocabulary.reason_problem), and on a forward the agency to go to
+    (whether the consent covers it, only intake can tell: that refusal comes back)."""
     known = _one_of(AgencyAction, action, "action")
     code = _one_of(ReasonCode, reason, "reason") if reason and reason.strip() else None
     result = _one_of(Outcome, outcome, "outcome") if outcome and outcome.strip() else None
     problem = reason_problem(known, code, result)
     if problem is not None:
         raise AnswerInvalid(problem[1])
-    return Answer(known, code, result)
+    target = forward_to.strip() if forward_to and forward_to.strip() else None
+    if known is AgencyAction.FORWARD and target is None:
+        raise AnswerInvalid("'forward' needs the agency to forward to")
+    if known is not AgencyAction.FORWARD and target is not None:
+        raise AnswerInvalid(f"only 'forward' names an agency, not '{known}'")
+    if target is not None and not subjects.is_token(target):
+        raise AnswerInvalid(f"{target!r} is no agency id")
+    return Answer(known, code, result, target)
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -319,6 +329,30 @@ class AgencyClient:
             referral_id, AgencyAction.CONFIRM_DELETION, answer_id=f"deleted-{referral_id}"
         )
 
+    async def forward(
+        self,
+        referral_id: str,
+        to: str,
+        reason: ReasonCode | str,
+        *,
+        comment: str | None = None,
+        office: str | None = None,
+        answer_id: str | None = None,
+    ) -> str:
+        """Pass the referral on to agency `to`, which can help where this one cannot (a
+        reason code says why not; `comment` and `office` as in `answer`). Intake seals the
+        case afresh to that agency if the consent covers it; then this referral ends as
+        `forwarded`, else a refusal says why."""
+        return await self.answer(
+            referral_id,
+            AgencyAction.FORWARD,
+            reason,
+            answer_id,
+            comment=comment,
+            office=office,
+            forward_to=to,
+        )
+
     async def answer(
         self,
         referral_id: str,
@@ -329,14 +363,16 @@ class AgencyClient:
         outcome: Outcome | str | None = None,
         comment: str | None = None,
         office: str | None = None,
+        forward_to: str | None = None,
     ) -> str:
         """Publish an answer; retried with the same id, so it counts once. `reason`: a code
         (schemas.vocabulary.REASONS_FOR); `outcome`: on completion; `comment`: free text for
         the office, sealed to `office` (the offer's `office_id`; needed only when this agency
-        knows several offices' keys). `answer_id`: the caller's own key for this answer (an
-        answer given twice under one key counts once). Returns the event id. `AnswerInvalid`,
-        and nothing sent, for an answer the referral service would refuse for its form."""
-        checked = checked_answer(action, reason, outcome)
+        knows several offices' keys); `forward_to`: on `forward`, the agency the referral is
+        to go to. `answer_id`: the caller's own key for this answer (an answer given twice
+        under one key counts once). Returns the event id. `AnswerInvalid`, and nothing sent,
+        for an answer the referral service would refuse for its form."""
+        checked = checked_answer(action, reason, outcome, forward_to)
         data = AgencyAnswer(
             referral_id=referral_id,
             agency_id=self.agency_id,
@@ -344,6 +380,7 @@ class AgencyClient:
             reason=checked.reason,
             outcome=checked.outcome,
             comment=None if comment is None else self._seal(comment, referral_id, office),
+            forward_to=checked.forward_to,
         )
         event = new_event(
             data,

@@ -177,6 +177,11 @@ DATA: dict[str, Check] = {
     "keys_ended": count,
     "revoked_at": matching(TIME),
     "issued_at": matching(TIME),
+    "forward_to": matching(TOKEN),  # an agency id: whom an agency forwards to
+    "forwarded_to": ID,
+    "answer_id": ID,
+    "refused_at": matching(TIME),
+    "urgent": flag,
 }
 """Every data field the log keeps (anything else is left out), with its form."""
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from services.audit import forms
 
-NESTED = ("case", "consent", "terms", "comment")  # a comment: its kids and ciphertext's hash
+NESTED = ("case", "consent", "terms", "comment", "forwarded_from")
+"""Objects kept field by field (a comment: its kids and its ciphertext's hash)."""
 REDACTED_TEXT = ("message",)  # free text: kept as "given or not"
 
 

@@ -25,6 +25,8 @@ def trail(entries: list[bytes]) -> list[dict[str, Any]]:
                 "agency": data.get("agency_id"),
                 "consent": consent,
                 "ciphertext_sha256": (data.get("case") or {}).get("ciphertext_sha256"),
+                "forwarded_to": data.get("forwarded_to"),
+                "forwarded_from": (data.get("forwarded_from") or {}).get("referral_id"),
             }
         )
     return rows

@@ -217,6 +217,7 @@ STATES = {
     ReferralStatus.COMPLETED: "finished",
     ReferralStatus.FAILED: "could not be finished",
     ReferralStatus.CANCELLED: "withdrawn",
+    ReferralStatus.FORWARDED: "passed on to another agency that can help you better",
 }
 """A referral's state in plain words, as the person's page says it."""
 DELETIONS = {

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from schemas.envelope import answer_event_id
-from schemas.events import Comment, SealedNote
+from schemas.events import AgencyId, Comment, SealedNote
 from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, reason_problem
 from services.gateway.handlers import stage_answer
 from services.gateway.store import AnswerRow, CallbackRow
@@ -46,12 +46,21 @@ class AnswerTerms(BaseModel):
     action: AgencyAction
     reason: ReasonCode | None = None
     outcome: Outcome | None = None
+    forward_to: AgencyId | None = Field(
+        default=None, description="on 'forward': the agency the referral is to go to"
+    )
 
     @model_validator(mode="after")
     def _fits(self) -> AnswerTerms:
         problem = reason_problem(self.action, self.reason, self.outcome)
         if problem is not None:
             raise ValueError(problem[1])
+        if (self.action is AgencyAction.FORWARD) != (self.forward_to is not None):
+            raise ValueError(
+                "'forward' needs the agency to forward to"
+                if self.forward_to is None
+                else f"only 'forward' names an agency, not '{self.action}'"
+            )
         return self
 
 
@@ -71,6 +80,7 @@ class CallbackAnswer(AnswerTerms):
 
     def digest(self) -> str:
         said = [self.referral_id, self.action.value, self.reason, self.outcome, self.comment]
+        said += [self.forward_to] if self.forward_to else []  # as before forwarding otherwise
         return hashlib.sha256(json.dumps(said).encode()).hexdigest()
 
 
@@ -156,5 +166,6 @@ def take(
         reason=answer.reason,
         outcome=answer.outcome,
         comment=comment,
+        forward_to=answer.forward_to,
     )
     return Taken(event_id, first=True)

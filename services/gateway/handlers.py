@@ -97,6 +97,7 @@ def stage_answer(
     reason: ReasonCode | None = None,
     outcome: Outcome | None = None,
     comment: SealedNote | None = None,
+    forward_to: str | None = None,
 ) -> str:
     """The agency's answer, as its own event, published through the outbox (a comment
     already sealed to the office: it never rests here in clear)."""
@@ -107,6 +108,7 @@ def stage_answer(
         reason=reason,
         outcome=outcome,
         comment=comment,
+        forward_to=forward_to,
     )
     event = new_event(data, source=f"/wegweiser/gateway/{agency_id}", subject=referral_id)
     if answer_id:

@@ -31,8 +31,8 @@ PORTAL_ACTIONS = (
     ("accept", "Annehmen / accept"),
     ("confirm-deletion", "Daten gelöscht / data deleted"),
 )
-"""The answers the portal offers as one button; reject and complete have forms of their own
-(a reason code, an outcome, a comment)."""
+"""The answers the portal offers as one button; reject, complete and forward have forms of
+their own (a reason code, an outcome, the agency to forward to, a comment)."""
 HERE = Path(__file__).parent
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -109,6 +109,7 @@ def create_app(
             actions=PORTAL_ACTIONS,
             reject_reasons=sorted(REASONS_FOR[AgencyAction.REJECT]),
             complete_reasons=sorted(REASONS_FOR[AgencyAction.COMPLETE]),
+            forward_reasons=sorted(REASONS_FOR[AgencyAction.FORWARD]),
             outcomes=list(Outcome),
         )
         return HTMLResponse(html)
@@ -121,6 +122,7 @@ def create_app(
         reason: Annotated[str | None, Form()] = None,
         outcome: Annotated[str | None, Form()] = None,
         comment: Annotated[str | None, Form(max_length=2000)] = None,
+        forward_to: Annotated[str | None, Form(max_length=64)] = None,
     ) -> Any:
         found = await run(lambda s: _session_case(s, request.cookies.get(COOKIE), now()))
         if found is None:
@@ -130,7 +132,10 @@ def create_app(
             return HTMLResponse(_page("the form is out of date: reload the page"), 403)
         try:
             answer = callbacks.AnswerTerms(
-                action=action, reason=reason or None, outcome=outcome or None
+                action=action,
+                reason=reason or None,
+                outcome=outcome or None,
+                forward_to=(forward_to or "").strip() or None,
             )
         except ValidationError as exc:
             return HTMLResponse(_page(describe(exc)), 422)
@@ -150,6 +155,7 @@ def create_app(
                 reason=answer.reason,
                 outcome=answer.outcome,
                 comment=note,
+                forward_to=answer.forward_to,
             )
         )
         return RedirectResponse(f"/portal/case?done={chosen.value}", status_code=303)

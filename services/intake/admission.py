@@ -10,6 +10,9 @@ knows of its place and its recipients. Pure: the directory's answers are handed 
 - A consent recipient naming an agency the directory does not know is refused.
 - A legal deadline is counted by the referral service's rules (`legal_deadline`); one that
   has passed, or dates that cannot be, are refused.
+- Automatic re-offer is allowed only under a legal deadline (its alert is what sets it off)
+  and where the consent names a kind of agency (the next agency of that kind is covered as
+  the first was; a consent naming agencies one by one leaves the choice to the office).
 """
 
 from __future__ import annotations
@@ -102,6 +105,31 @@ def admit(
             )
         )
     return warnings
+
+
+def auto_reoffer(wanted: bool, under_deadline: bool, kinds_named: bool) -> None:
+    """Refuse automatic re-offer where it cannot apply (Inadmissible, with its code)."""
+    if wanted and not under_deadline:
+        raise Inadmissible(
+            [
+                Problem(
+                    ("auto_reoffer",),
+                    "auto-reoffer.no-deadline",
+                    "automatic re-offer needs a legal deadline: its alert sets it off",
+                )
+            ]
+        )
+    if wanted and not kinds_named:
+        raise Inadmissible(
+            [
+                Problem(
+                    ("auto_reoffer",),
+                    "auto-reoffer.no-kind",
+                    "automatic re-offer needs a consent that names a kind of agency: one that "
+                    "names agencies one by one leaves the choice of the next to the office",
+                )
+            ]
+        )
 
 
 def legal_deadline(

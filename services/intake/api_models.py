@@ -133,6 +133,13 @@ class RequestCreate(Strict):
         description="the offers' clock counts back from it; its kind is sent only to agencies "
         "the consent releases `residence-status` to",
     )
+    auto_reoffer: bool = Field(
+        default=False,
+        description="under a legal deadline, with a consent that names a kind of agency: when "
+        "the office is alerted that no agency has accepted, intake offers the request to the "
+        "next fitting agency of the kind the alerted referral went to, on its own (recorded "
+        "as `requested-automatically`)",
+    )
     consent: ConsentIn
 
     @model_validator(mode="after")
@@ -182,6 +189,7 @@ class RequestDetail(BaseModel):
     contact: Contact | None = None
     residence: Residence | None = None
     legal_deadline: LegalDeadline | None = None
+    auto_reoffer: bool = False
     needs_another_agency: bool = Field(
         default=False,
         description="under a legal deadline: its alert has come (legal_alert_margin working "
@@ -280,6 +288,12 @@ class ReferralPublic(BaseModel):
     legal_deadline_ends_on: date | None = Field(
         default=None, description="the day the request's legal deadline ends, if it is under one"
     )
+    forwarded_from: str | None = Field(
+        default=None, description="the referral whose agency forwarded the request to this one"
+    )
+    forwarded_to: str | None = Field(
+        default=None, description="the referral this one's agency forwarded the request to"
+    )
     trail: list[TrailItem] = Field(default_factory=list)
 
 
@@ -320,6 +334,12 @@ class SuggestionsPublic(BaseModel):
         default_factory=list,
         description="when no suggestion speaks the person's languages: agencies that fit "
         "but for the language, each with an interpreting service (`interpreter`) to send too",
+    )
+    next_to_try: list[str] = Field(
+        default_factory=list,
+        description="the agencies to try next, best first: suggested, covered by the consent "
+        "and never sent this request (what the office is offered, one action each, when a "
+        "legal deadline comes close and no agency has accepted)",
     )
 
 

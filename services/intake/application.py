@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Protocol
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from schemas.events import ConsentTerms
@@ -29,7 +31,17 @@ from schemas.queries import (
 from schemas.vocabulary import Need, ReasonCode, ReferralStatus, WithdrawnBy
 from services.consent.rules import covers_recipient
 from services.consent.texts import PersonLanguage
-from services.intake import access, admission, case, commands, person, receipt, views
+from services.intake import (
+    access,
+    admission,
+    case,
+    commands,
+    forwarding,
+    person,
+    receipt,
+    reoffer,
+    views,
+)
 from services.intake.api_models import (
     CommentPublic,
     PersonData,
@@ -51,6 +63,7 @@ from services.intake.api_models import (
 from services.intake.directory_client import DirectoryUnavailable
 from services.intake.office import Forbidden, Office
 from services.intake.store import PersonLink, PlanRow, ReferralView, TrailEntry
+from services.intake.vault import PersonErased
 from services.referral.legal_deadline import LegalClockPolicy
 from wegweiser.platform.db import Database, as_utc
 
@@ -127,6 +140,8 @@ class Intake:
             deadline = admission.legal_deadline(
                 given.kind, given.land, datetime.now(UTC), given.delivered_on, given.ends_on
             )
+        kinds_named = any(r.agency_id is None for r in body.consent.recipients)
+        admission.auto_reoffer(body.auto_reoffer, deadline is not None, kinds_named)
         warnings = await self._admit(body)
         row, consent_id = await self.db.run(
             lambda s: commands.record_request(office, s, body, deadline)
@@ -175,6 +190,9 @@ class Intake:
         """The directory's candidates for each need of the request (or `need`), each marked
         whether the consent covers it, and the agencies ruled out with their reasons."""
         request = await self.db.read(lambda s: views.load_request(office, s, request_id))
+        tried = await self.db.read(
+            lambda s: {r.agency_id for r in views.referrals_of(office, s, request_id)}
+        )
         person, terms, now = request.person, request.terms, datetime.now(UTC)
         out: list[Suggestion] = []
         excluded: list[Excluded] = []
@@ -211,7 +229,12 @@ class Intake:
                 )
                 for b in answer.bridges
             ]
-        return SuggestionsPublic(suggestions=out, excluded=excluded, bridges=bridges)
+        return SuggestionsPublic(
+            suggestions=out,
+            excluded=excluded,
+            bridges=bridges,
+            next_to_try=[a.agency_id for a in case.next_to_try(out, tried)],
+        )
 
     async def receipt(
         self, office: Office, consent_id: str
@@ -376,6 +399,57 @@ class Intake:
         )
         return plan_public(office, plan, parts)
 
+    async def follow_up(self) -> int:
+        """Decide what agencies and alerts left for intake: forwards to send or refuse, and
+        urgent alerts to re-offer; how many were decided."""
+        return await self.forward_pending() + await self.reoffer_pending()
+
+    async def reoffer_pending(self) -> int:
+        """Offer the next agency on every urgent alert of a request that allows it
+        (reoffer.py); how many alerts were decided."""
+        decided = 0
+        for reoffer_id, request_id, office_id, alerted in await self.db.read(reoffer.pending):
+            office = self.offices.get(office_id)
+            agency = await self.directory.lookup(alerted)
+            kind = agency.kind if agency is not None else None
+            suggested: list[AgencyCard] = []
+            if office is not None and kind is not None:
+                try:
+                    found = await self.suggestions(office, request_id)
+                except PersonErased:
+                    found = SuggestionsPublic(suggestions=[], excluded=[])
+                suggested = case.next_to_try(found.suggestions, set(), kind, most=20)
+            decide = partial(
+                reoffer.decide, self.offices, reoffer_id=reoffer_id, kind=kind, suggested=suggested
+            )
+            try:
+                await self.db.run(lambda s, d=decide: d(session=s))  # type: ignore[misc]
+            except IntegrityError:
+                continue  # decided by another instance meanwhile
+            decided += 1
+        return decided
+
+    async def forward_pending(self) -> int:
+        """Send, or refuse, every forward an agency asked for that is not yet decided
+        (forwarding.py); how many were decided. Another instance deciding the same forward
+        first is no error: the new referral's id is the same, the second attempt is dropped."""
+        decided = 0
+        for forward_id in await self.db.read(forwarding.pending):
+            target = await self.db.read(partial(forwarding.target_of, forward_id=forward_id))
+            if target is None:
+                continue
+            agency = await self.directory.lookup(target)
+            decide = partial(self._decide_forward, forward_id=forward_id, agency=agency)
+            try:
+                await self.db.run(decide)
+            except IntegrityError:
+                continue  # decided by another instance meanwhile
+            decided += 1
+        return decided
+
+    def _decide_forward(self, session: Session, forward_id: str, agency: AgencyCard | None) -> str:
+        return forwarding.decide(self.offices, session, forward_id, agency)
+
     async def plans_of(self, office: Office, request_id: str) -> list[PlanPublic]:
         found = await self.db.read(lambda s: views.plans_of(office, s, request_id))
         return [plan_public(office, plan, parts) for plan, parts in found]
@@ -478,6 +552,8 @@ def public(
         overdue=view.overdue,
         deletion=view.deletion,
         legal_deadline_ends_on=view.deadline_on,
+        forwarded_from=view.forwarded_from,
+        forwarded_to=view.forwarded_to,
         trail=[
             TrailItem(
                 kind=t.kind,

@@ -64,7 +64,11 @@ def build(settings: Settings) -> ServiceRuntime:
             LegalClockPolicy(settings.legal_acknowledge_within, settings.legal_alert_margin),
         )
 
+    async def follow_up() -> None:
+        await app.state.intake.follow_up()
+
     runtime.before_start(wire)
+    runtime.every(settings.follow_up_every, follow_up)
     runtime.serve_http(app, settings.intake_host, settings.intake_port)
     return runtime
 

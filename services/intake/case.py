@@ -33,10 +33,11 @@ from schemas.events import (
     SealedCase,
     SealedNote,
 )
-from schemas.queries import AgencyCard
+from schemas.queries import AgencyCard, Candidate
 from schemas.vocabulary import (
     CLOSED_STATES,
     OVERDUE_KINDS,
+    AgencyKind,
     DataCategory,
     Need,
     Purpose,
@@ -90,6 +91,30 @@ def plan_state(statuses: Iterable[str]) -> str:
     if any(s in HELPING for s in found):
         return "under-way"
     return "open"
+
+
+class Suggested(Protocol):
+    """A suggestion as `next_to_try` reads it (api_models.Suggestion)."""
+
+    @property
+    def candidate(self) -> Candidate: ...
+
+    @property
+    def sendable(self) -> bool: ...
+
+
+def next_to_try(
+    suggestions: Iterable[Suggested], tried: set[str], kind: AgencyKind | None = None, most: int = 3
+) -> list[AgencyCard]:
+    """The agencies to offer the request to next, best ranked first: suggested, sendable
+    (the consent covers them), of `kind` if given, and never sent this request before (an
+    agency that declined or let the offer lapse is not asked again)."""
+    found: dict[str, AgencyCard] = {}
+    for s in suggestions:
+        agency = s.candidate.agency
+        if s.sendable and agency.agency_id not in tried and kind in (None, agency.kind):
+            found.setdefault(agency.agency_id, agency)
+    return list(found.values())[:most]
 
 
 class NotSendable(Refused):

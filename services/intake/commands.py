@@ -17,6 +17,7 @@ from schemas.events import (
     ConsentTerms,
     ConsentWithdrawn,
     DeadlineDate,
+    Forwarding,
     LegalDeadline,
     ReferralCancellationRequested,
     ReferralRequested,
@@ -53,6 +54,7 @@ def record_request(
         personal=office.vault.seal(
             session, body.client_reference, request_id, person.model_dump(mode="json")
         ),
+        auto_reoffer=body.auto_reoffer,
         recorded_at=now,
     )
     terms = ConsentTerms(
@@ -94,50 +96,68 @@ def request_referral(
     releases to it, sealed to its key. Idempotent per agency: while a referral to it is open,
     that one is returned (False: nothing new)."""
     request = views.load_request(office, session, request_id)
-    existing = session.exec(
+    existing = open_referral_to(session, request_id, agency.agency_id)
+    if existing is not None:
+        return existing, False
+    return offer(office, session, request, agency, f"ref-{uuid.uuid4()}"), True
+
+
+def open_referral_to(session: Session, request_id: str, agency_id: str) -> ReferralView | None:
+    """The request's open referral to this agency, if it has one."""
+    return session.exec(
         select(ReferralView).where(
             ReferralView.request_id == request_id,
-            ReferralView.agency_id == agency.agency_id,
+            ReferralView.agency_id == agency_id,
             col(ReferralView.open_key).is_not(None),
         )
     ).first()
-    if existing is not None:
-        return existing, False
+
+
+def offer(
+    office: Office,
+    session: Session,
+    request: case.Request,
+    agency: AgencyCard,
+    referral_id: str,
+    forwarded_from: Forwarding | None = None,
+    trail_kind: str = "requested-by-office",
+) -> ReferralView:
+    """Seal the case to the agency (`case.sendable_case` refuses what may not go) and ask
+    the referral service to offer it, as the office or for the agency that forwarded it."""
     now = datetime.now(UTC)
     case_details = case.sendable_case(request, agency, now)
     deadline = request.person.legal_deadline
     sealed = case.seal(case_details, agency, office.signer, office.office_id)
-    referral_id = f"ref-{uuid.uuid4()}"
     view = ReferralView(
         id=referral_id,
-        request_id=request_id,
+        request_id=request.request_id,
         office_id=office.office_id,
         agency_id=agency.agency_id,
         agency_name=agency.name,
         status=ReferralStatus.DRAFT.value,
         deadline_on=deadline.ends_on if deadline else None,
+        forwarded_from=forwarded_from.referral_id if forwarded_from else None,
     )
     session.add(view)
     event = new_event(
         ReferralRequested(
             referral_id=referral_id,
-            request_id=request_id,
+            request_id=request.request_id,
             office_id=office.office_id,
             agency_id=agency.agency_id,
             agency_kind=agency.kind,
             consent=request.terms,
             case=sealed,
             deadline=_deadline_date(deadline),
+            forwarded_from=forwarded_from,
         ),
         source=SOURCE,
         subject=referral_id,
-        correlation_id=request_id,
+        correlation_id=request.request_id,
     )
     stage(session, subjects.REFERRAL_REQUESTED, event)
-    projection.record(
-        session, event.id, referral_id, None, "requested-by-office", "draft", None, now
-    )
-    return view, True
+    projection.record(session, event.id, referral_id, None, trail_kind, "draft", None, now)
+    return view
 
 
 def request_plan(

@@ -9,9 +9,17 @@ import structlog
 from sqlmodel import Session
 
 from schemas import subjects
-from schemas.events import DeletionEvent, ReferralChange, SealedNote, TransitionRefused
+from schemas.events import (
+    DeletionEvent,
+    ReferralChange,
+    ReferralEscalated,
+    ReferralForwarded,
+    ReferralForwardRequested,
+    SealedNote,
+    TransitionRefused,
+)
 from services.intake import case
-from services.intake.store import ReferralView, TrailEntry
+from services.intake.store import ForwardRow, ReferralView, ReofferRow, RequestRow, TrailEntry
 from wegweiser.platform.consumer import Delivery
 
 log = structlog.get_logger()
@@ -33,10 +41,35 @@ def project_change(session: Session, delivery: Delivery[ReferralChange]) -> None
         change.outcome,
         change.comment,
     )
+    if isinstance(change, ReferralForwardRequested) and event.causationid:
+        session.add(
+            ForwardRow(
+                id=event.id,
+                referral_id=change.referral_id,
+                agency_id=change.agency_id,
+                forward_to=change.forward_to,
+                reason=change.reason or "other",
+                answer_id=event.causationid,
+                requested_at=change.occurred_at,
+            )
+        )  # sent or refused by `forwarding.forward`, off this consumer
+    if isinstance(change, ReferralEscalated) and change.urgent:
+        request = session.get(RequestRow, change.request_id)
+        if request is not None and request.auto_reoffer:
+            session.add(
+                ReofferRow(
+                    id=event.id,
+                    request_id=change.request_id,
+                    referral_id=change.referral_id,
+                    alerted_at=change.occurred_at,
+                )
+            )  # offered or found needless by `reoffer.decide`, off this consumer
     view = session.get(ReferralView, change.referral_id)
     if view is None:
         log.warning("intake.unknown_referral", referral_id=change.referral_id)
         return
+    if isinstance(change, ReferralForwarded):
+        view.forwarded_to = change.forwarded_to
     if case.fold_change(view, kind, change):
         session.add(view)
 

@@ -29,6 +29,9 @@ class RequestRow(SQLModel, table=True):
     client_reference: str = Field(max_length=64, index=True)
     urgency: str = Field(max_length=16)
     personal: bytes = Field(sa_type=LargeBinary)
+    auto_reoffer: bool = False
+    """Under a legal deadline: offer the next fitting agency of a kind on the urgent alert
+    (`ReofferRow`), without waiting for the office."""
     erased_at: datetime | None = _ts(default=None)  # type: ignore[assignment]
     recorded_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
 
@@ -69,8 +72,51 @@ class ReferralView(SQLModel, table=True):
     deadline_on: date | None = None
     """The day the request's legal deadline ends, if it is under one (only the day: its kind
     rests sealed with the person), so that lists show which referrals race a deadline."""
+    forwarded_from: str | None = Field(default=None, max_length=64)
+    """The referral whose agency forwarded the request to this one's."""
+    forwarded_to: str | None = Field(default=None, max_length=64)
+    """The referral this one's agency forwarded the request to (set when intake sent it)."""
     created_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
     updated_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
+
+
+class ForwardRow(SQLModel, table=True):
+    """An agency's wish to forward a referral to another agency, from the referral service's
+    `forward-requested` event until intake has sent the new referral (sealed afresh to that
+    agency) or refused, saying why. Kept afterwards as the record of what was decided."""
+
+    __tablename__ = "forwards"
+    id: str = Field(primary_key=True, max_length=64)
+    """The id of the `forward-requested` event; the new referral's id is derived from it."""
+    referral_id: str = Field(max_length=64, index=True)
+    agency_id: str = Field(max_length=64)
+    forward_to: str = Field(max_length=64)
+    reason: str = Field(max_length=40)
+    answer_id: str = Field(max_length=64)
+    state: str = Field(default="pending", max_length=16, index=True)
+    """`pending`, `sent` or `refused`."""
+    code: str | None = Field(default=None, max_length=80)
+    message: str | None = None
+    requested_at: datetime = _ts()  # type: ignore[assignment]
+    decided_at: datetime | None = _ts(default=None)  # type: ignore[assignment]
+
+
+class ReofferRow(SQLModel, table=True):
+    """An urgent alert on a request that allows automatic re-offer, from the referral
+    service's `escalated` event until intake has offered the next fitting agency of the
+    alerted referral's kind, or found it need not or cannot (`state` says which)."""
+
+    __tablename__ = "reoffers"
+    id: str = Field(primary_key=True, max_length=64)
+    """The id of the urgent `escalated` event; the new referral's id is derived from it."""
+    request_id: str = Field(max_length=64, index=True)
+    referral_id: str = Field(max_length=64)
+    state: str = Field(default="pending", max_length=16, index=True)
+    """`pending`, `sent`, `not-needed` (an agency accepted meanwhile), `not-covered` (the
+    consent names no kind of the alerted agency) or `none-left` (no further agency fits)."""
+    sent_referral_id: str | None = Field(default=None, max_length=64)
+    alerted_at: datetime = _ts()  # type: ignore[assignment]
+    decided_at: datetime | None = _ts(default=None)  # type: ignore[assignment]
 
 
 class PlanRow(SQLModel, table=True):
@@ -120,6 +166,8 @@ TABLES: list[type[SQLModel]] = [
     RequestRow,
     ConsentRow,
     ReferralView,
+    ForwardRow,
+    ReofferRow,
     PlanRow,
     TrailEntry,
     PersonLink,

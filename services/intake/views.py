@@ -71,6 +71,7 @@ def request_detail(
         "consent_id": consent.id,
         "consent_withdrawn_at": consent.withdrawn_at,
         "erased": row.erased_at is not None,
+        "auto_reoffer": row.auto_reoffer,
     }
     try:
         person = load_request(office, session, request_id).person

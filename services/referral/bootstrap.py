@@ -10,6 +10,7 @@ from schemas.events import (
     AgencyAnswer,
     ConsentWithdrawn,
     ReferralCancellationRequested,
+    ReferralForwardRefused,
     ReferralRequested,
 )
 from schemas.queries import AskVerdict
@@ -49,6 +50,11 @@ def build(settings: Settings) -> ServiceRuntime:
                 subjects.CANCELLATION_REQUESTED,
                 ReferralCancellationRequested,
                 partial(handlers.cancel_referral, ctx),
+            ),
+            Route(
+                subjects.FORWARD_REFUSED,
+                ReferralForwardRefused,
+                partial(handlers.forward_refused, ctx),
             ),
         ],
     )

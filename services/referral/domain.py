@@ -6,7 +6,7 @@ transition records a past-tense `Change` in `referral.changes` for the service l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -62,6 +62,12 @@ RULES: dict[str, Rule] = {
     ),
     AgencyAction.FAIL: Rule(
         frozenset({S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD}), S.FAILED, Actor.AGENCY, "failed"
+    ),
+    AgencyAction.FORWARD: Rule(
+        frozenset({S.REQUESTED, S.RECEIVED, S.ACCEPTED, S.IN_PROGRESS}),
+        S.FORWARDED,
+        Actor.AGENCY,
+        "forwarded",
     ),
     "cancel": Rule(OPEN | {S.DRAFT}, S.CANCELLED, Actor.OFFICE, "cancelled"),
     "expire": Rule(frozenset({S.REQUESTED}), S.CANCELLED, Actor.SYSTEM, "expired"),
@@ -121,6 +127,13 @@ class WrongActor(ReferralRuleViolation):
         super().__init__(f"'{action}' cannot be done by the {actor}")
 
 
+class ForwardTargetUnfit(ReferralRuleViolation):
+    """A forward without an agency to go to, to the forwarding agency itself, or an agency
+    named by an answer that is no forward."""
+
+    code = "referral.forward-target"
+
+
 class UnknownAction(ReferralRuleViolation):
     """There is no such action."""
 
@@ -164,6 +177,8 @@ class Said:
     reason: ReasonCode | None = None
     outcome: Outcome | None = None
     comment: SealedNote | None = None
+    forward_to: str | None = None
+    """On a forward: the agency the referral is to go to."""
 
 
 NOTHING_SAID = Said()
@@ -180,6 +195,11 @@ class Change:
     reason: ReasonCode | None = None
     outcome: Outcome | None = None
     comment: SealedNote | None = None
+    forward_to: str | None = None
+    forwarded_to: str | None = None
+    """On `forwarded`: the new referral that continues this one."""
+    urgent: bool = False
+    """On `escalated`: the alert before a legal deadline (the margin is reached)."""
 
 
 @dataclass
@@ -208,11 +228,29 @@ class Referral:
         self.offered_at, self.clock = now, clock
 
     def answer(self, action: str, agency_id: str, now: datetime, said: Said = NOTHING_SAID) -> None:
-        """Apply an agency's answer; only the agency it was offered to may answer."""
+        """Apply an agency's answer; only the agency it was offered to may answer. A forward
+        is only asked for here (`forward-requested`, the state unchanged): it happens in
+        `forward`, once intake has sealed the case afresh to the other agency."""
         if agency_id != self.agency_id:
             raise NotTheRecipient(self.id, agency_id)
         self._check_addressed(said, self.office_id)
-        self._apply(action, Actor.AGENCY, now, said)
+        if action != AgencyAction.FORWARD:
+            if said.forward_to is not None:
+                raise ForwardTargetUnfit(f"only 'forward' names an agency, not '{action}'")
+            self._apply(action, Actor.AGENCY, now, said)
+            return
+        self._check(action, Actor.AGENCY, said)
+        if said.forward_to is None:
+            raise ForwardTargetUnfit("'forward' needs the agency to forward to")
+        if said.forward_to == self.agency_id:
+            raise ForwardTargetUnfit(f"referral {self.id} cannot be forwarded to its own agency")
+        self._record("forward-requested", now, said)
+
+    def forward(self, forwarded_to: str, said: Said, now: datetime) -> None:
+        """Close as forwarded: `forwarded_to`, the new referral to `said.forward_to`, has
+        been offered in its place."""
+        self._apply(AgencyAction.FORWARD, Actor.AGENCY, now, said)
+        self.changes[-1] = replace(self.changes[-1], forwarded_to=forwarded_to)
 
     def cancel(self, said: Said, now: datetime) -> None:
         """The office withdraws the referral."""
@@ -244,6 +282,8 @@ class Referral:
                 self._apply("expire", Actor.SYSTEM, now, Said(ReasonCode.NOT_ACKNOWLEDGED))
             else:
                 self._record(kind, now, NOTHING_SAID)
+                if kind == "escalated" and self.clock is not None:
+                    self.changes[-1] = replace(self.changes[-1], urgent=True)
 
     def next_deadline(self, policy: DeadlinePolicy) -> datetime | None:
         """When `check_deadlines` next has something to do, if ever."""
@@ -267,6 +307,12 @@ class Referral:
         self, action: str, actor: Actor, now: datetime, said: Said, why: str | None = None
     ) -> None:
         """`why`: whose reasons apply (schemas.vocabulary.REASONS_FOR), if not the action's."""
+        rule = self._check(action, actor, said, why)
+        self.status = rule.target
+        self._record(rule.change, now, said)
+
+    def _check(self, action: str, actor: Actor, said: Said, why: str | None = None) -> Rule:
+        """The rule that allows `action` now, with what was said; a violation raises."""
         rule = RULES.get(action)
         if rule is None:
             raise UnknownAction(action)
@@ -277,11 +323,19 @@ class Referral:
         problem = reason_problem(why or action, said.reason, said.outcome)
         if problem is not None:
             raise ReasonRefused(*problem)
-        self.status = rule.target
-        self._record(rule.change, now, said)
+        return rule
 
     def _record(self, kind: str, now: datetime, said: Said) -> None:
         self.version += 1
         self.changes.append(
-            Change(kind, self.status, self.version, now, said.reason, said.outcome, said.comment)
+            Change(
+                kind,
+                self.status,
+                self.version,
+                now,
+                said.reason,
+                said.outcome,
+                said.comment,
+                said.forward_to,
+            )
         )

@@ -19,6 +19,7 @@ from schemas.events import (
     DeletionEvent,
     ReferralCancellationRequested,
     ReferralChange,
+    ReferralForwardRefused,
     ReferralOffered,
     ReferralRequested,
     TransitionRefused,
@@ -105,6 +106,9 @@ def open_referral(ctx: Context, session: Session, delivery: Delivery[ReferralReq
             now,
         )
         return
+    origin = _forwarded(session, delivery, now)
+    if cmd.forwarded_from is not None and origin is None:
+        return
     referral = Referral(
         cmd.referral_id, cmd.request_id, cmd.agency_id, cmd.office_id, cmd.consent.consent_id
     )
@@ -113,6 +117,8 @@ def open_referral(ctx: Context, session: Session, delivery: Delivery[ReferralReq
         now, Clock(legal.remind_at, legal.escalate_at, legal.expire_at) if legal else None
     )
     store.save(session, referral, None, ctx.policy)
+    if origin is not None:
+        _commit(ctx, session, origin, origin.version - 1, delivery.event)
     [change] = referral.changes
     offered = ReferralOffered(
         **_change_fields(referral, change),
@@ -123,6 +129,51 @@ def open_referral(ctx: Context, session: Session, delivery: Delivery[ReferralReq
     )
     _stage(session, referral.agency_id, "offered", offered, delivery.event)
     log.info("referral.offered", referral_id=referral.id, agency_id=referral.agency_id)
+
+
+def _forwarded(
+    session: Session, delivery: Delivery[ReferralRequested], now: datetime
+) -> Referral | None:
+    """The referral a forwarded one continues, closed as forwarded (not yet saved); None
+    when the request is no forward, or (refused to intake) when that one can no longer be
+    forwarded: it ended meanwhile, or was forwarded already."""
+    cmd = delivery.event.data
+    if cmd.forwarded_from is None:
+        return None
+    origin_id = cmd.forwarded_from.referral_id
+    try:
+        origin = store.load(session, origin_id)
+        said = Said(cmd.forwarded_from.reason, forward_to=cmd.agency_id)
+        if origin.agency_id != cmd.forwarded_from.agency_id:
+            raise NotTheRecipient(origin_id, cmd.forwarded_from.agency_id)
+        origin.forward(cmd.referral_id, said, now)
+    except (store.ReferralNotFound, ReferralRuleViolation) as exc:
+        code = getattr(exc, "code", "referral.not-found")
+        message = f"referral {origin_id} cannot be forwarded: {exc}"
+        _refuse(
+            session, delivery.event, cmd.referral_id, cmd.agency_id, "office", "offer",
+            None, code, message, now,
+        )  # fmt: skip
+        return None
+    return origin
+
+
+def forward_refused(
+    ctx: Context, session: Session, delivery: Delivery[ReferralForwardRefused]
+) -> None:
+    """Intake could not forward a referral as its agency asked: tell the agency why (its
+    answer, taken when it came, is now refused)."""
+    refused = delivery.event.data
+    now = ctx.clock()
+    try:
+        status: ReferralStatus | None = store.load(session, refused.referral_id).status
+    except store.ReferralNotFound:
+        status = None
+    _refuse(
+        session, delivery.event, refused.referral_id, refused.agency_id,
+        f"agency:{refused.agency_id}", AgencyAction.FORWARD, status, refused.code,
+        refused.message, now, answer_id=refused.answer_id,
+    )  # fmt: skip
 
 
 def _legal_clock(ctx: Context, cmd: ReferralRequested, now: datetime) -> LegalClock | None:
@@ -331,8 +382,9 @@ def _commit(
 
 def _said(command: AgencyAnswer | ReferralCancellationRequested) -> Said:
     """What a command says beside its action."""
-    outcome = command.outcome if isinstance(command, AgencyAnswer) else None
-    return Said(command.reason, outcome, command.comment)
+    if isinstance(command, AgencyAnswer):
+        return Said(command.reason, command.outcome, command.comment, command.forward_to)
+    return Said(command.reason, None, command.comment)
 
 
 def _change_fields(referral: Referral, change: Change) -> dict[str, Any]:
@@ -346,6 +398,9 @@ def _change_fields(referral: Referral, change: Change) -> dict[str, Any]:
         "reason": change.reason,
         "outcome": change.outcome,
         "comment": change.comment,
+        **({"forward_to": change.forward_to} if change.forward_to else {}),
+        **({"forwarded_to": change.forwarded_to} if change.forwarded_to else {}),
+        **({"urgent": True} if change.urgent else {}),
     }
 
 
@@ -360,11 +415,14 @@ def _refuse(
     code: str,
     message: str,
     now: datetime,
+    answer_id: str | None = None,
 ) -> None:
+    """Send `sender` the refusal of its command `cause`, or of its earlier answer
+    `answer_id` (taken when it came, refused on what followed)."""
     refused = TransitionRefused(
         referral_id=referral_id,
         agency_id=agency_id,
-        refused_event_id=cause.id,
+        refused_event_id=answer_id or cause.id,
         sender=sender,
         attempted=attempted,
         current_status=status,
@@ -374,7 +432,9 @@ def _refuse(
     )
     _stage(session, agency_id, "refused", refused, cause, referral_id)
     log.warning("referral.refused", referral_id=referral_id, code=code, reason=message)
-    if sender.startswith("agency:"):  # an agency may ask after the verdict on its answer
+    if answer_id is not None:
+        store.overrule_verdict(session, answer_id, code, message, now)
+    elif sender.startswith("agency:"):  # an agency may ask after the verdict on its answer
         store.record_verdict(
             session, cause.id, agency_id, referral_id, "refused", now, status, code, message
         )

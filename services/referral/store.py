@@ -206,6 +206,17 @@ def record_verdict(
     )
 
 
+def overrule_verdict(
+    session: Session, answer_id: str, code: str, message: str, at: datetime
+) -> None:
+    """An answer taken when it came was refused later (a forward intake could not make)."""
+    found = session.get(AnswerVerdict, answer_id)
+    if found is not None:
+        found.state, found.code, found.message = "refused", code, message[:500]
+        found.decided_at = at
+        session.add(found)
+
+
 def verdict_on(session: Session, agency_id: str, answer_id: str) -> AnswerVerdict | None:
     """The verdict on one of this agency's answers; None for another agency's."""
     found = session.get(AnswerVerdict, answer_id)

@@ -64,6 +64,7 @@ def parse(form: FormData, now: datetime | None = None) -> Parsed:
         "deadline_land": _text(form, "deadline_land"),
         "deadline_delivered_on": _text(form, "deadline_delivered_on"),
         "deadline_ends_on": _text(form, "deadline_ends_on"),
+        "auto_reoffer": form.get("auto_reoffer") == "yes",
         "recipient_kinds": form.getlist("recipient_kinds"),
         "recipient_agencies": _text(form, "recipient_agencies"),
         "data_categories": form.getlist("data_categories"),
@@ -98,6 +99,7 @@ def parse(form: FormData, now: datetime | None = None) -> Parsed:
         "contact": _contact(values),
         "residence": _residence(values),
         "legal_deadline": _legal_deadline(values),
+        "auto_reoffer": values["auto_reoffer"],
         "consent": {
             "recipients": recipients,
             "purposes": values["purposes"],

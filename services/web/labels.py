@@ -100,6 +100,7 @@ STATES = {
     ReferralStatus.COMPLETED: N_("Completed"),
     ReferralStatus.FAILED: N_("Failed"),
     ReferralStatus.CANCELLED: N_("Withdrawn"),
+    ReferralStatus.FORWARDED: N_("Forwarded"),
 }
 
 OVERDUE = {

@@ -49,7 +49,7 @@ def test_a_version_1_answer_keeps_its_meaning_but_not_its_free_text():
          "reason": "full until March, call Frau K."},
     )  # fmt: skip
     event = read(body, AgencyAnswer)
-    assert event.type == "de.wegweiser.agency.answer.v2" and event.id == ENVELOPE["id"]
+    assert event.type == "de.wegweiser.agency.answer.v3" and event.id == ENVELOPE["id"]
     assert event.data.reason is ReasonCode.OTHER and event.data.comment is None
     assert "Frau K." not in event.model_dump_json()
 

@@ -29,6 +29,12 @@ async def under_deadline(office: httpx.AsyncClient, days_left: int) -> str:
     return str(recorded.json()["request_id"])
 
 
+async def next_to_try(office: httpx.AsyncClient, request_id: str) -> list[str]:
+    found = await office.get(f"/requests/{request_id}/suggestions")
+    assert found.status_code == 200, found.text
+    return list(found.json()["next_to_try"])
+
+
 async def test_the_page_shows_the_deadline_and_warns_once_it_is_close_and_nobody_accepted(
     web: WebApp, office: httpx.AsyncClient
 ) -> None:
@@ -41,8 +47,14 @@ async def test_the_page_shows_the_deadline_and_warns_once_it_is_close_and_nobody
         near_id = await under_deadline(office, 0)
         near = await counsellor.http.get(f"/office/requests/{near_id}")
         assert WARNING in near.text
+        offered = await next_to_try(office, near_id)
+        assert AGENCY in offered and len(offered) <= 3
+        banner = near.text.split('id="needs-another-agency"')[1].split("</div>")[0]
+        assert banner.count("Jetzt senden an") == len(offered)  # one action for each
+        assert f'name="agency_id" value="{AGENCY}"' in banner
         sent = await office.post(f"/requests/{near_id}/referrals", json={"agency_id": AGENCY})
         assert sent.status_code == 202, sent.text
+        assert AGENCY not in await next_to_try(office, near_id)  # asked once, not offered again
         ends = datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()
         listed = await counsellor.http.get("/office/referrals")
         assert f"Frist {ends}" in listed.text

@@ -19,8 +19,8 @@ import pytest
 
 from schemas import subjects
 from schemas.envelope import new_event
-from schemas.events import ReferralAccepted
-from schemas.vocabulary import ReferralStatus
+from schemas.events import ReferralAccepted, ReferralForwarded
+from schemas.vocabulary import ReasonCode, ReferralStatus
 from services.intake import retention
 from services.intake.store import PersonLink
 from services.web.accounts import Role
@@ -224,6 +224,29 @@ async def test_download_my_data_holds_the_persons_data_and_nothing_of_anyone_els
 
 
 # --- the web app's pages ---------------------------------------------------------------------
+
+
+async def test_the_person_sees_a_forward_as_a_pass_to_another_agency_in_their_language(
+    intake: IntakeApp, office: httpx.AsyncClient, person_browser: httpx.AsyncClient
+) -> None:
+    ids = await a_request(office)
+    forwarded = ReferralForwarded(
+        referral_id=ids["referral_id"],
+        request_id=ids["request_id"],
+        agency_id=AGENCY,
+        status=ReferralStatus.FORWARDED,
+        version=3,
+        occurred_at=datetime.now(UTC),
+        reason=ReasonCode.OUT_OF_AREA,
+        forward_to="lup-mbe-parchim",
+        forwarded_to="ref-next",
+    )
+    event = new_event(forwarded, source="/wegweiser/referral", subject=ids["referral_id"])
+    intake.project(subjects.referral_event(AGENCY, "forwarded"), event)
+    token = await link(office, ids["consent_id"], "tr")
+    page = await person_browser.get(f"/p/{token}")
+    assert page.status_code == 200, page.text
+    assert "başka bir kuruma iletildi" in page.text and "forwarded" not in page.text
 
 
 async def test_the_page_speaks_the_persons_language_and_is_kept_from_search_engines(

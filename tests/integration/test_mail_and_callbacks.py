@@ -199,6 +199,7 @@ async def test_the_notice_carries_no_personal_data_and_its_link_works_once(gatew
         "reason": None,
         "outcome": None,
         "comment": None,
+        "forward_to": None,
     }
 
 
@@ -456,6 +457,12 @@ def staged_answers(gateway) -> list[dict]:
         ({"action": "hold", "reason": "duplicate"}, "'duplicate' is no reason to hold"),
         ({"action": "complete"}, "'complete' needs an outcome"),
         ({"action": "complete", "outcome": "not-provided"}, "needs a reason"),
+        ({"action": "forward", "reason": "out-of-area"}, "'forward' needs the agency to"),
+        ({"action": "accept", "forward_to": "lup-mbe-parchim"}, "only 'forward' names an"),
+        (
+            {"action": "forward", "reason": "out-of-area", "forward_to": "../../etc"},
+            "String should match pattern",
+        ),
     ],
 )
 async def test_a_callback_whose_reason_does_not_fit_is_refused_and_nothing_taken(
@@ -512,6 +519,41 @@ async def test_the_portal_declines_with_a_code_and_a_sealed_comment(gateway):
     [staged] = staged_answers(gateway)
     assert staged["action"] == "reject" and staged["reason"] == "out-of-area"
     assert opened_comment(gateway, staged) == "Try Schwerin"
+
+
+async def test_a_callback_forwards_to_the_agency_it_names(gateway):
+    answer = {
+        "referral_id": "ref-12",
+        "action": "forward",
+        "reason": "out-of-area",
+        "forward_to": "lup-mbe-parchim",
+        "answer_id": "f-12",
+    }
+    body, headers = signed(gateway, "m-forward", answer)
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
+        taken = await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
+    assert taken.status_code == 202, taken.text
+    [staged] = staged_answers(gateway)
+    assert (staged["action"], staged["forward_to"]) == ("forward", "lup-mbe-parchim")
+
+
+async def test_the_portal_forwards_with_a_reason_and_the_other_agencys_id(gateway):
+    await offer(gateway, "ref-13")
+    link = link_in(await notice_for(gateway["inbox"]))
+    transport = httpx.ASGITransport(app=gateway["app"])
+    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+        opened = await browser.get(link, follow_redirects=True)
+        assert 'name="forward_to"' in opened.text
+        csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
+        assert csrf_field is not None
+        form = {"csrf": csrf_field.group(1), "action": "forward", "reason": "out-of-area"}
+        nameless = await browser.post("/portal/case", data=form)
+        assert nameless.status_code == 422 and "needs the agency to forward to" in nameless.text
+        done = await browser.post("/portal/case", data={**form, "forward_to": "lup-mbe-parchim"})
+        assert done.status_code == 303
+    [staged] = staged_answers(gateway)
+    assert (staged["action"], staged["forward_to"]) == ("forward", "lup-mbe-parchim")
 
 
 async def test_the_portal_shows_the_offices_comment_and_seals_the_answer_to_that_office(gateway):

@@ -294,6 +294,10 @@ def agency_answer(
         str | None,
         typer.Option(help="the office the comment is for (if several offices' keys are known)"),
     ] = None,
+    forward_to: Annotated[
+        str | None,
+        typer.Option(help="for forward: the agency to pass the referral on to"),
+    ] = None,
     wait: Annotated[
         bool | None,
         typer.Option(
@@ -310,13 +314,14 @@ def agency_answer(
 ) -> None:
     """Answer a referral as an agency. An answer the referral service would refuse for its
     form (an unknown action, reason or outcome; reject, hold or fail without a reason code;
-    complete without an outcome) is refused here (exit 2) and nothing is sent. With --wait,
+    complete without an outcome; forward without --forward-to) is refused here (exit 2) and
+    nothing is sent. With --wait,
     the referral service's verdict: taken (exit 0), refused with its code (exit 1), or none
     in time (exit 3; the answer waits in the stream)."""
     from services.agency.client import AnswerInvalid, checked_answer
 
     try:
-        checked_answer(action, reason, outcome)
+        checked_answer(action, reason, outcome, forward_to)
     except AnswerInvalid as exc:
         typer.echo(f"not sent: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -326,7 +331,13 @@ def agency_answer(
     async def answer(client: Any) -> str:
         try:
             sent: str = await client.answer(
-                referral, action, reason, outcome=outcome, comment=comment, office=office
+                referral,
+                action,
+                reason,
+                outcome=outcome,
+                comment=comment,
+                office=office,
+                forward_to=forward_to,
             )
         except AnswerInvalid as exc:
             typer.echo(f"not sent: {exc}", err=True)
@@ -340,7 +351,12 @@ def agency_answer(
         typer.echo(f"answer {sent} sent")
         return
     [verdict] = verdicts
-    if verdict.state == "taken":
+    if verdict.state == "taken" and forward_to:
+        typer.echo(
+            f"answer {sent} taken: intake sends referral {verdict.referral_id} on to "
+            f"{forward_to} if the consent covers it (else the refusal comes to this agency)"
+        )
+    elif verdict.state == "taken":
         now = f"is now {verdict.status}" if verdict.status else "has its deletion confirmed"
         typer.echo(f"answer {sent} taken: referral {verdict.referral_id} {now}")
     elif verdict.state == "refused":

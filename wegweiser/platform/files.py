@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import IO
 
@@ -25,13 +26,19 @@ def private_umask() -> None:
 
 
 def write_private(path: Path, data: bytes | str) -> None:
-    """Write `path` whole (aside, then renamed into place), readable by its owner only."""
+    """Write `path` whole (aside, then renamed into place), readable by its owner only.
+    Each writer writes aside under a name of its own: processes that write the same file at
+    once (instances starting together) each put a whole file in place, the last one stays."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    aside = path.with_name(f".{path.name}.new")
-    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(data.encode() if isinstance(data, str) else data)
-    aside.replace(path)
+    descriptor, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data.encode() if isinstance(data, str) else data)
+        os.replace(aside, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
+        raise
 
 
 class AlreadyRunning(RuntimeError):

@@ -108,9 +108,11 @@ async def show_request(
         web.intake.get(office, f"/requests/{request_id}/referrals"),
         web.intake.get(office, f"/requests/{request_id}/plans"),
     )
-    found: dict[str, Any] = {"suggestions": [], "excluded": []}
+    found: dict[str, Any] = {"suggestions": [], "excluded": [], "next_to_try": []}
     if not detail["erased"] and not detail["consent_withdrawn_at"]:
         found = await web.intake.get(office, f"/requests/{request_id}/suggestions")
+    names = {s["candidate"]["agency"]["agency_id"]: s["candidate"]["agency"]["name"]
+             for s in found["suggestions"]}  # fmt: skip
     already = {r["agency_id"] for r in sent_to if r["status"] not in CLOSED_STATES}
     return render(
         request,
@@ -120,6 +122,7 @@ async def show_request(
         consent=consent,
         suggestions=found["suggestions"],
         excluded=found["excluded"],
+        next_to_try=[(a, names[a]) for a in found.get("next_to_try", []) if a in names],
         bridges=[(b, bridge_choice(b, already)) for b in found.get("bridges", [])],
         referrals=sent_to,
         plans=plans,

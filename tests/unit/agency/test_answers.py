@@ -18,7 +18,19 @@ def test_reject_hold_and_fail_need_a_reason(action: AgencyAction) -> None:
     for missing in (None, "", "   "):
         with pytest.raises(AnswerInvalid, match=f"'{action.value}' needs a reason: one of "):
             checked_answer(action, missing)
-    assert checked_answer(action, "other").reason is ReasonCode.OTHER
+    target = "lup-mbe-parchim" if action is AgencyAction.FORWARD else None
+    assert checked_answer(action, "other", forward_to=target).reason is ReasonCode.OTHER
+
+
+def test_a_forward_names_one_agency_and_no_other_answer_does() -> None:
+    with pytest.raises(AnswerInvalid, match="'forward' needs the agency to forward to"):
+        checked_answer("forward", "out-of-area", forward_to="  ")
+    with pytest.raises(AnswerInvalid, match="only 'forward' names an agency, not 'accept'"):
+        checked_answer("accept", forward_to="lup-mbe-parchim")
+    with pytest.raises(AnswerInvalid, match="'MBE Parchim' is no agency id"):
+        checked_answer("forward", "out-of-area", forward_to="MBE Parchim")
+    answer = checked_answer("forward", "out-of-area", forward_to=" lup-mbe-parchim ")
+    assert (answer.action, answer.forward_to) == (AgencyAction.FORWARD, "lup-mbe-parchim")
 
 
 @pytest.mark.parametrize("action", sorted(REASONED_ANSWERS))
@@ -60,6 +72,7 @@ def test_every_other_action_needs_no_reason_and_takes_none() -> None:
         (["reject"], "not sent: 'reject' needs a reason"),
         (["hold", "--reason", "x"], "not sent: unknown reason 'x'"),
         (["hold", "--reason", "duplicate"], "not sent: 'duplicate' is no reason to hold"),
+        (["forward", "--reason", "out-of-area"], "not sent: 'forward' needs the agency to"),
         (["complete"], "not sent: 'complete' needs an outcome"),
         (["accept", "--outcome", "provided"], "not sent: only 'complete' has an outcome"),
     ],

@@ -58,7 +58,15 @@ def test_an_offer_with_its_own_clock_is_reminded_escalated_and_expired_when_it_s
     assert referral.next_deadline(LONG) == ESCALATE
     referral.check_deadlines(EXPIRE, LONG)
     assert [c.kind for c in referral.changes] == ["offered", "reminded", "escalated", "expired"]
+    assert [c.urgent for c in referral.changes] == [False, False, True, False]  # the alert
     assert referral.next_deadline(LONG) is None
+
+
+def test_an_escalation_on_the_ordinary_clock_is_no_urgent_alert() -> None:
+    referral = Referral("r1", "q1", "agency-a", "office-1", "c1")
+    referral.offer(SENT)
+    referral.check_deadlines(SENT + LONG.escalate_after, LONG)
+    assert [(c.kind, c.urgent) for c in referral.changes][-1] == ("escalated", False)
 
 
 @pytest.fixture

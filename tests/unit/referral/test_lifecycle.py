@@ -12,6 +12,7 @@ from services.referral.domain import (
     CommentMisaddressed,
     DeadlinePolicy,
     ForbiddenTransition,
+    ForwardTargetUnfit,
     NotTheRecipient,
     ReasonRefused,
     Referral,
@@ -45,6 +46,8 @@ EXPECTED = {
     ("cancel", S.IN_PROGRESS): S.CANCELLED,
     ("cancel", S.ON_HOLD): S.CANCELLED,
     ("expire", S.REQUESTED): S.CANCELLED,
+    **{("forward", s): S.FORWARDED for s in (S.REQUESTED, S.RECEIVED, S.ACCEPTED)},
+    ("forward", S.IN_PROGRESS): S.FORWARDED,
 }
 ALL_PAIRS = [(a, s) for a in RULES for s in S]
 
@@ -58,6 +61,8 @@ def fitting(action: str) -> Said:
     outcome on completion."""
     if action == AgencyAction.COMPLETE:
         return Said(outcome=Outcome.PROVIDED)
+    if action == "forward":
+        return Said(sorted(REASONS_FOR[action])[0], forward_to="agency-b")
     if action in ("reject", "hold", "fail", "cancel", "expire"):
         return Said(sorted(REASONS_FOR[action])[0])
     return Said()
@@ -66,7 +71,9 @@ def fitting(action: str) -> Said:
 def act(referral: Referral, action: str, said: Said | None = None) -> None:
     said = fitting(action) if said is None else said
     rule = RULES[action]
-    if rule.actor is Actor.AGENCY:
+    if action == "forward":  # made once intake sent the new referral (forward_tests below)
+        referral.forward("r2", said, NOW)
+    elif rule.actor is Actor.AGENCY:
         referral.answer(action, "agency-a", NOW, said)
     elif action == "offer":
         referral.offer(NOW)
@@ -124,6 +131,72 @@ def test_a_reason_code_is_taken_exactly_for_the_actions_it_fits(action, code):
         with pytest.raises(ReasonRefused, match="is no reason to") as refused:
             act(referral, action, Said(code))
         assert refused.value.code == "referral.reason-unfit" and referral.changes == []
+
+
+FORWARDABLE = sorted(RULES["forward"].sources)
+
+
+@pytest.mark.parametrize("source", FORWARDABLE)
+def test_an_agency_asks_to_forward_and_the_referral_stays_as_it_is_until_it_is_sent(source):
+    referral = referral_in(source)
+    referral.answer("forward", "agency-a", NOW, Said(ReasonCode.OUT_OF_AREA, forward_to="agency-b"))
+    [asked] = referral.changes
+    assert (asked.kind, asked.status, asked.forward_to) == ("forward-requested", source, "agency-b")
+    assert referral.status is source and referral.version == 1
+    referral.forward("r2", Said(ReasonCode.OUT_OF_AREA, forward_to="agency-b"), NOW)
+    done = referral.changes[-1]
+    assert (done.kind, done.status, done.forwarded_to) == ("forwarded", S.FORWARDED, "r2")
+    assert done.reason is ReasonCode.OUT_OF_AREA and referral.version == 2
+
+
+@pytest.mark.parametrize(
+    ("said", "match"),
+    [
+        (Said(ReasonCode.NO_CAPACITY), "needs the agency to forward to"),
+        (Said(ReasonCode.NO_CAPACITY, forward_to="agency-a"), "to its own agency"),
+    ],
+)
+def test_a_forward_needs_another_agency_to_go_to(said, match):
+    referral = referral_in(S.RECEIVED)
+    with pytest.raises(ForwardTargetUnfit, match=match) as refused:
+        referral.answer("forward", "agency-a", NOW, said)
+    assert refused.value.code == "referral.forward-target" and referral.changes == []
+
+
+def test_only_a_forward_names_an_agency():
+    referral = referral_in(S.REQUESTED)
+    with pytest.raises(ForwardTargetUnfit, match="only 'forward' names an agency"):
+        referral.answer("accept", "agency-a", NOW, Said(forward_to="agency-b"))
+    assert referral.status is S.REQUESTED and referral.changes == []
+
+
+@pytest.mark.parametrize("source", sorted(set(S) - set(FORWARDABLE)))
+def test_a_closed_or_paused_referral_is_not_forwarded(source):
+    referral = referral_in(source)
+    with pytest.raises(ForbiddenTransition, match=f"is {source}"):
+        referral.answer("forward", "agency-a", NOW, fitting("forward"))
+    assert referral.changes == []
+
+
+@pytest.mark.parametrize("code", list(ReasonCode))
+def test_a_forward_takes_only_the_reasons_that_say_why_another_agency_fits_better(code):
+    referral = referral_in(S.ACCEPTED)
+    said = Said(code, forward_to="agency-b")
+    if code in REASONS_FOR["forward"]:
+        referral.answer("forward", "agency-a", NOW, said)
+        assert referral.changes[-1].reason is code
+    else:
+        with pytest.raises(ReasonRefused):
+            referral.answer("forward", "agency-a", NOW, said)
+        assert referral.changes == []
+    with pytest.raises(ReasonRefused, match="needs a reason"):
+        referral.answer("forward", "agency-a", NOW, Said(forward_to="agency-b"))
+
+
+def test_another_agency_cannot_forward_a_referral_it_never_received():
+    referral = referral_in(S.RECEIVED)
+    with pytest.raises(NotTheRecipient):
+        referral.answer("forward", "agency-b", NOW, Said(ReasonCode.OTHER, forward_to="agency-c"))
 
 
 def test_the_office_cannot_claim_a_withdrawn_consent_but_a_withdrawal_cancels_with_it():
@@ -202,7 +275,7 @@ def test_an_agency_cannot_cancel_and_the_office_cannot_accept():
     with pytest.raises(WrongActor):
         referral._apply("accept", Actor.OFFICE, NOW, Said())
     with pytest.raises(UnknownAction):
-        referral.answer("forward", "agency-a", NOW, Said())
+        referral.answer("pass-on", "agency-a", NOW, Said())
 
 
 def test_a_full_life_records_every_change_in_order():

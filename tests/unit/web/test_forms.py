@@ -136,3 +136,9 @@ def test_a_legal_deadline_without_its_land_or_of_an_unknown_kind_is_asked_for_at
     assert parsed.body is None and set(parsed.errors) == {"deadline_land"}
     parsed = forms.parse(form(deadline_kind="asylum-lawsuit-9w", deadline_land="MV"), NOW)
     assert parsed.body is None and set(parsed.errors) == {"deadline_kind"}
+
+
+def test_automatic_re_offer_is_asked_for_by_its_box():
+    ticked = forms.parse(form(deadline_kind="other", deadline_land="MV", auto_reoffer="yes"), NOW)
+    assert ticked.body is not None and ticked.body["auto_reoffer"] is True
+    assert (forms.parse(form(), NOW).body or {}).get("auto_reoffer") in (None, False)
