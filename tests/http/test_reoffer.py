@@ -5,28 +5,36 @@ alerted that nobody accepted. The alert comes as the referral service sends it (
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlmodel import select
 
-from schemas import subjects
+from schemas import subjects, upcasting
 from schemas.envelope import new_event
-from schemas.events import ReferralAccepted, ReferralEscalated
+from schemas.events import ReferralAccepted, ReferralEscalated, ReferralRequested
 from schemas.vocabulary import ReferralStatus
 from services.intake.store import ReofferRow
+from services.referral import handlers, store
+from tests.support.databases import service_database
 from tests.support.intake import IntakeApp
 from wegweiser.demo import sample_request
+from wegweiser.platform.consumer import Delivery
+from wegweiser.platform.outbox import OutboxRow
 
 FIRST, NEXT = "oa-mbe-immenstadt", "oa-mbe-sonthofen"
 """Both migration counselling in Oberallgäu, both serving Blaichach: the first suggested, the
 other next (the sample consent names that kind)."""
 
 
-def body(auto_reoffer: bool = True, deadline: bool = True, **consent: object) -> dict:
-    ends_on = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=2)
+def body(
+    auto_reoffer: bool = True, deadline: bool = True, days: int = 2, **consent: object
+) -> dict:
+    ends_on = datetime.now(ZoneInfo("Europe/Berlin")).date() + timedelta(days=days)
     made = sample_request(
         client_reference="frist-auto",
         auto_reoffer=auto_reoffer,
@@ -145,3 +153,45 @@ async def test_automatic_re_offer_where_it_cannot_apply_is_refused(
     assert refused.status_code == 422, refused.text
     assert [e["type"] for e in refused.json()["errors"]] == [code]
     assert intake.rows() == before
+
+
+async def test_with_time_advanced_to_the_alert_the_referral_service_alerts_and_intake_re_offers(
+    intake: IntakeApp, office: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """The whole path with both services' real handlers and stores: the referral service
+    offers under the deadline's clock, its clock is advanced to the alert, and the urgent
+    escalation it stages is what intake re-offers on."""
+    first = await sent(office, body(days=21))
+    referral_db = service_database("referral", f"sqlite:///{tmp_path / 'referral.db'}")
+    referral_db.migrate()
+    [asked] = intake.staged_events(subjects.REFERRAL_REQUESTED)
+    command = upcasting.read(json.dumps(asked), ReferralRequested)
+    now = datetime.now(UTC)
+    referral_db.run_sync(
+        lambda s: handlers.open_referral(
+            handlers.Context(clock=lambda: now), s, Delivery(command, subjects.REFERRAL_REQUESTED)
+        )
+    )
+    clock = referral_db.read_sync(lambda s: store.load(s, first["referral_id"]).clock)
+    assert clock is not None and clock.escalate_at > now  # counted back from the deadline
+    referral_db.run_sync(
+        lambda s: handlers.check_deadlines(
+            handlers.Context(clock=lambda: clock.escalate_at - timedelta(seconds=1)),
+            s,
+            referral_id=first["referral_id"],
+        )
+    )  # a moment before the alert: reminded at most, nothing urgent
+    before = referral_db.read_sync(lambda s: list(s.exec(select(OutboxRow))))
+    assert not [row for row in before if row.subject.endswith(".escalated")]
+    advanced = handlers.Context(clock=lambda: clock.escalate_at)
+    referral_db.run_sync(
+        lambda s: handlers.check_deadlines(advanced, s, referral_id=first["referral_id"])
+    )
+    staged = referral_db.read_sync(lambda s: list(s.exec(select(OutboxRow))))
+    [escalated] = [row for row in staged if row.subject.endswith(".escalated")]
+    alert_event = upcasting.read(escalated.body, ReferralEscalated)
+    assert alert_event.data.urgent
+    intake.project(escalated.subject, alert_event)
+    assert await intake.intake.follow_up() == 1
+    assert await agencies_sent(office, first["request_id"]) == [FIRST, NEXT]
+    referral_db.dispose()
