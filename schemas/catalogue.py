@@ -32,6 +32,7 @@ class EventSpec:
 R = "ww.referral.<agency>"
 CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(events.RequestRecorded, "ww.intake.request.recorded", "intake", "audit"),
+    EventSpec(events.UnmetNeedRecorded, "ww.intake.need.unmet", "intake", "audit"),
     EventSpec(events.ConsentRecorded, "ww.intake.consent.recorded", "intake", "audit"),
     EventSpec(events.ConsentWithdrawn, "ww.intake.consent.withdrawn", "intake", "referral, audit"),
     EventSpec(events.PersonLinkIssued, "ww.intake.person-link.issued", "intake", "audit"),

@@ -40,6 +40,13 @@ Postcode = Annotated[
     str, Field(pattern=r"^(0[1-9]|[1-9][0-9])[0-9]{3}$", description="German postcode (PLZ)")
 ]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code")]
+County = Annotated[
+    str,
+    Field(
+        pattern=r"^(0[1-9]|1[0-6])[0-9]{3}$",
+        description="Kreisschlüssel: the first five digits of a municipality key (AGS)",
+    ),
+]
 TextLanguage = Annotated[
     str,
     Field(
@@ -249,10 +256,57 @@ class RequestRecorded(Payload):
     """The counselling office recorded a request (metadata only: even the needs can reveal
     a special category, so they stay in intake)."""
 
-    event_type = "de.wegweiser.intake.request.recorded.v2"
+    event_type = "de.wegweiser.intake.request.recorded.v3"
     request_id: Id
     office_id: Id
     urgency: Urgency
+    recorded_at: AwareDatetime
+    county: County | None = Field(
+        default=None,
+        description="the county of the request's municipality, for the monitoring report",
+    )
+
+
+AGE_BANDS = ("0-17", "18-26", "27-44", "45-64", "65+")
+"""The age bands the monitoring report counts in (the youth migration service ends at 26)."""
+
+
+def age_band(age: int | None) -> str | None:
+    """The band an age falls in."""
+    if age is None:
+        return None
+    for band, upper in zip(AGE_BANDS, (17, 26, 44, 64, 200), strict=True):
+        if age <= upper:
+            return band
+    return AGE_BANDS[-1]
+
+
+class ExclusionCount(Contract):
+    """How many agencies that offer the need one reason ruled out (the directory's code)."""
+
+    code: str = Field(pattern=r"^[a-z]+(\.[a-z-]+)?$", max_length=60)
+    agencies: int = Field(ge=1)
+
+
+class UnmetNeedRecorded(Payload):
+    """One need of a request that no agency took up: none fitted when it was recorded
+    (`none-fitting`), or every referral of the request ended without an agency helping
+    (`none-took-it`). Metadata for the monitoring report only: the request's pseudonymous
+    id, which the report drops, and no personal data."""
+
+    event_type = "de.wegweiser.intake.need.unmet.v1"
+    request_id: Id
+    office_id: Id
+    need: Need
+    stage: Literal["none-fitting", "none-took-it"]
+    county: County | None = None
+    municipality: Ags | None = None
+    languages: tuple[Language, ...] = ()
+    age_band: Literal["0-17", "18-26", "27-44", "45-64", "65+"] | None = None
+    urgency: Urgency
+    excluded: tuple[ExclusionCount, ...] = Field(
+        default=(), description="why the agencies offering the need there were ruled out"
+    )
     recorded_at: AwareDatetime
 
 

@@ -38,6 +38,7 @@ AUDIT_HEAD_SIGNED = "ww.audit.head-signed"
 _TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 REQUEST_RECORDED = "ww.intake.request.recorded"
+NEED_UNMET = "ww.intake.need.unmet"
 CONSENT_RECORDED = "ww.intake.consent.recorded"
 CONSENT_WITHDRAWN = "ww.intake.consent.withdrawn"
 PERSON_LINK_ISSUED = "ww.intake.person-link.issued"

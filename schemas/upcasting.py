@@ -81,6 +81,8 @@ CHANGE_KINDS = (
 
 UPCASTERS: dict[str, tuple[str, Callable[[Json], Json]]] = {
     "de.wegweiser.agency.answer.v1": ("de.wegweiser.agency.answer.v2", _answer_v1),
+    # before a request named its county (unknown: None)
+    "de.wegweiser.intake.request.recorded.v2": ("de.wegweiser.intake.request.recorded.v3", dict),
     # before escalations said whether they were the urgent alert before a legal deadline
     "de.wegweiser.referral.escalated.v2": ("de.wegweiser.referral.escalated.v3", dict),
     # before an agency could forward (nothing to forward to)

@@ -16,6 +16,7 @@ from typing import Any
 
 from schemas import envelope
 from schemas.catalogue import BY_TYPE, CATALOGUE
+from schemas.events import AGE_BANDS
 from schemas.upcasting import UPCASTERS
 from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, ReferralStatus, WithdrawnBy
 
@@ -182,6 +183,20 @@ DATA: dict[str, Check] = {
     "answer_id": ID,
     "refused_at": matching(TIME),
     "urgent": flag,
+    "need": matching(CODE),
+    "stage": one_of("none-fitting", "none-took-it"),
+    "county": matching(re.compile(r"^[0-9]{5}$")),
+    "municipality": matching(re.compile(r"^[0-9]{8}$")),
+    "languages": list_of(matching(re.compile(r"^[a-z]{2,3}$"))),
+    "age_band": one_of(*AGE_BANDS),
+    "excluded": list_of(
+        lambda v, _c: (
+            isinstance(v, dict)
+            and set(v) == {"code", "agencies"}
+            and bool(CODE.match(str(v.get("code", ""))))
+            and isinstance(v.get("agencies"), int)
+        )
+    ),
 }
 """Every data field the log keeps (anything else is left out), with its form."""
 

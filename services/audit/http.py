@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hmac
 import io
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 
 from services.audit import queries
+from services.report import render
+from services.report.figures import BadPeriod, Period
+from services.report.protection import K_DEFAULT, K_LEAST
+from services.report.report import Report, make
 from wegweiser.platform import problems
 
 bearer = HTTPBearer(auto_error=False)
+From = Annotated[date, Query(alias="from", description="the period's first day")]
+To = Annotated[date, Query(alias="to", description="the period's last day")]
+County = Annotated[
+    str | None, Query(pattern=r"^(0[1-9]|1[0-6])[0-9]{3}$", description="Kreisschlüssel")
+]
+K = Annotated[int, Query(ge=K_LEAST, le=100, description="the smallest group shown")]
 Entries = Callable[..., Awaitable[list[bytes]]]  # all entries, or one referral's
 
 
@@ -102,6 +114,33 @@ def create_app(
         rotations: verifiable offline (`wegweiser audit verify`). With `since`, also the RFC
         9162 consistency proof from the head of that size seen before."""
         return await export(since)
+
+    async def report_of(first: date, last: date, county: str | None, k: int) -> Report:
+        try:
+            period = Period(first, last)
+        except BadPeriod as exc:
+            raise HTTPException(422, str(exc)) from None
+        log = await entries()
+        return await asyncio.to_thread(make, log, period, county, k)  # CPU: off the loop
+
+    @app.get("/report", dependencies=[Auth])
+    async def report(
+        first: From, last: To, county: County = None, k: K = K_DEFAULT
+    ) -> dict[str, Any]:
+        """The monitoring report for a period and the one before (services/report): counts
+        below k suppressed with enough others that none can be worked out."""
+        return (await report_of(first, last, county, k)).as_dict()
+
+    @app.get("/report.html", dependencies=[Auth], response_class=HTMLResponse)
+    async def report_html(
+        first: From,
+        last: To,
+        county: County = None,
+        k: K = K_DEFAULT,
+        language: Literal["de", "en"] = "de",
+    ) -> str:
+        """The same report as one HTML file with its charts, readable offline."""
+        return render.page(await report_of(first, last, county, k), language)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -40,6 +40,7 @@ from services.intake import (
     person,
     receipt,
     reoffer,
+    unmet,
     views,
 )
 from services.intake.api_models import (
@@ -211,16 +212,7 @@ class Intake:
             )
 
         for n in [need] if need else person.needs:
-            answer = await self.directory.resolve(
-                ResolveAgencies(
-                    need=n,
-                    languages=tuple(person.languages),
-                    municipality=person.municipality,
-                    postcode=person.postcode,
-                    age=person.age,
-                    urgency=request.urgency,
-                )
-            )
+            answer = await self.directory.resolve(_query(n, request))
             out += [suggestion(n, c) for c in answer.candidates]
             excluded += answer.excluded
             bridges += [
@@ -400,9 +392,25 @@ class Intake:
         return plan_public(office, plan, parts)
 
     async def follow_up(self) -> int:
-        """Decide what agencies and alerts left for intake: forwards to send or refuse, and
-        urgent alerts to re-offer; how many were decided."""
-        return await self.forward_pending() + await self.reoffer_pending()
+        """Decide what agencies and alerts left for intake: forwards to send or refuse,
+        urgent alerts to re-offer, requests whose unmet needs to record; how many."""
+        decided = await self.forward_pending() + await self.reoffer_pending()
+        return decided + await self.unmet_pending()
+
+    async def unmet_pending(self) -> int:
+        """Record the unmet needs of every request marked for it (unmet.py); how many
+        requests were checked. Without the directory, those at recording wait for it."""
+        checked = 0
+        for request_id, office_id in await self.db.read(unmet.pending):
+            found: dict[Need, Suggestions] = {}
+            opened = await self._opened(office_id, request_id)
+            if opened is not None:
+                for need in opened.person.needs:
+                    found[need] = await self.directory.resolve(_query(need, opened))
+            record = partial(unmet.record, self.offices, request_id=request_id, found=found)
+            await self.db.run(lambda s, r=record: r(session=s))  # type: ignore[misc]
+            checked += 1
+        return checked
 
     async def reoffer_pending(self) -> int:
         """Offer the next agency on every urgent alert of a request that allows it
@@ -428,6 +436,17 @@ class Intake:
                 continue  # decided by another instance meanwhile
             decided += 1
         return decided
+
+    async def _opened(self, office_id: str, request_id: str) -> case.Request | None:
+        """A request with its person's data opened, if its office is served here and the
+        data is not erased."""
+        office = self.offices.get(office_id)
+        if office is None:
+            return None
+        try:
+            return await self.db.read(partial(views.load_request, office, request_id=request_id))
+        except PersonErased:
+            return None
 
     async def forward_pending(self) -> int:
         """Send, or refuse, every forward an agency asked for that is not yet decided
@@ -511,6 +530,19 @@ class Intake:
             lambda s: commands.request_cancellation(office, s, referral_id, reason, note)
         )
         return public(office, view), asked
+
+
+def _query(need: Need, request: case.Request) -> ResolveAgencies:
+    """The directory's question for one need of a request."""
+    person = request.person
+    return ResolveAgencies(
+        need=need,
+        languages=tuple(person.languages),
+        municipality=person.municipality,
+        postcode=person.postcode,
+        age=person.age,
+        urgency=request.urgency,
+    )
 
 
 def plan_public(office: Office, plan: PlanRow, parts: list[ReferralView]) -> PlanPublic:

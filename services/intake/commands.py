@@ -27,14 +27,12 @@ from schemas.events import (
 from schemas.queries import AgencyCard
 from schemas.vocabulary import CLOSED_STATES, ReasonCode, ReferralStatus, WithdrawnBy
 from services.consent import texts
-from services.intake import case, projection, views
+from services.intake import SOURCE, case, projection, views
 from services.intake.api_models import RequestCreate
 from services.intake.case import Person
 from services.intake.office import Conflict, Office
 from services.intake.store import ConsentRow, PlanRow, ReferralView, RequestRow, TrailEntry
 from wegweiser.platform.outbox import stage
-
-SOURCE = "/wegweiser/intake"
 
 
 def record_request(
@@ -55,6 +53,7 @@ def record_request(
             session, body.client_reference, request_id, person.model_dump(mode="json")
         ),
         auto_reoffer=body.auto_reoffer,
+        unmet_check="none-fitting",
         recorded_at=now,
     )
     terms = ConsentTerms(
@@ -70,7 +69,11 @@ def record_request(
     )
     recorded = new_event(
         RequestRecorded(
-            request_id=request_id, office_id=office.office_id, urgency=body.urgency, recorded_at=now
+            request_id=request_id,
+            office_id=office.office_id,
+            urgency=body.urgency,
+            recorded_at=now,
+            county=body.municipality[:5] if body.municipality else None,
         ),
         source=SOURCE,
         subject=request_id,

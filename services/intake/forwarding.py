@@ -34,7 +34,7 @@ from schemas.envelope import new_event
 from schemas.events import Forwarding, ReferralForwardRefused
 from schemas.queries import AgencyCard
 from schemas.vocabulary import ReasonCode
-from services.intake import commands, projection, views
+from services.intake import SOURCE, commands, projection, views
 from services.intake.office import Office
 from services.intake.store import ForwardRow, ReferralView
 from services.intake.vault import PersonErased
@@ -147,7 +147,7 @@ def _refuse(
         refused_at=now,
     )
     event = new_event(
-        refused, source=commands.SOURCE, subject=row.referral_id, correlation_id=row.referral_id
+        refused, source=SOURCE, subject=row.referral_id, correlation_id=row.referral_id
     )
     stage(session, subjects.FORWARD_REFUSED, event)
     if origin is not None:

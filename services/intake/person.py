@@ -28,8 +28,7 @@ from schemas import subjects
 from schemas.envelope import new_event
 from schemas.events import ConsentTerms, PersonLinkIssued
 from services.consent.texts import PersonLanguage
-from services.intake import views
-from services.intake.commands import SOURCE
+from services.intake import SOURCE, views
 from services.intake.office import Office
 from services.intake.store import PersonLink, ReferralView, RequestRow
 from services.intake.vault import PersonErased

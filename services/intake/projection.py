@@ -18,7 +18,7 @@ from schemas.events import (
     SealedNote,
     TransitionRefused,
 )
-from services.intake import case
+from services.intake import case, unmet
 from services.intake.store import ForwardRow, ReferralView, ReofferRow, RequestRow, TrailEntry
 from wegweiser.platform.consumer import Delivery
 
@@ -72,6 +72,9 @@ def project_change(session: Session, delivery: Delivery[ReferralChange]) -> None
         view.forwarded_to = change.forwarded_to
     if case.fold_change(view, kind, change):
         session.add(view)
+        if view.open_key is None:  # it ended: was it the request's last chance?
+            session.flush()
+            unmet.mark_if_nobody_took_it(session, view.request_id)
 
 
 def project_deletion(session: Session, delivery: Delivery[DeletionEvent]) -> None:

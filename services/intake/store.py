@@ -32,6 +32,9 @@ class RequestRow(SQLModel, table=True):
     auto_reoffer: bool = False
     """Under a legal deadline: offer the next fitting agency of a kind on the urgent alert
     (`ReofferRow`), without waiting for the office."""
+    unmet_check: str | None = Field(default=None, max_length=16, index=True)
+    """Whether to record its unmet needs (`unmet.py`): `none-fitting` once it is recorded,
+    `none-took-it` once every referral ended without an agency helping; None when done."""
     erased_at: datetime | None = _ts(default=None)  # type: ignore[assignment]
     recorded_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
 
@@ -119,6 +122,17 @@ class ReofferRow(SQLModel, table=True):
     decided_at: datetime | None = _ts(default=None)  # type: ignore[assignment]
 
 
+class UnmetNeedRow(SQLModel, table=True):
+    """That an unmet need of a request was recorded (its event carries the rest), so that it
+    is recorded once per stage."""
+
+    __tablename__ = "unmet_needs"
+    request_id: str = Field(primary_key=True, max_length=64)
+    need: str = Field(primary_key=True, max_length=60)
+    stage: str = Field(primary_key=True, max_length=16)
+    recorded_at: datetime = _ts(default_factory=_now)  # type: ignore[assignment]
+
+
 class PlanRow(SQLModel, table=True):
     """Referrals of one request that the office sent together, because the person needs them
     together (legal aid and an interpreter; an agency and the interpreter the language
@@ -168,6 +182,7 @@ TABLES: list[type[SQLModel]] = [
     ReferralView,
     ForwardRow,
     ReofferRow,
+    UnmetNeedRow,
     PlanRow,
     TrailEntry,
     PersonLink,

@@ -152,6 +152,11 @@ class AuditClient(_Api):
         params = {k: v for k, v in params.items() if v not in (None, "")}
         return (await self.call("GET", path, params=params)).json()
 
+    async def text(self, path: str, **params: Any) -> str:
+        """A document the audit API makes (the monitoring report as HTML)."""
+        params = {k: v for k, v in params.items() if v not in (None, "")}
+        return (await self.call("GET", path, params=params)).text
+
 
 class DirectoryAdminClient(_Api):
     """The directory's admin routes, with the web app's admin token, each call naming the

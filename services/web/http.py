@@ -25,7 +25,7 @@ from services.web.pages import (
     known_user,
     render,
 )
-from services.web.routes import admin, audit, office, person, signin
+from services.web.routes import admin, audit, office, person, report, signin
 from wegweiser.platform.http_headers import add_security_headers
 
 __all__ = ["Web", "create_app"]
@@ -37,7 +37,7 @@ def create_app(web: Web) -> FastAPI:
     app.state.templates = Templates()
     app.mount("/static", StaticFiles(directory=TEMPLATES.with_name("static")), name="static")
     add_security_headers(app)
-    for routes in (signin, office, audit, admin, person):
+    for routes in (signin, office, audit, admin, person, report):
         app.include_router(routes.router)
 
     @app.get("/robots.txt", include_in_schema=False)

@@ -94,15 +94,15 @@ async def known_user(request: Request) -> SignedIn | None:
     return getattr(request.state, "user", None) or await current_user(request)
 
 
-def role(needed: Role) -> Callable[..., Awaitable[SignedIn]]:
-    """A dependency that admits only signed-in users of the `needed` role."""
+def role(needed: Role, *also: Role) -> Callable[..., Awaitable[SignedIn]]:
+    """A dependency that admits only signed-in users of the `needed` role (or `also`)."""
 
     async def guard(request: Request) -> SignedIn:
         user = await current_user(request)
         if user is None:
             raise NotSignedIn()
         request.state.user = user  # for the error page too
-        if user.role is not needed:
+        if user.role is not needed and user.role not in also:
             raise WrongRole(needed)
         return user
 
@@ -124,6 +124,8 @@ async def checked_form(request: Request) -> Any:
 Counsellor = Annotated[SignedIn, Depends(role(Role.COUNSELLOR))]
 Ombudsperson = Annotated[SignedIn, Depends(role(Role.OMBUDSPERSON))]
 Administrator = Annotated[SignedIn, Depends(role(Role.ADMINISTRATOR))]
+Monitoring = Annotated[SignedIn, Depends(role(Role.COUNSELLOR, Role.OMBUDSPERSON))]
+"""Who reads the county's monitoring report: the offices and the ombudsperson."""
 CheckedForm = Annotated[Any, Depends(checked_form)]
 
 

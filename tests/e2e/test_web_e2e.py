@@ -438,6 +438,43 @@ def test_the_ombudsperson_sees_metadata_verifies_the_log_and_catches_tampering(
     shot(page, "audit-integrity-tampered")
 
 
+def test_offices_and_the_ombudsperson_read_the_monitoring_report_and_nobody_else(
+    system: LocalSystem, browser: Browser
+) -> None:
+    for n in range(6):  # five or more of one kind: not hidden
+        offer_one(system, client_reference=f"report-{n}")
+    this_year = datetime.now(UTC).year
+    counsellor = sign_in(browser, system, "berater", bypass_csp=True)  # for axe, inline
+    counsellor.get_by_role("link", name="Monitoringbericht").click()
+    expect(counsellor.get_by_role("heading", level=1)).to_have_text("Monitoringbericht")
+    assert unlabelled_fields(counsellor) == []
+    counsellor.get_by_label("Von").fill(f"{this_year}-01-01")
+    counsellor.get_by_label("Bis").fill(f"{this_year}-12-31")
+    counsellor.get_by_role("button", name="Bericht erstellen").click()
+    expect(counsellor.get_by_role("heading", level=1)).to_have_text(
+        "Monitoringbericht des Wegweiser-Netzwerks"
+    )
+    table = counsellor.locator("section", has_text="Vermittlungen nach Art der Stelle")
+    expect(table.locator("tbody tr").first).to_contain_text("Migrationsberatung")
+    assert counsellor.locator("figure svg").count() >= 1  # the chart of referrals by kind
+    body = counsellor.content()
+    assert "Canary Person" not in body and "report-1" not in body
+    assert serious_violations(counsellor) == []
+    shot(counsellor, "monitoring-report")
+
+    ombud = sign_in(browser, system, "ombud")
+    ombud.goto(f"/report/view?first={this_year}-01-01&last={this_year}-12-31&language=en")
+    expect(ombud.get_by_role("heading", level=1)).to_have_text(
+        "Monitoring report of the Wegweiser network"
+    )
+    admin = sign_in(browser, system, "verwalter")
+    response = admin.goto("/report")
+    assert response is not None and response.status == 403
+    anonymous = browser.new_context(base_url=web_url(system)).new_page()
+    anonymous.goto("/report/view?first=2026-01-01&last=2026-12-31")
+    expect(anonymous).to_have_url(re.compile(r"/login\?next="))
+
+
 def test_an_administrator_invites_an_agency_from_the_page(
     system: LocalSystem, browser: Browser
 ) -> None:

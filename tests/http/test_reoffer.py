@@ -82,9 +82,9 @@ async def test_an_urgent_alert_offers_the_next_agency_of_the_kind_once_and_says_
 ) -> None:
     first = await sent(office, body())
     alert(intake, first, event_id="0b6a7c1e-8c1d-4a51-9d53-2f0e4b7a9c10")
-    assert await intake.intake.follow_up() == 1
+    assert await intake.intake.reoffer_pending() == 1
     alert(intake, first, event_id="0b6a7c1e-8c1d-4a51-9d53-2f0e4b7a9c11")  # alerted again
-    assert await intake.intake.follow_up() == 1  # decided, but no third agency of the kind
+    assert await intake.intake.reoffer_pending() == 1  # decided, but no third agency of the kind
     assert await agencies_sent(office, first["request_id"]) == [FIRST, NEXT]
     listed = (await office.get(f"/requests/{first['request_id']}/referrals")).json()
     [second] = [r for r in listed if r["agency_id"] == NEXT]
@@ -99,7 +99,7 @@ async def test_an_urgent_alert_offers_the_next_agency_of_the_kind_once_and_says_
         r.state for r in intake.db.read_sync(lambda s: list(s.exec(select(ReofferRow))))
     )
     assert states == ["none-left", "sent"]
-    assert await intake.intake.follow_up() == 0  # nothing pending: nothing twice
+    assert await intake.intake.reoffer_pending() == 0  # nothing pending: nothing twice
 
 
 async def test_nothing_is_re_offered_without_leave_before_an_urgent_alert_or_after_acceptance(
@@ -123,7 +123,7 @@ async def test_nothing_is_re_offered_without_leave_before_an_urgent_alert_or_aft
         new_event(change, source="/wegweiser/referral", subject=accepted["referral_id"]),
     )
     alert(intake, accepted)
-    assert await intake.intake.follow_up() == 1  # the accepted one's alert: not needed
+    assert await intake.intake.reoffer_pending() == 1  # the accepted one's alert: not needed
     for referral in (without_leave, ordinary, accepted):
         assert await agencies_sent(office, referral["request_id"]) == [FIRST]
 
@@ -134,7 +134,7 @@ async def test_a_consent_naming_the_agency_alone_leaves_the_next_one_to_the_offi
     named = body(recipients=[{"agency_id": FIRST}, {"kind": "legal-aid"}])
     first = await sent(office, named)
     alert(intake, first)
-    assert await intake.intake.follow_up() == 1
+    assert await intake.intake.reoffer_pending() == 1
     assert await agencies_sent(office, first["request_id"]) == [FIRST]
 
 
@@ -192,6 +192,6 @@ async def test_with_time_advanced_to_the_alert_the_referral_service_alerts_and_i
     alert_event = upcasting.read(escalated.body, ReferralEscalated)
     assert alert_event.data.urgent
     intake.project(escalated.subject, alert_event)
-    assert await intake.intake.follow_up() == 1
+    assert await intake.intake.reoffer_pending() == 1
     assert await agencies_sent(office, first["request_id"]) == [FIRST, NEXT]
     referral_db.dispose()

@@ -14,6 +14,7 @@ from wegweiser.cli import (
     broker,
     db,
     directory,
+    report,
     schemas,
     system,
     users,
@@ -27,6 +28,7 @@ app = typer.Typer(
     help="Wegweiser: consent-based referrals over NATS.",
 )
 app.registered_commands.extend(system.app.registered_commands)
+app.registered_commands.extend(report.app.registered_commands)
 for _command in agency_sdk.app.registered_commands:  # one definition, in the agency SDK
     agency.agency_app.registered_commands.append(_command)
 for group, name in [

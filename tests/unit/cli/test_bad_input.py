@@ -67,6 +67,11 @@ CASES: list[tuple[list[str], set[int]]] = [
     (["db", "status", "nope"], {1, 2}),
     (["db", "revision", "nope", "a message"], {1, 2}),
     (["broker", "watch", "--no-such-option"], {2}),
+    (["report", "--from", "2026-12-31", "--to", "2026-01-01"], {2}),
+    (["report", "--from", "2026-13-01", "--to", "2026-12-31"], {2}),
+    (["report", "--from", "2026-01-01", "--to", "2026-12-31", "--k", "2"], {2}),
+    (["report", "--from", "2026-01-01", "--to", "2026-12-31", "--county", "999"], {2}),
+    (["report", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "pdf"], {2}),
 ]
 
 

@@ -1,0 +1,144 @@
+"""The monitoring report for a period: its figures and those of the period before, protected
+(`protection`), as one document that `render` writes as JSON, CSV with a Data Package, or
+one offline HTML file in German and English."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.report import figures as fig
+from services.report.protection import K_DEFAULT, Protected, check_k, protect, protect_alike
+
+METHOD = "suppression"
+"""How the figures are protected: small-cell suppression with complementary suppression."""
+
+ALIKE = ("unmet-needs-by-area", "unmet-needs-by-language")
+"""Tables that break the same groups (unmet needs by need) down two ways."""
+
+
+@dataclass
+class Table:
+    """One table of counts as published."""
+
+    name: str
+    protected: Protected[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        t = self.protected
+        return {
+            "name": self.name,
+            "rows": [str(r) for r in t.rows],
+            "columns": [str(c) for c in t.columns],
+            "cells": [[t.cell(r, c) for c in t.columns] for r in t.rows],
+            "row_totals": [t.row_total(r) for r in t.rows],
+            "column_totals": [t.column_total(c) for c in t.columns],
+            "total": t.total(),
+        }
+
+
+@dataclass
+class Times:
+    """Durations in hours by group: median and 90th percentile where the group has k."""
+
+    name: str
+    groups: dict[str, tuple[float, float] | None]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": "hours",
+            "groups": {
+                g: None if v is None else {"median": round(v[0], 1), "p90": round(v[1], 1)}
+                for g, v in self.groups.items()
+            },
+        }
+
+
+@dataclass
+class Part:
+    """The protected figures of one period."""
+
+    period: fig.Period
+    tables: list[Table]
+    times: list[Times]
+
+    def table(self, name: str) -> Table:
+        return next(t for t in self.tables if t.name == name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "period": {"from": self.period.first.isoformat(), "to": self.period.last.isoformat()},
+            "tables": [t.as_dict() for t in self.tables],
+            "timings": [t.as_dict() for t in self.times],
+            "empty": all(t.protected.total() == 0 for t in self.tables),
+        }
+
+
+@dataclass
+class Report:
+    """The report: this period and the one before, side by side."""
+
+    county: str | None
+    k: int
+    made_at: datetime
+    current: Part
+    previous: Part
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "county": self.county,
+            "protection": {
+                "method": METHOD,
+                "k": self.k,
+                "note": "counts of 1 to k-1 are suppressed, and enough others with them that "
+                "no suppressed count can be worked out from a total; times only for groups "
+                "of at least k",
+            },
+            "made_at": self.made_at.isoformat(),
+            "current": self.current.as_dict(),
+            "previous": self.previous.as_dict(),
+        }
+
+
+def make(
+    entries: Iterable[bytes | dict[str, Any]],
+    period: fig.Period,
+    county: str | None = None,
+    k: int = K_DEFAULT,
+) -> Report:
+    """The report over the audit log's `entries`."""
+    check_k(k)
+    found = fig.facts(entries)
+    return Report(
+        county,
+        k,
+        datetime.now(UTC),
+        _part(fig.figures(found, period, county), k),
+        _part(fig.figures(found, period.before(), county), k),
+    )
+
+
+def _part(figures: fig.Figures, k: int) -> Part:
+    alike = [c for c in figures.counts if c.name in ALIKE]
+    protected = dict(
+        zip(
+            (c.name for c in alike),
+            protect_alike([(c.cells, c.rows, c.columns) for c in alike], k),
+            strict=True,
+        )
+    )
+    tables = [
+        Table(c.name, protected.get(c.name) or protect(c.cells, c.rows, c.columns, k))
+        for c in figures.counts
+    ]
+    times = [
+        Times(
+            t.name,
+            {g: fig.median_and_p90(v) if len(v) >= k else None for g, v in t.groups.items()},
+        )
+        for t in figures.timings
+    ]
+    return Part(figures.period, tables, times)

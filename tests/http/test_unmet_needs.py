@@ -1,0 +1,99 @@
+"""Unmet needs (issue 21, part 1): intake records, for the monitoring report, each need of a
+request that found no agency when it was recorded, and each need of a request whose every
+referral ended without an agency helping; once per stage, and with no personal data. Intake
+and the directory's answers in this process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+
+from schemas import subjects
+from schemas.envelope import new_event
+from schemas.events import ReferralCancelled, ReferralRejected
+from schemas.vocabulary import ReasonCode, ReferralStatus
+from tests.support.intake import IntakeApp
+from wegweiser.demo import sample_request
+
+AGENCY = "lup-mbe-ludwigslust"
+
+
+async def recorded(office: httpx.AsyncClient, needs: list[str], reference: str) -> str:
+    body = sample_request(client_reference=reference, needs=needs, age=19)
+    made = await office.post("/requests", json=body)
+    assert made.status_code == 201, made.text
+    return str(made.json()["request_id"])
+
+
+def unmet(intake: IntakeApp) -> list[dict]:
+    return [event["data"] for event in intake.staged_events(subjects.NEED_UNMET)]
+
+
+async def test_a_need_no_agency_fits_is_recorded_once_with_metadata_only(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    request_id = await recorded(office, ["language-course", "migration-counselling"], "gap-1")
+    assert await intake.intake.unmet_pending() == 1
+    [event] = unmet(intake)
+    assert event["request_id"] == request_id and event["stage"] == "none-fitting"
+    assert event["need"] == "language-course"  # migration counselling found agencies
+    assert (event["county"], event["municipality"]) == ("13076", "13076090")
+    assert event["languages"] == ["ar", "de"] and event["age_band"] == "18-26"
+    assert {e["code"] for e in event["excluded"]} <= {
+        "area.outside", "language.not-offered", "age.outside-limits", "capacity.none", "inactive",
+    }  # fmt: skip
+    assert sum(e["agencies"] for e in event["excluded"]) >= 1  # why the two course providers
+    said = str(intake.staged_events(subjects.NEED_UNMET))
+    assert "Demo Client" not in said and "+49" not in said and "residence" not in said
+    assert await intake.intake.unmet_pending() == 0  # checked: nothing twice
+
+
+async def test_a_request_every_agency_declined_counts_its_needs_as_unmet(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    request_id = await recorded(office, ["migration-counselling"], "gap-2")
+    await intake.intake.unmet_pending()  # at recording: found agencies, nothing unmet
+    assert unmet(intake) == []
+    sent = await office.post(f"/requests/{request_id}/referrals", json={"agency_id": AGENCY})
+    referral_id = sent.json()["referral_id"]
+    rejected = ReferralRejected(
+        referral_id=referral_id,
+        request_id=request_id,
+        agency_id=AGENCY,
+        status=ReferralStatus.REJECTED,
+        version=2,
+        occurred_at=datetime.now(UTC),
+        reason=ReasonCode.NO_CAPACITY,
+    )
+    intake.project(
+        subjects.referral_event(AGENCY, "rejected"),
+        new_event(rejected, source="/wegweiser/referral", subject=referral_id),
+    )
+    assert await intake.intake.unmet_pending() == 1
+    [event] = unmet(intake)
+    assert (event["need"], event["stage"]) == ("migration-counselling", "none-took-it")
+
+
+async def test_a_referral_withdrawn_because_the_need_was_met_is_no_gap(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    request_id = await recorded(office, ["migration-counselling"], "gap-3")
+    await intake.intake.unmet_pending()
+    sent = await office.post(f"/requests/{request_id}/referrals", json={"agency_id": AGENCY})
+    referral_id = sent.json()["referral_id"]
+    cancelled = ReferralCancelled(
+        referral_id=referral_id,
+        request_id=request_id,
+        agency_id=AGENCY,
+        status=ReferralStatus.CANCELLED,
+        version=2,
+        occurred_at=datetime.now(UTC),
+        reason=ReasonCode.NEED_MET,
+    )
+    intake.project(
+        subjects.referral_event(AGENCY, "cancelled"),
+        new_event(cancelled, source="/wegweiser/referral", subject=referral_id),
+    )
+    assert await intake.intake.unmet_pending() == 0
+    assert unmet(intake) == []

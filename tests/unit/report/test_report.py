@@ -1,0 +1,174 @@
+"""The monitoring report over simulated networks, made with the real event models and kept
+as the audit log keeps them (its metadata allow-list): every figure against a count made
+independently from what was simulated, the protection of every published table, the CSV
+against its own Data Package, and the HTML in both languages."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from frictionless import validate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.report import render
+from services.report.figures import BadPeriod, Period
+from services.report.report import Report, make
+from tests.support.network import entries, simulate
+
+YEAR = Period(date(2026, 1, 1), date(2026, 12, 31))
+START = datetime(2025, 1, 1, tzinfo=UTC)  # two years: this one and the one before
+
+
+@pytest.fixture(scope="module")
+def network():
+    events, truth = simulate(2500, START, days=730, seed=7)
+    return list(entries(events)), truth
+
+
+def published(report: Report, name: str) -> dict[tuple[str, str], int | None]:
+    table = report.current.table(name).protected
+    return {(r, c): table.cell(r, c) for r in table.rows for c in table.columns}
+
+
+def in_year(at: datetime, period: Period = YEAR) -> bool:
+    return period.holds(at)
+
+
+def test_every_figure_is_the_count_made_from_what_was_simulated(network) -> None:
+    log, truth = network
+    report = make(log, YEAR, k=3)
+    referrals = [r for r in truth.referrals if in_year(r["offered"])]
+    expected = Counter((r["kind"], r["fate"]) for r in referrals)
+    shown = published(report, "referrals-by-kind")
+    assert {key: n for key, n in shown.items() if n} == {
+        key: n for key, n in expected.items() if key in shown and shown[key] is not None
+    }
+    assert report.current.table("referrals-by-kind").protected.total() == len(referrals)
+    reasons = Counter(
+        (r["reason"], "declined" if r["fate"] == "declined" else "failed")
+        for r in referrals
+        if r["fate"] in ("declined", "failed")
+    )
+    for key, n in published(report, "declines-and-failures-by-reason").items():
+        assert n is None or n == reasons.get(key, 0)
+    overdue = Counter(
+        (r["agency"], "escalated" if r["escalated"] else "reminded-only")
+        for r in referrals
+        if r["reminded"]
+    )
+    for key, n in published(report, "overdue-by-agency").items():
+        assert n is None or n == overdue.get(key, 0)
+    unmet = Counter((u["need"], u["county"]) for u in truth.unmet if in_year(u["at"]))
+    for key, n in published(report, "unmet-needs-by-area").items():
+        assert n is None or n == unmet.get(key, 0)
+    languages = Counter((u["need"], u["language"]) for u in truth.unmet if in_year(u["at"]))
+    for key, n in published(report, "unmet-needs-by-language").items():
+        assert n is None or n == languages.get(key, 0)
+    withdrawn = Counter(w["by"] for w in truth.withdrawals if in_year(w["at"]))
+    for (_, by), n in published(report, "withdrawals").items():
+        assert n is None or n == withdrawn.get(by, 0)
+    ack = [r["ack_hours"] for r in referrals if r["kind"] == "legal-aid" and r["ack_hours"]]
+    times = next(t for t in report.current.times if t.name == "time-to-acknowledgement")
+    median, p90 = times.groups["legal-aid"] or (None, None)
+    assert median == pytest.approx(statistics.median(ack))
+    assert p90 == pytest.approx(statistics.quantiles(ack, n=10, method="inclusive")[-1])
+    before = [r for r in truth.referrals if in_year(r["offered"], YEAR.before())]
+    assert report.previous.table("referrals-by-kind").protected.total() == len(before)
+
+
+def test_a_county_is_counted_alone(network) -> None:
+    log, truth = network
+    report = make(log, YEAR, county="09780", k=3)
+    mine = [r for r in truth.referrals if in_year(r["offered"]) and r["county"] == "09780"]
+    assert report.current.table("referrals-by-kind").protected.total() == len(mine)
+    unmet = report.current.table("unmet-needs-by-area").protected
+    assert all(str(c).startswith("09780") for c in unmet.columns)  # its municipalities
+
+
+def lines_reveal_nothing_small(report: Report) -> None:
+    """Every published count is 0 or at least k; every line whose total is published hides
+    nothing, or at least two counts adding up to k or more."""
+    k = report.k
+    for part in (report.current, report.previous):
+        for table in part.tables:
+            t = table.protected
+            lines = [
+                ([t.cell(r, c) for c in t.columns], [t.cells.get((r, c), 0) for c in t.columns],
+                 t.row_total(r))
+                for r in t.rows
+            ] + [
+                ([t.cell(r, c) for r in t.rows], [t.cells.get((r, c), 0) for r in t.rows],
+                 t.column_total(c))
+                for c in t.columns
+            ]  # fmt: skip
+            for shown, true, total in lines:
+                assert all(n is None or n == 0 or n >= k for n in shown), table.name
+                assert total is None or total == 0 or total >= k, table.name
+                hidden = [v for n, v in zip(shown, true, strict=True) if n is None and v > 0]
+                if total is not None:
+                    assert not hidden or (len(hidden) >= 2 and sum(hidden) >= k), table.name
+        for times in part.times:
+            assert all(v is None or len(times.name) > 0 for v in times.groups.values())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(size=st.integers(1, 60), seed=st.integers(0, 10_000), k=st.integers(3, 6))
+def test_no_published_figure_of_a_small_random_network_reveals_a_group_under_k(size, seed, k):
+    events, _ = simulate(size, START, days=730, seed=seed, agencies=3)
+    lines_reveal_nothing_small(make(entries(events), YEAR, k=k))
+
+
+def test_the_csv_is_valid_against_its_own_data_package(network, tmp_path: Path) -> None:
+    log, _ = network
+    written = render.write(make(log, YEAR), "csv", tmp_path)
+    assert {p.name for p in written} == {"counts.csv", "timings.csv", "datapackage.json"}
+    report = validate(str(tmp_path / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    described = json.loads((tmp_path / "datapackage.json").read_text())
+    for resource in described["resources"]:
+        assert all(f["description"] for f in resource["schema"]["fields"])
+
+
+def test_the_html_is_one_offline_file_in_german_and_in_english(network, tmp_path: Path) -> None:
+    log, _ = network
+    german, english = render.write(make(log, YEAR), "html", tmp_path)
+    de, en = german.read_text(), english.read_text()
+    assert '<html lang="de">' in de and "Monitoringbericht" in de and "Rechtsberatung" in de
+    assert '<html lang="en">' in en and "Monitoring report" in en
+    assert de.count("<svg") >= 3  # the charts, inline
+    assert not re.search(r'(src|href)="(https?:)?//', de)  # nothing to load from elsewhere
+    assert "<script" not in de and "<link" not in de  # nothing to run
+
+
+def test_a_period_without_data_says_so_and_a_reversed_one_is_refused() -> None:
+    empty = make([], YEAR)
+    assert empty.current.as_dict()["empty"] is True
+    assert "keine Daten" in render.page(empty, "de")
+    with pytest.raises(BadPeriod, match="ends"):
+        Period(date(2026, 12, 31), date(2026, 1, 1))
+
+
+def test_every_reason_code_has_its_words_in_both_languages() -> None:
+    from schemas.vocabulary import ReasonCode
+
+    assert {code.value for code in ReasonCode} <= set(render.WORDS)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "said"),
+    [
+        (date(2026, 12, 31), date(2026, 1, 1), "ends"),
+        (date(1000, 1, 1), date(2000, 1, 1), "between"),
+        (date(2001, 1, 1), date(2099, 1, 1), "at most 10 years"),
+    ],
+)
+def test_a_period_that_cannot_be_is_refused(first: date, last: date, said: str) -> None:
+    with pytest.raises(BadPeriod, match=said):
+        Period(first, last)
