@@ -265,6 +265,11 @@ class RequestRecorded(Payload):
         default=None,
         description="the county of the request's municipality, for the monitoring report",
     )
+    languages: tuple[Language, ...] = Field(
+        default=(),
+        description="the languages the person speaks, preferred first (the monitoring report "
+        "sets them against those the agencies offer)",
+    )
 
 
 AGE_BANDS = ("0-17", "18-26", "27-44", "45-64", "65+")

@@ -74,6 +74,7 @@ def record_request(
             urgency=body.urgency,
             recorded_at=now,
             county=body.municipality[:5] if body.municipality else None,
+            languages=tuple(body.languages),
         ),
         source=SOURCE,
         subject=request_id,

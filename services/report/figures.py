@@ -85,6 +85,8 @@ class Facts:
     referrals: dict[str, Referral] = field(default_factory=dict)
     counties: dict[str, str | None] = field(default_factory=dict)
     """Request id -> the county of its place."""
+    requests: dict[str, tuple[datetime | None, str]] = field(default_factory=dict)
+    """Request id -> when it was recorded, and the person's first language."""
     consents: dict[str, str] = field(default_factory=dict)
     """Consent id -> request id."""
     unmet: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -113,6 +115,11 @@ def facts(entries: Iterable[bytes | dict[str, Any]]) -> Facts:
         parts = kind.split(".")
         if kind.startswith("de.wegweiser.intake.request.recorded"):
             found.counties[data.get("request_id", "")] = data.get("county")
+            first = (data.get("languages") or ["unknown"])[0]
+            found.requests[data.get("request_id", "")] = (
+                _time(data.get("recorded_at")) or at,
+                first,
+            )
         elif kind.startswith("de.wegweiser.intake.consent.recorded"):
             found.consents[(data.get("terms") or {}).get("consent_id", "")] = data.get(
                 "request_id", ""
@@ -302,6 +309,16 @@ def figures(found: Facts, period: Period, county: str | None = None) -> Figures:
         "unmet-needs-by-language",
         ((str(u.get("need")), (u.get("languages") or ["unknown"])[0]) for u in unmet),
     )
+    unmet_requests = {request for request, _ in found.unmet}
+    by_language = _table(
+        "requests-by-language",
+        (
+            (language, "need-unmet" if request in unmet_requests else "needs-met")
+            for request, (at, language) in found.requests.items()
+            if period.holds(at) and here(request)
+        ),
+        ("needs-met", "need-unmet"),
+    )
     withdrawals = _table(
         "withdrawals",
         (
@@ -338,7 +355,16 @@ def figures(found: Facts, period: Period, county: str | None = None) -> Figures:
             ),
         ),
     ]
-    counts = [by_kind, by_reason, overdue, unmet_by_area, unmet_by_language, withdrawals, deletions]
+    counts = [
+        by_kind,
+        by_reason,
+        overdue,
+        unmet_by_area,
+        unmet_by_language,
+        by_language,
+        withdrawals,
+        deletions,
+    ]
     return Figures(period, county, counts, timings)
 
 

@@ -37,9 +37,15 @@ TITLES: dict[str, tuple[str, str]] = {
         "Ungedeckte Bedarfe nach Bedarf und Ort",
         "Unmet needs by need and place",
     ),
+    "unmet-needs-by-need": ("Ungedeckte Bedarfe nach Bedarf", "Unmet needs by need"),
     "unmet-needs-by-language": (
         "Ungedeckte Bedarfe nach Bedarf und erster Sprache",
         "Unmet needs by need and first language",
+    ),
+    "requests-by-language": ("Anfragen nach erster Sprache", "Requests by first language"),
+    "languages-offered": (
+        "Sprachen: gefragt und von Stellen angeboten",
+        "Languages asked for and offered by agencies",
     ),
     "withdrawals": ("Widerrufe der Einwilligung", "Consents withdrawn"),
     "deletions": ("Löschungen nach einem Widerruf", "Deletions after a withdrawal"),
@@ -71,6 +77,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "confirmed": ("bestätigt", "confirmed"),
     "not-confirmed": ("nicht bestätigt", "not confirmed"),
     "withdrawals": ("Widerrufe", "withdrawals"),
+    "needs-met": ("jeder Bedarf fand eine Stelle", "every need found an agency"),
+    "need-unmet": ("ein Bedarf blieb ungedeckt", "a need was left unmet"),
+    "asked": ("Anfragen (erste Sprache)", "requests (first language)"),
+    "agencies": ("Stellen, die sie sprechen", "agencies that speak it"),
     "deletions": ("Löschungen", "deletions"),
     "total": ("Summe", "total"),
     "all": ("alle", "all"),
@@ -111,6 +121,17 @@ PAGE: dict[str, tuple[str, str]] = {
         "least {k}. The report is made from the audit log's metadata only, never from a "
         "person's data. In brackets: the period before.",
     ),
+    "dp": (
+        "Schutz: Differential Privacy (OpenDP, diskreter Laplace-Mechanismus), ε = {epsilon} "
+        "für den ganzen Bericht, ε = {per_table} je Tabelle; jede Vermittlung, jeder "
+        "ungedeckte Bedarf, jeder Widerruf zählt einmal. Alle Zahlen enthalten zufälliges "
+        "Rauschen, negative sind als 0 gezeigt; nur Tabellen mit festen Zeilen, keine Zeiten. "
+        "In Klammern: der Vorzeitraum.",
+        "Protection: differential privacy (OpenDP, discrete Laplace mechanism), ε = {epsilon} "
+        "for the whole report, ε = {per_table} per table; each referral, unmet need or "
+        "withdrawal counts once. Every count holds random noise, negatives are shown as 0; "
+        "only tables with fixed rows, no times. In brackets: the period before.",
+    ),
     "empty": ("Für diesen Zeitraum liegen keine Daten vor.", "There is no data for this period."),
     "made": ("Erstellt", "Made"),
 }
@@ -148,6 +169,10 @@ COUNT_FIELDS = [
     ("count", "integer", "how many; empty where it is suppressed to protect small groups"),
     ("suppressed", "boolean", "whether the count is withheld"),
 ]  # fmt: skip
+OFFERED_FIELDS = [
+    ("language", "string", "an ISO 639 code"),
+    ("agencies", "integer", "how many active agencies in the directory speak it (public)"),
+]
 TIME_FIELDS = [
     ("table", "string", "the timing's name"),
     ("period", "string", "current or previous"),
@@ -190,6 +215,9 @@ def write_csv(report: Report, out: Path) -> list[Path]:
         "counts.csv": (COUNT_FIELDS, _count_rows(report)),
         "timings.csv": (TIME_FIELDS, _time_rows(report)),
     }
+    if report.offered is not None:
+        offered = [[language, n] for language, n in sorted(report.offered.items())]
+        files["languages-offered.csv"] = (OFFERED_FIELDS, offered)
     written = []
     for name, (fields, rows) in files.items():
         with (out / name).open("w", newline="") as f:
@@ -300,13 +328,15 @@ def page(report: Report, language: str) -> str:
         f"<dt>{say['county']}</dt><dd>{html.escape(report.county or say['all counties'])}</dd>",
         f"<dt>{say['made']}</dt><dd>{report.made_at:%Y-%m-%d %H:%M} UTC</dd>",
         "</dl>",
-        f'<p class="note">{html.escape(say["protection"].format(k=report.k, k1=report.k - 1))}</p>',
+        f'<p class="note">{html.escape(_protection(report, say))}</p>',
     ]
     if current.as_dict()["empty"]:
         parts.append(f'<p class="note"><strong>{say["empty"]}</strong></p>')
     parts.append(_charts(current, name, index))
     for table in current.tables:
-        parts.append(_table(table, previous.table(table.name), name, index))
+        parts.append(_table(table, previous.table(table.name) or table, name, index))
+        if table.name == "requests-by-language" and report.offered is not None:
+            parts.append(_offered(table, report.offered, index))
     for times in current.times:
         parts.append(
             _times(times, next(t for t in previous.times if t.name == times.name), name, index)
@@ -315,22 +345,33 @@ def page(report: Report, language: str) -> str:
     return "\n".join(parts)
 
 
+def _protection(report: Report, say: dict[str, str]) -> str:
+    """What protects the figures, in words."""
+    if report.spent is not None:
+        return say["dp"].format(
+            epsilon=f"{report.spent.total:g}", per_table=f"{report.spent.per_table:g}"
+        )
+    return say["protection"].format(k=report.k, k1=report.k - 1)
+
+
 def _charts(part: Part, name: Callable[[str], str], index: int) -> str:
     charts = []
-    kinds = part.table("referrals-by-kind").protected
-    if kinds.rows and kinds.total():
+    found = part.table("referrals-by-kind")
+    kinds = found.protected if found else None
+    if kinds and kinds.rows and kinds.total():
         series = {
             name(c): [float(kinds.cell(r, c) or 0) for r in kinds.rows] for c in kinds.columns
         }
         title = TITLES["referrals-by-kind"][index]
         charts.append(_chart([name(str(r)) for r in kinds.rows], series, title, ""))
-    unmet = part.table("unmet-needs-by-area").protected
-    if unmet.rows and unmet.total():
+    found = part.table("unmet-needs-by-area") or part.table("unmet-needs-by-need")
+    unmet = found.protected if found else None
+    if unmet and unmet.rows and unmet.total():
         totals = [float(unmet.row_total(r) or 0) for r in unmet.rows]
-        title = TITLES["unmet-needs-by-area"][index]
+        title = TITLES[found.name][index] if found else ""
         charts.append(_chart([name(str(r)) for r in unmet.rows], {"": totals}, title, ""))
-    ack = next(t for t in part.times if t.name == "time-to-acknowledgement")
-    shown = {g: v for g, v in ack.groups.items() if v is not None}
+    ack = next((t for t in part.times if t.name == "time-to-acknowledgement"), None)
+    shown = {g: v for g, v in (ack.groups if ack else {}).items() if v is not None}
     if shown:
         series = {
             WORDS["median"][index]: [v[0] for v in shown.values()],
@@ -390,6 +431,28 @@ def _table(table: Table, previous: Table, name: Callable[[str], str], index: int
         f'<th scope="col">{total}</th>'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
     )
+
+
+def _offered(asked: Table, offered: dict[str, int], index: int) -> str:
+    """The languages asked for (the protected row totals) beside the agencies speaking each
+    (public)."""
+    t = asked.protected
+    rows = "".join(
+        f'<tr><th scope="row">{html.escape(str(r))}</th>{_plain(t.row_total(r))}'
+        f"{_plain(offered.get(str(r), 0))}</tr>"
+        for r in t.rows
+    )
+    title = TITLES["languages-offered"][index]
+    return (
+        f"<section><h2>{html.escape(title)}</h2>{_scroll(title)}<table><thead><tr><td></td>"
+        f'<th scope="col">{WORDS["asked"][index]}</th><th scope="col">'
+        f"{WORDS['agencies'][index]}</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        "</section>"
+    )
+
+
+def _plain(n: int | None) -> str:
+    return f"<td>{'–' if n is None else n}</td>"
 
 
 def _times(times: Times, previous: Times, name: Callable[[str], str], index: int) -> str:

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.report import figures as fig
+from services.report import privacy
 from services.report.protection import K_DEFAULT, Protected, check_k, protect, protect_alike
 
-METHOD = "suppression"
-"""How the figures are protected: small-cell suppression with complementary suppression."""
+SUPPRESSION = "suppression"
+"""Small-cell suppression with complementary suppression (`protection`), the default."""
 
 ALIKE = ("unmet-needs-by-area", "unmet-needs-by-language")
 """Tables that break the same groups (unmet needs by need) down two ways."""
@@ -65,8 +66,8 @@ class Part:
     tables: list[Table]
     times: list[Times]
 
-    def table(self, name: str) -> Table:
-        return next(t for t in self.tables if t.name == name)
+    def table(self, name: str) -> Table | None:
+        return next((t for t in self.tables if t.name == name), None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,20 +87,39 @@ class Report:
     made_at: datetime
     current: Part
     previous: Part
+    method: str = SUPPRESSION
+    offered: dict[str, int] | None = None
+    """How many active agencies speak each language (public: the directory's), if known."""
+    spent: privacy.Spent | None = None
+    """Under differential privacy: the budget the release spent (OpenDP's privacy map)."""
+
+    def protection(self) -> dict[str, Any]:
+        """Which method protected the figures, and what it spent."""
+        if self.spent is not None:
+            return {
+                "method": self.method,
+                "epsilon": round(self.spent.total, 6),
+                "epsilon_per_table": round(self.spent.per_table, 6),
+                "mechanism": "discrete Laplace (OpenDP make_laplace), sensitivity 1 per table",
+                "unit": "one referral, unmet need, withdrawal or deletion",
+                "note": "tables with public rows only; counts from noise, negatives shown as 0",
+            }
+        return {
+            "method": self.method,
+            "k": self.k,
+            "note": "counts of 1 to k-1 are suppressed, and enough others with them that "
+            "no suppressed count can be worked out from a total; times only for groups "
+            "of at least k",
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "county": self.county,
-            "protection": {
-                "method": METHOD,
-                "k": self.k,
-                "note": "counts of 1 to k-1 are suppressed, and enough others with them that "
-                "no suppressed count can be worked out from a total; times only for groups "
-                "of at least k",
-            },
+            "protection": self.protection(),
             "made_at": self.made_at.isoformat(),
             "current": self.current.as_dict(),
             "previous": self.previous.as_dict(),
+            "languages_offered": self.offered,
         }
 
 
@@ -108,17 +128,26 @@ def make(
     period: fig.Period,
     county: str | None = None,
     k: int = K_DEFAULT,
+    epsilon: float | None = None,
+    offered: dict[str, int] | None = None,
 ) -> Report:
-    """The report over the audit log's `entries`."""
+    """The report over the audit log's `entries`: suppressed below `k`, or, given `epsilon`,
+    released with differential privacy (`privacy`); `offered`: how many agencies speak each
+    language, to set against the languages asked for."""
     check_k(k)
     found = fig.facts(entries)
-    return Report(
-        county,
-        k,
-        datetime.now(UTC),
-        _part(fig.figures(found, period, county), k),
-        _part(fig.figures(found, period.before(), county), k),
-    )
+    now, before = fig.figures(found, period, county), fig.figures(found, period.before(), county)
+    made = datetime.now(UTC)
+    if epsilon is None:
+        return Report(county, k, made, _part(now, k), _part(before, k), offered=offered)
+    current, spent = _private(now, epsilon)
+    previous, _ = _private(before, epsilon)  # other records: parallel composition
+    return Report(county, k, made, current, previous, privacy.METHOD, offered, spent)
+
+
+def _private(figures: fig.Figures, epsilon: float) -> tuple[Part, privacy.Spent]:
+    released, spent = privacy.release(figures.counts, epsilon)
+    return Part(figures.period, [Table(name, table) for name, table in released], []), spent
 
 
 def _part(figures: fig.Figures, k: int) -> Part:

@@ -103,6 +103,14 @@ STATES = {
     ReferralStatus.FORWARDED: N_("Forwarded"),
 }
 
+REPORT_COLUMNS = {
+    "declined": N_("Declined"),
+    "failed": N_("Failed"),
+    "reminded-only": N_("Reminded"),
+    "escalated": N_("Escalated"),
+}
+"""The monitoring report's columns on the ombudsperson's pages."""
+
 OVERDUE = {
     "reminded": N_("Reminder sent"),
     "escalated": N_("Escalated: no answer"),

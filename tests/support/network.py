@@ -62,6 +62,7 @@ class Truth:
     """What was simulated, counted independently of the report."""
 
     referrals: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
     unmet: list[dict[str, Any]] = field(default_factory=list)
     withdrawals: list[dict[str, Any]] = field(default_factory=list)
     deletions: list[dict[str, Any]] = field(default_factory=list)
@@ -113,6 +114,8 @@ def _one(
     agency = f"agency-{rng.randrange(agencies)}"
     office = "office-1"
     recorded = offered - timedelta(minutes=10)
+    first_language = rng.choice(["ar", "fa", "uk", "ti", "ru"])
+    truth.requests.append({"language": first_language, "county": county, "at": recorded})
     events.append(
         (
             recorded,
@@ -123,6 +126,7 @@ def _one(
                 urgency=Urgency.ROUTINE,
                 recorded_at=recorded,
                 county=county,
+                languages=(first_language, "de"),
             ),
         )
     )

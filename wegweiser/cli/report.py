@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +27,19 @@ def _day(text: str, option: str) -> date:
         raise typer.Exit(BAD_INPUT) from None
 
 
+def languages(settings: Any) -> dict[str, int]:
+    """How many active agencies of the directory speak each language (public data)."""
+    from services.directory import store as directory
+
+    db = database(settings, "directory")
+    try:
+        agencies = db.read_sync(directory.all_agencies)
+    finally:
+        db.dispose()
+    spoken = Counter(language for a in agencies if a.status == "active" for language in a.languages)
+    return dict(sorted(spoken.items()))
+
+
 @app.command("report")
 def report(
     first: Annotated[str, typer.Option("--from", help="the period's first day (YYYY-MM-DD)")],
@@ -37,16 +52,25 @@ def report(
     k: Annotated[
         int, typer.Option(help="the smallest group shown (3 at least): smaller ones are hidden")
     ] = 5,
+    privacy: Annotated[
+        str, typer.Option(help="suppression (small counts hidden) or dp (OpenDP noise)")
+    ] = "suppression",
+    epsilon: Annotated[
+        float, typer.Option(help="with --privacy dp: the budget the whole report spends")
+    ] = 1.0,
     data_dir: DataDir = None,
 ) -> None:
     """Write the monitoring report: referrals by kind of agency and where they stand,
     declines and failures by reason, reminders and escalations, unmet needs by place and
     language, withdrawals and deletions, and the times to acknowledgement, acceptance and
     deletion, each beside the period before. From the audit log's metadata only; counts
-    below k are suppressed with enough others that none can be worked out."""
+    below k are suppressed with enough others that none can be worked out, or (--privacy
+    dp) released with differential privacy, the budget spent recorded in
+    <data dir>/report/privacy-budget.jsonl."""
     from services.audit import store
     from services.report import render
     from services.report.figures import BadPeriod, Period
+    from services.report.privacy import BadEpsilon, check_epsilon
     from services.report.protection import K_LEAST
     from services.report.report import make
 
@@ -56,6 +80,14 @@ def report(
     if county is not None and not re.fullmatch(r"(0[1-9]|1[0-6])[0-9]{3}", county):
         typer.echo(f"{county!r} is no county key: five digits, the first two a Land", err=True)
         raise typer.Exit(BAD_INPUT)
+    if privacy not in ("suppression", "dp"):
+        typer.echo(f"unknown privacy method {privacy!r}: suppression or dp", err=True)
+        raise typer.Exit(BAD_INPUT)
+    try:
+        check_epsilon(epsilon)
+    except BadEpsilon as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(BAD_INPUT) from None
     if k < K_LEAST:
         typer.echo(f"k must be at least {K_LEAST}: a smaller group can be a person", err=True)
         raise typer.Exit(BAD_INPUT)
@@ -64,13 +96,23 @@ def report(
     except BadPeriod as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(BAD_INPUT) from None
-    db = database(load_settings(data_dir), "audit")
+    settings = load_settings(data_dir)
+    db = database(settings, "audit")
     try:
         entries = db.read_sync(store.all_entries)
     finally:
         db.dispose()
-    made = make(entries, period, county, k)
+    made = make(
+        entries, period, county, k, epsilon if privacy == "dp" else None, languages(settings)
+    )
     for path in render.write(made, fmt, out):
         typer.echo(f"wrote {path}")
+    if made.spent is not None:
+        ledger = settings.data_dir / "report" / "privacy-budget.jsonl"
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"made_at": made.made_at.isoformat(), "period": str(period), "county": county}
+        with ledger.open("a") as f:
+            f.write(json.dumps({**entry, **made.protection()}, ensure_ascii=False) + "\n")
+        typer.echo(f"spent epsilon {made.spent.total:g} (recorded in {ledger})")
     if made.current.as_dict()["empty"]:
         typer.echo(f"the audit log holds nothing for {period}: the report says so")

@@ -3,13 +3,17 @@ integrity checked against the key this installation pinned."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import date
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.audit import export
 from services.audit.verification import SeenHead, key_in_effect
 from services.web.integrity import check_export
-from services.web.pages import CheckedForm, Ombudsperson, WebDep, render
+from services.web.pages import CheckedForm, Ombudsperson, Web, WebDep, render
 
 router = APIRouter(prefix="/audit")
 
@@ -41,21 +45,29 @@ async def audit_trail(
     return render(request, "audit/trail.html", user, referral_id=referral_id, trail=trail)
 
 
+async def year_so_far(web: Web) -> dict[str, dict[str, Any]]:
+    """The monitoring report's tables for this year so far, by name (protected as always)."""
+    today = date.today()
+    found = await web.audit.get("/report", **{"from": f"{today.year}-01-01", "to": str(today)})
+    return {table["name"]: table for table in found["current"]["tables"]}
+
+
 @router.get("/answer-times", response_class=HTMLResponse)
 async def audit_answer_times(request: Request, web: WebDep, user: Ombudsperson) -> Response:
-    rows = await web.audit.get("/agencies/answer-times")
-    return render(request, "audit/answer_times.html", user, rows=rows)
+    rows, figures = await asyncio.gather(web.audit.get("/agencies/answer-times"), year_so_far(web))
+    return render(request, "audit/answer_times.html", user, rows=rows, figures=figures)
 
 
 @router.get("/overdue", response_class=HTMLResponse)
 async def audit_overdue(request: Request, web: WebDep, user: Ombudsperson) -> Response:
-    return render(request, "audit/overdue.html", user, overdue=await web.audit.get("/overdue"))
+    overdue, figures = await asyncio.gather(web.audit.get("/overdue"), year_so_far(web))
+    return render(request, "audit/overdue.html", user, overdue=overdue, figures=figures)
 
 
 @router.get("/withdrawals", response_class=HTMLResponse)
 async def audit_withdrawals(request: Request, web: WebDep, user: Ombudsperson) -> Response:
-    rows = await web.audit.get("/withdrawals")
-    return render(request, "audit/withdrawals.html", user, rows=rows)
+    rows, figures = await asyncio.gather(web.audit.get("/withdrawals"), year_so_far(web))
+    return render(request, "audit/withdrawals.html", user, rows=rows, figures=figures)
 
 
 @router.get("/anomalies", response_class=HTMLResponse)

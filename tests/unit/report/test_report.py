@@ -17,9 +17,11 @@ from frictionless import validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.vocabulary import AgencyKind
 from services.report import render
 from services.report.figures import BadPeriod, Period
-from services.report.report import Report, make
+from services.report.protection import Protected
+from services.report.report import Part, Report, make
 from tests.support.network import entries, simulate
 
 YEAR = Period(date(2026, 1, 1), date(2026, 12, 31))
@@ -32,9 +34,15 @@ def network():
     return list(entries(events)), truth
 
 
+def table(part: Part, name: str) -> Protected[str]:
+    found = part.table(name)
+    assert found is not None, name
+    return found.protected
+
+
 def published(report: Report, name: str) -> dict[tuple[str, str], int | None]:
-    table = report.current.table(name).protected
-    return {(r, c): table.cell(r, c) for r in table.rows for c in table.columns}
+    shown = table(report.current, name)
+    return {(r, c): shown.cell(r, c) for r in shown.rows for c in shown.columns}
 
 
 def in_year(at: datetime, period: Period = YEAR) -> bool:
@@ -50,7 +58,7 @@ def test_every_figure_is_the_count_made_from_what_was_simulated(network) -> None
     assert {key: n for key, n in shown.items() if n} == {
         key: n for key, n in expected.items() if key in shown and shown[key] is not None
     }
-    assert report.current.table("referrals-by-kind").protected.total() == len(referrals)
+    assert table(report.current, "referrals-by-kind").total() == len(referrals)
     reasons = Counter(
         (r["reason"], "declined" if r["fate"] == "declined" else "failed")
         for r in referrals
@@ -71,6 +79,12 @@ def test_every_figure_is_the_count_made_from_what_was_simulated(network) -> None
     languages = Counter((u["need"], u["language"]) for u in truth.unmet if in_year(u["at"]))
     for key, n in published(report, "unmet-needs-by-language").items():
         assert n is None or n == languages.get(key, 0)
+    asked = Counter(r["language"] for r in truth.requests if in_year(r["at"]))
+    by_language = report.current.table("requests-by-language")
+    assert by_language is not None
+    for language in by_language.protected.rows:
+        total = by_language.protected.row_total(language)
+        assert total is None or total == asked[language]
     withdrawn = Counter(w["by"] for w in truth.withdrawals if in_year(w["at"]))
     for (_, by), n in published(report, "withdrawals").items():
         assert n is None or n == withdrawn.get(by, 0)
@@ -80,15 +94,15 @@ def test_every_figure_is_the_count_made_from_what_was_simulated(network) -> None
     assert median == pytest.approx(statistics.median(ack))
     assert p90 == pytest.approx(statistics.quantiles(ack, n=10, method="inclusive")[-1])
     before = [r for r in truth.referrals if in_year(r["offered"], YEAR.before())]
-    assert report.previous.table("referrals-by-kind").protected.total() == len(before)
+    assert table(report.previous, "referrals-by-kind").total() == len(before)
 
 
 def test_a_county_is_counted_alone(network) -> None:
     log, truth = network
     report = make(log, YEAR, county="09780", k=3)
     mine = [r for r in truth.referrals if in_year(r["offered"]) and r["county"] == "09780"]
-    assert report.current.table("referrals-by-kind").protected.total() == len(mine)
-    unmet = report.current.table("unmet-needs-by-area").protected
+    assert table(report.current, "referrals-by-kind").total() == len(mine)
+    unmet = table(report.current, "unmet-needs-by-area")
     assert all(str(c).startswith("09780") for c in unmet.columns)  # its municipalities
 
 
@@ -127,8 +141,10 @@ def test_no_published_figure_of_a_small_random_network_reveals_a_group_under_k(s
 
 def test_the_csv_is_valid_against_its_own_data_package(network, tmp_path: Path) -> None:
     log, _ = network
-    written = render.write(make(log, YEAR), "csv", tmp_path)
-    assert {p.name for p in written} == {"counts.csv", "timings.csv", "datapackage.json"}
+    written = render.write(make(log, YEAR, offered={"ar": 3, "de": 12}), "csv", tmp_path)
+    assert {p.name for p in written} == {
+        "counts.csv", "timings.csv", "languages-offered.csv", "datapackage.json",
+    }  # fmt: skip
     report = validate(str(tmp_path / "datapackage.json"))
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
     described = json.loads((tmp_path / "datapackage.json").read_text())
@@ -138,9 +154,10 @@ def test_the_csv_is_valid_against_its_own_data_package(network, tmp_path: Path) 
 
 def test_the_html_is_one_offline_file_in_german_and_in_english(network, tmp_path: Path) -> None:
     log, _ = network
-    german, english = render.write(make(log, YEAR), "html", tmp_path)
+    german, english = render.write(make(log, YEAR, offered={"ar": 3}), "html", tmp_path)
     de, en = german.read_text(), english.read_text()
     assert '<html lang="de">' in de and "Monitoringbericht" in de and "Rechtsberatung" in de
+    assert "Sprachen: gefragt und von Stellen angeboten" in de
     assert '<html lang="en">' in en and "Monitoring report" in en
     assert de.count("<svg") >= 3  # the charts, inline
     assert not re.search(r'(src|href)="(https?:)?//', de)  # nothing to load from elsewhere
@@ -172,3 +189,44 @@ def test_every_reason_code_has_its_words_in_both_languages() -> None:
 def test_a_period_that_cannot_be_is_refused(first: date, last: date, said: str) -> None:
     with pytest.raises(BadPeriod, match=said):
         Period(first, last)
+
+
+def test_with_differential_privacy_the_counts_carry_noise_and_the_budget_is_the_librarys(
+    network,
+) -> None:
+    log, truth = network
+    report = make(log, YEAR, epsilon=1.0)
+    assert report.protection()["method"] == "differential-privacy"
+    assert report.spent is not None and report.spent.total == pytest.approx(1.0)
+    names = [t.name for t in report.current.tables]
+    assert "overdue-by-agency" not in names and "unmet-needs-by-language" not in names
+    assert report.current.times == []  # no times under this method
+    kinds = report.current.table("referrals-by-kind")
+    assert kinds is not None
+    assert set(kinds.protected.rows) == {k.value for k in AgencyKind}  # public rows, all
+    referrals = [r for r in truth.referrals if in_year(r["offered"])]
+    exact = Counter((r["kind"], r["fate"]) for r in referrals)
+    noisy = {key: kinds.protected.cells[key] for key in kinds.protected.cells}
+    assert all(n >= 0 and isinstance(n, int) for n in noisy.values())
+    # per table epsilon 0.2: scale 5, so |noise| > 60 has a chance of about e^-12 per cell
+    assert all(abs(noisy.get(key, 0) - n) <= 60 for key, n in exact.items())
+    assert noisy != {key: exact.get(key, 0) for key in noisy}  # it is not the exact count
+    assert "Differential Privacy" in render.page(report, "de")
+
+
+def test_the_cli_records_the_budget_each_private_report_spent(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from wegweiser.cli import app
+
+    env = {"WEGWEISER_DATA_DIR": str(tmp_path / "data")}
+    args = ["report", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "json"]
+    for _ in range(2):
+        done = CliRunner().invoke(
+            app, [*args, "--out", str(tmp_path / "out"), "--privacy", "dp", "--epsilon", "0.5"],
+            env=env,
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+        assert "spent epsilon 0.5" in done.output
+    ledger = (tmp_path / "data" / "report" / "privacy-budget.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epsilon"] for line in ledger] == [0.5, 0.5]
