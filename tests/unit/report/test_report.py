@@ -230,3 +230,33 @@ def test_the_cli_records_the_budget_each_private_report_spent(tmp_path: Path) ->
         assert "spent epsilon 0.5" in done.output
     ledger = (tmp_path / "data" / "report" / "privacy-budget.jsonl").read_text().splitlines()
     assert [json.loads(line)["epsilon"] for line in ledger] == [0.5, 0.5]
+
+
+def test_the_report_from_the_audit_store_is_the_report_from_its_allow_list(
+    tmp_path: Path,
+) -> None:
+    """Through the real store: every event recorded by the audit's recorder (its ledger, its
+    entries as stored), then the report made from `store.all_entries`, as the CLI does."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from services.audit import store
+    from services.audit.recorder import Recorder
+    from tests.support.databases import service_database
+
+    events, _ = simulate(300, START, days=730, seed=11)
+    db = service_database("audit", f"sqlite:///{tmp_path / 'audit.db'}")
+    db.migrate()
+    recorder = Recorder(Ed25519PrivateKey.generate())
+
+    def record_all(session) -> None:
+        recorder.load(session)
+        for sequence, (subject, event) in enumerate(events, start=1):
+            recorder.record(session, subject, json.dumps(event).encode(), sequence)
+
+    db.run_sync(record_all)
+    stored = db.read_sync(store.all_entries)
+    db.dispose()
+    assert len(stored) == len(events)
+    from_store, from_list = make(stored, YEAR, k=3), make(entries(events), YEAR, k=3)
+    assert from_store.current.as_dict() == from_list.current.as_dict()
+    assert table(from_store.current, "referrals-by-kind").total() > 0
