@@ -259,4 +259,4 @@ def test_the_report_from_the_audit_store_is_the_report_from_its_allow_list(
     assert len(stored) == len(events)
     from_store, from_list = make(stored, YEAR, k=3), make(entries(events), YEAR, k=3)
     assert from_store.current.as_dict() == from_list.current.as_dict()
-    assert table(from_store.current, "referrals-by-kind").total() > 0
+    assert (table(from_store.current, "referrals-by-kind").total() or 0) > 0
