@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy import LargeBinary
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
@@ -38,6 +40,12 @@ TABLES: list[type[SQLModel]] = [EntryRow, HeadRow]
 def all_entries(session: Session, limit: int | None = None) -> list[bytes]:
     stmt = select(EntryRow.entry).order_by(col(EntryRow.index))
     return list(session.exec(stmt.limit(limit) if limit else stmt))
+
+
+def stream_entries(session: Session, chunk: int = 2000) -> Iterator[bytes]:
+    """Every entry in order, fetched `chunk` at a time (a year's log need not fit in memory)."""
+    stmt = select(EntryRow.entry).order_by(col(EntryRow.index))
+    yield from session.exec(stmt.execution_options(yield_per=chunk))
 
 
 def entries_after(session: Session, index: int) -> list[tuple[int, bytes]]:

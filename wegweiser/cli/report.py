@@ -97,14 +97,17 @@ def report(
         typer.echo(str(exc), err=True)
         raise typer.Exit(BAD_INPUT) from None
     settings = load_settings(data_dir)
+    offered = languages(settings)
     db = database(settings, "audit")
-    try:
-        entries = db.read_sync(store.all_entries)
+    try:  # the log streamed from the store, not held whole
+        made = db.read_sync(
+            lambda s: make(
+                store.stream_entries(s), period, county, k, epsilon if privacy == "dp" else None,
+                offered,
+            )
+        )  # fmt: skip
     finally:
         db.dispose()
-    made = make(
-        entries, period, county, k, epsilon if privacy == "dp" else None, languages(settings)
-    )
     for path in render.write(made, fmt, out):
         typer.echo(f"wrote {path}")
     if made.spent is not None:
