@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 
 from schemas import subjects
 from schemas.queries import AgencyList, ListAgencies
-from services.gateway import handlers, http, mail, webhook
+from services.gateway import handlers, http, links, mail, webhook
 from services.gateway.feed import Feed, Handle
 from services.gateway.partners import CHANNELS, Partners
 from wegweiser import registry
@@ -79,8 +79,13 @@ def build(settings: Settings) -> ServiceRuntime:
         finally:
             await partners.stop()
 
+    async def prune_links() -> None:
+        now = datetime.now(UTC)
+        await runtime.db.run(lambda s: links.prune(s, now, settings.inbox_keep))
+
     runtime.also(keep_refreshing)
     runtime.every(60.0, send_mail)
+    runtime.every(3600.0, prune_links)
     app = http.create_app(
         runtime.db.run,
         webhook_secret=partners.secret,

@@ -88,6 +88,15 @@ def current_session(session: Session, token: str | None, now: datetime) -> Sessi
     return found if found is not None and as_utc(found.expires_at) > now else None
 
 
+def prune(session: Session, now: datetime, keep: timedelta) -> tuple[int, int]:
+    """Forget the links expired longer than `keep` ago (used or not: till then a used link
+    is still refused as used, not as unknown) and the portal sessions that have ended;
+    (links, sessions) forgotten."""
+    links = session.execute(delete(LinkRow).where(col(LinkRow.expires_at) < now - keep))
+    ended = session.execute(delete(SessionRow).where(col(SessionRow.expires_at) <= now))
+    return int(links.rowcount or 0), int(ended.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def end_sessions(session: Session, referral_id: str) -> int:
     """End every portal session open on a referral; how many there were."""
     result = session.execute(delete(SessionRow).where(col(SessionRow.referral_id) == referral_id))
