@@ -351,6 +351,7 @@ def run_topology(name: str, args: argparse.Namespace, instances: int = 2) -> dic
             directory_port=free_port(),
             gateway_port=free_port(),
             web_port=free_port(),
+            metrics_port=free_port(),
             **extra,
         )
         out["topology"] = {

@@ -196,6 +196,19 @@ class Settings(BaseSettings):
         default=1, ge=1, le=8, description="how many processes `wegweiser up` runs per service"
     )
     deadline_check_every: float = 5.0
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="where `wegweiser up` serves the services' metrics for Prometheus "
+        "(loopback: the figures are for the operator's monitoring)",
+    )
+    metrics_port: int = Field(default=8309, ge=1, le=65535)
+    metrics_every: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="how often each service reads its outbox backlog, its consumers and the "
+        "stream for its gauges (seconds)",
+    )
     follow_up_every: float = Field(
         default=1.0,
         gt=0,

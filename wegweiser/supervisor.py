@@ -19,7 +19,7 @@ import httpx
 import structlog
 
 from wegweiser import provisioning, registry
-from wegweiser.platform import connect
+from wegweiser.platform import connect, metrics
 from wegweiser.platform.files import PRIVATE_UMASK, AlreadyRunning, DataDirLock, write_private
 from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.lifecycle import ready_mark
@@ -192,6 +192,9 @@ class LocalSystem:
         self.children: dict[str, Child] = {}
         self.watch = BrokerWatch()
         self.lock = DataDirLock(self.data_dir)
+        self.metrics_folder = self.data_dir / "run" / "metrics"
+        """Where the services write their metrics (wegweiser/platform/metrics.py)."""
+        self._metrics_server: Any = None
 
     @property
     def nats_url(self) -> str:
@@ -221,6 +224,7 @@ class LocalSystem:
         self.lock.acquire({"supervisor pid": os.getpid(), "since": time.strftime("%H:%M:%S")})
         if self.fork_services:  # it imports while the keys, users and NATS are made
             self.zygote = Zygote(self.data_dir / "logs" / "zygote.log")
+        self._serve_metrics()
         provisioning.ensure_demo_keys(self.settings)
         provisioning.ensure_web_token(self.settings)
         from services.web.demo_users import ensure_demo_users
@@ -240,6 +244,7 @@ class LocalSystem:
             "WEGWEISER_DIRECTORY_PORT": str(self.settings.directory_port),
             "WEGWEISER_GATEWAY_PORT": str(self.settings.gateway_port),
             "WEGWEISER_WEB_PORT": str(self.settings.web_port),
+            metrics.FOLDER: str(self.metrics_folder),
             **{
                 f"WEGWEISER_{service.upper()}_DB_URL": str(
                     getattr(self.settings, f"{service}_db_url")
@@ -299,10 +304,21 @@ class LocalSystem:
                 time.sleep(0.1)
         return False
 
+    def _serve_metrics(self) -> None:
+        """Every service's metrics, summed, on `metrics_host:metrics_port` for Prometheus."""
+        from prometheus_client import start_http_server
+
+        metrics.prepare(self.metrics_folder)
+        registry = metrics.collector(self.metrics_folder)
+        host, port = self.settings.metrics_host, self.settings.metrics_port
+        self._metrics_server, _ = start_http_server(port, host, registry)
+
     def restart(self, name: str, kill: bool = True) -> None:
         """Kill (or stop) one service and start it again."""
         child = self.children[name]
         child.kill() if kill else child.stop()
+        if child.process is not None:
+            metrics.process_ended(self.metrics_folder, child.process.pid)
         child.start()
         self._write_runtime_file()
 
@@ -316,6 +332,8 @@ class LocalSystem:
                 self._write_runtime_file()
         for child in self.children.values():
             if not child.alive():
+                if child.process is not None:
+                    metrics.process_ended(self.metrics_folder, child.process.pid)
                 _restart(child)
 
     def stop(self, grace: float = 10.0) -> None:
@@ -335,6 +353,9 @@ class LocalSystem:
             finally:
                 if self.nats:
                     self.nats.stop()
+                if self._metrics_server is not None:
+                    self._metrics_server.shutdown()
+                    self._metrics_server.server_close()
                 (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
                 self.lock.release()
 
@@ -438,6 +459,8 @@ def _banner(settings: Settings, nats_url: str, data_dir: Path, ready: bool) -> s
             f"  gateway      {settings.gateway_url}   (webhook callbacks, e-mail portal; "
             f"mail in {data_dir / 'mail'} unless smtp_host is set)",
             f"  NATS         {nats_url}",
+            f"  metrics      http://{settings.metrics_host}:{settings.metrics_port}/metrics   "
+            "(Prometheus; every service's, summed)",
             f"  data         {data_dir}   (logs in {data_dir / 'logs'})",
             "  try          wegweiser demo   |   wegweiser status   |   Ctrl-C stops everything",
         ]

@@ -14,12 +14,14 @@ from schemas.events import (
     ReferralRequested,
 )
 from schemas.queries import AskVerdict
+from schemas.vocabulary import ReferralStatus
 from services.referral import handlers, store
 from services.referral.deletion import DeletionPolicy
 from services.referral.domain import DeadlinePolicy
 from services.referral.legal_deadline import LegalClockPolicy
 from wegweiser import registry
 from wegweiser.platform.consumer import Route
+from wegweiser.platform.metrics import metrics
 from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
 
@@ -90,5 +92,14 @@ def build(settings: Settings) -> ServiceRuntime:
             except store.ConcurrentUpdate:
                 continue  # another instance, or the agency's confirmation, came first
 
+    async def measure() -> None:
+        states, late_offers, late_deletions = await runtime.db.read(store.census)
+        found = metrics()
+        for state in ReferralStatus:
+            found.referrals.labels(state.value).set(states.get(state.value, 0))
+        found.overdue.labels("acknowledgements").set(late_offers)
+        found.overdue.labels("deletions").set(late_deletions)
+
     runtime.every(settings.deadline_check_every, check_deadlines)
+    runtime.every(settings.metrics_every, measure)
     return runtime

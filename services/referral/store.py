@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, inspect
-from sqlmodel import Field, Session, SQLModel, col, delete, select, update
+from sqlmodel import Field, Session, SQLModel, col, delete, func, select, update
 
 from schemas.vocabulary import ReferralStatus
 from services.referral.deletion import Deletion, DeletionPolicy
@@ -133,10 +133,8 @@ def due(session: Session, now: datetime, limit: int = 500) -> list[str]:
 
 def counts_by_status(session: Session) -> dict[str, int]:
     """How many referrals are in each state."""
-    from sqlalchemy import func
-
     stmt = select(ReferralRow.status, func.count()).group_by(ReferralRow.status)
-    return dict(session.exec(stmt))
+    return dict(session.exec(stmt).all())
 
 
 class WithdrawnConsent(SQLModel, table=True):
@@ -204,6 +202,23 @@ def record_verdict(
             decided_at=at,
         )
     )
+
+
+def census(session: Session) -> tuple[dict[str, int], int, int]:
+    """Referrals by state, offers unacknowledged past their first deadline step, and
+    deletions unconfirmed past theirs (for the metrics)."""
+    states = counts_by_status(session)
+    late_offers = session.exec(
+        select(func.count()).where(
+            ReferralRow.status == "requested", col(ReferralRow.deadline_stage) >= 1
+        )
+    ).one()
+    late_deletions = session.exec(
+        select(func.count()).where(
+            col(DeletionRow.confirmed_at).is_(None), col(DeletionRow.stage) >= 1
+        )
+    ).one()
+    return states, int(late_offers), int(late_deletions)
 
 
 def overrule_verdict(

@@ -50,6 +50,8 @@ def start_system(
             directory_port=free_port(),
             gateway_port=free_port(),
             web_port=free_port(),
+            metrics_port=free_port(),
+            metrics_every=2.0,
             nats_sync_interval="always",
             **(settings or {}),
         ),

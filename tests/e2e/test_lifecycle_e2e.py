@@ -225,3 +225,35 @@ async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_fact
 async def _refusals(system, n: int):
     found = await stream_events(system, "ww.referral.*.refused", idle=0.2)
     return found if len(found) >= n else None
+
+
+async def test_the_metrics_count_what_the_services_did_summed_over_their_processes(system):
+    """`up` serves every service's metrics on the loopback for Prometheus: the events each
+    consumer handled, the outbox's publications, the HTTP requests, the referrals by state."""
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
+        await until_status(http, await send_referral(http), "requested")
+    url = f"http://{system.settings.metrics_host}:{system.settings.metrics_port}/metrics"
+    assert system.settings.metrics_host == "127.0.0.1"  # for the operator, not the network
+
+    async def scraped() -> dict[str, float] | None:
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(url)).text
+        found = {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("wegweiser_")
+        }
+        wanted = [
+            'wegweiser_events_handled_total{consumer="referral-intake-commands",service="referral"}',
+            'wegweiser_outbox_published_total{service="intake"}',
+            'wegweiser_referrals{state="requested"}',
+        ]
+        return found if all(found.get(w, 0) >= 1 for w in wanted) else None
+
+    found = await wait_for(scraped, timeout=30)
+    requests = [k for k in found if k.startswith("wegweiser_http_request_seconds_count")]
+    assert any('route="/requests"' in k and 'service="intake"' in k for k in requests)
+    assert not any("ref-" in k or "req-" in k for k in found)  # no ids in the labels
+    assert found["wegweiser_stream_max_bytes"] > 0

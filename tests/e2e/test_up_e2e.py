@@ -25,6 +25,7 @@ def test_up_runs_everything_the_demo_passes_and_ctrl_c_stops_it_all(tmp_path):
         "WEGWEISER_DIRECTORY_PORT": str(free_port()),
         "WEGWEISER_GATEWAY_PORT": str(free_port()),
         "WEGWEISER_WEB_PORT": str(free_port()),
+        "WEGWEISER_METRICS_PORT": str(free_port()),
         "WEGWEISER_NATS_PORT": str(free_port()),  # all ports from one process: no two alike
         "WEGWEISER_NATS_MONITOR_PORT": str(free_port()),
     }

@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from schemas.envelope import Envelope, Payload, new_event
 from schemas.events import DeadLettered
 from schemas.subjects import matches
 from wegweiser.platform import inbox
+from wegweiser.platform.metrics import metrics
 
 P = TypeVar("P", bound=Payload)
 CRASH_DELIVERIES = 20
@@ -171,6 +173,7 @@ class ConsumerEdge:
         dead-lettered; `committed` runs after each transaction that committed. Returns the
         works whose effects this call committed (not those the inbox had seen)."""
         structlog.contextvars.bind_contextvars(consumer=consumer)
+        began = time.perf_counter()
         for w in works:
             if w.apply is not None and w.msg.metadata.num_delivered > CRASH_DELIVERIES:
                 w.apply, w.refused = (
@@ -198,6 +201,10 @@ class ConsumerEdge:
         for w in works:
             if w.apply is None:
                 await self.dead_letter(w.msg, consumer, w.refused, w.event_id)
+        counted = metrics().handled.labels(self.service, consumer)
+        counted.inc(sum(1 for w in works if w.apply is not None))
+        took = time.perf_counter() - began
+        metrics().batch_seconds.labels(self.service, consumer).observe(took)
         structlog.contextvars.unbind_contextvars("consumer")
         return fresh
 
@@ -237,9 +244,11 @@ class ConsumerEdge:
                     raise error
                 fresh = bool(await self._run(lambda s: self._apply_all(s, consumer, [work])))
             except Unprocessable as exc:
+                metrics().failed.labels(self.service, consumer).inc()
                 await self.dead_letter(work.msg, consumer, str(exc), work.event_id)
                 return False
             except Exception as exc:  # noqa: BLE001 - retried in place, then parked
+                metrics().failed.labels(self.service, consumer).inc()
                 if attempts >= self.max_deliver:
                     reason = f"gave up after {attempts} attempts: {exc!r}"
                     await self.dead_letter(work.msg, consumer, reason, work.event_id, attempts)
@@ -279,6 +288,7 @@ class ConsumerEdge:
             headers={"Nats-Msg-Id": letter_id(self._letter_key, consumer, meta.sequence.stream)},
         )
         log.error("event.dead_lettered", reason=reason, stream_sequence=meta.sequence.stream)
+        metrics().dead_letters.labels(self.service, consumer).inc()
         await msg.ack()
 
 

@@ -19,6 +19,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, func, select
 
 from schemas.envelope import Envelope
 from wegweiser.platform.db import STAGED
+from wegweiser.platform.metrics import metrics
 
 log = structlog.get_logger()
 
@@ -68,7 +69,10 @@ class Relay:
         batch: int = 256,
         ack_timeout: float = 5.0,
         idle_poll: float = 0.5,
+        service: str = "",
     ) -> None:
+        self.service = service
+        """Whose outbox: the label of its metrics."""
         self._run = run
         self._js = js
         self._batch = batch
@@ -134,6 +138,7 @@ class Relay:
                 lambda s: s.exec(delete(OutboxRow).where(col(OutboxRow.seq).in_(acked)))
             )
             self.published += len(acked)
+            metrics().published.labels(self.service).inc(len(acked))
         if len(acked) < len(rows):
             raise RuntimeError(f"{len(rows) - len(acked)} of {len(rows)} events not acked")
         return len(acked)

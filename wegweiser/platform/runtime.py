@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, suppress
 from datetime import UTC, datetime
@@ -26,10 +27,12 @@ from schemas import subjects
 from schemas.catalogue import CATALOGUE
 from schemas.envelope import Envelope
 from schemas.queries import QueryFailed
-from wegweiser.platform import inbox, topology
+from wegweiser.platform import inbox, outbox, topology
 from wegweiser.platform.connect import connect, credentials, jetstream_options, secret_from
 from wegweiser.platform.consumer import ConsumerEdge, Route, Work, describe, raw, routed
+from wegweiser.platform.db import as_utc
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
+from wegweiser.platform.metrics import metrics
 from wegweiser.platform.nats_server import servers
 from wegweiser.platform.outbox import Relay
 from wegweiser.platform.ownership import own
@@ -67,11 +70,31 @@ class ServiceRuntime:
         self._tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._before_start: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.every(3600.0, self.forget_old_events)
+        self.every(settings.metrics_every, self.measure)
         self.nc: Client
         self.js: JetStreamContext
         self.relay: Relay
         self.edge: ConsumerEdge
         self.provisions: bool
+
+    async def measure(self) -> None:
+        """Set the gauges that are read, not counted: the outbox's backlog, this service's
+        consumers, the stream's use of its limit (wegweiser/platform/metrics.py)."""
+        if not hasattr(self, "js"):
+            return  # not connected yet
+        found = metrics()
+        count, oldest = await self.db.read(outbox.backlog)
+        found.outbox_backlog.labels(self.name).set(count)
+        age = (datetime.now(UTC) - as_utc(oldest)).total_seconds() if oldest else 0.0
+        found.outbox_oldest_seconds.labels(self.name).set(age)
+        for spec in topology.consumers(self.name):
+            info = await self.js.consumer_info(subjects.STREAM, spec.durable)
+            found.consumer_pending.labels(self.name, spec.durable).set(info.num_pending or 0)
+            redelivered = info.num_redelivered or 0
+            found.consumer_redelivered.labels(self.name, spec.durable).set(redelivered)
+        stream = await self.js.stream_info(subjects.STREAM)
+        found.stream_bytes.set(stream.state.bytes)
+        found.stream_max_bytes.set(stream.config.max_bytes or 0)
 
     async def forget_old_events(self) -> None:
         """Keep the inbox from growing for ever: ids older than `inbox_keep` go."""
@@ -112,7 +135,7 @@ class ServiceRuntime:
         await topology.require(
             self.js, topology.consumers(self.name), self.settings.max_deliver, self.provisions
         )
-        self.relay = Relay(self.db.run, self.js)
+        self.relay = Relay(self.db.run, self.js, service=self.name)
         self.db.after_staging(self.relay.wake)
         self.edge = ConsumerEdge(
             self.name,
@@ -207,7 +230,21 @@ class ServiceRuntime:
         self.broker.subscriber(subject, queue=self.name)(on_query)
 
     def serve_http(self, app: Any, host: str, port: int) -> None:
-        """Serve an ASGI app beside the broker for as long as the service runs."""
+        """Serve an ASGI app beside the broker for as long as the service runs, each
+        request's latency counted by its route (the route's template: no ids in labels)."""
+        timed = metrics().http_seconds
+
+        async def latency(request: Any, call_next: Any) -> Any:
+            began = time.perf_counter()
+            response = await call_next(request)
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            timed.labels(self.name, request.method, template, str(response.status_code)).observe(
+                time.perf_counter() - began
+            )
+            return response
+
+        app.middleware("http")(latency)
 
         async def serve() -> None:
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
