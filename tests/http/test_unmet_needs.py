@@ -49,27 +49,37 @@ async def test_a_need_no_agency_fits_is_recorded_once_with_metadata_only(
     assert await intake.intake.unmet_pending() == 0  # checked: nothing twice
 
 
-async def test_a_request_every_agency_declined_counts_its_needs_as_unmet(
-    intake: IntakeApp, office: httpx.AsyncClient
-) -> None:
-    request_id = await recorded(office, ["migration-counselling"], "gap-2")
+async def sent_and_ended(
+    intake: IntakeApp, office: httpx.AsyncClient, reference: str, how: type, reason: ReasonCode
+) -> str:
+    """A request for migration counselling (which finds agencies), sent to one agency, whose
+    referral then ends `how`, for `reason`; the request's id."""
+    request_id = await recorded(office, ["migration-counselling"], reference)
     await intake.intake.unmet_pending()  # at recording: found agencies, nothing unmet
     assert unmet(intake) == []
     sent = await office.post(f"/requests/{request_id}/referrals", json={"agency_id": AGENCY})
     referral_id = sent.json()["referral_id"]
-    rejected = ReferralRejected(
+    ended = how(
         referral_id=referral_id,
         request_id=request_id,
         agency_id=AGENCY,
-        status=ReferralStatus.REJECTED,
+        status=ReferralStatus.REJECTED if how is ReferralRejected else ReferralStatus.CANCELLED,
         version=2,
         occurred_at=datetime.now(UTC),
-        reason=ReasonCode.NO_CAPACITY,
+        reason=reason,
     )
+    kind = "rejected" if how is ReferralRejected else "cancelled"
     intake.project(
-        subjects.referral_event(AGENCY, "rejected"),
-        new_event(rejected, source="/wegweiser/referral", subject=referral_id),
+        subjects.referral_event(AGENCY, kind),
+        new_event(ended, source="/wegweiser/referral", subject=referral_id),
     )
+    return request_id
+
+
+async def test_a_request_every_agency_declined_counts_its_needs_as_unmet(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    await sent_and_ended(intake, office, "gap-2", ReferralRejected, ReasonCode.NO_CAPACITY)
     assert await intake.intake.unmet_pending() == 1
     [event] = unmet(intake)
     assert (event["need"], event["stage"]) == ("migration-counselling", "none-took-it")
@@ -78,22 +88,6 @@ async def test_a_request_every_agency_declined_counts_its_needs_as_unmet(
 async def test_a_referral_withdrawn_because_the_need_was_met_is_no_gap(
     intake: IntakeApp, office: httpx.AsyncClient
 ) -> None:
-    request_id = await recorded(office, ["migration-counselling"], "gap-3")
-    await intake.intake.unmet_pending()
-    sent = await office.post(f"/requests/{request_id}/referrals", json={"agency_id": AGENCY})
-    referral_id = sent.json()["referral_id"]
-    cancelled = ReferralCancelled(
-        referral_id=referral_id,
-        request_id=request_id,
-        agency_id=AGENCY,
-        status=ReferralStatus.CANCELLED,
-        version=2,
-        occurred_at=datetime.now(UTC),
-        reason=ReasonCode.NEED_MET,
-    )
-    intake.project(
-        subjects.referral_event(AGENCY, "cancelled"),
-        new_event(cancelled, source="/wegweiser/referral", subject=referral_id),
-    )
+    await sent_and_ended(intake, office, "gap-3", ReferralCancelled, ReasonCode.NEED_MET)
     assert await intake.intake.unmet_pending() == 0
     assert unmet(intake) == []
