@@ -265,10 +265,10 @@ class RequestRecorded(Payload):
         default=None,
         description="the county of the request's municipality, for the monitoring report",
     )
-    languages: tuple[Language, ...] = Field(
-        default=(),
-        description="the languages the person speaks, preferred first (the monitoring report "
-        "sets them against those the agencies offer)",
+    language: Language | None = Field(
+        default=None,
+        description="the person's first language (the monitoring report sets the languages "
+        "asked for against those the agencies offer); the others stay in intake",
     )
 
 
@@ -355,6 +355,7 @@ class Forwarding(Contract):
     referral_id: Id
     agency_id: AgencyId
     reason: ReasonCode
+    answer_id: Id = Field(description="the event id of the agency's answer that asked for it")
 
 
 class ReferralRequested(Payload):

@@ -188,6 +188,7 @@ DATA: dict[str, Check] = {
     "county": matching(re.compile(r"^[0-9]{5}$")),
     "municipality": matching(re.compile(r"^[0-9]{8}$")),
     "languages": list_of(matching(re.compile(r"^[a-z]{2,3}$"))),
+    "language": matching(re.compile(r"^[a-z]{2,3}$")),
     "age_band": one_of(*AGE_BANDS),
     "excluded": list_of(
         lambda v, _c: (

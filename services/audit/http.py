@@ -118,6 +118,7 @@ def create_app(
     async def report_of(first: date, last: date, county: str | None, k: int) -> Report:
         try:
             period = Period(first, last)
+            period.before()  # the report shows the period before too: it must be one
         except BadPeriod as exc:
             raise HTTPException(422, str(exc)) from None
         log = await entries()

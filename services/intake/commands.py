@@ -74,7 +74,7 @@ def record_request(
             urgency=body.urgency,
             recorded_at=now,
             county=body.municipality[:5] if body.municipality else None,
-            languages=tuple(body.languages),
+            language=body.languages[0] if body.languages else None,
         ),
         source=SOURCE,
         subject=request_id,

@@ -33,15 +33,19 @@ from schemas import subjects
 from schemas.envelope import new_event
 from schemas.events import Forwarding, ReferralForwardRefused
 from schemas.queries import AgencyCard
-from schemas.vocabulary import ReasonCode
+from schemas.vocabulary import AgencyAction, ReasonCode, ReferralStatus
 from services.intake import SOURCE, commands, projection, views
 from services.intake.office import Office
 from services.intake.store import ForwardRow, ReferralView
 from services.intake.vault import PersonErased
+from services.referral.domain import RULES
 from wegweiser.platform.outbox import stage
 from wegweiser.platform.refusal import Refused
 
 FORWARDED_REFERRALS = uuid.UUID("3f0e8f4c-7b1d-4c55-9a0e-5d2b6c1e9f40")
+FORWARDABLE = RULES[AgencyAction.FORWARD].sources
+"""Where a forward may leave from (the referral service's rule, checked here again under
+the referral's lock, so that a referral that ended meanwhile is not sealed to another)."""
 
 
 class NotForwardable(Refused):
@@ -81,12 +85,18 @@ def decide(
     row = session.get(ForwardRow, forward_id, with_for_update=True)
     if row is None or row.state != "pending":
         return row.state if row is not None else "unknown"
-    origin = session.get(ReferralView, row.referral_id)
+    origin = session.get(ReferralView, row.referral_id, with_for_update=True)
     now = datetime.now(UTC)
+    agency_told: tuple[str, str] | None = None
     try:
         if origin is None or (office := offices.get(origin.office_id)) is None:
             raise NotForwardable(
                 f"referral {row.referral_id} is not one intake sent", "forward.unknown-referral"
+            )
+        if ReferralStatus(origin.status) not in FORWARDABLE:
+            raise NotForwardable(
+                f"referral {origin.id} is {origin.status} now: it can no longer be forwarded",
+                "forward.origin-closed",
             )
         if agency is None:
             raise NotForwardable(
@@ -98,13 +108,20 @@ def decide(
                 "forward.already-forwarded",
             )
         if commands.open_referral_to(session, origin.request_id, agency.agency_id) is not None:
+            agency_told = (
+                "forward.not-possible",
+                "the forward cannot be made; the office knows why",
+            )
             raise NotForwardable(
                 f"agency {agency.agency_id!r} already has an open referral of this request",
                 "forward.already-referred",
-            )
+            )  # the agency is not told that the person is in touch with another agency
         request = views.load_request(office, session, origin.request_id)
         forwarded = Forwarding(
-            referral_id=origin.id, agency_id=row.agency_id, reason=ReasonCode(row.reason)
+            referral_id=origin.id,
+            agency_id=row.agency_id,
+            reason=ReasonCode(row.reason),
+            answer_id=row.answer_id,
         )
         view = commands.offer(
             office,
@@ -117,7 +134,7 @@ def decide(
         )
     except (Refused, PersonErased) as exc:
         code = exc.code if isinstance(exc, Refused) else "forward.person-erased"
-        _refuse(session, row, origin, code, str(exc), now)
+        _refuse(session, row, origin, code, str(exc), now, agency_told)
         return row.state
     view.plan_id = origin.plan_id
     origin.forwarded_to = view.id
@@ -133,17 +150,21 @@ def _refuse(
     code: str,
     message: str,
     now: datetime,
+    agency_told: tuple[str, str] | None = None,
 ) -> None:
-    """Tell the agency (through the referral service) and show the office why not."""
+    """Tell the agency (through the referral service; `agency_told`: the code and words it
+    gets, where the office's would say more than the agency may learn) and show the office
+    why not."""
     row.state, row.code, row.message, row.decided_at = "refused", code, message[:500], now
     session.add(row)
+    told_code, told = agency_told or (code, message)
     refused = ReferralForwardRefused(
         referral_id=row.referral_id,
         agency_id=row.agency_id,
         forward_to=row.forward_to,
         answer_id=row.answer_id,
-        code=code,
-        message=message[:500],
+        code=told_code,
+        message=told[:500],
         refused_at=now,
     )
     event = new_event(

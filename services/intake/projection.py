@@ -105,6 +105,10 @@ def project_refusal(session: Session, delivery: Delivery[TransitionRefused]) -> 
     if view is not None and refused.sender == "office":
         case.fold_refusal(view, refused.message)
         session.add(view)
+        origin = session.get(ReferralView, view.forwarded_from) if view.forwarded_from else None
+        if origin is not None and origin.forwarded_to == view.id:
+            origin.forwarded_to = None  # the forward was never made: the first one goes on
+            session.add(origin)
 
 
 def record(

@@ -12,6 +12,8 @@ for the request's suggestions and calls `decide`, in one transaction per alert:
   nothing to do (`not-needed`);
 - the consent does not name the alerted agency's kind (it named that agency alone):
   `not-covered`, the office chooses;
+- intake re-offered this request already: once is all (`not-again`; the office decides
+  what follows);
 - otherwise the best-ranked suggestion of that kind that the consent covers and that was
   never sent this request is offered, recorded as `requested-automatically` on the new
   referral and `re-offered-automatically` on the alerted one (`sent`); none left: the
@@ -78,6 +80,8 @@ def decide(
     parts = views.referrals_of(office, session, row.request_id)
     if any(ReferralStatus(p.status) in case.HELPING for p in parts):
         return _decided(session, row, "not-needed", now)
+    if _offered_before(session, row):
+        return _decided(session, row, "not-again", now)
     try:
         request = views.load_request(office, session, row.request_id)
     except PersonErased:
@@ -115,6 +119,18 @@ def decide(
     )
     session.add(alerted)
     return _decided(session, row, "none-left", now)
+
+
+def _offered_before(session: Session, row: ReofferRow) -> bool:
+    """Whether intake already re-offered this request on its own: it does so once. An offer
+    sent after the alert is escalated at once, and re-offering on that escalation would send
+    the person's case to every agency of the kind in turn, none given time to answer."""
+    earlier = session.exec(
+        select(ReofferRow.id).where(
+            ReofferRow.request_id == row.request_id, ReofferRow.state == "sent"
+        )
+    ).first()
+    return earlier is not None
 
 
 def _decided(session: Session, row: ReofferRow, state: str, now: datetime) -> str:

@@ -115,8 +115,9 @@ class ReofferRow(SQLModel, table=True):
     request_id: str = Field(max_length=64, index=True)
     referral_id: str = Field(max_length=64)
     state: str = Field(default="pending", max_length=16, index=True)
-    """`pending`, `sent`, `not-needed` (an agency accepted meanwhile), `not-covered` (the
-    consent names no kind of the alerted agency) or `none-left` (no further agency fits)."""
+    """`pending`, `sent`, `not-needed` (an agency accepted meanwhile), `not-again` (intake
+    re-offered this request before), `not-covered` (the consent names no kind of the alerted
+    agency) or `none-left` (no further agency fits)."""
     sent_referral_id: str | None = Field(default=None, max_length=64)
     alerted_at: datetime = _ts()  # type: ignore[assignment]
     decided_at: datetime | None = _ts(default=None)  # type: ignore[assignment]

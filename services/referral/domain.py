@@ -167,6 +167,9 @@ class Clock:
     remind_at: datetime
     escalate_at: datetime
     expire_at: datetime
+    urgent: bool = False
+    """Whether the escalation is the alert that the deadline's margin is reached (not an
+    ordinary escalation that falls earlier)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +285,7 @@ class Referral:
                 self._apply("expire", Actor.SYSTEM, now, Said(ReasonCode.NOT_ACKNOWLEDGED))
             else:
                 self._record(kind, now, NOTHING_SAID)
-                if kind == "escalated" and self.clock is not None:
+                if kind == "escalated" and self.clock is not None and self.clock.urgent:
                     self.changes[-1] = replace(self.changes[-1], urgent=True)
 
     def next_deadline(self, policy: DeadlinePolicy) -> datetime | None:

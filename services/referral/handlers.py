@@ -114,7 +114,10 @@ def open_referral(ctx: Context, session: Session, delivery: Delivery[ReferralReq
     )
     legal = _legal_clock(ctx, cmd, now)
     referral.offer(
-        now, Clock(legal.remind_at, legal.escalate_at, legal.expire_at) if legal else None
+        now,
+        Clock(legal.remind_at, legal.escalate_at, legal.expire_at, legal.escalation_urgent)
+        if legal
+        else None,
     )
     store.save(session, referral, None, ctx.policy)
     if origin is not None:
@@ -149,10 +152,18 @@ def _forwarded(
         origin.forward(cmd.referral_id, said, now)
     except (store.ReferralNotFound, ReferralRuleViolation) as exc:
         code = getattr(exc, "code", "referral.not-found")
-        message = f"referral {origin_id} cannot be forwarded: {exc}"
+        # to intake, on the new referral (whose agency must not learn the first one's id)
         _refuse(
             session, delivery.event, cmd.referral_id, cmd.agency_id, "office", "offer",
-            None, code, message, now,
+            None, "referral.forward-origin-closed",
+            "the referral this one was to continue can no longer be forwarded", now,
+        )  # fmt: skip
+        # and to the forwarding agency, whose answer was taken when it came
+        forwarding = cmd.forwarded_from.agency_id
+        _refuse(
+            session, delivery.event, origin_id, forwarding, f"agency:{forwarding}",
+            AgencyAction.FORWARD, None, code, f"referral {origin_id} cannot be forwarded: {exc}",
+            now, answer_id=cmd.forwarded_from.answer_id,
         )  # fmt: skip
         return None
     return origin

@@ -234,6 +234,9 @@ class LegalClock:
     escalate_at: datetime
     expire_at: datetime
     urgent_from_start: bool
+    escalation_urgent: bool = False
+    """The escalation is the margin's alert (or the offer was sent after it), not an ordinary
+    escalation that the ordinary clock places earlier."""
 
 
 def count_back(
@@ -264,7 +267,9 @@ def count_back(
     ack_due = min(hours.add(sent_at, policy.acknowledge_within), expire_at)
     halfway = hours.add(sent_at, hours.between(sent_at, escalate_at) / 2)
     remind_at = min(max(ack_due, halfway), escalate_at, remind_by)
-    return LegalClock(ack_due, remind_at, escalate_at, expire_at, urgent)
+    return LegalClock(
+        ack_due, remind_at, escalate_at, expire_at, urgent, urgent or escalate_at == margin
+    )
 
 
 def alert_at(deadline: LegalDeadline, policy: LegalClockPolicy) -> datetime:

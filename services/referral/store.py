@@ -40,6 +40,8 @@ class ReferralRow(SQLModel, table=True):
     remind_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     escalate_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     expire_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    escalation_urgent: bool = False
+    """Whether its escalation is the alert that a legal deadline's margin is reached."""
     """The three are set for an offer under a legal deadline (domain.Clock), else null."""
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 
@@ -70,7 +72,12 @@ def load(session: Session, referral_id: str) -> Referral:
 def _clock(row: ReferralRow) -> Clock | None:
     if row.remind_at is None or row.escalate_at is None or row.expire_at is None:
         return None
-    return Clock(as_utc(row.remind_at), as_utc(row.escalate_at), as_utc(row.expire_at))
+    return Clock(
+        as_utc(row.remind_at),
+        as_utc(row.escalate_at),
+        as_utc(row.expire_at),
+        row.escalation_urgent,
+    )
 
 
 def exists(session: Session, referral_id: str) -> bool:
@@ -99,6 +106,7 @@ def save(
                 remind_at=referral.clock.remind_at if referral.clock else None,
                 escalate_at=referral.clock.escalate_at if referral.clock else None,
                 expire_at=referral.clock.expire_at if referral.clock else None,
+                escalation_urgent=referral.clock.urgent if referral.clock else False,
                 updated_at=now,
             )
         )

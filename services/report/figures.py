@@ -98,7 +98,25 @@ class Facts:
 
 
 def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+    """A time the log kept; None for one it withheld or that cannot be (the log keeps what
+    has the form of a time, such as 30 February: one such entry must not stop every report)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
+
+
+def _code(value: Any) -> str:
+    """A code the log kept, or `unknown` (absent, or withheld: not of its field's form)."""
+    return value if isinstance(value, str) and value and value.isascii() else "unknown"
+
+
+def _first(values: Any) -> str:
+    """The first of a list of codes the log kept, or `unknown`."""
+    return _code(values[0]) if isinstance(values, list) and values else "unknown"
 
 
 ACKNOWLEDGING = frozenset({"received", "accepted", "rejected"})
@@ -115,7 +133,7 @@ def facts(entries: Iterable[bytes | dict[str, Any]]) -> Facts:
         parts = kind.split(".")
         if kind.startswith("de.wegweiser.intake.request.recorded"):
             found.counties[data.get("request_id", "")] = data.get("county")
-            first = (data.get("languages") or ["unknown"])[0]
+            first = _code(data.get("language"))
             found.requests[data.get("request_id", "")] = (
                 _time(data.get("recorded_at")) or at,
                 first,
@@ -299,15 +317,15 @@ def figures(found: Facts, period: Period, county: str | None = None) -> Figures:
         "unmet-needs-by-area",
         (
             (
-                str(u.get("need")),
-                str(u.get("municipality") if county else u.get("county")) or "unknown",
+                _code(u.get("need")),
+                _code(u.get("municipality") if county else u.get("county")),
             )
             for u in unmet
         ),
     )
     unmet_by_language = _table(
         "unmet-needs-by-language",
-        ((str(u.get("need")), (u.get("languages") or ["unknown"])[0]) for u in unmet),
+        ((_code(u.get("need")), _first(u.get("languages"))) for u in unmet),
     )
     unmet_requests = {request for request, _ in found.unmet}
     by_language = _table(

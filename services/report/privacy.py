@@ -5,10 +5,13 @@ each release spends.
 The unit of privacy is one record the report counts: a referral, an unmet need, a withdrawal
 or a deletion. Each falls in exactly one cell of a table, so a table's cells together have
 sensitivity 1 (L1), and the tables of one period share the budget by sequential
-composition: each gets `epsilon / number of tables`. The two periods count disjoint records
-(a referral is offered in one period), so they compose in parallel and the report spends
-`epsilon` in all. Totals and shares are computed from the noisy cells (post-processing,
-free), negative counts are shown as 0.
+composition: each gets `epsilon / number of tables`, and the report spends `epsilon` in all.
+The period before is not released beside it (released again with fresh noise, its records
+would pay twice); each report's spending is recorded, and a county that releases a period
+twice spends twice. Totals and shares are computed from the noisy cells (post-processing,
+free), negative counts are shown as 0. The unit is a record: a person with three referrals
+in a period is protected as three records are (3 epsilon), and a release with suppression
+of the same period beside this one undoes it: publish one or the other.
 
 Only tables whose rows and columns are public are released this way (every kind of agency,
 reason code, need, outcome): a row that appears only because someone is in it would itself

@@ -21,8 +21,9 @@ publishes each count in one table only, or with the same value and so the same d
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Generic, TypeVar, cast
 
 K_DEFAULT = 5
@@ -77,9 +78,11 @@ def protect(
     columns: Iterable[Key],
     k: int,
     hidden_rows: Iterable[Key] = (),
+    hidden_columns: Iterable[Key] = (),
 ) -> Protected[Key]:
-    """The table with every count suppressed that the rules above require; `hidden_rows`:
-    row totals to suppress as well (another table publishes the same totals and had to)."""
+    """The table with every count suppressed that the rules above require; `hidden_rows`,
+    `hidden_columns`: totals to suppress as well (another table publishes the same totals
+    and had to)."""
     check_k(k)
     table = Protected(dict(cells), list(rows), list(columns))
 
@@ -90,8 +93,9 @@ def protect(
     table.hidden_row_totals = {r for r in table.rows if small(_row_sum(table, r))}
     table.hidden_row_totals |= set(hidden_rows) & set(table.rows)
     table.hidden_column_totals = {c for c in table.columns if small(_column_sum(table, c))}
+    table.hidden_column_totals |= set(hidden_columns) & set(table.columns)
     table.total_hidden = small(sum(cells.values()))
-    while _secondary(table, k):
+    while _secondary(table, k) or _recoverable(table, k):
         pass
     return table
 
@@ -192,6 +196,14 @@ def _secondary(table: Protected[Key], k: int) -> bool:
     """Suppress one more count where a line needs it; whether anything changed."""
     for line in _lines(table):
         if _is_hidden(table, line.total):
+            shown = [
+                (n, i)
+                for i, (count, n) in enumerate(line.members)
+                if n > 0 and not _is_hidden(table, count)
+            ]
+            if shown and not any(n > 0 and _is_hidden(table, c) for c, n in line.members):
+                _hide(table, line.members[min(shown)[1]][0])  # else the sum gives it away
+                return True
             continue
         hidden = [n for count, n in line.members if n > 0 and _is_hidden(table, count)]
         if not hidden or (len(hidden) >= 2 and sum(hidden) >= k):
@@ -204,3 +216,135 @@ def _secondary(table: Protected[Key], k: int) -> bool:
         _hide(table, line.members[min(shown)[1]][0] if shown else line.total)
         return True
     return False
+
+
+def _recoverable(table: Protected[Key], k: int) -> bool:
+    """The last check, over the whole table at once: no suppressed count of 1 to k-1 (a cell
+    or a total) may be worked out exactly from all the published figures together (the
+    rules above look at one line at a time; several lines can combine). Where one can, one
+    more count near it is suppressed; whether anything changed."""
+    return _recoverable_together([table], [], k)
+
+
+def _recoverable_together(tables: list[Protected[Key]], shared: Sequence[Key], k: int) -> bool:
+    """`_recoverable` over several tables at once, whose `shared` columns count the same
+    records (each such column's cells add up to the same number in every table)."""
+    unknown = [
+        (i, key)
+        for i, table in enumerate(tables)
+        for key in sorted(table.hidden, key=repr)
+        if table.cells.get(key, 0) > 0
+    ]
+    index = {item: n for n, item in enumerate(unknown)}
+
+    def over(i: int, keys: Iterable[tuple[Key, Key]], sign: int = 1) -> list[Fraction]:
+        vector = [Fraction(0)] * len(unknown)
+        for key in keys:
+            if (i, key) in index:
+                vector[index[i, key]] += sign
+        return vector
+
+    known: list[list[Fraction]] = []
+    asked: list[tuple[int, Count, list[Fraction], int]] = []
+    for i, table in enumerate(tables):
+        rows = {r: [(r, c) for c in table.columns] for r in table.rows}
+        columns = {c: [(r, c) for r in table.rows] for c in table.columns}
+        known += [over(i, keys) for r, keys in rows.items() if r not in table.hidden_row_totals]
+        known += [
+            over(i, keys) for c, keys in columns.items() if c not in table.hidden_column_totals
+        ]
+        if not table.total_hidden:
+            known.append(over(i, table.cells))
+        asked += [
+            (i, _Cell(*key), over(i, [key]), table.cells[key]) for j, key in unknown if j == i
+        ]
+        asked += [
+            (i, _RowTotal(r), over(i, rows[r]), _row_sum(table, r))
+            for r in table.hidden_row_totals
+            if r in rows
+        ]
+        asked += [
+            (i, _ColumnTotal(c), over(i, columns[c]), _column_sum(table, c))
+            for c in table.hidden_column_totals
+            if c in columns
+        ]
+    for column in shared:  # the same count in each table: their difference is known (0)
+        first = tables[0]
+        for i, other in enumerate(tables[1:], start=1):
+            a = over(0, [(r, column) for r in first.rows])
+            b = over(i, [(r, column) for r in other.rows], -1)
+            known.append([x + y for x, y in zip(a, b, strict=True)])
+    basis = _basis(known)
+    for i, count, vector, value in asked:
+        if 0 < value < k and _spanned(basis, vector):
+            _hide_near(tables[i], count)
+            return True
+    return False
+
+
+def protect_linked(
+    tables: list[tuple[Mapping[tuple[Key, Key], int], list[Key], list[Key]]],
+    shared: Sequence[Key],
+    k: int,
+) -> list[Protected[Key]]:
+    """Tables with `shared` columns that count the same records (the declined referrals by
+    kind of agency and by reason): each protected, then all together, until no small count
+    of one can be worked out with the other's figures."""
+    done = [protect(cells, rows, columns, k) for cells, rows, columns in tables]
+    while True:
+        changed = False
+        for table in done:
+            while _secondary(table, k) or _recoverable(table, k):
+                changed = True
+        if _recoverable_together(done, shared, k):
+            changed = True
+        if not changed:
+            return done
+
+
+def _basis(vectors: list[list[Fraction]]) -> list[tuple[int, list[Fraction]]]:
+    """An echelon basis of the vectors' span: (pivot column, row), exact in fractions."""
+    basis: list[tuple[int, list[Fraction]]] = []
+    for vector in vectors:
+        reduced = _reduce(basis, vector)
+        pivot = next((i for i, x in enumerate(reduced) if x != 0), None)
+        if pivot is not None:
+            basis.append((pivot, [x / reduced[pivot] for x in reduced]))
+    return basis
+
+
+def _reduce(basis: list[tuple[int, list[Fraction]]], vector: list[Fraction]) -> list[Fraction]:
+    reduced = list(vector)
+    for pivot, row in basis:
+        if reduced[pivot] != 0:
+            factor = reduced[pivot]
+            reduced = [a - factor * b for a, b in zip(reduced, row, strict=True)]
+    return reduced
+
+
+def _spanned(basis: list[tuple[int, list[Fraction]]], vector: list[Fraction]) -> bool:
+    """Whether the published equations determine this combination of suppressed counts."""
+    return not any(x != 0 for x in _reduce(basis, vector)) if any(vector) else True
+
+
+def _hide_near(table: Protected[Key], count: Count) -> None:
+    """Suppress the smallest published non-zero count in the row or column of `count` (or,
+    if there is none, of the whole table; failing that, the grand total)."""
+    near: list[tuple[Key, Key]] = []
+    match count:
+        case _Cell(row, column):
+            near = [(cast("Key", row), c) for c in table.columns]
+            near += [(r, cast("Key", column)) for r in table.rows]
+        case _RowTotal(row):
+            near = [(cast("Key", row), c) for c in table.columns]
+        case _ColumnTotal(column):
+            near = [(r, cast("Key", column)) for r in table.rows]
+    for keys in (near, list(table.cells)):
+        shown = [(n, key) for key in keys if (n := table.cells.get(key, 0)) > 0
+                 and key not in table.hidden]  # fmt: skip
+        if shown:
+            table.hidden.add(min(shown, key=lambda pair: pair[0])[1])
+            return
+    table.total_hidden = True
+    table.hidden_row_totals |= set(table.rows)
+    table.hidden_column_totals |= set(table.columns)

@@ -15,6 +15,7 @@ from typing import Any
 from schemas.vocabulary import AgencyKind, Need
 from services.consent import texts
 from services.consent.texts import PersonLanguage
+from services.report.protection import Protected
 from services.report.report import Part, Report, Table, Times
 
 FORMATS = ("html", "csv", "json")
@@ -334,7 +335,7 @@ def page(report: Report, language: str) -> str:
         parts.append(f'<p class="note"><strong>{say["empty"]}</strong></p>')
     parts.append(_charts(current, name, index))
     for table in current.tables:
-        parts.append(_table(table, previous.table(table.name) or table, name, index))
+        parts.append(_table(table, previous.table(table.name), name, index))
         if table.name == "requests-by-language" and report.offered is not None:
             parts.append(_offered(table, report.offered, index))
     for times in current.times:
@@ -394,8 +395,13 @@ def _cell(n: int | None, before: int | None) -> str:
     return f'<td>{shown} <span class="before">({was})</span></td>'
 
 
-def _table(table: Table, previous: Table, name: Callable[[str], str], index: int) -> str:
-    t, p = table.protected, previous.protected
+def _table(table: Table, previous: Table | None, name: Callable[[str], str], index: int) -> str:
+    """A table with the period before's counts in brackets (– where they are suppressed, or
+    not released: differential privacy releases the period asked for only)."""
+    t = table.protected
+    p = previous.protected if previous else Protected({}, [], [], total_hidden=True)
+    if previous is None:
+        p.hidden_column_totals = set(t.columns)
     if not t.rows and not p.rows:
         return ""
 
@@ -406,6 +412,8 @@ def _table(table: Table, previous: Table, name: Callable[[str], str], index: int
     columns = [c for c in t.columns if seen(c)]
 
     def before(r: str, c: str | None) -> int | None:
+        if previous is None:
+            return None
         if r not in p.rows or (c is not None and c not in p.columns):
             return 0
         return p.cell(r, c) if c is not None else p.row_total(r)
@@ -419,7 +427,8 @@ def _table(table: Table, previous: Table, name: Callable[[str], str], index: int
             f"{_cell(t.row_total(r), before(r, None))}</tr>"
         )
     totals = "".join(
-        _cell(t.column_total(c), p.column_total(c) if c in p.columns else 0) for c in columns
+        _cell(t.column_total(c), p.column_total(c) if c in p.columns or not previous else 0)
+        for c in columns
     )
     total = WORDS["total"][index]
     rows.append(

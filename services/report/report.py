@@ -11,13 +11,24 @@ from typing import Any
 
 from services.report import figures as fig
 from services.report import privacy
-from services.report.protection import K_DEFAULT, Protected, check_k, protect, protect_alike
+from services.report.protection import (
+    K_DEFAULT,
+    Protected,
+    check_k,
+    protect,
+    protect_alike,
+    protect_linked,
+)
 
 SUPPRESSION = "suppression"
 """Small-cell suppression with complementary suppression (`protection`), the default."""
 
 ALIKE = ("unmet-needs-by-area", "unmet-needs-by-language")
 """Tables that break the same groups (unmet needs by need) down two ways."""
+LINKED = ("referrals-by-kind", "declines-and-failures-by-reason")
+SHARED_COLUMNS = ("declined", "failed")
+"""The declined and failed referrals are columns of both tables: their totals are the same
+counts, and the second table's grand total is their sum."""
 
 
 @dataclass
@@ -141,8 +152,15 @@ def make(
     if epsilon is None:
         return Report(county, k, made, _part(now, k), _part(before, k), offered=offered)
     current, spent = _private(now, epsilon)
-    previous, _ = _private(before, epsilon)  # other records: parallel composition
+    previous = Part(before.period, [], [])  # released again, it would spend epsilon again
     return Report(county, k, made, current, previous, privacy.METHOD, offered, spent)
+
+
+def _linked(counts: list[fig.Counts], k: int) -> dict[str, Protected[str]]:
+    """The tables sharing the declined and failed columns, protected together
+    (`protection.protect_linked`)."""
+    done = protect_linked([(c.cells, c.rows, c.columns) for c in counts], SHARED_COLUMNS, k)
+    return {c.name: table for c, table in zip(counts, done, strict=True)}
 
 
 def _private(figures: fig.Figures, epsilon: float) -> tuple[Part, privacy.Spent]:
@@ -159,6 +177,7 @@ def _part(figures: fig.Figures, k: int) -> Part:
             strict=True,
         )
     )
+    protected |= _linked([c for c in figures.counts if c.name in LINKED], k)
     tables = [
         Table(c.name, protected.get(c.name) or protect(c.cells, c.rows, c.columns, k))
         for c in figures.counts

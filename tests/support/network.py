@@ -126,7 +126,7 @@ def _one(
                 urgency=Urgency.ROUTINE,
                 recorded_at=recorded,
                 county=county,
-                languages=(first_language, "de"),
+                language=first_language,
             ),
         )
     )

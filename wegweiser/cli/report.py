@@ -93,6 +93,7 @@ def report(
         raise typer.Exit(BAD_INPUT)
     try:
         period = Period(_day(first, "--from"), _day(last, "--to"))
+        period.before()  # the report shows the period before too: it must be one
     except BadPeriod as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(BAD_INPUT) from None

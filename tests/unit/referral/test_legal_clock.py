@@ -50,7 +50,7 @@ LONG = DeadlinePolicy(timedelta(days=30), timedelta(days=60), timedelta(days=90)
 
 def test_an_offer_with_its_own_clock_is_reminded_escalated_and_expired_when_it_says() -> None:
     referral = Referral("r1", "q1", "agency-a", "office-1", "c1")
-    referral.offer(SENT, Clock(REMIND, ESCALATE, EXPIRE))
+    referral.offer(SENT, Clock(REMIND, ESCALATE, EXPIRE, urgent=True))
     assert referral.next_deadline(LONG) == REMIND
     referral.check_deadlines(REMIND - timedelta(seconds=1), LONG)
     assert [c.kind for c in referral.changes] == ["offered"]
@@ -60,6 +60,13 @@ def test_an_offer_with_its_own_clock_is_reminded_escalated_and_expired_when_it_s
     assert [c.kind for c in referral.changes] == ["offered", "reminded", "escalated", "expired"]
     assert [c.urgent for c in referral.changes] == [False, False, True, False]  # the alert
     assert referral.next_deadline(LONG) is None
+
+
+def test_an_escalation_the_ordinary_clock_places_before_the_margin_is_no_urgent_alert() -> None:
+    referral = Referral("r1", "q1", "agency-a", "office-1", "c1")
+    referral.offer(SENT, Clock(REMIND, ESCALATE, EXPIRE, urgent=False))
+    referral.check_deadlines(ESCALATE, LONG)
+    assert [(c.kind, c.urgent) for c in referral.changes][-1] == ("escalated", False)
 
 
 def test_an_escalation_on_the_ordinary_clock_is_no_urgent_alert() -> None:
@@ -127,7 +134,7 @@ def test_an_offer_under_a_legal_deadline_keeps_the_clock_counted_back_from_it(db
     )
     assert datetime.fromisoformat(str(offered["acknowledge_by"])) == ACK_DUE
     kept = db.run_sync(lambda s: store.load(s, "ref-legal"))
-    assert kept.clock == Clock(REMIND, ESCALATE, EXPIRE)
+    assert kept.clock == Clock(REMIND, ESCALATE, EXPIRE, urgent=True)  # at the margin
     assert db.run_sync(lambda s: store.due(s, REMIND - timedelta(seconds=1))) == []
     assert db.run_sync(lambda s: store.due(s, REMIND)) == ["ref-legal"]
 

@@ -224,8 +224,8 @@ def test_the_clock_counts_back_from_the_deadline_in_working_time(
     deadline = LegalDeadline(W2, "MV", date.fromisoformat(ends))
     clock = count_back(deadline, berlin(sent), POLICY)
     assert clock == LegalClock(
-        berlin(ack), berlin(remind), berlin(escalate), berlin(expire), urgent
-    )
+        berlin(ack), berlin(remind), berlin(escalate), berlin(expire), urgent, True
+    )  # without an ordinary clock, every escalation is the margin's alert
     assert clock.escalate_at.tzinfo is UTC
     assert berlin(sent) <= clock.remind_at <= clock.escalate_at <= clock.expire_at
     assert clock.ack_due <= clock.expire_at <= deadline.ends_at
@@ -240,6 +240,7 @@ def test_a_legal_deadline_only_ever_tightens_the_ordinary_clock():
         escalate_at=berlin("2026-11-10 09:00"),  # 7 days, not 30 Nov
         expire_at=berlin("2026-11-17 09:00"),  # 14 days, not 2 Dec
         urgent_from_start=False,
+        escalation_urgent=False,  # the ordinary escalation, weeks before the margin
     )
 
 
@@ -255,6 +256,7 @@ def test_the_working_day_and_the_margin_are_the_policys():
         escalate_at=berlin("2026-11-16 09:00"),
         expire_at=berlin("2026-11-16 17:00"),
         urgent_from_start=False,
+        escalation_urgent=True,
     )
 
 

@@ -3,6 +3,7 @@ published figures of one line reveals a group of 1 to k-1 people."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -59,6 +60,70 @@ def test_no_published_figure_or_difference_reveals_fewer_than_k(table) -> None:
         hidden = [v for p, v in zip(shown, values, strict=True) if p is None and v > 0]
         # the total less what is published is no small group, nor a single hidden count
         assert not hidden or (len(hidden) >= 2 and sum(hidden) >= k)
+
+
+def derivable_small_counts(table: Protected) -> list[tuple[object, int]]:
+    """The suppressed counts of 1 to k-1 (cells and totals) that the published figures fix
+    exactly, all equations at once (an oracle independent of the code: numpy's rank)."""
+    hidden = [key for key in table.hidden if table.cells.get(key, 0) > 0]
+    if not hidden:
+        return []
+    position = {key: i for i, key in enumerate(hidden)}
+
+    def vector(keys) -> list[float]:
+        v = [0.0] * len(hidden)
+        for key in keys:
+            if key in position:
+                v[position[key]] += 1.0
+        return v
+
+    rows = {r: [(r, c) for c in table.columns] for r in table.rows}
+    columns = {c: [(r, c) for r in table.rows] for c in table.columns}
+    equations = [vector(keys) for r, keys in rows.items() if table.row_total(r) is not None]
+    equations += [vector(keys) for c, keys in columns.items() if table.column_total(c) is not None]
+    if table.total() is not None:
+        equations.append(vector(table.cells))
+    asked = [(key, vector([key]), table.cells[key]) for key in hidden]
+    asked += [(("row", r), vector(rows[r]), sum(table.cells.get(k, 0) for k in rows[r]))
+              for r in table.rows if table.row_total(r) is None]  # fmt: skip
+    asked += [(("column", c), vector(columns[c]), sum(table.cells.get(k, 0) for k in columns[c]))
+              for c in table.columns if table.column_total(c) is None]  # fmt: skip
+    base = np.linalg.matrix_rank(np.array(equations)) if equations else 0
+    found: list[tuple[object, int]] = []
+    for name, v, value in asked:
+        if not 0 < value < K_NOW[0] or not any(v):
+            continue
+        with_it = np.linalg.matrix_rank(np.array([*equations, v]))
+        if with_it == base:
+            found.append((name, value))
+    return found
+
+
+K_NOW = [5]
+
+
+@settings(max_examples=400, deadline=None)
+@given(tables())
+def test_no_small_suppressed_count_follows_from_all_published_figures_together(table) -> None:
+    cells, rows, columns, k = table
+    K_NOW[0] = k
+    protected = protect(cells, range(rows), range(columns), k)
+    assert derivable_small_counts(protected) == []
+
+
+@pytest.mark.parametrize(
+    ("cells", "k"),
+    [
+        ({("legal", "completed"): 7, ("recognition", "open"): 2}, 5),
+        ({(0, 0): 3, (0, 1): 4, (1, 2): 3, (2, 0): 1, (2, 2): 1}, 3),
+    ],
+    ids=["a-hidden-total-summed-from-its-published-row", "several-lines-together"],
+)
+def test_the_reviewers_counterexamples_leak_nothing(cells, k) -> None:
+    rows = sorted({r for r, _ in cells}, key=str)
+    columns = sorted({c for _, c in cells}, key=str)
+    K_NOW[0] = k
+    assert derivable_small_counts(protect(cells, rows, columns, k)) == []
 
 
 def test_a_table_with_nothing_small_is_published_whole() -> None:

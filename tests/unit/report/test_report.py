@@ -261,3 +261,40 @@ def test_the_report_from_the_audit_store_is_the_report_from_its_allow_list(
     from_list = make(entries(events), YEAR, k=3)
     assert from_store.current.as_dict() == from_list.current.as_dict()
     assert (table(from_store.current, "referrals-by-kind").total() or 0) > 0
+
+
+def test_counts_two_tables_share_are_suppressed_in_both() -> None:
+    """The declined referrals are a column of the table by kind and of the table by reason:
+    suppressed in one, published in the other, they would give away the expired ones."""
+    from services.report import figures as fig
+    from services.report.report import _part
+
+    by_kind = fig.Counts(
+        "referrals-by-kind",
+        ["legal-aid"],
+        list(fig.OUTCOMES),
+        {("legal-aid", "completed"): 20, ("legal-aid", "declined"): 6, ("legal-aid", "expired"): 3},
+    )
+    by_reason = fig.Counts(
+        "declines-and-failures-by-reason",
+        ["no-capacity"],
+        ["declined", "failed"],
+        {("no-capacity", "declined"): 6},
+    )
+    part = _part(fig.Figures(YEAR, None, [by_kind, by_reason], []), 5)
+    kinds, reasons = (
+        table(part, "referrals-by-kind"),
+        table(part, "declines-and-failures-by-reason"),
+    )
+    assert kinds.cell("legal-aid", "expired") is None
+    declined_known = (
+        kinds.cell("legal-aid", "declined") is not None
+        or reasons.cell("no-capacity", "declined") is not None
+        or reasons.column_total("declined") is not None
+    )
+    # expired = row total - completed - declined: never all three known
+    assert not (
+        kinds.row_total("legal-aid") is not None
+        and kinds.cell("legal-aid", "completed") is not None
+        and declined_known
+    )
