@@ -99,6 +99,7 @@ async def test_a_forward_reaches_the_other_agency_sealed_to_it_and_closes_the_fi
         "referral_id": first,
         "agency_id": AGENCY,
         "reason": "out-of-area",
+        "answer_id": asked,  # the agency's answer, refused after all should the forward fail
     }
     assert "closer to where she lives" not in json.dumps(requested)
 
