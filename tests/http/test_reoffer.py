@@ -195,3 +195,22 @@ async def test_with_time_advanced_to_the_alert_the_referral_service_alerts_and_i
     assert await intake.intake.reoffer_pending() == 1
     assert await agencies_sent(office, first["request_id"]) == [FIRST, NEXT]
     referral_db.dispose()
+
+
+async def test_when_no_further_agency_of_the_kind_fits_the_office_is_told(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    made = body()
+    made |= {"municipality": "13076090", "languages": ["ar", "de"]}  # one MBE serves it
+    made["legal_deadline"]["land"] = "MV"
+    recorded = await office.post("/requests", json=made)
+    assert recorded.status_code == 201, recorded.text
+    request_id = recorded.json()["request_id"]
+    only = "lup-mbe-ludwigslust"
+    first = await office.post(f"/requests/{request_id}/referrals", json={"agency_id": only})
+    assert first.status_code == 202, first.text
+    alert(intake, dict(first.json()))
+    assert await intake.intake.reoffer_pending() == 1
+    assert await agencies_sent(office, request_id) == [only]
+    alerted = (await office.get(f"/referrals/{first.json()['referral_id']}")).json()
+    assert "no further agency of this kind fits" in alerted["problem"]
