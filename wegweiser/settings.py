@@ -213,8 +213,9 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         le=60,
-        description="how often intake looks for forwards that agencies asked for and urgent "
-        "alerts to re-offer that it has not yet decided (seconds)",
+        description="how often intake looks for forwards that agencies asked for, urgent "
+        "alerts to re-offer and requests whose unmet needs to record, that it has not yet "
+        "decided (seconds)",
     )
     inbox_keep: timedelta = Field(
         default=timedelta(days=30),
