@@ -16,7 +16,7 @@ from schemas.vocabulary import AgencyKind, Need
 from services.consent import texts
 from services.consent.texts import PersonLanguage
 from services.report.protection import Protected
-from services.report.report import Part, Report, Table, Times
+from services.report.report import SHARES, Part, Report, Table, Times
 
 FORMATS = ("html", "csv", "json")
 LANGUAGES = ("de", "en")
@@ -42,6 +42,10 @@ TITLES: dict[str, tuple[str, str]] = {
     "unmet-needs-by-language": (
         "Ungedeckte Bedarfe nach Bedarf und erster Sprache",
         "Unmet needs by need and first language",
+    ),
+    "shares": (
+        "Anteile der Vermittlungen je Art der Stelle",
+        "Shares of the referrals by kind of agency",
     ),
     "requests-by-language": ("Anfragen nach erster Sprache", "Requests by first language"),
     "languages-offered": (
@@ -78,6 +82,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "confirmed": ("bestätigt", "confirmed"),
     "not-confirmed": ("nicht bestätigt", "not confirmed"),
     "withdrawals": ("Widerrufe", "withdrawals"),
+    "acknowledged": ("gesehen (bestätigt oder beantwortet)", "seen (acknowledged or answered)"),
+    "accepted": ("angenommen", "accepted"),
     "needs-met": ("jeder Bedarf fand eine Stelle", "every need found an agency"),
     "need-unmet": ("ein Bedarf blieb ungedeckt", "a need was left unmet"),
     "asked": ("Anfragen (erste Sprache)", "requests (first language)"),
@@ -338,6 +344,8 @@ def page(report: Report, language: str) -> str:
         parts.append(_table(table, previous.table(table.name), name, index))
         if table.name == "requests-by-language" and report.offered is not None:
             parts.append(_offered(table, report.offered, index))
+        if shares := table.shares(report.k):
+            parts.append(_shares(shares, name, index))
     for times in current.times:
         parts.append(
             _times(times, next(t for t in previous.times if t.name == times.name), name, index)
@@ -457,6 +465,23 @@ def _offered(asked: Table, offered: dict[str, int], index: int) -> str:
         f'<th scope="col">{WORDS["asked"][index]}</th><th scope="col">'
         f"{WORDS['agencies'][index]}</th></tr></thead><tbody>{rows}</tbody></table></div>"
         "</section>"
+    )
+
+
+def _shares(shares: dict[str, dict[str, float]], name: Callable[[str], str], index: int) -> str:
+    """The shares of each kind's referrals, where the counts behind them are published."""
+    columns = list(SHARES)
+    rows = "".join(
+        f'<tr><th scope="row">{html.escape(name(kind))}</th>'
+        + "".join(f"<td>{'–' if c not in found else f'{found[c]:.0%}'}</td>" for c in columns)
+        + "</tr>"
+        for kind, found in shares.items()
+    )
+    title = TITLES["shares"][index]
+    head = "".join(f'<th scope="col">{WORDS[c][index]}</th>' for c in columns)
+    return (
+        f"<section><h2>{html.escape(title)}</h2>{_scroll(title)}<table><thead><tr><td></td>"
+        f"{head}</tr></thead><tbody>{rows}</tbody></table></div></section>"
     )
 
 

@@ -31,12 +31,40 @@ SHARED_COLUMNS = ("declined", "failed")
 counts, and the second table's grand total is their sum."""
 
 
+SHARES: dict[str, tuple[str, ...]] = {
+    "acknowledged": ("taken-on", "completed", "declined", "failed", "forwarded"),
+    "accepted": ("taken-on", "completed", "failed"),
+    "completed": ("completed",),
+}
+"""The shares of a kind's referrals the report gives, and the states each adds up (a
+referral declined, forwarded, failed or completed was seen by its agency first; one
+withdrawn may or may not have been)."""
+
+
 @dataclass
 class Table:
     """One table of counts as published."""
 
     name: str
     protected: Protected[str]
+
+    def shares(self, k: int) -> dict[str, dict[str, float]]:
+        """By row, the shares of `SHARES` (referrals by kind only): each where the row's
+        total is published and at least k and every count it adds is published, so that a
+        share says nothing the published counts do not."""
+        t = self.protected
+        if self.name != "referrals-by-kind":
+            return {}
+        found: dict[str, dict[str, float]] = {}
+        for r in t.rows:
+            total = t.row_total(r)
+            if total is None or total < k:
+                continue
+            for share, states in SHARES.items():
+                counts = [t.cell(r, c) for c in states if c in t.columns]
+                if all(n is not None for n in counts):
+                    found.setdefault(str(r), {})[share] = round(sum(counts) / total, 3)  # type: ignore[arg-type]
+        return found
 
     def as_dict(self) -> dict[str, Any]:
         t = self.protected
@@ -80,10 +108,11 @@ class Part:
     def table(self, name: str) -> Table | None:
         return next((t for t in self.tables if t.name == name), None)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, k: int = K_DEFAULT) -> dict[str, Any]:
         return {
             "period": {"from": self.period.first.isoformat(), "to": self.period.last.isoformat()},
             "tables": [t.as_dict() for t in self.tables],
+            "shares": {t.name: shares for t in self.tables if (shares := t.shares(k))},
             "timings": [t.as_dict() for t in self.times],
             "empty": all(t.protected.total() == 0 for t in self.tables),
         }
@@ -128,8 +157,8 @@ class Report:
             "county": self.county,
             "protection": self.protection(),
             "made_at": self.made_at.isoformat(),
-            "current": self.current.as_dict(),
-            "previous": self.previous.as_dict(),
+            "current": self.current.as_dict(self.k),
+            "previous": self.previous.as_dict(self.k),
             "languages_offered": self.offered,
         }
 

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.vocabulary import AgencyKind
+from services.report import figures as fig
 from services.report import render
 from services.report.figures import BadPeriod, Period
 from services.report.protection import Protected
-from services.report.report import Part, Report, make
+from services.report.report import Part, Report, _part, make
 from tests.support.network import entries, simulate
 
 YEAR = Period(date(2026, 1, 1), date(2026, 12, 31))
@@ -298,3 +299,27 @@ def test_counts_two_tables_share_are_suppressed_in_both() -> None:
         and kinds.cell("legal-aid", "completed") is not None
         and declined_known
     )
+
+
+def test_shares_are_given_only_where_the_counts_behind_them_are_published(network) -> None:
+    log, truth = network
+    report = make(log, YEAR, k=3)
+    kinds = report.current.table("referrals-by-kind")
+    assert kinds is not None
+    shares = kinds.shares(3)
+    referrals = [r for r in truth.referrals if in_year(r["offered"])]
+    for kind, found in shares.items():
+        mine = [r for r in referrals if r["kind"] == kind]
+        done = sum(1 for r in mine if r["fate"] == "completed")
+        assert found["completed"] == pytest.approx(done / len(mine), abs=0.001)
+    small = fig.Counts(
+        "referrals-by-kind", ["legal-aid"], list(fig.OUTCOMES),
+        {("legal-aid", "completed"): 6, ("legal-aid", "declined"): 2},
+    )  # fmt: skip
+    part = _part(fig.Figures(YEAR, None, [small], []), 5)
+    found = table(part, "referrals-by-kind")
+    assert found.cell("legal-aid", "declined") is None
+    shown = part.table("referrals-by-kind")
+    assert shown is not None and "acknowledged" not in shown.shares(5).get("legal-aid", {})
+    german = render.page(report, "de")
+    assert "Anteile der Vermittlungen je Art der Stelle" in german
