@@ -308,17 +308,17 @@ def test_shares_are_given_only_where_the_counts_behind_them_are_published(networ
     assert kinds is not None
     shares = kinds.shares(3)
     referrals = [r for r in truth.referrals if in_year(r["offered"])]
-    for kind, found in shares.items():
+    for kind, of_kind in shares.items():
         mine = [r for r in referrals if r["kind"] == kind]
         done = sum(1 for r in mine if r["fate"] == "completed")
-        assert found["completed"] == pytest.approx(done / len(mine), abs=0.001)
+        assert of_kind["completed"] == pytest.approx(done / len(mine), abs=0.001)
     small = fig.Counts(
         "referrals-by-kind", ["legal-aid"], list(fig.OUTCOMES),
         {("legal-aid", "completed"): 6, ("legal-aid", "declined"): 2},
     )  # fmt: skip
     part = _part(fig.Figures(YEAR, None, [small], []), 5)
-    found = table(part, "referrals-by-kind")
-    assert found.cell("legal-aid", "declined") is None
+    hidden = table(part, "referrals-by-kind")
+    assert hidden.cell("legal-aid", "declined") is None
     shown = part.table("referrals-by-kind")
     assert shown is not None and "acknowledged" not in shown.shares(5).get("legal-aid", {})
     german = render.page(report, "de")
