@@ -190,10 +190,12 @@ class Intake:
     ) -> SuggestionsPublic:
         """The directory's candidates for each need of the request (or `need`), each marked
         whether the consent covers it, and the agencies ruled out with their reasons."""
-        request = await self.db.read(lambda s: views.load_request(office, s, request_id))
-        tried = await self.db.read(
-            lambda s: {r.agency_id for r in views.referrals_of(office, s, request_id)}
-        )
+
+        def read(s: Session) -> tuple[case.Request, set[str]]:
+            sent = views.referrals_of(office, s, request_id)
+            return views.load_request(office, s, request_id), {r.agency_id for r in sent}
+
+        request, tried = await self.db.read(read)
         person, terms, now = request.person, request.terms, datetime.now(UTC)
         out: list[Suggestion] = []
         excluded: list[Excluded] = []
@@ -407,8 +409,10 @@ class Intake:
             if opened is not None:
                 for need in opened.person.needs:
                     found[need] = await self.directory.resolve(_query(need, opened))
-            record = partial(unmet.record, self.offices, request_id=request_id, found=found)
-            await self.db.run(lambda s, r=record: r(session=s))  # type: ignore[misc]
+            person = opened.person if opened is not None else None  # opened once, here
+            await self.db.run(
+                partial(unmet.record, request_id=request_id, person=person, found=found)
+            )
             checked += 1
         return checked
 
@@ -431,7 +435,7 @@ class Intake:
                 reoffer.decide, self.offices, reoffer_id=reoffer_id, kind=kind, suggested=suggested
             )
             try:
-                await self.db.run(lambda s, d=decide: d(session=s))  # type: ignore[misc]
+                await self.db.run(decide)
             except IntegrityError:
                 continue  # decided by another instance meanwhile
             decided += 1
@@ -458,16 +462,13 @@ class Intake:
             if target is None:
                 continue
             agency = await self.directory.lookup(target)
-            decide = partial(self._decide_forward, forward_id=forward_id, agency=agency)
+            decide = partial(forwarding.decide, self.offices, forward_id=forward_id, agency=agency)
             try:
                 await self.db.run(decide)
             except IntegrityError:
                 continue  # decided by another instance meanwhile
             decided += 1
         return decided
-
-    def _decide_forward(self, session: Session, forward_id: str, agency: AgencyCard | None) -> str:
-        return forwarding.decide(self.offices, session, forward_id, agency)
 
     async def plans_of(self, office: Office, request_id: str) -> list[PlanPublic]:
         found = await self.db.read(lambda s: views.plans_of(office, s, request_id))

@@ -32,10 +32,9 @@ from schemas.envelope import new_event
 from schemas.events import ExclusionCount, UnmetNeedRecorded, age_band
 from schemas.queries import Suggestions
 from schemas.vocabulary import CLOSED_STATES, Need, ReasonCode, ReferralStatus
-from services.intake import SOURCE, views
-from services.intake.office import Office
+from services.intake import SOURCE
+from services.intake.case import Person
 from services.intake.store import ReferralView, RequestRow, UnmetNeedRow
-from services.intake.vault import PersonErased
 from wegweiser.platform.outbox import stage
 
 STAGES = ("none-fitting", "none-took-it")
@@ -95,24 +94,20 @@ def mark_if_nobody_took_it(session: Session, request_id: str) -> None:
 
 
 def record(
-    offices: Mapping[str, Office],
     session: Session,
     request_id: str,
+    person: Person | None,
     found: Mapping[Need, Suggestions],
 ) -> int:
-    """Record the request's unmet needs at the stage it is marked for (`found`: the
-    directory's answer for each need); how many were recorded. The mark is cleared."""
+    """Record the request's unmet needs at the stage it is marked for (`person`: its data,
+    opened by the caller, None where it cannot be; `found`: the directory's answer for each
+    need); how many were recorded. The mark is cleared."""
     row = session.get(RequestRow, request_id, with_for_update=True)
     if row is None or row.unmet_check not in STAGES:
         return 0
     at_stage, row.unmet_check = row.unmet_check, None
     session.add(row)
-    office = offices.get(row.office_id)
-    if office is None:
-        return 0
-    try:
-        person = views.load_request(office, session, request_id).person
-    except PersonErased:
+    if person is None or row.erased_at is not None:
         return 0
     recorded = 0
     for need in person.needs:

@@ -337,7 +337,7 @@ def page(report: Report, language: str) -> str:
         "</dl>",
         f'<p class="note">{html.escape(_protection(report, say))}</p>',
     ]
-    if current.as_dict()["empty"]:
+    if current.empty:
         parts.append(f'<p class="note"><strong>{say["empty"]}</strong></p>')
     parts.append(_charts(current, name, index))
     for table in current.tables:

@@ -105,6 +105,11 @@ class Part:
     tables: list[Table]
     times: list[Times]
 
+    @property
+    def empty(self) -> bool:
+        """Whether the period holds nothing the report counts."""
+        return all(t.protected.total() == 0 for t in self.tables)
+
     def table(self, name: str) -> Table | None:
         return next((t for t in self.tables if t.name == name), None)
 
@@ -114,7 +119,7 @@ class Part:
             "tables": [t.as_dict() for t in self.tables],
             "shares": {t.name: shares for t in self.tables if (shares := t.shares(k))},
             "timings": [t.as_dict() for t in self.times],
-            "empty": all(t.protected.total() == 0 for t in self.tables),
+            "empty": self.empty,
         }
 
 

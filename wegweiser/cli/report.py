@@ -118,5 +118,5 @@ def report(
         with ledger.open("a") as f:
             f.write(json.dumps({**entry, **made.protection()}, ensure_ascii=False) + "\n")
         typer.echo(f"spent epsilon {made.spent.total:g} (recorded in {ledger})")
-    if made.current.as_dict()["empty"]:
+    if made.current.empty:
         typer.echo(f"the audit log holds nothing for {period}: the report says so")
