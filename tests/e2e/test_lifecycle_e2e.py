@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 
 import httpx
 import pytest
@@ -257,3 +258,5 @@ async def test_the_metrics_count_what_the_services_did_summed_over_their_process
     assert any('route="/requests"' in k and 'service="intake"' in k for k in requests)
     assert not any("ref-" in k or "req-" in k for k in found)  # no ids in the labels
     assert found["wegweiser_stream_max_bytes"] > 0
+    folder = system.data_dir / "run" / "metrics"  # where each process writes its values
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -131,3 +132,22 @@ audit_schema.auth()(bearer("a-token-of-the-ombudsperson"))
 @SEARCH
 def test_every_audit_operation_answers_as_its_document_says(case: Any) -> None:
     case.call_and_validate(base_url="http://audit.test")
+
+
+@pytest.mark.parametrize("path", ["/report", "/report.html"])
+@pytest.mark.parametrize("token", [None, "a-guess", "a-token-of-the-ombudsperson-not"])
+async def test_the_monitoring_report_is_the_ombudspersons_alone(path: str, token: str | None):
+    """The report holds figures of the whole network: without the ombudsperson's token, no
+    answer (the web app asks for it on behalf of offices and the ombudsperson only)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    transport = httpx.ASGITransport(app=AUDIT)
+    async with httpx.AsyncClient(transport=transport, base_url="http://audit.test") as http:
+        refused = await http.get(path, params={"from": "2026-01-01", "to": "2026-12-31"},
+                                 headers=headers)  # fmt: skip
+        assert refused.status_code == 401, refused.text
+        allowed = await http.get(
+            path,
+            params={"from": "2026-01-01", "to": "2026-12-31"},
+            headers={"Authorization": "Bearer a-token-of-the-ombudsperson"},
+        )
+        assert allowed.status_code == 200, allowed.text
