@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,14 @@ async def _export(_since: int | None) -> dict[str, Any]:
 FOLDER = Path(tempfile.mkdtemp(prefix="wegweiser-openapi-"))
 INTAKE = IntakeApp(FOLDER)  # Schemathesis reads the document when the module is collected
 CREDENTIAL = INTAKE.add_client(OFFICE)
-TOKEN, _ = INTAKE.tokens.issue(CREDENTIAL.client_id, OFFICE)
+
+
+def office_token() -> str:
+    """A fresh token of the office: one made when the module is collected expires after ten
+    minutes, and a slow suite reaches these tests later than that."""
+    return INTAKE.tokens.issue(CREDENTIAL.client_id, OFFICE)[0]
+
+
 CONFIG = SchemathesisConfig.from_str(
     """
 [checks.positive_data_acceptance]
@@ -63,13 +70,14 @@ schema = schemathesis.openapi.from_dict(INTAKE.app.openapi(), config=CONFIG)
 schema.app = INTAKE.app
 
 
-def bearer(token: str) -> type:
-    """A Schemathesis auth provider: `token` on every request but those meant to go without
-    one (Schemathesis checks that those are refused)."""
+def bearer(token: str | Callable[[], str]) -> type:
+    """A Schemathesis auth provider: `token` (or one made anew for each request, for a token
+    that expires) on every request but those meant to go without one (Schemathesis checks
+    that those are refused)."""
 
     class Bearer:
         def get(self, _case: Any, _context: Any) -> str:
-            return token
+            return token if isinstance(token, str) else token()
 
         def set(self, case: Any, data: str, _context: Any) -> None:
             case.headers = case.headers or {}
@@ -78,7 +86,7 @@ def bearer(token: str) -> type:
     return Bearer
 
 
-schema.auth()(bearer(TOKEN))  # the office's
+schema.auth()(bearer(office_token))  # the office's
 
 
 @pytest.fixture(scope="module", autouse=True)
