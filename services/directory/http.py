@@ -1,30 +1,43 @@
 """The HSDS 3.0 read API (Open Referral's openapi.json), so other tools can read the directory.
 
-Read-only and public, as a directory is. Lists hold one-to-one fields unless `full=true`;
-single records are fully nested. Nothing that places a confidential location is ever served.
+Read-only and public, as a directory is; it meets Open Referral UK's API profile as its
+validator checks it: `GET /` names the HSDS version, the profile and the API's document, every
+list is paged in HSDS's envelope (`listing.py`), `modified_after` on /services and
+/service_at_locations (where openapi.json has it), every id a list returns can be fetched, and
+any origin may read it (CORS `*`, ORUK's rule for browser clients). Lists hold one-to-one fields
+unless `full=true`; single records are fully nested. Nothing that places a confidential
+location is ever served. An unknown id is a 404 problem, a malformed parameter a 422 naming it.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from starlette.routing import BaseRoute
 
 from schemas.enrolment import EnrolmentRequest, KeyRotation
 from services.directory import enrolment, profile
 from services.directory.hsds.records import Assembler, Record
 from services.directory.hsds.schema import PROFILE, VERSION
 from services.directory.importer import public
+from services.directory.listing import (
+    ModifiedAfter,
+    Page,
+    PageRequest,
+    Paging,
+    chosen,
+    modified_since,
+    page,
+)
 from wegweiser.platform import problems
 
 Current = Callable[[], Awaitable[Assembler]]
 Run = Callable[[Callable[..., Any]], Awaitable[Any]]
-Page = Annotated[int, Query(ge=1, description="1-based page number")]
-PerPage = Annotated[int, Query(ge=1, le=500, description="entries per page")]
 Full = Annotated[bool, Query(description="nest related records in each entry")]
 
 
@@ -47,26 +60,38 @@ def create_app(
     )
     problems.install(app)
     app.add_exception_handler(enrolment.Refused, refusal)
+    _readable_from_any_origin(app, _hsds_routes(app, current))
     if run is not None and read is not None:
         _partner_routes(app, run, read, office_keys)
     if admin is not None:
         app.include_router(admin)
+    return app
+
+
+def _hsds_routes(app: FastAPI, current: Current) -> list[BaseRoute]:
+    """Add the HSDS read API's routes (openapi.json's paths) to `app`; returns them. (On the
+    app itself: FastAPI keeps an included router's routes apart, where `problems.install`'s
+    check of the query parameters does not see them.)"""
+    first = len(app.routes)
 
     @app.get("/")
-    async def root() -> dict[str, str]:
-        return {"version": VERSION, "profile": PROFILE, "openapi_url": "/openapi.json"}
+    async def root(request: Request) -> dict[str, str]:
+        """What this API is: HSDS `version` 3.0 (Open Referral UK's validator reads "3.0" as
+        its HSDS-UK 3.0 profile), the `profile` it follows and where its OpenAPI document is
+        (absolute, as openapi.json's `format: uri` asks)."""
+        document = str(request.base_url).rstrip("/") + (app.openapi_url or "")
+        return {"version": VERSION, "profile": PROFILE, "openapi_url": document}
 
     @app.get("/services")
     async def services(
+        paging: Paging,
         search: str | None = None,
         taxonomy_term_id: str | None = None,
         taxonomy_id: str | None = None,
         organization_id: str | None = None,
-        modified_after: str | None = None,
+        modified_after: ModifiedAfter = None,
         full: Full = False,
-        page: Page = 1,
-        per_page: PerPage = 50,
-    ) -> dict[str, Any]:
+    ) -> Page:
         a = await current()
         ids = [
             i
@@ -77,12 +102,9 @@ def create_app(
                 or _get(a, "service", i).get("organization_id") == organization_id
             )
             and _has_term(a, i, taxonomy_term_id, taxonomy_id)
-            and (
-                modified_after is None
-                or str(_get(a, "service", i).get("last_modified", "")) > modified_after
-            )
+            and modified_since(_get(a, "service", i), modified_after)
         ]
-        return _page(a, "service", ids, full, page, per_page)
+        return _page(a, "service", ids, full, paging)
 
     @app.get("/services/{service_id}")
     async def service(service_id: str) -> Record:
@@ -90,17 +112,16 @@ def create_app(
 
     @app.get("/organizations")
     async def organizations(
+        paging: Paging,
         search: str | None = None,
         full_service: bool = False,
         full: Full = False,
-        page: Page = 1,
-        per_page: PerPage = 50,
-    ) -> dict[str, Any]:
+    ) -> Page:
         a = await current()
         ids = [i for i in a.ids("organization") if _matches(a.get("organization", i), search)]
-        listing = _page(a, "organization", ids, full, page, per_page)
+        listing = _page(a, "organization", ids, full, paging)
         if full:
-            for entry in listing["contents"]:
+            for entry in listing.contents:
                 entry["services"] = _services_of(a, entry["id"], full_service)
         return listing
 
@@ -113,15 +134,17 @@ def create_app(
 
     @app.get("/service_at_locations")
     async def service_at_locations(
+        paging: Paging,
         search: str | None = None,
         taxonomy_term_id: str | None = None,
         taxonomy_id: str | None = None,
         organization_id: str | None = None,
+        modified_after: ModifiedAfter = None,
         postcode: str | None = None,
         full: Full = False,
-        page: Page = 1,
-        per_page: PerPage = 50,
-    ) -> dict[str, Any]:
+    ) -> Page:
+        """Services at their locations; `modified_after` compares with the service's
+        `last_modified` (HSDS gives a service at a location none of its own)."""
         a = await current()
         ids = []
         for i in a.ids("service_at_location"):
@@ -132,22 +155,21 @@ def create_app(
                 _matches(owner, search)
                 and (organization_id is None or owner.get("organization_id") == organization_id)
                 and _has_term(a, service_id, taxonomy_term_id, taxonomy_id)
+                and modified_since(owner, modified_after)
                 and (postcode is None or postcode in _postcodes(a, sal.get("location_id")))
             ):
                 ids.append(i)
-        return _page(a, "service_at_location", ids, full, page, per_page)
+        return _page(a, "service_at_location", ids, full, paging)
 
     @app.get("/service_at_locations/{sal_id}")
     async def service_at_location(sal_id: str) -> Record:
         return _one(await current(), "service_at_location", sal_id)
 
     @app.get("/taxonomies")
-    async def taxonomies(
-        search: str | None = None, page: Page = 1, per_page: PerPage = 50
-    ) -> dict[str, Any]:
+    async def taxonomies(paging: Paging, search: str | None = None) -> Page:
         a = await current()
         ids = [i for i in a.ids("taxonomy") if _matches(a.get("taxonomy", i), search)]
-        return _page(a, "taxonomy", ids, False, page, per_page)
+        return _page(a, "taxonomy", ids, False, paging)
 
     @app.get("/taxonomies/{taxonomy_id}")
     async def taxonomy(taxonomy_id: str) -> Record:
@@ -155,13 +177,12 @@ def create_app(
 
     @app.get("/taxonomy_terms")
     async def taxonomy_terms(
+        paging: Paging,
         search: str | None = None,
         taxonomy_id: str | None = None,
         parent_id: str | None = None,
         top_only: bool = False,
-        page: Page = 1,
-        per_page: PerPage = 50,
-    ) -> dict[str, Any]:
+    ) -> Page:
         a = await current()
         ids = []
         for i in a.ids("taxonomy_term"):
@@ -173,13 +194,26 @@ def create_app(
                 and not (top_only and term.get("parent_id"))
             ):
                 ids.append(i)
-        return _page(a, "taxonomy_term", ids, False, page, per_page)
+        return _page(a, "taxonomy_term", ids, False, paging)
 
     @app.get("/taxonomy_terms/{term_id}")
     async def taxonomy_term(term_id: str) -> Record:
         return _one(await current(), "taxonomy_term", term_id)
 
-    return app
+    return app.routes[first:]
+
+
+def _readable_from_any_origin(app: FastAPI, routes: list[BaseRoute]) -> None:
+    """Any web page may read the HSDS routes (`Access-Control-Allow-Origin: *`, Open Referral
+    UK's rule for browser clients), their errors included; no other route of the app."""
+    paths = [route.path_regex for route in routes if isinstance(route, APIRoute)]
+
+    @app.middleware("http")
+    async def any_origin(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        if any(path.fullmatch(request.url.path) for path in paths):
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
 
 
 def _get(a: Assembler, kind: str, record_id: str) -> Record:
@@ -192,27 +226,13 @@ def _one(a: Assembler, kind: str, record_id: str) -> Record:
     return public(a.full(kind, record_id), kind)
 
 
-def _page(
-    a: Assembler, kind: str, ids: list[str], full: bool, page: int, per_page: int
-) -> dict[str, Any]:
-    """One page of entries, in the HSDS API's envelope."""
-    total = len(ids)
-    pages = max(1, math.ceil(total / per_page))
-    chosen = ids[(page - 1) * per_page : page * per_page]
+def _page(a: Assembler, kind: str, ids: list[str], full: bool, paging: PageRequest) -> Page:
+    """The requested page of these records, nested if `full`."""
     contents = [
         public(a.full(kind, i), kind) if full else public(dict(_get(a, kind, i)), kind)
-        for i in chosen
+        for i in chosen(ids, paging)
     ]
-    return {
-        "total_items": total,
-        "total_pages": pages,
-        "page_number": page,
-        "size": len(contents),
-        "first_page": page == 1,
-        "last_page": page >= pages,
-        "empty": total == 0,
-        "contents": contents,
-    }
+    return page(len(ids), paging, contents)
 
 
 def _matches(record: Record | None, search: str | None) -> bool:
