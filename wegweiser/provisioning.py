@@ -92,7 +92,7 @@ def broker_agencies(settings: Settings, registry: Registry | None) -> list[grant
     users = {*seeds(settings).agencies(), *(registry.users if registry else ())}
     found = {a: grants.Agency(a, "nats") for a in users}
     for agency_id, channel in listed.items():
-        if channel in {"webhook", "email"}:
+        if channel in grants.GATEWAY_CHANNELS:
             found[agency_id] = grants.Agency(agency_id, channel)
     revoked = registry.revoked if registry else frozenset()
     return sorted((a for a in found.values() if a.id not in revoked), key=lambda a: a.id)

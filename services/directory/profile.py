@@ -39,7 +39,7 @@ CONFIDENTIAL_FIELDS = ("latitude", "longitude", "transportation", "external_iden
 
 class Referral(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    adapter: Literal["nats", "webhook", "email"]
+    adapter: Literal["nats", "webhook", "email", "fhir"]
     address: str | None = None
 
 

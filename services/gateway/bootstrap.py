@@ -1,5 +1,5 @@
-"""Composition root of the partner gateway: one feed per webhook or e-mail agency, the mail
-sender, and the HTTP side (callbacks, portal)."""
+"""Composition root of the partner gateway: one feed per webhook, e-mail or FHIR agency, the
+mail sender, and the HTTP side (callbacks, portal, the FHIR endpoints under /fhir)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from schemas import subjects
 from schemas.queries import AgencyList, ListAgencies
 from services.gateway import handlers, http, links, mail, webhook
 from services.gateway.feed import Feed, Handle
+from services.gateway.fhir import adapter as fhir_adapter
+from services.gateway.fhir import http as fhir_http
+from services.gateway.fhir.access import TokenFolder
+from services.gateway.fhir.subscriptions import Notifier
 from services.gateway.partners import CHANNELS, Partners
 from wegweiser import registry
 from wegweiser.platform.keys import KeyRing
@@ -58,8 +62,24 @@ def build(settings: Settings) -> ServiceRuntime:
     async def serve(agency_id: str, handle: Handle) -> None:
         await Feed(runtime.js, agency_id, handle, runtime.edge, provision=runtime.provisions).run()
 
+    notifier = Notifier(
+        runtime.db.run,
+        client,
+        lambda agency_id: partners.signing_secret(agency_id),
+        lambda agency_id: f"{settings.gateway_url}/fhir/{agency_id}",
+    )
+
+    def by_fhir(agency_id: str) -> Handle:
+        return fhir_adapter.handler(runtime.db.run, agency_id, notifier)
+
     partners = Partners(
-        webhook.SecretFolder(settings.webhook_secrets_path), ring, serve, by_mail, by_webhook
+        webhook.SecretFolder(settings.webhook_secrets_path),
+        ring,
+        serve,
+        by_mail,
+        by_webhook,
+        tokens=TokenFolder.under(settings.keys_path),
+        by_fhir=by_fhir,
     )
 
     async def keep_refreshing() -> None:
@@ -95,5 +115,13 @@ def build(settings: Settings) -> ServiceRuntime:
         office_keys=ring.office_sealing_public,
         secure_cookie=settings.gateway_url.startswith("https"),
     )
+    fhir = fhir_http.create_app(
+        runtime.db.run,
+        partners.fhir_admits,
+        notifier,
+        ring.office_sealing_public,
+        notify_to=partners.fhir_address,
+    )
+    app.mount("/fhir", fhir)
     runtime.serve_http(app, settings.gateway_host, settings.gateway_port)
     return runtime

@@ -2,9 +2,10 @@
 
 The directory is the truth about agencies; the gateway asks it periodically and `learn`s the
 answer. A webhook agency is served when it has an address and a webhook secret; an e-mail
-agency when it has a referral address. Each served agency gets one feed (its own durable
-consumer, read in order); an agency the directory no longer lists (revoked, or removed) loses
-its feed and, from that moment, its callbacks, portal links and key are refused.
+agency when it has a referral address; a FHIR agency when it has an access token. Each
+served agency gets one feed (its own durable consumer, read in order); an agency the directory
+no longer lists (revoked, or removed) loses its feed and, from that moment, its callbacks,
+portal links, FHIR token and key are refused.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from jwcrypto import jwk
 
 from schemas.queries import AgencyCard
 from services.gateway.feed import Handle
+from services.gateway.fhir.access import TokenFolder
 from services.gateway.handlers import MailAgency
 from services.gateway.webhook import SecretFolder
+from wegweiser.platform.grants import GATEWAY_CHANNELS
 from wegweiser.platform.keys import KeyRing
 
 log = structlog.get_logger()
 
-CHANNELS = ("webhook", "email")
+CHANNELS = GATEWAY_CHANNELS
 """The channels the gateway serves; agencies on NATS take part themselves."""
 
 Serve = Callable[[str, Handle], Coroutine[Any, Any, None]]
@@ -34,7 +37,8 @@ Serve = Callable[[str, Handle], Coroutine[Any, Any, None]]
 
 @dataclass
 class Partners:
-    """The webhook and e-mail agencies as last learnt from the directory, and their feeds."""
+    """The webhook, e-mail and FHIR agencies as last learnt from the directory, and their
+    feeds."""
 
     secrets: SecretFolder
     ring: KeyRing
@@ -45,11 +49,35 @@ class Partners:
     """The handler that posts events to a webhook (its URL, its secret)."""
     cards: dict[str, AgencyCard] = field(default_factory=dict)
     feeds: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    tokens: TokenFolder | None = None
+    """The FHIR agencies' access tokens (their digests)."""
+    by_fhir: Callable[[str], Handle] | None = None
+    """The handler that keeps a FHIR agency's view and notifies its Subscriptions."""
 
     def secret(self, agency_id: str) -> str | None:
         """A listed webhook agency's secret, for checking its signed callbacks."""
         card = self.cards.get(agency_id)
         if card is None or card.channel != "webhook":
+            return None
+        return self.secrets.get(agency_id)
+
+    def fhir_admits(self, agency_id: str, token: str) -> bool:
+        """Whether `token` is the access token of a listed FHIR agency."""
+        card = self.cards.get(agency_id)
+        if card is None or card.channel != "fhir" or self.tokens is None:
+            return False
+        return self.tokens.admits(agency_id, token)
+
+    def fhir_address(self, agency_id: str) -> str | None:
+        """Where a listed FHIR agency's Subscriptions may send notifications: its directory
+        address (the county's word, as a webhook agency's address is)."""
+        card = self.cards.get(agency_id)
+        return card.referral_address if card is not None and card.channel == "fhir" else None
+
+    def signing_secret(self, agency_id: str) -> str | None:
+        """A listed webhook or FHIR agency's secret: it signs what the gateway sends it."""
+        card = self.cards.get(agency_id)
+        if card is None or card.channel not in ("webhook", "fhir"):
             return None
         return self.secrets.get(agency_id)
 
@@ -71,6 +99,8 @@ class Partners:
         """How the gateway hands on this agency's events, or None if it cannot serve it."""
         if card.channel == "email" and (agency := self.mail_agency(card.agency_id)) is not None:
             return self.by_mail(agency)
+        if card.channel == "fhir" and self.by_fhir is not None and self.tokens is not None:
+            return self.by_fhir(card.agency_id) if self.tokens.has(card.agency_id) else None
         hook = self.secret(card.agency_id)
         if card.channel == "webhook" and hook and card.referral_address:
             return self.by_webhook(card.referral_address, hook)
@@ -96,7 +126,7 @@ class Partners:
                     "gateway.agency_not_served",
                     agency=card.agency_id,
                     channel=card.channel,
-                    why="no address, or no webhook secret: run `wegweiser agency credentials`",
+                    why="no address, webhook secret or FHIR token: `wegweiser agency credentials`",
                 )
                 continue
             self.feeds[card.agency_id] = asyncio.create_task(self.serve(card.agency_id, handle))

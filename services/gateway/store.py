@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import DateTime
 from sqlmodel import Field, SQLModel
 
+from services.gateway.fhir import store as fhir_store
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -88,4 +90,12 @@ class AnswerRow(SQLModel, table=True):
     taken_at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
-TABLES: list[Any] = [CaseRow, LinkRow, SessionRow, MailRow, CallbackRow, AnswerRow]
+TABLES: list[Any] = [
+    CaseRow,
+    LinkRow,
+    SessionRow,
+    MailRow,
+    CallbackRow,
+    AnswerRow,
+    *fhir_store.TABLES,
+]

@@ -68,6 +68,23 @@ def _webhook_credentials(settings: Settings, agency: str) -> None:
     typer.echo("how to verify and answer: docs/webhooks.md")
 
 
+def _fhir_credentials(settings: Settings, agency: str) -> None:
+    """A new access token (the gateway keeps its digest; an earlier token stops working) and
+    the agency's notification secret (kept if it has one)."""
+    from services.gateway.fhir.access import TokenFolder
+    from services.gateway.webhook import SecretFolder
+    from wegweiser.supervisor import runtime_info
+
+    token = TokenFolder.under(settings.keys_path).issue(agency)
+    secret = SecretFolder(settings.webhook_secrets_path).ensure(agency)
+    gateway = runtime_info(settings.data_dir).get("gateway_url") or settings.gateway_url
+    typer.echo(f"FHIR access token for {agency} (give it to the agency only): {token}")
+    typer.echo(
+        f"notification secret for {agency} (signs its Subscriptions' notifications): {secret}"
+    )
+    typer.echo(f"FHIR base: {gateway}/fhir/{agency}")
+
+
 @agency_app.command("credentials")
 def agency_credentials(
     agency: Annotated[str, typer.Argument(help="the agency id from the directory")],
@@ -76,7 +93,8 @@ def agency_credentials(
     """Issue an agency's credentials for its adapter. NATS: an nkey that can read only its own
     referrals and publish only its own answers (creates its consumer, reloads the embedded
     server's users). Webhook: the secret that signs deliveries and callbacks. E-mail: the key
-    pair the gateway holds to open its referrals in the portal."""
+    pair the gateway holds to open its referrals in the portal. FHIR: the bearer token of its
+    FHIR endpoint, and the secret that signs its Subscriptions' notifications."""
     from services.directory import store
     from wegweiser.platform import grants, nats_auth
     from wegweiser.provisioning import connect_as, reload_accounts
@@ -90,6 +108,9 @@ def agency_credentials(
         raise typer.Exit(2)
     if found.channel == "webhook":
         _webhook_credentials(settings, agency)
+        return
+    if found.channel == "fhir":
+        _fhir_credentials(settings, agency)
         return
     if found.channel == "email":
         from services.directory import identities

@@ -37,6 +37,8 @@ SERVICES_ON_THE_BROKER = registry.ON_THE_BROKER
 """Every service that talks to NATS (the web app does not)."""
 
 AGENCY_PRODUCER = "agency adapter"
+GATEWAY_CHANNELS = ("webhook", "email", "fhir")
+"""The adapters the partner gateway plays for an agency (the others take part over NATS)."""
 EVERY_SERVICE = "every service"
 
 
@@ -45,7 +47,7 @@ class Agency:
     """An agency as the broker sees it: its id and how it receives its referrals."""
 
     id: str
-    channel: str  # nats, webhook or email
+    channel: str  # nats, or one of GATEWAY_CHANNELS
 
     @property
     def principal(self) -> str:
@@ -125,7 +127,7 @@ def _agency_publishes(agency_id: str) -> tuple[str, ...]:
 
 def service_grant(service: str, agencies: Iterable[Agency] = ()) -> Grant:
     """What one service may do: produce its catalogue events, read its durables, ask and
-    answer its queries. The gateway also acts for the webhook and e-mail agencies it serves."""
+    answer its queries. The gateway also acts for the agencies it serves (GATEWAY_CHANNELS)."""
     publishes = [
         pattern
         for spec in CATALOGUE
@@ -135,7 +137,7 @@ def service_grant(service: str, agencies: Iterable[Agency] = ()) -> Grant:
     consumes = [spec.durable for spec in topology.consumers(service)]
     if service == "gateway":
         for agency in agencies:
-            if agency.channel in {"webhook", "email"}:
+            if agency.channel in GATEWAY_CHANNELS:
                 publishes += _agency_publishes(agency.id)
                 consumes.append(topology.agency_consumer(agency.id).durable)
     return Grant(

@@ -1,0 +1,694 @@
+"""The FHIR adapter against a real nats-server, the gateway's real database and FHIR app, and
+a local HTTPS endpoint for Subscriptions: offers become Tasks the agency alone can read, Task
+updates become answers exactly when the lifecycle allows them, and nothing else changes
+anything."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from jwcrypto import jwe, jws
+from sqlmodel import select
+
+from schemas import subjects
+from schemas.envelope import Payload, new_event
+from schemas.events import (
+    DeletionConfirmed,
+    DeletionRequested,
+    ReferralAccepted,
+    ReferralCancelled,
+    ReferralChange,
+    ReferralOffered,
+    ReferralReceived,
+    SealedCase,
+    TransitionRefused,
+)
+from schemas.vocabulary import DataCategory, ReferralStatus
+from services.gateway import webhook
+from services.gateway.feed import Feed
+from services.gateway.fhir import adapter, codes, http
+from services.gateway.fhir.access import TokenFolder
+from services.gateway.fhir.store import TaskRow
+from services.gateway.fhir.subscriptions import Notifier
+from services.gateway.store import TABLES
+from tests.unit.gateway.fhir.sdohcc import problems
+from tests.webhook_endpoint import Endpoint
+from wegweiser import registry
+from wegweiser.platform import sealing, topology
+from wegweiser.platform.connect import connect
+from wegweiser.platform.consumer import ConsumerEdge
+from wegweiser.platform.db import Database
+from wegweiser.platform.inbox import InboxRow
+from wegweiser.platform.keys import KeyRing
+from wegweiser.platform.outbox import OutboxRow
+
+AGENCY, OTHER = "lup-fhir-beratung", "oa-fhir-klinik"
+CANARY = "Zora Canary-9911"
+BASE = "http://gateway.test/fhir"
+FHIR_JSON = {"content-type": "application/fhir+json"}
+
+
+class Gateway:
+    """The gateway's FHIR side as its composition root wires it, on a private broker."""
+
+    def __init__(self, db: Database, js: Any, ring: KeyRing, tokens: dict[str, str]) -> None:
+        self.db, self.js, self.ring, self.tokens = db, js, ring, tokens
+        self.http: httpx.AsyncClient
+
+    def auth(self, agency: str = AGENCY) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.tokens[agency]}"}
+
+    async def publish(self, agency: str, kind: str, data: Payload) -> None:
+        event = new_event(data, source="/wegweiser/referral", subject="ref")
+        await self.js.publish(
+            subjects.referral_event(agency, kind), event.model_dump_json().encode()
+        )
+
+    async def offer(self, referral_id: str, agency: str = AGENCY) -> None:
+        jwe_ = sealing.seal(
+            {"client_name": CANARY, "needs": ["psychosocial"]},
+            recipient=self.ring.agency_private(agency),
+            recipient_kid=agency,
+            signer=self.ring.office_signing("office-1"),
+            signer_kid="office-1",
+        )
+        now = datetime.now(UTC)
+        offered = ReferralOffered(
+            referral_id=referral_id,
+            request_id=f"req-{referral_id}",
+            agency_id=agency,
+            status=ReferralStatus.REQUESTED,
+            version=1,
+            occurred_at=now,
+            office_id="office-1",
+            consent_id=f"con-{referral_id}",
+            case=SealedCase(
+                jwe=jwe_,
+                recipient_kid=agency,
+                signer_kid="office-1",
+                released_categories=(DataCategory.NAME,),
+            ),
+            acknowledge_by=now + timedelta(days=3),
+        )
+        await self.publish(agency, "offered", offered)
+        await self.task(referral_id, agency)
+
+    async def task(self, referral_id: str, agency: str = AGENCY, status: str | None = None) -> Any:
+        """The Task once the feed has it (in `status`, if given)."""
+        for _ in range(400):
+            got = await self.http.get(f"/{agency}/Task/{referral_id}", headers=self.auth(agency))
+            if got.status_code == 200 and (status is None or got.json()["status"] == status):
+                return got.json()
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no Task {referral_id} ({status}) in time: {got.text}")
+
+    async def outbox(self) -> list[tuple[str, dict[str, Any]]]:
+        rows = await self.db.run(lambda s: list(s.exec(select(OutboxRow))))
+        return [(r.subject, json.loads(r.body)["data"]) for r in rows]
+
+    async def version(self, referral_id: str) -> int:
+        row = await self.db.run(lambda s: s.get(TaskRow, referral_id))
+        assert row is not None
+        return row.version
+
+
+@pytest.fixture
+async def gateway(tmp_path, nats_server, endpoint: Endpoint) -> AsyncIterator[Gateway]:
+    db = Database(
+        f"sqlite:///{tmp_path / 'gateway.db'}",
+        [*TABLES, OutboxRow, InboxRow],
+        registry.service("gateway").revisions,
+    )
+    db.migrate()
+    ring = KeyRing(tmp_path / "keys")
+    for agency in (AGENCY, OTHER):
+        ring.ensure_agency(agency)
+    ring.office_sealing("office-1")
+    folder = TokenFolder.under(tmp_path / "keys")
+    tokens = {a: folder.issue(a) for a in (AGENCY, OTHER)}
+    secrets = webhook.SecretFolder(tmp_path / "keys" / "webhooks")
+    nc = await connect(nats_server.url, "gateway-test")
+    js = nc.jetstream()
+    await topology.ensure_stream(js)
+    context = ssl.create_default_context()
+    endpoint.ca.configure_trust(context)
+    client = httpx.AsyncClient(verify=context, timeout=5)
+    notifier = Notifier(
+        db.run, client, secrets.get, lambda a: f"{BASE}/{a}", give_up_after=1.0, first_wait=0.05
+    )
+    feeds = [
+        asyncio.create_task(
+            Feed(
+                js,
+                agency,
+                adapter.handler(db.run, agency, notifier),
+                ConsumerEdge("gateway", db.run, js, max_deliver=3),
+            ).run()
+        )
+        for agency in (AGENCY, OTHER)
+    ]
+    listed = {AGENCY: endpoint.url, OTHER: "https://klinik.example/fhir-hooks"}
+    app = http.create_app(
+        db.run, folder.admits, notifier, ring.office_sealing_public, notify_to=listed.get
+    )
+    parts = Gateway(db, js, ring, tokens)
+    secrets.issue(AGENCY)
+    gateway_app = FastAPI()
+    gateway_app.mount("/fhir", app)  # as services/gateway/bootstrap.py mounts it
+    transport = httpx.ASGITransport(app=gateway_app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as fhir:
+        parts.http = fhir
+        yield parts
+    for feed in feeds:
+        feed.cancel()
+    await asyncio.gather(*feeds, return_exceptions=True)
+    await client.aclose()
+    await nc.close()
+    db.dispose()
+
+
+def issue(response: httpx.Response) -> dict[str, Any]:
+    """The one issue of an OperationOutcome answer, with Wegweiser's code beside it."""
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome", body
+    (found,) = body["issue"]
+    found["wegweiser"] = found["details"]["coding"][0]["code"]
+    return dict(found)
+
+
+ROUTES = [
+    "/{a}/metadata",
+    "/{a}/Task",
+    "/{a}/Task/ref-1",
+    "/{a}/ServiceRequest/ref-1",
+    "/{a}/Consent/con-ref-1",
+    "/{a}/Binary/ref-1",
+    "/{a}/Subscription/sub-1",
+]
+
+
+async def test_every_route_refuses_a_missing_wrong_or_other_agency_s_token(gateway):
+    await gateway.offer("ref-1")
+    for route in ROUTES:
+        for agency, headers in [
+            (AGENCY, {}),
+            (AGENCY, {"authorization": "Bearer wwfhir_guessed"}),
+            (AGENCY, {"authorization": f"Basic {gateway.tokens[AGENCY]}"}),
+            (AGENCY, gateway.auth(OTHER)),  # another agency's token for this agency's base
+            ("no-such-agency", gateway.auth(AGENCY)),
+        ]:
+            got = await gateway.http.get(route.format(a=agency), headers=headers)
+            assert got.status_code == 401, (route, got.text)
+            assert issue(got)["code"] == "login"
+            assert got.headers["www-authenticate"].startswith("Bearer")
+            assert CANARY not in got.text
+    put = await gateway.http.put(
+        f"/{AGENCY}/Task/ref-1", content=json.dumps({"resourceType": "Task"}), headers=FHIR_JSON
+    )
+    assert put.status_code == 401
+    assert (await gateway.version("ref-1")) == 1
+
+
+async def test_the_capability_statement_says_what_the_endpoint_does(gateway):
+    got = await gateway.http.get(f"/{AGENCY}/metadata", headers=gateway.auth())
+    assert got.status_code == 200
+    statement = got.json()
+    assert statement["resourceType"] == "CapabilityStatement"
+    assert statement["fhirVersion"] == "4.0.1"
+    kinds = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert set(kinds) == {"Task", "ServiceRequest", "Consent", "Binary", "Subscription"}
+    assert {p["name"] for p in kinds["Task"]["searchParam"]} == {
+        "status",
+        "_lastUpdated",
+        "_id",
+        "_count",
+    }
+
+
+async def test_an_offer_becomes_a_task_the_agency_finds_by_status_and_last_updated(gateway):
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    await gateway.offer("ref-1")
+    await gateway.offer("ref-2", OTHER)
+    task = await gateway.task("ref-1")
+    assert task["status"] == "requested" and task["intent"] == "order"
+    assert task["focus"]["reference"] == "ServiceRequest/ref-1"
+    assert task["owner"]["identifier"] == {"system": codes.AGENCY_ID, "value": AGENCY}
+    assert task["input"][0]["valueReference"]["reference"] == "Binary/ref-1"
+    assert CANARY not in json.dumps(task)
+
+    async def found(query: str) -> list[str]:
+        got = await gateway.http.get(
+            f"/{AGENCY}/Task?{query.replace('+', '%2B')}", headers=gateway.auth()
+        )
+        assert got.status_code == 200, got.text
+        bundle = got.json()
+        assert bundle["type"] == "searchset" and bundle["total"] == len(bundle.get("entry", []))
+        return [e["resource"]["id"] for e in bundle.get("entry", [])]
+
+    after = datetime.now(UTC) + timedelta(hours=1)
+    assert await found("") == ["ref-1"]  # never the other agency's
+    assert await found("status=requested") == ["ref-1"]
+    assert await found("status=accepted,in-progress") == []
+    assert await found(f"_lastUpdated=ge{before.isoformat()}") == ["ref-1"]
+    assert await found(f"_lastUpdated=gt{after.isoformat()}") == []
+    assert await found(f"status=requested&_lastUpdated=lt{after.isoformat()}") == ["ref-1"]
+    assert await found("_id=ref-2") == []
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("owner=me", "unknown search parameter 'owner'"),
+        ("status=open", "status open: not a Task status"),
+        ("_lastUpdated=yesterday", "not a FHIR date"),
+        ("_count=0", "a number from 1 to"),
+    ],
+)
+async def test_an_unknown_search_parameter_or_value_is_refused_precisely(gateway, query, says):
+    got = await gateway.http.get(f"/{AGENCY}/Task?{query}", headers=gateway.auth())
+    assert got.status_code == 400
+    found = issue(got)
+    assert found["wegweiser"] == "fhir.search-parameter" and says in found["diagnostics"]
+
+
+async def test_the_agency_reads_its_service_request_consent_and_opens_its_sealed_case(gateway):
+    await gateway.offer("ref-1")
+    auth = gateway.auth()
+    request = (await gateway.http.get(f"/{AGENCY}/ServiceRequest/ref-1", headers=auth)).json()
+    assert request["resourceType"] == "ServiceRequest" and request["status"] == "active"
+    assert request["supportingInfo"] == [{"reference": "Consent/con-ref-1"}]
+    consent = (await gateway.http.get(f"/{AGENCY}/Consent/con-ref-1", headers=auth)).json()
+    assert consent["status"] == "active" and consent["provision"]["type"] == "permit"
+    task = await gateway.task("ref-1")
+    for served in (task, request, consent):  # as served, against the SDOHCC profiles
+        assert problems(served) == []
+    got = await gateway.http.get(f"/{AGENCY}/Binary/ref-1", headers=auth)
+    binary = got.json()
+    assert binary["contentType"] == "application/jose"
+    compact = base64.b64decode(binary["data"]).decode()
+    raw = await gateway.http.get(
+        f"/{AGENCY}/Binary/ref-1", headers={**auth, "accept": "application/jose"}
+    )
+    assert raw.text == compact and raw.headers["content-type"].startswith("application/jose")
+    # opened as any JOSE library does: decrypt with the agency's key, verify the office's
+    token = jwe.JWE()
+    token.deserialize(compact, key=gateway.ring.agency_private(AGENCY))
+    signed = jws.JWS()
+    signed.deserialize(token.payload.decode())
+    signed.verify(gateway.ring.office_public()["office-1"])
+    assert json.loads(signed.payload)["client_name"] == CANARY
+
+
+async def test_another_agency_s_referral_is_unknown_to_an_agency(gateway):
+    await gateway.offer("ref-1")
+    await gateway.offer("ref-2", OTHER)
+    for route in ("Task/ref-2", "ServiceRequest/ref-2", "Consent/con-ref-2", "Binary/ref-2"):
+        got = await gateway.http.get(f"/{AGENCY}/{route}", headers=gateway.auth())
+        assert got.status_code == 404, route
+        assert issue(got)["wegweiser"] == "fhir.not-found" and CANARY not in got.text
+    theirs = await gateway.task("ref-2", OTHER)
+    taken = await gateway.http.put(
+        f"/{AGENCY}/Task/ref-2",
+        content=json.dumps({**theirs, "status": "accepted"}),
+        headers={**gateway.auth(), **FHIR_JSON},
+    )
+    assert taken.status_code == 404
+    assert await gateway.outbox() == [] and await gateway.version("ref-2") == 1
+
+
+async def put(gateway: Gateway, task: dict[str, Any], **change: Any) -> httpx.Response:
+    body = {**task, **change}
+    return await gateway.http.put(
+        f"/{AGENCY}/Task/{task['id']}",
+        content=json.dumps(body),
+        headers={**gateway.auth(), **FHIR_JSON},
+    )
+
+
+async def test_task_updates_become_the_agency_s_answers_as_the_lifecycle_allows(gateway):
+    await gateway.offer("ref-1")
+    task = await gateway.task("ref-1")
+    steps: list[tuple[dict[str, Any], str]] = [
+        ({"status": "received"}, "acknowledge"),
+        ({"status": "accepted"}, "accept"),
+        ({"status": "in-progress"}, "start"),
+        (
+            {
+                "status": "on-hold",
+                "statusReason": {
+                    "coding": [{"system": codes.REASON, "code": "missing-documents"}],
+                    "text": "missing-documents",
+                },
+            },
+            "hold",
+        ),
+        ({"status": "in-progress", "statusReason": None}, "resume"),
+        (
+            {
+                "status": "completed",
+                "output": [
+                    {
+                        "type": {"coding": [{"system": codes.OUTPUT_TYPE, "code": "outcome"}]},
+                        "valueCodeableConcept": {
+                            "coding": [{"system": codes.OUTCOME, "code": "provided"}]
+                        },
+                    }
+                ],
+            },
+            "complete",
+        ),
+    ]
+    for change, action in steps:
+        body = {k: v for k, v in {**task, **change}.items() if v is not None}
+        got = await gateway.http.put(
+            f"/{AGENCY}/Task/ref-1",
+            content=json.dumps(body),
+            headers={**gateway.auth(), **FHIR_JSON},
+        )
+        assert got.status_code == 200, got.text
+        task = got.json()
+        assert task["status"] == change["status"]
+        subject, answer = (await gateway.outbox())[-1]
+        assert subject == subjects.answer(AGENCY, action)
+        assert answer["referral_id"] == "ref-1" and answer["action"] == action
+    assert [a["action"] for _, a in await gateway.outbox()] == [a for _, a in steps]
+    assert (await gateway.outbox())[3][1]["reason"] == "missing-documents"
+    assert (await gateway.outbox())[-1][1]["outcome"] == "provided"
+    again = await put(gateway, task)  # the same status again: nothing new
+    assert again.status_code == 200 and len(await gateway.outbox()) == len(steps)
+
+
+async def test_the_agency_s_own_words_travel_sealed_to_the_office(gateway):
+    await gateway.offer("ref-1")
+    task = await gateway.task("ref-1")
+    reason = {
+        "coding": [{"system": codes.REASON, "code": "no-capacity"}],
+        "text": f"Keine Plätze bis März, {CANARY}",
+    }
+    got = await put(gateway, task, status="rejected", statusReason=reason)
+    assert got.status_code == 200, got.text
+    assert got.json()["statusReason"]["text"] == "no-capacity"
+    ((_, answer),) = await gateway.outbox()
+    assert CANARY not in json.dumps(answer)
+    note = answer["comment"]
+    assert note["recipient_kid"] == "office-1"
+    opened = jwe.JWE()
+    opened.deserialize(note["jwe"], key=gateway.ring.office_sealing("office-1"))
+    assert CANARY in opened.payload.decode()
+
+
+async def test_a_transition_the_lifecycle_forbids_is_refused_with_its_code(gateway):
+    await gateway.offer("ref-1")
+    task = await gateway.task("ref-1")
+    for status in ("in-progress", "completed", "on-hold"):
+        got = await put(gateway, task, status=status)
+        assert got.status_code == 409, got.text
+        found = issue(got)
+        assert found["code"] == "business-rule"
+        assert found["wegweiser"] == "referral.forbidden-transition"
+        assert "is requested" in found["diagnostics"]
+    assert await gateway.outbox() == [] and await gateway.version("ref-1") == 1
+    assert (await gateway.task("ref-1"))["status"] == "requested"
+
+
+BAD_UPDATES = [
+    ("not json", 400, "fhir.unparseable"),
+    ('{"resourceType": "Patient", "id": "ref-1"}', 400, "fhir.unparseable"),
+    ('{"resourceType": "Task", "status": "accepted", "intent": "order", "wrong": 1}', 400,
+     "fhir.unparseable"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "status", "code"), BAD_UPDATES)
+async def test_a_body_that_is_no_fhir_task_is_refused_and_changes_nothing(
+    gateway, body, status, code
+):
+    await gateway.offer("ref-1")
+    got = await gateway.http.put(
+        f"/{AGENCY}/Task/ref-1", content=body, headers={**gateway.auth(), **FHIR_JSON}
+    )
+    assert got.status_code == status
+    assert issue(got)["wegweiser"] == code
+    assert await gateway.outbox() == [] and await gateway.version("ref-1") == 1
+
+
+def _wrong_reason(task: dict[str, Any]) -> dict[str, Any]:
+    reason = {"coding": [{"system": "http://other.example", "code": "busy"}], "text": "busy"}
+    return {**task, "status": "rejected", "statusReason": reason}
+
+
+REFUSED_UPDATES = [
+    (lambda t: {**t, "status": "cancelled"}, 422, "referral.wrong-actor", "Task.status"),
+    (lambda t: {**t, "status": "rejected"}, 422, "referral.reason-required", "Task.statusReason"),
+    (_wrong_reason, 422, "fhir.reason-code", "Task.statusReason.coding"),
+    (lambda t: {**t, "owner": {"reference": "Organization/x"}}, 422, "fhir.read-only",
+     "Task.owner"),
+    (lambda t: {**t, "id": "ref-9", "status": "accepted"}, 400, "fhir.id-mismatch", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "status", "code", "where"), REFUSED_UPDATES)
+async def test_an_update_the_rules_refuse_says_why_and_changes_nothing(
+    gateway, change, status, code, where
+):
+    await gateway.offer("ref-1")
+    task = await gateway.task("ref-1")
+    got = await gateway.http.put(
+        f"/{AGENCY}/Task/ref-1",
+        content=json.dumps(change(task)),
+        headers={**gateway.auth(), **FHIR_JSON},
+    )
+    assert got.status_code == status, got.text
+    found = issue(got)
+    assert found["wegweiser"] == code
+    if where:
+        assert found["expression"] == [where]
+    assert await gateway.outbox() == [] and await gateway.version("ref-1") == 1
+
+
+async def test_an_update_to_a_version_read_before_a_change_is_refused(gateway):
+    await gateway.offer("ref-1")
+    read = await gateway.http.get(f"/{AGENCY}/Task/ref-1", headers=gateway.auth())
+    assert read.headers["etag"] == 'W/"1"'
+    task = read.json()
+    stale = {**gateway.auth(), **FHIR_JSON, "if-match": 'W/"0"'}
+    got = await gateway.http.put(
+        f"/{AGENCY}/Task/ref-1", content=json.dumps({**task, "status": "accepted"}), headers=stale
+    )
+    assert got.status_code == 412 and issue(got)["wegweiser"] == "fhir.version-conflict"
+    assert await gateway.outbox() == [] and await gateway.version("ref-1") == 1
+    fresh = {**gateway.auth(), **FHIR_JSON, "if-match": read.headers["etag"]}
+    got = await gateway.http.put(
+        f"/{AGENCY}/Task/ref-1", content=json.dumps({**task, "status": "accepted"}), headers=fresh
+    )
+    assert got.status_code == 200 and got.headers["etag"] == 'W/"2"'
+
+
+def change(kind: type[ReferralChange], status: ReferralStatus, version: int) -> ReferralChange:
+    return kind(
+        referral_id="ref-1",
+        request_id="req-ref-1",
+        agency_id=AGENCY,
+        status=status,
+        version=version,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+async def test_news_older_than_the_agency_s_last_answer_does_not_undo_it(gateway):
+    await gateway.offer("ref-1")
+    task = await gateway.task("ref-1")
+    for status in ("received", "accepted", "in-progress"):  # quicker than the confirmations
+        got = await put(gateway, task, status=status)
+        assert got.status_code == 200, got.text
+        task = got.json()
+    await gateway.publish(AGENCY, "received", change(ReferralReceived, ReferralStatus.RECEIVED, 2))
+    await gateway.publish(AGENCY, "accepted", change(ReferralAccepted, ReferralStatus.ACCEPTED, 3))
+    await gateway.task("ref-1", status="in-progress")  # both confirmations taken, answer stands
+    for _ in range(100):
+        if await gateway.version("ref-1") == 6:  # offer, three answers, two confirmations
+            break
+        await asyncio.sleep(0.05)
+    assert (await gateway.task("ref-1"))["status"] == "in-progress"
+    await gateway.publish(
+        AGENCY, "cancelled", change(ReferralCancelled, ReferralStatus.CANCELLED, 4)
+    )  # the office withdrew it before the start arrived: the start will be refused
+    refused = TransitionRefused(
+        referral_id="ref-1",
+        agency_id=AGENCY,
+        refused_event_id="evt-answer",
+        sender=f"agency:{AGENCY}",
+        attempted="start",
+        current_status=ReferralStatus.CANCELLED,
+        code="referral.forbidden-transition",
+        message="cancelled meanwhile",
+        occurred_at=datetime.now(UTC),
+    )
+    await gateway.publish(AGENCY, "refused", refused)
+    await gateway.task("ref-1", status="cancelled")
+
+
+async def test_the_referral_service_s_word_is_final(gateway):
+    await gateway.offer("ref-1")
+    task = await gateway.task("ref-1")
+    assert (await put(gateway, task, status="accepted")).status_code == 200
+    refused = TransitionRefused(
+        referral_id="ref-1",
+        agency_id=AGENCY,
+        refused_event_id="evt-answer",
+        sender=f"agency:{AGENCY}",
+        attempted="accept",
+        current_status=ReferralStatus.CANCELLED,
+        code="referral.forbidden-transition",
+        message="cancelled meanwhile",
+        occurred_at=datetime.now(UTC),
+    )
+    await gateway.publish(AGENCY, "refused", refused)
+    await gateway.task("ref-1", status="cancelled")
+
+
+async def test_a_withdrawn_consent_ends_the_consent_and_a_confirmed_deletion_the_case(gateway):
+    await gateway.offer("ref-1")
+    now = datetime.now(UTC)
+    fields = {
+        "referral_id": "ref-1",
+        "request_id": "req-ref-1",
+        "agency_id": AGENCY,
+        "consent_id": "con-ref-1",
+        "confirm_by": now + timedelta(days=7),
+        "occurred_at": now,
+    }
+    await gateway.publish(AGENCY, "deletion-requested", DeletionRequested(**fields))
+    for _ in range(200):
+        got = await gateway.http.get(f"/{AGENCY}/Consent/con-ref-1", headers=gateway.auth())
+        if got.json()["status"] == "inactive":
+            break
+        await asyncio.sleep(0.05)
+    assert got.json()["status"] == "inactive"
+    await gateway.publish(AGENCY, "deletion-confirmed", DeletionConfirmed(**fields))
+    for _ in range(200):
+        got = await gateway.http.get(f"/{AGENCY}/Binary/ref-1", headers=gateway.auth())
+        if got.status_code != 200:
+            break
+        await asyncio.sleep(0.05)
+    assert got.status_code == 410 and issue(got)["wegweiser"] == "fhir.deleted"
+    assert "input" not in await gateway.task("ref-1")
+
+
+def subscription(endpoint: str, **change: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "referrals",
+        "criteria": codes.TOPIC,
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": endpoint,
+            "payload": "application/fhir+json",
+            "_payload": {
+                "extension": [
+                    {"url": f"{codes.BACKPORT}/backport-payload-content", "valueCode": "id-only"}
+                ]
+            },
+        },
+        **change,
+    }
+
+
+async def test_a_subscription_is_told_each_change_by_id_only_signed_like_a_webhook(
+    gateway, endpoint, tmp_path
+):
+    await gateway.offer("ref-1")
+    made = await gateway.http.post(
+        f"/{AGENCY}/Subscription",
+        content=json.dumps(subscription(endpoint.url)),
+        headers={**gateway.auth(), **FHIR_JSON},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["status"] == "active"
+    secret = webhook.SecretFolder(tmp_path / "keys" / "webhooks").get(AGENCY)
+    assert secret is not None
+    ((headers, handshake),) = endpoint.taken()
+    webhook.verify(secret, handshake, headers)
+    status = json.loads(handshake)["entry"][0]["resource"]["parameter"]
+    assert {"name": "type", "valueCode": "handshake"} in status
+
+    accepted = ReferralAccepted(
+        referral_id="ref-1",
+        request_id="req-ref-1",
+        agency_id=AGENCY,
+        status=ReferralStatus.ACCEPTED,
+        version=3,
+        occurred_at=datetime.now(UTC),
+    )
+    await gateway.publish(AGENCY, "accepted", accepted)
+    for _ in range(200):
+        if len(endpoint.taken()) == 2:
+            break
+        await asyncio.sleep(0.05)
+    headers, note = endpoint.taken()[1]
+    webhook.verify(secret, note, headers)
+    bundle = json.loads(note)
+    assert bundle["type"] == "history"
+    assert bundle["entry"][-1]["fullUrl"] == f"{BASE}/{AGENCY}/Task/ref-1"
+    assert "resource" not in bundle["entry"][-1] and CANARY not in note.decode()
+    assert (await gateway.task("ref-1"))["status"] == "accepted"
+
+    read = await gateway.http.get(
+        made.headers["location"].removeprefix(BASE), headers=gateway.auth()
+    )
+    assert read.status_code == 200, made.headers["location"]
+    assert read.json()["id"] == made.json()["id"]
+    other = f"/{OTHER}/Subscription/{made.json()['id']}"
+    for ask in (gateway.http.get, gateway.http.delete):
+        refused = await ask(other, headers=gateway.auth(OTHER))
+        assert refused.status_code == 404
+    ended = await gateway.http.delete(
+        f"/{AGENCY}/Subscription/{made.json()['id']}", headers=gateway.auth()
+    )
+    assert ended.status_code == 204
+
+
+async def test_an_endpoint_that_never_answers_leaves_the_subscription_in_error(gateway, endpoint):
+    endpoint.failures = None
+    made = await gateway.http.post(
+        f"/{AGENCY}/Subscription",
+        content=json.dumps(subscription(endpoint.url)),
+        headers={**gateway.auth(), **FHIR_JSON},
+    )
+    assert made.status_code == 201
+    assert made.json()["status"] == "error" and "HTTP 503" in made.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"criteria": "Task?status=requested"}, "fhir.subscription-topic"),
+        ({"channel": {"type": "email", "endpoint": "mailto:a@b.example"}},
+         "fhir.subscription-channel"),
+        ({"channel": {"type": "rest-hook", "endpoint": "http://agency.example/hook"}},
+         "fhir.subscription-endpoint"),
+        ({"channel": {"type": "rest-hook", "endpoint": "https://127.0.0.1:4222/wegweiser"}},
+         "fhir.subscription-endpoint"),
+        ({"channel": {"type": "rest-hook", "endpoint": "https://klinik.example/fhir-hooks"}},
+         "fhir.subscription-endpoint"),
+    ],
+)  # fmt: skip
+async def test_a_subscription_the_endpoint_cannot_keep_is_refused(gateway, change, code):
+    made = await gateway.http.post(
+        f"/{AGENCY}/Subscription",
+        content=json.dumps(subscription("https://agency.example/hook", **change)),
+        headers={**gateway.auth(), **FHIR_JSON},
+    )
+    assert made.status_code == 422, made.text
+    assert issue(made)["wegweiser"] == code
