@@ -172,22 +172,7 @@ class LocalSystem:
         self.zygote: Zygote | None = None
         self.data_dir = settings.data_dir.resolve()
         (self.data_dir / "logs").mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.nats: EmbeddedNats | EmbeddedCluster | None = None
-        if settings.nats_url is None and settings.nats_cluster_size > 1:
-            self.nats = EmbeddedCluster(
-                self.data_dir / "nats",
-                size=settings.nats_cluster_size,
-                sync_interval=settings.nats_sync_interval,
-                monitor=settings.nats_monitoring,
-            )
-        elif settings.nats_url is None:
-            self.nats = EmbeddedNats(
-                self.data_dir / "nats",
-                port=settings.nats_port,
-                monitor_port=settings.nats_monitor_port,
-                sync_interval=settings.nats_sync_interval,
-                monitor=settings.nats_monitoring,
-            )
+        self.nats = embedded_broker(settings)
         self._extra_env = extra_env or {}
         self.children: dict[str, Child] = {}
         self.watch = BrokerWatch()
@@ -385,6 +370,28 @@ class LocalSystem:
         }
         # whole or not at all: status and demo read it while it is rewritten every half second
         write_private(self.data_dir / RUNTIME_FILE, json.dumps(info, indent=2))
+
+
+def embedded_broker(settings: Settings) -> EmbeddedNats | EmbeddedCluster | None:
+    """The nats-server (or cluster on loopback) that `up` runs itself, not yet started; None
+    when the settings name a broker of the operator's (`nats_url`)."""
+    store = settings.data_dir.resolve() / "nats"
+    if settings.nats_url is not None:
+        return None
+    if settings.nats_cluster_size > 1:
+        return EmbeddedCluster(
+            store,
+            size=settings.nats_cluster_size,
+            sync_interval=settings.nats_sync_interval,
+            monitor=settings.nats_monitoring,
+        )
+    return EmbeddedNats(
+        store,
+        port=settings.nats_port,
+        monitor_port=settings.nats_monitor_port,
+        sync_interval=settings.nats_sync_interval,
+        monitor=settings.nats_monitoring,
+    )
 
 
 def prepare_stores(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from wegweiser.cli import (
     agency,
     api_clients,
     audit,
+    backup,
     broker,
     db,
     directory,
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.registered_commands.extend(system.app.registered_commands)
 app.registered_commands.extend(report.app.registered_commands)
+app.registered_commands.extend(backup.app.registered_commands)
 for _command in agency_sdk.app.registered_commands:  # one definition, in the agency SDK
     agency.agency_app.registered_commands.append(_command)
 for group, name in [

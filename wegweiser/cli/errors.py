@@ -26,6 +26,7 @@ REFUSED, BAD_INPUT, UNREACHABLE, NOT_AUTHORIZED = 1, 2, 3, 4
 
 def explain(exc: BaseException) -> tuple[int, str] | None:
     """The exit code and the line to say for an expected failure; None for anything else."""
+    from wegweiser.backup.archive import Refused as BackupRefused
     from wegweiser.demo import DemoFailed
     from wegweiser.platform.connect import NotAuthorized
     from wegweiser.platform.files import AlreadyRunning
@@ -56,7 +57,7 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
             return BAD_INPUT, f"not JSON: {exc}"
         case OSError() if exc.filename is not None:  # a file or folder that cannot be
             return BAD_INPUT, f"{exc.strerror}: {exc.filename}"
-        case DemoFailed() | AlreadyRunning():
+        case DemoFailed() | AlreadyRunning() | BackupRefused():
             return REFUSED, str(exc)
     return None
 

@@ -34,6 +34,9 @@ ENV = {
 ELSEWHERE = ["--keys", "/dev/null/agency-keys"]
 """An agency's key folder that cannot be (a file is in the way), not ./agency-keys."""
 
+RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+"""A well-formed age public key (age's own example) whose identity nobody here holds."""
+
 CASES: list[tuple[list[str], set[int]]] = [
     (["up", "--no-such-option"], {2}),
     (["service", "nope"], {2}),
@@ -67,6 +70,13 @@ CASES: list[tuple[list[str], set[int]]] = [
     (["db", "status", "nope"], {1, 2}),
     (["db", "revision", "nope", "a message"], {1, 2}),
     (["broker", "watch", "--no-such-option"], {2}),
+    (["backup", "--out", "backup.age"], {1}),
+    (["backup", "--out", "backup.age", "--recipient", "age1nonsense"], {1}),
+    (["backup", "--out", "backup.age", "--recipient", RECIPIENT], {3}),
+    (["backup", "--out", "backup.age", "--passphrase-file", "/nonexistent/secret"], {2}),
+    (["restore", "/nonexistent/backup.age"], {1}),
+    (["restore", "/nonexistent/backup.age", "--identity", "/nonexistent/identity"], {2}),
+    (["backup-key", "--out", "/dev/null/identity.txt"], {2}),
     (["report", "--from", "2026-12-31", "--to", "2026-01-01"], {2}),
     (["report", "--from", "2026-13-01", "--to", "2026-12-31"], {2}),
     (["report", "--from", "2026-01-01", "--to", "2026-12-31", "--k", "2"], {2}),
