@@ -223,6 +223,13 @@ class Settings(BaseSettings):
         "it comes again (a redelivery, or an outbox republishing after a crash); older ids are "
         "forgotten every hour",
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="where each service sends its traces (OpenTelemetry, OTLP over HTTP: the "
+        "collector's base URL, e.g. http://127.0.0.1:4318; spans go to <it>/v1/traces). Unset: "
+        "no tracing, and events carry no trace context",
+    )
     log_level: str = "INFO"
     log_json: bool | None = None
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,9 +20,15 @@ from nats.aio.msg import Msg
 from pydantic import TypeAdapter, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+try:  # optional for a partner: with it, each receipt is a span in the referral's trace
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind, TracerProvider
+except ImportError:  # pragma: no cover - Wegweiser itself has OpenTelemetry
+    trace = None  # type: ignore[assignment]
+
 from schemas import subjects, upcasting
 from schemas.catalogue import CATALOGUE, subject_suffix
-from schemas.envelope import Envelope, Payload, answer_event_id, new_event
+from schemas.envelope import W3C, Envelope, Payload, answer_event_id, new_event
 from schemas.events import (
     AgencyAnswer,
     AgencyCapacityUpdated,
@@ -143,13 +150,16 @@ class AgencyClient:
         signers: dict[str, jwk.JWK] | None = None,
         provision: bool = True,
         office_keys: dict[str, jwk.JWK] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         """`key`: this agency's private key (or its keys, the current first, during a
         rotation's overlap); `signers`: the offices it trusts, by key id;
         `provision`: create its durable consumer if missing, on a broker without accounts; an
         agency with credentials may not (the network creates it) and reaches JetStream through
         its account's imports, under `JS_API_PREFIX`; `office_keys`: the offices' public
-        sealing keys, by office id, that its comments are sealed to."""
+        sealing keys, by office id, that its comments are sealed to; `tracer_provider`: where
+        each receipt's span goes (OpenTelemetry's global provider if not given; none without
+        OpenTelemetry installed)."""
         self.agency_id = subjects.token(agency_id)
         self._nc = nc
         self._js = nc.jetstream(**({} if provision else {"prefix": JS_API_PREFIX}))
@@ -157,6 +167,9 @@ class AgencyClient:
         self._signers = signers or {}
         self._provision = provision
         self._office_keys = office_keys or {}
+        self._tracer = (
+            None if trace is None else trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        )
 
     @classmethod
     async def connect(
@@ -168,10 +181,12 @@ class AgencyClient:
         seed: Path | None = None,
         attempts: int | None = None,
         office_keys: dict[str, jwk.JWK] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> AgencyClient:
         """Connect as the agency: with its nkey `seed` on a network that enforces permissions
         (then only its own consumer, answers and inbox are open to it), else unauthenticated.
-        `attempts`: give up after so many tries (a one-off command), else wait for the broker."""
+        `attempts`: give up after so many tries (a one-off command), else wait for the broker.
+        The rest as for the constructor."""
         nc = await connect(
             url,
             f"wegweiser-agency-{agency_id}",
@@ -179,7 +194,7 @@ class AgencyClient:
             grants.inbox_prefix(agency_id) if seed is not None else None,
             attempts,
         )
-        return cls(nc, agency_id, key, signers, seed is None, office_keys)
+        return cls(nc, agency_id, key, signers, seed is None, office_keys, tracer_provider)
 
     def open_case(self, sealed: SealedCase) -> CaseDetails:
         """Decrypt and verify a sealed case; SealError says precisely what is wrong."""
@@ -283,7 +298,35 @@ class AgencyClient:
             log.error("agency.malformed_event_dropped", subject=msg.subject, error=str(exc)[:500])
             await msg.term()
             return None
-        delivery = AgencyDelivery(event, kind, msg)
+        with self._receiving(msg, event):
+            return self._open(AgencyDelivery(event, kind, msg))
+
+    @contextmanager
+    def _receiving(self, msg: Msg, event: Envelope[Any]) -> Iterator[None]:
+        """The receipt of an event (its unsealing) as a span in the trace the event carries."""
+        if self._tracer is None or W3C is None:
+            yield
+            return
+        with self._tracer.start_as_current_span(
+            f"receive {msg.subject}",
+            context=W3C.extract(event.trace_context),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.name": "receive",
+                "messaging.operation.type": "receive",
+                "messaging.destination.name": msg.subject,
+                "messaging.consumer.group.name": topology.agency_consumer(self.agency_id).durable,
+                "messaging.message.id": event.id,
+                "cloudevents.event_id": event.id,
+                "cloudevents.event_type": event.type,
+            },
+        ):
+            yield
+
+    def _open(self, delivery: AgencyDelivery) -> AgencyDelivery:
+        """What the delivery holds sealed to this agency, opened (or why it cannot be)."""
+        event = delivery.event
         note = getattr(event.data, "comment", None)
         if isinstance(note, SealedNote) and note.recipient_kid == self.agency_id and self._keys:
             try:

@@ -14,6 +14,7 @@ from schemas import subjects
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import ConsumerEdge, event_id_of
 from wegweiser.platform.pull import one_at_a_time
+from wegweiser.platform.tracing import carried_by
 
 log = structlog.get_logger()
 
@@ -55,7 +56,11 @@ class Feed:
         event_id = event_id_of(msg.data)
         structlog.contextvars.bind_contextvars(agency=self.agency_id, event_id=event_id)
         try:
-            reason = await self.handle(msg)
+            # the delivery to the agency (webhook, e-mail), in the trace of the event
+            with self.edge.tracing.consuming(
+                msg.subject, self.spec.durable, lambda: carried_by(msg.data)
+            ):
+                reason = await self.handle(msg)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -35,7 +35,9 @@ def build(settings: Settings) -> ServiceRuntime:
         elif issubclass(spec.model, ReferralChange):
             routes.append(Route(pattern, spec.model, projection.project_change))
     runtime.consume("intake-referral-events", routes)
-    app = create_app(settings.intake_allowed_hosts, frozenset(settings.intake_origins))
+    app = create_app(
+        settings.intake_allowed_hosts, frozenset(settings.intake_origins), runtime.tracing
+    )
 
     async def wire() -> None:
         if settings.environment == "development":

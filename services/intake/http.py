@@ -51,6 +51,7 @@ from services.intake.person import UnknownLink
 from services.intake.vault import PersonErased
 from wegweiser.platform import problems
 from wegweiser.platform.problems import documented
+from wegweiser.platform.tracing import Tracing
 
 REFUSALS: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not-found"),
@@ -122,13 +123,16 @@ PersonToken = Annotated[str, Depends(link_token)]
 
 
 def create_app(
-    allowed_hosts: list[str] | None = None, allowed_origins: frozenset[str] = frozenset()
+    allowed_hosts: list[str] | None = None,
+    allowed_origins: frozenset[str] = frozenset(),
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """The intake HTTP app; `app.state.intake` must be set before it serves requests.
 
     Only `allowed_hosts` may appear in the Host header (a page that rebinds its own DNS name
     to this address cannot read the API), and a call from a browser page of any origin not in
-    `allowed_origins` is refused before it does anything."""
+    `allowed_origins` is refused before it does anything. With `tracing` on, each request is
+    a server span, and the events it makes are in its trace (wegweiser/platform/tracing.py)."""
     app = FastAPIOffline(  # /docs and /redoc from installed files, not a CDN
         title="Wegweiser intake",
         version="1",
@@ -146,6 +150,9 @@ def create_app(
         if origin is not None and origin not in allowed_origins:
             return problems.problem(403, f"calls from {origin} are refused", "request.origin")
         return await call_next(request)
+
+    if tracing is not None:
+        app.middleware("http")(tracing.http_server)  # outermost of these: refusals are spans too
 
     @app.get("/health")
     async def health(_intake: IntakeDep) -> dict[str, Any]:

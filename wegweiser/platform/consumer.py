@@ -36,6 +36,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry.trace import StatusCode
 from pydantic import ValidationError
 from sqlmodel import Session
 
@@ -45,6 +46,7 @@ from schemas.events import DeadLettered
 from schemas.subjects import matches
 from wegweiser.platform import inbox
 from wegweiser.platform.metrics import metrics
+from wegweiser.platform.tracing import Carried, Tracing, carried_by
 
 P = TypeVar("P", bound=Payload)
 CRASH_DELIVERIES = 20
@@ -91,6 +93,12 @@ class Work:
     event_id: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
     """Bound to the log while it is handled."""
+    carried: Carried | None = None
+    """The event's trace context, id and type, if it was decoded."""
+
+    def trace(self) -> Carried:
+        """What a span of its handling continues: as decoded, else read from the body."""
+        return self.carried or carried_by(self.msg.data)
 
 
 def describe(error: ValidationError) -> str:
@@ -122,6 +130,7 @@ def routed(msg: Msg, routes: Sequence[Route]) -> Work:
             "referral_id": event.subject,
             "correlation_id": event.correlationid,
         },
+        carried=Carried.of(event),
     )
 
 
@@ -145,17 +154,21 @@ class ConsumerEdge:
         max_deliver: int,
         letter_key: bytes | None = None,
         heartbeat: float = 0.5,
+        tracing: Tracing | None = None,
     ) -> None:
         """`letter_key`: the secret the ids of this service's dead letters are made with (see
         `letter_id`); stable across restarts, so a letter retried after a crash counts once.
         Without one, a random key for this process. `heartbeat`: how often a message at work
-        is reported in progress (well under the shortest ack_wait of the consumers served)."""
+        is reported in progress (well under the shortest ack_wait of the consumers served).
+        `tracing`: each message handled, and each dead-lettered, is a span in the trace its
+        event carries (wegweiser/platform/tracing.py); off without it."""
         self.service = service
         self._run = run
         self._js = js
         self.max_deliver = max_deliver
         self._letter_key = letter_key or os.urandom(32)
         self.heartbeat = heartbeat
+        self.tracing = tracing or Tracing()
 
     async def handle(self, msg: Msg, consumer: str, contract: type[P], handler: Handler[P]) -> None:
         """Process one message on its own (reporting it in progress meanwhile): it is acked
@@ -222,7 +235,8 @@ class ConsumerEdge:
                 return False
             done.add(work.key)
             inbox.record(session, consumer, work.key)
-            work.apply(session)
+            with self.tracing.consuming(work.msg.subject, consumer, work.trace):
+                work.apply(session)
             return True
 
     async def _one(
@@ -269,7 +283,16 @@ class ConsumerEdge:
         event_id: str | None = None,
         attempts: int | None = None,
     ) -> None:
-        """Park the message under ww.deadletter.<service> with the reason, then ack it."""
+        """Park the message under ww.deadletter.<service> with the reason, then ack it; the
+        letter continues the trace of the event it parks."""
+        with self.tracing.consuming(msg.subject, consumer, lambda: carried_by(msg.data)) as span:
+            if span is not None:
+                span.set_status(StatusCode.ERROR, "dead-lettered")
+            await self._dead_letter(msg, consumer, reason, event_id, attempts)
+
+    async def _dead_letter(
+        self, msg: Msg, consumer: str, reason: str, event_id: str | None, attempts: int | None
+    ) -> None:
         meta = msg.metadata
         letter = DeadLettered(
             service=self.service,

@@ -20,6 +20,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, func, select
 from schemas.envelope import Envelope
 from wegweiser.platform.db import STAGED
 from wegweiser.platform.metrics import metrics
+from wegweiser.platform.tracing import Tracing, published
 
 log = structlog.get_logger()
 
@@ -70,9 +71,12 @@ class Relay:
         ack_timeout: float = 5.0,
         idle_poll: float = 0.5,
         service: str = "",
+        tracing: Tracing | None = None,
     ) -> None:
         self.service = service
         """Whose outbox: the label of its metrics."""
+        self.tracing = tracing or Tracing()
+        """Each publish of an event that carries a trace is a span in it."""
         self._run = run
         self._js = js
         self._batch = batch
@@ -123,15 +127,23 @@ class Relay:
         )
         if not rows:
             return 0
-        futures = [
-            await self._js.publish_async(
-                row.subject, row.body, headers={"Nats-Msg-Id": row.event_id}
-            )
-            for row in rows
-        ]
+        spans = [self.tracing.publishing(row.subject, row.body) for row in rows]
+        try:
+            futures = [
+                await self._js.publish_async(
+                    row.subject, row.body, headers={"Nats-Msg-Id": row.event_id}
+                )
+                for row in rows
+            ]
+        except BaseException as exc:
+            for span in spans:
+                published(span, type(exc).__name__)
+            raise
         done, not_done = await asyncio.wait(futures, timeout=self._ack_timeout)
         for future in not_done:
             future.cancel()
+        for span, future in zip(spans, futures, strict=True):
+            published(span, None if _acked(future, done) else "not acknowledged")
         acked = [row.seq for row, f in zip(rows, futures, strict=True) if _acked(f, done)]
         if acked:
             await self._run(

@@ -36,6 +36,7 @@ from wegweiser.platform.metrics import metrics
 from wegweiser.platform.nats_server import servers
 from wegweiser.platform.outbox import Relay
 from wegweiser.platform.ownership import own
+from wegweiser.platform.tracing import Tracing
 from wegweiser.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class ServiceRuntime:
         schema revisions."""
         self.name = service.name
         self.settings = settings
+        self.tracing = Tracing()
+        """Off until `serve` starts it with `otlp_endpoint` (wegweiser/platform/tracing.py)."""
         self.db = service.database(settings)
         self.broker = NatsBroker(
             servers(settings.nats_url or ""),  # checked when connecting: wiring needs none
@@ -135,7 +138,7 @@ class ServiceRuntime:
         await topology.require(
             self.js, topology.consumers(self.name), self.settings.max_deliver, self.provisions
         )
-        self.relay = Relay(self.db.run, self.js, service=self.name)
+        self.relay = Relay(self.db.run, self.js, service=self.name, tracing=self.tracing)
         self.db.after_staging(self.relay.wake)
         self.edge = ConsumerEdge(
             self.name,
@@ -144,6 +147,7 @@ class ServiceRuntime:
             self.settings.max_deliver,
             letter_key=None if seed is None else secret_from(seed, "dead-letter ids"),
             heartbeat=min(c.ack_wait for c in topology.consumers()) / 4,
+            tracing=self.tracing,
         )
 
     def consume(self, durable: str, routes: list[Route]) -> None:
@@ -294,7 +298,9 @@ class ServiceRuntime:
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Run until SIGINT/SIGTERM (or `stop`), then shut down in order."""
         stop = stop or stop_on_signals()
+        self.tracing.start(self.settings.otlp_endpoint, self.name)
         async with AsyncExitStack() as stack:
+            stack.callback(self.tracing.shutdown)  # last: what the others did is exported too
             await self.open(stack)
             for step in self._before_start:
                 await step()
