@@ -299,6 +299,7 @@ CHANNELS = {
     "nats": N_("NATS (its own software)"),
     "webhook": N_("Webhook (its case software)"),
     "email": N_("E-mail and portal"),
+    "fhir": N_("FHIR (its clinical software)"),
 }
 
 CUSTODY = {
