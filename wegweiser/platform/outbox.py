@@ -47,6 +47,12 @@ def stage(session: Session, subject: str, event: Envelope[Any]) -> None:
     session.info[STAGED] = True
 
 
+def is_staged(session: Session, event_id: str) -> bool:
+    """Whether the event waits in the outbox (staged, not yet published)."""
+    found = session.exec(select(OutboxRow.seq).where(OutboxRow.event_id == event_id)).first()
+    return found is not None
+
+
 def pending_count(session: Session) -> int:
     """How many events wait to be published."""
     return session.exec(select(func.count()).select_from(OutboxRow)).one()

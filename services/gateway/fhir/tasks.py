@@ -14,13 +14,15 @@ from fhir.resources.R4B.task import Task
 from sqlmodel import Session, col, select
 
 from schemas import subjects
+from schemas.envelope import answer_event_id
 from schemas.events import SealedNote
-from schemas.vocabulary import Outcome, ReasonCode, ReferralStatus, reason_problem
+from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, ReferralStatus, reason_problem
 from services.gateway.fhir import codes, resources
 from services.gateway.fhir.errors import FhirRefused, invalid, not_found
 from services.gateway.fhir.store import TaskRow
 from services.gateway.handlers import stage_answer
 from services.referral.domain import RULES, Actor, ForbiddenTransition, WrongActor
+from wegweiser.platform import outbox
 from wegweiser.platform.consumer import Unprocessable
 from wegweiser.platform.inbox import first_time
 
@@ -213,6 +215,8 @@ def update(
         )
     if _same_answer(current, submitted):
         return Update(current, None)
+    if _confirms_deletion(submitted):
+        return _confirm_deletion(session, row, submitted, now)
     status = ReferralStatus(row.status)
     action = codes.answer_for(submitted.status or "", status)
     if action is None:
@@ -257,6 +261,47 @@ def update(
     row.updated_at = now
     session.add(row)
     log.info("gateway.fhir_answer", referral_id=task_id, action=action.value)
+    return Update(resources.task(row), event_id)
+
+
+def _confirms_deletion(submitted: Task) -> bool:
+    """An output `deletion-confirmed` (valueBoolean true): the agency deleted the case."""
+    return any(
+        _codes(output.type, codes.OUTPUT_TYPE) == [codes.DELETION_CONFIRMED]
+        and output.valueBoolean is True
+        for output in submitted.output or []
+    )
+
+
+def _confirm_deletion(session: Session, row: TaskRow, submitted: Task, now: datetime) -> Update:
+    """The agency's confirmation that it deleted the referral's data, after the consent was
+    withdrawn: an answer of its own (`confirm-deletion`), given once whatever the retries;
+    the Task's status does not change with it."""
+    if row.consent_active:
+        raise FhirRefused(
+            409,
+            "business-rule",
+            "deletion.not-requested",
+            f"no deletion of referral {row.referral_id} was asked of this agency",
+            "Task.output",
+        )
+    if (submitted.status or "") != codes.TASK_STATUS[ReferralStatus(row.status)]:
+        raise invalid(
+            "fhir.deletion-alone",
+            "confirm a deletion without changing Task.status in the same update",
+            "Task.status",
+        )
+    answer_id = f"fhir-{row.referral_id}-deletion"
+    event_id = answer_event_id(row.agency_id, answer_id)
+    if outbox.is_staged(session, event_id):  # a retry before it left: the same answer
+        return Update(resources.task(row), event_id)
+    stage_answer(
+        session, row.agency_id, row.referral_id, AgencyAction.CONFIRM_DELETION, answer_id
+    )  # once published, a repeat is dropped by the stream, or taken as already confirmed
+    row.version += 1
+    row.updated_at = now
+    session.add(row)
+    log.info("gateway.fhir_answer", referral_id=row.referral_id, action="confirm-deletion")
     return Update(resources.task(row), event_id)
 
 
