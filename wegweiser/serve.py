@@ -12,6 +12,7 @@ from pathlib import Path
 
 from wegweiser import registry
 from wegweiser.logging import configure_logging
+from wegweiser.platform import metrics
 from wegweiser.platform.files import private_umask
 from wegweiser.settings import Settings
 
@@ -28,7 +29,11 @@ def serve(name: str) -> None:
 
         trace_reads(settings.keys_path, Path(trace), name)
     runtime = importlib.import_module(service.bootstrap).build(settings)
-    asyncio.run(runtime.serve())
+    try:
+        asyncio.run(runtime.serve())
+    finally:
+        if (folder := metrics.folder_of_this_process()) is not None:
+            metrics.process_ended(folder, os.getpid())  # its live gauges end with it
 
 
 if __name__ == "__main__":

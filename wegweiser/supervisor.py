@@ -291,12 +291,9 @@ class LocalSystem:
 
     def _serve_metrics(self) -> None:
         """Every service's metrics, summed, on `metrics_host:metrics_port` for Prometheus."""
-        from prometheus_client import start_http_server
-
         metrics.prepare(self.metrics_folder)
-        registry = metrics.collector(self.metrics_folder)
         host, port = self.settings.metrics_host, self.settings.metrics_port
-        self._metrics_server, _ = start_http_server(port, host, registry)
+        self._metrics_server = metrics.serve(self.metrics_folder, host, port)
 
     def restart(self, name: str, kill: bool = True) -> None:
         """Kill (or stop) one service and start it again."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from wegweiser.cli.common import DataDir, database, load_settings
+from wegweiser.cli.errors import BAD_INPUT
 from wegweiser.logging import configure_logging
 from wegweiser.registry import NAMES as SERVICES
 
@@ -63,6 +65,47 @@ def service(name: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICE
     from wegweiser.serve import serve
 
     serve(name)
+
+
+@app.command("metrics")
+def serve_metrics(
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            help="where this host's services write their values (default: "
+            "PROMETHEUS_MULTIPROC_DIR, as their systemd units set it)"
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the sum of this host's services' metrics for Prometheus, on metrics_host and
+    metrics_port (what `up` does beside its services; run it as a unit of its own under
+    systemd, infra/systemd/wegweiser-metrics.service)."""
+    from wegweiser.platform import metrics
+    from wegweiser.platform.lifecycle import stop_on_signals
+
+    settings = load_settings(data_dir)
+    folder = folder or metrics.folder_of_this_process()
+    if folder is None or not folder.is_dir():
+        typer.echo(
+            f"no folder of metrics at {folder}: give --folder, or set PROMETHEUS_MULTIPROC_DIR "
+            "for the services and this command alike",
+            err=True,
+        )
+        raise typer.Exit(BAD_INPUT)
+    server = metrics.serve(folder, settings.metrics_host, settings.metrics_port)
+    typer.echo(
+        f"serving the metrics of {folder} on "
+        f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+    )
+
+    async def until_stopped() -> None:
+        await stop_on_signals().wait()
+
+    try:
+        asyncio.run(until_stopped())
+    finally:
+        server.shutdown()
 
 
 @app.command()

@@ -7,7 +7,9 @@ by state and overdue acknowledgements and deletions.
 The processes of one machine share a folder (`PROMETHEUS_MULTIPROC_DIR`, prometheus-client's
 multiprocess mode): each writes its values there, and `collector` sums them for one scrape.
 `wegweiser up` makes the folder, hands it to every service and serves the sum on
-`metrics_host:metrics_port` (loopback by default: the figures are for the operator).
+`metrics_host:metrics_port` (loopback by default: the figures are for the operator); on a host
+whose services systemd runs, `wegweiser metrics` serves the sum of the folder their units name
+(infra/systemd/).
 Without the folder (a service run alone, the tests in one process) the values are kept in
 the process, as plain prometheus-client does.
 
@@ -17,10 +19,12 @@ forks the services, and only a forked service knows the folder it is to write in
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -133,6 +137,20 @@ def collector(folder: Path) -> CollectorRegistry:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
     return registry
+
+
+def serve(folder: Path, host: str, port: int) -> Any:
+    """Serve the sum of `folder` on http://host:port/metrics (a thread); the server."""
+    from prometheus_client import start_http_server
+
+    server, _ = start_http_server(port, host, collector(folder))
+    return server
+
+
+def folder_of_this_process() -> Path | None:
+    """The folder this process writes its values in, if it was given one."""
+    found = os.environ.get(FOLDER)
+    return Path(found) if found else None
 
 
 def process_ended(folder: Path, pid: int) -> None:

@@ -77,6 +77,7 @@ CASES: list[tuple[list[str], set[int]]] = [
     (["restore", "/nonexistent/backup.age"], {1}),
     (["restore", "/nonexistent/backup.age", "--identity", "/nonexistent/identity"], {2}),
     (["backup-key", "--out", "/dev/null/identity.txt"], {2}),
+    (["metrics", "--folder", "/nonexistent/metrics"], {2}),
     (["report", "--from", "2026-12-31", "--to", "2026-01-01"], {2}),
     (["report", "--from", "2026-13-01", "--to", "2026-12-31"], {2}),
     (["report", "--from", "2026-01-01", "--to", "2026-12-31", "--k", "2"], {2}),
