@@ -557,49 +557,9 @@ async def test_the_referral_service_s_word_is_final(gateway):
     await gateway.task("ref-1", status="cancelled")
 
 
-DELETED = {
-    "type": {"coding": [{"system": codes.OUTPUT_TYPE, "code": codes.DELETION_CONFIRMED}]},
-    "valueBoolean": True,
-}
-
-
-async def test_the_agency_confirms_a_deletion_only_once_one_was_asked_of_it(gateway):
-    await gateway.offer("ref-1")
-    task = await gateway.task("ref-1")
-    early = await put(gateway, {**task, "output": [DELETED]})
-    assert early.status_code == 409 and issue(early)["wegweiser"] == "deletion.not-requested"
-    assert await gateway.outbox() == []
-    now = datetime.now(UTC)
-    fields = {
-        "referral_id": "ref-1",
-        "request_id": "req-ref-1",
-        "agency_id": AGENCY,
-        "consent_id": "con-ref-1",
-        "confirm_by": now + timedelta(days=7),
-        "occurred_at": now,
-    }
-    await gateway.publish(AGENCY, "deletion-requested", DeletionRequested(**fields))
-    for _ in range(200):
-        got = await gateway.http.get(f"/{AGENCY}/Consent/con-ref-1", headers=gateway.auth())
-        if got.json()["status"] == "inactive":
-            break
-        await asyncio.sleep(0.05)
-    task = await gateway.task("ref-1")
-    mixed = await put(gateway, {**task, "status": "received", "output": [DELETED]})
-    assert mixed.status_code == 422 and issue(mixed)["wegweiser"] == "fhir.deletion-alone"
-    assert await gateway.outbox() == []
-    for _ in range(2):  # a retry gives the same answer, not a second one
-        done = await put(gateway, {**task, "output": [DELETED]})
-        assert done.status_code == 200, done.text
-    answers = await gateway.outbox()
-    assert [(subject, a["action"]) for subject, a in answers] == [
-        (subjects.answer(AGENCY, "confirm-deletion"), "confirm-deletion")
-    ]
-    assert (await gateway.task("ref-1"))["status"] == task["status"]
-
-
-async def test_a_withdrawn_consent_ends_the_consent_and_a_confirmed_deletion_the_case(gateway):
-    await gateway.offer("ref-1")
+async def withdrawn(gateway: Gateway) -> dict[str, Any]:
+    """The referral service asks the agency to delete ref-1 (the consent was withdrawn); once
+    the Consent shows it, the fields of that news."""
     now = datetime.now(UTC)
     fields = {
         "referral_id": "ref-1",
@@ -616,6 +576,39 @@ async def test_a_withdrawn_consent_ends_the_consent_and_a_confirmed_deletion_the
             break
         await asyncio.sleep(0.05)
     assert got.json()["status"] == "inactive"
+    return fields
+
+
+DELETED = {
+    "type": {"coding": [{"system": codes.OUTPUT_TYPE, "code": codes.DELETION_CONFIRMED}]},
+    "valueBoolean": True,
+}
+
+
+async def test_the_agency_confirms_a_deletion_only_once_one_was_asked_of_it(gateway):
+    await gateway.offer("ref-1")
+    task = await gateway.task("ref-1")
+    early = await put(gateway, {**task, "output": [DELETED]})
+    assert early.status_code == 409 and issue(early)["wegweiser"] == "deletion.not-requested"
+    assert await gateway.outbox() == []
+    await withdrawn(gateway)
+    task = await gateway.task("ref-1")
+    mixed = await put(gateway, {**task, "status": "received", "output": [DELETED]})
+    assert mixed.status_code == 422 and issue(mixed)["wegweiser"] == "fhir.deletion-alone"
+    assert await gateway.outbox() == []
+    for _ in range(2):  # a retry gives the same answer, not a second one
+        done = await put(gateway, {**task, "output": [DELETED]})
+        assert done.status_code == 200, done.text
+    answers = await gateway.outbox()
+    assert [(subject, a["action"]) for subject, a in answers] == [
+        (subjects.answer(AGENCY, "confirm-deletion"), "confirm-deletion")
+    ]
+    assert (await gateway.task("ref-1"))["status"] == task["status"]
+
+
+async def test_a_withdrawn_consent_ends_the_consent_and_a_confirmed_deletion_the_case(gateway):
+    await gateway.offer("ref-1")
+    fields = await withdrawn(gateway)
     await gateway.publish(AGENCY, "deletion-confirmed", DeletionConfirmed(**fields))
     for _ in range(200):
         got = await gateway.http.get(f"/{AGENCY}/Binary/ref-1", headers=gateway.auth())

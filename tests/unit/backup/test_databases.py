@@ -52,20 +52,25 @@ def empty_like(url: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("postgres_databases")())
 
 
-def test_a_held_database_is_copied_as_it_was_when_held(database_url, tmp_path, request):
-    db = a_service_database(database_url)
+def copied(url: str, tmp_path: Path, written_after_the_hold: tuple[str, ...] = ()) -> Path:
+    """Stage ev-1 and ev-2, hold the database, stage what is written after, copy it."""
+    db = a_service_database(url)
     try:
-        staged(database_url, "ev-1", "ev-2")
-        held = databases.hold(database_url)
+        staged(url, "ev-1", "ev-2")
+        held = databases.hold(url)
         assert held is not None
         try:
-            staged(database_url, "ev-3")  # written after the instant: not in the copy
+            staged(url, *written_after_the_hold)
             assert {i for i, _ in databases.outbox(held)} == {"ev-1", "ev-2"}
-            copy = held.copy(tmp_path / "service")
+            return held.copy(tmp_path / "service")
         finally:
             held.release()
     finally:
         db.dispose()
+
+
+def test_a_held_database_is_copied_as_it_was_when_held(database_url, tmp_path, request):
+    copy = copied(database_url, tmp_path, written_after_the_hold=("ev-3",))
     assert outbox_ids(database_url) == {"ev-1", "ev-2", "ev-3"}
     assert copy.suffix == (".sqlite" if databases.is_sqlite(database_url) else ".pgdump")
     target = empty_like(database_url, tmp_path, request)
@@ -76,17 +81,7 @@ def test_a_held_database_is_copied_as_it_was_when_held(database_url, tmp_path, r
 def test_a_copy_goes_back_into_an_empty_database_without_the_events_already_published(
     database_url, tmp_path, request
 ):
-    db = a_service_database(database_url)
-    try:
-        staged(database_url, "ev-1", "ev-2")
-        held = databases.hold(database_url)
-        assert held is not None
-        try:
-            copy = held.copy(tmp_path / "service")
-        finally:
-            held.release()
-    finally:
-        db.dispose()
+    copy = copied(database_url, tmp_path)
     target = empty_like(database_url, tmp_path, request)
     assert databases.occupied(target) is None
     databases.put_back(copy, target, published=["ev-1"])
