@@ -14,7 +14,7 @@ current span). So one referral's work is one trace:
 Off (no `otlp_endpoint`, the default) no span is opened at all, so no event gets a trace
 context: an event with a `traceparent` is refused by a consumer of a release before it
 (`Envelope` forbids unknown fields), and this is what lets old and new run side by side until
-every consumer reads it (infra/CLUSTER.md, "Traces in a mixed fleet"). Not even the API's
+every consumer reads it (infra/CLUSTER.md, "Rolling upgrades"). Not even the API's
 no-op tracer is used: it hands back a remote parent as the current span, which would pass a
 caller's header on into events.
 Off, neither the SDK nor the exporter is imported (every process's idle memory counts).
