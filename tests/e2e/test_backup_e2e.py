@@ -108,6 +108,9 @@ async def test_a_backup_taken_while_referrals_flow_restores_to_a_consistent_poin
     assert made.returncode == 0, made.stderr
     recipient = made.stdout.strip()
     assert recipient.startswith("age1") and recipient in identity.read_text()
+    assert identity.stat().st_mode & 0o777 == 0o600  # the secret half: its owner's alone
+    again = wegweiser(tmp_path / "data", "backup-key", "--out", str(identity))
+    assert again.returncode == 1 and "never overwritten" in again.stderr
     archive = tmp_path / "backups" / "wegweiser.age"
     system = start_system(tmp_path)
     data_dir = system.data_dir
