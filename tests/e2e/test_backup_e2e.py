@@ -156,6 +156,8 @@ async def test_a_backup_taken_while_referrals_flow_restores_to_a_consistent_poin
     restored = wegweiser(data_dir, "restore", str(archive), "--identity", str(identity))
     assert restored.returncode == 0, restored.stderr
     print(restored.stdout.strip())
+    restored_keys = [p for p in (data_dir / "keys").rglob("*") if p.is_file()]
+    assert restored_keys and all(p.stat().st_mode & 0o077 == 0 for p in restored_keys)
     point = statuses(data_dir)
     assert before <= set(point), "a referral sent before the backup is missing"
     assert after, "the office went on sending after the backup"

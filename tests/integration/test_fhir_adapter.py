@@ -505,6 +505,21 @@ def change(kind: type[ReferralChange], status: ReferralStatus, version: int) -> 
     )
 
 
+def refused_meanwhile(attempted: str) -> TransitionRefused:
+    """The referral service's refusal of the agency's answer: the office cancelled first."""
+    return TransitionRefused(
+        referral_id="ref-1",
+        agency_id=AGENCY,
+        refused_event_id="evt-answer",
+        sender=f"agency:{AGENCY}",
+        attempted=attempted,
+        current_status=ReferralStatus.CANCELLED,
+        code="referral.forbidden-transition",
+        message="cancelled meanwhile",
+        occurred_at=datetime.now(UTC),
+    )
+
+
 async def test_news_older_than_the_agency_s_last_answer_does_not_undo_it(gateway):
     await gateway.offer("ref-1")
     task = await gateway.task("ref-1")
@@ -523,18 +538,7 @@ async def test_news_older_than_the_agency_s_last_answer_does_not_undo_it(gateway
     await gateway.publish(
         AGENCY, "cancelled", change(ReferralCancelled, ReferralStatus.CANCELLED, 4)
     )  # the office withdrew it before the start arrived: the start will be refused
-    refused = TransitionRefused(
-        referral_id="ref-1",
-        agency_id=AGENCY,
-        refused_event_id="evt-answer",
-        sender=f"agency:{AGENCY}",
-        attempted="start",
-        current_status=ReferralStatus.CANCELLED,
-        code="referral.forbidden-transition",
-        message="cancelled meanwhile",
-        occurred_at=datetime.now(UTC),
-    )
-    await gateway.publish(AGENCY, "refused", refused)
+    await gateway.publish(AGENCY, "refused", refused_meanwhile("start"))
     await gateway.task("ref-1", status="cancelled")
 
 
@@ -542,18 +546,7 @@ async def test_the_referral_service_s_word_is_final(gateway):
     await gateway.offer("ref-1")
     task = await gateway.task("ref-1")
     assert (await put(gateway, task, status="accepted")).status_code == 200
-    refused = TransitionRefused(
-        referral_id="ref-1",
-        agency_id=AGENCY,
-        refused_event_id="evt-answer",
-        sender=f"agency:{AGENCY}",
-        attempted="accept",
-        current_status=ReferralStatus.CANCELLED,
-        code="referral.forbidden-transition",
-        message="cancelled meanwhile",
-        occurred_at=datetime.now(UTC),
-    )
-    await gateway.publish(AGENCY, "refused", refused)
+    await gateway.publish(AGENCY, "refused", refused_meanwhile("accept"))
     await gateway.task("ref-1", status="cancelled")
 
 

@@ -88,6 +88,8 @@ def test_a_service_run_alone_is_scraped_through_the_host_s_metrics_command(
             return found if served_services and backlog in found else None
 
         found = until(counted)
+        said = (logs / "m.log").read_text()
+        assert f"http://127.0.0.1:{metrics_port}/metrics" in said  # the operator's loopback only
         assert found[backlog] == 0
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=30) == 0, (logs / "d.log").read_text()[-2000:]

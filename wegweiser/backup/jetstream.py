@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,7 @@ async def first_since(js: JetStreamContext, stream: str, since: float) -> int:
 
 
 def seconds_of(stamp: Any) -> float:
-    from datetime import datetime
-
+    """A stored message's time (nats-py gives it as text or as a datetime) in epoch seconds."""
     if isinstance(stamp, datetime):
         return stamp.timestamp()
     return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()

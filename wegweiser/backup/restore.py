@@ -22,7 +22,7 @@ from wegweiser.backup import databases, jetstream
 from wegweiser.backup.archive import Key, Manifest, Refused, open_archive
 from wegweiser.platform import migrations
 from wegweiser.platform.connect import connect
-from wegweiser.registry import service
+from wegweiser.registry import NAMES, service
 from wegweiser.settings import Settings
 
 RESTORED_SETTINGS = "restored-wegweiser.toml"
@@ -45,8 +45,6 @@ def occupied(settings: Settings) -> list[str]:
     keys = settings.keys_path
     if keys.exists() and any(keys.iterdir()) and not keys.is_relative_to(data_dir):
         found.append(f"{keys} is not empty")
-    from wegweiser.registry import NAMES
-
     for name in NAMES:
         url = settings.db_url(name)
         if databases.is_sqlite(url) and databases.sqlite_path(url).is_relative_to(data_dir):
