@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.databases import service_database
+from tests.support.databases import migrated
 from wegweiser.platform.db import Database
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = service_database("audit", f"sqlite:///{tmp_path / 'audit.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
+    with migrated("audit", f"sqlite:///{tmp_path / 'audit.db'}") as database:
+        yield database

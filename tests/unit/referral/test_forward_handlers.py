@@ -6,30 +6,23 @@ answer is refused after all. Real handlers on a real store."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import Session, col, select
 
-from schemas.envelope import new_event
 from schemas.events import (
-    ConsentTerms,
     Forwarding,
-    Recipient,
     ReferralRequested,
-    SealedCase,
 )
 from schemas.vocabulary import (
-    AgencyKind,
-    ConsentMethod,
-    DataCategory,
-    Purpose,
     ReasonCode,
     ReferralStatus,
 )
 from services.referral import handlers, store
 from services.referral.domain import Said
-from tests.support.databases import service_database
+from tests.support.databases import migrated
+from tests.support.referrals import delivered, referral_requested
 from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.outbox import OutboxRow
 
@@ -40,48 +33,26 @@ ANSWER = "7c0d3e3a-7d7b-4f4f-9d43-0e8f3b7c2a11"
 
 @pytest.fixture
 def db(tmp_path):
-    database = service_database("referral", f"sqlite:///{tmp_path / 'referral.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
+    with migrated("referral", f"sqlite:///{tmp_path / 'referral.db'}") as database:
+        yield database
 
 
-def requested(referral_id: str, agency: str, forwarded_from: str | None = None):
-    terms = ConsentTerms(
-        consent_id="con-11111111111111111111111111111111",
-        person_reference="p1",
-        controller="Landkreis",
-        recipients=(Recipient(kind=AgencyKind.MIGRATION_COUNSELLING),),
-        purposes=(Purpose.REFERRAL,),
-        data_categories=(DataCategory.NEEDS,),
-        method=ConsentMethod.SIGNED_FORM,
-        given_at=NOW - timedelta(hours=1),
-        text_version="1",
-        text_language="de",
-    )
-    command = ReferralRequested(
-        referral_id=referral_id,
-        request_id="req-22222222222222222222222222222222",
-        office_id="office-1",
-        agency_id=agency,
-        agency_kind=AgencyKind.MIGRATION_COUNSELLING,
-        consent=terms,
-        case=SealedCase(
-            jwe="x" * 30,
-            recipient_kid=agency,
-            signer_kid="office-1",
-            released_categories=(DataCategory.NEEDS,),
-        ),
-        forwarded_from=None
+def requested(
+    referral_id: str, agency: str, forwarded_from: str | None = None
+) -> Delivery[ReferralRequested]:
+    forwarding = (
+        None
         if forwarded_from is None
         else Forwarding(
             referral_id=forwarded_from,
             agency_id=FIRST,
             reason=ReasonCode.OUT_OF_AREA,
             answer_id=ANSWER,
-        ),
+        )
     )
-    return Delivery(new_event(command, source="/wegweiser/intake", subject=referral_id), "s")
+    return delivered(
+        referral_requested(referral_id, agency, given_at=NOW, forwarded_from=forwarding)
+    )
 
 
 def staged(session: Session) -> list[tuple[str, dict]]:

@@ -19,13 +19,11 @@ from sqlmodel import Session, select
 
 from schemas.envelope import new_event
 from schemas.events import (
-    ConsentTerms,
     DeadlineDate,
     Recipient,
     ReferralRequested,
-    SealedCase,
 )
-from schemas.vocabulary import AgencyKind, ConsentMethod, DataCategory, DeadlineKind, Purpose
+from schemas.vocabulary import AgencyKind, DeadlineKind
 from services.referral import handlers, store
 from services.referral.domain import Clock, DeadlinePolicy, Referral
 from services.referral.legal_deadline import (
@@ -35,6 +33,7 @@ from services.referral.legal_deadline import (
     needs_another_agency,
 )
 from services.referral.store import ReferralRow
+from tests.support.referrals import referral_requested
 from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.db import Database
 from wegweiser.platform.outbox import OutboxRow
@@ -87,30 +86,14 @@ def db(tmp_path) -> Database:
 
 
 def requested(deadline: DeadlineDate | None) -> ReferralRequested:
-    return ReferralRequested(
-        referral_id="ref-legal",
+    return referral_requested(
+        "ref-legal",
+        "agency-a",
+        given_at=SENT,
+        kind=AgencyKind.LEGAL_AID,
+        recipient=Recipient(agency_id="agency-a"),
         request_id="req-legal",
-        office_id="office-1",
-        agency_id="agency-a",
-        agency_kind=AgencyKind.LEGAL_AID,
-        consent=ConsentTerms(
-            consent_id="con-legal",
-            person_reference="p1",
-            controller="Landkreis",
-            recipients=(Recipient(agency_id="agency-a"),),
-            purposes=(Purpose.REFERRAL,),
-            data_categories=(DataCategory.NEEDS,),
-            method=ConsentMethod.SIGNED_FORM,
-            given_at=SENT - timedelta(hours=1),
-            text_version="1",
-            text_language="de",
-        ),
-        case=SealedCase(
-            jwe="x" * 30,
-            recipient_kid="agency-a",
-            signer_kid="office-1",
-            released_categories=(DataCategory.NEEDS,),
-        ),
+        consent_id="con-legal",
         deadline=deadline,
     )
 
