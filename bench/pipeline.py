@@ -33,7 +33,7 @@ from services.agency import AgencyClient
 from services.intake.credential import OfficeAuth
 from wegweiser.demo import sample_request
 from wegweiser.platform import topology
-from wegweiser.platform.nats_server import binary, free_port, servers
+from wegweiser.platform.nats_server import binary, servers
 from wegweiser.platform.postgres import drop_service_databases, service_databases
 from wegweiser.settings import SERVICES, Settings
 from wegweiser.supervisor import LocalSystem
@@ -344,16 +344,7 @@ def run_topology(name: str, args: argparse.Namespace, instances: int = 2) -> dic
         extra |= {f"{service}_db_url": url for service, url in urls.items()}
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="wegweiser-bench-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp),
-            intake_port=free_port(),
-            audit_port=free_port(),
-            directory_port=free_port(),
-            gateway_port=free_port(),
-            web_port=free_port(),
-            metrics_port=free_port(),
-            **extra,
-        )
+        settings = Settings.on_free_ports(data_dir=Path(tmp), **extra)
         out["topology"] = {
             "name": name,
             "nats_nodes": settings.nats_cluster_size,

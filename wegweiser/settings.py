@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import (
@@ -15,6 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from wegweiser.platform.nats_server import free_port
 from wegweiser.registry import NAMES as SERVICES
 
 
@@ -232,6 +233,15 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool | None = None
+
+    @classmethod
+    def on_free_ports(cls, **fields: Any) -> Settings:
+        """Settings whose every HTTP port is one free right now, for systems that run side by
+        side on one machine (the tests, the benchmark); the embedded nats-server picks its
+        own (`nats_port` 0)."""
+        names = ("intake", "audit", "directory", "gateway", "web", "metrics")
+        ports: dict[str, Any] = {f"{name}_port": free_port() for name in names}
+        return cls(**ports, **fields)
 
     @classmethod
     def settings_customise_sources(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 from pathlib import Path
@@ -16,11 +15,10 @@ from services.directory import importer, needs, store
 from services.directory.hsds.schema import check
 from services.directory.sample import SAMPLE_PATH
 from tests.support.databases import service_database
+from tests.support.directory import CANARY_POSTCODE, CANARY_STREET, confidential_sample
 from wegweiser.platform.db import Database
 
 EXAMPLES = Path(importer.__file__).parents[2] / "schemas" / "hsds" / "examples"
-CANARY_STREET = "Geheimweg 17"
-CANARY_POSTCODE = "19999"
 
 
 @pytest.fixture
@@ -206,27 +204,6 @@ def test_a_bad_csv_cell_is_reported_by_file_line_and_column(db, tmp_path):
         "services.csv line 3.minimum_age: 'zwölf' is not of type 'number'"
     ]
     assert snapshot(db)["records"] == {}
-
-
-def confidential_sample() -> dict[str, Any]:
-    """The sample, with a real-looking address and coordinates given for a shelter."""
-    data = copy.deepcopy(sample())
-    shelter = next(s for s in data["services"] if s["wegweiser"]["agency_id"] == "lup-frauenhaus")
-    location = shelter["service_at_locations"][0]["location"]
-    assert location["wegweiser"] == {"confidential": True}
-    location.update(latitude=53.3301, longitude=11.4977, transportation=f"Bus bis {CANARY_STREET}")
-    location["addresses"] = [
-        {
-            "id": "5b0bb0c6-0d0a-4c52-8d7c-3c1b3a1f7e11",
-            "address_1": CANARY_STREET,
-            "city": "Ludwigslust",
-            "state_province": "Mecklenburg-Vorpommern",
-            "postal_code": CANARY_POSTCODE,
-            "country": "DE",
-            "address_type": "physical",
-        }
-    ]
-    return data
 
 
 def test_a_confidential_location_keeps_no_address_in_the_store_or_the_export(db, tmp_path):

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import httpx
 import nats
 import pytest
 
 from schemas.subjects import AUDIT_TREE_HEAD as TREE_HEAD
-from tests.e2e.conftest import wait_for
+from tests.support.cli import run_wegweiser
+from tests.support.system import wait_for
 from wegweiser.demo import demo
 from wegweiser.platform.keys import KeyRing
 
 pytestmark = pytest.mark.slow
-
-
-def wegweiser(system, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WEGWEISER_DATA_DIR": str(system.data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "wegweiser", *args],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 # The two tests share one system; the ombudsperson's runs first (it counts every offer).
@@ -121,7 +108,7 @@ async def test_the_trail_export_and_offline_verification_of_a_referrals_life(sys
     head = await wait_for(head_covers_all)
     await nc.close()
 
-    trail = wegweiser(system, "audit", "trail", rid)
+    trail = run_wegweiser(system, "audit", "trail", rid)
     lines = trail.stdout.splitlines()
     states = [line.split()[3] for line in lines if " de.wegweiser.referral." in line]
     answers = [line.split()[3] for line in lines if " de.wegweiser.agency.answer" in line]
@@ -131,23 +118,23 @@ async def test_the_trail_export_and_offline_verification_of_a_referrals_life(sys
     assert consent.startswith("con-") and all(line.endswith(consent) for line in lines)
 
     out = tmp_path / "export.json"
-    exported = wegweiser(system, "audit", "export", "--out", str(out))
+    exported = run_wegweiser(system, "audit", "export", "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     doc = json.loads(out.read_text())
     assert len(doc["entries"]) == doc["tree_head"]["size"] >= head["size"] - 0
     assert "Audit Canary 5521" not in out.read_text()  # metadata only
-    ok = wegweiser(system, "audit", "verify", str(out))
+    ok = run_wegweiser(system, "audit", "verify", str(out))
     assert ok.returncode == 0 and ok.stdout.startswith("OK:"), ok.stdout + ok.stderr
 
     proof = tmp_path / "proof.json"
-    proof.write_text(wegweiser(system, "audit", "prove", str(out), "--index", "3").stdout)
-    assert wegweiser(system, "audit", "verify", str(out), "--proof", str(proof)).returncode == 0
-    proof.write_text(wegweiser(system, "audit", "prove", str(out), "--since", "2").stdout)
-    assert wegweiser(system, "audit", "verify", str(out), "--proof", str(proof)).returncode == 0
+    proof.write_text(run_wegweiser(system, "audit", "prove", str(out), "--index", "3").stdout)
+    assert run_wegweiser(system, "audit", "verify", str(out), "--proof", str(proof)).returncode == 0
+    proof.write_text(run_wegweiser(system, "audit", "prove", str(out), "--since", "2").stdout)
+    assert run_wegweiser(system, "audit", "verify", str(out), "--proof", str(proof)).returncode == 0
 
     entry = json.loads(doc["entries"][4])
     entry["time"] = "2020-01-01T00:00:00Z"  # rewrite history, keep the file well-formed
     doc["entries"][4] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
     out.write_text(json.dumps(doc))
-    bad = wegweiser(system, "audit", "verify", str(out))
+    bad = run_wegweiser(system, "audit", "verify", str(out))
     assert bad.returncode == 1 and "entry 5 was altered" in bad.stdout, bad.stdout

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from schemas import subjects
 from services.agency import AgencyClient
 from services.audit.ledger import Ledger, TreeHead
-from tests.e2e.conftest import AGENCY, start_system, wait_for
-from tests.e2e.test_audit_e2e import wegweiser
+from tests.support.cli import run_wegweiser
+from tests.support.system import AGENCY, start_system, wait_for
 from wegweiser.demo import demo
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.nats_server import servers
@@ -67,7 +67,7 @@ async def audit_caught_up(system: LocalSystem) -> int:
 
 
 def export(system: LocalSystem, out: Path, *extra: str) -> dict:
-    done = wegweiser(system, "audit", "export", "--out", str(out), *extra)
+    done = run_wegweiser(system, "audit", "export", "--out", str(out), *extra)
     assert done.returncode == 0, done.stderr
     return json.loads(out.read_text())
 
@@ -100,7 +100,7 @@ async def test_an_export_right_after_activity_covers_all_of_it(system, tmp_path)
     state = tmp_path / "from-mail.json"
     state.write_text(json.dumps(kept))
     later = export(system, tmp_path / "later.json")
-    checked = wegweiser(
+    checked = run_wegweiser(
         system, "audit", "verify", str(tmp_path / "later.json"), "--state", str(state)
     )
     assert checked.returncode == 0 and "extends the head" in checked.stdout, checked.stdout
@@ -112,11 +112,11 @@ async def test_a_rebuilt_and_resigned_export_is_rejected_by_the_pinned_key(
 ) -> None:
     await one_referral(system)
     doc = export(system, tmp_path / "genuine.json")
-    key = wegweiser(system, "audit", "key")
+    key = run_wegweiser(system, "audit", "key")
     pem = tmp_path / "audit-key.pem"
     pem.write_text(key.stdout)
     assert key.stderr.startswith("fingerprint sha256:")
-    genuine = wegweiser(
+    genuine = run_wegweiser(
         system, "audit", "verify", str(tmp_path / "genuine.json"), "--key", str(pem)
     )
     assert genuine.returncode == 0, genuine.stdout
@@ -140,7 +140,7 @@ async def test_a_rebuilt_and_resigned_export_is_rejected_by_the_pinned_key(
     }
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     for pinned in ([], ["--key", str(pem)]):  # this installation's key, or the kept PEM
-        verdict = wegweiser(system, "audit", "verify", str(tmp_path / "forged.json"), *pinned)
+        verdict = run_wegweiser(system, "audit", "verify", str(tmp_path / "forged.json"), *pinned)
         assert verdict.returncode == 1, verdict.stdout
         assert "names the key sha256:" in verdict.stdout and key.stderr.split()[1] in verdict.stdout
 
@@ -150,7 +150,9 @@ async def test_a_log_rolled_back_since_a_verified_head_is_caught(system, tmp_pat
     await audit_caught_up(system)
     state = tmp_path / "seen-head.json"
     first = export(system, tmp_path / "first.json")
-    seen = wegweiser(system, "audit", "verify", str(tmp_path / "first.json"), "--state", str(state))
+    seen = run_wegweiser(
+        system, "audit", "verify", str(tmp_path / "first.json"), "--state", str(state)
+    )
     assert seen.returncode == 0, seen.stdout
     assert json.loads(state.read_text())["size"] == first["tree_head"]["size"]
 
@@ -163,9 +165,9 @@ async def test_a_log_rolled_back_since_a_verified_head_is_caught(system, tmp_pat
     db.close()
     rolled = export(system, tmp_path / "rolled.json")
     assert rolled["tree_head"]["size"] == keep
-    alone = wegweiser(system, "audit", "verify", str(tmp_path / "rolled.json"))
+    alone = run_wegweiser(system, "audit", "verify", str(tmp_path / "rolled.json"))
     assert alone.returncode == 0  # by itself the shortened log verifies...
-    checked = wegweiser(
+    checked = run_wegweiser(
         system, "audit", "verify", str(tmp_path / "rolled.json"), "--state", str(state)
     )
     assert checked.returncode == 1 and "rolled back" in checked.stdout, checked.stdout

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy
 
 from services.agency import AgencyClient
-from tests.e2e.conftest import AGENCY, office_auth, request_body, start_system, stream_events
+from tests.support.system import AGENCY, office_auth, request_body, start_system, stream_events
 from wegweiser.supervisor import LocalSystem
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ import nats
 import pytest
 import sqlalchemy
 
-from tests.e2e.conftest import (
+from tests.support.system import (
     AGENCY,
     office_auth,
     request_body,

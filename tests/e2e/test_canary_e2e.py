@@ -11,16 +11,12 @@ import httpx
 import pytest
 import sqlalchemy
 
-from tests.e2e.conftest import office_auth
+from tests.support.system import files_containing, office_auth
 from wegweiser.demo import demo
 from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.keys import KeyRing
 
 pytestmark = pytest.mark.slow
-
-
-def files_containing(folder: Path, needle: bytes) -> list[str]:
-    return [str(p) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
 def rows_containing(url: str, needle: str) -> list[str]:

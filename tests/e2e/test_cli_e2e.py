@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 
 import httpx
 import pytest
 
 from services.agency import AgencyClient
 from services.intake.credential import Credential
-from tests.e2e.conftest import (
+from tests.support.cli import wegweiser
+from tests.support.system import (
     AGENCY,
     office_auth,
     referral_status,
@@ -27,23 +26,6 @@ from tests.e2e.conftest import (
 
 pytestmark = pytest.mark.slow
 OTHER_OFFICE = "oa-integration-office"
-
-
-def wegweiser(system, *args: str, env_extra: dict | None = None, **kw) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "WEGWEISER_DATA_DIR": str(system.data_dir),
-        "WEGWEISER_LOG_JSON": "1",
-        **(env_extra or {}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "wegweiser", *args],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **kw,
-    )
 
 
 # The tests share one system: the status test runs first (it counts every dead letter), then

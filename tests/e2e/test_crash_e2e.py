@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy
 
 from services.agency import AgencyClient
-from tests.e2e.conftest import (
+from tests.support.system import (
     AGENCY,
     office_auth,
     request_body,

@@ -11,12 +11,13 @@ import pytest
 from schemas.vocabulary import Need
 from services.directory import needs
 from services.directory.hsds.schema import check
-from tests.contract.test_directory_hsds import (
+from tests.support.cli import wegweiser
+from tests.support.directory import (
     CANARY_POSTCODE,
     CANARY_STREET,
     confidential_sample,
 )
-from tests.e2e.conftest import (
+from tests.support.system import (
     office_auth,
     request_body,
     send_referral,
@@ -24,7 +25,6 @@ from tests.e2e.conftest import (
     until_status,
     wait_for,
 )
-from tests.e2e.test_cli_e2e import wegweiser
 
 pytestmark = pytest.mark.slow
 

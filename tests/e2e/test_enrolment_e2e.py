@@ -18,14 +18,14 @@ import pytest
 
 from services.agency import AgencyClient
 from services.agency.enrolment import AgencyKeys
-from tests.e2e.conftest import (
+from tests.support.cli import wegweiser
+from tests.support.system import (
     office_auth,
     request_body,
     start_system,
     stream_events,
     wait_for,
 )
-from tests.e2e.test_cli_e2e import wegweiser
 from tests.support.web import sign_in
 from wegweiser.platform import keys as keyfiles
 from wegweiser.platform.connect import NotAuthorized

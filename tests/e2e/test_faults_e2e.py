@@ -29,7 +29,7 @@ import sqlalchemy
 from schemas import subjects
 from services.agency import AgencyClient
 from services.audit.ledger import Ledger
-from tests.e2e.conftest import AGENCY, office_auth, request_body, start_system, stream_events
+from tests.support.system import AGENCY, office_auth, request_body, start_system, stream_events
 from wegweiser.platform import topology
 from wegweiser.platform.db import normalise_url
 from wegweiser.platform.nats_server import EmbeddedCluster, servers

@@ -20,8 +20,8 @@ from jwcrypto import jwe, jwk, jws
 from standardwebhooks.webhooks import Webhook
 
 from services.directory.sample import SAMPLE_PATH
-from tests.e2e.conftest import office_auth, request_body, until_status, wait_for
-from tests.e2e.test_cli_e2e import wegweiser
+from tests.support.cli import wegweiser
+from tests.support.system import office_auth, request_body, until_status, wait_for
 
 pytestmark = pytest.mark.slow
 

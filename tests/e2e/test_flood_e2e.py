@@ -14,7 +14,7 @@ import pytest
 
 from schemas import subjects
 from services.agency import AgencyClient
-from tests.e2e.conftest import stream_events, wait_for
+from tests.support.system import stream_events, wait_for
 from wegweiser.demo import demo
 from wegweiser.platform.keys import KeyRing
 

@@ -13,7 +13,7 @@ import pytest
 
 from services.agency import AgencyClient
 from services.agency.client import AgencyDelivery
-from tests.e2e.conftest import (
+from tests.support.system import (
     AGENCY,
     office_auth,
     referral_status,

@@ -17,9 +17,14 @@ import pytest
 
 from services.directory.sample import SAMPLE_PATH
 from services.gateway import webhook
-from tests.e2e.conftest import office_auth, request_body, until_status, wait_for
-from tests.e2e.test_canary_e2e import files_containing
-from tests.e2e.test_cli_e2e import wegweiser
+from tests.support.cli import wegweiser
+from tests.support.system import (
+    files_containing,
+    office_auth,
+    request_body,
+    until_status,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

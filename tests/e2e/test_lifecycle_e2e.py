@@ -15,7 +15,7 @@ from schemas.events import AgencyAnswer
 from schemas.vocabulary import AgencyAction
 from services.agency import AgencyClient, AnswerInvalid
 from services.agency.client import AgencyDelivery
-from tests.e2e.conftest import (
+from tests.support.system import (
     AGENCY,
     office_auth,
     referral_status,

@@ -32,7 +32,7 @@ from schemas.envelope import W3C, new_event
 from schemas.events import AgencyAnswer
 from schemas.vocabulary import AgencyAction
 from services.agency import AgencyClient
-from tests.e2e.conftest import AGENCY, office_auth, request_body, start_system, stream_events
+from tests.support.system import AGENCY, office_auth, request_body, start_system, stream_events
 from wegweiser.platform import grants
 from wegweiser.platform.connect import connect
 from wegweiser.platform.grants import JS_API_PREFIX

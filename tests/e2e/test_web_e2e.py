@@ -23,7 +23,7 @@ from schemas.vocabulary import ReferralStatus
 from services.audit.ledger import canonical
 from services.consent import texts
 from services.consent.texts import SCRIPTS, PersonLanguage
-from tests.e2e.conftest import AGENCY, office_auth, request_body, start_system
+from tests.support.system import AGENCY, office_auth, request_body, start_system
 from wegweiser.supervisor import LocalSystem
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -10,7 +10,7 @@ from schemas import subjects
 from schemas.envelope import new_event
 from schemas.events import ConsentTerms, ReferralRequested, SealedCase
 from services.agency import AgencyClient
-from tests.e2e.conftest import (
+from tests.support.system import (
     office_auth,
     referral_status,
     request_body,

@@ -49,7 +49,7 @@ from infra import jetstream_settings
 from schemas import subjects
 from schemas.events import AgencyAnswer
 from schemas.subjects import matches
-from tests.integration.conftest import (
+from tests.support.broker import (
     AGENCIES,
     DENIED,
     STREAM,

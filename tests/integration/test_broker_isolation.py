@@ -28,7 +28,7 @@ from schemas import subjects
 from schemas.catalogue import CATALOGUE
 from schemas.subjects import matches
 from schemas.vocabulary import AgencyAction
-from tests.integration.conftest import (
+from tests.support.broker import (
     AGENCIES,
     DENIED,
     STREAM,

@@ -40,7 +40,7 @@ from services.gateway.fhir.access import TokenFolder
 from services.gateway.fhir.store import TaskRow
 from services.gateway.fhir.subscriptions import Notifier
 from services.gateway.store import TABLES
-from tests.unit.gateway.fhir.sdohcc import problems
+from tests.support.sdohcc import problems
 from tests.webhook_endpoint import Endpoint
 from wegweiser import registry
 from wegweiser.platform import sealing, topology

@@ -31,9 +31,9 @@ from schemas.catalogue import BY_TYPE, CATALOGUE
 from schemas.events import ReferralChange
 from schemas.subjects import matches
 from schemas.upcasting import UPCASTERS, read, upcast
+from tests.support.system import start_system
 from wegweiser.platform import topology
-from wegweiser.platform.nats_server import free_port, servers
-from wegweiser.settings import Settings
+from wegweiser.platform.nats_server import servers
 from wegweiser.supervisor import LocalSystem
 
 RECORDED = Path(__file__).parents[1] / "fixtures" / "previous_release"
@@ -98,21 +98,8 @@ def test_every_version_in_the_fixture_is_read_as_today_s_model() -> None:
 def today(tmp_path: Path) -> Iterator[LocalSystem]:
     """Today's services as processes around their own nats-server, with today's stream and
     consumers (default clocks: no deadline of theirs runs out during the test)."""
-    system = LocalSystem(
-        Settings(
-            data_dir=tmp_path / "data",
-            intake_port=free_port(),
-            audit_port=free_port(),
-            directory_port=free_port(),
-            gateway_port=free_port(),
-            web_port=free_port(),
-            metrics_port=free_port(),
-            nats_sync_interval="always",
-        ),
-        extra_env={"WEGWEISER_LOG_LEVEL": "WARNING"},
-    )
+    system = start_system(tmp_path, wait=90, WEGWEISER_LOG_LEVEL="WARNING")
     try:
-        assert system.start(wait=90), "today's system did not start"
         yield system
     finally:
         system.stop()

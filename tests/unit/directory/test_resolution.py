@@ -20,38 +20,11 @@ from services.directory.gazetteer import SAMPLE as GAZETTEER
 from services.directory.gazetteer import Gazetteer, Municipality
 from services.directory.resolution import Directory, resolve
 from services.directory.sample import SAMPLE_PATH
+from tests.support.agencies import LUDWIGSLUST, agency
 
 LUP, OA = "13076", "09780"
 MV, BY = "13", "09"
-LUDWIGSLUST, PARCHIM, HAGENOW, SONTHOFEN = "13076090", "13076108", "13076060", "09780139"
-
-DEFAULTS: dict[str, Any] = {
-    "id": "base",
-    "name": "Beratungsstelle Beispiel",
-    "kind": AgencyKind.MIGRATION_COUNSELLING,
-    "needs": frozenset({Need.MIGRATION_COUNSELLING}),
-    "languages": frozenset({"de", "ar"}),
-    "areas": frozenset({LUDWIGSLUST}),
-    "postcodes": frozenset({"19288"}),
-    "counties": frozenset(),
-    "remote": False,
-    "min_age": None,
-    "max_age": None,
-    "capacity": 3,
-    "waiting_days": 5,
-    "status": "active",
-    "channel": "nats",
-    "sample": True,
-}
-
-
-def agency(**changes: Any) -> Agency:
-    """A local migration counselling office in Ludwigslust, changed as given.
-
-    Built afresh rather than with `dataclasses.replace`, which would carry over the counties
-    derived from the base agency's areas.
-    """
-    return Agency(**{**DEFAULTS, **changes})
+PARCHIM, HAGENOW, SONTHOFEN = "13076108", "13076060", "09780139"
 
 
 def local(id: str, **changes: Any) -> Agency:

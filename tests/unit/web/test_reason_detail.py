@@ -11,9 +11,7 @@ from services.directory.catalogue import Agency, Query
 from services.directory.handlers import match_reason
 from services.directory.resolution import resolve
 from services.web import i18n, labels
-from tests.unit.directory.test_resolution import agency
-
-LUDWIGSLUST = "13076090"
+from tests.support.agencies import LUDWIGSLUST, agency
 
 
 def an_agency(**changes: object) -> Agency:

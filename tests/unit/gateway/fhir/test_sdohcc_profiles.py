@@ -17,7 +17,7 @@ from schemas.vocabulary import Outcome, ReasonCode, ReferralStatus
 from services.gateway.fhir import resources, search, subscriptions
 from services.gateway.fhir.codes import TASK_STATUS
 from services.gateway.fhir.store import SubscriptionRow, TaskRow
-from tests.unit.gateway.fhir.sdohcc import TEMP, problems
+from tests.support.sdohcc import TEMP, problems
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sdohcc"
 EXAMPLES = sorted(FIXTURES.glob("*.json"))

@@ -1,0 +1,124 @@
+"""The whole system as separate processes around a private nats-server, for the end-to-end
+tests and any other test that needs it running: starting it on free ports, calling intake as
+an office, reading its stream and waiting for what it does (the fixtures are in
+tests/e2e/conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import nats.errors
+
+from services.intake.credential import OfficeAuth
+from wegweiser.demo import sample_request
+from wegweiser.platform.nats_server import servers
+from wegweiser.settings import Settings
+from wegweiser.supervisor import LocalSystem
+
+STARTED: list[LocalSystem] = []
+"""Every system the tests started: whatever a test that timed out left running is stopped
+at the end of the session, so that it cannot slow down the tests after it."""
+
+STARTUP_WAIT: float = 60
+"""How long a system is given to start, in seconds, unless a test says otherwise."""
+
+
+def start_system(
+    tmp_path: Path, settings: dict[str, Any] | None = None, wait: float = STARTUP_WAIT, **env: str
+) -> LocalSystem:
+    """The whole system on free ports; `settings` overrides, `env` goes to every process."""
+    system = LocalSystem(
+        Settings.on_free_ports(
+            data_dir=tmp_path / "data",
+            metrics_every=2.0,
+            nats_sync_interval="always",
+            **(settings or {}),
+        ),
+        extra_env={"WEGWEISER_LOG_LEVEL": "INFO", **env},
+    )
+    STARTED.append(system)
+    if not system.start(wait=wait):
+        logs = {p.name: p.read_text()[-3000:] for p in (system.data_dir / "logs").glob("*.log")}
+        system.stop()
+        raise RuntimeError(f"system did not start: {logs}")
+    return system
+
+
+def office_auth(system: LocalSystem, office: str | None = None) -> OfficeAuth:
+    """Calls to intake as an office's software: the demo's credential for the default office,
+    the web app's for another (both made by intake in development)."""
+    if office is None or office == system.settings.office_id:
+        return OfficeAuth(system.settings.demo_intake_credential_path)
+    return OfficeAuth(system.settings.web_intake_credential_path, office)
+
+
+def request_body(**overrides: Any) -> dict[str, Any]:
+    """The demo's request under the tests' client reference."""
+    return sample_request(**{"client_reference": "client-42", **overrides})
+
+
+AGENCY = "lup-mbe-ludwigslust"
+
+
+async def stream_events(
+    system: LocalSystem, subject: str, idle: float = 0.5
+) -> list[dict[str, Any]]:
+    """Every message in the stream on `subject`, decoded (read as the services' user)."""
+    nc = await nats.connect(servers(system.nats_url), **system.nats_options)
+    sub = await nc.jetstream().subscribe(subject, ordered_consumer=True)
+    out = []
+    while True:
+        try:
+            msg = await sub.next_msg(timeout=idle)
+        except nats.errors.TimeoutError:
+            break
+        out.append({**json.loads(msg.data), "nats_subject": msg.subject})
+    await nc.close()
+    return out
+
+
+async def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
+    """Poll an async check until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
+
+
+async def referral_status(http: httpx.AsyncClient, referral_id: str) -> dict[str, Any]:
+    """The office's view of a referral (intake's answer must be 200)."""
+    response = await http.get(f"/referrals/{referral_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def send_referral(http: httpx.AsyncClient, agency: str = AGENCY) -> str:
+    """Record a request and send it to `agency`; the referral's id."""
+    request = (await http.post("/requests", json=request_body())).json()
+    path = f"/requests/{request['request_id']}/referrals"
+    return str((await http.post(path, json={"agency_id": agency})).json()["referral_id"])
+
+
+async def until_status(http: httpx.AsyncClient, referral_id: str, status: str) -> dict[str, Any]:
+    """Wait until the office sees the referral in `status`; its view."""
+
+    async def check() -> dict[str, Any] | None:
+        view = await referral_status(http, referral_id)
+        return view if view["status"] == status else None
+
+    return dict(await wait_for(check))
+
+
+def files_containing(folder: Path, needle: bytes) -> list[str]:
+    """Every file below `folder` (a system's data directory, say) whose bytes hold `needle`."""
+    return [str(p) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
