@@ -148,6 +148,10 @@ LINT = [
     [str(BIN / "mypy"), "schemas", "services", "wegweiser", "infra", "tests"],
 ]
 QUICK = ["tests/unit", "tests/contract", "tests/http"]
+PARALLEL = ["-n", str(2 * (os.cpu_count() or 1)), "--dist", "loadscope"]
+"""pytest-xdist: two workers per core, since the end-to-end tests mostly wait on their
+processes; the tests of one module stay in one worker, so its shared system starts once.
+A later `-n 0` on the command line runs everything in one process."""
 
 
 def test(extra: list[str]) -> int:
@@ -155,13 +159,15 @@ def test(extra: list[str]) -> int:
     ensure_browser()
     ensure_axe()
     return steps(
-        *LINT, [str(BIN / "wegweiser"), "schemas", "check"], [str(PYTHON), "-m", "pytest", *extra]
+        *LINT,
+        [str(BIN / "wegweiser"), "schemas", "check"],
+        [str(PYTHON), "-m", "pytest", *PARALLEL, *extra],
     )
 
 
 def check(extra: list[str]) -> int:
     """The loop to run before every commit: no processes, no broker, no browser."""
-    return steps(*LINT, [str(PYTHON), "-m", "pytest", "-q", *(extra or QUICK)])
+    return steps(*LINT, [str(PYTHON), "-m", "pytest", "-q", *PARALLEL, *(extra or QUICK)])
 
 
 def steps(*commands: list[str]) -> int:

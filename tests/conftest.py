@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,11 +14,20 @@ import pytest
 import structlog
 
 from tests.webhook_endpoint import endpoint  # noqa: F401 - a fixture for webhook tests
-from wegweiser.platform.nats_server import EmbeddedNats
+from wegweiser.platform.nats_server import PORT_CLAIMS, EmbeddedNats
 
 PG_ADMIN_URL = os.environ.get(
     "WEGWEISER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite runs in parallel workers (pytest-xdist), each starting nats-servers and whole
+    systems on free ports: they claim their ports in one folder, made here by the controlling
+    process before it starts the workers, which inherit its environment."""
+    if not hasattr(config, "workerinput") and PORT_CLAIMS not in os.environ:
+        os.environ[PORT_CLAIMS] = tempfile.mkdtemp(prefix="wegweiser-ports-")
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(PORT_CLAIMS), True))
 
 
 @pytest.fixture(autouse=True)

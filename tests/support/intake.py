@@ -30,7 +30,7 @@ from services.intake.credential import Credential
 from services.intake.http import create_app
 from services.intake.office import Office
 from services.intake.vault import Vault
-from tests.support.databases import service_database
+from tests.support.databases import copied
 from tests.support.directory import directory
 from wegweiser.platform import keys, sealing
 from wegweiser.platform.consumer import Delivery
@@ -79,8 +79,7 @@ class IntakeApp:
         """Each agency's private sealing key, to open what intake sealed to it."""
         on_file = {a: keys.public_dict(key) for a, key in self.agency_keys.items()}
         self.directory.db.run_sync(lambda s: identities.publish_on_file(s, on_file))
-        self.db = service_database("intake", f"sqlite:///{folder / 'intake.db'}")
-        self.db.migrate()
+        self.db = copied("intake", folder / "intake.db")
         vault = Vault(os.urandom(32))
         self.offices = {
             office_id: Office(

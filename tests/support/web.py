@@ -17,7 +17,7 @@ from services.web.accounts import Role, SessionPolicy
 from services.web.clients import DirectoryAdminClient, IntakeClient
 from services.web.http import Web, create_app
 from services.web.signin import SignIn
-from tests.support.databases import service_database
+from tests.support.databases import copied
 from tests.support.intake import HOST as INTAKE_HOST
 from tests.support.intake import IntakeApp
 
@@ -46,8 +46,7 @@ class WebApp:
         token_file: Path | None = None,
         intake: IntakeApp | None = None,
     ) -> None:
-        self.db = service_database("web", f"sqlite:///{folder / 'web.db'}")
-        self.db.migrate()
+        self.db = copied("web", folder / "web.db")
         admin = None
         if directory is not None and token_file is not None:
             admin = DirectoryAdminClient(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -31,18 +32,48 @@ def binary() -> str:
 
 _HANDED_OUT: set[int] = set()
 
+PORT_CLAIMS = "WEGWEISER_PORT_CLAIMS"
+"""The environment variable naming a folder shared by processes that hand out ports at the
+same time (the test suite's parallel workers and the systems they start). Each port handed
+out is claimed there by a file made exclusively, so no two of them hand out the same port;
+and the ports are drawn below the kernel's ephemeral range, so that no outgoing connection
+takes one between its handing out and its use."""
+
+CLAIMED_PORTS = range(20000, 32768)
+"""Where claimed ports are drawn from: below Linux's ephemeral range (32768-60999)."""
+
 
 def free_port() -> int:
     """A TCP port on loopback that is free right now and that this process has not handed out
     before (the kernel may offer a port again until someone binds it: two services given the
-    same port would collide)."""
+    same port would collide); with `WEGWEISER_PORT_CLAIMS` set, one no other process of the
+    folder's has handed out either."""
+    claims = os.environ.get(PORT_CLAIMS)
     while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
+        port = _unbound(random.choice(CLAIMED_PORTS) if claims else 0)
+        if port is None or port in _HANDED_OUT:
+            continue
+        _HANDED_OUT.add(port)
+        if claims is None or _claim(Path(claims), port):
             return port
+
+
+def _unbound(port: int) -> int | None:
+    """`port` (0: one the kernel chooses) if nobody listens on it on loopback right now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+        return int(s.getsockname()[1])
+
+
+def _claim(folder: Path, port: int) -> bool:
+    try:
+        (folder / str(port)).touch(exist_ok=False)
+    except FileExistsError:
+        return False
+    return True
 
 
 @dataclass

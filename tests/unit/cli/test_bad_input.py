@@ -6,7 +6,6 @@ pointed at a port where nobody listens."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,9 @@ from typer.testing import CliRunner
 
 from wegweiser.cli import app
 
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-NOBODY = f"127.0.0.1:{_closed_port()}"
+NOBODY = "127.0.0.1:1"
+"""Where nobody listens: a privileged port no service of this machine binds on loopback (and
+the same in every test worker, since it is part of the tests' ids)."""
 ENV = {
     "NATS_URL": f"nats://{NOBODY}",
     "WEGWEISER_INTAKE_URL": f"http://{NOBODY}",
