@@ -78,6 +78,7 @@ def import_batch(session: Session, batch: Batch, gazetteer: Gazetteer = SAMPLE) 
     before = store.load_records(session)
     after = merge(before, batch)
     report.withheld_addresses = profile.withhold_confidential(after)
+    stamp_modified(before, after, batch, datetime.now(UTC))
     assembler = Assembler(after)
     agencies, problems = profile.agencies(assembler, gazetteer)
     report.problems.extend(problems)
@@ -109,6 +110,33 @@ def merge(before: Records, batch: Batch) -> Records:
     for kind, table in batch.records.items():
         after.setdefault(kind, {}).update(copy.deepcopy(table))
     return after
+
+
+def stamp_modified(before: Records, after: Records, batch: Batch, now: datetime) -> None:
+    """Give each service the `last_modified` that `modified_after` compares with (listing.py):
+    the publisher's, where the batch gives one; else the time of this import, if it changed
+    the service or anything nested in it; else the time it had. So another directory keeps
+    its copy in step even with data that carries no times, and importing the same file
+    again changes nothing."""
+    given = batch.records.get("service", {})
+    old, new = Assembler(before), Assembler(after)
+    known = before.get("service", {})
+    stamp = now.isoformat(timespec="milliseconds")  # HSDS: "should have millisecond accuracy"
+    for service_id, record in after.get("service", {}).items():
+        if given.get(service_id, {}).get("last_modified") is not None:
+            continue
+        if service_id in known and _unstamped(old.full("service", service_id)) == _unstamped(
+            new.full("service", service_id)
+        ):
+            previous = known[service_id].get("last_modified")
+            if previous is not None:
+                record["last_modified"] = previous
+        else:
+            record["last_modified"] = stamp
+
+
+def _unstamped(service: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in service.items() if key != "last_modified"}
 
 
 def dangling(records: Records) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,39 @@ def test_a_changed_file_updates_in_place_and_drops_what_a_service_no_longer_list
     assert agency.name == "Migrationsberatung Parchim (neuer Name)"
     assert dropped["code"] not in agency.languages
     assert len(db.run_sync(store.all_agencies)) == 32
+
+
+def stamps(db: Database) -> dict[str, datetime]:
+    """Each stored service's `last_modified`."""
+    records = snapshot(db)["records"]
+    return {
+        record_id: datetime.fromisoformat(record["last_modified"])
+        for (kind, record_id), record in records.items()
+        if kind == "service"
+    }
+
+
+def test_each_service_carries_when_the_directory_last_changed_it(db, tmp_path):
+    """What `modified_after` compares with: the time of the import that changed a service or
+    anything nested in it, kept by the imports that change neither; the publisher's own
+    time where it gives one."""
+    start = datetime.now(UTC)
+    assert import_(db, SAMPLE_PATH).ok
+    first = stamps(db)
+    assert len(first) == 32 and all(start <= t <= datetime.now(UTC) for t in first.values())
+    assert import_(db, SAMPLE_PATH).ok and stamps(db) == first
+
+    data = sample()
+    nested = next(s for s in data["services"] if s["wegweiser"]["agency_id"] == "lup-mbe-parchim")
+    nested["languages"].pop()  # only something nested in the service changes
+    given = data["services"][0]
+    given["last_modified"] = "2026-03-01T08:00:00Z"
+    assert import_(db, write(tmp_path, data)).ok
+    second = stamps(db)
+    assert second[nested["id"]] > first[nested["id"]]
+    assert second[given["id"]] == datetime(2026, 3, 1, 8, tzinfo=UTC)
+    untouched = set(first) - {nested["id"], given["id"]}
+    assert {i: second[i] for i in untouched} == {i: first[i] for i in untouched}
 
 
 def test_an_invalid_file_reports_every_bad_record_with_its_path_and_changes_nothing(db, tmp_path):
