@@ -24,7 +24,7 @@ from services.directory.admin_models import (
     PendingEnrolment,
     Revoked,
 )
-from wegweiser.platform.problems import documented
+from wegweiser.platform.problems import documented, known_query
 
 bearer = HTTPBearer(auto_error=False, scheme_name="admin token")
 ACTOR = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
@@ -53,7 +53,10 @@ def router(admin: Administration, tokens: AdminTokens) -> APIRouter:
 
     Actor = Annotated[str, Depends(caller)]
     api = APIRouter(
-        prefix="/admin", tags=["admin"], responses=documented(400, 401, 403, 404, 409, 410, 422)
+        prefix="/admin",
+        tags=["admin"],
+        responses=documented(400, 401, 403, 404, 409, 410, 422),
+        dependencies=[Depends(known_query)],
     )
 
     @api.get("/agencies")

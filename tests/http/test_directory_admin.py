@@ -183,3 +183,19 @@ def test_a_revoked_agency_has_no_key_and_says_so(api, tmp_path) -> None:
     standing = {a["agency_id"]: a for a in api.get("/admin/agencies").json()}[AGENCY]
     assert (standing["custody"], standing["revoked"]) == (None, True)
     assert api.get(f"/agencies/{AGENCY}/jwks.json").json() == {"keys": []}
+
+
+def test_a_query_parameter_no_admin_route_takes_is_refused_naming_it(api: TestClient) -> None:
+    answer = api.get("/admin/agencies", params={"statuss": "active"})
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert problem["code"] == "request.unknown-parameter" and "statuss" in problem["detail"]
+    assert api.get("/admin/agencies").status_code == 200
+
+
+def test_a_method_an_admin_route_does_not_take_names_those_it_does(api: TestClient) -> None:
+    answer = api.delete("/admin/agencies")
+    assert answer.status_code == 405
+    assert answer.headers["Allow"] == "GET"
+    invited = api.put(f"/admin/agencies/{AGENCY}/invitations")
+    assert invited.status_code == 405 and invited.headers["Allow"] == "POST"

@@ -106,32 +106,28 @@ def install(app: FastAPI, refusals: Sequence[tuple[type[Exception], int, str]] =
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only the first route's
-            headers["Allow"] = ", ".join(sorted(_methods(app, request.url.path)))
+            headers["Allow"] = ", ".join(sorted(_methods(app, request)))
         return problem(exc.status_code, str(exc.detail), headers=headers)
+
+    async def unknown_query(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, UnknownQuery)
+        return _unknown_problem(exc.names)
 
     @app.middleware("http")
     async def known_query_only(request: Request, call_next: Any) -> Any:
         """A query parameter the route does not take is a mistake (`?overdu=true`) that
-        would otherwise be ignored in silence: 422, naming it."""
+        would otherwise be ignored in silence: 422, naming it. (The routes of an included
+        router are not visible here: they check with the `known_query` dependency.)"""
         route = _route(app, request)
         if route is not None:
-            known = _query_names(route.dependant)
-            unknown = sorted(set(request.query_params) - known)
+            unknown = _unknown_query(request, route)
             if unknown:
-                errors = [
-                    {
-                        "loc": ["query", name],
-                        "msg": "not a parameter of this route",
-                        "type": "extra",
-                    }
-                    for name in unknown
-                ]
-                said = f"unknown query parameter(s): {', '.join(unknown)}"
-                return problem(422, said, "request.unknown-parameter", errors=errors)
+                return _unknown_problem(unknown)
         return await call_next(request)
 
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(UnknownQuery, unknown_query)
     for refused, status, code in refusals:
         app.add_exception_handler(refused, _refusal(status, code))
     _document_problems(app)
@@ -185,13 +181,47 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def _methods(app: FastAPI, path: str) -> set[str]:
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _methods(app: FastAPI, request: Request) -> set[str]:
+    """The methods some route of `app` answers at the request's path, an included router's
+    too (asked through Starlette's own matching, which knows them)."""
     return {
         method
+        for method in METHODS
         for route in app.routes
-        if isinstance(route, APIRoute) and route.path_regex.match(path)
-        for method in route.methods or ()
+        if route.matches({**request.scope, "method": method})[0] is Match.FULL
     }
+
+
+class UnknownQuery(Exception):
+    """The request names query parameters its route does not take."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+async def known_query(request: Request) -> None:
+    """The check of `install`'s middleware as a dependency, for the routes of an included
+    router, which the middleware cannot see: `APIRouter(dependencies=[Depends(known_query)])`."""
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and (unknown := _unknown_query(request, route)):
+        raise UnknownQuery(unknown)
+
+
+def _unknown_query(request: Request, route: APIRoute) -> list[str]:
+    return sorted(set(request.query_params) - _query_names(route.dependant))
+
+
+def _unknown_problem(unknown: list[str]) -> JSONResponse:
+    errors = [
+        {"loc": ["query", name], "msg": "not a parameter of this route", "type": "extra"}
+        for name in unknown
+    ]
+    said = f"unknown query parameter(s): {', '.join(unknown)}"
+    return problem(422, said, "request.unknown-parameter", errors=errors)
 
 
 def _refusal(status: int, code: str) -> Any:
