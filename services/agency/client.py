@@ -44,7 +44,7 @@ from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, reason_problem
 from wegweiser.platform import grants, sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.grants import JS_API_PREFIX
-from wegweiser.platform.pull import one_at_a_time, retry_delay
+from wegweiser.platform.pull import one_at_a_time
 from wegweiser.platform.sealing import SealError
 
 log = structlog.get_logger()
@@ -135,11 +135,8 @@ class AgencyDelivery:
     async def ack(self) -> None:
         await self.msg.ack()
 
-    async def retry_later(self, delay: float | None = None) -> None:
-        """Give the event back, to come again after `delay` seconds (by default as the
-        network's own readers wait: `pull.retry_delay` of the attempts so far)."""
-        attempts = self.msg.metadata.num_delivered
-        await self.msg.nak(delay=retry_delay(attempts) if delay is None else delay)
+    async def retry_later(self, delay: float = 5.0) -> None:
+        await self.msg.nak(delay=delay)
 
 
 class AgencyClient:

@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 from schemas import subjects
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import ConsumerEdge, event_id_of
-from wegweiser.platform.pull import one_at_a_time, retry_delay
+from wegweiser.platform.pull import one_at_a_time
 from wegweiser.platform.tracing import carried_by
 
 log = structlog.get_logger()
@@ -24,8 +24,7 @@ Handle = Callable[[Msg], Awaitable[str | None]]
 
 class Feed:
     """Runs `handle` on each of the agency's events; a handler that raises gets the event again
-    after the one retry policy's delay (`pull.retry_delay`), until max_deliver, then it is
-    dead-lettered."""
+    after `retry_delay` seconds, until max_deliver, then it is dead-lettered."""
 
     def __init__(
         self,
@@ -33,10 +32,12 @@ class Feed:
         agency_id: str,
         handle: Handle,
         edge: ConsumerEdge,
+        retry_delay: float = 5.0,
         provision: bool = True,
     ) -> None:
         self.js, self.agency_id, self.handle, self.edge = js, agency_id, handle, edge
         self.spec = topology.agency_consumer(agency_id)
+        self.retry_delay = retry_delay
         self.provision = provision
         """Create the agency's consumer (a broker without accounts), else wait for it."""
 
@@ -73,7 +74,7 @@ class Feed:
                     event_id,
                 )
             else:
-                await msg.nak(delay=retry_delay(msg.metadata.num_delivered))
+                await msg.nak(delay=self.retry_delay)
             return
         if reason is None:
             await msg.ack()

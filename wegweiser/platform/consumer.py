@@ -46,7 +46,6 @@ from schemas.events import DeadLettered
 from schemas.subjects import matches
 from wegweiser.platform import inbox
 from wegweiser.platform.metrics import metrics
-from wegweiser.platform.pull import retry_delay
 from wegweiser.platform.tracing import Carried, Tracing, carried_by
 
 P = TypeVar("P", bound=Payload)
@@ -268,7 +267,7 @@ class ConsumerEdge:
                     reason = f"gave up after {attempts} attempts: {exc!r}"
                     await self.dead_letter(work.msg, consumer, reason, work.event_id, attempts)
                     return False
-                delay = retry_delay(attempts)
+                delay = min(0.25 * 2 ** (attempts - 1), 30.0)
                 log.warning("event.retry", error=repr(exc), attempts=attempts, delay=delay)
                 await asyncio.sleep(delay)
             else:

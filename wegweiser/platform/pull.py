@@ -42,15 +42,6 @@ async def one_at_a_time(sub: JetStreamContext.PullSubscription, durable: str) ->
             yield msg
 
 
-def retry_delay(attempts: int) -> float:
-    """How long an event whose handling failed `attempts` times waits before it is tried
-    again: 0.25 s, doubling, at most 30 s; after the consumer's max_deliver attempts it is
-    dead-lettered. The one retry policy of every reader: a service retries in place (the
-    consumer edge), the gateway's feeds and an agency's software give the event back to the
-    broker for that long."""
-    return min(0.25 * 2.0 ** (attempts - 1), 30.0)
-
-
 def stop_if_cancelled() -> None:
     """End the loop if its task was cancelled: on Python 3.11 a cancellation that meets a
     fetch's timeout can be swallowed (asyncio.wait_for, fixed in 3.12), and this loop would
