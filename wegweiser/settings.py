@@ -236,12 +236,12 @@ class Settings(BaseSettings):
 
     @classmethod
     def on_free_ports(cls, **fields: Any) -> Settings:
-        """Settings whose every HTTP port is one free right now, for systems that run side by
-        side on one machine (the tests, the benchmark); the embedded nats-server picks its
-        own (`nats_port` 0)."""
+        """Settings whose every HTTP port is one free right now (unless `fields` names it),
+        for systems that run side by side on one machine (the tests, the benchmark); the
+        embedded nats-server picks its own (`nats_port` 0)."""
         names = ("intake", "audit", "directory", "gateway", "web", "metrics")
         ports: dict[str, Any] = {f"{name}_port": free_port() for name in names}
-        return cls(**ports, **fields)
+        return cls(**{**ports, **fields})
 
     @classmethod
     def settings_customise_sources(

@@ -56,7 +56,8 @@ def router(admin: Administration, tokens: AdminTokens) -> APIRouter:
         prefix="/admin",
         tags=["admin"],
         responses=documented(400, 401, 403, 404, 409, 410, 422),
-        dependencies=[Depends(known_query)],
+        # the caller first: who may not come in learns nothing of the routes' parameters
+        dependencies=[Depends(caller), Depends(known_query)],
     )
 
     @api.get("/agencies")

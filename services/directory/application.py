@@ -69,7 +69,7 @@ class AgencyDirectory:
         return handlers.lookup(session, query)
 
     @staticmethod
-    def list(session: Session, query: q.ListAgencies, _subject: str) -> q.AgencyList:
+    def list_agencies(session: Session, query: q.ListAgencies, _subject: str) -> q.AgencyList:
         return handlers.list_agencies(session, query)
 
     def check_place(self, _session: Session, query: q.CheckPlace, _subject: str) -> q.PlaceCheck:

@@ -30,7 +30,7 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     directory = AgencyDirectory(runtime.db, KeyRing(settings.keys_path))
     runtime.answer(subjects.DIRECTORY_RESOLVE, ResolveAgencies, directory.resolve)
     runtime.answer(subjects.DIRECTORY_AGENCY, LookupAgency, directory.lookup)
-    runtime.answer(subjects.DIRECTORY_AGENCIES, ListAgencies, directory.list)
+    runtime.answer(subjects.DIRECTORY_AGENCIES, ListAgencies, directory.list_agencies)
     runtime.answer(subjects.DIRECTORY_PLACE, CheckPlace, directory.check_place)
     runtime.consume(
         "directory-agency-facts",

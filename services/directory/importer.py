@@ -115,9 +115,10 @@ def merge(before: Records, batch: Batch) -> Records:
 def stamp_modified(before: Records, after: Records, batch: Batch, now: datetime) -> None:
     """Give each service the `last_modified` that `modified_after` compares with (listing.py):
     the publisher's, where the batch gives one; else the time of this import, if it changed
-    the service or anything nested in it; else the time it had. So another directory keeps
-    its copy in step even with data that carries no times, and importing the same file
-    again changes nothing."""
+    the service or anything nested in it (or the service has no time yet); else the time it
+    had. So another directory keeps its copy in step even with data that carries no times,
+    and importing the same file again changes nothing. The time is taken before the import
+    commits: a copy that asks from its previous ask's start on misses nothing."""
     given = batch.records.get("service", {})
     old, new = Assembler(before), Assembler(after)
     known = before.get("service", {})
@@ -125,14 +126,12 @@ def stamp_modified(before: Records, after: Records, batch: Batch, now: datetime)
     for service_id, record in after.get("service", {}).items():
         if given.get(service_id, {}).get("last_modified") is not None:
             continue
-        if service_id in known and _unstamped(old.full("service", service_id)) == _unstamped(
-            new.full("service", service_id)
-        ):
-            previous = known[service_id].get("last_modified")
-            if previous is not None:
-                record["last_modified"] = previous
-        else:
-            record["last_modified"] = stamp
+        previous = known.get(service_id, {}).get("last_modified")
+        unchanged = service_id in known and _unstamped(
+            old.full("service", service_id)
+        ) == _unstamped(new.full("service", service_id))
+        # one kept from before this rule has no time yet: it gets this import's
+        record["last_modified"] = previous if unchanged and previous is not None else stamp
 
 
 def _unstamped(service: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from schemas.vocabulary import Need
 from services.directory import importer, needs, store
@@ -119,12 +119,12 @@ def test_a_changed_file_updates_in_place_and_drops_what_a_service_no_longer_list
 
 
 def stamps(db: Database) -> dict[str, datetime]:
-    """Each stored service's `last_modified`."""
+    """Each stored service's `last_modified`, where it has one."""
     records = snapshot(db)["records"]
     return {
         record_id: datetime.fromisoformat(record["last_modified"])
         for (kind, record_id), record in records.items()
-        if kind == "service"
+        if kind == "service" and "last_modified" in record
     }
 
 
@@ -149,6 +149,27 @@ def test_each_service_carries_when_the_directory_last_changed_it(db, tmp_path):
     assert second[given["id"]] == datetime(2026, 3, 1, 8, tzinfo=UTC)
     untouched = set(first) - {nested["id"], given["id"]}
     assert {i: second[i] for i in untouched} == {i: first[i] for i in untouched}
+
+
+def test_a_service_stored_before_it_had_a_time_gets_one_at_the_next_import(db):
+    assert import_(db, SAMPLE_PATH).ok
+    first = stamps(db)
+    kept = sorted(first)[0]
+
+    def forget_its_time(session: Session) -> None:  # as stored before services were stamped
+        row = session.get(store.HsdsRow, ("service", kept))
+        assert row is not None
+        row.record = {k: v for k, v in row.record.items() if k != "last_modified"}
+        session.add(row)
+
+    db.run_sync(forget_its_time)
+    assert kept not in stamps(db)
+    assert import_(db, SAMPLE_PATH).ok
+    again = stamps(db)
+    assert again[kept] > first[kept]
+    assert {i: t for i, t in again.items() if i != kept} == {
+        i: t for i, t in first.items() if i != kept
+    }
 
 
 def test_an_invalid_file_reports_every_bad_record_with_its_path_and_changes_nothing(db, tmp_path):

@@ -193,6 +193,12 @@ def test_a_query_parameter_no_admin_route_takes_is_refused_naming_it(api: TestCl
     assert api.get("/admin/agencies").status_code == 200
 
 
+def test_who_may_not_come_in_learns_nothing_of_the_parameters(found: Directory) -> None:
+    with TestClient(found.app) as stranger:
+        answer = stranger.get("/admin/agencies", params={"statuss": "active"})
+    assert answer.status_code == 401 and "statuss" not in answer.text
+
+
 def test_a_method_an_admin_route_does_not_take_names_those_it_does(api: TestClient) -> None:
     answer = api.delete("/admin/agencies")
     assert answer.status_code == 405

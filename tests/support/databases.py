@@ -40,7 +40,9 @@ def copied(
 ) -> Database:
     """Service `name`'s SQLite database at `path`, migrated (and filled by `fill`, the same
     for every database of this `kind`): made once per process, then copied, which takes a
-    fraction of migrating it (the HTTP tests make two or three for each test)."""
+    fraction of migrating it (the HTTP tests make two or three for each test). One already
+    at `path` is taken as it is."""
+    assert fill is None or kind, "a filled database names its kind: one template per filling"
     template = _TEMPLATES.get((name, kind))
     if template is None:
         template = Path(_TEMPLATE_FOLDER.name) / f"{name}-{len(_TEMPLATES)}.db"
@@ -50,5 +52,6 @@ def copied(
         # its last connection closed, SQLite moved the write-ahead log into the file
         assert not template.with_name(f"{template.name}-wal").exists()
         _TEMPLATES[(name, kind)] = template
-    shutil.copyfile(template, path)
+    if not path.exists():  # else made so before, and in use: never copied over (its WAL)
+        shutil.copyfile(template, path)
     return service_database(name, f"sqlite:///{path}")

@@ -40,7 +40,8 @@ and the ports are drawn below the kernel's ephemeral range, so that no outgoing 
 takes one between its handing out and its use."""
 
 CLAIMED_PORTS = range(20000, 32768)
-"""Where claimed ports are drawn from: below Linux's ephemeral range (32768-60999)."""
+"""Where claimed ports are drawn from: below Linux's default ephemeral range (32768-60999)."""
+PORT_TRIES = 10_000
 
 
 def free_port() -> int:
@@ -49,13 +50,14 @@ def free_port() -> int:
     same port would collide); with `WEGWEISER_PORT_CLAIMS` set, one no other process of the
     folder's has handed out either."""
     claims = os.environ.get(PORT_CLAIMS)
-    while True:
+    for _ in range(PORT_TRIES):
         port = _unbound(random.choice(CLAIMED_PORTS) if claims else 0)
         if port is None or port in _HANDED_OUT:
             continue
         _HANDED_OUT.add(port)
         if claims is None or _claim(Path(claims), port):
             return port
+    raise OSError(f"no free port on loopback after {PORT_TRIES} tries")
 
 
 def _unbound(port: int) -> int | None:

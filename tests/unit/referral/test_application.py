@@ -10,20 +10,24 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
+from schemas.envelope import new_event
+from schemas.events import ConsentWithdrawn
 from schemas.queries import AskVerdict
-from schemas.vocabulary import ReferralStatus
+from schemas.vocabulary import ReferralStatus, WithdrawnBy
 from services.referral import store
 from services.referral.application import Referrals
 from services.referral.domain import DeadlinePolicy
 from services.referral.handlers import Context
 from tests.support.databases import migrated
 from tests.support.referrals import delivered, referral_requested
+from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.db import Database
 from wegweiser.platform.outbox import OutboxRow
 
 SENT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 POLICY = DeadlinePolicy(timedelta(days=3), timedelta(days=7), timedelta(days=14))
 REFERRAL, AGENCY = "ref-77777777777777777777777777777777", "agency-a"
+CONSENT, REQUEST = "con-11111111111111111111111111111111", "req-22222222222222222222222222222222"
 ANSWER = "0f2b7c1e-3d4a-4b5c-8d9e-1a2b3c4d5e6f"
 
 
@@ -73,6 +77,31 @@ async def test_the_deadline_check_records_each_step_once_when_it_is_due(
     assert await referrals.check_deadlines() == 2  # escalated, then expired
     assert staged_kinds(db) == ["offered", "reminded", "escalated", "expired"]
     assert db.read_sync(lambda s: store.load(s, REFERRAL)).status is ReferralStatus.CANCELLED
+
+
+async def test_a_deletion_the_agency_does_not_confirm_is_reminded_then_escalated_once_each(
+    referrals: Referrals, db: Database, now: Now
+) -> None:
+    withdrawn = ConsentWithdrawn(
+        consent_id=CONSENT,
+        request_id=REQUEST,
+        office_id="office-1",
+        withdrawn_at=SENT,
+        withdrawn_by=WithdrawnBy.OFFICE,
+    )
+    event = new_event(withdrawn, source="/wegweiser/intake", subject=CONSENT)
+    db.run_sync(lambda s: referrals.withdraw_consent(s, Delivery(event, "s")))
+    policy = referrals.ctx.deletion
+    now.at = SENT + policy.confirm_within
+    await referrals.check_deadlines()
+    await referrals.check_deadlines()  # nothing new is due: nothing twice
+    now.at = SENT + policy.escalate_after
+    await referrals.check_deadlines()
+    kinds = staged_kinds(db)
+    assert [k for k in kinds if k.startswith("deletion")] == [
+        "deletion-requested", "deletion-reminded", "deletion-escalated"
+    ]  # fmt: skip
+    assert (await referrals.census()).late_deletions == 1
 
 
 async def test_the_census_counts_states_and_offers_past_their_first_step(
