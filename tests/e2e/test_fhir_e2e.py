@@ -19,9 +19,8 @@ from fhir.resources.R4B.task import Task
 from jwcrypto import jwe, jwk, jws
 from standardwebhooks.webhooks import Webhook
 
-from services.directory.sample import SAMPLE_PATH
 from tests.support.cli import wegweiser
-from tests.support.system import office_auth, request_body, until_status, wait_for
+from tests.support.system import office_auth, reach_by, request_body, until_status, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -82,15 +81,8 @@ async def test_a_fhir_agency_is_notified_reads_opens_accepts_and_completes(
     system = system_factory(
         WEGWEISER_GATEWAY_REFRESH_EVERY="0.5", WEGWEISER_WEBHOOK_CA_FILE=str(ca)
     )
-    directory = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
-    for service in directory["services"]:
-        if service["wegweiser"]["agency_id"] == FHIR_AGENCY:
-            # the address its Subscriptions may notify: the county's word, not the agency's
-            service["wegweiser"]["referral"] = {"adapter": "fhir", "address": endpoint.url}
-    changed = tmp_path / "directory.json"
-    changed.write_text(json.dumps(directory, ensure_ascii=False), encoding="utf-8")
-    imported, err = wegweiser(system, "directory", "import", str(changed)).communicate(timeout=60)
-    assert "0 created, 1 updated" in imported, err
+    # the address its Subscriptions may notify: the county's word, not the agency's
+    reach_by(system, FHIR_AGENCY, "fhir", endpoint.url, tmp_path)
     issued, err = wegweiser(system, "agency", "credentials", FHIR_AGENCY).communicate(timeout=60)
     token = re.search(r"FHIR access token for \S+ .*: (\S+)", issued)
     secret = re.search(r"notification secret for \S+ .*: (whsec_\S+)", issued)

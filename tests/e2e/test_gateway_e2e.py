@@ -15,12 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.directory.sample import SAMPLE_PATH
 from services.gateway import webhook
 from tests.support.cli import wegweiser
 from tests.support.system import (
     files_containing,
     office_auth,
+    reach_by,
     request_body,
     until_status,
     wait_for,
@@ -146,14 +146,7 @@ async def test_a_webhook_agency_gets_signed_offers_and_answers_through_the_callb
     system = system_factory(
         WEGWEISER_GATEWAY_REFRESH_EVERY="0.5", WEGWEISER_WEBHOOK_CA_FILE=str(ca)
     )
-    directory = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
-    for service in directory["services"]:
-        if service["wegweiser"]["agency_id"] == WEBHOOK_AGENCY:
-            service["wegweiser"]["referral"] = {"adapter": "webhook", "address": endpoint.url}
-    changed = tmp_path / "directory.json"
-    changed.write_text(json.dumps(directory, ensure_ascii=False), encoding="utf-8")
-    imported, err = wegweiser(system, "directory", "import", str(changed)).communicate(timeout=60)
-    assert "0 created, 1 updated" in imported, err
+    reach_by(system, WEBHOOK_AGENCY, "webhook", endpoint.url, tmp_path)
     issued, err = wegweiser(system, "agency", "credentials", WEBHOOK_AGENCY).communicate(timeout=60)
     found = re.search(r"(whsec_\S+)", issued)
     assert found is not None

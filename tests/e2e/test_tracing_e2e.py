@@ -181,6 +181,29 @@ async def until_found(
     raise AssertionError(f"never exported: {set(wanted) - set(found)}; {receiver.refused}")
 
 
+async def _refer(
+    system: LocalSystem, office: TracerProvider, body: dict[str, Any], agency: str
+) -> tuple[str, str]:
+    """The office's software records the request and refers it to `agency` inside a span of
+    its own, passing the trace on to intake; the trace's id and the referral's."""
+    async with httpx.AsyncClient(
+        base_url=system.settings.intake_url, auth=office_auth(system)
+    ) as http:
+        with office.get_tracer("test").start_as_current_span("refer a person") as root:
+            headers: dict[str, str] = {}
+            assert W3C is not None
+            W3C.inject(headers)
+            recorded = await http.post("/requests", json=body, headers=headers)
+            assert recorded.status_code == 201, recorded.text
+            sent = await http.post(
+                f"/requests/{recorded.json()['request_id']}/referrals",
+                json={"agency_id": agency},
+                headers=headers,
+            )
+            assert sent.status_code == 202, sent.text
+    return format(root.get_span_context().trace_id, "032x"), str(sent.json()["referral_id"])
+
+
 async def test_the_spans_of_one_referral_share_one_trace_and_form_a_tree(
     traced: tuple[Receiver, LocalSystem],
 ) -> None:
@@ -188,23 +211,7 @@ async def test_the_spans_of_one_referral_share_one_trace_and_form_a_tree(
     office, agency_side = _provider(receiver, "test-office"), _provider(receiver, "test-agency")
     try:
         body = request_body(client_name="Zora Canary-7391")
-        async with httpx.AsyncClient(
-            base_url=system.settings.intake_url, auth=office_auth(system)
-        ) as http:
-            with office.get_tracer("test").start_as_current_span("refer a person") as root:
-                headers: dict[str, str] = {}
-                assert W3C is not None
-                W3C.inject(headers)
-                recorded = await http.post("/requests", json=body, headers=headers)
-                assert recorded.status_code == 201, recorded.text
-                sent = await http.post(
-                    f"/requests/{recorded.json()['request_id']}/referrals",
-                    json={"agency_id": AGENCY},
-                    headers=headers,
-                )
-                assert sent.status_code == 202, sent.text
-        trace_id = format(root.get_span_context().trace_id, "032x")
-        referral_id = sent.json()["referral_id"]
+        trace_id, referral_id = await _refer(system, office, body, AGENCY)
         keys = KeyRing(system.settings.keys_path)
         async with await AgencyClient.connect(
             system.nats_url,
@@ -368,21 +375,7 @@ async def test_the_gateway_s_notice_to_an_email_agency_is_in_the_referral_s_trac
     consent = {**request_body()["consent"], "recipients": [{"agency_id": MAIL_AGENCY}]}
     body = request_body(needs=["legal-aid"], consent=consent, client_name="Yara Canary-5512")
     try:
-        async with httpx.AsyncClient(
-            base_url=system.settings.intake_url, auth=office_auth(system)
-        ) as http:
-            with office.get_tracer("test").start_as_current_span("refer a person") as root:
-                headers: dict[str, str] = {}
-                assert W3C is not None
-                W3C.inject(headers)
-                recorded = (await http.post("/requests", json=body, headers=headers)).json()
-                sent = await http.post(
-                    f"/requests/{recorded['request_id']}/referrals",
-                    json={"agency_id": MAIL_AGENCY},
-                    headers=headers,
-                )
-                assert sent.status_code == 202, sent.text
-        referral_id = sent.json()["referral_id"]
+        trace_id, referral_id = await _refer(system, office, body, MAIL_AGENCY)
         (requested,) = [
             e
             for e in await stream_events(system, "ww.intake.referral.requested")
@@ -390,7 +383,7 @@ async def test_the_gateway_s_notice_to_an_email_agency_is_in_the_referral_s_trac
         ]
         span = await until_found(
             receiver,
-            format(root.get_span_context().trace_id, "032x"),
+            trace_id,
             {
                 "referral takes it": (
                     "referral",

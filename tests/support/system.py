@@ -15,7 +15,9 @@ import httpx
 import nats
 import nats.errors
 
+from services.directory.sample import SAMPLE_PATH
 from services.intake.credential import OfficeAuth
+from tests.support.cli import wegweiser
 from wegweiser.demo import sample_request
 from wegweiser.platform.nats_server import servers
 from wegweiser.settings import Settings
@@ -122,3 +124,16 @@ async def until_status(http: httpx.AsyncClient, referral_id: str, status: str) -
 def files_containing(folder: Path, needle: bytes) -> list[str]:
     """Every file below `folder` (a system's data directory, say) whose bytes hold `needle`."""
     return [str(p) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def reach_by(system: LocalSystem, agency: str, adapter: str, address: str, folder: Path) -> None:
+    """The county imports the sample directory again with `agency` reached by `adapter` at
+    `address`, as its administrator would (`wegweiser directory import`)."""
+    directory = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
+    for service in directory["services"]:
+        if service["wegweiser"]["agency_id"] == agency:
+            service["wegweiser"]["referral"] = {"adapter": adapter, "address": address}
+    changed = folder / "directory.json"
+    changed.write_text(json.dumps(directory, ensure_ascii=False), encoding="utf-8")
+    imported, err = wegweiser(system, "directory", "import", str(changed)).communicate(timeout=60)
+    assert "0 created, 1 updated" in imported, err
