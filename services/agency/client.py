@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -44,7 +44,7 @@ from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, reason_problem
 from wegweiser.platform import grants, sealing, topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.grants import JS_API_PREFIX
-from wegweiser.platform.pull import one_at_a_time
+from wegweiser.platform.pull import Pull
 from wegweiser.platform.sealing import SealError
 
 log = structlog.get_logger()
@@ -135,7 +135,14 @@ class AgencyDelivery:
     async def ack(self) -> None:
         await self.msg.ack()
 
-    async def retry_later(self, delay: float = 5.0) -> None:
+    async def retry_later(self, delay: float | None = None) -> None:
+        """Hand the event back: it comes again after `delay` seconds, by default after the
+        partners' pause for this delivery (infra/jetstream.toml, `[retry.partner]`), which grows
+        with each delivery. Nothing behind it comes meanwhile. The network gives up on an
+        event after its max_deliver deliveries (5 by default): the referral service's
+        deadlines then remind and escalate, so a referral is never silently lost."""
+        if delay is None:
+            delay = topology.retry("partner").pause(self.msg.metadata.num_delivered)
         await self.msg.nak(delay=delay)
 
 
@@ -162,7 +169,8 @@ class AgencyClient:
         OpenTelemetry installed)."""
         self.agency_id = subjects.token(agency_id)
         self._nc = nc
-        self._js = nc.jetstream(**({} if provision else {"prefix": JS_API_PREFIX}))
+        self._prefix = "$JS.API" if provision else JS_API_PREFIX
+        self._js = nc.jetstream(prefix=self._prefix)
         self._keys = key if isinstance(key, list) else [key] if key is not None else []
         self._signers = signers or {}
         self._provision = provision
@@ -273,7 +281,7 @@ class AgencyClient:
         except (TimeoutError, nats.errors.Error):
             await self._nc.close()
 
-    async def deliveries(self, max_deliver: int = 10) -> AsyncIterator[AgencyDelivery]:
+    async def deliveries(self, max_deliver: int = 10) -> AsyncGenerator[AgencyDelivery, None]:
         """Events for this agency through its durable consumer, in order, forever.
 
         The consumer hands out one message at a time (max_ack_pending = 1, see infra/), so an
@@ -281,11 +289,12 @@ class AgencyClient:
         """
         spec = topology.agency_consumer(self.agency_id)
         await topology.require(self._js, [spec], max_deliver, self._provision)
-        sub = await self._js.pull_subscribe_bind(spec.durable, subjects.STREAM)
-        async for msg in one_at_a_time(sub, spec.durable):
-            delivery = await self._decode(msg)
-            if delivery is not None:
-                yield delivery
+        pull = Pull(self._nc, self._js, spec.durable, owned=False, prefix=self._prefix)
+        async with aclosing(pull.messages()) as messages:
+            async for msg in messages:
+                delivery = await self._decode(msg)
+                if delivery is not None:
+                    yield delivery
 
     async def _decode(self, msg: Msg) -> AgencyDelivery | None:
         kind = subjects.referral_kind(msg.subject)

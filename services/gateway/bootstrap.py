@@ -60,7 +60,7 @@ def build(settings: Settings) -> ServiceRuntime:
         return webhook.handler(client, url, secret, give_up)
 
     async def serve(agency_id: str, handle: Handle) -> None:
-        await Feed(runtime.js, agency_id, handle, runtime.edge, provision=runtime.provisions).run()
+        await Feed(runtime.nc, agency_id, handle, runtime.edge, provision=runtime.provisions).run()
 
     notifier = Notifier(
         runtime.db.run,

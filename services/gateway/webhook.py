@@ -31,8 +31,10 @@ from tenacity import (
 )
 
 from schemas import subjects
+from wegweiser.platform import topology
 from wegweiser.platform.consumer import event_id_of
 from wegweiser.platform.files import write_private
+from wegweiser.platform.retry import Retry
 
 log = structlog.get_logger()
 
@@ -107,13 +109,12 @@ async def deliver(
     message_id: str,
     body: str,
     give_up_after: float,
-    first_wait: float = 0.5,
-    max_wait: float = 300.0,
+    retry: Retry,
     while_waiting: Callable[[], Awaitable[None]] | None = None,
 ) -> Outcome:
-    """POST until a 2xx answer, waiting exponentially longer (with jitter) between attempts;
-    after `give_up_after` seconds, stop. `while_waiting` runs before each retry (to tell the
-    broker the message is still being worked on)."""
+    """POST until a 2xx answer, waiting longer each time between attempts (`retry`'s pauses,
+    with jitter); after `give_up_after` seconds, stop. `while_waiting` runs before each retry
+    (to tell the broker the message is still being worked on)."""
     attempts = 0
     last_error: str | None = None
 
@@ -124,7 +125,7 @@ async def deliver(
     try:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type((EndpointFailed, httpx.HTTPError)),
-            wait=wait_random_exponential(multiplier=first_wait, max=max_wait),
+            wait=wait_random_exponential(multiplier=retry.first, max=retry.longest),
             stop=stop_after_delay(give_up_after),
             before_sleep=before_sleep,
         ):
@@ -151,10 +152,11 @@ def handler(
     url: str,
     secret: str,
     give_up_after: float,
-    first_wait: float = 0.5,
-    max_wait: float = 300.0,
+    retry: Retry | None = None,
 ) -> Callable[[Msg], Awaitable[str | None]]:
-    """A feed handler that delivers each event, as it is on the stream, to `url`."""
+    """A feed handler that delivers each event, as it is on the stream, to `url`, tried again
+    with the partners' pauses (infra/jetstream.toml) unless `retry` says otherwise."""
+    pauses = retry or topology.retry("partner")
 
     async def handle(msg: Msg) -> str | None:
         body = msg.data.decode("utf-8")
@@ -166,8 +168,7 @@ def handler(
             message_id,
             body,
             give_up_after,
-            first_wait,
-            max_wait,
+            pauses,
             while_waiting=msg.in_progress,
         )
         if outcome.delivered:

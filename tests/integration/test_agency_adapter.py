@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 from datetime import UTC, datetime
 
 import nats
@@ -85,4 +86,32 @@ async def test_the_adapter_opens_its_offers_and_names_what_is_wrong_with_bad_one
     ]
     assert all(d.case is None for d in seen[1:])
     assert "sealed for 'agency-b', not for 'agency-a'" in str(seen[1].error)
+    await nc.close()
+
+
+async def test_an_event_handed_back_comes_again_before_anything_behind_it(nats_server):
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await topology.ensure_stream(js)
+    for n in (1, 2):
+        await js.publish(
+            subjects.referral_event("agency-a", "offered"),
+            offer(n, sealed_for(A_KEY, "agency-a")),
+        )
+    client = AgencyClient(nc, "agency-a", A_KEY, {"office-1": OFFICE})
+    seen: list[tuple[str, bool]] = []
+
+    async def collect() -> None:
+        async with aclosing(client.deliveries()) as deliveries:
+            async for delivery in deliveries:
+                seen.append((delivery.event.data.referral_id, delivery.redelivered))
+                if len(seen) == 1:
+                    await delivery.retry_later()  # the partners' first pause (half a second)
+                    continue
+                await delivery.ack()
+                if len(seen) == 3:
+                    return
+
+    await asyncio.wait_for(collect(), 30)
+    assert seen == [("r1", False), ("r1", True), ("r2", False)]
     await nc.close()

@@ -50,6 +50,7 @@ from wegweiser.platform.db import Database
 from wegweiser.platform.inbox import InboxRow
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.outbox import OutboxRow
+from wegweiser.platform.retry import Retry
 
 AGENCY, OTHER = "lup-fhir-beratung", "oa-fhir-klinik"
 CANARY = "Zora Canary-9911"
@@ -143,12 +144,17 @@ async def gateway(tmp_path, nats_server, endpoint: Endpoint) -> AsyncIterator[Ga
     endpoint.ca.configure_trust(context)
     client = httpx.AsyncClient(verify=context, timeout=5)
     notifier = Notifier(
-        db.run, client, secrets.get, lambda a: f"{BASE}/{a}", give_up_after=1.0, first_wait=0.05
+        db.run,
+        client,
+        secrets.get,
+        lambda a: f"{BASE}/{a}",
+        give_up_after=1.0,
+        retry=Retry(0.05, 0.5),
     )
     feeds = [
         asyncio.create_task(
             Feed(
-                js,
+                nc,
                 agency,
                 adapter.handler(db.run, agency, notifier),
                 ConsumerEdge("gateway", db.run, js, max_deliver=3),

@@ -20,7 +20,7 @@ from schemas import subjects
 from wegweiser.platform import topology
 from wegweiser.platform.healer import Healer
 from wegweiser.platform.nats_server import EmbeddedNats
-from wegweiser.platform.pull import one_at_a_time
+from wegweiser.platform.pull import Pull
 
 SPEC = topology.ConsumerSpec("healing-test", "test", ("ww.intake.>",), ack_wait=2.0)
 
@@ -58,6 +58,11 @@ async def publish(nc: Client, *numbers: int) -> None:
             raise AssertionError(f"event {n} could not be published")
 
 
+def reader(nc: Client) -> AsyncIterator[Msg]:
+    """The consumer's messages as an agency reads them (the one pull loop, unowned)."""
+    return Pull(nc, nc.jetstream(), SPEC.durable, owned=False).messages()
+
+
 async def take(stream: AsyncIterator[Msg], count: int) -> list[bytes]:
     """The next `count` messages of a pull loop, each acked."""
     got = []
@@ -83,8 +88,7 @@ async def test_a_deleted_consumer_comes_back_where_it_was_acknowledged(
     await watch.check_once()
     await publish(nc, 1, 2, 3, 4, 5)
     js = nc.jetstream()
-    sub = await js.pull_subscribe_bind(SPEC.durable, subjects.STREAM)
-    loop = one_at_a_time(sub, SPEC.durable)
+    loop = reader(nc)
     assert await take(loop, 3) == [b"event 1", b"event 2", b"event 3"]
     await watch.check_once()  # sees the acknowledged position
     await js.delete_consumer(subjects.STREAM, SPEC.durable)
@@ -110,8 +114,7 @@ async def test_a_deleted_stream_comes_back_empty_and_loudly(nc: Client, tmp_path
     assert "broker.stream_recreated" in events
     # the recreated consumer starts at the new stream's beginning, not at the old position
     await publish(nc, 3)
-    sub = await nc.jetstream().pull_subscribe_bind(SPEC.durable, subjects.STREAM)
-    assert await take(one_at_a_time(sub, SPEC.durable), 1) == [b"event 3"]
+    assert await take(reader(nc), 1) == [b"event 3"]
 
 
 async def test_a_purge_is_reported_as_events_lost(nc: Client, tmp_path: Path) -> None:
@@ -131,8 +134,7 @@ async def test_the_pull_loop_resumes_after_the_server_restarts(
 ) -> None:
     await healer(nc, tmp_path).check_once()
     await publish(nc, 1, 2)
-    sub = await nc.jetstream().pull_subscribe_bind(SPEC.durable, subjects.STREAM)
-    loop = one_at_a_time(sub, SPEC.durable)
+    loop = reader(nc)
     assert await take(loop, 1) == [b"event 1"]
     # a clean restart (a crash may deliver an acknowledged message once more: JetStream writes
     # consumer positions behind the acks; the services' inboxes absorb that)

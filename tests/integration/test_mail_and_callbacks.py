@@ -101,7 +101,7 @@ async def gateway(tmp_path, nats_server, smtp):
         await db.run(lambda s: handlers.tell_by_mail(s, AGENCY, msg.subject, msg.data, clock()))
         await mailer.send_pending(db.run, clock())
 
-    feed = Feed(js, AGENCY.agency_id, handle, ConsumerEdge("gateway", db.run, js, max_deliver=3))
+    feed = Feed(nc, AGENCY.agency_id, handle, ConsumerEdge("gateway", db.run, js, max_deliver=3))
     app = http.create_app(
         db.run,
         webhook_secret=lambda a: secret if a == HOOKED else None,

@@ -12,10 +12,12 @@ import pytest
 from schemas import subjects
 from services.gateway import webhook
 from services.gateway.feed import Feed
+from tests.support.waiting import until
 from tests.webhook_endpoint import Endpoint
 from wegweiser.platform import topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.consumer import ConsumerEdge
+from wegweiser.platform.retry import Retry
 
 AGENCY = "lup-webhook-agency"
 
@@ -31,20 +33,9 @@ async def run_adapter(nats_server, endpoint: Endpoint, secret: str, give_up_afte
     context = ssl.create_default_context()
     endpoint.ca.configure_trust(context)
     client = httpx.AsyncClient(verify=context, timeout=5)
-    handle = webhook.handler(
-        client, endpoint.url, secret, give_up_after, first_wait=0.05, max_wait=0.2
-    )
-    feed = Feed(js, AGENCY, handle, ConsumerEdge("gateway", lambda _fn: None, js, max_deliver=3))
+    handle = webhook.handler(client, endpoint.url, secret, give_up_after, Retry(0.05, 0.2))
+    feed = Feed(nc, AGENCY, handle, ConsumerEdge("gateway", lambda _fn: None, js, max_deliver=3))
     return asyncio.create_task(feed.run()), nc, client
-
-
-async def until(check, timeout: float = 30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if result := check():
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def test_an_endpoint_that_fails_five_times_then_recovers_gets_each_offer_exactly_once(

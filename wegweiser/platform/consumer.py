@@ -8,9 +8,10 @@ effects, the inbox rows and the outbox rows of every message in it. Then, per me
 If the batch's transaction fails, nothing of it is kept and its messages are handled again
 one by one, in order, each in its own transaction:
 - handler raised `Unprocessable`            -> dead-letter with its message, ack
-- handler raised anything else (transient)  -> try again in place, with a growing pause, so
-                                               that nothing behind it overtakes it; after
-                                               max_deliver attempts, dead-letter, ack
+- handler raised anything else (transient)  -> try again in place, with a growing pause
+                                               (`retry.Retry`), so that nothing behind it
+                                               overtakes it; after max_deliver attempts,
+                                               dead-letter, ack
 The others' work is kept: one bad message costs its batch a second pass, never its effects.
 
 While a message is held, it is reported in progress to the server (JetStream's "+WPI") every
@@ -44,8 +45,9 @@ from schemas import subjects, upcasting
 from schemas.envelope import Envelope, Payload, new_event
 from schemas.events import DeadLettered
 from schemas.subjects import matches
-from wegweiser.platform import inbox
+from wegweiser.platform import inbox, topology
 from wegweiser.platform.metrics import metrics
+from wegweiser.platform.retry import Retry
 from wegweiser.platform.tracing import Carried, Tracing, carried_by
 
 P = TypeVar("P", bound=Payload)
@@ -155,13 +157,15 @@ class ConsumerEdge:
         letter_key: bytes | None = None,
         heartbeat: float = 0.5,
         tracing: Tracing | None = None,
+        retry: Retry | None = None,
     ) -> None:
         """`letter_key`: the secret the ids of this service's dead letters are made with (see
         `letter_id`); stable across restarts, so a letter retried after a crash counts once.
         Without one, a random key for this process. `heartbeat`: how often a message at work
         is reported in progress (well under the shortest ack_wait of the consumers served).
         `tracing`: each message handled, and each dead-lettered, is a span in the trace its
-        event carries (wegweiser/platform/tracing.py); off without it."""
+        event carries (wegweiser/platform/tracing.py); off without it. `retry`: the pauses
+        between attempts at a failing message (a handler's, from infra/, if not given)."""
         self.service = service
         self._run = run
         self._js = js
@@ -169,6 +173,7 @@ class ConsumerEdge:
         self._letter_key = letter_key or os.urandom(32)
         self.heartbeat = heartbeat
         self.tracing = tracing or Tracing()
+        self.retry = retry or topology.retry("handler")
 
     async def handle(self, msg: Msg, consumer: str, contract: type[P], handler: Handler[P]) -> None:
         """Process one message on its own (reporting it in progress meanwhile): it is acked
@@ -267,7 +272,7 @@ class ConsumerEdge:
                     reason = f"gave up after {attempts} attempts: {exc!r}"
                     await self.dead_letter(work.msg, consumer, reason, work.event_id, attempts)
                     return False
-                delay = min(0.25 * 2 ** (attempts - 1), 30.0)
+                delay = self.retry.pause(attempts)
                 log.warning("event.retry", error=repr(exc), attempts=attempts, delay=delay)
                 await asyncio.sleep(delay)
             else:

@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import nats.errors
 import structlog
@@ -35,6 +35,7 @@ from tenacity import (
 
 from infra import jetstream_settings as _toml
 from schemas import subjects
+from wegweiser.platform.retry import Retry
 
 DAY = 86_400
 OWNER_GROUP = "owner"
@@ -187,6 +188,13 @@ def agency_consumer(agency_id: str) -> ConsumerSpec:
         float(_toml()["agency_consumer"]["ack_wait_seconds"]),
         int(_toml()["agency_consumer"]["max_ack_pending"]),
     )
+
+
+def retry(kind: Literal["handler", "partner"]) -> Retry:
+    """How something that fails is tried again: a handler (a service's, the gateway feed's),
+    in place; a partner's system (a webhook, an agency's own `retry_later`), see `retry`."""
+    figures = _toml()["retry"][kind]
+    return Retry(float(figures["first_seconds"]), float(figures["longest_seconds"]))
 
 
 def patiently() -> AsyncRetrying:

@@ -25,6 +25,8 @@ from services.gateway import webhook
 from services.gateway.fhir import codes
 from services.gateway.fhir.errors import invalid, not_found
 from services.gateway.fhir.store import SubscriptionRow
+from wegweiser.platform import topology
+from wegweiser.platform.retry import Retry
 
 log = structlog.get_logger()
 
@@ -219,7 +221,8 @@ class Notifier:
     base_url: Callable[[str], str]
     """The agency's FHIR base URL, absolute: `<gateway>/fhir/<agency>`."""
     give_up_after: float = GIVE_UP_AFTER
-    first_wait: float = 0.5
+    retry: Retry = field(default_factory=lambda: topology.retry("partner"))
+    """The pauses between attempts at a notification."""
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def task_changed(self, agency_id: str, task_id: str) -> None:
@@ -272,8 +275,7 @@ class Notifier:
             f"{subscription_id}-{kind}-{number}",
             body,
             self.give_up_after,
-            self.first_wait,
-            max_wait=10.0,
+            self.retry,
         )
         error = None if sent.delivered else f"not delivered: {sent.last_error}"[:500]
         await self._settle(subscription_id, error)
