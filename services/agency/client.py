@@ -18,7 +18,7 @@ from jwcrypto import jwk
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import TypeAdapter, ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 
 try:  # optional for a partner: with it, each receipt is a span in the referral's trace
     from opentelemetry import trace
@@ -137,12 +137,13 @@ class AgencyDelivery:
 
     async def retry_later(self, delay: float | None = None) -> None:
         """Hand the event back: it comes again after `delay` seconds, by default after the
-        partners' pause for this delivery (infra/jetstream.toml, `[retry.partner]`), which grows
-        with each delivery. Nothing behind it comes meanwhile. The network gives up on an
-        event after its max_deliver deliveries (5 by default): the referral service's
-        deadlines then remind and escalate, so a referral is never silently lost."""
+        pause for this delivery (infra/jetstream.toml, `[retry.redelivery]`: 5 s, doubling),
+        and nothing behind it comes meanwhile. The network stops offering an event after
+        its consumer's max_deliver deliveries (5 on a county's network, where the five span
+        75 s): the referral service's deadlines then remind and escalate, so a referral is
+        never silently lost."""
         if delay is None:
-            delay = topology.retry("partner").pause(self.msg.metadata.num_delivered)
+            delay = topology.retry("redelivery").pause(self.msg.metadata.num_delivered)
         await self.msg.nak(delay=delay)
 
 
@@ -447,7 +448,7 @@ class AgencyClient:
             retry=retry_if_exception_type(
                 (nats.errors.TimeoutError, nats.errors.NoRespondersError)
             ),
-            wait=wait_exponential(multiplier=0.2, max=5),
+            wait=topology.retry("broker").wait(),
             stop=stop_after_delay(60),
             reraise=True,
         ):

@@ -3,16 +3,14 @@ mail sender, and the HTTP side (callbacks, portal, the FHIR endpoints under /fhi
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from datetime import UTC, datetime
 
 import httpx
-import structlog
 from nats.aio.msg import Msg
 
 from schemas import subjects
-from schemas.queries import AgencyList, ListAgencies
+from schemas.queries import AgencyCard, AgencyList, ListAgencies
 from services.gateway import handlers, http, links, mail, webhook
 from services.gateway.feed import Feed, Handle
 from services.gateway.fhir import adapter as fhir_adapter
@@ -24,8 +22,6 @@ from wegweiser import registry
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
-
-log = structlog.get_logger()
 
 
 def build(settings: Settings) -> ServiceRuntime:
@@ -82,28 +78,19 @@ def build(settings: Settings) -> ServiceRuntime:
         by_fhir=by_fhir,
     )
 
-    async def keep_refreshing() -> None:
-        """Learn the directory's webhook and e-mail agencies for as long as the service runs;
-        the feeds end with it."""
+    async def listed() -> tuple[AgencyCard, ...]:
         query = ListAgencies(channels=CHANNELS).model_dump_json().encode()
-        try:
-            while True:
-                try:
-                    reply = await runtime.nc.request(subjects.DIRECTORY_AGENCIES, query, timeout=5)
-                    await partners.learn(AgencyList.model_validate_json(reply.data).agencies)
-                    delay = settings.gateway_refresh_every
-                except Exception as exc:  # noqa: BLE001 - the directory may not answer yet
-                    log.warning("gateway.directory_unavailable", error=repr(exc))
-                    delay = 2.0
-                await asyncio.sleep(delay)
-        finally:
-            await partners.stop()
+        reply = await runtime.nc.request(subjects.DIRECTORY_AGENCIES, query, timeout=5)
+        return AgencyList.model_validate_json(reply.data).agencies
+
+    async def keep_learning() -> None:
+        await partners.keep_learning(listed, settings.gateway_refresh_every)
 
     async def prune_links() -> None:
         now = datetime.now(UTC)
         await runtime.db.run(lambda s: links.prune(s, now, settings.inbox_keep))
 
-    runtime.also(keep_refreshing)
+    runtime.also(keep_learning)
     runtime.every(60.0, send_mail)
     runtime.every(3600.0, prune_links)
     app = http.create_app(

@@ -11,8 +11,9 @@ portal links, FHIR token and key are refused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -23,10 +24,19 @@ from services.gateway.feed import Handle
 from services.gateway.fhir.access import TokenFolder
 from services.gateway.handlers import MailAgency
 from services.gateway.webhook import SecretFolder
+from wegweiser.platform import topology
 from wegweiser.platform.grants import GATEWAY_CHANNELS
 from wegweiser.platform.keys import KeyRing
 
 log = structlog.get_logger()
+
+
+def _ended(agency_id: str, task: asyncio.Task[None]) -> None:
+    """Say why a feed ended on its own (it is started again when the directory is next
+    asked); a feed cancelled (agency withdrawn, gateway stopping) ends in silence."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("gateway.feed_failed", agency=agency_id, error=repr(error))
+
 
 CHANNELS = GATEWAY_CHANNELS
 """The channels the gateway serves; agencies on NATS take part themselves."""
@@ -129,8 +139,31 @@ class Partners:
                     why="no address, webhook secret or FHIR token: `wegweiser agency credentials`",
                 )
                 continue
-            self.feeds[card.agency_id] = asyncio.create_task(self.serve(card.agency_id, handle))
+            task = asyncio.create_task(self.serve(card.agency_id, handle))
+            task.add_done_callback(partial(_ended, card.agency_id))
+            self.feeds[card.agency_id] = task
             log.info("gateway.serving", agency=card.agency_id, channel=card.channel)
+
+    async def keep_learning(
+        self, ask: Callable[[], Awaitable[Sequence[AgencyCard]]], every: float
+    ) -> None:
+        """`learn` what the directory answers `ask`, every `every` seconds, for as long as
+        the caller waits; a directory that does not answer (not started yet, restarting) is
+        asked again after the broker's growing pauses (`retry`). A feed that ended is started
+        again at the next answer. The feeds end with this."""
+        pauses, failures = topology.retry("broker"), 0
+        try:
+            while True:
+                try:
+                    await self.learn(await ask())
+                    failures, delay = 0, every
+                except Exception as exc:  # noqa: BLE001 - the directory may not answer yet
+                    failures += 1
+                    delay = pauses.pause(failures)
+                    log.warning("gateway.directory_unavailable", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+        finally:
+            await self.stop()
 
     async def stop(self) -> None:
         """End every feed (left running, their fetches would hold the connection's drain)."""

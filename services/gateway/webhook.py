@@ -27,7 +27,6 @@ from tenacity import (
     RetryError,
     retry_if_exception_type,
     stop_after_delay,
-    wait_random_exponential,
 )
 
 from schemas import subjects
@@ -125,7 +124,7 @@ async def deliver(
     try:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type((EndpointFailed, httpx.HTTPError)),
-            wait=wait_random_exponential(multiplier=retry.first, max=retry.longest),
+            wait=retry.jittered(),
             stop=stop_after_delay(give_up_after),
             before_sleep=before_sleep,
         ):

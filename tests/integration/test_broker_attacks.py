@@ -64,12 +64,12 @@ from tests.support.broker import (
     principal_grant,
     readable_by,
 )
+from tests.support.consumers import fetch, handle_one
 from wegweiser import provisioning
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import ConsumerEdge
 from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER, Grant, local_name
 from wegweiser.platform.nats_auth import permissions
-from wegweiser.platform.ownership import fetch
 
 A_USER, B_USER = agency_principal(A), agency_principal(B)
 DURABLE_A, DURABLE_B = (topology.agency_consumer(x).durable for x in (A, B))
@@ -82,7 +82,7 @@ OWNED = {spec.durable for spec in topology.consumers()}
 
 def pulls(durable: str) -> list[tuple[bytes, str]]:
     """The pulls a principal can make on its durable, with the empty-bodied status each gets
-    back: a service's consumer (owned, see wegweiser/platform/ownership.py) answers a pull
+    back: a service's consumer (owned, see wegweiser/platform/pull.py) answers a pull
     outside its owner group with a 400, another carrier."""
     if durable not in OWNED:
         return [(NO_WAIT_PULL, "404"), (EXPIRING_PULL, "408")]
@@ -846,7 +846,7 @@ async def test_an_agency_cannot_preempt_the_id_of_a_service_s_dead_letter(
     )
     for _ in range(20):
         (msg,) = await fetch(referral, "referral-answers", timeout=5, prefix=JS_API_PREFIX)
-        await edge.handle(msg, "referral-answers", AgencyAnswer, lambda *_: None)
+        await handle_one(edge, msg, "referral-answers", AgencyAnswer, lambda *_: None)
         if msg.metadata.sequence.stream == poison.seq:
             break
     await network.assert_intact(before, combined(A_USER, B_USER, "referral"))

@@ -13,6 +13,7 @@ from sqlmodel import Field, Session, SQLModel, func, select
 from schemas import subjects
 from schemas.envelope import Envelope, new_event
 from schemas.events import ReferralCancellationRequested
+from tests.support.consumers import handle_one
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import CRASH_DELIVERIES, ConsumerEdge, Delivery, Unprocessable
 from wegweiser.platform.db import Database
@@ -66,7 +67,7 @@ async def drain(sub, edge, handler, deadline: float = 30.0) -> None:
         except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
             continue
         for msg in msgs:
-            await edge.handle(msg, "test-consumer", ReferralCancellationRequested, handler)
+            await handle_one(edge, msg, "test-consumer", ReferralCancellationRequested, handler)
             handled += 1
     raise AssertionError("consumer not drained in time")
 
@@ -213,7 +214,7 @@ async def test_a_handler_slower_than_ack_wait_keeps_its_message_to_itself(
     await js.publish(subjects.CANCELLATION_REQUESTED, cancellation().model_dump_json().encode())
     [msg] = await sub.fetch(1, timeout=5)
     handling = asyncio.create_task(
-        edge.handle(msg, "test-consumer", ReferralCancellationRequested, slow)
+        handle_one(edge, msg, "test-consumer", ReferralCancellationRequested, slow)
     )
     try:
         stolen = await other.fetch(1, timeout=3.5)
@@ -245,7 +246,7 @@ async def test_a_message_delivered_again_and_again_without_an_ack_is_dead_letter
         await msg.nak()
     [msg] = await sub.fetch(1, timeout=5)
     assert msg.metadata.num_delivered == CRASH_DELIVERIES + 1
-    await edge.handle(msg, "test-consumer", ReferralCancellationRequested, handler)
+    await handle_one(edge, msg, "test-consumer", ReferralCancellationRequested, handler)
     assert tried == [] and count(db, Effect) == 0
     [letter] = await stream_messages(js, "ww.deadletter.test")
     assert (

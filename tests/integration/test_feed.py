@@ -68,5 +68,5 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_with_the_reason_and
     stored = await nc.jetstream().get_last_msg(subjects.STREAM, subjects.dead_letter("gateway"))
     letter = Envelope[DeadLettered].model_validate_json(stored.data or b"").data
     assert letter.original_event_id == "evt-2" and letter.deliveries == 3
-    assert letter.reason == "gave up after 3 attempts: RuntimeError: the database is busy (evt-2)"
+    assert letter.reason == "gave up after 3 attempts: RuntimeError('the database is busy (evt-2)')"
     await nc.close()

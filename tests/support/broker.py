@@ -27,11 +27,11 @@ from nats.js import JetStreamContext
 
 from schemas import subjects
 from schemas.subjects import matches
+from tests.support.consumers import fetch
 from wegweiser import provisioning
 from wegweiser.platform import grants, nats_auth, topology
 from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER, Agency, Grant
 from wegweiser.platform.nats_server import EmbeddedNats, servers
-from wegweiser.platform.ownership import fetch
 from wegweiser.settings import Settings
 
 A, B, W = "agency-a", "agency-b", "agency-w"

@@ -1,6 +1,6 @@
 """The edge between JetStream and a service's handlers: decode, de-duplicate, ack or dead-letter.
 
-A service handles its consumer's messages in batches (wegweiser/platform/ownership.py hands them
+A service handles its consumer's messages in batches (wegweiser/platform/pull.py hands them
 over in stream order), all of a batch in one transaction: one commit, one fsync, for the
 effects, the inbox rows and the outbox rows of every message in it. Then, per message:
 - undecodable or not the expected contract  -> dead-letter with the validation error, ack
@@ -28,7 +28,7 @@ import hmac
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +51,7 @@ from wegweiser.platform.retry import Retry
 from wegweiser.platform.tracing import Carried, Tracing, carried_by
 
 P = TypeVar("P", bound=Payload)
+T = TypeVar("T")
 CRASH_DELIVERIES = 20
 """A message delivered more often than this without an ack is dead-lettered before it is
 tried again: its handling kills the process (an attempt that fails is counted and retried in
@@ -175,12 +176,6 @@ class ConsumerEdge:
         self.tracing = tracing or Tracing()
         self.retry = retry or topology.retry("handler")
 
-    async def handle(self, msg: Msg, consumer: str, contract: type[P], handler: Handler[P]) -> None:
-        """Process one message on its own (reporting it in progress meanwhile): it is acked
-        or dead-lettered."""
-        async with at_work(msg, self.heartbeat):
-            await self.handle_batch(consumer, [routed(msg, [Route(">", contract, handler)])])
-
     async def handle_batch(
         self,
         consumer: str,
@@ -254,31 +249,52 @@ class ConsumerEdge:
         """One message in its own transaction, tried in place until it commits, can never be
         processed, or has used up its attempts; True if it committed fresh effects. `failed`:
         how its first attempt here already failed (a batch of it alone)."""
-        attempts = 0
+
+        async def once() -> bool:
+            return bool(await self._run(lambda s: self._apply_all(s, consumer, [work])))
+
+        done, fresh = await self.attempt(work.msg, consumer, work.event_id, once, failed=failed)
+        if done:
+            committed()
+            await work.msg.ack()
+        return bool(fresh)
+
+    async def attempt(
+        self,
+        msg: Msg,
+        consumer: str,
+        event_id: str | None,
+        once: Callable[[], Awaitable[T]],
+        tried: int = 0,
+        failed: Exception | None = None,
+    ) -> tuple[bool, T | None]:
+        """Run `once` for the message until it succeeds: a failure is tried again in place
+        after the handlers' pause (`retry`), so that nothing behind the message overtakes it;
+        `Unprocessable`, or a failure of the max_deliver-th attempt, dead-letters the message
+        (which acks it). `tried`: attempts already spent (deliveries that a crash cut short, on
+        a consumer whose server counts them); `failed`: how the first attempt here already
+        failed. Returns whether `once` succeeded, and what it returned."""
+        attempts = tried
         while True:
             attempts += 1
             try:
                 if failed is not None:
                     error, failed = failed, None
                     raise error
-                fresh = bool(await self._run(lambda s: self._apply_all(s, consumer, [work])))
+                return True, await once()
             except Unprocessable as exc:
                 metrics().failed.labels(self.service, consumer).inc()
-                await self.dead_letter(work.msg, consumer, str(exc), work.event_id)
-                return False
+                await self.dead_letter(msg, consumer, str(exc), event_id)
+                return False, None
             except Exception as exc:  # noqa: BLE001 - retried in place, then parked
                 metrics().failed.labels(self.service, consumer).inc()
                 if attempts >= self.max_deliver:
                     reason = f"gave up after {attempts} attempts: {exc!r}"
-                    await self.dead_letter(work.msg, consumer, reason, work.event_id, attempts)
-                    return False
+                    await self.dead_letter(msg, consumer, reason, event_id, attempts)
+                    return False, None
                 delay = self.retry.pause(attempts)
                 log.warning("event.retry", error=repr(exc), attempts=attempts, delay=delay)
                 await asyncio.sleep(delay)
-            else:
-                committed()
-                await work.msg.ack()
-                return fresh
 
     async def dead_letter(
         self,

@@ -18,6 +18,7 @@ from sqlalchemy import DateTime
 from sqlmodel import Field, Session, SQLModel, col, delete, func, select
 
 from schemas.envelope import Envelope
+from wegweiser.platform import topology
 from wegweiser.platform.db import STAGED
 from wegweiser.platform.metrics import metrics
 from wegweiser.platform.tracing import Tracing, published
@@ -88,6 +89,7 @@ class Relay:
         self._batch = batch
         self._ack_timeout = ack_timeout
         self._idle_poll = idle_poll
+        self._retry = topology.retry("broker")
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
@@ -117,7 +119,7 @@ class Relay:
             except Exception as exc:  # noqa: BLE001 - the relay must outlive any outage
                 failures += 1
                 log.warning("outbox.publish_failed", error=repr(exc), attempt=failures)
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                await asyncio.sleep(self._retry.pause(failures))
                 continue
             if sent == 0:
                 self._wake.clear()

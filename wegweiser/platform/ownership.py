@@ -9,24 +9,19 @@ and ownership".
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-import time
 from collections.abc import Callable
 from contextlib import aclosing
 from functools import partial
 
-import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import Header
 
-from schemas import subjects
 from wegweiser.platform.consumer import ConsumerEdge, Work, key_of
 from wegweiser.platform.pull import Pull
-from wegweiser.platform.topology import OWNER_GROUP, ConsumerSpec
+from wegweiser.platform.topology import ConsumerSpec
 
 log = structlog.get_logger()
 
@@ -89,32 +84,3 @@ async def own(
 def _elsewhere(spec: ConsumerSpec, data: bytes) -> bool:
     """Whether a message of this partition's consumer has a key another partition handles."""
     return not spec.handles(key_of(data))
-
-
-async def fetch(
-    nc: Client, durable: str, batch: int = 1, timeout: float = 2.0, prefix: str = "$JS.API"
-) -> list[Msg]:
-    """Up to `batch` messages of an owned consumer, in one pull of its owner group, for
-    tools and tests (a service reads with `pull.Pull`). The server pins this pull's client
-    if no one owns the consumer; else it gives nothing and the pull expires."""
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox)
-    request = {"batch": batch, "expires": int(timeout * 1e9), "group": OWNER_GROUP}
-    msgs: list[Msg] = []
-    try:
-        subject = f"{prefix}.CONSUMER.MSG.NEXT.{subjects.STREAM}.{durable}"
-        await nc.publish(subject, json.dumps(request).encode(), reply=inbox)
-        deadline = time.monotonic() + timeout + 0.5
-        while len(msgs) < batch and (left := deadline - time.monotonic()) > 0:
-            try:
-                msg = await sub.next_msg(timeout=left)
-            except nats.errors.TimeoutError:
-                break
-            status = msg.headers.get(Header.STATUS) if msg.headers else None
-            if status is None:
-                msgs.append(msg)
-            elif status != "100":
-                break
-    finally:
-        await sub.unsubscribe()
-    return msgs

@@ -27,9 +27,9 @@ one of two modes:
 
 In both modes an empty pull is normal, and a consumer or stream that is gone for a moment (the
 network's provisioning recreates it, see `healer`), a leader being elected or a connection
-that is reconnecting is waited out with growing pauses; the consumer then goes on from its
-acknowledged position, so nothing acknowledged comes again and nothing unacknowledged is
-skipped. How a message that fails is tried again is `retry.Retry`'s, for every consumer.
+that is reconnecting is waited out with the broker's growing pauses (`retry`); the consumer
+then goes on from its acknowledged position, so nothing acknowledged comes again and nothing
+unacknowledged is skipped.
 """
 
 from __future__ import annotations
@@ -48,13 +48,15 @@ from nats.js import JetStreamContext
 from nats.js.api import Header
 
 from schemas import subjects
-from wegweiser.platform.topology import OWNER_GROUP
+from wegweiser.platform.topology import OWNER_GROUP, retry
 
 log = structlog.get_logger()
 
 PIN_HEADER = "Nats-Pin-Id"
 PULL_EXPIRES = 0.5
 """Seconds each pull of an owner waits for messages; the owner renews its pin this often."""
+BROKER = retry("broker")
+"""The pauses after a refused pull."""
 ASK_EXPIRES = 1.0
 """Seconds each pull of an unowned reader waits for a message."""
 ENDED = ("404", "408", "423")
@@ -123,8 +125,8 @@ class Pull:
         """The pin we asked the server to take from us: never taken up again."""
         self._status: str | None = None
         """The status that ended the last pull."""
-        self._pause = 0.5
-        """How long to wait after a pull was refused; doubles up to 10 s, reset by an answer."""
+        self._refusals = 0
+        """Pulls refused in a row (the broker's pauses, `retry`), reset by an answer."""
 
     async def batches(self) -> AsyncGenerator[list[Msg], None]:
         """Each batch this reader may handle now, for as long as the caller reads."""
@@ -200,11 +202,11 @@ class Pull:
         except nats.errors.Error as exc:
             self._status = repr(exc)
         if self._status is None or self._status.split()[0] in ENDED:
-            self._pause = 0.5  # the pull ended as pulls do
+            self._refusals = 0  # the pull ended as pulls do
             return
+        self._refusals += 1
         log.warning("consumer.pull_refused", durable=self.durable, answer=self._status)
-        await asyncio.sleep(self._pause)
-        self._pause = min(self._pause * 2, 10.0)
+        await asyncio.sleep(BROKER.pause(self._refusals))
 
     async def _keep_pulling(self, inbox: str) -> None:
         """An owner keeps one pull open for as long as we read."""

@@ -1,20 +1,27 @@
-"""How something that fails is tried again: one rule, two sets of figures.
+"""How whatever fails is tried again: one rule, with figures for each kind of waiting.
 
 The rule: tried again after `first` seconds, then after twice as long each time, at most
-`longest`, until a limit; then dead-lettered with the reason, never dropped. The figures are
-in infra/jetstream.toml:
+`longest` (`pause`; tenacity's `wait_exponential` is the same rule, `wait`, and with full
+jitter, `jittered`), until a limit; a message that reaches its limit is dead-lettered with
+the reason. The figures are in infra/jetstream.toml, one set for each kind of waiting
+(`topology.retry`):
 
-- `[retry.handler]`: a handler that fails (a database busy, a disk full), in a service
-  (`consumer.ConsumerEdge`) or in the gateway's feed to a partner (`services/gateway/feed.py`),
-  is tried again in place, holding its partition or feed, so that nothing behind it overtakes
-  it; the limit is max_deliver attempts (`WEGWEISER_MAX_DELIVER`). Short pauses, since what
-  is behind it waits. An agency's consumer also counts deliveries against max_deliver and
-  drops a message past it without a word, so the feed counts a delivery that a crash cut
-  short as an attempt and dead-letters at the last one itself.
-- `[retry.partner]`: a partner's system that does not take an event: the gateway's webhook
-  delivery (with jitter, until `WEGWEISER_WEBHOOK_GIVE_UP_AFTER`), and the agency SDK's
-  `retry_later`, which hands the event back to the server with the pause as its delay (a
-  nak). Pauses that grow to minutes, since a partner's server may be down for long.
+- `handler`: a handler that fails (a database busy, a disk full), in a service or in the
+  gateway's feed to a partner (`consumer.ConsumerEdge.attempt`), is tried again in place,
+  holding its partition or feed, so that nothing behind it overtakes it. Short pauses, since
+  what is behind it waits; the limit is max_deliver attempts (`WEGWEISER_MAX_DELIVER`).
+- `partner`: a partner's webhook that does not take an event is tried again in place, with
+  jitter, until `WEGWEISER_WEBHOOK_GIVE_UP_AFTER`: pauses that grow to minutes, since a
+  partner's server may be down for hours.
+- `redelivery`: an event an agency hands back (`AgencyDelivery.retry_later`) comes again
+  after the pause as the redelivery's delay. Each hand-back spends one of the consumer's
+  max_deliver deliveries, after which the server stops offering it, so these pauses start
+  longer: five deliveries span over a minute.
+- `notification`: a FHIR notification, whose first (the handshake) is made while the
+  agency's own request waits: capped short, and given up after half a minute.
+- `broker`: the broker, a consumer or JetStream's API not there yet (a reconnect, a leader
+  election, the provisioning not yet done): the pull loop, the outbox relay, the agency
+  SDK's answers and the administrator's requests.
 
 A consumer's ack_wait (infra/jetstream.toml) is the pause after a crash, not after a failure.
 """
@@ -22,6 +29,8 @@ A consumer's ack_wait (infra/jetstream.toml) is the pause after a crash, not aft
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from tenacity import wait_exponential, wait_random_exponential
 
 
 @dataclass(frozen=True)
@@ -40,3 +49,12 @@ class Retry:
     def window(self, attempts: int) -> float:
         """Seconds from the first attempt to the last of `attempts`, in pauses alone."""
         return sum(self.pause(n) for n in range(1, attempts))
+
+    def wait(self) -> wait_exponential:
+        """The same pauses for a tenacity loop."""
+        return wait_exponential(multiplier=self.first, max=self.longest)
+
+    def jittered(self) -> wait_random_exponential:
+        """The same pauses with full jitter (each a random share of the pause), for many
+        senders that should not retry in step."""
+        return wait_random_exponential(multiplier=self.first, max=self.longest)

@@ -152,7 +152,7 @@ class ServiceRuntime:
 
     def consume(self, durable: str, routes: list[Route]) -> None:
         """Own a durable consumer from infra/: its messages go to handlers by subject, in
-        stream order, in batches (see wegweiser/platform/ownership.py and consumer.py)."""
+        stream order, in batches (see wegweiser/platform/pull.py, ownership.py and consumer.py)."""
         description = ", ".join(f"{r.pattern}: {r.contract.event_type}" for r in routes)
         self._own(durable, lambda msg: routed(msg, routes), description)
 
@@ -175,7 +175,7 @@ class ServiceRuntime:
         description: str,
         committed: Callable[[], None] = lambda: None,
     ) -> None:
-        """Run every partition of a consumer (`pull.own`)."""
+        """Run every partition of a consumer (`ownership.own`)."""
         specs = topology.partitions(group)
         self._document(specs[0], description)
 

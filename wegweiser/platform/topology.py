@@ -30,7 +30,6 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
     stop_after_delay,
-    wait_exponential,
 )
 
 from infra import jetstream_settings as _toml
@@ -190,9 +189,11 @@ def agency_consumer(agency_id: str) -> ConsumerSpec:
     )
 
 
-def retry(kind: Literal["handler", "partner"]) -> Retry:
-    """How something that fails is tried again: a handler (a service's, the gateway feed's),
-    in place; a partner's system (a webhook, an agency's own `retry_later`), see `retry`."""
+RetryKind = Literal["handler", "partner", "redelivery", "notification", "broker"]
+
+
+def retry(kind: RetryKind) -> Retry:
+    """The pauses for one kind of waiting, from infra/jetstream.toml (see `retry`)."""
     figures = _toml()["retry"][kind]
     return Retry(float(figures["first_seconds"]), float(figures["longest_seconds"]))
 
@@ -203,7 +204,7 @@ def patiently() -> AsyncRetrying:
         retry=retry_if_exception_type(
             (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)
         ),
-        wait=wait_exponential(multiplier=0.2, max=2),
+        wait=retry("broker").wait(),
         stop=stop_after_delay(60),
         reraise=True,
     )
@@ -289,17 +290,18 @@ async def require(
     if provision:
         await ensure_consumers(js, specs, max_deliver)
         return
+    pauses = retry("broker")
     for spec in specs:
-        for attempt in itertools.count():
+        for attempt in itertools.count(1):
             try:
                 await js.consumer_info(subjects.STREAM, spec.durable)
                 break
             except (NotFoundError, ServiceUnavailableError, nats.errors.TimeoutError) as exc:
-                if attempt % 10 == 0:
+                if attempt % 10 == 1:
                     log.error(
                         "broker.consumer_missing",
                         durable=spec.durable,
                         error=repr(exc),
                         why="waiting for the provisioning to (re)create it",
                     )
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(pauses.pause(attempt))

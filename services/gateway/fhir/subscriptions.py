@@ -221,7 +221,7 @@ class Notifier:
     base_url: Callable[[str], str]
     """The agency's FHIR base URL, absolute: `<gateway>/fhir/<agency>`."""
     give_up_after: float = GIVE_UP_AFTER
-    retry: Retry = field(default_factory=lambda: topology.retry("partner"))
+    retry: Retry = field(default_factory=lambda: topology.retry("notification"))
     """The pauses between attempts at a notification."""
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

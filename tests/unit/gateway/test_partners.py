@@ -5,10 +5,12 @@ its webhook secret and its key at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
 from nats.aio.msg import Msg
+from structlog.testing import capture_logs
 
 from schemas.queries import AgencyCard
 from services.gateway.feed import Handle
@@ -146,3 +148,41 @@ async def test_a_feed_that_ended_is_started_again_at_the_next_look(setup) -> Non
     await settle()
     assert not partners.feeds[MAIL.agency_id].done()
     await partners.stop()
+
+
+async def test_the_directory_is_asked_again_and_a_failed_feed_is_said_and_restarted(
+    setup,
+) -> None:
+    partners, running, _, _ = setup
+    answers: list[object] = [TimeoutError("the directory is starting"), [MAIL], [MAIL]]
+    asked = asyncio.Event()
+
+    async def ask() -> list[AgencyCard]:
+        if not answers:
+            await asyncio.Event().wait()  # the test ends before a fourth answer
+        answer = answers.pop(0)
+        if not answers:
+            asked.set()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    async def fail_once(agency_id: str, handle: Handle) -> None:
+        if agency_id not in running.handles:
+            running.handles[agency_id] = handle
+            raise RuntimeError("the consumer went away")
+        await running.serve(agency_id, handle)
+
+    partners.serve = fail_once
+    with capture_logs() as logs:
+        learning = asyncio.create_task(partners.keep_learning(ask, every=0.01))
+        await asyncio.wait_for(asked.wait(), 10)
+        await settle()
+        learning.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await learning
+    said = [(e["event"], e.get("agency")) for e in logs if e["event"].startswith("gateway.")]
+    assert said[0] == ("gateway.directory_unavailable", None)
+    assert ("gateway.feed_failed", MAIL.agency_id) in said  # said, not swallowed
+    assert said.count(("gateway.serving", MAIL.agency_id)) == 2  # and started again
+    assert running.ended == [MAIL.agency_id] and partners.feeds == {}  # ended with the learning
