@@ -217,9 +217,49 @@ CLOSED_STATES = frozenset(
 office may send the same agency a new referral."""
 
 
-OVERDUE_KINDS = ("reminded", "escalated", "expired")
-"""What the referral service says of an offer not acknowledged in time, in this order: the
-kinds of event (`ww.referral.<agency>.<kind>`) that mark a referral overdue."""
+ANSWER_KINDS = frozenset({ReferralStatus.ACCEPTED, ReferralStatus.REJECTED})
+"""The kinds of event (`ww.referral.<agency>.<kind>`, each named after the state it leads to)
+in which an agency answers an offer: it takes the referral on or declines it."""
+
+ACKNOWLEDGING_KINDS = ANSWER_KINDS | {ReferralStatus.RECEIVED}
+"""The kinds of event that show an agency saw an offer: its acknowledgement, or an answer
+given at once. The time to acknowledge runs to the first of them, the time to answer to an
+answer (`ANSWER_KINDS`)."""
+
+
+class OverdueKind(StrEnum):
+    """What the referral service says of an offer not acknowledged in time, in this order: the
+    kinds of event (`ww.referral.<agency>.<kind>`) that mark a referral overdue."""
+
+    REMINDED = "reminded"
+    """The agency is reminded of the offer."""
+    ESCALATED = "escalated"
+    """The office is alerted: the offer is still not acknowledged."""
+    EXPIRED = "expired"
+    """The offer lapsed: the referral is cancelled (`not-acknowledged`)."""
+
+
+OVERDUE_KINDS = tuple(OverdueKind)
+"""The overdue kinds in the order they fall due."""
+
+REMINDER_KINDS = frozenset({OverdueKind.REMINDED, OverdueKind.ESCALATED})
+"""The overdue kinds that leave the offer open (expiry closes it): their reason is the
+deadline's, not an answer of the agency."""
+
+
+class DeletionKind(StrEnum):
+    """The kinds of event (`ww.referral.<agency>.<kind>`) that track an agency's deletion of a
+    person's data after a withdrawn consent: requested, reminded and escalated while it is not
+    confirmed in time, until confirmed."""
+
+    REQUESTED = "deletion-requested"
+    REMINDED = "deletion-reminded"
+    ESCALATED = "deletion-escalated"
+    CONFIRMED = "deletion-confirmed"
+
+
+DELETION_OVERDUE_KINDS = (DeletionKind.REMINDED, DeletionKind.ESCALATED)
+"""What the referral service says of a deletion not confirmed in time, in this order."""
 
 
 class AgencyAction(StrEnum):

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 
+from schemas.vocabulary import DELETION_OVERDUE_KINDS
 from services.audit import queries
 from services.report import render
 from services.report.figures import BadPeriod, Period
@@ -93,9 +94,7 @@ def create_app(
         rows = queries.referrals(await entries()).values()
         return {
             "acknowledgements": [r for r in rows if r["overdue"] and not r["received_at"]],
-            "deletions": [
-                r for r in rows if r["deletion"] in {"deletion-reminded", "deletion-escalated"}
-            ],
+            "deletions": [r for r in rows if r["deletion"] in DELETION_OVERDUE_KINDS],
         }
 
     @app.get("/withdrawals", dependencies=[Auth])

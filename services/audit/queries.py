@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from schemas.vocabulary import CLOSED_STATES, OVERDUE_KINDS
+from schemas.vocabulary import ANSWER_KINDS, CLOSED_STATES, OVERDUE_KINDS
 
 
 def trail(entries: list[bytes]) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def referrals(raw: list[bytes]) -> dict[str, dict[str, Any]]:
             row["offered_at"] = at
         elif event == "received":
             row["received_at"] = at
-        elif event in {"accepted", "rejected"}:
+        elif event in ANSWER_KINDS:
             row["answered_at"] = at
         elif event in OVERDUE_KINDS:
             row["overdue"] = event

@@ -28,6 +28,7 @@ from schemas.vocabulary import (
     ConsentMethod,
     ContactChannel,
     DataCategory,
+    DeletionKind,
     Need,
     Purpose,
     ReferralStatus,
@@ -221,10 +222,10 @@ STATES = {
 }
 """A referral's state in plain words, as the person's page says it."""
 DELETIONS = {
-    "deletion-requested": "asked to delete your data",
-    "deletion-reminded": "reminded to delete your data",
-    "deletion-escalated": "has not yet confirmed the deletion; the office is following it up",
-    "deletion-confirmed": "has confirmed that your data is deleted",
+    DeletionKind.REQUESTED: "asked to delete your data",
+    DeletionKind.REMINDED: "reminded to delete your data",
+    DeletionKind.ESCALATED: "has not yet confirmed the deletion; the office is following it up",
+    DeletionKind.CONFIRMED: "has confirmed that your data is deleted",
 }
 """Where an agency's deletion of the person's data stands after a withdrawal."""
 RESIDENCE = {

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from schemas import subjects
 from schemas.envelope import answer_event_id, new_event
 from schemas.events import AgencyAnswer, SealedNote
-from schemas.vocabulary import AgencyAction, Outcome, ReasonCode
+from schemas.vocabulary import AgencyAction, DeletionKind, Outcome, ReasonCode
 from services.gateway import links
 from services.gateway.store import CaseRow, MailRow
 from wegweiser.platform import outbox
@@ -20,7 +20,6 @@ from wegweiser.platform.consumer import Unprocessable
 from wegweiser.platform.inbox import first_time
 
 log = structlog.get_logger()
-DELETION_CONFIRMED = "deletion-confirmed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,7 @@ def tell_by_mail(
         raise Unprocessable(f"referral {referral_id} belongs to {case.agency_id}")
     case.last_event, case.updated_at = kind, now
     session.add(case)
-    if kind == DELETION_CONFIRMED:
+    if kind == DeletionKind.CONFIRMED:
         forget(session, case, now)
         return
     if case.deleted_at is not None:

@@ -37,8 +37,10 @@ from schemas.queries import AgencyCard, Candidate
 from schemas.vocabulary import (
     CLOSED_STATES,
     OVERDUE_KINDS,
+    REMINDER_KINDS,
     AgencyKind,
     DataCategory,
+    DeletionKind,
     Need,
     Purpose,
     ReferralStatus,
@@ -253,10 +255,6 @@ def open_comment(
         return Comment(unreadable=exc.code)
 
 
-REMINDERS = frozenset(OVERDUE_KINDS[:2])
-"""Reminded and escalated: their reason is the deadline's, not an answer of the agency."""
-
-
 class View(Protocol):
     """The office's view of one referral, as the folds change it."""
 
@@ -284,7 +282,7 @@ def fold_change(view: View, kind: str, change: ReferralChange) -> bool:
         view.overdue = kind
     elif change.status is not ReferralStatus.REQUESTED:
         view.overdue = None
-    if change.reason and kind not in REMINDERS:
+    if change.reason and kind not in REMINDER_KINDS:
         view.reason = change.reason
     if change.outcome:
         view.outcome = change.outcome
@@ -296,7 +294,7 @@ def fold_change(view: View, kind: str, change: ReferralChange) -> bool:
 
 def fold_deletion(view: View, kind: str) -> None:
     """Follow the agency's deletion after a withdrawal until it is confirmed."""
-    if view.deletion != "deletion-confirmed":
+    if view.deletion != DeletionKind.CONFIRMED:
         view.deletion = kind
 
 

@@ -15,8 +15,6 @@ from services.intake.store import ReferralView, RequestRow
 from services.intake.vault import Vault
 from wegweiser.platform.db import as_utc
 
-TERMINAL = tuple(sorted(CLOSED_STATES))
-
 
 @dataclass(frozen=True)
 class Due:
@@ -30,11 +28,12 @@ class Due:
 def due(session: Session, now: datetime, keep_for: timedelta) -> list[Due]:
     """Requests not yet erased whose referrals are all closed (or that never had one), closed
     longer than `keep_for` ago."""
+    still_open = col(ReferralView.status).notin_(sorted(CLOSED_STATES))
     views = (
         select(
             ReferralView.request_id,
             func.count().label("n"),
-            func.sum(case((col(ReferralView.status).notin_(TERMINAL), 1), else_=0)).label("open"),
+            func.sum(case((still_open, 1), else_=0)).label("open"),
             func.max(ReferralView.updated_at).label("last"),
         )
         .group_by(col(ReferralView.request_id))

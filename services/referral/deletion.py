@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from schemas.vocabulary import DELETION_OVERDUE_KINDS, DeletionKind
+
 
 @dataclass(frozen=True, slots=True)
 class DeletionPolicy:
@@ -33,7 +35,7 @@ class Deletion:
     @classmethod
     def request(cls, referral_id: str, agency_id: str, now: datetime) -> Deletion:
         deletion = cls(referral_id, agency_id, now)
-        deletion.changes.append("deletion-requested")
+        deletion.changes.append(DeletionKind.REQUESTED)
         return deletion
 
     def confirm_by(self, policy: DeletionPolicy) -> datetime:
@@ -44,15 +46,14 @@ class Deletion:
         if self.confirmed_at is not None:
             raise AlreadyConfirmed(self.referral_id)
         self.confirmed_at = now
-        self.changes.append("deletion-confirmed")
+        self.changes.append(DeletionKind.CONFIRMED)
 
     def check(self, now: datetime, policy: DeletionPolicy) -> None:
         """Record the reminder and the escalation once each, when due and unconfirmed."""
-        steps = (
-            (1, "deletion-reminded", policy.confirm_within),
-            (2, "deletion-escalated", policy.escalate_after),
-        )
-        for stage, change, after in steps:
+        afters = (policy.confirm_within, policy.escalate_after)
+        for stage, (change, after) in enumerate(
+            zip(DELETION_OVERDUE_KINDS, afters, strict=True), start=1
+        ):
             if (
                 self.confirmed_at is None
                 and self.stage < stage
@@ -62,7 +63,7 @@ class Deletion:
                 self.changes.append(change)
 
     def next_check(self, policy: DeletionPolicy) -> datetime | None:
-        if self.confirmed_at is not None or self.stage >= 2:
+        if self.confirmed_at is not None or self.stage >= len(DELETION_OVERDUE_KINDS):
             return None
         after = policy.confirm_within if self.stage == 0 else policy.escalate_after
         return self.requested_at + after

@@ -12,9 +12,10 @@ from enum import StrEnum
 
 from schemas.events import SealedNote
 from schemas.vocabulary import (
-    CLOSED_STATES,
+    OVERDUE_KINDS,
     AgencyAction,
     Outcome,
+    OverdueKind,
     ReasonCode,
     ReferralStatus,
     reason_problem,
@@ -22,7 +23,6 @@ from schemas.vocabulary import (
 
 S = ReferralStatus
 OPEN = frozenset({S.REQUESTED, S.RECEIVED, S.ACCEPTED, S.IN_PROGRESS, S.ON_HOLD})
-TERMINAL = CLOSED_STATES
 
 
 class Actor(StrEnum):
@@ -70,7 +70,7 @@ RULES: dict[str, Rule] = {
         "forwarded",
     ),
     "cancel": Rule(OPEN | {S.DRAFT}, S.CANCELLED, Actor.OFFICE, "cancelled"),
-    "expire": Rule(frozenset({S.REQUESTED}), S.CANCELLED, Actor.SYSTEM, "expired"),
+    "expire": Rule(frozenset({S.REQUESTED}), S.CANCELLED, Actor.SYSTEM, OverdueKind.EXPIRED),
 }
 
 
@@ -152,11 +152,8 @@ class DeadlinePolicy:
     expire_after: timedelta = timedelta(days=14)
 
     def steps(self) -> tuple[tuple[str, timedelta], ...]:
-        return (
-            ("reminded", self.remind_after),
-            ("escalated", self.escalate_after),
-            ("expired", self.expire_after),
-        )
+        afters = (self.remind_after, self.escalate_after, self.expire_after)
+        return tuple(zip(OVERDUE_KINDS, afters, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,11 +278,11 @@ class Referral:
             if stage <= self.deadline_stage or now < due:
                 continue
             self.deadline_stage = stage
-            if kind == "expired":
+            if kind == OverdueKind.EXPIRED:
                 self._apply("expire", Actor.SYSTEM, now, Said(ReasonCode.NOT_ACKNOWLEDGED))
             else:
                 self._record(kind, now, NOTHING_SAID)
-                if kind == "escalated" and self.clock is not None and self.clock.urgent:
+                if kind == OverdueKind.ESCALATED and self.clock is not None and self.clock.urgent:
                     self.changes[-1] = replace(self.changes[-1], urgent=True)
 
     def next_deadline(self, policy: DeadlinePolicy) -> datetime | None:
@@ -300,8 +297,9 @@ class Referral:
         offer by the policy (none before the offer)."""
         if self.clock is not None:
             c = self.clock
-            reminder = (("reminded", c.remind_at),) if c.remind_at < c.escalate_at else ()
-            return (*reminder, ("escalated", c.escalate_at), ("expired", c.expire_at))
+            moments = (c.remind_at, c.escalate_at, c.expire_at)
+            steps = tuple(zip(OVERDUE_KINDS, moments, strict=True))
+            return steps if c.remind_at < c.escalate_at else steps[1:]
         if self.offered_at is None:
             return ()
         return tuple((kind, self.offered_at + after) for kind, after in policy.steps())

@@ -218,7 +218,7 @@ def census(session: Session) -> tuple[dict[str, int], int, int]:
     states = counts_by_status(session)
     late_offers = session.exec(
         select(func.count()).where(
-            ReferralRow.status == "requested", col(ReferralRow.deadline_stage) >= 1
+            ReferralRow.status == ReferralStatus.REQUESTED, col(ReferralRow.deadline_stage) >= 1
         )
     ).one()
     late_deletions = session.exec(

@@ -20,7 +20,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.vocabulary import ReasonCode, ReferralStatus
+from schemas.vocabulary import (
+    ACKNOWLEDGING_KINDS,
+    REMINDER_KINDS,
+    DeletionKind,
+    OverdueKind,
+    ReasonCode,
+    ReferralStatus,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -119,10 +126,6 @@ def _first(values: Any) -> str:
     return _code(values[0]) if isinstance(values, list) and values else "unknown"
 
 
-ACKNOWLEDGING = frozenset({"received", "accepted", "rejected"})
-"""The answers that show an agency saw the offer (accepting or declining at once does)."""
-
-
 def facts(entries: Iterable[bytes | dict[str, Any]]) -> Facts:
     """Fold the audit log's entries (as stored, or decoded)."""
     found = Facts()
@@ -175,9 +178,9 @@ def _change(
     referral.agency = referral.agency or data.get("agency_id")
     if event.startswith("deletion-"):
         requested, confirmed = found.deletions.get(referral.referral_id, (None, None))
-        if event == "deletion-requested":
+        if event == DeletionKind.REQUESTED:
             requested = requested or at
-        elif event == "deletion-confirmed":
+        elif event == DeletionKind.CONFIRMED:
             confirmed = confirmed or at
         found.deletions[referral.referral_id] = (requested, confirmed)
         return
@@ -185,17 +188,17 @@ def _change(
         return
     if event == "offered":
         referral.offered_at = referral.offered_at or at
-    if event in ACKNOWLEDGING and referral.acknowledged_at is None:
+    if event in ACKNOWLEDGING_KINDS and referral.acknowledged_at is None:
         referral.acknowledged_at = at
-    if event == "accepted" and referral.accepted_at is None:
+    if event == ReferralStatus.ACCEPTED and referral.accepted_at is None:
         referral.accepted_at = at
-    if event == "reminded":
+    if event == OverdueKind.REMINDED:
         referral.reminded = True
-    if event == "escalated":
+    if event == OverdueKind.ESCALATED:
         referral.escalated = True
     if data.get("status"):
-        referral.status = "expired" if event == "expired" else data["status"]
-    if data.get("reason") and event not in ("reminded", "escalated"):
+        referral.status = "expired" if event == OverdueKind.EXPIRED else data["status"]
+    if data.get("reason") and event not in REMINDER_KINDS:
         referral.reason = data["reason"]
 
 

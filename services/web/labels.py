@@ -11,8 +11,10 @@ from schemas.vocabulary import (
     ConsentMethod,
     DataCategory,
     DeadlineKind,
+    DeletionKind,
     Need,
     Outcome,
+    OverdueKind,
     Purpose,
     ReasonCode,
     ReferralStatus,
@@ -112,16 +114,16 @@ REPORT_COLUMNS = {
 """The monitoring report's columns on the ombudsperson's pages."""
 
 OVERDUE = {
-    "reminded": N_("Reminder sent"),
-    "escalated": N_("Escalated: no answer"),
-    "expired": N_("Expired without answer"),
+    OverdueKind.REMINDED: N_("Reminder sent"),
+    OverdueKind.ESCALATED: N_("Escalated: no answer"),
+    OverdueKind.EXPIRED: N_("Expired without answer"),
 }
 
 DELETION = {
-    "deletion-requested": N_("Deletion requested"),
-    "deletion-reminded": N_("Deletion reminder sent"),
-    "deletion-escalated": N_("Deletion overdue"),
-    "deletion-confirmed": N_("Deletion confirmed"),
+    DeletionKind.REQUESTED: N_("Deletion requested"),
+    DeletionKind.REMINDED: N_("Deletion reminder sent"),
+    DeletionKind.ESCALATED: N_("Deletion overdue"),
+    DeletionKind.CONFIRMED: N_("Deletion confirmed"),
 }
 
 WITHDRAWN_BY = {
@@ -347,6 +349,6 @@ and whether its text is still a draft translation."""
 
 EVERYTHING = {
     **{k.value: v for k, v in STATES.items()},
-    **OVERDUE,
-    **DELETION,
+    **{k.value: v for k, v in OVERDUE.items()},
+    **{k.value: v for k, v in DELETION.items()},
 }

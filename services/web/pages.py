@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session
 
-from schemas.vocabulary import CLOSED_STATES
+from schemas.vocabulary import CLOSED_STATES, DeletionKind
 from services.consent import texts
 from services.consent.texts import PersonLanguage
 from services.web import accounts, i18n, labels
@@ -148,6 +148,7 @@ class Templates:
             language=language,
             languages=i18n.LANGUAGES,
             closed_states=CLOSED_STATES,
+            deletion_confirmed=DeletionKind.CONFIRMED,
         )
         env.filters["when"] = lambda v: i18n.when(v, language)
         return env

@@ -16,7 +16,14 @@ from sqlmodel import Session, col, select
 from schemas import subjects
 from schemas.envelope import answer_event_id
 from schemas.events import SealedNote
-from schemas.vocabulary import AgencyAction, Outcome, ReasonCode, ReferralStatus, reason_problem
+from schemas.vocabulary import (
+    AgencyAction,
+    DeletionKind,
+    Outcome,
+    ReasonCode,
+    ReferralStatus,
+    reason_problem,
+)
 from services.gateway.fhir import codes, resources
 from services.gateway.fhir.errors import FhirRefused, invalid, not_found
 from services.gateway.fhir.store import TaskRow
@@ -100,7 +107,7 @@ def _follow(row: TaskRow, kind: str, data: dict[str, Any], now: datetime) -> Non
         return
     if kind.startswith("deletion-"):
         row.consent_active = False
-        if kind == "deletion-confirmed":
+        if kind == DeletionKind.CONFIRMED:
             row.sealed_case, row.deleted_at = None, now
         return
     if kind in CONFIRMING and row.unconfirmed:

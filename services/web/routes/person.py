@@ -168,7 +168,7 @@ def _words(language: PersonLanguage) -> dict[str, Any]:
     t = texts.catalogue(language)
     return {
         "states": {code.value: t(text) for code, text in texts.STATES.items()},
-        "deletions": {code: t(text) for code, text in texts.DELETIONS.items()},
+        "deletions": {code.value: t(text) for code, text in texts.DELETIONS.items()},
         "categories": {code.value: t(text) for code, text in texts.CATEGORIES.items()},
         "kinds": {code.value: t(text) for code, text in texts.KINDS.items()},
         "purposes": {code.value: t(text) for code, text in texts.PURPOSES.items()},
