@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from tests.webhook_endpoint import endpoint  # noqa: F401 - a fixture for webhook tests
+from tests.support.webhook_endpoint import endpoint  # noqa: F401 - a fixture for webhook tests
 from wegweiser.platform.nats_server import PORT_CLAIMS, EmbeddedNats
 
 PG_ADMIN_URL = os.environ.get(

@@ -8,18 +8,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, HTTPException, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jwcrypto import jwk
 from pydantic import ValidationError
 from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.events import CaseDetails, SealedNote
 from schemas.vocabulary import REASONS_FOR, AgencyAction, Outcome
 from services.gateway import callbacks, handlers, links, webhook
 from services.gateway.store import CaseRow
-from wegweiser.platform import sealing
+from wegweiser.platform import problems, sealing
 from wegweiser.platform.consumer import describe
 from wegweiser.platform.http_headers import add_security_headers
 from wegweiser.platform.sealing import SealError
@@ -55,6 +57,12 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     add_security_headers(app)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # every method of the path, not the first route's only
+            exc.headers = {**(exc.headers or {}), "Allow": problems.allowed(app, request)}
+        return await http_exception_handler(request, exc)
+
     @app.post("/webhooks/{agency_id}/answers", status_code=202)
     async def callback(agency_id: str, request: Request, response: Response) -> dict[str, str]:
         secret = webhook_secret(agency_id)
@@ -71,7 +79,9 @@ def create_app(
         try:
             answer = callbacks.CallbackAnswer.model_validate_json(body)
         except ValidationError as exc:
-            raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+            # without the input: a body that is no JSON would be bytes, and none is echoed
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            raise HTTPException(422, errors) from None
         try:
             note = _sealed(answer.comment, answer.referral_id, office_keys(), answer.office)
         except sealing.NoOfficeKey as exc:

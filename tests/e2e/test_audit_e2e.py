@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 # The two tests share one system; the ombudsperson's runs first (it counts every offer).
 
 
-async def test_the_ombudsperson_reads_metadata_only_and_cannot_write(system):
+async def test_the_ombudsperson_reads_metadata_only(system):
+    """(Without the token, or to write, refused: tests/http/test_audit_api.py.)"""
     final = await demo(
         system.settings.intake_url,
         system.nats_url,
@@ -76,16 +77,6 @@ async def test_the_ombudsperson_reads_metadata_only_and_cannot_write(system):
             ]
         )
         assert "Ombuds Canary 8812" not in everything and "Needs help" not in everything
-        for method in ("POST", "PUT", "DELETE", "PATCH"):
-            refused = await ombuds.request(method, f"/referrals/{rid}/trail")
-            assert refused.status_code == 405
-        bad_since = await ombuds.get("/export", params={"since": -1})
-        assert bad_since.status_code == 422 and "since" in bad_since.text
-    async with httpx.AsyncClient(base_url=base) as anonymous:
-        assert (await anonymous.get(f"/referrals/{rid}/trail")).status_code == 401
-        assert (await anonymous.get("/export", params={"since": 1})).status_code == 401
-        wrong = {"Authorization": "Bearer not-the-token"}
-        assert (await anonymous.get("/referrals", headers=wrong)).status_code == 401
 
 
 async def test_the_trail_export_and_offline_verification_of_a_referrals_life(system, tmp_path):

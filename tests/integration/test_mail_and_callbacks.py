@@ -1,6 +1,8 @@
 """The e-mail adapter with its portal, and the webhook callback, against a real nats-server,
 a real local SMTP server (aiosmtpd) and the gateway's real HTTP app: notices without personal
-data or tokens at rest, links that work once and not after a deletion, callbacks taken once."""
+data or tokens at rest, links that open nothing after a deletion, answers that reach the
+stream. What the HTTP app refuses (a link used or expired, a forged form, a callback unsigned,
+replayed or malformed) is tested in process: tests/http/test_gateway_api.py."""
 
 from __future__ import annotations
 
@@ -163,7 +165,8 @@ def link_in(message: Message) -> str:
     return found.removeprefix(PORTAL)
 
 
-async def test_the_notice_carries_no_personal_data_and_its_link_works_once(gateway):
+async def test_the_notice_carries_no_personal_data_and_its_link_opens_the_case(gateway):
+    """The case opens by the e-mailed link, and the portal's answer reaches the stream."""
     await offer(gateway, "ref-1")
     message = await notice_for(gateway["inbox"])
     raw = message.as_string()
@@ -175,18 +178,11 @@ async def test_the_notice_carries_no_personal_data_and_its_link_works_once(gatew
         opened = await browser.get(link, follow_redirects=True)
         assert opened.status_code == 200
         assert CANARY in opened.text  # unsealed for this agency, in its portal session only
-        again = await browser.get(link)
-        assert again.status_code == 410 and "already used" in again.text
         csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
         assert csrf_field is not None
         csrf = csrf_field.group(1)
-        forged = await browser.post("/portal/case", data={"csrf": "x", "action": "accept"})
-        assert forged.status_code == 403
         accepted = await browser.post("/portal/case", data={"csrf": csrf, "action": "accept"})
         assert accepted.status_code == 303
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as stranger:
-        assert (await stranger.get("/portal/case")).status_code == 401  # no session, no case
-        assert (await stranger.get("/portal/not-a-token")).status_code == 404
     assert await gateway["relay"].publish_pending() == 1
     sub = await gateway["js"].subscribe(
         subjects.answer(AGENCY.agency_id, "accept"), ordered_consumer=True
@@ -215,16 +211,6 @@ async def test_the_portal_shows_the_legal_deadline_the_case_is_under(gateway):
     assert "ends 2026-12-18, 24:00" in opened.text and "asylum-lawsuit-2w" in opened.text
 
 
-async def test_an_expired_link_is_refused(gateway):
-    await offer(gateway, "ref-2")
-    link = link_in(await notice_for(gateway["inbox"]))
-    gateway["clock"].now += timedelta(days=7, seconds=1)
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
-        late = await browser.get(link)
-    assert late.status_code == 410 and "expired" in late.text
-
-
 async def test_a_redelivered_event_sends_no_second_notice(gateway):
     await offer(gateway, "ref-3")
     await notice_for(gateway["inbox"])
@@ -235,28 +221,15 @@ async def test_a_redelivered_event_sends_no_second_notice(gateway):
     assert len(gateway["inbox"].messages) == 2
 
 
-async def test_a_webhook_callback_needs_the_agency_signature(gateway):
+async def test_a_signed_callback_s_answer_is_published(gateway):
+    """A callback the gateway takes reaches the stream as the agency's answer."""
     transport = httpx.ASGITransport(app=gateway["app"])
     body = json.dumps({"referral_id": "ref-9", "action": "acknowledge", "answer_id": "a-9"})
     path = f"/webhooks/{HOOKED}/answers"
     async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
-        forged = webhook.signed_headers(webhook.new_secret(), "msg-1", body)
-        assert (await agency.post(path, content=body, headers=forged)).status_code == 401
-        unsigned = await agency.post(path, content=body)
-        assert unsigned.status_code == 401
-        other = await agency.post("/webhooks/nobody/answers", content=body, headers=forged)
-        assert other.status_code == 404
-        assert await gateway["relay"].publish_pending() == 0  # nothing refused got through
         good = webhook.signed_headers(gateway["secret"], "msg-2", body)
         taken = await agency.post(path, content=body, headers=good)
         assert taken.status_code == 202
-        bad_body = json.dumps({"referral_id": "ref-9", "action": "dance", "answer_id": "a-10"})
-        wrong = await agency.post(
-            path,
-            content=bad_body,
-            headers=webhook.signed_headers(gateway["secret"], "m3", bad_body),
-        )
-        assert wrong.status_code == 422
     assert await gateway["relay"].publish_pending() == 1
     sub = await gateway["js"].subscribe(
         subjects.answer(HOOKED, "acknowledge"), ordered_consumer=True
@@ -275,59 +248,6 @@ def taken_rows(gateway) -> tuple[int, int, int]:
     return gateway["db"].run_sync(
         lambda s: tuple(len(s.exec(select(t)).all()) for t in (CallbackRow, AnswerRow, OutboxRow))
     )
-
-
-async def test_a_replayed_callback_is_refused_and_changes_nothing(gateway):
-    hold = {
-        "referral_id": "ref-5",
-        "action": "hold",
-        "reason": "could-not-contact",
-        "answer_id": "h-1",
-    }
-    body, headers = signed(gateway, "msg-hold", hold)
-    path = f"/webhooks/{HOOKED}/answers"
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
-        first = await agency.post(path, content=body, headers=headers)
-        assert first.status_code == 202
-        before = taken_rows(gateway)
-        replayed = await agency.post(path, content=body, headers=headers)  # as captured
-    assert replayed.status_code == 409
-    assert replayed.json() == {
-        "detail": "callback.replayed: webhook-id 'msg-hold' was already accepted"
-    }
-    assert taken_rows(gateway) == before == (1, 1, 1)
-    assert await gateway["relay"].publish_pending() == 1
-
-
-async def test_an_answer_sent_again_under_its_answer_id_counts_once(gateway):
-    accept = {"referral_id": "ref-6", "action": "accept", "answer_id": "acc-6"}
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
-
-        async def send(webhook_id: str, answer: dict) -> httpx.Response:
-            body, headers = signed(gateway, webhook_id, answer)
-            return await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
-
-        first = await send("m-1", accept)
-        again = await send("m-2", accept)
-        clash = await send("m-3", {**accept, "action": "reject", "reason": "no-capacity"})
-    assert first.status_code == 202 and again.status_code == 200  # the lost 202, retried
-    assert again.json() == first.json()
-    assert clash.status_code == 409
-    assert clash.json()["detail"].startswith("callback.answer-id-reused: answer_id 'acc-6'")
-    assert taken_rows(gateway) == (2, 1, 1)  # m-3 was refused, not taken
-    assert await gateway["relay"].publish_pending() == 1
-
-
-async def test_a_callback_without_an_answer_id_is_refused(gateway):
-    body, headers = signed(gateway, "m-no-id", {"referral_id": "ref-7", "action": "start"})
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
-        refused = await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
-    assert refused.status_code == 422
-    assert [e["loc"] for e in refused.json()["detail"]] == [["answer_id"]]
-    assert taken_rows(gateway) == (0, 0, 0)
 
 
 def test_webhook_ids_are_kept_past_the_tolerance_window_then_pruned(gateway):
@@ -449,35 +369,6 @@ def staged_answers(gateway) -> list[dict]:
     return [json.loads(row.body)["data"] for row in rows]
 
 
-@pytest.mark.parametrize(
-    ("answer", "said"),
-    [
-        ({"action": "reject", "reason": "on leave"}, "reason"),
-        ({"action": "reject"}, "'reject' needs a reason"),
-        ({"action": "hold", "reason": "duplicate"}, "'duplicate' is no reason to hold"),
-        ({"action": "complete"}, "'complete' needs an outcome"),
-        ({"action": "complete", "outcome": "not-provided"}, "needs a reason"),
-        ({"action": "forward", "reason": "out-of-area"}, "'forward' needs the agency to"),
-        ({"action": "accept", "forward_to": "lup-mbe-parchim"}, "only 'forward' names an"),
-        (
-            {"action": "forward", "reason": "out-of-area", "forward_to": "../../etc"},
-            "String should match pattern",
-        ),
-    ],
-)
-async def test_a_callback_whose_reason_does_not_fit_is_refused_and_nothing_taken(
-    gateway, answer: dict, said: str
-):
-    body, headers = signed(
-        gateway, "m-unfit", {"referral_id": "ref-8", "answer_id": "u-8", **answer}
-    )
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
-        refused = await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
-    assert refused.status_code == 422 and said in refused.text, refused.text
-    assert taken_rows(gateway) == (0, 0, 0)
-
-
 async def test_a_callbacks_comment_is_sealed_to_the_office_before_anything_is_written(gateway):
     answer = {
         "referral_id": "ref-9",
@@ -510,8 +401,6 @@ async def test_the_portal_declines_with_a_code_and_a_sealed_comment(gateway):
         csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
         assert csrf_field is not None
         form = {"csrf": csrf_field.group(1), "action": "reject"}
-        unfit = await browser.post("/portal/case", data={**form, "reason": "need-met"})
-        assert unfit.status_code == 422 and "no reason to reject" in unfit.text
         done = await browser.post(
             "/portal/case", data={**form, "reason": "out-of-area", "comment": "Try Schwerin"}
         )
@@ -548,8 +437,6 @@ async def test_the_portal_forwards_with_a_reason_and_the_other_agencys_id(gatewa
         csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
         assert csrf_field is not None
         form = {"csrf": csrf_field.group(1), "action": "forward", "reason": "out-of-area"}
-        nameless = await browser.post("/portal/case", data=form)
-        assert nameless.status_code == 422 and "needs the agency to forward to" in nameless.text
         done = await browser.post("/portal/case", data={**form, "forward_to": "lup-mbe-parchim"})
         assert done.status_code == 303
     [staged] = staged_answers(gateway)

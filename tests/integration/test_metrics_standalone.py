@@ -8,11 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.support.waiting import blocking_until
 from wegweiser.platform.nats_server import free_port
 
 
@@ -23,17 +23,6 @@ def scrape(url: str) -> dict[str, float]:
         for line in text.splitlines()
         if line.startswith("wegweiser_")
     }
-
-
-def until(check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s; last: {last!r}")
 
 
 def test_a_service_run_alone_is_scraped_through_the_host_s_metrics_command(
@@ -74,7 +63,7 @@ def test_a_service_run_alone_is_scraped_through_the_host_s_metrics_command(
             except httpx.HTTPError:
                 return False
 
-        until(answered)
+        blocking_until(answered, 60.0, "the directory answered")
 
         def counted() -> dict[str, float] | None:
             try:
@@ -87,7 +76,7 @@ def test_a_service_run_alone_is_scraped_through_the_host_s_metrics_command(
             )
             return found if served_services and backlog in found else None
 
-        found = until(counted)
+        found = blocking_until(counted, 60.0, "the metrics counted its request")
         said = (logs / "m.log").read_text()
         assert f"http://127.0.0.1:{metrics_port}/metrics" in said  # the operator's loopback only
         assert found[backlog] == 0

@@ -13,10 +13,9 @@ fixture in `backward.json` and is why producers are upgraded after consumers
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from schemas.events import ReferralChange
 from schemas.subjects import matches
 from schemas.upcasting import UPCASTERS, read, upcast
 from tests.support.system import start_system
+from tests.support.waiting import until
 from wegweiser.platform import topology
 from wegweiser.platform.nats_server import servers
 from wegweiser.supervisor import LocalSystem
@@ -117,17 +117,6 @@ async def drained(js: JetStreamContext, durables: list[str]) -> bool:
     return True
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout} s")
-
-
 async def replay(nc: Client, messages: list[Recorded]) -> dict[str, int]:
     """Publish the messages in their order, as their producers did; a command or answer only
     once the referral service has taken in everything before it (the previous release's
@@ -137,7 +126,9 @@ async def replay(nc: Client, messages: list[Recorded]) -> dict[str, int]:
     sequences = {}
     for message in messages:
         if any(matches(f, message.subject) for f in REFERRAL_INPUTS):
-            await until(lambda: drained(js, referral), "the referral service took in its events")
+            await until(
+                lambda: drained(js, referral), 60.0, "the referral service took in its events"
+            )
         ack = await js.publish(message.subject, message.body.encode(), headers=message.headers)
         sequences[message.event["id"]] = ack.seq
     return sequences
@@ -215,7 +206,9 @@ async def test_today_s_services_take_in_the_previous_release_s_stream(today: Loc
                     return False
             return set(sequences.values()) <= set(audit_entries(data_dir))
 
-        await until(every_consumer_handled_its_messages, "every consumer handled its messages")
+        await until(
+            every_consumer_handled_its_messages, 60.0, "every consumer handled its messages"
+        )
         assert await dead_letters(js) == []
     finally:
         await nc.close()

@@ -13,7 +13,7 @@ from schemas import subjects
 from services.gateway import webhook
 from services.gateway.feed import Feed
 from tests.support.waiting import until
-from tests.webhook_endpoint import Endpoint
+from tests.support.webhook_endpoint import Endpoint
 from wegweiser.platform import topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.consumer import ConsumerEdge

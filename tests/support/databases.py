@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel, func, select
 
 from wegweiser import registry
 from wegweiser.platform.db import Database
@@ -55,3 +55,8 @@ def copied(
     if not path.exists():  # else made so before, and in use: never copied over (its WAL)
         shutil.copyfile(template, path)
     return service_database(name, f"sqlite:///{path}")
+
+
+def count(db: Database, table: type[SQLModel]) -> int:
+    """How many rows `table` holds in `db`."""
+    return int(db.read_sync(lambda s: s.exec(select(func.count()).select_from(table)).one()))

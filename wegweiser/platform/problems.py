@@ -106,7 +106,7 @@ def install(app: FastAPI, refusals: Sequence[tuple[type[Exception], int, str]] =
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only the first route's
-            headers["Allow"] = ", ".join(sorted(_methods(app, request)))
+            headers["Allow"] = allowed(app, request)
         return problem(exc.status_code, str(exc.detail), headers=headers)
 
     async def unknown_query(_request: Request, exc: Exception) -> JSONResponse:
@@ -184,15 +184,17 @@ def _query_names(dependant: Dependant) -> set[str]:
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
-def _methods(app: FastAPI, request: Request) -> set[str]:
-    """The methods some route of `app` answers at the request's path, an included router's
-    too (asked through Starlette's own matching, which knows them)."""
-    return {
+def allowed(app: FastAPI, request: Request) -> str:
+    """The `Allow` of a 405: every method some route of `app` answers at the request's path,
+    an included router's too (asked through Starlette's own matching, which knows them; a
+    405 of FastAPI's own names the first route's methods only)."""
+    methods = {
         method
         for method in METHODS
         for route in app.routes
         if route.matches({**request.scope, "method": method})[0] is Match.FULL
     }
+    return ", ".join(sorted(methods))
 
 
 class UnknownQuery(Exception):

@@ -22,7 +22,7 @@ from schemas.events import SealedNote
 from services.gateway.fhir import resources, search, subscriptions, tasks
 from services.gateway.fhir.errors import FhirRefused, invalid
 from services.gateway.fhir.store import TaskRow
-from wegweiser.platform import sealing
+from wegweiser.platform import problems, sealing
 from wegweiser.platform.http_headers import add_security_headers
 
 Run = Callable[[Callable[[Session], Any]], Awaitable[Any]]
@@ -107,8 +107,11 @@ def create_app(
         return _refused(FhirRefused(400, "invalid", "fhir.request", str(exc.errors()[:1])))
 
     @app.exception_handler(StarletteHTTPException)
-    async def unknown(_request: Request, exc: StarletteHTTPException) -> Response:
-        return _refused(FhirRefused(exc.status_code, "not-supported", "fhir.route", exc.detail))
+    async def unknown(request: Request, exc: StarletteHTTPException) -> Response:
+        answer = _refused(FhirRefused(exc.status_code, "not-supported", "fhir.route", exc.detail))
+        if exc.status_code == 405:
+            answer.headers["Allow"] = problems.allowed(app, request)
+        return answer
 
     def base(request: Request, agency_id: str) -> str:
         """The agency's FHIR base URL as the client called it (behind the gateway's mount)."""

@@ -1,0 +1,216 @@
+"""The partner gateway's two HTTP apps in this process, on a real migrated SQLite store, wired
+as services/gateway/bootstrap.py wires them: the callback and portal app, and the FHIR
+endpoint mounted at /fhir. What the broker would bring (an offer, a deletion) is put in place
+by the gateway's own feed use cases, called directly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlmodel import Session, select
+
+from schemas import subjects
+from schemas.envelope import Payload, new_event
+from schemas.events import ReferralOffered, SealedCase
+from schemas.vocabulary import DataCategory, ReferralStatus
+from services.gateway import handlers, http, links, webhook
+from services.gateway.fhir import http as fhir_http
+from services.gateway.fhir import tasks
+from services.gateway.fhir.access import TokenFolder
+from services.gateway.fhir.store import TaskRow
+from services.gateway.fhir.subscriptions import Notifier
+from services.gateway.store import AnswerRow, CallbackRow
+from tests.support.databases import copied, count
+from wegweiser.platform import sealing
+from wegweiser.platform.keys import KeyRing
+from wegweiser.platform.outbox import OutboxRow
+
+MAIL_AGENCY = handlers.MailAgency("oa-kleiner-verein", "Kleiner Verein e.V.", "post@verein.example")
+HOOKED = "lup-fallsoftware"
+"""The webhook agency: the only one with a signing secret."""
+OFFICE = "office-1"
+CANARY = "Zora Canary-4711"
+FHIR_AGENCY, FHIR_OTHER = "lup-fhir-beratung", "oa-fhir-klinik"
+NOTIFY_TO = {
+    FHIR_AGENCY: "https://127.0.0.1:8443/wegweiser",
+    FHIR_OTHER: "https://klinik.example/fhir-hooks",
+}
+"""Where the directory lists each FHIR agency's notifications (Subscriptions go there only)."""
+
+
+class Clock:
+    """The gateway's clock, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class GatewayApp:
+    """The callback and portal app for HOOKED (webhook) and MAIL_AGENCY (e-mail), with OFFICE's
+    keys on file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.db = copied("gateway", folder / "gateway.db")
+        self.ring = KeyRing(folder / "keys")
+        self.ring.ensure_agency(MAIL_AGENCY.agency_id)
+        self.ring.office_sealing(OFFICE)
+        self.secret = webhook.new_secret()
+        self.clock = Clock()
+        self.app = http.create_app(
+            self.db.run,
+            webhook_secret=lambda a: self.secret if a == HOOKED else None,
+            mail_agency=lambda a: MAIL_AGENCY if a == MAIL_AGENCY.agency_id else None,
+            agency_key=lambda a: (
+                self.ring.agency_private(a) if a == MAIL_AGENCY.agency_id else None
+            ),
+            signers=self.ring.office_public,
+            office_keys=self.ring.office_sealing_public,
+            now=self.clock,
+        )
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A client of its own (a browser: its own cookies)."""
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as c:
+            yield c
+
+    def signed(self, webhook_id: str, answer: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        """A callback body and HOOKED's signature of it."""
+        body = json.dumps(answer)
+        return body, webhook.signed_headers(self.secret, webhook_id, body)
+
+    def taken(self) -> tuple[int, int, int]:
+        """How many webhook-ids, answer ids and outbox events the gateway holds."""
+        return count(self.db, CallbackRow), count(self.db, AnswerRow), count(self.db, OutboxRow)
+
+    def tell(self, referral_id: str, kind: str, data: dict[str, Any] | None = None) -> None:
+        """News of a referral for MAIL_AGENCY, as its feed hands it on (without the mail)."""
+        body = json.dumps(
+            {
+                "id": f"evt-{referral_id}-{kind}",
+                "data": {"referral_id": referral_id, **(data or {})},
+            }
+        ).encode()
+        subject = subjects.referral_event(MAIL_AGENCY.agency_id, kind)
+        self.db.run_sync(
+            lambda s: handlers.tell_by_mail(s, MAIL_AGENCY, subject, body, self.clock())
+        )
+
+    def offer(self, referral_id: str, office: str = OFFICE) -> None:
+        """An offer to MAIL_AGENCY from `office`, its case sealed to the agency."""
+        jwe = sealing.seal(
+            {"client_name": CANARY, "needs": ["legal-aid"]},
+            recipient=self.ring.agency_private(MAIL_AGENCY.agency_id),
+            recipient_kid=MAIL_AGENCY.agency_id,
+            signer=self.ring.office_signing(office),
+            signer_kid=office,
+        )
+        self.tell(referral_id, "offered", {"office_id": office, "case": {"jwe": jwe}})
+
+    def link(self, referral_id: str) -> str:
+        """A fresh portal link (its path) to the referral, valid for a week."""
+
+        def issue(session: Session) -> str:
+            return links.issue(
+                session, MAIL_AGENCY.agency_id, referral_id, self.clock(), timedelta(days=7)
+            )
+
+        return f"/portal/{self.db.run_sync(issue)}"
+
+
+class FhirApp:
+    """The FHIR endpoint for FHIR_AGENCY and FHIR_OTHER, each with its token, mounted at /fhir
+    in an app of its own (as the gateway's app mounts it)."""
+
+    def __init__(self, folder: Path, listed: dict[str, str] = NOTIFY_TO) -> None:
+        """`listed`: each agency's notification address, as the directory lists it."""
+        self.db = copied("gateway", folder / "gateway.db")
+        self.ring = KeyRing(folder / "keys")
+        for agency in (FHIR_AGENCY, FHIR_OTHER):
+            self.ring.ensure_agency(agency)
+        self.ring.office_sealing(OFFICE)
+        folder_of_tokens = TokenFolder.under(folder / "keys")
+        self.tokens = {a: folder_of_tokens.issue(a) for a in (FHIR_AGENCY, FHIR_OTHER)}
+        self.base = "http://gateway.test/fhir"
+        self.notifications = httpx.AsyncClient()  # never reached: no Subscription is made here
+        notifier = Notifier(
+            self.db.run, self.notifications, lambda _a: None, lambda a: f"{self.base}/{a}"
+        )
+        endpoint = fhir_http.create_app(
+            self.db.run,
+            folder_of_tokens.admits,
+            notifier,
+            self.ring.office_sealing_public,
+            notify_to=listed.get,
+        )
+        self.app = FastAPI()
+        self.app.mount("/fhir", endpoint)
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url=self.base) as c:
+            yield c
+
+    def auth(self, agency: str = FHIR_AGENCY) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.tokens[agency]}"}
+
+    def record(self, agency: str, kind: str, data: Payload) -> None:
+        """A referral event for `agency`, as its feed takes it (services.gateway.fhir.adapter)."""
+        event = new_event(data, source="/wegweiser/referral", subject="ref")
+        body = event.model_dump_json().encode()
+        subject = subjects.referral_event(agency, kind)
+        self.db.run_sync(lambda s: tasks.record(s, agency, subject, body, datetime.now(UTC)))
+
+    def offer(self, referral_id: str, agency: str = FHIR_AGENCY, office: str = OFFICE) -> None:
+        """An offer to `agency` from `office`, its case sealed to the agency."""
+        jwe = sealing.seal(
+            {"client_name": CANARY, "needs": ["psychosocial"]},
+            recipient=self.ring.agency_private(agency),
+            recipient_kid=agency,
+            signer=self.ring.office_signing(office),
+            signer_kid=office,
+        )
+        now = datetime.now(UTC)
+        offered = ReferralOffered(
+            referral_id=referral_id,
+            request_id=f"req-{referral_id}",
+            agency_id=agency,
+            status=ReferralStatus.REQUESTED,
+            version=1,
+            occurred_at=now,
+            office_id=office,
+            consent_id=f"con-{referral_id}",
+            case=SealedCase(
+                jwe=jwe,
+                recipient_kid=agency,
+                signer_kid=office,
+                released_categories=(DataCategory.NAME,),
+            ),
+            acknowledge_by=now + timedelta(days=3),
+        )
+        self.record(agency, "offered", offered)
+
+    def outbox(self) -> list[tuple[str, dict[str, Any]]]:
+        rows = self.db.read_sync(lambda s: list(s.exec(select(OutboxRow))))
+        return [(r.subject, json.loads(r.body)["data"]) for r in rows]
+
+    def version(self, referral_id: str) -> int:
+        row = self.db.read_sync(lambda s: s.get(TaskRow, referral_id))
+        assert row is not None
+        return row.version
+
+    async def dispose(self) -> None:
+        await self.notifications.aclose()
+        self.db.dispose()
