@@ -7,7 +7,10 @@ See bench/README.md for what each figure means.
 Generates (deterministically) an HSDS 3.0 dataset in Wegweiser's profile with services spread
 over 400 counties in 16 Länder, and the matching gazetteer; imports it into a fresh SQLite
 file database, imports it again (which must change nothing), exports it, builds the
-resolution index from the stored agencies and times random realistic queries against it.
+resolution index from the stored agencies and times random realistic queries against it, as
+the directory service answers them: with the default `limit` of `ResolveAgencies` (the best
+100 candidates and the first 100 exclusions listed, all counted), and the answer then built
+as the wire contract `Suggestions`.
 The keys are synthetic: well-formed AGS keys and postcodes, real counts of counties per Land
 (400 = 294 Landkreise + 106 kreisfreie Städte), but not the real keys, names or postcodes.
 """
@@ -26,7 +29,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import mean
@@ -36,16 +39,19 @@ from typing import Any
 from sqlmodel import Session, SQLModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import hardware
+import hardware  # type: ignore[import-not-found]  # bench/, on the path above
 
+from schemas.queries import ResolveAgencies
 from schemas.vocabulary import AgencyKind, Need, Urgency
-from services.directory import importer, needs, store
+from services.directory import handlers, importer, needs, store
 from services.directory.catalogue import Query
 from services.directory.gazetteer import Gazetteer
 from services.directory.resolution import Directory, resolve
 from wegweiser.platform.db import make_engine
 
 RESULTS = Path(__file__).resolve().parent / "results"
+LIMIT: int = ResolveAgencies.model_fields["limit"].default
+"""What the directory lists of a query's candidates and exclusions unless asked otherwise."""
 
 # Counties per Land as of 2024: (code, name, Landkreise, kreisfreie Städte); 294 + 106 = 400.
 # Hamburg and Berlin count as one kreisfreie Stadt each, Region Hannover, Städteregion Aachen
@@ -170,7 +176,9 @@ def pick_languages(rng: random.Random, k: int) -> list[str]:
     return chosen
 
 
-def service_areas(rng: random.Random, ids: Ids, home: Place, counties: list[Place]) -> list[dict]:
+def service_areas(
+    rng: random.Random, ids: Ids, home: Place, counties: list[Place]
+) -> list[dict[str, Any]]:
     """Mostly municipalities of the home county, some whole counties, a few whole Länder;
     postcodes alone or beside municipality keys."""
     munis = list(home.municipalities)
@@ -307,7 +315,8 @@ def make_dataset(
 ) -> tuple[dict[str, Any], Counter[str]]:
     ids = Ids(rng)
     weights = [c.weight for c in counties]
-    organizations, services = [], []
+    organizations: list[dict[str, Any]] = []
+    services: list[dict[str, Any]] = []
     shape: Counter[str] = Counter()
     for n, home in enumerate(rng.choices(counties, weights, k=n_services)):
         if not home.organizations or rng.random() < 0.35:
@@ -449,7 +458,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     gc.collect()
 
     engine = make_engine(f"sqlite:///{tmp / 'directory.db'}")
-    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in store.TABLES])
+    tables = [t.__table__ for t in store.TABLES]  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(engine, tables=tables)
 
     step("first import")
     with Session(engine, expire_on_commit=False) as session:
@@ -513,8 +523,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     step(f"{args.queries} queries")
     queries = make_queries(rng, counties, args.queries + args.warmup)
     for _, query in queries[: args.warmup]:
-        directory.resolve(query)
+        handlers.suggestions(directory.resolve(query, LIMIT), {})
     ms: dict[str, list[float]] = {}
+    answer_ms: dict[str, list[float]] = {}
     considered: dict[str, list[int]] = {}
     candidates: list[int] = []
     excluded: list[int] = []
@@ -522,36 +533,50 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     gc.callbacks.append(pauses)
     for place, query in queries[args.warmup :]:
         start = perf_counter()
-        resolution = directory.resolve(query)
-        ms.setdefault(place, []).append((perf_counter() - start) * 1000)
+        resolution = directory.resolve(query, LIMIT)
+        resolved = perf_counter()
+        handlers.suggestions(resolution, {})
+        ms.setdefault(place, []).append((resolved - start) * 1000)
+        answer_ms.setdefault(place, []).append((perf_counter() - start) * 1000)
         candidates.append(len(resolution.candidates))
         excluded.append(len(resolution.excluded))
-        considered.setdefault(place, []).append(candidates[-1] + excluded[-1])
+        total = resolution.candidates_total + resolution.excluded_total
+        considered.setdefault(place, []).append(total)
     gc.callbacks.remove(pauses)
     every = [v for values in ms.values() for v in values]
     r["resolution"] = {
         "queries": len(every),
         "warmup": args.warmup,
+        "limit": LIMIT,
         "all": latency(every),
         "by_place": {
             place: latency(values) | {"considered": mean(considered[place])}
             for place, values in sorted(ms.items())
         },
+        "answer_by_place": {place: latency(values) for place, values in sorted(answer_ms.items())},
         "candidates_mean": mean(candidates),
         "excluded_mean": mean(excluded),
         "no_candidate": sum(1 for n in candidates if n == 0) / len(candidates),
         "gc": pauses.figures(),
     }
 
-    # The index must answer as a scan of every agency does; time that scan too, on a few.
+    # The index must answer as a scan of every agency does; time that scan too, on a few. A
+    # limited answer must be the unlimited one's first `LIMIT`, with the same counts.
     step(f"checking {args.check} queries against a full scan")
     scan_ms = []
-    for _, query in queries[args.warmup : args.warmup + args.check]:
+    checked = queries[args.warmup : args.warmup + args.check]
+    checked += [(p, q) for p, q in queries[args.warmup :] if p == "no place"][: args.check]
+    for _, query in checked:
         start = perf_counter()
-        full = resolve(query, agencies, gazetteer)
+        full = resolve(query, agencies, gazetteer, LIMIT)
         scan_ms.append((perf_counter() - start) * 1000)
-        if full != directory.resolve(query):
+        if full != directory.resolve(query, LIMIT):
             raise SystemExit(f"index and full scan disagree on {query}")
+        every_one = directory.resolve(query)
+        if full != replace(
+            every_one, candidates=every_one.candidates[:LIMIT], excluded=every_one.excluded[:LIMIT]
+        ):
+            raise SystemExit(f"the limited answer is not the first of the full one on {query}")
     r["scan"] = {"queries": len(scan_ms), "mean_ms": mean(scan_ms) if scan_ms else 0.0}
     r["peak_rss_gib"] = peak_rss_gib()
     return r
@@ -650,20 +675,25 @@ def report(r: dict[str, Any]) -> str:
         f"every entry validated; {r['export']['mib']:.1f} MiB as JSON)",
         f"index       {idx['agencies']:,} agencies loaded from the store in {idx['load_s']:.2f} s, "
         f"Directory built in {idx['build_s']:.2f} s",
-        f"resolution  {lat(res['all'])}  after {res['warmup']} warm-up queries",
+        f"resolution  {lat(res['all'])}  after {res['warmup']} warm-up queries, "
+        f"limit {res['limit']}",
     ]
     for place, x in res["by_place"].items():
         lines.append(f"  {place:<14}{lat(x)}, {x['considered']:,.0f} agencies considered")
+    lines.append("  with the answer built as the contract Suggestions:")
+    for place, x in res["answer_by_place"].items():
+        lines.append(f"  {place:<14}{lat(x)}")
     lines += [
         f"            mean {res['candidates_mean']:.1f} candidates and "
-        f"{res['excluded_mean']:.1f} exclusions per query; "
+        f"{res['excluded_mean']:.1f} exclusions listed per query; "
         f"{res['no_candidate']:.1%} of queries found no candidate",
         f"            {res['gc']['full']} full GC collections during the timed queries, "
         f"{res['gc']['total_ms']:.0f} ms in all, longest {res['gc']['max_ms']:.0f} ms "
         f"({r['gc_tracked']:,} objects tracked by the GC"
         f"{', all frozen (--gc-freeze)' if r['args']['gc_freeze'] else ''})",
-        f"full scan   resolve(query, all agencies): mean {r['scan']['mean_ms']:.1f} ms over "
-        f"{r['scan']['queries']} queries, same answers as the index",
+        f"full scan   resolve(query, all agencies, limit): mean {r['scan']['mean_ms']:.1f} ms "
+        f"over {r['scan']['queries']} queries, same answers as the index, and each the first "
+        f"of its unlimited answer",
         f"memory      peak RSS {r['peak_rss_gib']:.2f} GiB",
     ]
     return "\n".join(lines)

@@ -13,6 +13,10 @@ from schemas.envelope import Envelope, Payload
 from schemas.vocabulary import REASON_CODES_VERSION, REASONS_FOR, Outcome, ReasonCode
 
 JSON_SCHEMA_DIR = Path(__file__).parent / "json"
+AGENCY_PRODUCER = "agency adapter"
+"""The producer of an agency's own events: the agency's software, or the gateway for it."""
+EVERY_SERVICE = "every service"
+"""The producer of events any service may publish (its dead letters)."""
 
 
 @dataclass(frozen=True)

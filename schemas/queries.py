@@ -3,12 +3,13 @@ referral service's verdicts on an agency's answers."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 from pydantic import Field
 
 from schemas.envelope import ID, Contract
-from schemas.events import AgencyId, Ags, Language, Postcode
+from schemas.events import AgencyId, Ags, ExclusionCount, Language, Postcode
 from schemas.vocabulary import AgencyKind, Need, ReferralStatus, Urgency
 
 
@@ -21,6 +22,13 @@ class ResolveAgencies(Contract):
     postcode: Postcode | None = None
     age: int | None = Field(default=None, ge=0, le=130)
     urgency: Urgency = Urgency.ROUTINE
+    limit: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="the most candidates and the most excluded agencies listed in the answer "
+        "(the best candidates, the first excluded by agency id); the answer counts them all",
+    )
 
 
 class MatchReason(Contract):
@@ -80,7 +88,8 @@ class Bridge(Contract):
 
 
 class Suggestions(Contract):
-    """The directory's answer to ResolveAgencies."""
+    """The directory's answer to ResolveAgencies: the best candidates and the first excluded
+    agencies, at most the query's `limit` of each, and how many there were in all."""
 
     candidates: tuple[Candidate, ...]
     excluded: tuple[Excluded, ...]
@@ -89,6 +98,32 @@ class Suggestions(Contract):
         description="only when no candidate speaks the person's languages: agencies with an "
         "interpreter, best first",
     )
+    candidates_total: int | None = Field(
+        default=None,
+        ge=0,
+        description="how many agencies fit in all, listed or not; null (an answer of a "
+        "directory before limits): all are listed",
+    )
+    excluded_total: int | None = Field(
+        default=None,
+        ge=0,
+        description="how many agencies were excluded in all, listed or not; null (an answer "
+        "of a directory before limits): all are listed",
+    )
+    excluded_by_reason: tuple[ExclusionCount, ...] | None = Field(
+        default=None,
+        description="per reason code, how many of all the excluded agencies fail it (one "
+        "failing several counts under each), by code; null (an answer of a directory before "
+        "limits): count the listed `excluded`",
+    )
+
+    def exclusion_counts(self) -> tuple[ExclusionCount, ...]:
+        """How many excluded agencies each reason ruled out, by code: `excluded_by_reason`,
+        or counted from `excluded` in an answer without it (which lists every one)."""
+        if self.excluded_by_reason is not None:
+            return self.excluded_by_reason
+        counted = Counter(reason.code for e in self.excluded for reason in e.reasons)
+        return tuple(ExclusionCount(code=code, agencies=n) for code, n in sorted(counted.items()))
 
 
 class LookupAgency(Contract):

@@ -20,9 +20,8 @@ NATS_AUTH_SAMPLE = ROOT / "infra" / "nats-auth.sample.conf"
 
 
 def asyncapi_documents() -> dict[str, str]:
-    """Service name -> AsyncAPI 3.0 YAML, from the service's FastStream broker."""
-    from faststream.specification import AsyncAPI
-
+    """Service name -> AsyncAPI 3.0 YAML, from what its bootstrap wires (`asyncapi`)."""
+    from wegweiser.asyncapi import document
     from wegweiser.settings import Settings
 
     out = {}
@@ -31,14 +30,9 @@ def asyncapi_documents() -> dict[str, str]:
         for service in registry.SERVICES:
             if not service.on_broker:  # the web app speaks HTTP only, no messaging
                 continue
-            name = service.name
             runtime = importlib.import_module(service.bootstrap).build(settings)
-            spec = AsyncAPI(
-                runtime.broker, runtime.specification, title=f"Wegweiser {name}", version="1"
-            )
-            # FastStream keeps publishers in a set: sort keys so the document is reproducible
-            document = yaml.safe_load(spec.to_specification().to_yaml())
-            out[name] = yaml.safe_dump(document, sort_keys=True, allow_unicode=True)
+            body = document(service, runtime)
+            out[service.name] = yaml.safe_dump(body, sort_keys=True, allow_unicode=True)
             runtime.db.dispose()
     return out
 

@@ -30,6 +30,9 @@ class Service:
     on_broker: bool = True
     """It talks to NATS with a user of its own, through an outbox and an inbox (the web app
     does not: it calls the other services' HTTP APIs only)."""
+    acts_for_agencies: bool = False
+    """It takes part for the agencies that do not speak NATS themselves (the gateway): it
+    reads their consumers and publishes their answers."""
 
     @property
     def bootstrap(self) -> str:
@@ -66,7 +69,7 @@ SERVICES = (
     Service("referral", "services.referral.store"),
     Service("intake", "services.intake.store"),
     Service("audit", "services.audit.store"),
-    Service("gateway", "services.gateway.store"),
+    Service("gateway", "services.gateway.store", acts_for_agencies=True),
     Service("web", "services.web.accounts", on_broker=False),
 )
 NAMES = tuple(s.name for s in SERVICES)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from faststream.nats import NatsMessage
-
 from schemas import subjects
 from services.audit.access import ombudsperson_token
 from services.audit.application import AuditLog
@@ -37,9 +33,7 @@ def build(settings: Settings) -> ServiceRuntime:
     audit = AuditLog(runtime.db, Recorder(ring.audit_signing()), mailer, lambda: rotations(ring))
     runtime.consume_raw("audit-all", audit.record, audit.committed)
 
-    @runtime.broker.subscriber(subjects.AUDIT_TREE_HEAD, queue="audit")
-    async def on_tree_head_request(_msg: NatsMessage) -> Any:
-        return await audit.head_document()
+    runtime.answer_plainly(subjects.AUDIT_TREE_HEAD, audit.head_document)
 
     app = create_app(audit.entries, ombudsperson_token(settings), audit.export)
     runtime.serve_http(app, settings.audit_host, settings.audit_port)

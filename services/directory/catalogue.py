@@ -133,9 +133,18 @@ class Bridge:
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """The answer to a query: ranked candidates, explained exclusions and, when no candidate
-    speaks the person's language, the agencies that could help with an interpreter."""
+    speaks the person's language, the agencies that could help with an interpreter.
+
+    A resolution asked with a limit lists at most that many candidates (the best) and
+    exclusions (the first by agency id); the totals and `excluded_by_reason` count them all.
+    """
 
     query: Query
     candidates: tuple[Candidate, ...]
     excluded: tuple[Exclusion, ...]
     bridges: tuple[Bridge, ...] = ()
+    candidates_total: int = field(kw_only=True)
+    excluded_total: int = field(kw_only=True)
+    excluded_by_reason: tuple[tuple[str, int], ...] = field(kw_only=True)
+    """(code, agencies): how many of all excluded agencies fail each hard constraint, by code;
+    an agency failing several counts under each."""

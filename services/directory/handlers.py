@@ -10,9 +10,9 @@ from sqlmodel import Session
 
 from schemas import queries as q
 from schemas import subjects
-from schemas.events import AgencyCapacityUpdated
+from schemas.events import AgencyCapacityUpdated, ExclusionCount
 from services.directory import identities, store
-from services.directory.catalogue import Agency, Candidate, Query, Reason
+from services.directory.catalogue import Agency, Candidate, Query, Reason, Resolution
 from services.directory.gazetteer import SAMPLE, Gazetteer
 from services.directory.hsds.records import Assembler
 from services.directory.resolution import Directory
@@ -70,9 +70,9 @@ def card(agency: Agency, public_key: dict[str, Any] | None = None) -> q.AgencyCa
 
 
 def suggest(session: Session, query: q.ResolveAgencies, snapshot: Snapshot) -> q.Suggestions:
-    """Ranked candidates and exclusions, each with its reasons."""
+    """The best candidates and the first exclusions, at most `query.limit` of each, each with
+    its reasons, and how many there were in all."""
     current = snapshot.current(session)
-    keys = current.keys
     resolution = current.directory.resolve(
         Query(
             need=query.need,
@@ -81,29 +81,38 @@ def suggest(session: Session, query: q.ResolveAgencies, snapshot: Snapshot) -> q
             postcode=query.postcode,
             age=query.age,
             urgency=query.urgency,
-        )
+        ),
+        limit=query.limit,
     )
+    return suggestions(resolution, current.keys)
+
+
+def suggestions(resolution: Resolution, keys: dict[str, dict[str, Any]]) -> q.Suggestions:
+    """A resolution as the wire contract carries it, each agency with its public key if it
+    has one on file."""
+    said: dict[int, q.MatchReason] = {}  # one reason object serves many agencies: said once
+
+    def reasons(of: tuple[Reason, ...]) -> tuple[q.MatchReason, ...]:
+        return tuple(said.get(id(r)) or said.setdefault(id(r), match_reason(r)) for r in of)
 
     def candidate(c: Candidate) -> q.Candidate:
-        return q.Candidate(
-            agency=card(c.agency, keys.get(c.agency.id)),
-            rank=c.rank,
-            score=c.score,
-            reasons=tuple(match_reason(r) for r in c.reasons),
-        )
+        agency = card(c.agency, keys.get(c.agency.id))
+        return q.Candidate(agency=agency, rank=c.rank, score=c.score, reasons=reasons(c.reasons))
 
     return q.Suggestions(
         candidates=tuple(candidate(c) for c in resolution.candidates),
         excluded=tuple(
-            q.Excluded(
-                agency=card(e.agency, keys.get(e.agency.id)),
-                reasons=tuple(match_reason(r) for r in e.reasons),
-            )
+            q.Excluded(agency=card(e.agency, keys.get(e.agency.id)), reasons=reasons(e.reasons))
             for e in resolution.excluded
         ),
         bridges=tuple(
             q.Bridge(candidate=candidate(b.candidate), interpreter=candidate(b.interpreter))
             for b in resolution.bridges
+        ),
+        candidates_total=resolution.candidates_total,
+        excluded_total=resolution.excluded_total,
+        excluded_by_reason=tuple(
+            ExclusionCount(code=code, agencies=n) for code, n in resolution.excluded_by_reason
         ),
     )
 

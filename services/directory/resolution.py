@@ -29,16 +29,21 @@ outweighs languages, need, promptness and capacity together (at most 420), and o
 language (100) outweighs need, promptness and capacity (at most 120 — a specialised agency
 with a long wait can trail a general one nearby by a language). For urgent queries promptness
 reaches 1800, so help five weeks sooner beats a closer agency. Equal scores rank by agency id.
+
+Listing. Asked with a limit, a resolution lists the best `limit` candidates and the first
+`limit` exclusions by agency id, and counts them all: how many fit, how many were excluded,
+and how many excluded agencies fail each hard constraint. A query without a place considers
+thousands of agencies; only those listed are explained, so only they are worked out in full.
 """
 
 from __future__ import annotations
 
+import heapq
 import sys
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache, lru_cache
-from operator import itemgetter
+from functools import lru_cache
 from typing import NamedTuple
 
 from schemas.vocabulary import Need, Urgency
@@ -78,22 +83,32 @@ NEED_POINTS = 50
 REASONS_KEPT = 4096
 """How many reasons of each kind stay cached. One reason object serves every agency and query
 it is true of: ranking thousands of agencies then makes few objects (and frees few)."""
+RANK_SPAN = 1 << 32
+"""A fitting agency ranks by one integer, `index - score * RANK_SPAN` (smaller is better):
+by score, then by its place in the id-ordered pool (`index` < RANK_SPAN)."""
 
 
-def resolve(query: Query, agencies: Iterable[Agency], gazetteer: Gazetteer = SAMPLE) -> Resolution:
+def resolve(
+    query: Query,
+    agencies: Iterable[Agency],
+    gazetteer: Gazetteer = SAMPLE,
+    limit: int | None = None,
+) -> Resolution:
     """Rank the agencies considered for one query, explain the ones excluded, and bridge a
-    language gap with an interpreter when no agency speaks the person's language."""
+    language gap with an interpreter when no agency speaks the person's language; list at
+    most `limit` candidates and exclusions (None: all)."""
     everyone = list(agencies)
+    spoken = _Spoken()
 
-    def ranked(query: Query) -> Resolution:
+    def ranked(query: Query, limit: int | None) -> _Ranked:
         counties = _counties(query, gazetteer)
         related = query.need.related()
         considered = [a for a in everyone if a.needs & related and _present(query, a, counties)]
         considered.sort(key=lambda a: a.id)
-        pool = [(_facts(a), _offered(query.need, a.needs)) for a in considered]
-        return _rank(query, pool, counties, gazetteer)
+        rows = [(_facts(a, spoken), _offered(query.need, a.needs)) for a in considered]
+        return _rank(query, _Pool.of(rows), counties, gazetteer, spoken, limit)
 
-    return _bridged(ranked(query), ranked, gazetteer)
+    return _bridged(ranked(query, limit), ranked, gazetteer)
 
 
 class Directory:
@@ -103,33 +118,32 @@ class Directory:
     def __init__(self, agencies: Iterable[Agency], gazetteer: Gazetteer = SAMPLE) -> None:
         self.gazetteer = gazetteer
         self.agencies = {agency.id: agency for agency in agencies}
-        self._by_need: dict[Need, _Pool] = {need: _Pool([], []) for need in Need}
-        """By the need asked."""
+        by_need: dict[Need, list[_Row]] = {need: [] for need in Need}
         self._by_place: dict[tuple[Need, str], list[_Facts]] = defaultdict(list)
         """By a need offered and a place key (see `_places`)."""
-        spoken = cache(_interned)  # one object for each set of languages spoken
+        self._spoken = _Spoken()
         for agency in sorted(self.agencies.values(), key=lambda a: a.id):
-            facts = _facts(agency, spoken(agency.languages))
+            facts = _facts(agency, self._spoken)
             for asked in _considering(agency.needs):
-                self._by_need[asked].facts.append(facts)
-                self._by_need[asked].offered.append(_offered(asked, agency.needs))
+                by_need[asked].append((facts, _offered(asked, agency.needs)))
             for place in _places(agency):
                 for need in agency.needs:
                     self._by_place[need, place].append(facts)
+        self._by_need = {need: _Pool.of(rows) for need, rows in by_need.items()}
+        """By the need asked: those a query for it considers without a place."""
 
     def __len__(self) -> int:
         return len(self.agencies)
 
-    def resolve(self, query: Query) -> Resolution:
-        """The same answer as `resolve(query, all agencies)`, from the index."""
-        return _bridged(self._ranked(query), self._ranked, self.gazetteer)
+    def resolve(self, query: Query, limit: int | None = None) -> Resolution:
+        """The same answer as `resolve(query, all agencies, limit=limit)`, from the index."""
+        return _bridged(self._ranked(query, limit), self._ranked, self.gazetteer)
 
-    def _ranked(self, query: Query) -> Resolution:
+    def _ranked(self, query: Query, limit: int | None) -> _Ranked:
         counties = _counties(query, self.gazetteer)
         if query.municipality is None and query.postcode is None:
             everywhere = self._by_need[query.need]
-            pool = zip(everywhere.facts, everywhere.offered, strict=True)
-            return _rank(query, pool, counties, self.gazetteer)
+            return _rank(query, everywhere, counties, self.gazetteer, self._spoken, limit)
         places = {p for county in counties for p in (county, county[:2])}
         if query.municipality:
             places.add(query.municipality[:5])
@@ -142,15 +156,7 @@ class Directory:
             for f in self._by_place.get((need, place), ())
         }
         nearby = [(near[id], _offered(query.need, near[id].agency.needs)) for id in sorted(near)]
-        return _rank(query, nearby, counties, self.gazetteer)
-
-
-class _Pool(NamedTuple):
-    """The agencies a query for one need considers without a place, in id order, and what
-    each offers of that need."""
-
-    facts: list[_Facts]
-    offered: list[_Offered]
+        return _rank(query, _Pool.of(nearby), counties, self.gazetteer, self._spoken, limit)
 
 
 class _Facts(NamedTuple):
@@ -159,13 +165,45 @@ class _Facts(NamedTuple):
 
     agency: Agency
     languages: frozenset[str]
+    language_bits: int
+    """Its languages as `_Spoken` numbers them."""
     min_age: int | None
     max_age: int | None
+    youngest: int
+    oldest: int
+    """The age limits as numbers, the open ends beyond any age."""
     waiting_days: int
+    prompt_days: int
+    """How many days it answers before the waiting horizon (promptness points per weight)."""
     slot_points: int
     free_slots: Reason
     unavailable: tuple[Reason, ...]
     """The hard constraints it fails whatever the query: no free slots, not active."""
+
+
+class _Spoken:
+    """The sets of languages agencies speak, each as one shared object (`sys.intern`ed codes)
+    and as a number with one bit per language: whether an agency shares a query's languages,
+    and how many, is then a bitwise and. One per index (or per full scan), filled as it is
+    built and only read by queries."""
+
+    def __init__(self) -> None:
+        self._bit: dict[str, int] = {}
+        self._sets: dict[frozenset[str], tuple[frozenset[str], int]] = {}
+
+    def __call__(self, codes: frozenset[str]) -> tuple[frozenset[str], int]:
+        known = self._sets.get(codes)
+        if known is None:
+            interned = frozenset(map(sys.intern, codes))
+            bits = 0
+            for code in interned:
+                bits |= 1 << self._bit.setdefault(code, len(self._bit))
+            known = self._sets[codes] = (interned, bits)
+        return known
+
+    def bits(self, codes: Iterable[str]) -> int:
+        """A query's languages (without repeats) as bits; one no agency speaks has none."""
+        return sum(1 << self._bit[code] for code in codes if code in self._bit)
 
 
 class _Offered(NamedTuple):
@@ -175,26 +213,66 @@ class _Offered(NamedTuple):
     reason: Reason
 
 
-def _facts(agency: Agency, languages: frozenset[str] | None = None) -> _Facts:
-    """`languages`: the agency's, as the one object shared by every agency speaking the same."""
+_Row = tuple[_Facts, _Offered]
+"""An agency considered and what it offers of the need asked."""
+
+
+class _Pool(NamedTuple):
+    """The agencies a query considers, in id order, and how many of them fail each hard
+    constraint that does not depend on where the query is or what languages it asks: an
+    agency failing one is excluded whatever else, so these count exclusions without a look at
+    each agency."""
+
+    rows: Sequence[_Row]
+    full: int
+    inactive: int
+    ages: dict[tuple[int, int], int]
+    """How many agencies have each pair of age limits (`_Facts.youngest`, `.oldest`)."""
+
+    @classmethod
+    def of(cls, rows: Sequence[_Row]) -> _Pool:
+        ages = Counter((facts.youngest, facts.oldest) for facts, _ in rows)
+        unavailable = Counter(reason.code for facts, _ in rows for reason in facts.unavailable)
+        return cls(rows, unavailable[c.EXCLUDED_CAPACITY], unavailable[c.EXCLUDED_INACTIVE], ages)
+
+    def too_young_or_old(self, age: int | None) -> int:
+        """How many are outside their age limits at `age` (none when no age is asked)."""
+        if age is None:
+            return 0
+        return sum(
+            n for (youngest, oldest), n in self.ages.items() if not youngest <= age <= oldest
+        )
+
+
+class _Ranked(NamedTuple):
+    """A resolution before its language gap is bridged and, when no agency fits, every agency
+    it excluded for its languages alone (listed or not): those a bridge may pair with an
+    interpreter."""
+
+    resolution: Resolution
+    language_only: list[_Row]
+
+
+def _facts(agency: Agency, spoken: _Spoken) -> _Facts:
     slot_points, free_slots = _free_slots(agency.capacity)
     unavailable: tuple[Reason, ...] = (NO_FREE_SLOTS,) if agency.capacity <= 0 else ()
     if not agency.active:
         unavailable += (_not_taking_referrals(agency.status),)
+    languages, language_bits = spoken(agency.languages)
     return _Facts(
         agency,
-        agency.languages if languages is None else languages,
+        languages,
+        language_bits,
         agency.min_age,
         agency.max_age,
+        -sys.maxsize if agency.min_age is None else agency.min_age,
+        sys.maxsize if agency.max_age is None else agency.max_age,
         agency.waiting_days,
+        max(0, WAITING_HORIZON_DAYS - agency.waiting_days),
         slot_points,
         free_slots,
         unavailable,
     )
-
-
-def _interned(codes: frozenset[str]) -> frozenset[str]:
-    return frozenset(map(sys.intern, codes))
 
 
 @lru_cache(maxsize=REASONS_KEPT)
@@ -242,27 +320,85 @@ class _Asked:
 
 def _rank(
     query: Query,
-    pool: Iterable[tuple[_Facts, _Offered]],
+    pool: _Pool,
     counties: frozenset[str],
     gazetteer: Gazetteer,
-) -> Resolution:
-    """The candidates and exclusions among `pool`, which is in agency id order."""
+    spoken: _Spoken,
+    limit: int | None,
+) -> _Ranked:
+    """The candidates and exclusions among `pool`: every agency checked and counted, the best
+    `limit` candidates and the first `limit` exclusions listed.
+
+    The loop restates `_failures` and `_score` in cheap operations on `_Facts` (the property
+    tests hold them to the same answers), and reasons are made for the listed agencies only:
+    without a place a query considers thousands."""
     asked = _Asked.of(query, gazetteer)
-    fitting: list[tuple[int, Agency, tuple[Reason, ...]]] = []
-    excluded: list[Exclusion] = []
-    for facts, offered in pool:
-        area = ANY_AREA if asked.anywhere else _area(query, facts.agency, counties, gazetteer)
-        failures = _failures(asked, facts, area)
-        if area is None or failures:
-            excluded.append(Exclusion(facts.agency, failures))
-        else:
-            fitting.append(_score(asked, facts, offered, area))
-    fitting.sort(key=itemgetter(0), reverse=True)  # stable, so equal scores stay in id order
-    candidates = tuple(
-        Candidate(agency, rank, score, reasons)
-        for rank, (score, agency, reasons) in enumerate(fitting, start=1)
+    rows = pool.rows
+    room = len(rows) if limit is None else limit
+    anywhere, some_languages, age = asked.anywhere, bool(asked.languages), asked.age
+    wanted = spoken.bits(asked.languages)
+    language_points = [
+        LANGUAGE_POINTS * min(n, LANGUAGES_COUNTED) for n in range(len(asked.languages) + 1)
+    ]
+    weight = PROMPTNESS_WEIGHT[asked.urgency]
+    area: Reason | None = ANY_AREA
+    area_points = 0
+    areas: list[Reason | None] = []  # by index in `rows`, when the area depends on the agency
+    ranks: list[int] = []  # of the fitting agencies, see RANK_SPAN
+    listed: list[Exclusion] = []
+    serving_elsewhere = speaking_none = 0
+    for index, (facts, offered) in enumerate(rows):
+        if not anywhere:
+            area = _area(query, facts.agency, counties, gazetteer)
+            areas.append(area)
+            if area is None:
+                serving_elsewhere += 1
+            else:
+                area_points = AREA_POINTS[area.code]
+        shared = facts.language_bits & wanted
+        if some_languages and not shared:
+            speaking_none += 1
+        elif (
+            area is not None
+            and not facts.unavailable
+            and (age is None or facts.youngest <= age <= facts.oldest)
+        ):
+            score = area_points + offered.points + facts.slot_points + facts.prompt_days * weight
+            ranks.append(index - (score + language_points[shared.bit_count()]) * RANK_SPAN)
+            continue
+        if len(listed) < room:
+            listed.append(Exclusion(facts.agency, _failures(asked, facts, area)))
+    failing = {
+        c.EXCLUDED_AREA: serving_elsewhere,
+        c.EXCLUDED_LANGUAGE: speaking_none,
+        c.EXCLUDED_AGE: pool.too_young_or_old(age),
+        c.EXCLUDED_CAPACITY: pool.full,
+        c.EXCLUDED_INACTIVE: pool.inactive,
+    }
+    language_only = []
+    if not ranks and speaking_none:  # only then is there a gap to bridge
+        for index, (facts, offered) in enumerate(rows):
+            met = ANY_AREA if anywhere else areas[index]
+            if _failures(asked, facts, met) == asked.speaks_none:
+                language_only.append((facts, offered))
+    best = heapq.nsmallest(room, ranks) if room < len(ranks) else sorted(ranks)
+    candidates = []
+    for rank, key in enumerate(best, start=1):
+        index = key % RANK_SPAN
+        facts, offered = rows[index]
+        met = ANY_AREA if anywhere else areas[index]
+        assert met is not None  # it fits
+        score, agency, reasons = _score(asked, facts, offered, met)
+        candidates.append(Candidate(agency, rank, score, reasons))
+    resolution = Resolution(
+        query,
+        tuple(candidates),
+        tuple(listed),
+        candidates_total=len(ranks),
+        excluded_total=len(rows) - len(ranks),
+        excluded_by_reason=tuple(sorted((code, n) for code, n in failing.items() if n)),
     )
-    return Resolution(query, candidates, tuple(excluded))
+    return _Ranked(resolution, language_only)
 
 
 def _counties(query: Query, gazetteer: Gazetteer) -> frozenset[str]:
@@ -291,26 +427,27 @@ def _wanted_languages(query: Query) -> tuple[str, ...]:
 
 
 def _bridged(
-    found: Resolution, ranked: Callable[[Query], Resolution], gazetteer: Gazetteer
+    found: _Ranked, ranked: Callable[[Query, int | None], _Ranked], gazetteer: Gazetteer
 ) -> Resolution:
     """`found`, with the language gap bridged: when the person asked for languages and no
     agency fits, each agency excluded for its languages alone is offered with the best
     interpreting service (ranked as `ranked` ranks one) that speaks one of the person's
     languages and one of the agency's. Each pair ranks by the agency's score without language
     points."""
-    query, languages = found.query, _wanted_languages(found.query)
-    if found.candidates or not languages or query.need.root is Need.INTERPRETING:
-        return found
-    only_language = [
-        e.agency for e in found.excluded if [r.code for r in e.reasons] == [c.EXCLUDED_LANGUAGE]
-    ]
-    if not only_language:
-        return found
-    interpreters = ranked(replace(query, need=Need.INTERPRETING, age=None)).candidates
+    query, languages = found.resolution.query, _wanted_languages(found.resolution.query)
+    if (
+        found.resolution.candidates
+        or not found.language_only
+        or query.need.root is Need.INTERPRETING
+    ):
+        return found.resolution
+    interpreting = replace(query, need=Need.INTERPRETING, age=None)
+    interpreters = ranked(interpreting, None).resolution.candidates
     counties = _counties(query, gazetteer)
     unspoken = _Asked.of(replace(query, languages=()), gazetteer)
     pairs = []
-    for agency in only_language:
+    for facts, offered in found.language_only:
+        agency = facts.agency
         interpreter = next(
             (
                 i
@@ -322,8 +459,7 @@ def _bridged(
         area = _area(query, agency, counties, gazetteer)
         if interpreter is None or area is None:
             continue
-        offered = _offered(query.need, agency.needs)
-        score, _, reasons = _score(unspoken, _facts(agency), offered, area)
+        score, _, reasons = _score(unspoken, facts, offered, area)
         bridge = _bridge_reason(languages, agency, interpreter.agency)
         reasons = tuple(bridge if r.code == c.MATCHED_ANY_LANGUAGE else r for r in reasons)
         pairs.append((score, agency, reasons, interpreter))
@@ -332,7 +468,7 @@ def _bridged(
         Bridge(Candidate(agency, rank, score, reasons), interpreter)
         for rank, (score, agency, reasons, interpreter) in enumerate(pairs, start=1)
     )
-    return replace(found, bridges=bridges)
+    return replace(found.resolution, bridges=bridges)
 
 
 def _bridge_reason(languages: tuple[str, ...], agency: Agency, interpreter: Agency) -> Reason:

@@ -47,9 +47,10 @@ class DirectoryClient:
 
     async def _ask(self, subject: str, query: BaseModel, answer: type[T]) -> T:
         try:
-            reply = await self._nc.request(
-                subject, query.model_dump_json().encode(), timeout=self._timeout
-            )
+            # defaults left out: a directory of the release before a field was added (with a
+            # default) still understands the question, so intake can be upgraded first
+            asked = query.model_dump_json(exclude_defaults=True).encode()
+            reply = await self._nc.request(subject, asked, timeout=self._timeout)
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
             raise DirectoryUnavailable(f"the directory did not answer: {exc!r}") from None
         try:

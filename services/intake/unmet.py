@@ -11,8 +11,9 @@ A need is unmet at one of two stages, each recorded once per request and need:
 
 What is recorded is metadata (`UnmetNeedRecorded`): the need, the county and municipality,
 the languages, an age band, the urgency and, per reason, how many agencies offering the need
-there were ruled out; the request's pseudonymous id, which the report drops; never a name,
-a contact or a note. The event goes to the audit log, which the report reads.
+there were ruled out (all of them, as the directory counts them, not only those its answer
+lists); the request's pseudonymous id, which the report drops; never a name, a contact or a
+note. The event goes to the audit log, which the report reads.
 
 Intake marks a request to check (`RequestRow.unmet_check`) when it is recorded and when its
 last referral ends; `Intake.follow_up` asks the directory and calls `record`, in one
@@ -21,7 +22,6 @@ transaction per request, so a crash leaves the check pending, not lost or double
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 
 from schemas import subjects
 from schemas.envelope import new_event
-from schemas.events import ExclusionCount, UnmetNeedRecorded, age_band
+from schemas.events import UnmetNeedRecorded, age_band
 from schemas.queries import Suggestions
 from schemas.vocabulary import CLOSED_STATES, Need, ReasonCode, ReferralStatus
 from services.intake import SOURCE
@@ -117,8 +117,6 @@ def record(
         if session.get(UnmetNeedRow, (request_id, need.value, at_stage)) is not None:
             continue
         session.add(UnmetNeedRow(request_id=request_id, need=need.value, stage=at_stage))
-        ruled_out = answer.excluded if answer else ()
-        reasons = Counter(reason.code for excluded in ruled_out for reason in excluded.reasons)
         event = UnmetNeedRecorded(
             request_id=request_id,
             office_id=row.office_id,
@@ -129,9 +127,7 @@ def record(
             languages=tuple(person.languages),
             age_band=age_band(person.age),
             urgency=row.urgency,
-            excluded=tuple(
-                ExclusionCount(code=code, agencies=n) for code, n in sorted(reasons.items())
-            ),
+            excluded=answer.exclusion_counts() if answer else (),
             recorded_at=datetime.now(UTC),
         )
         stage(session, subjects.NEED_UNMET, new_event(event, source=SOURCE, subject=request_id))

@@ -19,7 +19,7 @@ ROOT = Path(__file__).parents[2]
 SDK = ROOT / "services" / "agency"
 COUNTY_ONLY = {
     "fastapi", "starlette", "uvicorn", "sqlmodel", "sqlalchemy", "alembic", "psycopg",
-    "argon2", "babel", "jinja2", "jsonschema", "pymerkle", "standardwebhooks", "faststream",
+    "argon2", "babel", "jinja2", "jsonschema", "pymerkle", "standardwebhooks",
     "pydantic_settings", "yaml", "multipart",
 }  # fmt: skip
 

@@ -12,8 +12,11 @@ from pydantic import ValidationError
 from schemas import subjects
 from schemas.catalogue import BY_TYPE, CATALOGUE
 from schemas.envelope import Envelope, new_event
-from schemas.events import Recipient, ReferralCancellationRequested
+from schemas.events import ExclusionCount, Recipient, ReferralCancellationRequested
+from schemas.queries import ResolveAgencies, Suggestions
+from schemas.vocabulary import Need
 from wegweiser.contracts import drift, expected_files
+from wegweiser.platform.consumer import describe
 
 
 def test_committed_json_schemas_and_asyncapi_documents_match_the_code():
@@ -95,3 +98,43 @@ def test_offers_travel_on_a_per_agency_subject_and_tokens_are_checked():
     assert all(s.startswith("ww.") for s in subjects.STREAM_SUBJECTS)
     assert not subjects.DIRECTORY_RESOLVE.startswith("ww.")  # the stream must not capture queries
     assert datetime.now(UTC)
+
+
+@pytest.mark.parametrize("limit", [0, 1001, -5])
+def test_a_resolve_query_asking_to_list_fewer_than_1_or_more_than_1000_is_refused(limit):
+    asked = json.dumps({"need": "housing", "limit": limit})
+    with pytest.raises(ValidationError) as refused:
+        ResolveAgencies.model_validate_json(asked)
+    bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 1000"
+    assert describe(refused.value) == f"limit: Input should be {bound}"  # as QueryFailed says
+
+
+def test_a_resolve_query_without_a_limit_lists_100_and_1000_is_allowed():
+    assert ResolveAgencies.model_validate_json('{"need": "housing"}').limit == 100
+    assert ResolveAgencies(need=Need.HOUSING, limit=1000).limit == 1000
+
+
+def test_an_answer_without_totals_counts_its_listed_exclusions():
+    reason = {"code": "capacity.none", "text": "has no free slots"}
+    card = {"name": "A", "kind": "housing", "channel": "nats", "capacity": 0}
+    card |= {"waiting_days": 1, "active": True}
+    old = Suggestions.model_validate(
+        {
+            "candidates": [],
+            "excluded": [
+                {"agency": card | {"agency_id": "a"}, "reasons": [reason]},
+                {
+                    "agency": card | {"agency_id": "b"},
+                    "reasons": [reason, reason | {"code": "inactive"}],
+                },
+            ],
+        }
+    )
+    assert (old.candidates_total, old.excluded_total) == (None, None)  # all are listed
+    assert old.exclusion_counts() == (
+        ExclusionCount(code="capacity.none", agencies=2),
+        ExclusionCount(code="inactive", agencies=1),
+    )
+    summary = (ExclusionCount(code="language.not-offered", agencies=70),)
+    new = old.model_copy(update={"excluded_total": 72, "excluded_by_reason": summary})
+    assert new.exclusion_counts() == summary

@@ -12,7 +12,9 @@ import httpx
 from schemas import subjects
 from schemas.envelope import new_event
 from schemas.events import ReferralCancelled, ReferralRejected
+from schemas.queries import AgencyCard, CheckPlace, PlaceCheck, ResolveAgencies, Suggestions
 from schemas.vocabulary import ReasonCode, ReferralStatus
+from services.intake.application import Directory
 from tests.support.intake import IntakeApp
 from wegweiser.demo import sample_request
 
@@ -47,6 +49,41 @@ async def test_a_need_no_agency_fits_is_recorded_once_with_metadata_only(
     said = str(intake.staged_events(subjects.NEED_UNMET))
     assert "Demo Client" not in said and "+49" not in said and "residence" not in said
     assert await intake.intake.unmet_pending() == 0  # checked: nothing twice
+
+
+class Listing:
+    """The directory, asked to list `limit` candidates and exclusions at most; its answers."""
+
+    def __init__(self, directory: Directory, limit: int) -> None:
+        self.directory, self.limit = directory, limit
+        self.answers: list[Suggestions] = []
+
+    async def resolve(self, query: ResolveAgencies) -> Suggestions:
+        answer = await self.directory.resolve(query.model_copy(update={"limit": self.limit}))
+        self.answers.append(answer)
+        return answer
+
+    async def lookup(self, agency_id: str) -> AgencyCard | None:
+        return await self.directory.lookup(agency_id)
+
+    async def place(self, query: CheckPlace) -> PlaceCheck:
+        return await self.directory.place(query)
+
+
+async def test_the_agencies_ruled_out_are_counted_all_though_the_answer_lists_fewer(
+    intake: IntakeApp, office: httpx.AsyncClient
+) -> None:
+    await recorded(office, ["language-course"], "gap-listed-all")
+    await intake.intake.unmet_pending()
+    listing_one = Listing(intake.intake.directory, limit=1)
+    intake.intake.directory = listing_one
+    await recorded(office, ["language-course"], "gap-listed-one")
+    await intake.intake.unmet_pending()
+    every, one = unmet(intake)
+    [answer] = listing_one.answers
+    assert answer.excluded_total is not None and answer.excluded_total > len(answer.excluded) == 1
+    assert one["excluded"] == every["excluded"]
+    assert sum(e["agencies"] for e in one["excluded"]) >= answer.excluded_total
 
 
 async def sent_and_ended(

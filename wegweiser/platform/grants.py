@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from schemas import subjects
-from schemas.catalogue import CATALOGUE
+from schemas.catalogue import AGENCY_PRODUCER, CATALOGUE, EVERY_SERVICE
 from schemas.vocabulary import AgencyAction
 from wegweiser import registry
 from wegweiser.platform import topology
@@ -36,10 +36,8 @@ for account") does not shadow it. Clients pass it as nats-py's `jetstream(prefix
 SERVICES_ON_THE_BROKER = registry.ON_THE_BROKER
 """Every service that talks to NATS (the web app does not)."""
 
-AGENCY_PRODUCER = "agency adapter"
 GATEWAY_CHANNELS = ("webhook", "email", "fhir")
 """The adapters the partner gateway plays for an agency (the others take part over NATS)."""
-EVERY_SERVICE = "every service"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +133,7 @@ def service_grant(service: str, agencies: Iterable[Agency] = ()) -> Grant:
         for pattern in _patterns(spec.subject, service=service)
     ]
     consumes = [spec.durable for spec in topology.consumers(service)]
-    if service == "gateway":
+    if registry.service(service).acts_for_agencies:
         for agency in agencies:
             if agency.channel in GATEWAY_CHANNELS:
                 publishes += _agency_publishes(agency.id)

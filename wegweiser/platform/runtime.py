@@ -1,22 +1,25 @@
-"""What every service process runs: database, NATS, outbox relay, consumer edge, broker.
+"""What every service process runs: database, NATS, outbox relay, consumer edge, queries.
 
-Each service's bootstrap builds one ServiceRuntime, adds its subscribers and tasks, and runs.
+Each service's bootstrap builds one ServiceRuntime, adds its consumers, the queries it answers
+and its tasks, and runs. What it reads and answers is also what its AsyncAPI document says
+(`wegweiser/asyncapi.py` makes it from the same catalogue, infra/ and query contracts).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import json
 import time
+import typing
 from collections.abc import Awaitable, Callable, Coroutine
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 import uvicorn
-from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -24,16 +27,13 @@ from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
 from schemas import subjects
-from schemas.catalogue import CATALOGUE
-from schemas.envelope import Envelope
 from schemas.queries import QueryFailed
 from wegweiser.platform import inbox, outbox, topology
-from wegweiser.platform.connect import connect, credentials, jetstream_options, secret_from
+from wegweiser.platform.connect import connect, jetstream_options, secret_from
 from wegweiser.platform.consumer import ConsumerEdge, Route, Work, describe, raw, routed
 from wegweiser.platform.db import as_utc
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
 from wegweiser.platform.metrics import metrics
-from wegweiser.platform.nats_server import servers
 from wegweiser.platform.outbox import Relay
 from wegweiser.platform.ownership import own
 from wegweiser.platform.tracing import Tracing
@@ -44,6 +44,16 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 Q = TypeVar("Q", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A query this service answers: its contract (None: its body is ignored), how, and the
+    type of its answers (for the AsyncAPI document)."""
+
+    contract: type[BaseModel] | None
+    respond: Callable[[Any, str], Awaitable[Any]]
+    reply: Any
 
 
 class ServiceRuntime:
@@ -57,19 +67,11 @@ class ServiceRuntime:
         self.tracing = Tracing()
         """Off until `serve` starts it with `otlp_endpoint` (wegweiser/platform/tracing.py)."""
         self.db = service.database(settings)
-        self.broker = NatsBroker(
-            servers(settings.nats_url or ""),  # checked when connecting: wiring needs none
-            logger=structlog.get_logger("faststream"),
-            log_level=logging.DEBUG,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=1,
-            js_options=jetstream_options(settings.service_seed_path(self.name)),
-            **credentials(settings.service_seed_path(self.name)),
-        )
-        self.stream = JStream(subjects.STREAM, declare=False)
-        self.specification = NatsBroker(servers(settings.nats_url or ""))
-        """The service's JetStream consumers as documents (AsyncAPI); never connected."""
-        self._document_outputs()
+        self.consumers: dict[str, list[Route] | None] = {}
+        """The service consumers this service reads (by group), with their routes (None: every
+        event as it is)."""
+        self.queries: dict[str, Answer] = {}
+        """The core queries this service answers, by subject pattern."""
         self._tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._before_start: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.every(3600.0, self.forget_old_events)
@@ -106,18 +108,6 @@ class ServiceRuntime:
         if forgotten:
             log.info("inbox.forgotten", events=forgotten, before=cutoff.isoformat())
 
-    def _document_outputs(self) -> None:
-        """Declare what this service publishes (through its outbox) for the AsyncAPI document."""
-        for spec in CATALOGUE:
-            if spec.producer in (self.name, "every service"):
-                subject = spec.subject.replace("<", "{").replace(">", "}")
-                self.broker.publisher(
-                    subject,
-                    schema=Envelope[spec.model],  # type: ignore[name-defined]
-                    title=spec.event_type,
-                    description=spec.model.__doc__,
-                )
-
     async def open(self, stack: AsyncExitStack) -> None:
         """Connect and provision; resources are released by `stack`."""
         if self.settings.nats_url is None:
@@ -153,8 +143,8 @@ class ServiceRuntime:
     def consume(self, durable: str, routes: list[Route]) -> None:
         """Own a durable consumer from infra/: its messages go to handlers by subject, in
         stream order, in batches (see wegweiser/platform/pull.py, ownership.py and consumer.py)."""
-        description = ", ".join(f"{r.pattern}: {r.contract.event_type}" for r in routes)
-        self._own(durable, lambda msg: routed(msg, routes), description)
+        self.consumers[durable] = routes
+        self._own(durable, lambda msg: routed(msg, routes))
 
     def consume_raw(
         self,
@@ -164,20 +154,17 @@ class ServiceRuntime:
     ) -> None:
         """Own a durable consumer whose one handler takes every message as it is;
         `committed` runs after each transaction that committed effects."""
-        self._own(
-            durable, lambda msg: raw(msg, handler), "every event, recorded as it is", committed
-        )
+        self.consumers[durable] = None
+        self._own(durable, lambda msg: raw(msg, handler), committed)
 
     def _own(
         self,
         group: str,
         work: Callable[[Msg], Work],
-        description: str,
         committed: Callable[[], None] = lambda: None,
     ) -> None:
         """Run every partition of a consumer (`ownership.own`)."""
         specs = topology.partitions(group)
-        self._document(specs[0], description)
 
         async def run() -> None:
             await own(
@@ -193,25 +180,6 @@ class ServiceRuntime:
 
         self.also(run)
 
-    def _document(self, spec: topology.ConsumerSpec, description: str) -> None:
-        """Describe the consumer for the AsyncAPI document (`specification`); FastStream never
-        runs it: its pull subscriber cannot keep order within a batch or pull as an owner."""
-
-        async def on_message(msg: NatsMessage) -> None:  # pragma: no cover - never started
-            raise NotImplementedError
-
-        on_message.__name__ = f"on_{spec.durable.replace('-', '_')}"
-        self.specification.subscriber(
-            spec.filter_subject,
-            stream=self.stream,
-            durable=spec.durable,
-            config=spec.config(self.settings.max_deliver),
-            pull_sub=PullSub(batch_size=spec.max_ack_pending),
-            ack_policy=AckPolicy.MANUAL,
-            title=spec.durable,
-            description=description,
-        )(on_message)
-
     def answer(
         self,
         subject: str,
@@ -221,17 +189,45 @@ class ServiceRuntime:
         """Answer a core query (request/reply) on `subject` (a pattern: the handler gets the
         subject it came on), reading the database; a malformed query gets a QueryFailed."""
 
-        async def on_query(msg: NatsMessage) -> Any:
-            try:
-                query = contract.model_validate_json(msg.body)
-            except ValidationError as exc:
-                log.warning("query.malformed", subject=msg.raw_message.subject, error=describe(exc))
-                return QueryFailed(error=f"malformed {contract.__name__}: {describe(exc)}")
-            asked_on = msg.raw_message.subject
-            return await self.db.read(lambda s: handler(s, query, asked_on))
+        async def respond(query: Q, asked_on: str) -> BaseModel:
+            answer: BaseModel = await self.db.read(lambda s: handler(s, query, asked_on))
+            return answer
 
-        on_query.__name__ = f"on_{contract.__name__}"
-        self.broker.subscriber(subject, queue=self.name)(on_query)
+        self.queries[subject] = Answer(contract, respond, _returned(handler))
+
+    def answer_plainly(self, subject: str, respond: Callable[[], Awaitable[Any]]) -> None:
+        """Answer a core query that carries nothing (its body is ignored) with what `respond`
+        returns (a model, or JSON-able data)."""
+        self.queries[subject] = Answer(None, lambda _query, _subject: respond(), _returned(respond))
+
+    async def _listen(self) -> None:
+        """Subscribe to the queries this service answers, in its queue group (one instance
+        answers each)."""
+        for subject, answer in self.queries.items():
+            await self.nc.subscribe(subject, queue=self.name, cb=partial(self._reply, answer))
+
+    async def _reply(self, answer: Answer, msg: Msg) -> None:
+        if not msg.reply:
+            return  # a publish, not a request: nobody to answer
+        reply: Any
+        if answer.contract is None:
+            query = None
+        else:
+            try:
+                query = answer.contract.model_validate_json(msg.data)
+            except ValidationError as exc:
+                log.warning("query.malformed", subject=msg.subject, error=describe(exc))
+                name = answer.contract.__name__
+                reply = QueryFailed(error=f"malformed {name}: {describe(exc)}")
+                await msg.respond(reply.model_dump_json().encode())
+                return
+        try:
+            reply = await answer.respond(query, msg.subject)
+        except Exception:
+            log.exception("query.failed", subject=msg.subject)
+            return
+        body = reply.model_dump_json() if isinstance(reply, BaseModel) else json.dumps(reply)
+        await msg.respond(body.encode())
 
     def serve_http(self, app: Any, host: str, port: int) -> None:
         """Serve an ASGI app beside the broker for as long as the service runs, each
@@ -280,20 +276,8 @@ class ServiceRuntime:
         self._before_start.append(step)
 
     def also(self, task: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run another long-lived task beside the broker (e.g. an HTTP server)."""
+        """Run another long-lived task beside the consumers (e.g. an HTTP server)."""
         self._tasks.append(task)
-
-    async def _start_broker(self) -> None:
-        """Start the subscribers; while a fresh cluster still elects a consumer's leader,
-        binding to it times out: stop what did start and try again, patiently."""
-        async for attempt in topology.patiently():
-            with attempt:
-                try:
-                    await self.broker.start()
-                except Exception:
-                    with suppress(Exception):
-                        await self.broker.stop()
-                    raise
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Run until SIGINT/SIGTERM (or `stop`), then shut down in order."""
@@ -304,8 +288,7 @@ class ServiceRuntime:
             await self.open(stack)
             for step in self._before_start:
                 await step()
-            await self._start_broker()
-            stack.push_async_callback(self.broker.stop)
+            await self._listen()
             tasks = [asyncio.create_task(self.relay.run_forever())]
             tasks += [asyncio.create_task(t()) for t in self._tasks]
             log.info("service.started", service=self.name)
@@ -319,3 +302,11 @@ class ServiceRuntime:
                 if task is not waiter and task.exception():
                     raise task.exception()  # type: ignore[misc]
             log.info("service.stopping", service=self.name)
+
+
+def _returned(handler: Callable[..., Any]) -> Any:
+    """The type `handler` is annotated to return (an awaitable's result for a coroutine)."""
+    hint = typing.get_type_hints(handler).get("return")
+    if typing.get_origin(hint) in (Awaitable, Coroutine):
+        hint = typing.get_args(hint)[-1]
+    return hint

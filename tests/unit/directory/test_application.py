@@ -5,6 +5,7 @@ questions and the offices' public keys for the read API."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +73,26 @@ async def test_an_agency_key_on_file_is_published_and_answered_with_the_agency(
     assert published is not None and published["kid"] == key.thumbprint()
     looked_up = await db.read(lambda s: directory.lookup(s, LookupAgency(agency_id=AGENCY), ""))
     assert looked_up.agency is not None and looked_up.agency.agency_id == AGENCY
+
+
+async def test_an_answer_lists_at_most_the_limit_and_counts_every_agency(
+    db: Database, ring: KeyRing
+) -> None:
+    directory = AgencyDirectory(db, ring)
+    await directory.seed(SAMPLE_PATH)
+    nationwide = ResolveAgencies(need=Need.MIGRATION_COUNSELLING, languages=("de",), age=30)
+    full = await db.read(
+        lambda s: directory.resolve(s, nationwide.model_copy(update={"limit": 1000}), SUBJECT)
+    )
+    cut = await db.read(
+        lambda s: directory.resolve(s, nationwide.model_copy(update={"limit": 1}), SUBJECT)
+    )
+    assert len(full.candidates) > 1 and len(full.excluded) > 1
+    assert (cut.candidates, cut.excluded) == (full.candidates[:1], full.excluded[:1])
+    assert (cut.candidates_total, cut.excluded_total) == (len(full.candidates), len(full.excluded))
+    assert cut.exclusion_counts() == full.exclusion_counts()
+    listed = Counter(r.code for e in full.excluded for r in e.reasons)
+    assert {x.code: x.agencies for x in cut.exclusion_counts()} == listed
 
 
 async def test_a_place_is_checked_against_the_gazetteer(db: Database, ring: KeyRing) -> None:

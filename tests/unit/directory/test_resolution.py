@@ -551,6 +551,86 @@ def test_directory_gives_the_same_resolution_as_resolve():
         assert directory.resolve(query) == resolve(query, agencies)
 
 
+# --- Listing: the best `limit`, and a count of all ----------------------------------------------
+
+
+def counted(resolution: Resolution) -> tuple[tuple[str, int], ...]:
+    """Each exclusion reason with the number of listed agencies it rules out, by code."""
+    codes = Counter(r.code for x in resolution.excluded for r in x.reasons)
+    return tuple(sorted(codes.items()))
+
+
+NATIONWIDE = [
+    local("a", waiting_days=30),
+    county_wide("b", county=OA),
+    state_wide("c", land=BY, capacity=0),
+    local("d", languages=frozenset({"fa"})),
+    local("e"),  # without a place "b", "e" and "f" tie: the agency id decides
+    local("f"),
+    county_wide("g", status="inactive", min_age=40),
+    local("h", waiting_days=0, capacity=12),
+    remote_only("i", languages=frozenset({"uk"}), capacity=0),
+]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 100])  # 5 fit without a place, 4 are excluded
+@pytest.mark.parametrize("where", [{"municipality": None}, {}], ids=["no place", "municipality"])
+def test_a_limited_resolution_lists_the_first_of_the_full_one_and_counts_them_all(limit, where):
+    query = ask(**where)
+    full = resolve(query, NATIONWIDE)
+    for limited in (
+        resolve(query, NATIONWIDE, limit=limit),
+        Directory(NATIONWIDE).resolve(query, limit),
+    ):
+        assert limited.candidates == full.candidates[:limit]
+        assert limited.excluded == full.excluded[:limit]
+        assert (limited.candidates_total, limited.excluded_total) == (
+            len(full.candidates),
+            len(full.excluded),
+        )
+        assert limited.excluded_by_reason == full.excluded_by_reason == counted(full)
+
+
+def test_without_a_place_the_best_rank_first_and_equal_scores_by_agency_id():
+    resolution = Directory(NATIONWIDE).resolve(ask(municipality=None), limit=3)
+    assert [(x.agency.id, x.rank) for x in resolution.candidates] == [("h", 1), ("b", 2), ("e", 3)]
+    assert resolution.candidates[1].score == resolution.candidates[2].score
+    assert (resolution.candidates_total, resolution.excluded_total) == (5, 4)
+    assert [x.agency.id for x in resolution.excluded] == ["c", "d", "g"]
+    assert resolution.excluded_by_reason == (
+        (c.EXCLUDED_AGE, 1),
+        (c.EXCLUDED_CAPACITY, 2),
+        (c.EXCLUDED_INACTIVE, 1),
+        (c.EXCLUDED_LANGUAGE, 2),
+    )
+
+
+def test_an_unlimited_resolution_counts_what_it_lists():
+    resolution = resolve(ask(municipality=None), NATIONWIDE)
+    assert resolution.candidates_total == len(resolution.candidates) == 5
+    assert resolution.excluded_total == len(resolution.excluded) == 4
+    assert resolution.excluded_by_reason == counted(resolution)
+
+
+def test_an_agency_excluded_for_its_language_alone_is_bridged_though_not_listed():
+    full = local("a-full", capacity=0)  # listed first, by id
+    agencies = [full, local("near"), interpreter()]
+    resolution = Directory(agencies).resolve(FARSI, limit=1)
+    assert [x.agency.id for x in resolution.excluded] == ["a-full"]
+    assert resolution.excluded_total == 2
+    assert [(b.candidate.agency.id, b.interpreter.agency.id) for b in resolution.bridges] == [
+        ("near", "pool")
+    ]
+    assert resolution.bridges == resolve(FARSI, agencies).bridges
+
+
+def test_a_bridge_looks_past_the_limit_for_an_interpreter_speaking_the_agencys_language():
+    russian = interpreter("a-quick", languages=frozenset({"fa", "ru"}), waiting_days=0)
+    german = interpreter("b-slow", waiting_days=40)
+    resolution = Directory([local("near"), russian, german]).resolve(FARSI, limit=1)
+    assert [b.interpreter.agency.id for b in resolution.bridges] == ["b-slow"]
+
+
 # --- Properties ----------------------------------------------------------------------------------
 
 FLENSBURG = "01001000"
@@ -718,6 +798,21 @@ def test_resolution_obeys_the_rules_for_any_agencies_and_query(query, found):
     assert order == sorted(order)
 
     assert Directory(found, PLACES).resolve(query) == resolution
+    assert resolution.excluded_by_reason == counted(resolution)
+    assert (resolution.candidates_total, resolution.excluded_total) == (
+        len(resolution.candidates),
+        len(resolution.excluded),
+    )
+    for limit in (1, 2):
+        limited = Directory(found, PLACES).resolve(query, limit)
+        assert limited.candidates == resolution.candidates[:limit]
+        assert limited.excluded == resolution.excluded[:limit]
+        assert limited.bridges == resolution.bridges
+        assert limited == replace(
+            resolution,
+            candidates=resolution.candidates[:limit],
+            excluded=resolution.excluded[:limit],
+        )
 
 
 EXCLUSION_ORDER = [
