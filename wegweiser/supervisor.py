@@ -164,11 +164,16 @@ class LocalSystem:
         settings: Settings,
         extra_env: dict[str, str] | None = None,
         fork_services: bool = True,
+        share_imports: bool = False,
     ) -> None:
         """`fork_services`: fork each service from a zygote that imported them all once
-        (wegweiser/zygote.py), rather than start each as a command of its own."""
+        (wegweiser/zygote.py), rather than start each as a command of its own.
+        `share_imports`: import them here and fork the zygote from this process, so that
+        this process, the zygote and the services hold one copy of the libraries (only
+        for a process of its own: `up`; never where other threads run, as in tests)."""
         self.settings = settings
         self.fork_services = fork_services
+        self.share_imports = share_imports
         self.zygote: Zygote | None = None
         self.data_dir = settings.data_dir.resolve()
         (self.data_dir / "logs").mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -207,8 +212,9 @@ class LocalSystem:
         """Start everything; True once intake answers /health. AlreadyRunning when another
         system runs on this data directory."""
         self.lock.acquire({"supervisor pid": os.getpid(), "since": time.strftime("%H:%M:%S")})
-        if self.fork_services:  # it imports while the keys, users and NATS are made
-            self.zygote = Zygote(self.data_dir / "logs" / "zygote.log")
+        if self.fork_services:  # a command imports while the keys, users and NATS are made
+            fork = self.share_imports and threading.active_count() == 1
+            self.zygote = Zygote(self.data_dir / "logs" / "zygote.log", fork=fork)
         self._serve_metrics()
         provisioning.ensure_demo_keys(self.settings)
         provisioning.ensure_web_token(self.settings)
@@ -410,7 +416,7 @@ def runtime_info(data_dir: Path) -> dict[str, object]:
 
 def up(settings: Settings) -> int:
     """Start everything, restart what crashes, stop all on Ctrl-C or SIGTERM."""
-    system = LocalSystem(settings)
+    system = LocalSystem(settings, share_imports=True)
     stopping = False
 
     def stop(_sig: int, _frame: object) -> None:
