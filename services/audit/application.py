@@ -15,12 +15,14 @@ import structlog
 from nats.aio.msg import Msg
 from sqlmodel import Session
 
-from services.audit import export, store
+from services.audit import export, rotation, store
 from services.audit.ledger import TreeHead
 from services.audit.recorder import LOG_ID, Recorder, signed_head
 from services.audit.verification import Rotation
 from services.audit.witness_mail import HeadMailer
 from wegweiser.platform.db import Database
+from wegweiser.platform.keys import KeyRing
+from wegweiser.settings import Settings
 
 log = structlog.get_logger()
 
@@ -81,3 +83,21 @@ class AuditLog:
         head = await self.sign()
         covered = await self.db.read(lambda s: store.all_entries(s, head.size))
         return export.build(covered, head, self.recorder.key.public_key(), self.rotations(), since)
+
+
+def audit_log(settings: Settings, db: Database) -> AuditLog:
+    """The county's log as the service and the CLI both use it: the signing key and its
+    rotations from the key folder, the ombudsperson's mail witness when an address is set."""
+    ring = KeyRing(settings.keys_path)
+    mailer = (
+        HeadMailer(
+            settings.mail_sender,
+            settings.ombudsperson_email,
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.data_dir / "mail" / "ombudsperson",
+        )
+        if settings.ombudsperson_email
+        else None
+    )
+    return AuditLog(db, Recorder(ring.audit_signing()), mailer, lambda: rotation.rotations(ring))

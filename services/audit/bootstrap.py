@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from schemas import subjects
 from services.audit.access import ombudsperson_token
-from services.audit.application import AuditLog
+from services.audit.application import audit_log
 from services.audit.http import create_app
-from services.audit.recorder import Recorder
-from services.audit.rotation import rotations
-from services.audit.witness_mail import HeadMailer
 from wegweiser import registry
-from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
 
@@ -18,19 +14,7 @@ from wegweiser.settings import Settings
 def build(settings: Settings) -> ServiceRuntime:
     """Wire the audit service: its own durable consumer on the whole stream."""
     runtime = ServiceRuntime(registry.service("audit"), settings)
-    ring = KeyRing(settings.keys_path)
-    mailer = (
-        HeadMailer(
-            settings.mail_sender,
-            settings.ombudsperson_email,
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.data_dir / "mail" / "ombudsperson",
-        )
-        if settings.ombudsperson_email
-        else None
-    )
-    audit = AuditLog(runtime.db, Recorder(ring.audit_signing()), mailer, lambda: rotations(ring))
+    audit = audit_log(settings, runtime.db)
     runtime.consume_raw("audit-all", audit.record, audit.committed)
 
     runtime.answer_plainly(subjects.AUDIT_TREE_HEAD, audit.head_document)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
@@ -13,7 +14,7 @@ from schemas.vocabulary import CLOSED_STATES
 from services.intake import person
 from services.intake.store import ReferralView, RequestRow
 from services.intake.vault import Vault
-from wegweiser.platform.db import as_utc
+from wegweiser.platform.db import Database, as_utc
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,24 @@ def erase(session: Session, *, vault: Vault, request_id: str) -> bool:
     if session.exec(others).first() is None:
         vault.shred(session, row.client_reference)
     return True
+
+
+@dataclass(frozen=True)
+class Retention:
+    """The retention use cases (`wegweiser retention`): what is due, and erasing it, each
+    request in its own transaction."""
+
+    db: Database
+    vault: Vault
+    keep_for: timedelta
+
+    def due(self, now: datetime) -> list[Due]:
+        return list(self.db.run_sync(lambda s: due(s, now, self.keep_for)))
+
+    def erase_due(self, now: datetime) -> int:
+        """Erase every request due at `now`; how many were erased (one erased meanwhile by
+        another run is not counted twice)."""
+        return sum(
+            self.db.run_sync(partial(erase, vault=self.vault, request_id=item.request_id))
+            for item in self.due(now)
+        )

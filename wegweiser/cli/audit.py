@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,25 +25,26 @@ def audit_export(
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Sign a fresh tree head, then write every entry it covers, the head, the public key and
-    its signed rotations to one file."""
-    from services.audit import export, rotation, store
-    from services.audit.recorder import Recorder
-    from wegweiser.platform.keys import KeyRing
+    """Sign a fresh tree head (announced and mailed to the ombudsperson as the service does),
+    then write every entry it covers, the head, the public key and its signed rotations to
+    one file."""
+    from services.audit.application import audit_log
 
     settings = load_settings(data_dir)
     db = database(settings, "audit")
-    ring = KeyRing(settings.keys_path)
-    recorder = Recorder(ring.audit_signing())
+    audit = audit_log(settings, db)
+
+    async def exported() -> dict[str, Any]:
+        await audit.load()
+        return await audit.export(since)
+
     try:
-        db.run_sync(recorder.load)
-        head = db.run_sync(recorder.sign_head)
-        entries = db.run_sync(lambda s: store.all_entries(s, head.size))
+        doc = asyncio.run(exported())
     finally:
         db.dispose()
-    doc = export.build(entries, head, recorder.key.public_key(), rotation.rotations(ring), since)
     out.write_text(json.dumps(doc, ensure_ascii=False, indent=1))
-    typer.echo(f"wrote {out}: {head.size} entries, root {head.root}, signed {head.time}")
+    head = doc["tree_head"]
+    typer.echo(f"wrote {out}: {head['size']} entries, root {head['root']}, signed {head['time']}")
 
 
 @audit_app.command("key")

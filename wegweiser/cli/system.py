@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -171,21 +170,24 @@ def retention(
     """Show the requests whose personal data is due for erasure; with --run, erase it."""
     from datetime import UTC, datetime
 
-    from services.intake import retention as rules
+    from services.intake.retention import Retention
     from services.intake.vault import Vault, master_key
 
     settings = load_settings(data_dir)
     db = database(settings, "intake")
     vault = Vault(master_key(settings.intake_master_key, settings.keys_path))
-    due = db.run_sync(lambda s: rules.due(s, datetime.now(UTC), settings.retention_after_closure))
-    typer.echo(f"{len(due)} request(s) closed more than {settings.retention_after_closure} ago:")
-    for item in due:
+    retention = Retention(db, vault, settings.retention_after_closure)
+    now = datetime.now(UTC)
+    try:
+        due = retention.due(now)
         typer.echo(
-            f"  {item.request_id}  closed {item.closed_at:%Y-%m-%d}  referrals {item.referrals}"
+            f"{len(due)} request(s) closed more than {settings.retention_after_closure} ago:"
         )
-    if run:
-        erased = 0
         for item in due:
-            erased += db.run_sync(partial(rules.erase, vault=vault, request_id=item.request_id))
-        typer.echo(f"erased the personal data of {erased} request(s)")
-    db.dispose()
+            typer.echo(
+                f"  {item.request_id}  closed {item.closed_at:%Y-%m-%d}  referrals {item.referrals}"
+            )
+        if run:
+            typer.echo(f"erased the personal data of {retention.erase_due(now)} request(s)")
+    finally:
+        db.dispose()
