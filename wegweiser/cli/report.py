@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -25,19 +23,6 @@ def _day(text: str, option: str) -> date:
     except ValueError:
         typer.echo(f"{option} {text!r} is no date: give it as YYYY-MM-DD", err=True)
         raise typer.Exit(BAD_INPUT) from None
-
-
-def languages(settings: Any) -> dict[str, int]:
-    """How many active agencies of the directory speak each language (public data)."""
-    from services.directory import store as directory
-
-    db = database(settings, "directory")
-    try:
-        agencies = db.read_sync(directory.all_agencies)
-    finally:
-        db.dispose()
-    spoken = Counter(language for a in agencies if a.status == "active" for language in a.languages)
-    return dict(sorted(spoken.items()))
 
 
 @app.command("report")
@@ -67,12 +52,11 @@ def report(
     below k are suppressed with enough others that none can be worked out, or (--privacy
     dp) released with differential privacy, the budget spent recorded in
     <data dir>/report/privacy-budget.jsonl."""
-    from services.audit import store
     from services.report import render
     from services.report.figures import BadPeriod, Period
     from services.report.privacy import BadEpsilon, check_epsilon
     from services.report.protection import K_LEAST
-    from services.report.report import make
+    from wegweiser.monitoring import MonitoringReport
 
     if fmt not in FORMATS:
         typer.echo(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}", err=True)
@@ -98,25 +82,18 @@ def report(
         typer.echo(str(exc), err=True)
         raise typer.Exit(BAD_INPUT) from None
     settings = load_settings(data_dir)
-    offered = languages(settings)
-    db = database(settings, "audit")
-    try:  # the log streamed from the store, not held whole
-        made = db.read_sync(
-            lambda s: make(
-                store.stream_entries(s), period, county, k, epsilon if privacy == "dp" else None,
-                offered,
-            )
-        )  # fmt: skip
+    audit, directory = database(settings, "audit"), database(settings, "directory")
+    ledger = settings.data_dir / "report" / "privacy-budget.jsonl"
+    try:
+        made = MonitoringReport(audit, directory, ledger).make(
+            period, county, k, epsilon if privacy == "dp" else None
+        )
     finally:
-        db.dispose()
+        audit.dispose()
+        directory.dispose()
     for path in render.write(made, fmt, out):
         typer.echo(f"wrote {path}")
     if made.spent is not None:
-        ledger = settings.data_dir / "report" / "privacy-budget.jsonl"
-        ledger.parent.mkdir(parents=True, exist_ok=True)
-        entry = {"made_at": made.made_at.isoformat(), "period": str(period), "county": county}
-        with ledger.open("a") as f:
-            f.write(json.dumps({**entry, **made.protection()}, ensure_ascii=False) + "\n")
         typer.echo(f"spent epsilon {made.spent.total:g} (recorded in {ledger})")
     if made.current.empty:
         typer.echo(f"the audit log holds nothing for {period}: the report says so")
