@@ -27,6 +27,7 @@ from wegweiser.platform.connect import NotAuthorized, connect
 from wegweiser.platform.files import write_private
 from wegweiser.platform.healer import UNAVAILABLE, Healer
 from wegweiser.platform.keys import KeyRing
+from wegweiser.registry import ON_THE_BROKER, SERVICES
 from wegweiser.settings import Settings
 
 log = structlog.get_logger()
@@ -39,7 +40,7 @@ def seeds(settings: Settings) -> nats_auth.Seeds:
 def ensure_broker_users(settings: Settings) -> None:
     """An nkey for the administrator and for every service on the broker."""
     found = seeds(settings)
-    for principal in (grants.ADMIN, *grants.SERVICES_ON_THE_BROKER):
+    for principal in (grants.ADMIN, *ON_THE_BROKER):
         found.ensure(found.path(principal))
 
 
@@ -47,13 +48,14 @@ def ensure_demo_keys(settings: Settings) -> None:
     """The embedded setup plays every sample agency: give each a key pair, and each office
     its signing and sealing keys, unless they exist. Real agencies make their own and publish
     the public half."""
+    from services.audit import keys as audit_keys
     from services.directory.sample import sample_agency_ids
 
     ring = KeyRing(settings.keys_path)
     for office_id in settings.all_offices:
         ring.office_signing(office_id)
         ring.office_sealing(office_id)
-    ring.audit_signing()
+    audit_keys.signing(ring)
     ensure_broker_users(settings)
     for agency_id in sample_agency_ids():
         ring.ensure_agency(agency_id)
@@ -167,7 +169,8 @@ def accounts(
         return enrolled.get(principal) or nats_auth.public_key(found.path(principal))
 
     principals = [
-        nats_auth.Principal(grant, user(grant.principal)) for grant in grants.every_grant(agencies)
+        nats_auth.Principal(grant, user(grant.principal))
+        for grant in grants.every_grant(SERVICES, agencies)
     ]
     block = nats_auth.render(nats_auth.public_key(found.path(grants.ADMIN)), principals)
     folder = settings.data_dir / "nats"

@@ -1,5 +1,6 @@
 """Every Wegweiser service, in the order `up` starts them: the one list that the settings, the
-supervisor, the schema migrations, the broker's grants and the contract generator read.
+supervisor, the schema migrations, provisioning and the contract generator read. The platform
+does not read it: each caller hands it the services (or the one service) it needs.
 
 Names, module paths and folders only: nothing here imports a service until asked for its
 tables or its database.

@@ -16,7 +16,6 @@ from schemas import subjects
 from wegweiser import provisioning
 from wegweiser.platform import outbox
 from wegweiser.platform.connect import credentials
-from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.nats_server import servers
 from wegweiser.settings import Settings
 from wegweiser.supervisor import runtime_info
@@ -122,7 +121,7 @@ def _outboxes(settings: Settings, lines: list[str]) -> bool:
     from wegweiser import registry
 
     ok = True
-    for name in SERVICES_ON_THE_BROKER:
+    for name in registry.ON_THE_BROKER:
         url = settings.db_url(name)
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             continue

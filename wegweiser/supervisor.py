@@ -21,10 +21,10 @@ import structlog
 from wegweiser import provisioning, registry
 from wegweiser.platform import connect, metrics
 from wegweiser.platform.files import PRIVATE_UMASK, AlreadyRunning, DataDirLock, write_private
-from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.lifecycle import ready_mark
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats
 from wegweiser.registry import NAMES as SERVICES
+from wegweiser.registry import ON_THE_BROKER
 from wegweiser.settings import Settings
 from wegweiser.zygote import Forked, Zygote, ZygoteGone
 
@@ -255,11 +255,7 @@ class LocalSystem:
             for name in SERVICES:
                 key = name if instance == 1 else f"{name}-{instance}"
                 seed = self.settings.service_seed_path(name)
-                own = (
-                    {"WEGWEISER_NATS_SEED": str(seed)}
-                    if seed and name in SERVICES_ON_THE_BROKER
-                    else {}
-                )
+                own = {"WEGWEISER_NATS_SEED": str(seed)} if seed and name in ON_THE_BROKER else {}
                 self.children[key] = Child(
                     name,
                     {**env, "WEGWEISER_INSTANCE": str(instance), **own},

@@ -15,7 +15,7 @@ import structlog
 from nats.aio.msg import Msg
 from sqlmodel import Session
 
-from services.audit import export, rotation, store
+from services.audit import export, keys, rotation, store
 from services.audit.ledger import TreeHead
 from services.audit.recorder import LOG_ID, Recorder, signed_head
 from services.audit.verification import Rotation
@@ -100,4 +100,4 @@ def audit_log(settings: Settings, db: Database) -> AuditLog:
         if settings.ombudsperson_email
         else None
     )
-    return AuditLog(db, Recorder(ring.audit_signing()), mailer, lambda: rotation.rotations(ring))
+    return AuditLog(db, Recorder(keys.signing(ring)), mailer, lambda: rotation.rotations(ring))

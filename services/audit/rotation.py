@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from services.audit import keys
 from services.audit.recorder import LOG_ID
 from services.audit.verification import Rotation, fingerprint
 from wegweiser.platform.files import write_private
@@ -27,7 +28,7 @@ from wegweiser.platform.keys import KeyRing, write_once
 
 
 def rotations(ring: KeyRing) -> list[Rotation]:
-    path = ring.audit_rotations_path
+    path = keys.rotations_path(ring)
     if not path.exists():
         return []
     return [Rotation(**r) for r in json.loads(path.read_text())]
@@ -35,8 +36,8 @@ def rotations(ring: KeyRing) -> list[Rotation]:
 
 def public_key(ring: KeyRing) -> Ed25519PublicKey:
     """The log's current public key, as the installation keeps it."""
-    ring.audit_signing()  # made on first use, with its public half
-    loaded = load_pem_public_key(ring.audit_public_path.read_bytes())
+    keys.signing(ring)  # made on first use, with its public half
+    loaded = load_pem_public_key(keys.public_path(ring).read_bytes())
     assert isinstance(loaded, Ed25519PublicKey)
     return loaded
 
@@ -44,23 +45,22 @@ def public_key(ring: KeyRing) -> Ed25519PublicKey:
 def rotate(ring: KeyRing, now: datetime | None = None) -> Rotation:
     """Make a new signing key, signed over to by the current one; retire the current one.
     The audit service takes the new key at its next start."""
-    old = ring.audit_signing()
+    old = keys.signing(ring)
     new = Ed25519PrivateKey.generate()
     when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     handover = Rotation.make(LOG_ID, old, new.public_key(), when)
-    folder = ring.audit_public_path.parent
-    retired = folder / f"log-signing.{fingerprint(old.public_key()).removeprefix('sha256:')}.pem"
+    retired = keys.retired_path(ring, fingerprint(old.public_key()))
     write_once(retired, old.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     chain = [*rotations(ring), handover]
     write_private(
-        ring.audit_rotations_path, json.dumps([asdict(r) for r in chain], indent=1).encode()
+        keys.rotations_path(ring), json.dumps([asdict(r) for r in chain], indent=1).encode()
     )
     write_private(
-        folder / "log-signing.pem",
+        keys.signing_path(ring),
         new.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),
     )
     write_private(
-        ring.audit_public_path,
+        keys.public_path(ring),
         new.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
     )
     return handover

@@ -13,12 +13,12 @@ from services.directory.admin import Administration
 from services.directory.application import AgencyDirectory
 from services.directory.http import create_app
 from services.directory.sample import SAMPLE_PATH
-from services.gateway.webhook import SecretFolder
 from wegweiser import registry
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import Route
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import ServiceRuntime
+from wegweiser.platform.secrets import SecretFolder
 from wegweiser.settings import Settings
 
 log = structlog.get_logger()

@@ -11,12 +11,9 @@ time and dead-lettered with the reason. The agency answers through the same sign
 
 from __future__ import annotations
 
-import base64
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import structlog
@@ -29,48 +26,14 @@ from tenacity import (
     stop_after_delay,
 )
 
-from schemas import subjects
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import event_id_of
-from wegweiser.platform.files import write_private
 from wegweiser.platform.retry import Retry
+from wegweiser.platform.secrets import SecretFolder, new_secret  # the gateway signs with them
 
 log = structlog.get_logger()
 
-SECRET_PREFIX = "whsec_"
 __all__ = ["SecretFolder", "WebhookVerificationError", "new_secret", "signed_headers", "verify"]
-
-
-def new_secret() -> str:
-    """A fresh signing secret in the Standard Webhooks format (`whsec_` + base64 of 24 bytes)."""
-    return SECRET_PREFIX + base64.b64encode(os.urandom(24)).decode()
-
-
-@dataclass(frozen=True)
-class SecretFolder:
-    """Each webhook agency's signing secret, one file under `keys_dir/webhooks`, readable by
-    its owner alone from the first byte (never written, then restricted). The gateway signs
-    with it; the county issues it (`agency credentials`, or on approving an enrolment)."""
-
-    folder: Path
-
-    def path(self, agency_id: str) -> Path:
-        return self.folder / f"{subjects.token(agency_id)}.secret"
-
-    def get(self, agency_id: str) -> str | None:
-        """The agency's secret, None if none was issued."""
-        path = self.path(agency_id)
-        return path.read_text().strip() if path.exists() else None
-
-    def ensure(self, agency_id: str) -> str:
-        """The agency's secret; a new one if none was issued yet."""
-        return self.get(agency_id) or self.issue(agency_id)
-
-    def issue(self, agency_id: str) -> str:
-        """A new secret for the agency, replacing any it had."""
-        secret = new_secret()
-        write_private(self.path(agency_id), secret + "\n")
-        return secret
 
 
 def signed_headers(

@@ -13,8 +13,8 @@ import sqlalchemy
 
 from tests.support.system import files_containing, office_auth
 from wegweiser.demo import demo
-from wegweiser.platform.grants import SERVICES_ON_THE_BROKER
 from wegweiser.platform.keys import KeyRing
+from wegweiser.registry import ON_THE_BROKER
 
 pytestmark = pytest.mark.slow
 
@@ -108,8 +108,8 @@ def each_process_opened_only_its_own_keys(trace: Path) -> None:
     for line in trace.read_text().splitlines():
         who, path = line.split("\t")
         opened[who].add(path)
-    assert set(opened) <= {*SERVICES_ON_THE_BROKER, "web"}
-    for service in SERVICES_ON_THE_BROKER:
+    assert set(opened) <= {*ON_THE_BROKER, "web"}
+    for service in ON_THE_BROKER:
         assert {p for p in opened[service] if p.startswith("nats/")} == {f"nats/{service}.nk"}
     assert not any(p.startswith("nats/") for p in opened["web"])
     for process in {"web", "directory", "referral", "intake", "audit"}:

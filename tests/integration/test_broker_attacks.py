@@ -68,12 +68,13 @@ from tests.support.consumers import fetch, handle_one
 from wegweiser import provisioning
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import ConsumerEdge
-from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER, Grant, local_name
+from wegweiser.platform.grants import JS_API_PREFIX, Grant, local_name
 from wegweiser.platform.nats_auth import permissions
+from wegweiser.registry import ON_THE_BROKER
 
 A_USER, B_USER = agency_principal(A), agency_principal(B)
 DURABLE_A, DURABLE_B = (topology.agency_consumer(x).durable for x in (A, B))
-PRINCIPALS = (A_USER, *SERVICES_ON_THE_BROKER)
+PRINCIPALS = (A_USER, *ON_THE_BROKER)
 SHORT = 0.5  # seconds a denied request may take to time out
 EXPIRING_PULL = b'{"batch":1,"expires":200000000}'  # 0.2 s: the 408 fires
 NO_WAIT_PULL = b'{"batch":1,"no_wait":true}'
@@ -106,7 +107,7 @@ STREAM_TARGETS = (
     subjects.CONSENT_WITHDRAWN,
     subjects.REFERRAL_REQUESTED,
     subjects.CANCELLATION_REQUESTED,
-    *(subjects.dead_letter(s) for s in SERVICES_ON_THE_BROKER),
+    *(subjects.dead_letter(s) for s in ON_THE_BROKER),
     subjects.AUDIT_HEAD_SIGNED,  # a forged head would mislead every witness
     # a forged key publication or revocation would mislead the audit of agencies' identities
     subjects.directory_event(A, "keys-published"),

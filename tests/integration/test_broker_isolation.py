@@ -42,10 +42,11 @@ from tests.support.broker import (
     principal_grant,
     seed_body,
 )
-from wegweiser import provisioning
+from wegweiser import provisioning, registry
 from wegweiser.platform import grants, nats_auth, topology
 from wegweiser.platform.connect import NotAuthorized, connect
-from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER
+from wegweiser.platform.grants import JS_API_PREFIX
+from wegweiser.registry import ON_THE_BROKER
 
 A_USER, B_USER = agency_principal(A), agency_principal(B)
 DURABLE_A, DURABLE_B = (topology.agency_consumer(x).durable for x in (A, B))
@@ -108,9 +109,9 @@ def _expected_service_publish(service: str) -> set[str]:
     return own | _js_api(durables, stream_info=True) | asks
 
 
-@pytest.mark.parametrize("service", SERVICES_ON_THE_BROKER)
+@pytest.mark.parametrize("service", ON_THE_BROKER)
 def test_each_service_user_may_publish_exactly_what_the_declaration_says(service: str) -> None:
-    grant = grants.service_grant(service, AGENCIES)
+    grant = grants.service_grant(registry.service(service), AGENCIES)
     rights = nats_auth.permissions(grant)
     allowed = rights["publish"]["allow"]
     assert len(allowed) == len(set(allowed)), f"{service}: duplicates in {allowed}"
@@ -151,7 +152,7 @@ def test_the_accounts_import_exactly_the_grants_and_only_the_admin_touches_the_s
 
     block = authorization_for(Settings(data_dir=tmp_path))
     accounts = _accounts(block)
-    every = grants.every_grant(AGENCIES)
+    every = grants.every_grant(registry.SERVICES, AGENCIES)
     assert set(accounts) == {grants.STREAM_ACCOUNT, *(g.account for g in every)}
     stream_account = accounts[grants.STREAM_ACCOUNT]
     assert stream_account.count("nkey:") == 1 and "jetstream: enabled" in stream_account
@@ -310,7 +311,7 @@ def others_subjects(service: str) -> list[str]:
     """Subjects other principals may publish and `service` may not."""
     own = principal_grant(service).publishes
     out = []
-    for principal in (*SERVICES_ON_THE_BROKER, A_USER, B_USER):
+    for principal in (*ON_THE_BROKER, A_USER, B_USER):
         for pattern in principal_grant(principal).publishes:
             for subject in {concrete(pattern), pattern.replace("*", B).replace(">", "x")}:
                 if not any(matches(p, subject) for p in own) and subject not in out:
@@ -336,7 +337,7 @@ async def _denied_fetch(js, durable: str) -> str | None:
     return f"{durable}: {[m.data for m in msgs]}"
 
 
-@pytest.mark.parametrize("service", SERVICES_ON_THE_BROKER)
+@pytest.mark.parametrize("service", ON_THE_BROKER)
 async def test_each_service_user_can_do_exactly_what_its_grant_says(
     network: Network, service: str
 ) -> None:

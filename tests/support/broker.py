@@ -28,10 +28,11 @@ from nats.js import JetStreamContext
 from schemas import subjects
 from schemas.subjects import matches
 from tests.support.consumers import fetch
-from wegweiser import provisioning
+from wegweiser import provisioning, registry
 from wegweiser.platform import grants, nats_auth, topology
-from wegweiser.platform.grants import JS_API_PREFIX, SERVICES_ON_THE_BROKER, Agency, Grant
+from wegweiser.platform.grants import JS_API_PREFIX, Agency, Grant
 from wegweiser.platform.nats_server import EmbeddedNats, servers
+from wegweiser.registry import ON_THE_BROKER
 from wegweiser.settings import Settings
 
 A, B, W = "agency-a", "agency-b", "agency-w"
@@ -51,7 +52,7 @@ SEEDED: tuple[str, ...] = (
     subjects.CONSENT_WITHDRAWN,
     subjects.REFERRAL_REQUESTED,
     subjects.CANCELLATION_REQUESTED,
-    *(subjects.dead_letter(s) for s in SERVICES_ON_THE_BROKER),
+    *(subjects.dead_letter(s) for s in ON_THE_BROKER),
 )
 """One message on every stream subject family, published by the administrator."""
 
@@ -77,8 +78,8 @@ def agency_principal(agency_id: str) -> str:
 
 def principal_grant(principal: str) -> Grant:
     """The grant of a service (`referral`) or of a NATS agency (`agency-agency-a`)."""
-    if principal in SERVICES_ON_THE_BROKER:
-        return grants.service_grant(principal, AGENCIES)
+    if principal in ON_THE_BROKER:
+        return grants.service_grant(registry.service(principal), AGENCIES)
     return grants.agency_grant(principal.removeprefix("agency-"))
 
 

@@ -19,10 +19,10 @@ from services.directory.admin import Administration
 from services.directory.application import AgencyDirectory
 from services.directory.http import create_app
 from services.directory.sample import SAMPLE_PATH
-from services.gateway.webhook import SecretFolder
 from tests.support.databases import copied
 from wegweiser.platform.db import Database
 from wegweiser.platform.keys import KeyRing
+from wegweiser.platform.secrets import SecretFolder
 
 CANARY_STREET = "Geheimweg 17"
 CANARY_POSTCODE = "19999"

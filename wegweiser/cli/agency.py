@@ -57,7 +57,7 @@ def _as_agency(
 
 
 def _webhook_credentials(settings: Settings, agency: str) -> None:
-    from services.gateway.webhook import SecretFolder
+    from wegweiser.platform.secrets import SecretFolder
 
     secret = SecretFolder(settings.webhook_secrets_path).ensure(agency)
     typer.echo(f"webhook secret for {agency} (give it to the agency only): {secret}")
@@ -72,7 +72,7 @@ def _fhir_credentials(settings: Settings, agency: str) -> None:
     """A new access token (the gateway keeps its digest; an earlier token stops working) and
     the agency's notification secret (kept if it has one)."""
     from services.gateway.fhir.access import TokenFolder
-    from services.gateway.webhook import SecretFolder
+    from wegweiser.platform.secrets import SecretFolder
     from wegweiser.supervisor import runtime_info
 
     token = TokenFolder.under(settings.keys_path).issue(agency)
@@ -165,7 +165,7 @@ def _agency_consumer(settings: Settings, agency: str) -> None:
 def _administration(settings: Settings) -> Any:
     """The county's use cases on agencies, on the directory's database (closed at exit)."""
     from services.directory.admin import Administration
-    from services.gateway.webhook import SecretFolder
+    from wegweiser.platform.secrets import SecretFolder
 
     db = database(settings, "directory")
     atexit.register(db.dispose)

@@ -51,18 +51,18 @@ def audit_export(
 def audit_key(data_dir: DataDir = None) -> None:
     """Print the log's public key (PEM) to keep, and its fingerprint (on stderr): what
     `audit verify --key` checks exports against on a machine without this data directory."""
-    from services.audit import rotation
+    from services.audit import keys, rotation
     from services.audit.verification import fingerprint
     from wegweiser.platform.keys import KeyRing
 
     ring = KeyRing(load_settings(data_dir).keys_path)
-    typer.echo(ring.audit_public_path.read_text().strip() if ring.audit_public_path.exists()
-               else _no_audit_key(ring))  # fmt: skip
+    public = keys.public_path(ring)
+    typer.echo(public.read_text().strip() if public.exists() else _no_audit_key(public))
     typer.echo(f"fingerprint {fingerprint(rotation.public_key(ring))}", err=True)
 
 
-def _no_audit_key(ring: Any) -> str:
-    typer.echo(f"no audit key in {ring.audit_public_path.parent}", err=True)
+def _no_audit_key(public: Path) -> str:
+    typer.echo(f"no audit key in {public.parent}", err=True)
     raise typer.Exit(2)
 
 
@@ -129,13 +129,13 @@ def _pinned_audit_key(key: Path | None, data_dir: Path | None) -> Any:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+    from services.audit import keys
     from wegweiser.platform.keys import KeyRing
 
     if key is None:  # this installation's own current key (it follows its own rotations)
-        ring = KeyRing(load_settings(data_dir).keys_path)
-        if not ring.audit_public_path.exists():
-            raise ValueError(f"no pinned key: pass --key (none in {ring.audit_public_path})")
-        key = ring.audit_public_path
+        key = keys.public_path(KeyRing(load_settings(data_dir).keys_path))
+        if not key.exists():
+            raise ValueError(f"no pinned key: pass --key (none in {key})")
     loaded = load_pem_public_key(key.read_bytes())
     if not isinstance(loaded, Ed25519PublicKey):
         raise ValueError(f"{key} is not an Ed25519 public key")

@@ -20,11 +20,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from schemas import subjects
 from schemas.catalogue import AGENCY_PRODUCER, CATALOGUE, EVERY_SERVICE
 from schemas.vocabulary import AgencyAction
-from wegweiser import registry
 from wegweiser.platform import topology
 
 STREAM_ACCOUNT = "WEGWEISER"
@@ -33,11 +33,26 @@ JS_API_PREFIX = "JS.WEGWEISER.API"
 """Where another account reaches the stream account's JetStream API (`$JS.API`): imported
 under this prefix, so that the importer's own `$JS.API` (which answers "JetStream not enabled
 for account") does not shadow it. Clients pass it as nats-py's `jetstream(prefix=...)`."""
-SERVICES_ON_THE_BROKER = registry.ON_THE_BROKER
-"""Every service that talks to NATS (the web app does not)."""
-
 GATEWAY_CHANNELS = ("webhook", "email", "fhir")
 """The adapters the partner gateway plays for an agency (the others take part over NATS)."""
+
+
+class Service(Protocol):
+    """A service as the grants need it: handed in by the caller from the list of services
+    (wegweiser/registry.py), which the platform does not read."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def on_broker(self) -> bool:
+        """It talks to NATS with a user of its own (the web app does not)."""
+        ...
+
+    @property
+    def acts_for_agencies(self) -> bool:
+        """It takes part for the agencies of GATEWAY_CHANNELS (the gateway)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,27 +138,28 @@ def _agency_publishes(agency_id: str) -> tuple[str, ...]:
     )
 
 
-def service_grant(service: str, agencies: Iterable[Agency] = ()) -> Grant:
+def service_grant(service: Service, agencies: Iterable[Agency] = ()) -> Grant:
     """What one service may do: produce its catalogue events, read its durables, ask and
     answer its queries. The gateway also acts for the agencies it serves (GATEWAY_CHANNELS)."""
+    name = service.name
     publishes = [
         pattern
         for spec in CATALOGUE
-        if spec.producer in (service, EVERY_SERVICE)
-        for pattern in _patterns(spec.subject, service=service)
+        if spec.producer in (name, EVERY_SERVICE)
+        for pattern in _patterns(spec.subject, service=name)
     ]
-    consumes = [spec.durable for spec in topology.consumers(service)]
-    if registry.service(service).acts_for_agencies:
+    consumes = [spec.durable for spec in topology.consumers(name)]
+    if service.acts_for_agencies:
         for agency in agencies:
             if agency.channel in GATEWAY_CHANNELS:
                 publishes += _agency_publishes(agency.id)
                 consumes.append(topology.agency_consumer(agency.id).durable)
     return Grant(
-        principal=service,
+        principal=name,
         publishes=tuple(dict.fromkeys(publishes)),
         consumes=tuple(consumes),
-        asks=tuple(q.subject for q in subjects.QUERIES if service in q.asked_by),
-        answers=tuple(q.pattern for q in subjects.QUERIES if q.answered_by == service),
+        asks=tuple(q.subject for q in subjects.QUERIES if name in q.asked_by),
+        answers=tuple(q.pattern for q in subjects.QUERIES if q.answered_by == name),
     )
 
 
@@ -179,9 +195,9 @@ def agency_connection(agency_id: str) -> dict[str, object]:
     }
 
 
-def every_grant(agencies: Iterable[Agency]) -> list[Grant]:
+def every_grant(services: Iterable[Service], agencies: Iterable[Agency]) -> list[Grant]:
     """The grant of every service on the broker and of every NATS agency."""
     agencies = list(agencies)
-    grants = [service_grant(s, agencies) for s in SERVICES_ON_THE_BROKER]
+    grants = [service_grant(s, agencies) for s in services if s.on_broker]
     grants += [agency_grant(a.id) for a in agencies if a.channel == "nats"]
     return grants

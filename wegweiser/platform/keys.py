@@ -1,4 +1,5 @@
-"""Key files: agencies' X25519 key pairs, the office's Ed25519 signing key, as JWK files."""
+"""Key files: agencies' X25519 key pairs, the office's Ed25519 signing key, as JWK files; a
+service's own Ed25519 key as PEM (the service names its file)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,22 @@ def write_once(path: Path, data: bytes) -> bytes:
     return path.read_bytes()
 
 
+def pem_public_path(private: Path) -> Path:
+    return private.with_name(private.name.removesuffix(".pem") + ".pub.pem")
+
+
+def load_or_create_ed25519(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 key in `path` (PKCS#8 PEM), made on first use, its public half beside it
+    (`pem_public_path`); of instances that start together, the first key written wins."""
+    fresh = Ed25519PrivateKey.generate()
+    pem = write_once(path, fresh.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    loaded = load_pem_private_key(pem, password=None)
+    assert isinstance(loaded, Ed25519PrivateKey)
+    public = loaded.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    write_once(pem_public_path(path), public)
+    return loaded
+
+
 def load_or_create(path: Path, make: Any) -> jwk.JWK:
     """The key in `path`, made on first use, its public half beside it. Instances that start
     together each make one, but only the first written is kept and every one of them loads
@@ -119,28 +136,6 @@ class KeyRing:
     def ensure_agency(self, agency_id: str) -> jwk.JWK:
         """Create the agency's key pair if it has none (the embedded demo plays every agency)."""
         return load_or_create(self.agency_path(agency_id), generate_encryption_key)
-
-    def audit_signing(self) -> Ed25519PrivateKey:
-        """The audit log's Ed25519 key (created on first use); its public half beside it."""
-        path = self.dir / "audit" / "log-signing.pem"
-        fresh = Ed25519PrivateKey.generate()
-        pem = write_once(
-            path, fresh.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        )
-        loaded = load_pem_private_key(pem, password=None)
-        assert isinstance(loaded, Ed25519PrivateKey)
-        public = loaded.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-        write_once(self.audit_public_path, public)
-        return loaded
-
-    @property
-    def audit_public_path(self) -> Path:
-        return self.dir / "audit" / "log-signing.pub.pem"
-
-    @property
-    def audit_rotations_path(self) -> Path:
-        """The log key's signed handovers, oldest first (see services/audit/rotation.py)."""
-        return self.dir / "audit" / "rotations.json"
 
     def agency_public_keys(self) -> dict[str, dict[str, Any]]:
         return {

@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 import uvicorn
@@ -31,7 +31,7 @@ from schemas.queries import QueryFailed
 from wegweiser.platform import inbox, outbox, topology
 from wegweiser.platform.connect import connect, jetstream_options, secret_from
 from wegweiser.platform.consumer import ConsumerEdge, Route, Work, describe, raw, routed
-from wegweiser.platform.db import as_utc
+from wegweiser.platform.db import Database, as_utc
 from wegweiser.platform.lifecycle import mark_ready, reusable_socket, stop_on_signals
 from wegweiser.platform.metrics import metrics
 from wegweiser.platform.outbox import Relay
@@ -39,11 +39,20 @@ from wegweiser.platform.ownership import own
 from wegweiser.platform.tracing import Tracing
 from wegweiser.settings import Settings
 
-if TYPE_CHECKING:
-    from wegweiser.registry import Service
-
 log = structlog.get_logger()
 Q = TypeVar("Q", bound=BaseModel)
+
+
+class Service(Protocol):
+    """A service as its runtime needs it: the registry's entry (wegweiser/registry.py), handed
+    in by the service's bootstrap."""
+
+    @property
+    def name(self) -> str: ...
+
+    def database(self, settings: Settings) -> Database:
+        """Its database, its tables and schema revisions."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,7 @@ class ServiceRuntime:
     """One service process's shared machinery, built in one place."""
 
     def __init__(self, service: Service, settings: Settings) -> None:
-        """`service`: the registry's entry (wegweiser/registry.py): its name, tables and
-        schema revisions."""
+        """`service`: the registry's entry (wegweiser/registry.py)."""
         self.name = service.name
         self.settings = settings
         self.tracing = Tracing()

@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from services.gateway.webhook import SECRET_PREFIX, SecretFolder
+from wegweiser.platform.secrets import SECRET_PREFIX, SecretFolder
 
 
 def test_a_new_secret_is_owner_only_from_the_start_and_kept_once_made(tmp_path: Path) -> None:
