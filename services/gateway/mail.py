@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from services.gateway import links
 from services.gateway.store import MailRow
 from wegweiser.platform.mail import deliver
+from wegweiser.settings import Settings
 
 log = structlog.get_logger()
 
@@ -77,6 +78,18 @@ class Mailer:
         self.sender, self.host, self.port, self.folder = sender, host, port, folder
         self.portal_url, self.link_valid_for = portal_url, link_valid_for
         self._one_round = asyncio.Lock()  # two rounds at once would send each notice twice
+
+    @classmethod
+    def of(cls, settings: Settings) -> Mailer:
+        """The county's mail sender, its notices' links to the gateway's portal."""
+        return cls(
+            settings.mail_sender,
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.data_dir / "mail",
+            settings.gateway_url,
+            settings.portal_link_valid_for,
+        )
 
     def deliver(self, mail: EmailMessage) -> None:
         deliver(mail, self.host, self.port, self.folder)

@@ -18,8 +18,10 @@ from typing import Any
 
 import structlog
 from jwcrypto import jwk
+from nats.aio.client import Client
 
-from schemas.queries import AgencyCard
+from schemas import subjects
+from schemas.queries import AgencyCard, AgencyList, ListAgencies
 from services.gateway.feed import Handle
 from services.gateway.fhir.access import TokenFolder
 from services.gateway.handlers import MailAgency
@@ -40,6 +42,14 @@ def _ended(agency_id: str, task: asyncio.Task[None]) -> None:
 
 CHANNELS = GATEWAY_CHANNELS
 """The channels the gateway serves; agencies on NATS take part themselves."""
+
+
+async def listed(nc: Client) -> tuple[AgencyCard, ...]:
+    """Ask the directory for the agencies on the gateway's channels."""
+    query = ListAgencies(channels=CHANNELS).model_dump_json().encode()
+    reply = await nc.request(subjects.DIRECTORY_AGENCIES, query, timeout=5)
+    return AgencyList.model_validate_json(reply.data).agencies
+
 
 Serve = Callable[[str, Handle], Coroutine[Any, Any, None]]
 """Feed one agency's events to `handle` until cancelled (in the service: `Feed(...).run()`)."""

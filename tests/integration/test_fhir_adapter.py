@@ -12,6 +12,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -35,12 +36,15 @@ from schemas.events import (
 )
 from schemas.vocabulary import DataCategory, ReferralStatus
 from services.gateway import webhook
+from services.gateway.application import Gateway as Application
 from services.gateway.feed import Feed
-from services.gateway.fhir import adapter, codes, http
+from services.gateway.fhir import codes, http
 from services.gateway.fhir.access import TokenFolder
 from services.gateway.fhir.store import TaskRow
 from services.gateway.fhir.subscriptions import Notifier
+from services.gateway.mail import Mailer
 from services.gateway.store import TABLES
+from tests.support.gateway import Listed
 from tests.support.sdohcc import problems
 from tests.support.webhook_endpoint import Endpoint
 from wegweiser import registry
@@ -152,21 +156,22 @@ async def gateway(tmp_path, nats_server, endpoint: Endpoint) -> AsyncIterator[Ga
         give_up_after=1.0,
         retry=Retry(0.05, 0.5),
     )
+    listed = {AGENCY: endpoint.url, OTHER: "https://klinik.example/fhir-hooks"}
+    mailer = Mailer("wegweiser@county.example", None, 25, tmp_path / "mail", BASE, timedelta(1))
+    served = Listed(ring, tokens=folder, notify_to=listed)
+    application = Application(db, served, ring, mailer, notifier)
     feeds = [
         asyncio.create_task(
             Feed(
                 nc,
                 agency,
-                adapter.handler(db.run, agency, notifier),
+                partial(application.tell_fhir_agency, agency),
                 ConsumerEdge("gateway", db.run, js, max_deliver=3),
             ).run()
         )
         for agency in (AGENCY, OTHER)
     ]
-    listed = {AGENCY: endpoint.url, OTHER: "https://klinik.example/fhir-hooks"}
-    app = http.create_app(
-        db.run, folder.admits, notifier, ring.office_sealing_public, notify_to=listed.get
-    )
+    app = http.create_app(application)
     parts = Gateway(db, js, ring, tokens)
     secrets.issue(AGENCY)
     gateway_app = FastAPI()

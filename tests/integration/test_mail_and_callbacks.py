@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -35,6 +36,7 @@ from services.gateway.store import (
     MailRow,
     SessionRow,
 )
+from tests.support.gateway import Listed, application
 from wegweiser import registry
 from wegweiser.platform import keys, sealing, topology
 from wegweiser.platform.connect import connect
@@ -98,21 +100,12 @@ async def gateway(tmp_path, nats_server, smtp):
         "wegweiser@county.example", "127.0.0.1", port, tmp_path / "mail", PORTAL, timedelta(days=7)
     )
     relay = Relay(db.run, js)
-
-    async def handle(msg) -> None:
-        await db.run(lambda s: handlers.tell_by_mail(s, AGENCY, msg.subject, msg.data, clock()))
-        await mailer.send_pending(db.run, clock())
-
+    listed = Listed(ring, {HOOKED: secret}, {AGENCY.agency_id: AGENCY})
+    notifications = httpx.AsyncClient()  # no FHIR agency here: never used
+    gateway = application(db, listed, tmp_path / "mail", notifications, clock, mailer)
+    handle = partial(gateway.tell_by_mail, AGENCY)
     feed = Feed(nc, AGENCY.agency_id, handle, ConsumerEdge("gateway", db.run, js, max_deliver=3))
-    app = http.create_app(
-        db.run,
-        webhook_secret=lambda a: secret if a == HOOKED else None,
-        mail_agency=lambda a: AGENCY if a == AGENCY.agency_id else None,
-        agency_key=lambda a: ring.agency_private(a) if a == AGENCY.agency_id else None,
-        signers=ring.office_public,
-        office_keys=ring.office_sealing_public,
-        now=clock,
-    )
+    app = http.create_app(gateway)
     task = asyncio.create_task(feed.run())
     parts = {
         "db": db,
@@ -127,6 +120,7 @@ async def gateway(tmp_path, nats_server, smtp):
     yield parts | {"secret": secret}
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    await notifications.aclose()
     await nc.close()
     db.dispose()
 

@@ -6,21 +6,24 @@ by the gateway's own feed use cases, called directly."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from jwcrypto import jwk
 from sqlmodel import Session, select
 
 from schemas import subjects
 from schemas.envelope import Payload, new_event
 from schemas.events import ReferralOffered, SealedCase
 from schemas.vocabulary import DataCategory, ReferralStatus
-from services.gateway import handlers, http, links, webhook
+from services.gateway import handlers, http, links, mail, webhook
+from services.gateway.application import Gateway
 from services.gateway.fhir import http as fhir_http
 from services.gateway.fhir import tasks
 from services.gateway.fhir.access import TokenFolder
@@ -29,6 +32,7 @@ from services.gateway.fhir.subscriptions import Notifier
 from services.gateway.store import AnswerRow, CallbackRow
 from tests.support.databases import copied, count
 from wegweiser.platform import sealing
+from wegweiser.platform.db import Database
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.outbox import OutboxRow
 
@@ -55,6 +59,54 @@ class Clock:
         return self.now
 
 
+@dataclass
+class Listed:
+    """The agencies the gateway serves, as Partners would have learnt them from the directory:
+    webhook agencies with their secrets, e-mail agencies (the gateway holds their keys), FHIR
+    agencies with their tokens and notification addresses."""
+
+    ring: KeyRing
+    webhooks: dict[str, str] = field(default_factory=dict)
+    mail: dict[str, handlers.MailAgency] = field(default_factory=dict)
+    tokens: TokenFolder | None = None
+    notify_to: dict[str, str] = field(default_factory=dict)
+
+    def secret(self, agency_id: str) -> str | None:
+        return self.webhooks.get(agency_id)
+
+    def mail_agency(self, agency_id: str) -> handlers.MailAgency | None:
+        return self.mail.get(agency_id)
+
+    def agency_key(self, agency_id: str) -> jwk.JWK | None:
+        return self.ring.agency_private(agency_id) if agency_id in self.mail else None
+
+    def fhir_admits(self, agency_id: str, token: str) -> bool:
+        return self.tokens is not None and self.tokens.admits(agency_id, token)
+
+    def fhir_address(self, agency_id: str) -> str | None:
+        return self.notify_to.get(agency_id)
+
+
+def application(
+    db: Database,
+    listed: Listed,
+    folder: Path,
+    notifications: httpx.AsyncClient,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    mailer: mail.Mailer | None = None,
+) -> Gateway:
+    """The gateway's use cases on `db` for the `listed` agencies, as the bootstrap wires them:
+    mail by `mailer`, or written to `folder` (no SMTP); Subscriptions notified through
+    `notifications`, signed with the webhook secrets."""
+    mailer = mailer or mail.Mailer(
+        "wegweiser@county.example", None, 25, folder, "http://portal.test", timedelta(days=7)
+    )
+    notifier = Notifier(
+        db.run, notifications, listed.secret, lambda a: f"http://gateway.test/fhir/{a}"
+    )
+    return Gateway(db, listed, listed.ring, mailer, notifier, clock)
+
+
 class GatewayApp:
     """The callback and portal app for HOOKED (webhook) and MAIL_AGENCY (e-mail), with OFFICE's
     keys on file."""
@@ -66,17 +118,11 @@ class GatewayApp:
         self.ring.office_sealing(OFFICE)
         self.secret = webhook.new_secret()
         self.clock = Clock()
-        self.app = http.create_app(
-            self.db.run,
-            webhook_secret=lambda a: self.secret if a == HOOKED else None,
-            mail_agency=lambda a: MAIL_AGENCY if a == MAIL_AGENCY.agency_id else None,
-            agency_key=lambda a: (
-                self.ring.agency_private(a) if a == MAIL_AGENCY.agency_id else None
-            ),
-            signers=self.ring.office_public,
-            office_keys=self.ring.office_sealing_public,
-            now=self.clock,
+        listed = Listed(self.ring, {HOOKED: self.secret}, {MAIL_AGENCY.agency_id: MAIL_AGENCY})
+        self.gateway = application(
+            self.db, listed, folder / "mail", httpx.AsyncClient(), self.clock
         )
+        self.app = http.create_app(self.gateway)
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -144,16 +190,9 @@ class FhirApp:
         self.tokens = {a: folder_of_tokens.issue(a) for a in (FHIR_AGENCY, FHIR_OTHER)}
         self.base = "http://gateway.test/fhir"
         self.notifications = httpx.AsyncClient()  # never reached: no Subscription is made here
-        notifier = Notifier(
-            self.db.run, self.notifications, lambda _a: None, lambda a: f"{self.base}/{a}"
-        )
-        endpoint = fhir_http.create_app(
-            self.db.run,
-            folder_of_tokens.admits,
-            notifier,
-            self.ring.office_sealing_public,
-            notify_to=listed.get,
-        )
+        agencies = Listed(self.ring, tokens=folder_of_tokens, notify_to=dict(listed))
+        self.gateway = application(self.db, agencies, folder / "mail", self.notifications)
+        endpoint = fhir_http.create_app(self.gateway)
         self.app = FastAPI()
         self.app.mount("/fhir", endpoint)
 
@@ -167,7 +206,7 @@ class FhirApp:
         return {"authorization": f"Bearer {self.tokens[agency]}"}
 
     def record(self, agency: str, kind: str, data: Payload) -> None:
-        """A referral event for `agency`, as its feed takes it (services.gateway.fhir.adapter)."""
+        """A referral event for `agency`, as its feed takes it (without notifying anyone)."""
         event = new_event(data, source="/wegweiser/referral", subject="ref")
         body = event.model_dump_json().encode()
         subject = subjects.referral_event(agency, kind)

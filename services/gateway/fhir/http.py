@@ -4,28 +4,23 @@ a FHIR resource, or an OperationOutcome saying precisely what was refused."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.subscription import Subscription
 from fhir.resources.R4B.task import Task
-from jwcrypto import jwk
 from pydantic import ValidationError
-from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from schemas.events import SealedNote
-from services.gateway.fhir import resources, search, subscriptions, tasks
+from services.gateway.application import Gateway
+from services.gateway.fhir import resources, search, subscriptions
 from services.gateway.fhir.errors import FhirRefused, invalid
-from services.gateway.fhir.store import TaskRow
-from wegweiser.platform import problems, sealing
+from wegweiser.platform import problems
 from wegweiser.platform.http_headers import add_security_headers
 
-Run = Callable[[Callable[[Session], Any]], Awaitable[Any]]
 R = TypeVar("R", bound=Resource)
 LARGEST_BODY = 200_000
 
@@ -83,19 +78,11 @@ def _authorised(agency_id: str, request: Request) -> str:
 Agency = Annotated[str, Depends(_authorised)]
 
 
-def create_app(
-    run: Run,
-    admits: Callable[[str, str], bool],
-    notifier: subscriptions.Notifier,
-    office_keys: Callable[[], dict[str, jwk.JWK]] = dict,
-    notify_to: Callable[[str], str | None] = lambda _agency_id: None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> FastAPI:
-    """`admits(agency, token)`: whether the bearer token is that FHIR agency's (an agency the
-    gateway does not serve as FHIR has none); `notify_to(agency)`: the https address the
-    directory lists for its notifications (Subscriptions may point there only)."""
+def create_app(gateway: Gateway) -> FastAPI:
+    """Each route calls one use case of the gateway (services/gateway/application.py); the
+    bearer token is checked against the agencies it serves (`Partners.fhir_admits`)."""
     app = FastAPI(title="Wegweiser FHIR endpoint", version="1", openapi_url=None, docs_url=None)
-    app.state.admits = admits
+    app.state.admits = gateway.agencies.fhir_admits
     add_security_headers(app)
 
     @app.exception_handler(FhirRefused)
@@ -120,80 +107,58 @@ def create_app(
 
     @app.get("/{agency_id}/metadata")
     async def metadata(_agency_id: Agency) -> Response:
-        return _answer(resources.capability_statement(now(), search.PARAMETERS))
+        return _answer(resources.capability_statement(gateway.clock(), search.PARAMETERS))
 
     @app.get("/{agency_id}/Task")
     async def search_tasks(agency_id: Agency, request: Request) -> Response:
         terms = search.parse(request.query_params.multi_items())
-        rows = await run(lambda s: tasks.search(s, agency_id, terms))
-        found = [resources.task(r) for r in rows]
+        found = [resources.task(r) for r in await gateway.search_tasks(agency_id, terms)]
         return _answer(resources.searchset(base(request, agency_id), found))
 
     @app.get("/{agency_id}/Task/{task_id}")
     async def read_task(agency_id: Agency, task_id: str) -> Response:
-        row: TaskRow = await run(lambda s: tasks.owned(s, agency_id, task_id))
+        row = await gateway.task(agency_id, task_id)
         return _answer(resources.task(row), ETag=f'W/"{row.version}"')
 
     @app.put("/{agency_id}/Task/{task_id}")
     async def update_task(agency_id: Agency, task_id: str, request: Request) -> Response:
         submitted = await _parse(request, Task)
-
-        def seal(comment: str, row: TaskRow) -> SealedNote:
-            try:
-                return sealing.comment_to_office(
-                    comment, row.referral_id, office_keys(), row.office_id
-                )
-            except sealing.NoOfficeKey as exc:
-                raise invalid("fhir.no-office-key", str(exc), "Task.statusReason.text") from None
-
         if_match = request.headers.get("if-match")
-        taken: tasks.Update = await run(
-            lambda s: tasks.update(s, agency_id, task_id, submitted, now(), seal, if_match)
-        )
+        taken = await gateway.update_task(agency_id, task_id, submitted, if_match)
         version = taken.task.meta.versionId if taken.task.meta else ""
         return _answer(taken.task, ETag=f'W/"{version}"')
 
     @app.get("/{agency_id}/ServiceRequest/{referral_id}")
     async def read_service_request(agency_id: Agency, referral_id: str) -> Response:
-        row = await run(lambda s: tasks.owned(s, agency_id, referral_id, "ServiceRequest"))
+        row = await gateway.task(agency_id, referral_id, "ServiceRequest")
         return _answer(resources.service_request(row))
 
     @app.get("/{agency_id}/Consent/{consent_id}")
     async def read_consent(agency_id: Agency, consent_id: str) -> Response:
-        row = await run(lambda s: tasks.consent_row(s, agency_id, consent_id))
-        return _answer(resources.consent(row))
+        return _answer(resources.consent(await gateway.consent(agency_id, consent_id)))
 
     @app.get("/{agency_id}/Binary/{referral_id}")
     async def read_binary(agency_id: Agency, referral_id: str, request: Request) -> Response:
-        row: TaskRow = await run(lambda s: tasks.owned(s, agency_id, referral_id, "Binary"))
-        if row.sealed_case is None:
-            raise FhirRefused(
-                410, "deleted", "fhir.deleted", f"the case of {referral_id} was deleted"
-            )
+        row, sealed = await gateway.sealed_case(agency_id, referral_id)
         if resources.JOSE in request.headers.get("accept", ""):
-            return Response(row.sealed_case, media_type=resources.JOSE)
-        return _answer(resources.binary(row, row.sealed_case))
+            return Response(sealed, media_type=resources.JOSE)
+        return _answer(resources.binary(row, sealed))
 
     @app.post("/{agency_id}/Subscription")
     async def create_subscription(agency_id: Agency, request: Request) -> Response:
-        submitted = await _parse(request, Subscription)
-        allowed = notify_to(agency_id)
-        made = await run(
-            lambda s: subscriptions.open_subscription(s, agency_id, submitted, allowed)
-        )
-        await notifier.handshake(agency_id, made)
-        row = await run(lambda s: subscriptions.owned(s, agency_id, made))
-        location = f"{base(request, agency_id)}/Subscription/{made}"
+        row = await gateway.subscribe(agency_id, await _parse(request, Subscription))
+        location = f"{base(request, agency_id)}/Subscription/{row.id}"
         return _answer(subscriptions.resource(row), 201, Location=location)
 
     @app.get("/{agency_id}/Subscription/{subscription_id}")
     async def read_subscription(agency_id: Agency, subscription_id: str) -> Response:
-        row = await run(lambda s: subscriptions.owned(s, agency_id, subscription_id))
-        return _answer(subscriptions.resource(row))
+        return _answer(
+            subscriptions.resource(await gateway.subscription(agency_id, subscription_id))
+        )
 
     @app.delete("/{agency_id}/Subscription/{subscription_id}", status_code=204)
     async def delete_subscription(agency_id: Agency, subscription_id: str) -> Response:
-        await run(lambda s: subscriptions.close(s, agency_id, subscription_id))
+        await gateway.unsubscribe(agency_id, subscription_id)
         return Response(status_code=204)
 
     return app
