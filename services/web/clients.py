@@ -145,8 +145,10 @@ class PersonClient:
 class AuditClient(_Api):
     """The ombudsperson's read-only audit API."""
 
-    def __init__(self, base_url: str, token: str) -> None:
-        super().__init__(base_url, {"Authorization": f"Bearer {token}"})
+    def __init__(
+        self, base_url: str, token: str, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(base_url, {"Authorization": f"Bearer {token}"}, transport)
 
     async def get(self, path: str, **params: Any) -> Any:
         params = {k: v for k, v in params.items() if v not in (None, "")}

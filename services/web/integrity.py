@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from services.audit import export
 from services.audit.verification import SeenHead
+from services.web.clients import Unavailable
 from wegweiser.platform.files import write_private
 
 
@@ -27,6 +29,17 @@ class Verification:
     first_bad: int | None
     key_pinned: bool
     kind: str | None = None
+
+
+def pinned_key(path: Path) -> Ed25519PublicKey:
+    """The audit log's public key as pinned at `path` in the key directory (the web app never
+    reads the private half); Unavailable until the audit service has made its key."""
+    try:
+        key = load_pem_public_key(path.read_bytes())
+    except FileNotFoundError:
+        raise Unavailable(f"no audit key at {path} yet: start the audit service") from None
+    assert isinstance(key, Ed25519PublicKey)
+    return key
 
 
 class SeenHeads:

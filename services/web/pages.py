@@ -6,30 +6,22 @@ template in the reader's language.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlmodel import Session
 
 from schemas.vocabulary import CLOSED_STATES, DeletionKind
 from services.consent import texts
 from services.consent.texts import PersonLanguage
 from services.web import accounts, i18n, labels
-from services.web.accounts import Role, SessionPolicy, SignedIn
-from services.web.clients import AuditClient, DirectoryAdminClient, IntakeClient
-from services.web.signin import SignIn
+from services.web.accounts import Role, SignedIn
+from services.web.application import WebApplication
 
-if TYPE_CHECKING:
-    from services.web.integrity import SeenHeads
-
-Run = Callable[[Callable[[Session], Any]], Awaitable[Any]]
 COOKIE, LANG_COOKIE, LOGIN_CSRF = "wegweiser_session", "wegweiser_lang", "wegweiser_login"
 TEMPLATES = Path(__file__).with_name("templates")
 AREA = {Role.COUNSELLOR: "/office", Role.OMBUDSPERSON: "/audit", Role.ADMINISTRATOR: "/admin"}
@@ -43,21 +35,15 @@ HOME = {
 
 @dataclass
 class Web:
-    """What the pages need, made by the composition root."""
+    """What the pages need, made by the composition root: the application and how the pages
+    show it."""
 
-    run: Run
-    intake: IntakeClient
-    audit: AuditClient
-    audit_key: Callable[[], Ed25519PublicKey]
+    application: WebApplication
     offices: dict[str, str]
-    sign_in: SignIn
-    directory: DirectoryAdminClient | None = None
-    seen_heads: SeenHeads | None = None
-    policy: SessionPolicy = field(default_factory=SessionPolicy)
+    """The offices' names, by id, for the counsellor's header."""
     secure_cookies: bool = False
     public_url: str | None = None
     """Where people reach the web app: the base of the link on a person's receipt."""
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 class NotSignedIn(Exception):
@@ -79,14 +65,18 @@ def web_of(request: Request) -> Web:
     return request.app.state.web  # type: ignore[no-any-return]
 
 
+def application_of(request: Request) -> WebApplication:
+    return web_of(request).application
+
+
 WebDep = Annotated[Web, Depends(web_of)]
+App = Annotated[WebApplication, Depends(application_of)]
+"""The application object, for a route to call its one method."""
 
 
 async def current_user(request: Request) -> SignedIn | None:
     """The user of the request's live session, if any."""
-    web = web_of(request)
-    token = request.cookies.get(COOKIE)
-    return await web.run(lambda s: accounts.current(s, token, web.now(), web.policy))  # type: ignore[no-any-return]
+    return await application_of(request).signed_in(request.cookies.get(COOKIE))
 
 
 async def known_user(request: Request) -> SignedIn | None:
@@ -170,7 +160,7 @@ def render(
             path=request.url.path,
             here=quote(here),
             office_name=web.offices.get(user.office_id or "", "") if user else "",
-            age=lambda v: i18n.age(v, web.now(), language),
+            age=lambda v: i18n.age(v, web.application.now(), language),
             duration=lambda seconds: i18n.duration(seconds, language),
             reason_detail=lambda reason: labels.reason_detail(
                 reason, i18n.translations(language).gettext, language

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from services.web import accounts
 from services.web.accounts import Role, SessionPolicy
+from services.web.application import WebApplication
 from services.web.clients import DirectoryAdminClient, IntakeClient
 from services.web.http import Web, create_app
 from services.web.signin import SignIn
@@ -62,16 +63,20 @@ class WebApp:
                 intake.add_client(*OFFICES),
                 transport=httpx.ASGITransport(app=intake.app),
             )
-        self.web = Web(
+        self.application = WebApplication(
             run=self.db.run,
             intake=intake_client,  # type: ignore[arg-type]  # None: pages that ask no intake
             audit=None,  # type: ignore[arg-type]
             audit_key=lambda: None,  # type: ignore[arg-type,return-value]
-            offices=OFFICES,
-            sign_in=SignIn(self.db.read, self.db.run),
+            signing_in=SignIn(self.db.read, self.db.run),
             directory=admin,
         )
-        self.app = create_app(self.web)
+        self.app = create_app(Web(self.application, OFFICES))
+
+    @property
+    def web(self) -> WebApplication:
+        """The application behind the pages (a test may swap one of its clients)."""
+        return self.application
 
     def anonymous(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,13 +9,15 @@ import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from schemas.vocabulary import CLOSED_STATES, REASONS_FOR
+from schemas.vocabulary import REASONS_FOR
 from services.consent import texts
 from services.consent.texts import PersonLanguage
 from services.web import forms, labels
 from services.web.accounts import SignedIn
+from services.web.application import Receipt
 from services.web.clients import Refused
 from services.web.pages import (
+    App,
     CheckedForm,
     Counsellor,
     WebDep,
@@ -35,9 +36,9 @@ async def office_home(_user: Counsellor) -> Response:
 
 @router.get("/referrals", response_class=HTMLResponse)
 async def office_referrals(
-    request: Request, web: WebDep, user: Counsellor, overdue: bool = False, rows: bool = False
+    request: Request, app: App, user: Counsellor, overdue: bool = False, rows: bool = False
 ) -> Response:
-    found = await web.intake.get(_office(user), "/referrals", overdue=overdue or None, limit=200)
+    found = await app.referrals(_office(user), overdue)
     return render(
         request,
         "office/_rows.html" if rows else "office/referrals.html",
@@ -72,20 +73,20 @@ def _request_form(
 
 @router.post("/requests", response_class=HTMLResponse)
 async def record_request(
-    request: Request, web: WebDep, user: Counsellor, form: CheckedForm
+    request: Request, app: App, user: Counsellor, form: CheckedForm
 ) -> Response:
-    parsed = forms.parse(form, web.now())
+    parsed = forms.parse(form, app.now())
     if parsed.body is None:
         return _request_form(request, user, parsed, 422)
     try:
-        created = await web.intake.post(_office(user), "/requests", parsed.body)
+        recorded = await app.record_request(_office(user), parsed.body)
     except Refused as exc:
         if exc.status >= 500:
             raise
         parsed.errors["form"] = exc.detail
         return _request_form(request, user, parsed, 422)
-    target = f"/office/requests/{created['request_id']}"
-    warned = [w["code"] for w in created.get("warnings", []) if w["code"] in labels.WARNINGS]
+    target = f"/office/requests/{recorded.request_id}"
+    warned = [code for code in recorded.warnings if code in labels.WARNINGS]  # those with words
     if warned:
         target += "?" + urlencode({"warned": ",".join(warned)})
     return RedirectResponse(target, status_code=303)
@@ -94,58 +95,36 @@ async def record_request(
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 async def show_request(
     request: Request,
-    web: WebDep,
+    app: App,
     user: Counsellor,
     request_id: str,
     sent: int = 0,
     warned: str = "",
     plan_reason_missing: str = "",
 ) -> Response:
-    office = _office(user)
-    detail = await web.intake.get(office, f"/requests/{request_id}")
-    consent, sent_to, plans = await asyncio.gather(
-        web.intake.get(office, f"/consents/{detail['consent_id']}/receipt", format="json"),
-        web.intake.get(office, f"/requests/{request_id}/referrals"),
-        web.intake.get(office, f"/requests/{request_id}/plans"),
-    )
-    found: dict[str, Any] = {"suggestions": [], "excluded": [], "next_to_try": []}
-    if not detail["erased"] and not detail["consent_withdrawn_at"]:
-        found = await web.intake.get(office, f"/requests/{request_id}/suggestions")
-    names = {s["candidate"]["agency"]["agency_id"]: s["candidate"]["agency"]["name"]
-             for s in found["suggestions"]}  # fmt: skip
-    already = {r["agency_id"] for r in sent_to if r["status"] not in CLOSED_STATES}
+    page = await app.request_page(_office(user), request_id)
     return render(
         request,
         "office/request.html",
         user,
-        request_=detail,
-        consent=consent,
-        suggestions=found["suggestions"],
-        excluded=found["excluded"],
-        next_to_try=[(a, names[a]) for a in found.get("next_to_try", []) if a in names],
-        bridges=[(b, bridge_choice(b, already)) for b in found.get("bridges", [])],
-        referrals=sent_to,
-        plans=plans,
+        request_=page.detail,
+        consent=page.consent,
+        suggestions=page.suggestions,
+        excluded=page.excluded,
+        next_to_try=page.next_to_try,
+        bridges=page.bridges,
+        referrals=page.referrals,
+        plans=page.plans,
         plan_reason_missing=plan_reason_missing,
-        already=already,
+        already=page.already,
         sent=sent,
         warnings=[labels.WARNINGS[code] for code in warned.split(",") if code in labels.WARNINGS],
     )
 
 
-def bridge_choice(bridge: dict[str, Any], already: set[str]) -> str:
-    """What one tick on an agency with its interpreter sends: both, "agency+interpreter";
-    the agency alone where the interpreter cannot be sent (shown with its reason) or already
-    was."""
-    agency = bridge["candidate"]["agency"]["agency_id"]
-    interpreter = bridge["interpreter"]
-    other = interpreter["candidate"]["agency"]["agency_id"]
-    return f"{agency}+{other}" if interpreter["sendable"] and other not in already else agency
-
-
 @router.post("/requests/{request_id}/referrals", response_class=HTMLResponse)
 async def send_referrals(
-    web: WebDep, user: Counsellor, request_id: str, form: CheckedForm
+    app: App, user: Counsellor, request_id: str, form: CheckedForm
 ) -> Response:
     # an agency with its interpreter is one choice, "agency+interpreter": both are sent
     chosen = [
@@ -155,118 +134,103 @@ async def send_referrals(
         for agency in choice.split("+")
         if agency
     ]
-    agencies = list(dict.fromkeys(chosen))
-    if not agencies:
-        return RedirectResponse(f"/office/requests/{request_id}?sent=0", status_code=303)
-    if len(agencies) == 1:
-        one = {"agency_id": agencies[0]}
-        await web.intake.post(_office(user), f"/requests/{request_id}/referrals", one)
-    else:  # sent together: one plan, to all of them or to none
-        together = {"agency_ids": agencies}
-        await web.intake.post(_office(user), f"/requests/{request_id}/plans", together)
-    return RedirectResponse(f"/office/requests/{request_id}?sent={len(agencies)}", status_code=303)
+    sent = await app.send(_office(user), request_id, list(dict.fromkeys(chosen)))
+    return RedirectResponse(f"/office/requests/{request_id}?sent={sent}", status_code=303)
 
 
 @router.post("/plans/{plan_id}/cancel", response_class=HTMLResponse)
-async def cancel_plan(web: WebDep, user: Counsellor, plan_id: str, form: CheckedForm) -> Response:
-    reason = str(form.get("reason") or "").strip()
-    if reason not in REASONS_FOR["cancel"]:  # asked for at its field, on the request's page
-        plan = await web.intake.get(_office(user), f"/plans/{plan_id}")
-        target = f"/office/requests/{plan['request_id']}?plan_reason_missing={plan_id}"
-        return RedirectResponse(target, status_code=303)
-    plan = await web.intake.post(_office(user), f"/plans/{plan_id}/cancel", {"reason": reason})
-    return RedirectResponse(f"/office/requests/{plan['request_id']}", status_code=303)
+async def cancel_plan(app: App, user: Counsellor, plan_id: str, form: CheckedForm) -> Response:
+    done = await app.cancel_plan(_office(user), plan_id, _reason(form))
+    target = f"/office/requests/{done.request_id}"
+    if not done.cancelled:  # asked for at its field, on the request's page
+        target += f"?plan_reason_missing={plan_id}"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/referrals/{referral_id}", response_class=HTMLResponse)
 async def show_referral(
-    request: Request, web: WebDep, user: Counsellor, referral_id: str, part: str = ""
+    request: Request, app: App, user: Counsellor, referral_id: str, part: str = ""
 ) -> Response:
-    referral = await web.intake.get(_office(user), f"/referrals/{referral_id}")
+    referral = await app.referral(_office(user), referral_id)
     template = "office/_referral_state.html" if part == "state" else "office/referral.html"
     return render(request, template, user, referral=referral)
 
 
 @router.post("/referrals/{referral_id}/cancel", response_class=HTMLResponse)
 async def cancel_referral(
-    request: Request, web: WebDep, user: Counsellor, referral_id: str, form: CheckedForm
+    request: Request, app: App, user: Counsellor, referral_id: str, form: CheckedForm
 ) -> Response:
-    reason = str(form.get("reason") or "").strip()
-    if reason not in REASONS_FOR["cancel"]:
-        referral = await web.intake.get(_office(user), f"/referrals/{referral_id}")
-        return render(
-            request, "office/referral.html", user, 422, referral=referral, reason_missing=True
-        )
     comment = str(form.get("comment") or "").strip() or None
-    await web.intake.post(
-        _office(user),
-        f"/referrals/{referral_id}/cancel",
-        {"reason": reason, **({"comment": comment} if comment else {})},
-    )
+    missing = await app.cancel_referral(_office(user), referral_id, _reason(form), comment)
+    if missing is not None:
+        return render(
+            request,
+            "office/referral.html",
+            user,
+            422,
+            referral=missing.referral,
+            reason_missing=True,
+        )
     return RedirectResponse(f"/office/referrals/{referral_id}", status_code=303)
+
+
+def _reason(form: Any) -> str | None:
+    """The reason a cancellation gives, if it is one a cancellation may give."""
+    reason = str(form.get("reason") or "").strip()
+    return reason if reason in REASONS_FOR["cancel"] else None
 
 
 @router.get("/consents/{consent_id}/receipt", response_class=HTMLResponse)
 async def receipt(
     request: Request,
-    web: WebDep,
+    app: App,
     user: Counsellor,
     consent_id: str,
     language: str = "de",
     download: bool = False,
 ) -> Response:
     chosen = person_language(language)  # 422 for a language there is no text in
-    path = f"/consents/{consent_id}/receipt"
     if download:
-        text = await web.intake.text(_office(user), path, language=chosen.value)
+        text = await app.receipt_text(_office(user), consent_id, chosen.value)
         name = f"consent-{consent_id}-{chosen.value}.txt"
         return PlainTextResponse(
             text, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
-    return await _receipt_page(request, web, user, consent_id, chosen, with_link=False)
+    found = await app.receipt(_office(user), consent_id, chosen.value)
+    return _receipt_page(request, user, consent_id, chosen, found)
 
 
 @router.post("/consents/{consent_id}/receipt", response_class=HTMLResponse)
 async def receipt_with_link(
-    request: Request, web: WebDep, user: Counsellor, consent_id: str, form: CheckedForm
+    request: Request, web: WebDep, app: App, user: Counsellor, consent_id: str, form: CheckedForm
 ) -> Response:
     """The receipt with a new link to the person's own page and its QR code (an earlier
     link of the consent stops working). The link is on this page only: intake keeps its hash."""
     chosen = person_language(str(form.get("language", texts.BINDING)))
-    return await _receipt_page(request, web, user, consent_id, chosen, with_link=True)
+    base = web.public_url or str(request.base_url).rstrip("/")
+    found = await app.receipt(_office(user), consent_id, chosen.value, link_base=base)
+    return _receipt_page(request, user, consent_id, chosen, found)
 
 
-async def _receipt_page(
-    request: Request,
-    web: Any,
-    user: SignedIn,
-    consent_id: str,
-    chosen: PersonLanguage,
-    with_link: bool,
+def _receipt_page(
+    request: Request, user: SignedIn, consent_id: str, chosen: PersonLanguage, found: Receipt
 ) -> Response:
-    office = _office(user)
-    document = await web.intake.get(
-        office, f"/consents/{consent_id}/receipt", language=chosen.value, format="document"
-    )
     own_page = None
-    if with_link:  # only once the document is there: a link is never lost to a failed page
-        issued = await web.intake.post(
-            office, f"/consents/{consent_id}/person-link", {"language": chosen.value}
-        )
-        link = f"{web.public_url or str(request.base_url).rstrip('/')}/p/{issued['token']}"
+    if found.link is not None:
+        link = found.link
         own_page = {
             "link": link,
             "qr": segno.make(link, error="m").svg_inline(scale=4, omitsize=True),
             "words": {
                 part["language"]: _own_page_words(PersonLanguage(part["language"]), link)
-                for part in document["parts"]
+                for part in found.document["parts"]
             },
         }
     return render(
         request,
         "office/receipt.html",
         user,
-        document=document,
+        document=found.document,
         own_page=own_page,
         draft=texts.catalogue(chosen).review.draft,
         consent_id=consent_id,
@@ -290,16 +254,16 @@ def _own_page_words(language: PersonLanguage, link: str) -> dict[str, str]:
 
 @router.get("/consents/{consent_id}/withdraw", response_class=HTMLResponse)
 async def confirm_withdrawal(
-    request: Request, web: WebDep, user: Counsellor, consent_id: str
+    request: Request, app: App, user: Counsellor, consent_id: str
 ) -> Response:
-    consent = await web.intake.get(_office(user), f"/consents/{consent_id}/receipt", format="json")
+    consent = await app.consent(_office(user), consent_id)
     return render(request, "office/withdraw.html", user, consent=consent, consent_id=consent_id)
 
 
 @router.post("/consents/{consent_id}/withdraw", response_class=HTMLResponse)
-async def withdraw(web: WebDep, user: Counsellor, consent_id: str, _form: CheckedForm) -> Response:
-    done = await web.intake.post(_office(user), f"/consents/{consent_id}/withdraw")
-    return RedirectResponse(f"/office/requests/{done['request_id']}", status_code=303)
+async def withdraw(app: App, user: Counsellor, consent_id: str, _form: CheckedForm) -> Response:
+    request_id = await app.withdraw_consent(_office(user), consent_id)
+    return RedirectResponse(f"/office/requests/{request_id}", status_code=303)
 
 
 def _office(user: SignedIn) -> str:

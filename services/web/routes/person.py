@@ -4,7 +4,7 @@ from their receipt is the only key, and the web app passes it on to intake for e
 What keeps the page to its person:
 - intake keeps only the token's hash, and every wrong token (unknown, replaced, erased,
   malformed) gets the same page, 404; a malformed one never reaches intake;
-- failed tokens are counted per client address (`Throttle` with its own scope; behind a
+- failed tokens are counted per client address (`application.LINKS`; behind a
   reverse proxy the address it forwards for, see `web_trusted_proxies`): after ten, the
   address waits, doubling up to 15 minutes, and no lookup is made. A token of 128 random bits
   cannot be guessed anyway: this keeps anyone from trying at volume;
@@ -20,7 +20,6 @@ What keeps the page to its person:
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -31,18 +30,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.consent import texts
 from services.consent.texts import SCRIPTS, PersonLanguage
-from services.intake import person
-from services.web.clients import Refused, Unavailable
-from services.web.pages import WebDep, client_address, person_language
-from services.web.throttle import Backoff, Throttle
+from services.web.application import (
+    IntakeDown,
+    LinkThrottled,
+    NoSuchLink,
+    PersonFound,
+    WebApplication,
+)
+from services.web.pages import App, client_address, person_language
 
 router = APIRouter(prefix="/p")
 
-LINKS = Throttle(address=Backoff(free=10), scope="link:")
-"""Failed tokens per client address (the sign-in counts are not touched)."""
 HEADERS = {"X-Robots-Tag": "noindex, nofollow, noarchive", "Referrer-Policy": "no-referrer"}
-NO_PAGE = {401, 404}
-"""What intake answers for a token that opens nothing."""
 
 
 def render(
@@ -62,91 +61,77 @@ def render(
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
-async def _open(
-    request: Request,
-    web: Any,
-    token: str,
-    language: PersonLanguage,
-    call: Callable[[str], Awaitable[Any]],
-) -> Any:
-    """Intake's answer for the token, or the page that says there is none (or to wait, or
-    that it cannot be shown now: never an office's error page, nor what went wrong inside)."""
-    address = client_address(request)
-    wait = await web.run(lambda s: LINKS.retry_after(s, None, address, web.now()))
-    if wait is not None:
-        retry = {"Retry-After": str(int(wait.total_seconds()) + 1)}
-        page = render(request, "person/gone.html", language, 429, throttled=True)
-        page.headers.update(retry)
+def _gone(
+    request: Request, asked: PersonLanguage, outcome: LinkThrottled | NoSuchLink | IntakeDown
+) -> Response:
+    """The page that says there is no page, or to wait, or that it cannot be shown now (never
+    an office's error page, nor what went wrong inside)."""
+    if isinstance(outcome, LinkThrottled):
+        page = render(request, "person/gone.html", asked, 429, throttled=True)
+        page.headers["Retry-After"] = str(int(outcome.retry_after.total_seconds()) + 1)
         return page
-    if person.plausible(token):
-        try:
-            return await call(token)
-        except Refused as refused:
-            if refused.status not in NO_PAGE:
-                return render(request, "person/gone.html", language, 503, unavailable=True)
-        except Unavailable:
-            return render(request, "person/gone.html", language, 503, unavailable=True)
-    await web.run(lambda s: LINKS.record_failure(s, None, address, web.now()))
-    return render(request, "person/gone.html", language, 404, throttled=False)
+    if isinstance(outcome, IntakeDown):
+        return render(request, "person/gone.html", asked, 503, unavailable=True)
+    return render(request, "person/gone.html", asked, 404, throttled=False)
 
 
 @router.get("/{token}", response_class=HTMLResponse)
-async def page(request: Request, web: WebDep, token: str, language: str | None = None) -> Response:
-    return await _page(request, web, token, language, "person/page.html")
+async def page(request: Request, app: App, token: str, language: str | None = None) -> Response:
+    return await _page(request, app, token, language, "person/page.html")
 
 
 @router.get("/{token}/withdraw", response_class=HTMLResponse)
 async def confirm_withdrawal(
-    request: Request, web: WebDep, token: str, language: str | None = None
+    request: Request, app: App, token: str, language: str | None = None
 ) -> Response:
-    return await _page(request, web, token, language, "person/withdraw.html")
+    return await _page(request, app, token, language, "person/withdraw.html")
 
 
 async def _page(
-    request: Request, web: Any, token: str, language: str | None, template: str
+    request: Request, app: WebApplication, token: str, language: str | None, template: str
 ) -> Response:
     """The person's page as `template` shows it, in the language asked for, else the one the
     office chose when it issued the link."""
-    found = await _open(request, web, token, person_language(language), web.intake.person.page)
-    if isinstance(found, Response):
-        return found
-    shown = person_language(language, found["language"])
-    return render(request, template, shown, page=found, token=token, **_words(shown))
+    asked = person_language(language)
+    outcome = await app.person_page(token, client_address(request))
+    if not isinstance(outcome, PersonFound):
+        return _gone(request, asked, outcome)
+    shown = person_language(language, outcome.found["language"])
+    return render(request, template, shown, page=outcome.found, token=token, **_words(shown))
 
 
 @router.post("/{token}/withdraw", response_class=HTMLResponse)
-async def withdraw(
-    request: Request, web: WebDep, token: str, language: str | None = None
-) -> Response:
+async def withdraw(request: Request, app: App, token: str, language: str | None = None) -> Response:
     asked = person_language(language)
     if not _from_this_site(request):
         return render(request, "person/gone.html", asked, 403, throttled=False)
-    found = await _open(request, web, token, asked, web.intake.person.withdraw)
-    if isinstance(found, Response):
-        return found
-    shown = person_language(language, found["language"])
+    outcome = await app.person_withdraws(token, client_address(request))
+    if not isinstance(outcome, PersonFound):
+        return _gone(request, asked, outcome)
+    shown = person_language(language, outcome.found["language"])
     return RedirectResponse(f"/p/{token}?language={shown.value}", status_code=303, headers=HEADERS)
 
 
 @router.get("/{token}/data", response_class=HTMLResponse)
-async def my_data(
-    request: Request, web: WebDep, token: str, language: str | None = None
-) -> Response:
-    found = await _open(request, web, token, person_language(language), web.intake.person.data)
-    if isinstance(found, Response):
-        return found
-    shown = person_language(language, found["language"])
-    return render(request, "person/data.html", shown, data=found, token=token, **_words(shown))
+async def my_data(request: Request, app: App, token: str, language: str | None = None) -> Response:
+    asked = person_language(language)
+    outcome = await app.person_data(token, client_address(request))
+    if not isinstance(outcome, PersonFound):
+        return _gone(request, asked, outcome)
+    shown = person_language(language, outcome.found["language"])
+    return render(
+        request, "person/data.html", shown, data=outcome.found, token=token, **_words(shown)
+    )
 
 
 @router.get("/{token}/data.json")
-async def my_data_file(request: Request, web: WebDep, token: str) -> Response:
-    found = await _open(request, web, token, PersonLanguage.DE, web.intake.person.data)
-    if isinstance(found, Response):
-        return found
-    name = f"wegweiser-my-data-{found['consent']['consentReceiptID']}.json"
+async def my_data_file(request: Request, app: App, token: str) -> Response:
+    outcome = await app.person_data(token, client_address(request))
+    if not isinstance(outcome, PersonFound):
+        return _gone(request, PersonLanguage.DE, outcome)
+    name = f"wegweiser-my-data-{outcome.found['consent']['consentReceiptID']}.json"
     return Response(
-        json.dumps(found, ensure_ascii=False, indent=2),
+        json.dumps(outcome.found, ensure_ascii=False, indent=2),
         media_type="application/json",
         headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -9,7 +9,7 @@ from datetime import date
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.web.pages import Monitoring, WebDep, language_of, render
+from services.web.pages import App, Monitoring, language_of, render
 
 router = APIRouter(prefix="/report")
 
@@ -35,17 +35,12 @@ async def report_form(request: Request, user: Monitoring) -> Response:
 @router.get("/view", response_class=HTMLResponse)
 async def report_view(
     request: Request,
-    web: WebDep,
+    app: App,
     _user: Monitoring,
     first: str = "",
     last: str = "",
     county: str = "",
     language: str = "",
 ) -> Response:
-    page = await web.audit.text(
-        "/report.html",
-        **{"from": first, "to": last},
-        county=county,
-        language=language or language_of(request),
-    )
+    page = await app.report(first, last, county, language or language_of(request))
     return HTMLResponse(page, headers={"Content-Security-Policy": REPORT_POLICY})

@@ -15,6 +15,7 @@ from services.web.pages import (
     HOME,
     LANG_COOKIE,
     LOGIN_CSRF,
+    App,
     BadForm,
     CheckedForm,
     WebDep,
@@ -48,6 +49,7 @@ async def login_page(request: Request, web: WebDep, next: str = "/") -> Response
 async def login(
     request: Request,
     web: WebDep,
+    app: App,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
@@ -56,7 +58,7 @@ async def login(
     if not accounts.csrf_matches(request.cookies.get(LOGIN_CSRF) or "", csrf or None):
         raise BadForm()
 
-    outcome = await web.sign_in(username, password, client_address(request))
+    outcome = await app.sign_in(username, password, client_address(request))
     if not isinstance(outcome, Opened):
         wait = outcome.retry_after if isinstance(outcome, Throttled) else None
         token = accounts.new_form_token()
@@ -87,16 +89,15 @@ async def login(
         httponly=True,
         samesite="lax",
         secure=web.secure_cookies,
-        max_age=int(web.policy.lifetime.total_seconds()),
+        max_age=int(app.policy.lifetime.total_seconds()),
     )
     opened.delete_cookie(LOGIN_CSRF)
     return opened
 
 
 @router.post("/logout")
-async def logout(request: Request, web: WebDep, _form: CheckedForm) -> Response:
-    token = request.cookies.get(COOKIE)
-    await web.run(lambda s: accounts.close_session(s, token))
+async def logout(request: Request, app: App, _form: CheckedForm) -> Response:
+    await app.sign_out(request.cookies.get(COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response

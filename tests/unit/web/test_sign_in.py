@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from services.web import accounts
 from services.web.accounts import PasswordCheck, Role
+from services.web.application import WebApplication
 from services.web.http import Web, create_app
 from services.web.signin import SignIn, Throttled, WrongCredentials
 from services.web.throttle import Backoff
@@ -69,15 +70,15 @@ class WebApp:
         self.db.migrate()
         self.checks = CheckingOutsideTransactions(self.db)
         self.sign_in = SignIn(self.db.read, self.db.run, clock, check=self.checks)
-        web = Web(
+        application = WebApplication(
             run=self.db.run,
             intake=None,  # type: ignore[arg-type]  # signing in asks neither intake nor audit
             audit=None,  # type: ignore[arg-type]
             audit_key=lambda: None,  # type: ignore[arg-type,return-value]
-            offices={"office-a": "Beratungsstelle A"},
-            sign_in=self.sign_in,
+            signing_in=self.sign_in,
             now=clock,
         )
+        web = Web(application, {"office-a": "Beratungsstelle A"})
         self.app: FastAPI = create_app(web)
 
 
