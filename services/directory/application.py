@@ -16,9 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from schemas import queries as q
+from schemas.enrolment import EnrolmentRequest, KeyRotation
 from schemas.events import AgencyCapacityUpdated
-from services.directory import handlers, identities, importer, store
+from services.directory import enrolment, handlers, identities, importer, store
 from services.directory.hsds.records import Assembler
+from services.directory.store import EnrolmentRow
 from wegweiser.platform import keys
 from wegweiser.platform.consumer import Delivery
 from wegweiser.platform.db import Database
@@ -78,6 +80,37 @@ class AgencyDirectory:
     @staticmethod
     def update_capacity(session: Session, delivery: Delivery[AgencyCapacityUpdated]) -> None:
         handlers.update_capacity(session, delivery)
+
+    # The agencies' own side: their keys, their enrolment, their key rotations.
+
+    async def keys_of(self, agency_id: str) -> dict[str, Any] | None:
+        """The agency's public keys in effect, to come or retiring (a JWK Set); None for an
+        agency the directory does not know."""
+
+        def found(session: Session) -> dict[str, Any] | None:
+            if store.get(session, agency_id) is None:
+                return None
+            return dict(identities.jwks(session, agency_id))
+
+        return await self.db.read(found)
+
+    async def rotate_keys(self, agency_id: str, body: KeyRotation) -> list[str]:
+        """An enrolled agency's new keys, signed by its current key and the new one: their
+        kids, published from their start (enrolment.Refused if they are not acceptable)."""
+        kids: list[str] = await self.db.run(lambda s: enrolment.rotate(s, agency_id, body))
+        return kids
+
+    async def request_enrolment(self, body: EnrolmentRequest) -> EnrolmentRow:
+        """An agency's enrolment with its own keys, waiting for the county's decision."""
+        row: EnrolmentRow = await self.db.run(lambda s: enrolment.request(s, body))
+        return row
+
+    async def enrolment_state(self, enrolment_id: str) -> dict[str, Any]:
+        """The enrolment's state; once approved, what the agency needs to take part."""
+        state: dict[str, Any] = await self.db.read(
+            lambda s: enrolment.view(s, enrolment_id, self.office_keys())
+        )
+        return state
 
     # What the read API serves.
 

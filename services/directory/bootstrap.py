@@ -48,6 +48,6 @@ def build(settings: Settings, seed_sample: bool = True) -> ServiceRuntime:
     runtime.before_start(start)
     administration = Administration(runtime.db, SecretFolder(settings.webhook_secrets_path))
     admin = admin_api.router(administration, AdminTokens(settings.directory_admin_tokens_path))
-    app = create_app(directory.hsds, runtime.db.run, runtime.db.read, directory.office_keys, admin)
+    app = create_app(directory.hsds, directory, admin)
     runtime.serve_http(app, settings.directory_host, settings.directory_port)
     return runtime

@@ -12,7 +12,7 @@ location is ever served. An unknown id is a 404 problem, a malformed parameter a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -34,23 +34,27 @@ from services.directory.listing import (
     modified_since,
     page,
 )
+from services.directory.store import EnrolmentRow
 from wegweiser.platform import problems
 
 Current = Callable[[], Awaitable[Assembler]]
-Run = Callable[[Callable[..., Any]], Awaitable[Any]]
 Full = Annotated[bool, Query(description="nest related records in each entry")]
 
 
+class Partners(Protocol):
+    """The agencies' own side of the directory (`application.AgencyDirectory`)."""
+
+    async def keys_of(self, agency_id: str) -> dict[str, Any] | None: ...
+    async def rotate_keys(self, agency_id: str, body: KeyRotation) -> list[str]: ...
+    async def request_enrolment(self, body: EnrolmentRequest) -> EnrolmentRow: ...
+    async def enrolment_state(self, enrolment_id: str) -> dict[str, Any]: ...
+
+
 def create_app(
-    current: Current,
-    run: Run | None = None,
-    read: Run | None = None,
-    office_keys: Callable[[], dict[str, dict[str, Any]]] = dict,
-    admin: APIRouter | None = None,
+    current: Current, partners: Partners | None = None, admin: APIRouter | None = None
 ) -> FastAPI:
-    """The HSDS read API; with `run` and `read` (the directory's units of work) also each
-    agency's published keys and the enrolment of agencies; with `admin`, the county's routes
-    (`admin_api.py`)."""
+    """The HSDS read API; with `partners`, also each agency's published keys and the
+    enrolment of agencies; with `admin`, the county's routes (`admin_api.py`)."""
     app = FastAPIOffline(  # /docs and /redoc from installed files, not a CDN
         title="Wegweiser directory (HSDS 3.0)",
         version=VERSION,
@@ -61,8 +65,8 @@ def create_app(
     problems.install(app)
     app.add_exception_handler(enrolment.Refused, refusal)
     _readable_from_any_origin(app, _hsds_routes(app, current))
-    if run is not None and read is not None:
-        _partner_routes(app, run, read, office_keys)
+    if partners is not None:
+        _partner_routes(app, partners)
     if admin is not None:
         app.include_router(admin)
     return app
@@ -277,17 +281,13 @@ def _services_of(a: Assembler, organization_id: str, full: bool) -> list[Record]
     ]
 
 
-def _partner_routes(
-    app: FastAPI, run: Run, read: Run, office_keys: Callable[[], dict[str, dict[str, Any]]]
-) -> None:
-    from services.directory import identities, store
-
+def _partner_routes(app: FastAPI, partners: Partners) -> None:
     @app.get("/agencies/{agency_id}/jwks.json", tags=["keys"])
     async def agency_keys(agency_id: str) -> dict[str, Any]:
         """The agency's public keys in effect, to come or retiring (RFC 7517 JWK Set), each
         with its use, validity and custody."""
-        found = await read(lambda s: store.get(s, agency_id) and identities.jwks(s, agency_id))
-        if not found:
+        found = await partners.keys_of(agency_id)
+        if found is None:
             raise HTTPException(404, f"unknown agency {agency_id!r}")
         return dict(found)
 
@@ -300,7 +300,7 @@ def _partner_routes(
     async def rotate_keys(agency_id: str, body: KeyRotation) -> Any:
         """An enrolled agency's new keys, signed by its current signing key and the new one;
         published from `valid_from`, the current keys retiring 14 days later."""
-        kids = await run(lambda s: enrolment.rotate(s, agency_id, body))
+        kids = await partners.rotate_keys(agency_id, body)
         return {"agency_id": agency_id, "published": kids}
 
     @app.post(
@@ -312,13 +312,13 @@ def _partner_routes(
     async def request_enrolment(body: EnrolmentRequest) -> Any:
         """An agency's enrolment: its invitation code, public keys and proofs of possession
         (see docs/agency-enrolment.md). Waits for the county's approval."""
-        row = await run(lambda s: enrolment.request(s, body))
+        row = await partners.request_enrolment(body)
         return {"enrolment_id": row.id, "agency_id": row.agency_id, "status": row.status}
 
     @app.get("/enrolments/{enrolment_id}", tags=["enrolment"], responses=problems.documented(410))
     async def enrolment_state(enrolment_id: str) -> Any:
         """The enrolment's state; once approved, how to take part."""
-        return await read(lambda s: enrolment.view(s, enrolment_id, office_keys()))
+        return await partners.enrolment_state(enrolment_id)
 
 
 async def refusal(_request: Request, exc: Exception) -> JSONResponse:

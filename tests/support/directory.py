@@ -51,7 +51,7 @@ def directory(folder: Path) -> Directory:
 
     registered = AgencyDirectory(db, KeyRing(folder / "keys"))
     admin = admin_api.router(administration, tokens)
-    app = create_app(registered.hsds, db.run, db.read, registered.office_keys, admin)
+    app = create_app(registered.hsds, registered, admin)
     return Directory(app, db, tokens, secrets, tokens.issue("test"))
 
 

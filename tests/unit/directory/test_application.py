@@ -116,3 +116,17 @@ def test_the_read_api_gives_each_offices_public_keys_and_nothing_private(
     assert given["office_keys"] == {"office-1": json.loads(signing.export_public())}
     assert given["office_sealing_keys"] == {"office-1": json.loads(sealing.export_public())}
     assert all("d" not in key for group in given.values() for key in group.values())
+
+
+async def test_an_agency_s_keys_are_those_on_file_and_an_unknown_agency_has_none(
+    db: Database, ring: KeyRing
+) -> None:
+    ring.ensure_agency(AGENCY)
+    directory = AgencyDirectory(db, ring)
+    await directory.seed(SAMPLE_PATH)
+    published = await directory.keys_of(AGENCY)
+    assert published is not None
+    (key,) = published["keys"]
+    assert key["kid"] and key["use"] == "enc" and "d" not in key  # public only
+    assert await directory.keys_of("no-such-agency") is None
+    assert await directory.keys_of("lup-iq-anerkennung") == {"keys": []}  # known, no key yet
