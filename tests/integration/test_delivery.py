@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
+from contextlib import aclosing
 
 import nats
 from sqlmodel import Field, Session, SQLModel, func, select
@@ -19,6 +20,7 @@ from wegweiser.platform.consumer import CRASH_DELIVERIES, ConsumerEdge, Delivery
 from wegweiser.platform.db import Database
 from wegweiser.platform.inbox import InboxRow
 from wegweiser.platform.outbox import OutboxRow, Relay, pending_count, stage
+from wegweiser.platform.pull import Pull
 from wegweiser.platform.topology import ConsumerSpec
 
 
@@ -53,22 +55,36 @@ async def setup(nats_url: str, db_url: str, max_deliver: int = 3):
     return nc, js, db, sub, edge
 
 
-async def drain(sub, edge, handler, deadline: float = 30.0) -> None:
-    """Handle at least one message, then until the consumer has nothing pending or unacked."""
+async def drain(nc, sub, edge, handler, deadline: float = 30.0) -> None:
+    """Handle at least one message, then until the consumer has nothing pending or unacked:
+    through the one pull loop (`Pull`, as an agency's consumer is read, the consumer being
+    unowned) and the edge, batch by batch, each reported in progress while it is handled."""
+    pull = Pull(nc, nc.jetstream(), "test-consumer", owned=False)
+    handled = 0
+
+    async def consume() -> None:
+        nonlocal handled
+        async with aclosing(pull.batches()) as batches:
+            async for msgs in batches:
+                for msg in msgs:
+                    await handle_one(
+                        edge, msg, "test-consumer", ReferralCancellationRequested, handler
+                    )
+                    handled += 1
+                pull.done(msgs)
+
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline
-    handled = 0
-    while loop.time() < end:
-        info = await sub.consumer_info()
-        if handled and info.num_pending == 0 and info.num_ack_pending == 0:
-            return
-        try:
-            msgs = await sub.fetch(10, timeout=0.2)
-        except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
-            continue
-        for msg in msgs:
-            await handle_one(edge, msg, "test-consumer", ReferralCancellationRequested, handler)
-            handled += 1
+    consuming = asyncio.create_task(consume())
+    try:
+        while loop.time() < end and not consuming.done():
+            await asyncio.sleep(0.1)
+            info = await sub.consumer_info()
+            if handled and info.num_pending == 0 and info.num_ack_pending == 0:
+                return
+    finally:
+        consuming.cancel()
+        await asyncio.gather(consuming, return_exceptions=True)
     raise AssertionError("consumer not drained in time")
 
 
@@ -120,7 +136,7 @@ async def test_a_handler_fault_is_retried_and_the_effect_happens_once(nats_serve
 
     event = cancellation()
     await js.publish(subjects.CANCELLATION_REQUESTED, event.model_dump_json().encode())
-    await drain(sub, edge, flaky)
+    await drain(nc, sub, edge, flaky)
     assert faults["left"] == 0
     assert count(db, Effect) == 1
     assert await stream_messages(js, "ww.deadletter.>") == []
@@ -142,7 +158,7 @@ async def test_a_republished_event_outside_the_duplicate_window_is_processed_onc
     await js.publish(subjects.CANCELLATION_REQUESTED, body, headers={"Nats-Msg-Id": "other-id"})
     info = await js.stream_info(subjects.STREAM)
     assert info.state.messages == 2  # the stream dropped the exact duplicate
-    await drain(sub, edge, effect)
+    await drain(nc, sub, edge, effect)
     assert count(db, Effect) == 1  # the inbox dropped the one the stream could not
     assert count(db, InboxRow) == 1
     await nc.close()
@@ -161,7 +177,7 @@ async def test_a_malformed_event_is_dead_lettered_with_its_reason_and_the_next_i
     await js.publish(subjects.CANCELLATION_REQUESTED, json.dumps(bad).encode())
     await js.publish(subjects.CANCELLATION_REQUESTED, b"\xff not json")
     await js.publish(subjects.CANCELLATION_REQUESTED, cancellation(2).model_dump_json().encode())
-    await drain(sub, edge, effect)
+    await drain(nc, sub, edge, effect)
     letters = await stream_messages(js, "ww.deadletter.test")
     reasons = [letter["data"]["reason"] for letter in letters]
     assert len(reasons) == 2
@@ -185,9 +201,9 @@ async def test_a_message_that_keeps_failing_ends_in_the_dead_letter_after_max_de
         raise Unprocessable("referral r9 does not exist")
 
     await js.publish(subjects.CANCELLATION_REQUESTED, cancellation().model_dump_json().encode())
-    await drain(sub, edge, broken)
+    await drain(nc, sub, edge, broken)
     await js.publish(subjects.CANCELLATION_REQUESTED, cancellation(9).model_dump_json().encode())
-    await drain(sub, edge, refuses)
+    await drain(nc, sub, edge, refuses)
     letters = await stream_messages(js, "ww.deadletter.test")
     assert [le["data"]["deliveries"] for le in letters] == [3, 1]
     assert (
