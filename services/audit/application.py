@@ -15,7 +15,7 @@ import structlog
 from nats.aio.msg import Msg
 from sqlmodel import Session
 
-from services.audit import export, keys, rotation, store
+from services.audit import export, keys, queries, rotation, store
 from services.audit.ledger import TreeHead
 from services.audit.recorder import LOG_ID, Recorder, signed_head
 from services.audit.verification import Rotation
@@ -83,6 +83,18 @@ class AuditLog:
         head = await self.sign()
         covered = await self.db.read(lambda s: store.all_entries(s, head.size))
         return export.build(covered, head, self.recorder.key.public_key(), self.rotations(), since)
+
+    async def export_stored(self, since: int | None = None) -> dict[str, Any]:
+        """An export made outside the running service (`wegweiser audit export`): the stored
+        log taken in first, then exported as `export` does."""
+        await self.load()
+        return await self.export(since)
+
+
+def trail(db: Database, referral_id: str) -> list[dict[str, Any]]:
+    """One referral's events in log order with their consent, read from the store alone (no
+    signing key needed: `wegweiser audit trail`)."""
+    return queries.trail(db.read_sync(lambda s: store.referral_entries(s, referral_id)))
 
 
 def audit_log(settings: Settings, db: Database) -> AuditLog:

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.serialization import (
     NoEncryption,
     PrivateFormat,
     PublicFormat,
-    load_pem_public_key,
 )
 
 from services.audit import keys
@@ -37,9 +36,7 @@ def rotations(ring: KeyRing) -> list[Rotation]:
 def public_key(ring: KeyRing) -> Ed25519PublicKey:
     """The log's current public key, as the installation keeps it."""
     keys.signing(ring)  # made on first use, with its public half
-    loaded = load_pem_public_key(keys.public_path(ring).read_bytes())
-    assert isinstance(loaded, Ed25519PublicKey)
-    return loaded
+    return keys.read_public(keys.public_path(ring))
 
 
 def rotate(ring: KeyRing, now: datetime | None = None) -> Rotation:

@@ -83,6 +83,11 @@ class Rotation:
         signature = base64.b64encode(old.sign(unsigned.signed_bytes())).decode()
         return cls(**{**asdict(unsigned), "signature": signature})
 
+    @property
+    def new_fingerprint(self) -> str:
+        """The fingerprint of the key handed over to."""
+        return fingerprint(public_from_b64(self.new_key))
+
     def verified_by(self, key: Ed25519PublicKey) -> bool:
         if self.old_fingerprint != fingerprint(key):
             return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -32,14 +32,8 @@ def audit_export(
 
     settings = load_settings(data_dir)
     db = database(settings, "audit")
-    audit = audit_log(settings, db)
-
-    async def exported() -> dict[str, Any]:
-        await audit.load()
-        return await audit.export(since)
-
     try:
-        doc = asyncio.run(exported())
+        doc = asyncio.run(audit_log(settings, db).export_stored(since))
     finally:
         db.dispose()
     out.write_text(json.dumps(doc, ensure_ascii=False, indent=1))
@@ -51,19 +45,16 @@ def audit_export(
 def audit_key(data_dir: DataDir = None) -> None:
     """Print the log's public key (PEM) to keep, and its fingerprint (on stderr): what
     `audit verify --key` checks exports against on a machine without this data directory."""
-    from services.audit import keys, rotation
-    from services.audit.verification import fingerprint
+    from services.audit import keys
     from wegweiser.platform.keys import KeyRing
 
-    ring = KeyRing(load_settings(data_dir).keys_path)
-    public = keys.public_path(ring)
-    typer.echo(public.read_text().strip() if public.exists() else _no_audit_key(public))
-    typer.echo(f"fingerprint {fingerprint(rotation.public_key(ring))}", err=True)
-
-
-def _no_audit_key(public: Path) -> str:
-    typer.echo(f"no audit key in {public.parent}", err=True)
-    raise typer.Exit(2)
+    try:
+        public = keys.published(KeyRing(load_settings(data_dir).keys_path))
+    except keys.NoAuditKey as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(public.pem)
+    typer.echo(f"fingerprint {public.fingerprint}", err=True)
 
 
 @audit_app.command("rotate-key")
@@ -71,14 +62,12 @@ def audit_rotate_key(data_dir: DataDir = None) -> None:
     """Make a new signing key for the log, signed over to by the current one (restart the
     audit service to use it); verifiers follow the handover from the key they pinned."""
     from services.audit import rotation
-    from services.audit.verification import fingerprint, public_from_b64
     from wegweiser.platform.keys import KeyRing
 
     handover = rotation.rotate(KeyRing(load_settings(data_dir).keys_path))
     typer.echo(
-        f"rotated: {handover.old_fingerprint} -> "
-        f"{fingerprint(public_from_b64(handover.new_key))} from {handover.valid_from}; "
-        "restart the audit service"
+        f"rotated: {handover.old_fingerprint} -> {handover.new_fingerprint} "
+        f"from {handover.valid_from}; restart the audit service"
     )
 
 
@@ -100,65 +89,32 @@ def audit_verify(
 ) -> None:
     """Check an export offline against the pinned key (never the one the export carries) and
     the head seen before; exit 1 naming the first bad entry and what was done to it."""
-    from services.audit import export
-    from services.audit.verification import SeenHead
+    from services.audit import offline
 
     try:
-        pinned = _pinned_audit_key(key, data_dir)
-        found = export.load(export_file)
-        seen = SeenHead(**json.loads(state.read_text())) if state and state.exists() else None
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+        checked = offline.verify(export_file, key or _installed_key(data_dir), state, proof)
+    except offline.Unreadable as exc:
         typer.echo(f"INVALID: {exc}", err=True)
         raise typer.Exit(1) from None
-    verdict = export.verify(found, pinned, seen)
+    verdict = checked.verdict
     typer.echo(("OK: " if verdict.ok else "INVALID: ") + verdict.message)
     if not verdict.ok:
         raise typer.Exit(1)
-    if state is not None:
-        from services.audit.verification import key_in_effect
-
-        signer = key_in_effect(pinned, found.rotations)
-        from wegweiser.platform.files import write_private
-
-        write_private(state, json.dumps(SeenHead.of(found.head, signer).__dict__, indent=1))
-    if proof is not None:
-        _check_proof(proof, found)
+    if checked.proof_kind is not None:
+        typer.echo(f"{checked.proof_kind} proof {'OK' if checked.proof_ok else 'INVALID'}")
+        raise typer.Exit(0 if checked.proof_ok else 1)
 
 
-def _pinned_audit_key(key: Path | None, data_dir: Path | None) -> Any:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
+def _installed_key(data_dir: Path | None) -> Path:
+    """This installation's own current key (it follows its own rotations), when none is pinned."""
     from services.audit import keys
+    from services.audit.offline import Unreadable
     from wegweiser.platform.keys import KeyRing
 
-    if key is None:  # this installation's own current key (it follows its own rotations)
-        key = keys.public_path(KeyRing(load_settings(data_dir).keys_path))
-        if not key.exists():
-            raise ValueError(f"no pinned key: pass --key (none in {key})")
-    loaded = load_pem_public_key(key.read_bytes())
-    if not isinstance(loaded, Ed25519PublicKey):
-        raise ValueError(f"{key} is not an Ed25519 public key")
-    return loaded
-
-
-def _check_proof(proof: Path, found: Any) -> None:
-    from services.audit.ledger import Ledger, check_consistency, check_inclusion
-
-    doc = json.loads(proof.read_text())
-    if doc["kind"] == "inclusion":
-        good = check_inclusion(
-            doc["entry"].encode(), doc["proof"], doc["root"], doc["index"], doc["size"]
-        ) and doc["root"] == (Ledger.read(found.entries).root(doc["size"]))
-    else:
-        good = (
-            check_consistency(
-                doc["prior_root"], doc["prior_size"], doc["root"], doc["size"], doc["proof"]
-            )
-            and doc["root"] == found.head.root
-        )
-    typer.echo(f"{doc['kind']} proof {'OK' if good else 'INVALID'}")
-    raise typer.Exit(0 if good else 1)
+    key = keys.public_path(KeyRing(load_settings(data_dir).keys_path))
+    if not key.exists():
+        raise Unreadable(f"no pinned key: pass --key (none in {key})")
+    return key
 
 
 @audit_app.command("prove")
@@ -172,30 +128,13 @@ def audit_prove(
     ] = None,
 ) -> None:
     """Print an inclusion proof for one entry, or a consistency proof between two sizes."""
-    from services.audit import export
-    from services.audit.ledger import Ledger
+    from services.audit import export, proofs
 
     found = export.load(export_file)
-    entries, head = found.entries, found.head
-    ledger = Ledger.read(entries)
     if index is not None:
-        doc = {
-            "kind": "inclusion",
-            "index": index,
-            "size": head.size,
-            "root": head.root,
-            "entry": entries[index - 1].decode(),
-            "proof": ledger.prove_inclusion(index),
-        }
+        doc = proofs.inclusion(found, index)
     elif since is not None:
-        doc = {
-            "kind": "consistency",
-            "prior_size": since,
-            "prior_root": ledger.root(since),
-            "size": head.size,
-            "root": head.root,
-            "proof": ledger.prove_consistency(since),
-        }
+        doc = proofs.consistency(found, since)
     else:
         raise typer.BadParameter("give --index N or --since SIZE")
     typer.echo(json.dumps(doc, indent=1))
@@ -204,10 +143,13 @@ def audit_prove(
 @audit_app.command("trail")
 def audit_trail(referral: str, data_dir: DataDir = None) -> None:
     """Every recorded event of one referral, in order, with its consent (metadata only)."""
-    from services.audit import queries, store
+    from services.audit.application import trail
 
     db = database(load_settings(data_dir), "audit")
-    rows = queries.trail(db.run_sync(lambda s: store.referral_entries(s, referral)))
+    try:
+        rows = trail(db, referral)
+    finally:
+        db.dispose()
     if not rows:
         typer.echo(f"the audit log has no entry about {referral}", err=True)
         raise typer.Exit(1)
