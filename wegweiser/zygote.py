@@ -236,42 +236,7 @@ def _fork(log: int) -> _Child:
             os._exit(code)  # never the supervisor's atexit handlers
     os.close(requests[0])
     os.close(answers[1])
-    return _Child(pid, os.fdopen(requests[1], "wb"), os.fdopen(answers[0], "rb"))
-
-
-@dataclass
-class _Child:
-    """The forked zygote, as much of `subprocess.Popen` as `Zygote` uses (this process is its
-    parent: it reaps it)."""
-
-    pid: int
-    stdin: IO[bytes] | None
-    stdout: IO[bytes] | None
-    returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            with contextlib.suppress(ChildProcessError):
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-                if pid == 0:
-                    return None
-                self.returncode = os.waitstatus_to_exitcode(status)
-            if self.returncode is None:
-                self.returncode = -1  # reaped by someone else
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
-            time.sleep(0.02)
-        assert self.returncode is not None
-        return self.returncode
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
+    return _Child(pid, stdin=os.fdopen(requests[1], "wb"), stdout=os.fdopen(answers[0], "rb"))
 
 
 @dataclass
@@ -302,6 +267,26 @@ class Forked:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+@dataclass
+class _Child(Forked):
+    """The forked zygote, as much of `subprocess.Popen` as `Zygote` uses (this process is its
+    parent: it reaps it, and so knows its exit code)."""
+
+    stdin: IO[bytes] | None = None
+    stdout: IO[bytes] | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            with contextlib.suppress(ChildProcessError):
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid == 0:
+                    return None
+                self.returncode = os.waitstatus_to_exitcode(status)
+            if self.returncode is None:
+                self.returncode = -1  # reaped by someone else
+        return self.returncode
 
 
 def _running(pid: int) -> bool:

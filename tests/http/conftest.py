@@ -4,36 +4,16 @@ Passwords are hashed at test strength here (tests/support/passwords.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support.intake import IntakeApp
+from tests.support.intake import OFFICE, IntakeApp, intake, office
 from tests.support.passwords import cheap_argon2
 from tests.support.web import WebApp
 
-__all__ = ["cheap_argon2"]
-
-OFFICE = "lup-integration-office"
-
-
-@pytest.fixture
-def intake(tmp_path: Path) -> Iterator[IntakeApp]:
-    """Intake with its files under `tmp_path/intake`."""
-    folder = tmp_path / "intake"
-    folder.mkdir()
-    made = IntakeApp(folder)
-    yield made
-    made.dispose()
-
-
-@pytest.fixture
-async def office(intake: IntakeApp) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of intake's API for OFFICE."""
-    async with intake.client(OFFICE) as client:
-        yield client
+__all__ = ["OFFICE", "cheap_argon2", "intake", "office"]
 
 
 @pytest.fixture

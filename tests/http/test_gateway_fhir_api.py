@@ -30,6 +30,7 @@ from tests.support.gateway import (
     FHIR_OTHER,
     NOTIFY_TO,
     FhirApp,
+    subscription,
 )
 from wegweiser.platform.outbox import OutboxRow
 
@@ -370,26 +371,6 @@ def withdraw(gateway: FhirApp) -> dict[str, Any]:
 
 
 # --- Subscriptions --------------------------------------------------------------------------
-
-
-def subscription(endpoint: str, **change: Any) -> dict[str, Any]:
-    return {
-        "resourceType": "Subscription",
-        "status": "requested",
-        "reason": "referrals",
-        "criteria": codes.TOPIC,
-        "channel": {
-            "type": "rest-hook",
-            "endpoint": endpoint,
-            "payload": "application/fhir+json",
-            "_payload": {
-                "extension": [
-                    {"url": f"{codes.BACKPORT}/backport-payload-content", "valueCode": "id-only"}
-                ]
-            },
-        },
-        **change,
-    }
 
 
 def open_subscription(gateway: FhirApp, agency: str) -> str:

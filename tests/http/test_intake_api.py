@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -47,12 +47,6 @@ def intake(tmp_path: Path) -> Iterator[IntakeApp]:
     made = IntakeApp(tmp_path, origins=frozenset({"https://web.example"}))
     yield made
     made.dispose()
-
-
-@pytest.fixture
-async def office(intake: IntakeApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with intake.client(OFFICE) as client:
-        yield client
 
 
 @pytest.fixture

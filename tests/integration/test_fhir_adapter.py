@@ -44,7 +44,7 @@ from services.gateway.fhir.store import TaskRow
 from services.gateway.fhir.subscriptions import Notifier
 from services.gateway.mail import Mailer
 from services.gateway.store import TABLES
-from tests.support.gateway import Listed
+from tests.support.gateway import Listed, subscription
 from tests.support.sdohcc import problems
 from tests.support.webhook_endpoint import Endpoint
 from wegweiser import registry
@@ -464,26 +464,6 @@ async def test_a_withdrawn_consent_ends_the_consent_and_a_confirmed_deletion_the
         await asyncio.sleep(0.05)
     assert got.status_code == 410 and issue(got)["wegweiser"] == "fhir.deleted"
     assert "input" not in await gateway.task("ref-1")
-
-
-def subscription(endpoint: str, **change: Any) -> dict[str, Any]:
-    return {
-        "resourceType": "Subscription",
-        "status": "requested",
-        "reason": "referrals",
-        "criteria": codes.TOPIC,
-        "channel": {
-            "type": "rest-hook",
-            "endpoint": endpoint,
-            "payload": "application/fhir+json",
-            "_payload": {
-                "extension": [
-                    {"url": f"{codes.BACKPORT}/backport-payload-content", "valueCode": "id-only"}
-                ]
-            },
-        },
-        **change,
-    }
 
 
 async def test_a_subscription_is_told_each_change_by_id_only_signed_like_a_webhook(

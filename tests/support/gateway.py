@@ -24,8 +24,8 @@ from schemas.events import ReferralOffered, SealedCase
 from schemas.vocabulary import DataCategory, ReferralStatus
 from services.gateway import handlers, http, links, mail, webhook
 from services.gateway.application import Gateway
+from services.gateway.fhir import codes, tasks
 from services.gateway.fhir import http as fhir_http
-from services.gateway.fhir import tasks
 from services.gateway.fhir.access import TokenFolder
 from services.gateway.fhir.store import TaskRow
 from services.gateway.fhir.subscriptions import Notifier
@@ -253,3 +253,25 @@ class FhirApp:
     async def dispose(self) -> None:
         await self.notifications.aclose()
         self.db.dispose()
+
+
+def subscription(endpoint: str, **change: Any) -> dict[str, Any]:
+    """A FHIR Subscription to the referrals topic, as an agency sends it (`change`: what
+    differs)."""
+    return {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "referrals",
+        "criteria": codes.TOPIC,
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": endpoint,
+            "payload": "application/fhir+json",
+            "_payload": {
+                "extension": [
+                    {"url": f"{codes.BACKPORT}/backport-payload-content", "valueCode": "id-only"}
+                ]
+            },
+        },
+        **change,
+    }

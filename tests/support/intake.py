@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import Session, func, select
 
 from schemas import subjects
@@ -166,3 +168,24 @@ class IntakeApp:
     def dispose(self) -> None:
         self.db.dispose()
         self.directory.db.dispose()
+
+
+OFFICE = "lup-integration-office"
+"""The sample office the HTTP and web tests act as."""
+
+
+@pytest.fixture
+def intake(tmp_path: Path) -> Iterator[IntakeApp]:
+    """Intake with its files under `tmp_path/intake` (a fixture: import it where it is used)."""
+    folder = tmp_path / "intake"
+    folder.mkdir()
+    made = IntakeApp(folder)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+async def office(intake: IntakeApp) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of intake's API for OFFICE."""
+    async with intake.client(OFFICE) as client:
+        yield client

@@ -5,7 +5,7 @@ database; the audit API as a hand-written fake of its answers."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,27 +27,11 @@ from services.web.application import (
     WebApplication,
 )
 from services.web.clients import AuditClient
-from tests.support.intake import IntakeApp
+from tests.support.intake import OFFICE, IntakeApp
 from tests.support.web import WebApp
 from wegweiser.demo import sample_request
 
-OFFICE = "lup-integration-office"
 LUDWIGSLUST, PARCHIM = "lup-mbe-ludwigslust", "lup-mbe-parchim"
-
-
-@pytest.fixture
-def intake(tmp_path: Path) -> Iterator[IntakeApp]:
-    folder = tmp_path / "intake"
-    folder.mkdir()
-    made = IntakeApp(folder)
-    yield made
-    made.dispose()
-
-
-@pytest.fixture
-async def office(intake: IntakeApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with intake.client(OFFICE) as client:
-        yield client
 
 
 @pytest.fixture
