@@ -249,6 +249,16 @@ async def provision(settings: Settings, url: str, agencies: list[grants.Agency])
         await nc.drain()
 
 
+async def provision_agency(settings: Settings, url: str, agency_id: str) -> None:
+    """The agency's durable consumer, made now rather than at the broker watch's next round."""
+    nc = await connect(url, "wegweiser-admin", _admin_seed(settings))
+    try:
+        spec = topology.agency_consumer(agency_id)
+        await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
+    finally:
+        await nc.drain()
+
+
 class AccountsSync:
     """Keeps the broker's accounts in step with the directory: an agency approved or revoked
     (from the web app too) gains or loses its broker user at the watch's next round. The

@@ -10,7 +10,7 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,9 @@ from schemas.vocabulary import ReasonCode
 from wegweiser.cli.common import DataDir, Seed, T, database, duration, load_settings, running_nats
 from wegweiser.logging import configure_logging
 from wegweiser.settings import Settings
+
+if TYPE_CHECKING:  # the use cases load the directory's store: only the commands that use them
+    from wegweiser.agencies import CountyAdministration, Credentials
 
 REASONS_HELP = ", ".join(code.value for code in ReasonCode)
 
@@ -56,35 +59,6 @@ def _as_agency(
         raise typer.Exit(2) from None
 
 
-def _webhook_credentials(settings: Settings, agency: str) -> None:
-    from wegweiser.platform.secrets import SecretFolder
-
-    secret = SecretFolder(settings.webhook_secrets_path).ensure(agency)
-    typer.echo(f"webhook secret for {agency} (give it to the agency only): {secret}")
-    from wegweiser.supervisor import runtime_info
-
-    gateway = runtime_info(settings.data_dir).get("gateway_url") or settings.gateway_url
-    typer.echo(f"answers go to: {gateway}/webhooks/{agency}/answers")
-    typer.echo("how to verify and answer: docs/webhooks.md")
-
-
-def _fhir_credentials(settings: Settings, agency: str) -> None:
-    """A new access token (the gateway keeps its digest; an earlier token stops working) and
-    the agency's notification secret (kept if it has one)."""
-    from services.gateway.fhir.access import TokenFolder
-    from wegweiser.platform.secrets import SecretFolder
-    from wegweiser.supervisor import runtime_info
-
-    token = TokenFolder.under(settings.keys_path).issue(agency)
-    secret = SecretFolder(settings.webhook_secrets_path).ensure(agency)
-    gateway = runtime_info(settings.data_dir).get("gateway_url") or settings.gateway_url
-    typer.echo(f"FHIR access token for {agency} (give it to the agency only): {token}")
-    typer.echo(
-        f"notification secret for {agency} (signs its Subscriptions' notifications): {secret}"
-    )
-    typer.echo(f"FHIR base: {gateway}/fhir/{agency}")
-
-
 @agency_app.command("credentials")
 def agency_credentials(
     agency: Annotated[str, typer.Argument(help="the agency id from the directory")],
@@ -95,91 +69,67 @@ def agency_credentials(
     server's users). Webhook: the secret that signs deliveries and callbacks. E-mail: the key
     pair the gateway holds to open its referrals in the portal. FHIR: the bearer token of its
     FHIR endpoint, and the secret that signs its Subscriptions' notifications."""
-    from services.directory import store
-    from wegweiser.platform import grants, nats_auth
-    from wegweiser.provisioning import connect_as, reload_accounts
+    issued = _decide(_county(load_settings(data_dir)).credentials(agency))
+    for line in _handed_over(issued):
+        typer.echo(line)
 
-    settings = load_settings(data_dir)
-    db = database(settings, "directory")
-    found = db.run_sync(lambda s: store.get(s, agency))
-    db.dispose()
-    if found is None:
-        typer.echo(f"unknown agency {agency!r}: not in the directory", err=True)
-        raise typer.Exit(2)
-    if found.channel == "webhook":
-        _webhook_credentials(settings, agency)
-        return
-    if found.channel == "fhir":
-        _fhir_credentials(settings, agency)
-        return
-    if found.channel == "email":
-        from services.directory import identities
-        from wegweiser.platform.keys import KeyRing, public_dict
 
-        key = public_dict(KeyRing(settings.keys_path).ensure_agency(agency))
-        db = database(settings, "directory")
-        db.run_sync(lambda s: identities.publish_on_file(s, {agency: key}))
-        db.dispose()
-        typer.echo(
-            f"{agency} receives e-mail notices at {found.referral_address}; the gateway "
-            f"holds its key pair in {settings.keys_path / 'agencies'} to open its referrals "
-            "in the portal (published as held by the gateway)."
-        )
-        return
-    seeds = nats_auth.Seeds(settings.keys_path / "nats")
-    seed = seeds.ensure(seeds.agency_path(agency))
-    reloaded = reload_accounts(settings)
+def _handed_over(issued: Credentials) -> list[str]:
+    """What the county reads out of an agency's credentials, to hand them over."""
+    from wegweiser.agencies import EmailCredentials, FhirCredentials, WebhookCredentials
 
-    async def confirm() -> None:  # the agency's user exists once the server's reload is done
-        if reloaded:
-            await (
-                await connect_as(running_nats(settings), seed, f"wegweiser-agency-{agency}")
-            ).close()
-
-    asyncio.run(confirm())
-    _agency_consumer(settings, agency)
-    typer.echo(f"nkey seed for {agency}: {seed}  (secret: give it to the agency only)")
-    typer.echo(f"public key: {nats_auth.public_key(seed)}")
-    typer.echo(f"inbox prefix the agency must use: {grants.inbox_prefix(agency)}")
-    typer.echo(
+    agency = issued.agency_id
+    match issued:
+        case WebhookCredentials():
+            return [
+                f"webhook secret for {agency} (give it to the agency only): {issued.secret}",
+                f"answers go to: {issued.answers_url}",
+                "how to verify and answer: docs/webhooks.md",
+            ]
+        case FhirCredentials():
+            return [
+                f"FHIR access token for {agency} (give it to the agency only): {issued.token}",
+                f"notification secret for {agency} (signs its Subscriptions' notifications): "
+                f"{issued.notification_secret}",
+                f"FHIR base: {issued.fhir_base}",
+            ]
+        case EmailCredentials():
+            return [
+                f"{agency} receives e-mail notices at {issued.referral_address}; the gateway "
+                f"holds its key pair in {issued.key_folder} to open its referrals "
+                "in the portal (published as held by the gateway)."
+            ]
+    return [
+        f"nkey seed for {agency}: {issued.seed}  (secret: give it to the agency only)",
+        f"public key: {issued.public_key}",
+        f"inbox prefix the agency must use: {issued.inbox_prefix}",
         "users of the embedded nats-server reloaded"
-        if reloaded
-        else f"add its user to your nats-server: see {settings.data_dir / 'nats' / 'auth.conf'}"
-    )
+        if issued.reloaded
+        else f"add its user to your nats-server: see {issued.auth_conf}",
+    ]
 
 
-def _agency_consumer(settings: Settings, agency: str) -> None:
-    """The agency's durable consumer, made now rather than at the broker watch's next round."""
-    from wegweiser.platform import topology
-    from wegweiser.platform.connect import connect
-
-    async def make() -> None:
-        nc = await connect(running_nats(settings), "wegweiser-admin", settings.nats_seed_path)
-        spec = topology.agency_consumer(agency)
-        await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)
-        await nc.drain()
-
-    asyncio.run(make())
-
-
-def _administration(settings: Settings) -> Any:
+def _county(settings: Settings) -> CountyAdministration:
     """The county's use cases on agencies, on the directory's database (closed at exit)."""
-    from services.directory.admin import Administration
-    from wegweiser.platform.secrets import SecretFolder
+    from wegweiser.agencies import CountyAdministration
 
     db = database(settings, "directory")
     atexit.register(db.dispose)
-    return Administration(db, SecretFolder(settings.webhook_secrets_path))
+    return CountyAdministration(settings, db, lambda: running_nats(settings))
 
 
 def _decide(step: Awaitable[T]) -> T:
-    """Run one administration step; a refusal ends the command with its code, exit 2."""
+    """Run one administration step; a refusal ends the command with its reason, exit 2."""
     from services.directory.enrolment import Refused
+    from wegweiser.agencies import UnknownAgency
 
     try:
         return asyncio.run(step)  # type: ignore[arg-type]
     except Refused as exc:
         typer.echo(f"refused ({exc.code}): {exc}", err=True)
+        raise typer.Exit(2) from None
+    except UnknownAgency as exc:
+        typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
 
 
@@ -191,8 +141,7 @@ def agency_invite(
 ) -> None:
     """The county: a one-time enrolment code for an agency, to hand to it (shown once)."""
     settings = load_settings(data_dir)
-    admin = _administration(settings)
-    invitation = _decide(admin.invite(agency, duration(valid_for), by=_operator()))
+    invitation = _decide(_county(settings).invite(agency, duration(valid_for), by=_operator()))
     typer.echo(
         f"enrolment {invitation.enrolment_id} for {agency}, valid until "
         f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -204,7 +153,7 @@ def agency_invite(
 @agency_app.command("enrolments")
 def agency_enrolments(data_dir: DataDir = None) -> None:
     """The county: enrolments waiting for a decision."""
-    for row in _decide(_administration(load_settings(data_dir)).pending()):
+    for row in _decide(_county(load_settings(data_dir)).pending()):
         user = row.broker_user or "-"
         typer.echo(f"{row.enrolment_id}  {row.agency_id:<36} {row.status:<10} {user[:12]}")
 
@@ -213,12 +162,7 @@ def agency_enrolments(data_dir: DataDir = None) -> None:
 def agency_approve(enrolment_id: str, data_dir: DataDir = None) -> None:
     """The county: publish the agency's own keys at once and give it access (its broker user,
     or a webhook secret sealed to its key); the keys the county held for it retire."""
-    from wegweiser.provisioning import reload_accounts
-
-    settings = load_settings(data_dir)
-    row = _decide(_administration(settings).approve(enrolment_id, by=_operator()))
-    if row.channel == "nats" and reload_accounts(settings):
-        _agency_consumer(settings, row.agency_id)
+    row = _decide(_county(load_settings(data_dir)).approve(enrolment_id, by=_operator()))
     typer.echo(f"approved {enrolment_id}: {row.agency_id} ({row.channel}) with its own keys")
 
 
@@ -226,7 +170,7 @@ def agency_approve(enrolment_id: str, data_dir: DataDir = None) -> None:
 def agency_refuse(enrolment_id: str, data_dir: DataDir = None) -> None:
     """The county: end an enrolment with nothing published (a request, or an invitation not
     yet used: its code is refused from then on)."""
-    row = _decide(_administration(load_settings(data_dir)).refuse(enrolment_id, by=_operator()))
+    row = _decide(_county(load_settings(data_dir)).refuse(enrolment_id, by=_operator()))
     typer.echo(f"refused {enrolment_id} ({row.agency_id})")
 
 
@@ -234,14 +178,10 @@ def agency_refuse(enrolment_id: str, data_dir: DataDir = None) -> None:
 def agency_revoke(agency: str, data_dir: DataDir = None) -> None:
     """The county: end every key of an agency now. Its broker user is removed (its
     connections close within seconds), nothing more is sealed to it, its answers are refused."""
-    from wegweiser.provisioning import reload_accounts
-
-    settings = load_settings(data_dir)
-    ended = _decide(_administration(settings).revoke(agency, by=_operator())).keys_ended
-    reloaded = reload_accounts(settings)
+    revoked = _decide(_county(load_settings(data_dir)).revoke(agency, by=_operator()))
     typer.echo(
-        f"revoked {agency}: {ended} keys ended"
-        + ("; broker users reloaded" if reloaded else "; no embedded broker runs here")
+        f"revoked {agency}: {revoked.keys_ended} keys ended"
+        + ("; broker users reloaded" if revoked.reloaded else "; no embedded broker runs here")
     )
 
 
