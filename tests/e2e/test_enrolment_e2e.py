@@ -11,6 +11,7 @@ import re
 import stat
 import subprocess
 import sys
+from contextlib import aclosing
 
 import httpx
 import nats.errors
@@ -126,10 +127,12 @@ async def test_an_agency_enrols_from_its_own_machine_receives_and_is_revoked(sys
     stale = AgencyClient(client._nc, AGENCY, county_copy, own.offices, provision=False)
 
     async def offer_of(referral_id: str, reader: AgencyClient):
-        async for delivery in reader.deliveries():
-            if delivery.kind == "offered" and delivery.event.data.referral_id == referral_id:
-                return delivery
-            await delivery.ack()
+        async with aclosing(reader.deliveries()) as deliveries:  # no pull left behind
+            async for delivery in deliveries:
+                if delivery.kind == "offered" and delivery.event.data.referral_id == referral_id:
+                    return delivery
+                await delivery.ack()
+        return None
 
     delivery = await asyncio.wait_for(offer_of(sent.json()["referral_id"], client), 30)
     case = client.open_case(delivery.event.data.case)
@@ -170,6 +173,7 @@ async def test_an_agency_enrols_from_its_own_machine_receives_and_is_revoked(sys
         return client._nc.is_closed or not client._nc.is_connected
 
     await wait_for(cut_off, timeout=15)
+    await client._nc.close()  # else it keeps trying to reconnect, refused, until the loop ends
     with pytest.raises((NotAuthorized, nats.errors.NoServersError, OSError)):
         await AgencyClient.connect(system.nats_url, AGENCY, seed=own.broker_seed)
     async with httpx.AsyncClient(base_url=directory) as http:
@@ -317,4 +321,5 @@ async def test_an_administrator_approves_in_the_web_app_and_the_broker_follows_b
         return client._nc.is_closed or not client._nc.is_connected
 
     await wait_for(cut_off, timeout=15)
+    await client._nc.close()  # else it keeps trying to reconnect, refused, until the loop ends
     web.close()
