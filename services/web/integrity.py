@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from services.audit import export
+from services.audit.keys import read_public
 from services.audit.verification import SeenHead
 from services.web.clients import Unavailable
 from wegweiser.platform.files import write_private
@@ -35,11 +35,9 @@ def pinned_key(path: Path) -> Ed25519PublicKey:
     """The audit log's public key as pinned at `path` in the key directory (the web app never
     reads the private half); Unavailable until the audit service has made its key."""
     try:
-        key = load_pem_public_key(path.read_bytes())
+        return read_public(path)
     except FileNotFoundError:
         raise Unavailable(f"no audit key at {path} yet: start the audit service") from None
-    assert isinstance(key, Ed25519PublicKey)
-    return key
 
 
 class SeenHeads:
