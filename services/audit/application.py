@@ -15,11 +15,14 @@ import structlog
 from nats.aio.msg import Msg
 from sqlmodel import Session
 
+from schemas.vocabulary import DELETION_OVERDUE_KINDS
 from services.audit import export, keys, queries, rotation, store
 from services.audit.ledger import TreeHead
 from services.audit.recorder import LOG_ID, Recorder, signed_head
 from services.audit.verification import Rotation
 from services.audit.witness_mail import HeadMailer
+from services.report.figures import Period
+from services.report.report import Report, make
 from wegweiser.platform.db import Database
 from wegweiser.platform.keys import KeyRing
 from wegweiser.settings import Settings
@@ -76,6 +79,53 @@ class AuditLog:
         if referral_id is None:
             return list(await self.db.read(store.all_entries))
         return list(await self.db.read(lambda s: store.referral_entries(s, referral_id)))
+
+    # What the ombudsperson reads: each over the stored log, metadata only.
+
+    async def referral_trail(self, referral_id: str) -> list[dict[str, Any]]:
+        """One referral's events in log order with their consent (empty: not in the log)."""
+        return queries.trail(await self.entries(referral_id))
+
+    async def referrals(
+        self,
+        agency: str | None = None,
+        state: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every referral as the log tells it, of one agency or state, offered in a time."""
+        rows = queries.referrals(await self.entries()).values()
+        return [
+            r
+            for r in rows
+            if (agency is None or r["agency"] == agency)
+            and (state is None or r["state"] == state)
+            and (since is None or (r["offered_at"] or "") >= since)
+            and (until is None or (r["offered_at"] or "") < until)
+        ]
+
+    async def answer_times(self) -> list[dict[str, Any]]:
+        return queries.answer_times(await self.entries())
+
+    async def overdue(self) -> dict[str, list[dict[str, Any]]]:
+        """Offers not acknowledged in time, and deletions not confirmed in time."""
+        rows = queries.referrals(await self.entries()).values()
+        return {
+            "acknowledgements": [r for r in rows if r["overdue"] and not r["received_at"]],
+            "deletions": [r for r in rows if r["deletion"] in DELETION_OVERDUE_KINDS],
+        }
+
+    async def withdrawals(self) -> list[dict[str, Any]]:
+        return queries.withdrawals(await self.entries())
+
+    async def anomalies(self) -> dict[str, list[dict[str, Any]]]:
+        return queries.anomalies(await self.entries())
+
+    async def report(self, period: Period, county: str | None, k: int) -> Report:
+        """The monitoring report for `period` and the one before, counts below `k`
+        suppressed (services/report); made off the event loop, it takes CPU."""
+        log = await self.entries()
+        return await asyncio.to_thread(make, log, period, county, k)
 
     async def export(self, since: int | None = None) -> dict[str, Any]:
         """The log with a head signed just now (so it covers everything up to now), its

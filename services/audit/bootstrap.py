@@ -19,7 +19,7 @@ def build(settings: Settings) -> ServiceRuntime:
 
     runtime.answer_plainly(subjects.AUDIT_TREE_HEAD, audit.head_document)
 
-    app = create_app(audit.entries, ombudsperson_token(settings), audit.export)
+    app = create_app(audit, ombudsperson_token(settings))
     runtime.serve_http(app, settings.audit_host, settings.audit_port)
     runtime.before_start(audit.load)
     runtime.every(settings.audit_head_every, audit.sign_if_grown)

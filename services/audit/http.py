@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hmac
 import io
-from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 
-from schemas.vocabulary import DELETION_OVERDUE_KINDS
-from services.audit import queries
 from services.report import render
 from services.report.figures import BadPeriod, Period
 from services.report.protection import K_DEFAULT, K_LEAST
-from services.report.report import Report, make
+from services.report.report import Report
 from wegweiser.platform import problems
 
 bearer = HTTPBearer(auto_error=False)
@@ -30,12 +26,24 @@ County = Annotated[
     str | None, Query(pattern=r"^(0[1-9]|1[0-6])[0-9]{3}$", description="Kreisschlüssel")
 ]
 K = Annotated[int, Query(ge=K_LEAST, le=100, description="the smallest group shown")]
-Entries = Callable[..., Awaitable[list[bytes]]]  # all entries, or one referral's
 
 
-def create_app(
-    entries: Entries, token: str, export: Callable[[int | None], Awaitable[dict[str, Any]]]
-) -> FastAPI:
+class Readings(Protocol):
+    """What the ombudsperson reads (`application.AuditLog`)."""
+
+    async def referral_trail(self, referral_id: str) -> list[dict[str, Any]]: ...
+    async def referrals(
+        self, agency: str | None, state: str | None, since: str | None, until: str | None
+    ) -> list[dict[str, Any]]: ...
+    async def answer_times(self) -> list[dict[str, Any]]: ...
+    async def overdue(self) -> dict[str, list[dict[str, Any]]]: ...
+    async def withdrawals(self) -> list[dict[str, Any]]: ...
+    async def anomalies(self) -> dict[str, list[dict[str, Any]]]: ...
+    async def export(self, since: int | None = None) -> dict[str, Any]: ...
+    async def report(self, period: Period, county: str | None, k: int) -> Report: ...
+
+
+def create_app(log: Readings, token: str) -> FastAPI:
     """Every route needs the ombudsperson's token; no route writes."""
     # /docs and /redoc from installed files, not a CDN
     app = FastAPIOffline(
@@ -57,7 +65,7 @@ def create_app(
 
     @app.get("/referrals/{referral_id}/trail", dependencies=[Auth])
     async def trail(referral_id: str) -> list[dict[str, Any]]:
-        mine = queries.trail(await entries(referral_id))
+        mine = await log.referral_trail(referral_id)
         if not mine:
             raise HTTPException(404, f"no referral {referral_id} in the log")
         return mine
@@ -69,7 +77,7 @@ def create_app(
         since: str | None = None,
         until: str | None = None,
     ) -> list[dict[str, Any]]:
-        return _filtered(await entries(), agency, state, since, until)
+        return await log.referrals(agency, state, since, until)
 
     @app.get("/referrals.csv", dependencies=[Auth], response_class=PlainTextResponse)
     async def referrals_csv(
@@ -78,7 +86,7 @@ def create_app(
         since: str | None = None,
         until: str | None = None,
     ) -> str:
-        rows = _filtered(await entries(), agency, state, since, until)
+        rows = await log.referrals(agency, state, since, until)
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["referral_id"])
         writer.writeheader()
@@ -87,23 +95,19 @@ def create_app(
 
     @app.get("/agencies/answer-times", dependencies=[Auth])
     async def answer_times() -> list[dict[str, Any]]:
-        return queries.answer_times(await entries())
+        return await log.answer_times()
 
     @app.get("/overdue", dependencies=[Auth])
     async def overdue() -> dict[str, list[dict[str, Any]]]:
-        rows = queries.referrals(await entries()).values()
-        return {
-            "acknowledgements": [r for r in rows if r["overdue"] and not r["received_at"]],
-            "deletions": [r for r in rows if r["deletion"] in DELETION_OVERDUE_KINDS],
-        }
+        return await log.overdue()
 
     @app.get("/withdrawals", dependencies=[Auth])
     async def withdrawals() -> list[dict[str, Any]]:
-        return queries.withdrawals(await entries())
+        return await log.withdrawals()
 
     @app.get("/anomalies", dependencies=[Auth])
     async def anomalies() -> dict[str, list[dict[str, Any]]]:
-        return queries.anomalies(await entries())
+        return await log.anomalies()
 
     @app.get("/export", dependencies=[Auth])
     async def export_log(
@@ -112,7 +116,7 @@ def create_app(
         """Every entry under a freshly signed tree head, with the public key and its signed
         rotations: verifiable offline (`wegweiser audit verify`). With `since`, also the RFC
         9162 consistency proof from the head of that size seen before."""
-        return await export(since)
+        return await log.export(since)
 
     async def report_of(first: date, last: date, county: str | None, k: int) -> Report:
         try:
@@ -120,8 +124,7 @@ def create_app(
             period.before()  # the report shows the period before too: it must be one
         except BadPeriod as exc:
             raise HTTPException(422, str(exc)) from None
-        log = await entries()
-        return await asyncio.to_thread(make, log, period, county, k)  # CPU: off the loop
+        return await log.report(period, county, k)
 
     @app.get("/report", dependencies=[Auth])
     async def report(
@@ -147,17 +150,3 @@ def create_app(
         return {"status": "ok"}
 
     return app
-
-
-def _filtered(
-    raw: list[bytes], agency: str | None, state: str | None, since: str | None, until: str | None
-) -> list[dict[str, Any]]:
-    rows = list(queries.referrals(raw).values())
-    return [
-        r
-        for r in rows
-        if (agency is None or r["agency"] == agency)
-        and (state is None or r["state"] == state)
-        and (since is None or (r["offered_at"] or "") >= since)
-        and (until is None or (r["offered_at"] or "") < until)
-    ]

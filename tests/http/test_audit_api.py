@@ -43,7 +43,7 @@ async def app(db: Database) -> FastAPI:
     """The app as services/audit/bootstrap.py wires it, over an empty log."""
     audit = AuditLog(db, Recorder(Ed25519PrivateKey.generate()))
     await audit.load()
-    return create_app(audit.entries, TOKEN, audit.export)
+    return create_app(audit, TOKEN)
 
 
 @pytest.fixture

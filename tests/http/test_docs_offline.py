@@ -12,19 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.audit.http import create_app as audit_app
+from tests.support.audit import empty_audit_app
 from tests.support.directory import directory
 from tests.support.intake import HOST, IntakeApp
 
 ASSET = re.compile(r"""(?:src|href)=['"]([^'"]+)['"]|url: ?['"]([^'"]+)['"]""")
-
-
-async def _empty_export(_since: int | None) -> dict[str, object]:
-    return {}
-
-
-async def _no_entries(_referral: str | None = None) -> list[bytes]:
-    return []
 
 
 @pytest.fixture(params=["intake", "directory", "audit"])
@@ -38,7 +30,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FastAPI]:
         yield found.app
         found.db.dispose()
     else:
-        yield audit_app(_no_entries, "a-token-of-the-ombudsperson", _empty_export)
+        yield empty_audit_app(tmp_path / "audit", "a-token-of-the-ombudsperson")
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

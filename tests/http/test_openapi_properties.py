@@ -25,7 +25,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from services.audit.http import create_app as audit_app
+from tests.support.audit import empty_audit_app
 from tests.support.directory import directory
 from tests.support.intake import HOST, IntakeApp
 
@@ -39,14 +39,6 @@ SEARCH = settings(
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-
-
-async def _entries(_referral: str | None = None) -> list[bytes]:
-    return []
-
-
-async def _export(_since: int | None) -> dict[str, Any]:
-    return {}
 
 
 FOLDER = Path(tempfile.mkdtemp(prefix="wegweiser-openapi-"))
@@ -128,7 +120,7 @@ def test_every_directory_operation_answers_as_its_document_says(case: Any) -> No
     case.call_and_validate(base_url="http://directory.test")
 
 
-AUDIT = audit_app(_entries, "a-token-of-the-ombudsperson", _export)
+AUDIT = empty_audit_app(FOLDER / "audit", "a-token-of-the-ombudsperson")
 audit_schema = schemathesis.openapi.from_dict(AUDIT.openapi(), config=CONFIG)
 audit_schema.app = AUDIT
 
