@@ -21,7 +21,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import BaseRoute
 
 from schemas.enrolment import EnrolmentRequest, KeyRotation
-from services.directory import enrolment, profile
+from services.directory import enrolment, reads
 from services.directory.hsds.records import Assembler, Record
 from services.directory.hsds.schema import PROFILE, VERSION
 from services.directory.importer import public
@@ -31,7 +31,6 @@ from services.directory.listing import (
     PageRequest,
     Paging,
     chosen,
-    modified_since,
     page,
 )
 from services.directory.store import EnrolmentRow
@@ -97,18 +96,10 @@ def _hsds_routes(app: FastAPI, current: Current) -> list[BaseRoute]:
         full: Full = False,
     ) -> Page:
         a = await current()
-        ids = [
-            i
-            for i in a.ids("service")
-            if _matches(a.get("service", i), search)
-            and (
-                organization_id is None
-                or _get(a, "service", i).get("organization_id") == organization_id
-            )
-            and _has_term(a, i, taxonomy_term_id, taxonomy_id)
-            and modified_since(_get(a, "service", i), modified_after)
-        ]
-        return _page(a, "service", ids, full, paging)
+        found = reads.services(
+            a, search, taxonomy_term_id, taxonomy_id, organization_id, modified_after
+        )
+        return _page(a, "service", found, full, paging)
 
     @app.get("/services/{service_id}")
     async def service(service_id: str) -> Record:
@@ -122,8 +113,7 @@ def _hsds_routes(app: FastAPI, current: Current) -> list[BaseRoute]:
         full: Full = False,
     ) -> Page:
         a = await current()
-        ids = [i for i in a.ids("organization") if _matches(a.get("organization", i), search)]
-        listing = _page(a, "organization", ids, full, paging)
+        listing = _page(a, "organization", reads.organizations(a, search), full, paging)
         if full:
             for entry in listing.contents:
                 entry["services"] = _services_of(a, entry["id"], full_service)
@@ -150,20 +140,10 @@ def _hsds_routes(app: FastAPI, current: Current) -> list[BaseRoute]:
         """Services at their locations; `modified_after` compares with the service's
         `last_modified` (HSDS gives a service at a location none of its own)."""
         a = await current()
-        ids = []
-        for i in a.ids("service_at_location"):
-            sal = _get(a, "service_at_location", i)
-            service_id = sal.get("service_id") or ""
-            owner = a.get("service", service_id) or {}
-            if (
-                _matches(owner, search)
-                and (organization_id is None or owner.get("organization_id") == organization_id)
-                and _has_term(a, service_id, taxonomy_term_id, taxonomy_id)
-                and modified_since(owner, modified_after)
-                and (postcode is None or postcode in _postcodes(a, sal.get("location_id")))
-            ):
-                ids.append(i)
-        return _page(a, "service_at_location", ids, full, paging)
+        found = reads.service_at_locations(
+            a, search, taxonomy_term_id, taxonomy_id, organization_id, modified_after, postcode
+        )
+        return _page(a, "service_at_location", found, full, paging)
 
     @app.get("/service_at_locations/{sal_id}")
     async def service_at_location(sal_id: str) -> Record:
@@ -172,8 +152,7 @@ def _hsds_routes(app: FastAPI, current: Current) -> list[BaseRoute]:
     @app.get("/taxonomies")
     async def taxonomies(paging: Paging, search: str | None = None) -> Page:
         a = await current()
-        ids = [i for i in a.ids("taxonomy") if _matches(a.get("taxonomy", i), search)]
-        return _page(a, "taxonomy", ids, False, paging)
+        return _page(a, "taxonomy", reads.taxonomies(a, search), False, paging)
 
     @app.get("/taxonomies/{taxonomy_id}")
     async def taxonomy(taxonomy_id: str) -> Record:
@@ -188,17 +167,8 @@ def _hsds_routes(app: FastAPI, current: Current) -> list[BaseRoute]:
         top_only: bool = False,
     ) -> Page:
         a = await current()
-        ids = []
-        for i in a.ids("taxonomy_term"):
-            term = _get(a, "taxonomy_term", i)
-            if (
-                _matches(term, search)
-                and (taxonomy_id is None or term.get("taxonomy_id") == taxonomy_id)
-                and (parent_id is None or term.get("parent_id") == parent_id)
-                and not (top_only and term.get("parent_id"))
-            ):
-                ids.append(i)
-        return _page(a, "taxonomy_term", ids, False, paging)
+        found = reads.taxonomy_terms(a, search, taxonomy_id, parent_id, top_only)
+        return _page(a, "taxonomy_term", found, False, paging)
 
     @app.get("/taxonomy_terms/{term_id}")
     async def taxonomy_term(term_id: str) -> Record:
@@ -220,10 +190,6 @@ def _readable_from_any_origin(app: FastAPI, routes: list[BaseRoute]) -> None:
         return response
 
 
-def _get(a: Assembler, kind: str, record_id: str) -> Record:
-    return a.get(kind, record_id) or {}
-
-
 def _one(a: Assembler, kind: str, record_id: str) -> Record:
     if a.get(kind, record_id) is None:
         raise HTTPException(404, f"no {kind} {record_id} in the directory")
@@ -233,50 +199,16 @@ def _one(a: Assembler, kind: str, record_id: str) -> Record:
 def _page(a: Assembler, kind: str, ids: list[str], full: bool, paging: PageRequest) -> Page:
     """The requested page of these records, nested if `full`."""
     contents = [
-        public(a.full(kind, i), kind) if full else public(dict(_get(a, kind, i)), kind)
+        public(a.full(kind, i), kind) if full else public(dict(reads.get(a, kind, i)), kind)
         for i in chosen(ids, paging)
     ]
     return page(len(ids), paging, contents)
 
 
-def _matches(record: Record | None, search: str | None) -> bool:
-    if record is None:
-        return False
-    if not search:
-        return True
-    needle = search.casefold()
-    return any(needle in str(record.get(f) or "").casefold() for f in ("name", "description"))
-
-
-def _has_term(a: Assembler, service_id: str, term_id: str | None, taxonomy_id: str | None) -> bool:
-    if term_id is None and taxonomy_id is None:
-        return True
-    for attribute_id in a.children_of("attribute", "link_id", service_id):
-        linked = _get(a, "attribute", attribute_id).get("taxonomy_term_id") or ""
-        term = a.get("taxonomy_term", linked) or {}
-        if (term_id is None or linked == term_id) and (
-            taxonomy_id is None or term.get("taxonomy_id") == taxonomy_id
-        ):
-            return True
-    return False
-
-
-def _postcodes(a: Assembler, location_id: str | None) -> set[str]:
-    """The postcodes of a location's addresses (a confidential location has none)."""
-    if location_id is None:
-        return set()
-    if profile.is_confidential(a.get("location", location_id) or {}):
-        return set()
-    return {
-        str(_get(a, "address", i).get("postal_code", ""))
-        for i in a.children_of("address", "location_id", location_id)
-    }
-
-
 def _services_of(a: Assembler, organization_id: str, full: bool) -> list[Record]:
     ids: Iterable[str] = a.children_of("service", "organization_id", organization_id)
     return [
-        public(a.full("service", i), "service") if full else dict(_get(a, "service", i))
+        public(a.full("service", i), "service") if full else dict(reads.get(a, "service", i))
         for i in ids
     ]
 
