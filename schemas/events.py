@@ -40,10 +40,12 @@ Postcode = Annotated[
     str, Field(pattern=r"^(0[1-9]|[1-9][0-9])[0-9]{3}$", description="German postcode (PLZ)")
 ]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639 code")]
+COUNTY_KEY = r"^(0[1-9]|1[0-6])[0-9]{3}$"
+"""A Kreisschlüssel: the first two digits a Land (01 to 16), three more for the county."""
 County = Annotated[
     str,
     Field(
-        pattern=r"^(0[1-9]|1[0-6])[0-9]{3}$",
+        pattern=COUNTY_KEY,
         description="Kreisschlüssel: the first five digits of a municipality key (AGS)",
     ),
 ]

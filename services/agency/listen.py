@@ -10,6 +10,7 @@ from typing import Any
 from jwcrypto import jwk
 
 from schemas.events import ReferralOffered
+from schemas.vocabulary import DeletionKind, OverdueKind, ReferralStatus
 from services.agency.client import AgencyClient
 
 
@@ -57,7 +58,7 @@ async def listen(
                 await backlog.acknowledge(client)
 
 
-CLOSING = frozenset({"cancelled", "expired", "deletion-requested"})
+CLOSING = frozenset({ReferralStatus.CANCELLED, OverdueKind.EXPIRED, DeletionKind.REQUESTED})
 """Events after which acknowledging an offer is refused: it is no longer open."""
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 
+from schemas.events import COUNTY_KEY
 from services.report import render
 from services.report.figures import BadPeriod, Period
 from services.report.protection import K_DEFAULT, K_LEAST
@@ -22,9 +23,7 @@ from wegweiser.platform import problems
 bearer = HTTPBearer(auto_error=False)
 From = Annotated[date, Query(alias="from", description="the period's first day")]
 To = Annotated[date, Query(alias="to", description="the period's last day")]
-County = Annotated[
-    str | None, Query(pattern=r"^(0[1-9]|1[0-6])[0-9]{3}$", description="Kreisschlüssel")
-]
+County = Annotated[str | None, Query(pattern=COUNTY_KEY, description="Kreisschlüssel")]
 K = Annotated[int, Query(ge=K_LEAST, le=100, description="the smallest group shown")]
 
 

@@ -233,7 +233,7 @@ _OUTCOME_OF = {
 
 
 def outcome(referral: Referral) -> str:
-    if referral.status == "expired":
+    if referral.status == OverdueKind.EXPIRED:
         return "expired"
     try:
         return _OUTCOME_OF[ReferralStatus(referral.status or "requested")]

@@ -30,6 +30,7 @@ from tests.support.gateway import (
     FHIR_OTHER,
     NOTIFY_TO,
     FhirApp,
+    issue,
     subscription,
 )
 from wegweiser.platform.outbox import OutboxRow
@@ -49,16 +50,6 @@ async def gateway(tmp_path: Path) -> AsyncIterator[FhirApp]:
 async def fhir(gateway: FhirApp) -> AsyncIterator[httpx.AsyncClient]:
     async with gateway.client() as client:
         yield client
-
-
-def issue(response: httpx.Response) -> dict[str, Any]:
-    """The one issue of an OperationOutcome answer, with Wegweiser's code beside it."""
-    assert response.headers["content-type"].startswith("application/fhir+json")
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome", body
-    (found,) = body["issue"]
-    found["wegweiser"] = found["details"]["coding"][0]["code"]
-    return dict(found)
 
 
 async def task(gateway: FhirApp, fhir: httpx.AsyncClient, referral_id: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from services.gateway.fhir.store import TaskRow
 from services.gateway.fhir.subscriptions import Notifier
 from services.gateway.mail import Mailer
 from services.gateway.store import TABLES
-from tests.support.gateway import Listed, subscription
+from tests.support.gateway import Listed, issue, subscription
 from tests.support.sdohcc import problems
 from tests.support.webhook_endpoint import Endpoint
 from wegweiser import registry
@@ -186,16 +186,6 @@ async def gateway(tmp_path, nats_server, endpoint: Endpoint) -> AsyncIterator[Ga
     await client.aclose()
     await nc.close()
     db.dispose()
-
-
-def issue(response: httpx.Response) -> dict[str, Any]:
-    """The one issue of an OperationOutcome answer, with Wegweiser's code beside it."""
-    assert response.headers["content-type"].startswith("application/fhir+json")
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome", body
-    (found,) = body["issue"]
-    found["wegweiser"] = found["details"]["coding"][0]["code"]
-    return dict(found)
 
 
 async def test_the_capability_statement_says_what_the_endpoint_does(gateway):

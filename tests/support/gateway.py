@@ -275,3 +275,13 @@ def subscription(endpoint: str, **change: Any) -> dict[str, Any]:
         },
         **change,
     }
+
+
+def issue(response: httpx.Response) -> dict[str, Any]:
+    """The one issue of an OperationOutcome answer, with Wegweiser's code beside it."""
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome", body
+    (found,) = body["issue"]
+    found["wegweiser"] = found["details"]["coding"][0]["code"]
+    return dict(found)

@@ -52,16 +52,17 @@ def report(
     below k are suppressed with enough others that none can be worked out, or (--privacy
     dp) released with differential privacy, the budget spent recorded in
     <data dir>/report/privacy-budget.jsonl."""
+    from schemas.events import COUNTY_KEY
     from services.report import render
     from services.report.figures import BadPeriod, Period
     from services.report.privacy import BadEpsilon, check_epsilon
-    from services.report.protection import K_LEAST
+    from services.report.protection import KTooSmall, check_k
     from wegweiser.monitoring import MonitoringReport
 
     if fmt not in FORMATS:
         typer.echo(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}", err=True)
         raise typer.Exit(BAD_INPUT)
-    if county is not None and not re.fullmatch(r"(0[1-9]|1[0-6])[0-9]{3}", county):
+    if county is not None and not re.fullmatch(COUNTY_KEY, county):
         typer.echo(f"{county!r} is no county key: five digits, the first two a Land", err=True)
         raise typer.Exit(BAD_INPUT)
     if privacy not in ("suppression", "dp"):
@@ -72,9 +73,11 @@ def report(
     except BadEpsilon as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(BAD_INPUT) from None
-    if k < K_LEAST:
-        typer.echo(f"k must be at least {K_LEAST}: a smaller group can be a person", err=True)
-        raise typer.Exit(BAD_INPUT)
+    try:
+        check_k(k)
+    except KTooSmall as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(BAD_INPUT) from None
     try:
         period = Period(_day(first, "--from"), _day(last, "--to"))
         period.before()  # the report shows the period before too: it must be one
