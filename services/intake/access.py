@@ -10,23 +10,30 @@ header the caller sets. Secrets are 256-bit random, so a SHA-256 of each is all 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from jwcrypto import jwk, jws, jwt
 from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from services.intake.credential import Credential
 from wegweiser.platform.keys import write_once
+from wegweiser.settings import Settings
+
+Run = Callable[[Callable[[Session], Any]], Awaitable[Any]]
 
 ISSUER = "wegweiser-intake"
 TOKEN_LIFETIME = 600  # seconds: short, so that a revoked client's tokens die soon anyway
@@ -216,3 +223,16 @@ class Revocations:
 def revoked_ids(session: Session) -> set[str]:
     stmt = select(ApiClient.client_id).where(col(ApiClient.revoked_at).is_not(None))
     return set(session.exec(stmt))
+
+
+async def register_development_clients(run: Run, settings: Settings) -> None:
+    """In development, the web app's and `wegweiser demo`'s credentials: made on first start
+    in their own key folders, registered here (production: `wegweiser api-client add`)."""
+    made = [
+        ("web app", settings.web_intake_credential_path, list(settings.all_offices)),
+        ("wegweiser demo", settings.demo_intake_credential_path, [settings.office_id]),
+    ]
+    for name, path, offices in made:
+        credential = development_credential(path, offices)
+        with contextlib.suppress(IntegrityError):  # another instance registered it first
+            await run(partial(register, name=name, credential=credential))

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from functools import partial
-
-from sqlalchemy.exc import IntegrityError
-
-from schemas.catalogue import CATALOGUE, subject_suffix
-from schemas.events import DeletionEvent, ReferralChange, TransitionRefused
 from services.intake import access, projection
 from services.intake.application import Intake
 from services.intake.directory_client import DirectoryClient
@@ -18,7 +11,6 @@ from services.intake.vault import Vault, master_key
 from services.referral.legal_deadline import LegalClockPolicy
 from wegweiser import registry
 from wegweiser.platform import keys
-from wegweiser.platform.consumer import Route
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.runtime import ServiceRuntime
 from wegweiser.settings import Settings
@@ -27,21 +19,14 @@ from wegweiser.settings import Settings
 def build(settings: Settings) -> ServiceRuntime:
     """Wire intake: the referral-event projection, the use cases and the HTTP server."""
     runtime = ServiceRuntime(registry.service("intake"), settings)
-    routes = [Route("ww.referral.*.refused", TransitionRefused, projection.project_refusal)]
-    for spec in CATALOGUE:
-        pattern = f"ww.referral.*.{subject_suffix(spec.model)}"
-        if issubclass(spec.model, DeletionEvent):
-            routes.append(Route(pattern, spec.model, projection.project_deletion))
-        elif issubclass(spec.model, ReferralChange):
-            routes.append(Route(pattern, spec.model, projection.project_change))
-    runtime.consume("intake-referral-events", routes)
+    runtime.consume("intake-referral-events", projection.routes())
     app = create_app(
         settings.intake_allowed_hosts, frozenset(settings.intake_origins), runtime.tracing
     )
 
     async def wire() -> None:
         if settings.environment == "development":
-            await development_clients(runtime, settings)
+            await access.register_development_clients(runtime.db.run, settings)
         ring = KeyRing(settings.keys_path)
         token_key = keys.load_or_create(
             settings.keys_path / "intake" / "token-signing.jwk", keys.generate_signing_key
@@ -73,16 +58,3 @@ def build(settings: Settings) -> ServiceRuntime:
     runtime.every(settings.follow_up_every, follow_up)
     runtime.serve_http(app, settings.intake_host, settings.intake_port)
     return runtime
-
-
-async def development_clients(runtime: ServiceRuntime, settings: Settings) -> None:
-    """In development, the web app's and `wegweiser demo`'s credentials: made on first start
-    in their own key folders, registered here (production: `wegweiser api-client add`)."""
-    made = [
-        ("web app", settings.web_intake_credential_path, list(settings.all_offices)),
-        ("wegweiser demo", settings.demo_intake_credential_path, [settings.office_id]),
-    ]
-    for name, path, offices in made:
-        credential = access.development_credential(path, offices)
-        with contextlib.suppress(IntegrityError):  # another instance registered it first
-            await runtime.db.run(partial(access.register, name=name, credential=credential))

@@ -9,6 +9,7 @@ import structlog
 from sqlmodel import Session
 
 from schemas import subjects
+from schemas.catalogue import CATALOGUE, subject_suffix
 from schemas.events import (
     DeletionEvent,
     ReferralChange,
@@ -20,9 +21,22 @@ from schemas.events import (
 )
 from services.intake import case, unmet
 from services.intake.store import ForwardRow, ReferralView, ReofferRow, RequestRow, TrailEntry
-from wegweiser.platform.consumer import Delivery
+from wegweiser.platform.consumer import Delivery, Route
 
 log = structlog.get_logger()
+
+
+def routes() -> list[Route]:
+    """What the projection consumer hands to which fold: every referral change and deletion
+    event of the catalogue, and the referral service's refusals."""
+    found = [Route("ww.referral.*.refused", TransitionRefused, project_refusal)]
+    for spec in CATALOGUE:
+        pattern = f"ww.referral.*.{subject_suffix(spec.model)}"
+        if issubclass(spec.model, DeletionEvent):
+            found.append(Route(pattern, spec.model, project_deletion))
+        elif issubclass(spec.model, ReferralChange):
+            found.append(Route(pattern, spec.model, project_change))
+    return found
 
 
 def project_change(session: Session, delivery: Delivery[ReferralChange]) -> None:
