@@ -19,17 +19,8 @@ def services(
     organization_id: str | None = None,
     modified_after: datetime | None = None,
 ) -> list[str]:
-    return [
-        i
-        for i in a.ids("service")
-        if _matches(a.get("service", i), search)
-        and (
-            organization_id is None
-            or get(a, "service", i).get("organization_id") == organization_id
-        )
-        and _has_term(a, i, taxonomy_term_id, taxonomy_id)
-        and modified_since(get(a, "service", i), modified_after)
-    ]
+    asked = (search, taxonomy_term_id, taxonomy_id, organization_id, modified_after)
+    return [i for i in a.ids("service") if _fits(a, i, get(a, "service", i), *asked)]
 
 
 def organizations(a: Assembler, search: str | None = None) -> list[str]:
@@ -47,17 +38,13 @@ def service_at_locations(
 ) -> list[str]:
     """Services at their locations; `modified_after` compares with the service's
     `last_modified` (HSDS gives a service at a location none of its own)."""
+    asked = (search, taxonomy_term_id, taxonomy_id, organization_id, modified_after)
     ids = []
     for i in a.ids("service_at_location"):
         sal = get(a, "service_at_location", i)
         service_id = sal.get("service_id") or ""
-        owner = a.get("service", service_id) or {}
-        if (
-            _matches(owner, search)
-            and (organization_id is None or owner.get("organization_id") == organization_id)
-            and _has_term(a, service_id, taxonomy_term_id, taxonomy_id)
-            and modified_since(owner, modified_after)
-            and (postcode is None or postcode in _postcodes(a, sal.get("location_id")))
+        if _fits(a, service_id, get(a, "service", service_id), *asked) and (
+            postcode is None or postcode in _postcodes(a, sal.get("location_id"))
         ):
             ids.append(i)
     return ids
@@ -90,6 +77,25 @@ def taxonomy_terms(
 def get(a: Assembler, kind: str, record_id: str) -> Record:
     """A record, or an empty one where there is none."""
     return a.get(kind, record_id) or {}
+
+
+def _fits(
+    a: Assembler,
+    service_id: str,
+    service: Record,
+    search: str | None,
+    taxonomy_term_id: str | None,
+    taxonomy_id: str | None,
+    organization_id: str | None,
+    modified_after: datetime | None,
+) -> bool:
+    """Whether a service answers the filters /services and /service_at_locations share."""
+    return (
+        _matches(service, search)
+        and (organization_id is None or service.get("organization_id") == organization_id)
+        and _has_term(a, service_id, taxonomy_term_id, taxonomy_id)
+        and modified_since(service, modified_after)
+    )
 
 
 def _matches(record: Record | None, search: str | None) -> bool:
