@@ -451,6 +451,9 @@ async def reflect_queries(attack: Attack, targets: list[str]) -> list[Client]:
     pending = {q.pattern: list(targets) for q in answered}
 
     async def respond_far(msg: Msg) -> None:
+        if msg.data == INTEREST_PROBE:
+            await attack.publish(msg.reply, INTEREST_PROBE)
+            return
         pattern = next(p for p in pending if matches(p, msg.subject))
         target = pending[pattern].pop()
         await attack.publish(msg.reply, target.encode(), reply=target)
@@ -471,6 +474,8 @@ async def reflect_queries(attack: Attack, targets: list[str]) -> list[Client]:
             asker, _ = await network.connect(query.asked_by[0])
             askers[query.pattern] = (asker, query.subject)
             helpers.append(asker)
+    for asker, subject in askers.values():
+        await _await_interest(asker, subject)
     outcomes = await asyncio.gather(
         *(
             asyncio.gather(
@@ -494,6 +499,22 @@ async def reflect_queries(attack: Attack, targets: list[str]) -> list[Client]:
         assert not verbatim, f"{query.subject}: replies passed through as they were: {verbatim}"
     await _settle(attack.nc, 0.3)
     return helpers
+
+
+INTEREST_PROBE = b"is anyone there"
+
+
+async def _await_interest(asker: Client, subject: str) -> None:
+    """Until the asker's server knows of the answerer: on the cluster a subscription reaches
+    the other nodes some time after its own server confirmed it, and a request before then
+    finds no responders."""
+    for _ in range(50):
+        try:
+            await asker.request(subject, INTEREST_PROBE, timeout=SHORT)
+            return
+        except DENIED:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{subject}: the answerer's subscription never reached the asker")
 
 
 async def _answer(attempt: Awaitable[Msg]) -> tuple[str, str] | None:
