@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from services.directory import identities, store
+from services.directory import identities, importer, store
 from services.directory.admin import Administration
 from services.directory.admin_models import Decided, Invited, PendingEnrolment
 from services.gateway.fhir.access import TokenFolder
@@ -88,6 +88,14 @@ class Revocation:
 
     agency_id: str
     keys_ended: int
+    reloaded: bool
+
+
+@dataclass(frozen=True)
+class DirectoryImport:
+    """What an import found and did, and whether the embedded broker's accounts were reloaded."""
+
+    report: importer.Report
     reloaded: bool
 
 
@@ -172,6 +180,13 @@ class CountyAdministration:
         reload."""
         revoked = await self.decisions.revoke(agency_id, by)
         return Revocation(agency_id, revoked.keys_ended, await self._reload())
+
+    async def import_directory(self, source: Path, kind: str | None) -> DirectoryImport:
+        """Import HSDS data (`importer.import_file`: all of it, or nothing when any record is
+        invalid); once imported, the embedded broker's accounts follow the agencies' channels
+        at once (the gateway's rights)."""
+        report = await self.directory.run(lambda s: importer.import_file(s, source, kind))
+        return DirectoryImport(report, report.ok and await self._reload())
 
     async def _reload(self) -> bool:
         return await asyncio.to_thread(provisioning.reload_accounts, self.settings)

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import structlog
 from nats.aio.client import Client
 from sqlalchemy import inspect
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay
 
 from schemas import subjects
 from wegweiser.platform import grants, nats_auth, topology
@@ -228,14 +228,15 @@ def reload_accounts(settings: Settings, strict: bool = False) -> bool:
 
 async def connect_as(url: str, seed: Path | None, name: str, within: float = 10.0) -> Client:
     """Connect with `seed`, retrying while a server reload that adds the user completes."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(NotAuthorized),
+        wait=topology.retry("broker").wait(),
+        stop=stop_after_delay(within),
+        reraise=True,
+    ):
+        with attempt:
             return await connect(url, name, seed)
-        except NotAuthorized:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable: tenacity reraises the last NotAuthorized")
 
 
 async def provision(settings: Settings, url: str, agencies: list[grants.Agency]) -> None:

@@ -238,9 +238,12 @@ class Settings(BaseSettings):
     def on_free_ports(cls, **fields: Any) -> Settings:
         """Settings whose every HTTP port is one free right now (unless `fields` names it),
         for systems that run side by side on one machine (the tests, the benchmark); the
-        embedded nats-server picks its own (`nats_port` 0)."""
-        names = ("intake", "audit", "directory", "gateway", "web", "metrics")
-        ports: dict[str, Any] = {f"{name}_port": free_port() for name in names}
+        embedded nats-server picks its own (`nats_port` 0), and the mail server's is not ours."""
+        ports: dict[str, Any] = {
+            name: free_port()
+            for name in cls.model_fields
+            if name.endswith("_port") and not name.startswith(("nats_", "smtp_"))
+        }
         return cls(**{**ports, **fields})
 
     @classmethod

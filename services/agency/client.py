@@ -246,7 +246,8 @@ class AgencyClient:
         ask = AskVerdict(answer_id=answer_id).model_dump_json().encode()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        found = Verdict(state="unknown")
+        pauses = topology.retry("broker")
+        found, asked = Verdict(state="unknown"), 0
         while loop.time() < deadline:
             try:
                 reply = await self._nc.request(subject, ask, timeout=min(2.0, within))
@@ -255,7 +256,8 @@ class AgencyClient:
                 found = Verdict(state="unknown")
             if found.state != "unknown":
                 return found
-            await asyncio.sleep(0.2)
+            asked += 1
+            await asyncio.sleep(min(pauses.pause(asked), max(deadline - loop.time(), 0.0)))
         return found
 
     def _seal(self, comment: str, referral_id: str, office: str | None) -> SealedNote:

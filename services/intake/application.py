@@ -90,6 +90,16 @@ class Token:
     office_id: str
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What the person's receipt is made from."""
+
+    terms: ConsentTerms
+    withdrawn_at: datetime | None
+    names: dict[str, str]
+    """The agencies' names by id, where the directory gave them."""
+
+
 class Intake:
     """The offices' requests, consents and referrals, for the offices this intake serves."""
 
@@ -230,11 +240,14 @@ class Intake:
             next_to_try=[a.agency_id for a in case.next_to_try(out, tried)],
         )
 
-    async def receipt(
-        self, office: Office, consent_id: str
-    ) -> tuple[ConsentTerms, datetime | None]:
-        """A consent's terms, for the person's receipt, and when it was withdrawn."""
-        return await self.db.read(lambda s: views.load_consent(office, s, consent_id))
+    async def receipt(self, office: Office, consent_id: str, *, named: bool = True) -> Receipt:
+        """A consent's terms, for the person's receipt, when it was withdrawn, and (`named`)
+        the names of the agencies it shares with, as the directory gives them."""
+        terms, withdrawn_at = await self.db.read(
+            lambda s: views.load_consent(office, s, consent_id)
+        )
+        names = await self.agency_names(terms) if named else {}
+        return Receipt(terms, withdrawn_at, names)
 
     async def agency_names(self, terms: ConsentTerms) -> dict[str, str]:
         """The names of the agencies a consent names by id, as the directory gives them, so

@@ -313,13 +313,14 @@ def create_app(
         """The receipt to hand to the person: what is shared with whom, how to withdraw. As
         text; as a document in words to lay out (`document`); or machine-readable (`json`,
         the Kantara Consent Receipt fields)."""
-        terms, withdrawn_at = await intake.receipt(office, consent_id)
+        found = await intake.receipt(office, consent_id, named=format != "json")
         if format == "json":
-            return receipt.receipt_json(terms, withdrawn_at)
-        names = await intake.agency_names(terms)
+            return receipt.receipt_json(found.terms, found.withdrawn_at)
         if format == "document":
-            return receipt.document(terms, language, withdrawn_at, names)
-        return PlainTextResponse(receipt.receipt_text(terms, language, withdrawn_at, names))
+            return receipt.document(found.terms, language, found.withdrawn_at, found.names)
+        return PlainTextResponse(
+            receipt.receipt_text(found.terms, language, found.withdrawn_at, found.names)
+        )
 
     @app.post("/consents/{consent_id}/withdraw", responses=documented(401, 403, 404))
     async def withdraw(consent_id: str, intake: IntakeDep, office: OfficeDep) -> WithdrawalPublic:

@@ -4,7 +4,6 @@ commands (`wegweiser-agency`'s too)."""
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import getpass
 import sys
@@ -15,12 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from schemas.vocabulary import ReasonCode
-from wegweiser.cli.common import DataDir, Seed, T, database, duration, load_settings, running_nats
+from wegweiser.cli.common import DataDir, Seed, T, county, duration, load_settings, running_nats
 from wegweiser.logging import configure_logging
 from wegweiser.settings import Settings
 
 if TYPE_CHECKING:  # the use cases load the directory's store: only the commands that use them
-    from wegweiser.agencies import CountyAdministration, Credentials
+    from wegweiser.agencies import Credentials
 
 REASONS_HELP = ", ".join(code.value for code in ReasonCode)
 
@@ -69,7 +68,7 @@ def agency_credentials(
     server's users). Webhook: the secret that signs deliveries and callbacks. E-mail: the key
     pair the gateway holds to open its referrals in the portal. FHIR: the bearer token of its
     FHIR endpoint, and the secret that signs its Subscriptions' notifications."""
-    issued = _decide(_county(load_settings(data_dir)).credentials(agency))
+    issued = _decide(county(load_settings(data_dir)).credentials(agency))
     for line in _handed_over(issued):
         typer.echo(line)
 
@@ -109,15 +108,6 @@ def _handed_over(issued: Credentials) -> list[str]:
     ]
 
 
-def _county(settings: Settings) -> CountyAdministration:
-    """The county's use cases on agencies, on the directory's database (closed at exit)."""
-    from wegweiser.agencies import CountyAdministration
-
-    db = database(settings, "directory")
-    atexit.register(db.dispose)
-    return CountyAdministration(settings, db, lambda: running_nats(settings))
-
-
 def _decide(step: Awaitable[T]) -> T:
     """Run one administration step; a refusal ends the command with its reason, exit 2."""
     from services.directory.enrolment import Refused
@@ -141,7 +131,7 @@ def agency_invite(
 ) -> None:
     """The county: a one-time enrolment code for an agency, to hand to it (shown once)."""
     settings = load_settings(data_dir)
-    invitation = _decide(_county(settings).invite(agency, duration(valid_for), by=_operator()))
+    invitation = _decide(county(settings).invite(agency, duration(valid_for), by=_operator()))
     typer.echo(
         f"enrolment {invitation.enrolment_id} for {agency}, valid until "
         f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -153,7 +143,7 @@ def agency_invite(
 @agency_app.command("enrolments")
 def agency_enrolments(data_dir: DataDir = None) -> None:
     """The county: enrolments waiting for a decision."""
-    for row in _decide(_county(load_settings(data_dir)).pending()):
+    for row in _decide(county(load_settings(data_dir)).pending()):
         user = row.broker_user or "-"
         typer.echo(f"{row.enrolment_id}  {row.agency_id:<36} {row.status:<10} {user[:12]}")
 
@@ -162,7 +152,7 @@ def agency_enrolments(data_dir: DataDir = None) -> None:
 def agency_approve(enrolment_id: str, data_dir: DataDir = None) -> None:
     """The county: publish the agency's own keys at once and give it access (its broker user,
     or a webhook secret sealed to its key); the keys the county held for it retire."""
-    row = _decide(_county(load_settings(data_dir)).approve(enrolment_id, by=_operator()))
+    row = _decide(county(load_settings(data_dir)).approve(enrolment_id, by=_operator()))
     typer.echo(f"approved {enrolment_id}: {row.agency_id} ({row.channel}) with its own keys")
 
 
@@ -170,7 +160,7 @@ def agency_approve(enrolment_id: str, data_dir: DataDir = None) -> None:
 def agency_refuse(enrolment_id: str, data_dir: DataDir = None) -> None:
     """The county: end an enrolment with nothing published (a request, or an invitation not
     yet used: its code is refused from then on)."""
-    row = _decide(_county(load_settings(data_dir)).refuse(enrolment_id, by=_operator()))
+    row = _decide(county(load_settings(data_dir)).refuse(enrolment_id, by=_operator()))
     typer.echo(f"refused {enrolment_id} ({row.agency_id})")
 
 
@@ -178,7 +168,7 @@ def agency_refuse(enrolment_id: str, data_dir: DataDir = None) -> None:
 def agency_revoke(agency: str, data_dir: DataDir = None) -> None:
     """The county: end every key of an agency now. Its broker user is removed (its
     connections close within seconds), nothing more is sealed to it, its answers are refused."""
-    revoked = _decide(_county(load_settings(data_dir)).revoke(agency, by=_operator()))
+    revoked = _decide(county(load_settings(data_dir)).revoke(agency, by=_operator()))
     typer.echo(
         f"revoked {agency}: {revoked.keys_ended} keys ended"
         + ("; broker users reloaded" if revoked.reloaded else "; no embedded broker runs here")

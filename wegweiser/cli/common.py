@@ -11,6 +11,7 @@ import typer
 from wegweiser.settings import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic load only for the commands that open a database
+    from wegweiser.agencies import CountyAdministration
     from wegweiser.platform.db import Database
 
 T = TypeVar("T")
@@ -59,3 +60,15 @@ def database(settings: Settings, service: str) -> Database:
     db = registry.service(service).database(settings)
     db.migrate()
     return db
+
+
+def county(settings: Settings) -> CountyAdministration:
+    """The county's use cases on agencies and the directory, on the directory's database
+    (closed at exit)."""
+    import atexit
+
+    from wegweiser.agencies import CountyAdministration
+
+    db = database(settings, "directory")
+    atexit.register(db.dispose)
+    return CountyAdministration(settings, db, lambda: running_nats(settings))

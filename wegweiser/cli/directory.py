@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from wegweiser.cli.common import DataDir, database, load_settings
+from wegweiser.cli.common import DataDir, county, database, load_settings
 
 directory_app = typer.Typer(
     no_args_is_help=True, help="The directory of agencies, in Open Referral HSDS 3.0."
@@ -30,14 +31,11 @@ def directory_import(
     """Import HSDS data: all of it, or nothing when any record is invalid (exit 1)."""
     from services.directory import importer
     from services.directory.hsds.schema import kinds
-    from wegweiser.provisioning import reload_accounts
 
     if kind is not None and kind not in kinds():
         raise typer.BadParameter(f"not an HSDS table: {kind} (one of {', '.join(kinds())})")
-    settings = load_settings(data_dir)
-    db = database(settings, "directory")
-    report = db.run_sync(lambda s: importer.import_file(s, source, kind))
-    db.dispose()
+    done = asyncio.run(county(load_settings(data_dir)).import_directory(source, kind))
+    report = done.report
     if not report.ok:
         typer.echo(f"{source}: {len(report.problems)} problem(s); nothing was imported", err=True)
         for problem in report.problems:
@@ -52,7 +50,7 @@ def directory_import(
     if len(report.warnings) > 20:
         typer.echo(f"  … and {len(report.warnings) - 20} more warnings")
     typer.echo(f"imported {source}: {report.summary()}")
-    if reload_accounts(settings):  # the gateway's rights follow the agencies' channels
+    if done.reloaded:  # the gateway's rights follow the agencies' channels
         typer.echo("the embedded nats-server's accounts were reloaded for the new directory")
 
 

@@ -26,37 +26,28 @@ def user_add(
     """Create a web app user (Argon2id password hash); their sessions end when changed."""
     import sys
 
-    from services.web import accounts
-    from services.web.bootstrap import database
+    from services.web.accounts import AccountError, Role
+    from services.web.users import UserAdministration
 
-    settings = load_settings(data_dir)
     try:
-        chosen = accounts.Role(role)
+        chosen = Role(role)
     except ValueError:
         raise typer.BadParameter(
             "role is counsellor, ombudsperson or administrator", param_hint="--role"
         ) from None
-    if office is not None and office not in settings.all_offices:
-        raise typer.BadParameter(
-            f"unknown office {office!r}; configured: {', '.join(settings.all_offices)}",
-            param_hint="--office",
-        )
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = database(settings)
-    db.migrate()
+
+    def password() -> str:
+        if password_stdin:
+            return sys.stdin.readline().rstrip("\n")
+        return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+
     try:
-        db.run_sync(
-            lambda s: accounts.add_user(s, username, password, chosen, office, name, replace)
+        UserAdministration(load_settings(data_dir)).add(
+            username, password, chosen, office, name, replace=replace
         )
-    except accounts.AccountError as exc:
+    except AccountError as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from None
-    finally:
-        db.dispose()
     typer.echo(
         f"{'changed' if replace else 'added'} {username} ({chosen.value}"
         + (f", {office})" if office else ")")
@@ -66,12 +57,7 @@ def user_add(
 @user_app.command("list")
 def user_list(data_dir: DataDir = None) -> None:
     """Every web app user with role and office (never a password)."""
-    from services.web import accounts
-    from services.web.bootstrap import database
+    from services.web.users import UserAdministration
 
-    settings = load_settings(data_dir)
-    db = database(settings)
-    db.migrate()
-    for row in db.run_sync(accounts.users):
+    for row in UserAdministration(load_settings(data_dir)).listed():
         typer.echo(f"{row.username:<24} {row.role:<13} {row.office_id or '-'}")
-    db.dispose()
