@@ -1,15 +1,17 @@
 """The web app in a real browser: Playwright drives Debian's Chromium against the whole system
-(six processes and their own nats-server). Screenshots of the main pages go to
-docs/screenshots/ (see README, Web app)."""
+(six processes and their own nats-server). Screenshots of the main pages go to a temporary
+folder, or to docs/screenshots/ with WEGWEISER_SCREENSHOTS (see README, Web app)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +29,6 @@ from tests.support.system import AGENCY, office_auth, request_body, start_system
 from wegweiser.supervisor import LocalSystem
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
 USERS = {
     "berater": ("counsellor", "lup-integration-office"),
@@ -125,10 +126,19 @@ def serious_violations(page: Page) -> list[str]:
     return found
 
 
+@functools.cache
+def shots() -> Path:
+    """Where the pages are photographed: a folder of this run's own, so that a test run leaves
+    the checkout as it was; `WEGWEISER_SCREENSHOTS=docs/screenshots` refreshes the README's."""
+    chosen = os.environ.get("WEGWEISER_SCREENSHOTS")
+    folder = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="wegweiser-screenshots-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_load_state("load")
-    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+    page.screenshot(path=shots() / f"{name}.png", full_page=True)
 
 
 def unlabelled_fields(page: Page) -> list[str]:
