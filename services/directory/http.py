@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
@@ -38,6 +38,21 @@ from wegweiser.platform import problems
 
 Current = Callable[[], Awaitable[Assembler]]
 Full = Annotated[bool, Query(description="nest related records in each entry")]
+
+
+def _service_filter(
+    search: str | None = None,
+    taxonomy_term_id: str | None = None,
+    taxonomy_id: str | None = None,
+    organization_id: str | None = None,
+    modified_after: ModifiedAfter = None,
+) -> reads.ServiceFilter:
+    return reads.ServiceFilter(
+        search, taxonomy_term_id, taxonomy_id, organization_id, modified_after
+    )
+
+
+ServiceFilters = Annotated[reads.ServiceFilter, Depends(_service_filter)]
 
 
 class Partners(Protocol):
@@ -86,20 +101,9 @@ def _hsds_routes(app: FastAPI, current: Current) -> list[BaseRoute]:
         return {"version": VERSION, "profile": PROFILE, "openapi_url": document}
 
     @app.get("/services")
-    async def services(
-        paging: Paging,
-        search: str | None = None,
-        taxonomy_term_id: str | None = None,
-        taxonomy_id: str | None = None,
-        organization_id: str | None = None,
-        modified_after: ModifiedAfter = None,
-        full: Full = False,
-    ) -> Page:
+    async def services(asked: ServiceFilters, paging: Paging, full: Full = False) -> Page:
         a = await current()
-        found = reads.services(
-            a, search, taxonomy_term_id, taxonomy_id, organization_id, modified_after
-        )
-        return _page(a, "service", found, full, paging)
+        return _page(a, "service", reads.services(a, asked), full, paging)
 
     @app.get("/services/{service_id}")
     async def service(service_id: str) -> Record:
@@ -128,21 +132,12 @@ def _hsds_routes(app: FastAPI, current: Current) -> list[BaseRoute]:
 
     @app.get("/service_at_locations")
     async def service_at_locations(
-        paging: Paging,
-        search: str | None = None,
-        taxonomy_term_id: str | None = None,
-        taxonomy_id: str | None = None,
-        organization_id: str | None = None,
-        modified_after: ModifiedAfter = None,
-        postcode: str | None = None,
-        full: Full = False,
+        asked: ServiceFilters, paging: Paging, postcode: str | None = None, full: Full = False
     ) -> Page:
         """Services at their locations; `modified_after` compares with the service's
         `last_modified` (HSDS gives a service at a location none of its own)."""
         a = await current()
-        found = reads.service_at_locations(
-            a, search, taxonomy_term_id, taxonomy_id, organization_id, modified_after, postcode
-        )
+        found = reads.service_at_locations(a, asked, postcode)
         return _page(a, "service_at_location", found, full, paging)
 
     @app.get("/service_at_locations/{sal_id}")

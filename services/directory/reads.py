@@ -4,6 +4,7 @@ the parameters, ask here and page what comes back."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from services.directory import profile
@@ -11,16 +12,32 @@ from services.directory.hsds.records import Assembler, Record
 from services.directory.listing import modified_since
 
 
-def services(
-    a: Assembler,
-    search: str | None = None,
-    taxonomy_term_id: str | None = None,
-    taxonomy_id: str | None = None,
-    organization_id: str | None = None,
-    modified_after: datetime | None = None,
-) -> list[str]:
-    asked = (search, taxonomy_term_id, taxonomy_id, organization_id, modified_after)
-    return [i for i in a.ids("service") if _fits(a, i, get(a, "service", i), *asked)]
+@dataclass(frozen=True)
+class ServiceFilter:
+    """The filters /services and /service_at_locations share; None asks for no filter."""
+
+    search: str | None = None
+    taxonomy_term_id: str | None = None
+    taxonomy_id: str | None = None
+    organization_id: str | None = None
+    modified_after: datetime | None = None
+
+    def fits(self, a: Assembler, service_id: str) -> bool:
+        """Whether the service answers every filter."""
+        service = get(a, "service", service_id)
+        return (
+            _matches(service, self.search)
+            and (
+                self.organization_id is None
+                or service.get("organization_id") == self.organization_id
+            )
+            and _has_term(a, service_id, self.taxonomy_term_id, self.taxonomy_id)
+            and modified_since(service, self.modified_after)
+        )
+
+
+def services(a: Assembler, asked: ServiceFilter) -> list[str]:
+    return [i for i in a.ids("service") if asked.fits(a, i)]
 
 
 def organizations(a: Assembler, search: str | None = None) -> list[str]:
@@ -28,22 +45,14 @@ def organizations(a: Assembler, search: str | None = None) -> list[str]:
 
 
 def service_at_locations(
-    a: Assembler,
-    search: str | None = None,
-    taxonomy_term_id: str | None = None,
-    taxonomy_id: str | None = None,
-    organization_id: str | None = None,
-    modified_after: datetime | None = None,
-    postcode: str | None = None,
+    a: Assembler, asked: ServiceFilter, postcode: str | None = None
 ) -> list[str]:
     """Services at their locations; `modified_after` compares with the service's
     `last_modified` (HSDS gives a service at a location none of its own)."""
-    asked = (search, taxonomy_term_id, taxonomy_id, organization_id, modified_after)
     ids = []
     for i in a.ids("service_at_location"):
         sal = get(a, "service_at_location", i)
-        service_id = sal.get("service_id") or ""
-        if _fits(a, service_id, get(a, "service", service_id), *asked) and (
+        if asked.fits(a, sal.get("service_id") or "") and (
             postcode is None or postcode in _postcodes(a, sal.get("location_id"))
         ):
             ids.append(i)
@@ -77,25 +86,6 @@ def taxonomy_terms(
 def get(a: Assembler, kind: str, record_id: str) -> Record:
     """A record, or an empty one where there is none."""
     return a.get(kind, record_id) or {}
-
-
-def _fits(
-    a: Assembler,
-    service_id: str,
-    service: Record,
-    search: str | None,
-    taxonomy_term_id: str | None,
-    taxonomy_id: str | None,
-    organization_id: str | None,
-    modified_after: datetime | None,
-) -> bool:
-    """Whether a service answers the filters /services and /service_at_locations share."""
-    return (
-        _matches(service, search)
-        and (organization_id is None or service.get("organization_id") == organization_id)
-        and _has_term(a, service_id, taxonomy_term_id, taxonomy_id)
-        and modified_since(service, modified_after)
-    )
 
 
 def _matches(record: Record | None, search: str | None) -> bool:

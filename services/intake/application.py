@@ -10,6 +10,7 @@ points map them to their own outcomes (HTTP status codes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -447,11 +448,7 @@ class Intake:
             decide = partial(
                 reoffer.decide, self.offices, reoffer_id=reoffer_id, kind=kind, suggested=suggested
             )
-            try:
-                await self.db.run(decide)
-            except IntegrityError:
-                continue  # decided by another instance meanwhile
-            decided += 1
+            decided += await self._decided(decide)
         return decided
 
     async def _opened(self, office_id: str, request_id: str) -> case.Request | None:
@@ -476,12 +473,17 @@ class Intake:
                 continue
             agency = await self.directory.lookup(target)
             decide = partial(forwarding.decide, self.offices, forward_id=forward_id, agency=agency)
-            try:
-                await self.db.run(decide)
-            except IntegrityError:
-                continue  # decided by another instance meanwhile
-            decided += 1
+            decided += await self._decided(decide)
         return decided
+
+    async def _decided(self, decide: Callable[[Session], object]) -> bool:
+        """Whether this instance made the decision: another instance making it first is no
+        error (the new referral's id is the same, so the second attempt is dropped)."""
+        try:
+            await self.db.run(decide)
+        except IntegrityError:
+            return False
+        return True
 
     async def plans_of(self, office: Office, request_id: str) -> list[PlanPublic]:
         found = await self.db.read(lambda s: views.plans_of(office, s, request_id))
