@@ -163,7 +163,9 @@ class Recorder:
 
     def sign_head(self, session: Session) -> TreeHead:
         """Sign the log as it is now, store the head, and announce it through the outbox, all
-        in the caller's transaction (another instance may have signed the same size)."""
+        in the caller's transaction (another instance may have signed the same size). A head
+        of this size that the key before a rotation signed is signed anew: an export always
+        ends in a head of the key in effect, which verifiers reach by the handovers."""
         with self._guard:
             if self._not_recording():
                 self._catch_up(session)
@@ -171,7 +173,7 @@ class Recorder:
             root = self.ledger.root(size)
         head = TreeHead(LOG_ID, size, root, self.now().isoformat(timespec="seconds")).sign(self.key)
         stored = store.head_of_size(session, size)
-        if stored is not None:
+        if stored is not None and stored.verify(self.key.public_key()):
             return stored
         store.save_head(session, head)
         announcement = AuditHeadSigned(

@@ -74,7 +74,14 @@ def head_of_size(session: Session, size: int) -> TreeHead | None:
 
 
 def save_head(session: Session, head: TreeHead) -> None:
-    if session.get(HeadRow, head.size) is None:
+    """Keep the head, or replace the one of its size (the same root: signed again, by a key
+    that followed a rotation)."""
+    row = session.get(HeadRow, head.size)
+    if row is None:
         session.add(
             HeadRow(size=head.size, root=head.root, time=head.time, signature=head.signature)
         )
+        return
+    if row.root != head.root:
+        raise ValueError(f"a head of size {head.size} with another root: the log was altered")
+    row.time, row.signature = head.time, head.signature

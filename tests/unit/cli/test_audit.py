@@ -138,6 +138,23 @@ def test_the_key_is_printed_and_rotated_and_an_export_follows_the_handover(
     assert followed.exit_code == 0, followed.stdout
 
 
+@pytest.mark.usefixtures("exported")  # a head signed by the key before the handover
+def test_right_after_a_rotation_an_export_of_the_same_log_verifies_with_either_key(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """The log has not grown since the handover: its head is signed anew by the new key,
+    which a verifier that pinned the old key reaches by the handover."""
+    old, new = tmp_path / "old.pem", tmp_path / "new.pem"
+    old.write_text(wegweiser(data_dir, "audit", "key").stdout)
+    assert wegweiser(data_dir, "audit", "rotate-key").exit_code == 0
+    new.write_text(wegweiser(data_dir, "audit", "key").stdout)
+    same = tmp_path / "same.json"
+    assert wegweiser(data_dir, "audit", "export", "--out", same).exit_code == 0
+    for pinned in (old, new):
+        verified = wegweiser(data_dir, "audit", "verify", same, "--key", pinned)
+        assert verified.exit_code == 0, verified.output
+
+
 def test_no_key_yet_is_said_with_exit_code_2(tmp_path: Path) -> None:
     missing = wegweiser(tmp_path / "empty", "audit", "key")
     assert missing.exit_code == 2 and missing.stderr.startswith("no audit key in ")
