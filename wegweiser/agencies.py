@@ -29,6 +29,10 @@ from wegweiser.platform.secrets import SecretFolder
 from wegweiser.settings import Settings
 from wegweiser.supervisor import runtime_info
 
+ATTEMPTS = 3
+"""Tries of each NATS server before a use case gives up: a command run by hand says the broker
+is unreachable rather than wait for it."""
+
 
 class UnknownAgency(Exception):
     """No agency of this id is in the directory."""
@@ -143,9 +147,11 @@ class CountyAdministration:
         url = self.broker()
         if reloaded:  # the agency's user exists once the server's reload is done
             await (
-                await provisioning.connect_as(url, seed, f"wegweiser-agency-{agency_id}")
+                await provisioning.connect_as(
+                    url, seed, f"wegweiser-agency-{agency_id}", attempts=ATTEMPTS
+                )
             ).close()
-        await provisioning.provision_agency(self.settings, url, agency_id)
+        await provisioning.provision_agency(self.settings, url, agency_id, ATTEMPTS)
         return NatsCredentials(
             agency_id,
             seed,
@@ -168,7 +174,9 @@ class CountyAdministration:
         consumer are made now if an embedded broker runs here."""
         decided = await self.decisions.approve(enrolment_id, by)
         if decided.channel == "nats" and await self._reload():
-            await provisioning.provision_agency(self.settings, self.broker(), decided.agency_id)
+            await provisioning.provision_agency(
+                self.settings, self.broker(), decided.agency_id, ATTEMPTS
+            )
         return decided
 
     async def refuse(self, enrolment_id: str, by: str) -> Decided:

@@ -226,8 +226,11 @@ def reload_accounts(settings: Settings, strict: bool = False) -> bool:
     return running > 0
 
 
-async def connect_as(url: str, seed: Path | None, name: str, within: float = 10.0) -> Client:
-    """Connect with `seed`, retrying while a server reload that adds the user completes."""
+async def connect_as(
+    url: str, seed: Path | None, name: str, within: float = 10.0, attempts: int | None = None
+) -> Client:
+    """Connect with `seed`, retrying while a server reload that adds the user completes;
+    `attempts` as for `connect` (a command's: give up on a broker that is not there)."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(NotAuthorized),
         wait=topology.retry("broker").wait(),
@@ -235,7 +238,7 @@ async def connect_as(url: str, seed: Path | None, name: str, within: float = 10.
         reraise=True,
     ):
         with attempt:
-            return await connect(url, name, seed)
+            return await connect(url, name, seed, attempts=attempts)
     raise AssertionError("unreachable: tenacity reraises the last NotAuthorized")
 
 
@@ -250,9 +253,12 @@ async def provision(settings: Settings, url: str, agencies: list[grants.Agency])
         await nc.drain()
 
 
-async def provision_agency(settings: Settings, url: str, agency_id: str) -> None:
-    """The agency's durable consumer, made now rather than at the broker watch's next round."""
-    nc = await connect(url, "wegweiser-admin", _admin_seed(settings))
+async def provision_agency(
+    settings: Settings, url: str, agency_id: str, attempts: int | None = None
+) -> None:
+    """The agency's durable consumer, made now rather than at the broker watch's next round;
+    `attempts` as for `connect`."""
+    nc = await connect(url, "wegweiser-admin", _admin_seed(settings), attempts=attempts)
     try:
         spec = topology.agency_consumer(agency_id)
         await topology.ensure_consumers(nc.jetstream(), [spec], settings.max_deliver)

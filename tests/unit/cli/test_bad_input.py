@@ -158,3 +158,19 @@ def test_a_database_that_does_not_answer_is_said_so_with_exit_code_3(tmp_path: P
     said = result.output.strip()
     assert said.startswith("wegweiser: the database cannot be used: connection"), said
     assert "\n" not in said, "one line, though the driver's message has two"
+
+
+def test_a_nats_agencys_credentials_without_a_broker_are_said_unreachable(tmp_path: Path) -> None:
+    """Issuing a NATS agency's credentials makes its consumer on the broker: a broker that is
+    not there ends the command in one line, exit 3, rather than a wait for it without end."""
+    from services.directory.sample import SAMPLE_PATH, sample_agency_ids
+
+    env = {**ENV, "WEGWEISER_DATA_DIR": str(tmp_path / "data")}
+    imported = CliRunner().invoke(app, ["directory", "import", str(SAMPLE_PATH)], env=env)
+    assert imported.exit_code == 0, imported.output
+    agency = sample_agency_ids("nats")[0]
+    result = CliRunner().invoke(app, ["agency", "credentials", agency], env=env)
+    assert result.exit_code == 3, (result.output, result.exception)
+    assert result.output.strip() == (
+        "wegweiser: cannot reach the broker (NATS): nats: no servers available for connection"
+    )
