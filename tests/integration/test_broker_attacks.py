@@ -445,6 +445,7 @@ async def reflect_queries(attack: Attack, targets: list[str]) -> list[Client]:
             await answerer.subscribe(asked, cb=respond)
             await answerer.flush(timeout=5)
             helpers.append(answerer)
+            await _await_interest(attack.nc, asked)  # else what follows reaches no one
             for target in targets:
                 await attack.publish(asked, b"{}", reply=target)
     answered = [q for q in subjects.QUERIES if q.pattern in grant.answers]
