@@ -10,9 +10,7 @@ import pytest
 
 from schemas.subjects import AUDIT_TREE_HEAD as TREE_HEAD
 from tests.support.cli import run_wegweiser
-from tests.support.system import wait_for
-from wegweiser.demo import demo
-from wegweiser.platform.keys import KeyRing
+from tests.support.system import run_demo, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -22,14 +20,7 @@ pytestmark = pytest.mark.slow
 
 async def test_the_ombudsperson_reads_metadata_only(system):
     """(Without the token, or to write, refused: tests/http/test_audit_api.py.)"""
-    final = await demo(
-        system.settings.intake_url,
-        system.nats_url,
-        KeyRing(system.settings.keys_path),
-        **system.demo_options,
-        say=lambda _: None,
-        client_name="Ombuds Canary 8812",
-    )
+    final = await run_demo(system, say=lambda _: None, client_name="Ombuds Canary 8812")
     rid = final["referral_id"]
     token = (system.settings.keys_path / "audit" / "ombudsperson.token").read_text().strip()
     base = f"http://127.0.0.1:{system.settings.audit_port}"
@@ -80,14 +71,7 @@ async def test_the_ombudsperson_reads_metadata_only(system):
 
 
 async def test_the_trail_export_and_offline_verification_of_a_referrals_life(system, tmp_path):
-    final = await demo(
-        system.settings.intake_url,
-        system.nats_url,
-        KeyRing(system.settings.keys_path),
-        **system.demo_options,
-        say=lambda _: None,
-        client_name="Audit Canary 5521",
-    )
+    final = await run_demo(system, say=lambda _: None, client_name="Audit Canary 5521")
     rid = final["referral_id"]
     nc = await nats.connect(system.nats_url, **system.nats_options)
 

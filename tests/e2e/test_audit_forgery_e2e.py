@@ -19,12 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from schemas import subjects
-from services.agency import AgencyClient
 from services.audit.ledger import Ledger, TreeHead
 from tests.support.cli import run_wegweiser
-from tests.support.system import AGENCY, start_system, wait_for
-from wegweiser.demo import demo
-from wegweiser.platform.keys import KeyRing
+from tests.support.system import AGENCY, agency_client, run_demo, start_system, wait_for
 from wegweiser.platform.nats_server import servers
 from wegweiser.supervisor import LocalSystem
 
@@ -41,13 +38,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
 
 
 async def one_referral(system: LocalSystem) -> dict:
-    return await demo(
-        system.settings.intake_url,
-        system.nats_url,
-        KeyRing(system.settings.keys_path),
-        **system.demo_options,
-        say=lambda _: None,
-    )
+    return await run_demo(system, say=lambda _: None)
 
 
 async def audit_caught_up(system: LocalSystem) -> int:
@@ -181,9 +172,7 @@ async def test_an_answer_under_the_offers_own_id_is_recorded_all_the_same(system
     offers = await nc.jetstream().subscribe(f"ww.referral.{AGENCY}.offered", ordered_consumer=True)
     offer = json.loads((await offers.next_msg(timeout=5)).data)
     await nc.close()
-    async with await AgencyClient.connect(
-        system.nats_url, AGENCY, seed=system.agency_seed(AGENCY)
-    ) as agency:
+    async with await agency_client(system) as agency:
         js = agency._js  # the raw route a partner may take
         answer = {
             **json.loads(json.dumps(offer)),
@@ -215,9 +204,7 @@ async def test_a_canary_in_every_field_an_agency_fills_is_nowhere_in_the_log(
 ) -> None:
     canary = f"Zora Canary {uuid.uuid4().hex[:8]}, born 1990-03-04, Hauptstrasse 5"
     final = await one_referral(system)
-    async with await AgencyClient.connect(
-        system.nats_url, AGENCY, seed=system.agency_seed(AGENCY)
-    ) as agency:
+    async with await agency_client(system) as agency:
         js = agency._js
         base: dict[str, Any] = {
             "specversion": "1.0",

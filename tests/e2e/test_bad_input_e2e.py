@@ -7,18 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import nats
 import pytest
 import sqlalchemy
 
 from tests.support.system import (
     AGENCY,
-    office_auth,
+    office_client,
     request_body,
-    send_referral,
+    requested_referral,
     stream_events,
-    until_status,
     wait_for,
 )
 
@@ -53,11 +51,8 @@ async def test_malformed_events_are_dead_lettered_with_the_reason_and_service_ke
     assert "source: Field required" in requested[1]["reason"]
     assert requested[0]["payload"] == "not json at all"
     assert "specversion" in by_subject["ww.answer.lup-jobcenter.accept"][0]["reason"]
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        rid = await send_referral(http)
-        await until_status(http, rid, "requested")
+    async with office_client(system) as http:
+        await requested_referral(http)
     assert all(c.alive() for c in system.children.values())
 
 
@@ -67,9 +62,7 @@ async def _letters(system, n: int):
 
 
 async def test_without_the_directory_intake_answers_503_and_records_no_referral(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
+    async with office_client(system) as http:
         request = (await http.post("/requests", json=request_body())).json()
         system.children["directory"].kill()
         found = await http.get(f"/requests/{request['request_id']}/suggestions")

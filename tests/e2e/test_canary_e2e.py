@@ -7,13 +7,10 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy
 
-from tests.support.system import files_containing, office_auth
-from wegweiser.demo import demo
-from wegweiser.platform.keys import KeyRing
+from tests.support.system import files_containing, office_client, run_demo
 from wegweiser.registry import ON_THE_BROKER
 
 pytestmark = pytest.mark.slow
@@ -35,11 +32,8 @@ def rows_containing(url: str, needle: str) -> list[str]:
 async def run_lifecycle(system, canary: str) -> dict:
     """The demo's whole lifecycle with the canary in the name, the note, every contact detail
     and the residence status's legal basis (each of them sealed to the agency)."""
-    final = await demo(
-        system.settings.intake_url,
-        system.nats_url,
-        KeyRing(system.settings.keys_path),
-        **system.demo_options,
+    final = await run_demo(
+        system,
         say=print,
         client_name=f"Client {canary}",
         note=f"Attended twice; ref {canary}",
@@ -90,8 +84,7 @@ async def test_a_client_name_and_note_are_in_no_file_of_the_data_directory(
 
 async def persons_link(system, request_id: str) -> str:
     """A link to the person's own page, as a receipt carries it, and proof that it works."""
-    auth = office_auth(system)
-    async with httpx.AsyncClient(base_url=system.settings.intake_url, auth=auth) as http:
+    async with office_client(system) as http:
         consent_id = (await http.get(f"/requests/{request_id}")).json()["consent_id"]
         issued = await http.post(f"/consents/{consent_id}/person-link", json={"language": "ar"})
         token = str(issued.json()["token"])

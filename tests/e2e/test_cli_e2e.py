@@ -10,14 +10,16 @@ import subprocess
 import httpx
 import pytest
 
-from services.agency import AgencyClient
 from services.intake.credential import Credential
 from tests.support.cli import wegweiser
 from tests.support.system import (
     AGENCY,
-    office_auth,
+    agency_client,
+    office_client,
     referral_status,
+    request_and_referral,
     request_body,
+    requested_referral,
     send_referral,
     stream_events,
     until_status,
@@ -45,15 +47,8 @@ def test_status_reports_every_service_and_the_stream_and_fails_when_one_is_down(
 
 
 async def test_retention_shows_what_is_due_and_erases_it(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        request = (await http.post("/requests", json=request_body())).json()
-        rid = (
-            await http.post(
-                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCY}
-            )
-        ).json()["referral_id"]
+    async with office_client(system) as http:
+        request, rid = await request_and_referral(http)
         await until_status(http, rid, "requested")
         await http.post(f"/referrals/{rid}/cancel", json={"reason": "need-met"})
         await until_status(http, rid, "cancelled")
@@ -70,9 +65,7 @@ async def test_retention_shows_what_is_due_and_erases_it(system):
 async def test_agency_listen_prints_offers_and_acknowledges_them(system):
     listener = wegweiser(system, "agency", "listen", "--agency", AGENCY, "--acknowledge")
     try:
-        async with httpx.AsyncClient(
-            base_url=system.settings.intake_url, auth=office_auth(system)
-        ) as http:
+        async with office_client(system) as http:
             rid = await send_referral(http)
             printed = await asyncio.wait_for(asyncio.to_thread(_offer_printed, listener, rid), 30)
             assert printed["kind"] == "offered" and printed["event"]["data"]["referral_id"] == rid
@@ -97,9 +90,7 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
         )
         _out, err = answer.communicate(timeout=30)
         assert answer.returncode == 0, err
-        async with httpx.AsyncClient(
-            base_url=system.settings.intake_url, auth=office_auth(system)
-        ) as http:
+        async with office_client(system) as http:
             view = await until_status(http, rid, "rejected")
         assert view["reason"] == "no-capacity"
         # typed on the agency's side, sealed to the office there, opened by the office only
@@ -112,12 +103,9 @@ async def test_agency_listen_prints_offers_and_acknowledges_them(system):
 
 
 async def test_agency_listen_acknowledges_an_offer_in_its_backlog_only_if_still_open(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
+    async with office_client(system) as http:
         still_open = await send_referral(http)
-        closed = await send_referral(http)
-        await until_status(http, closed, "requested")
+        closed = await requested_referral(http)
         said = {"reason": "need-met", "comment": "Found a course nearer home"}
         await http.post(f"/referrals/{closed}/cancel", json=said)
         await until_status(http, closed, "cancelled")
@@ -139,9 +127,7 @@ async def test_agency_listen_acknowledges_an_offer_in_its_backlog_only_if_still_
 
 
 async def test_an_agency_reports_no_capacity_and_suggestions_exclude_it_at_once(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
+    async with office_client(system) as http:
         request = (await http.post("/requests", json=request_body())).json()
         path = f"/requests/{request['request_id']}/suggestions"
         before = (await http.get(path)).json()
@@ -255,11 +241,8 @@ async def test_agency_answer_waits_for_the_verdict_and_says_it(system):
     """`agency answer --wait` (the default on a terminal) prints what the referral service
     made of the answer: taken with the referral's new state (exit 0), or refused with the
     rule's code (exit 1); nobody learns the verdicts on another agency's answers."""
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        rid = await send_referral(http)
-        await until_status(http, rid, "requested")
+    async with office_client(system) as http:
+        rid = await requested_referral(http)
 
     def answer(*args: str) -> tuple[int, str, str]:
         done = wegweiser(system, "agency", "answer", rid, *args, "--agency", AGENCY, "--wait")
@@ -275,10 +258,8 @@ async def test_agency_answer_waits_for_the_verdict_and_says_it(system):
     assert re.search(rf"answer \S+ taken: referral {rid} is now accepted", out), out
     sent_id = out.split()[1]
     async with (
-        await AgencyClient.connect(
-            system.nats_url, "lup-jobcenter", seed=system.agency_seed("lup-jobcenter")
-        ) as other,
-        await AgencyClient.connect(system.nats_url, AGENCY, seed=system.agency_seed(AGENCY)) as own,
+        await agency_client(system, "lup-jobcenter") as other,
+        await agency_client(system) as own,
     ):
         assert (await own.verdict(sent_id, within=5)).state == "taken"
         assert (await other.verdict(sent_id, within=1)).state == "unknown"  # not its answer

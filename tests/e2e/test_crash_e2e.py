@@ -10,10 +10,10 @@ import httpx
 import pytest
 import sqlalchemy
 
-from services.agency import AgencyClient
 from tests.support.system import (
     AGENCY,
-    office_auth,
+    agency_client,
+    office_client,
     request_body,
     stream_events,
 )
@@ -33,9 +33,7 @@ class Agency:
         self.busy = asyncio.Event()
 
     async def run(self) -> None:
-        async with await AgencyClient.connect(
-            self.system.nats_url, AGENCY, seed=self.system.agency_seed(AGENCY)
-        ) as client:
+        async with await agency_client(self.system) as client:
             async for delivery in client.deliveries():
                 if delivery.kind == "offered":
                     rid = delivery.event.data.referral_id
@@ -76,9 +74,7 @@ async def workload(system: LocalSystem, crash) -> dict[str, Any]:
     agency = Agency(system)
     agency.task = asyncio.create_task(agency.run())
     gate = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system), timeout=30
-    ) as http:
+    async with office_client(system, timeout=30) as http:
         sends = [asyncio.create_task(send_referral(http, gate)) for _ in range(N)]
         await asyncio.wait_for(agency.busy.wait(), 60)
         in_flight = N - len(agency.offers)

@@ -18,9 +18,9 @@ from tests.support.directory import (
     confidential_sample,
 )
 from tests.support.system import (
-    office_auth,
+    office_client,
     request_body,
-    send_referral,
+    requested_referral,
     stream_events,
     until_status,
     wait_for,
@@ -116,11 +116,8 @@ async def test_an_import_reaches_the_running_directory_and_a_confidential_addres
         (location,) = [sal["location"] for sal in shelter["service_at_locations"]][:1]
         assert location["addresses"] == [] and "latitude" not in location
 
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        referral = await send_referral(http)
-        await until_status(http, referral, "requested")
+    async with office_client(system) as http:
+        await requested_referral(http)
         body = request_body(needs=["violence-protection"], municipality="13076090")
         request = (await http.post("/requests", json=body)).json()
         suggestions = await http.get(f"/requests/{request['request_id']}/suggestions")
@@ -149,9 +146,7 @@ async def test_a_farsi_speaker_is_sent_to_an_agency_and_its_interpreter_as_a_pai
     """The running directory bridges the language over NATS; sending the pair offers both."""
     body = request_body(client_reference="farsi-e2e", languages=["fa"])
     body["consent"]["recipients"] = [{"kind": "migration-counselling"}, {"kind": "interpreting"}]
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system), timeout=15
-    ) as http:
+    async with office_client(system, timeout=15) as http:
         request = (await http.post("/requests", json=body)).json()
         found = (await http.get(f"/requests/{request['request_id']}/suggestions")).json()
         assert found["suggestions"] == []

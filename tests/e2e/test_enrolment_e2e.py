@@ -21,7 +21,7 @@ from services.agency import AgencyClient
 from services.agency.enrolment import AgencyKeys
 from tests.support.cli import wegweiser
 from tests.support.system import (
-    office_auth,
+    office_client,
     request_body,
     start_system,
     stream_events,
@@ -66,9 +66,7 @@ def county(system, *args: str) -> str:
 
 
 async def offer(system, agency: str) -> httpx.Response:
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
+    async with office_client(system) as http:
         body = request_body(
             consent={**request_body()["consent"], "recipients": [{"agency_id": agency}]}
         )
@@ -178,32 +176,20 @@ async def test_an_agency_enrols_from_its_own_machine_receives_and_is_revoked(sys
         await AgencyClient.connect(system.nats_url, AGENCY, seed=own.broker_seed)
     async with httpx.AsyncClient(base_url=directory) as http:
         assert (await http.get(f"/agencies/{AGENCY}/jwks.json")).json() == {"keys": []}
-        late = AgencyKeys(folder)
-        rotation = await http.post(
-            f"/agencies/{AGENCY}/keys",
-            json={
-                "sealing_key": late.sealing.export_public(as_dict=True),
-                "signing_key": late.signing.export_public(as_dict=True),
-                "valid_from": "2026-12-02T00:00:00+00:00",
-                "proof": "x",
-                "new_proof": "x",
-            },
-        )
-        assert rotation.status_code == 403
-        assert rotation.json()["code"] == "rotation.not-enrolled"
-        late = AgencyKeys(folder)
-        rotation = await http.post(
-            f"/agencies/{AGENCY}/keys",
-            json={
-                "sealing_key": late.sealing.export_public(as_dict=True),
-                "signing_key": late.signing.export_public(as_dict=True),
-                "valid_from": "2026-12-02T00:00:00+00:00",
-                "proof": "x",
-                "new_proof": "x",
-            },
-        )
-        assert rotation.status_code == 403
-        assert rotation.json()["code"] == "rotation.not-enrolled"
+        for _ in range(2):  # refused again: the first refusal changed nothing
+            late = AgencyKeys(folder)
+            rotation = await http.post(
+                f"/agencies/{AGENCY}/keys",
+                json={
+                    "sealing_key": late.sealing.export_public(as_dict=True),
+                    "signing_key": late.signing.export_public(as_dict=True),
+                    "valid_from": "2026-12-02T00:00:00+00:00",
+                    "proof": "x",
+                    "new_proof": "x",
+                },
+            )
+            assert rotation.status_code == 403
+            assert rotation.json()["code"] == "rotation.not-enrolled"
     refused = await offer(system, AGENCY)
     assert refused.status_code == 422 and "no public key" in refused.text
 

@@ -27,9 +27,15 @@ import pytest
 import sqlalchemy
 
 from schemas import subjects
-from services.agency import AgencyClient
 from services.audit.ledger import Ledger
-from tests.support.system import AGENCY, office_auth, request_body, start_system, stream_events
+from tests.support.system import (
+    AGENCY,
+    agency_client,
+    office_client,
+    request_body,
+    start_system,
+    stream_events,
+)
 from wegweiser.platform import topology
 from wegweiser.platform.db import normalise_url
 from wegweiser.platform.nats_server import EmbeddedCluster, servers
@@ -56,9 +62,7 @@ class Agency:
     async def run(self) -> None:
         while True:
             try:
-                async with await AgencyClient.connect(
-                    self.system.nats_url, AGENCY, seed=self.system.agency_seed(AGENCY)
-                ) as client:
+                async with await agency_client(self.system) as client:
                     async for delivery in client.deliveries():
                         if delivery.kind == "offered":
                             rid = delivery.event.data.referral_id
@@ -225,9 +229,7 @@ async def run_workload(system: LocalSystem, cut: Callable[[], int] | None) -> No
     gate = asyncio.Semaphore(16)
     started = time.monotonic()
     try:
-        async with httpx.AsyncClient(
-            base_url=system.settings.intake_url, auth=office_auth(system), timeout=30
-        ) as http:
+        async with office_client(system, timeout=30) as http:
             sends = [asyncio.create_task(send_referral(http, gate, n / RATE)) for n in range(N)]
             injected = await asyncio.to_thread(faults, system, cut, lambda: len(agency.offers))
             ids = await asyncio.gather(*sends)

@@ -20,7 +20,14 @@ from jwcrypto import jwe, jwk, jws
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.cli import wegweiser
-from tests.support.system import office_auth, reach_by, request_body, until_status, wait_for
+from tests.support.system import (
+    COMPLETED_TRAIL,
+    office_client,
+    reach_by,
+    request_body,
+    until_status,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -126,9 +133,7 @@ async def test_a_fhir_agency_is_notified_reads_opens_accepts_and_completes(
     subscription = await wait_for(subscribed, timeout=60, every=0.5)
     assert subscription.status == "active"
 
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as office:
+    async with office_client(system) as office:
         referral = await refer(office, FHIR_AGENCY, CANARY)
 
         async def notified() -> Bundle | None:
@@ -174,14 +179,7 @@ async def test_a_fhir_agency_is_notified_reads_opens_accepts_and_completes(
                                     "output": [outcome]})  # fmt: skip
         await agency.update(done)
         view = await until_status(office, referral, "completed")
-        assert [t["kind"] for t in view["trail"]] == [
-            "requested-by-office",
-            "offered",
-            "received",
-            "accepted",
-            "started",
-            "completed",
-        ]
+        assert [t["kind"] for t in view["trail"]] == COMPLETED_TRAIL
         assert view["outcome"] == "provided"
         # the agency sees the referral service's word: its Task is completed, found by polling
         search = await agency.read(f"Task?status=completed&_id={referral}")

@@ -13,10 +13,7 @@ import nats.errors
 import pytest
 
 from schemas import subjects
-from services.agency import AgencyClient
-from tests.support.system import stream_events, wait_for
-from wegweiser.demo import demo
-from wegweiser.platform.keys import KeyRing
+from tests.support.system import agency_client, run_demo, stream_events, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -25,21 +22,14 @@ ANSWERS = 200
 
 
 async def test_a_flooding_agency_harms_no_other_and_loses_nothing(system) -> None:
-    async with await AgencyClient.connect(
-        system.nats_url, FLOODER, seed=system.agency_seed(FLOODER)
-    ) as flooder:
+    async with await agency_client(system, FLOODER) as flooder:
 
         async def flood() -> None:
             for _ in range(ANSWERS):
                 await flooder.answer(f"ref-{uuid.uuid4()}", "accept")
 
         flooding = asyncio.create_task(flood())
-        final = await demo(
-            system.settings.intake_url,
-            system.nats_url,
-            KeyRing(system.settings.keys_path),
-            **system.demo_options,
-        )
+        final = await run_demo(system)
         await flooding
     assert final["status"] == "completed"
 

@@ -11,20 +11,18 @@ from typing import Any
 import httpx
 import pytest
 
-from services.agency import AgencyClient
-from services.agency.client import AgencyDelivery
 from tests.support.system import (
     AGENCY,
-    office_auth,
+    agency_client,
+    first_delivery,
+    office_client,
     referral_status,
-    send_referral,
+    requested_referral,
     stream_events,
     until_status,
     wait_for,
 )
-from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.sealing import SealError
-from wegweiser.supervisor import LocalSystem
 
 pytestmark = pytest.mark.slow
 
@@ -34,35 +32,10 @@ UNCOVERED = "lup-jobcenter"
 """A Jobcenter: the demo consent does not name it or its kind."""
 
 
-async def agency(system: LocalSystem, agency_id: str) -> AgencyClient:
-    ring = KeyRing(system.settings.keys_path)
-    return await AgencyClient.connect(
-        system.nats_url,
-        agency_id,
-        ring.agency_private(agency_id),
-        ring.office_public(),
-        system.agency_seed(agency_id),
-        office_keys=ring.office_sealing_public(),
-    )
-
-
-async def delivered(client: AgencyClient, kind: str, referral_id: str) -> AgencyDelivery:
-    """The agency's first event of `kind` about the referral (everything before it acked)."""
-    async for delivery in client.deliveries():
-        await delivery.ack()
-        data: Any = delivery.event.data
-        if delivery.kind == kind and data.referral_id == referral_id:
-            return delivery
-    raise AssertionError("the deliveries ended")
-
-
 async def test_a_forward_reaches_the_other_agency_sealed_to_it_and_closes_the_first(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        first = await send_referral(http)
-        await until_status(http, first, "requested")
-        async with await agency(system, AGENCY) as forwarding:
+    async with office_client(system) as http:
+        first = await requested_referral(http)
+        async with await agency_client(system, keys=True) as forwarding:
             await forwarding.answer(first, "acknowledge")
             await until_status(http, first, "received")
             asked = await forwarding.forward(
@@ -77,14 +50,14 @@ async def test_a_forward_reaches_the_other_agency_sealed_to_it_and_closes_the_fi
             second = closed["forwarded_to"]
             assert closed["reason"] == "out-of-area"
             assert closed["comment"]["text"] == "Parchim is closer to where she lives"
-            told = await asyncio.wait_for(delivered(forwarding, "forwarded", first), 30)
+            told = await asyncio.wait_for(first_delivery(forwarding, "forwarded", first), 30)
             assert told.event.data.forwarded_to == second
             assert told.event.data.forward_to == OTHER
             continued = await until_status(http, second, "requested")
             assert (continued["agency_id"], continued["forwarded_from"]) == (OTHER, first)
 
-            async with await agency(system, OTHER) as receiving:
-                offer = await asyncio.wait_for(delivered(receiving, "offered", second), 30)
+            async with await agency_client(system, OTHER, keys=True) as receiving:
+                offer = await asyncio.wait_for(first_delivery(receiving, "offered", second), 30)
             assert offer.error is None and offer.case is not None
             assert offer.case.client_reference == "client-42"  # opened by the other agency
             with pytest.raises(SealError, match=f"sealed for .{OTHER}., not for .{AGENCY}."):
@@ -119,12 +92,9 @@ async def test_a_forward_reaches_the_other_agency_sealed_to_it_and_closes_the_fi
 
 
 async def test_a_forward_the_consent_does_not_cover_is_refused_and_nothing_moves(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        rid = await send_referral(http)
-        await until_status(http, rid, "requested")
-        async with await agency(system, AGENCY) as forwarding:
+    async with office_client(system) as http:
+        rid = await requested_referral(http)
+        async with await agency_client(system, keys=True) as forwarding:
             uncovered = await forwarding.forward(rid, UNCOVERED, "not-eligible")
             unknown = await forwarding.forward(rid, "lup-nowhere", "other")
             itself = await forwarding.forward(rid, AGENCY, "other")

@@ -13,43 +13,32 @@ from schemas import subjects
 from schemas.envelope import new_event
 from schemas.events import AgencyAnswer
 from schemas.vocabulary import AgencyAction
-from services.agency import AgencyClient, AnswerInvalid
-from services.agency.client import AgencyDelivery
+from services.agency import AnswerInvalid
 from tests.support.system import (
     AGENCY,
-    office_auth,
+    COMPLETED_TRAIL,
+    agency_client,
+    first_delivery,
+    office_client,
     referral_status,
+    requested_referral,
+    run_demo,
     send_referral,
     stream_events,
     until_status,
     wait_for,
 )
-from wegweiser.demo import demo
 from wegweiser.platform import grants
 from wegweiser.platform.connect import connect
 from wegweiser.platform.grants import JS_API_PREFIX
-from wegweiser.platform.keys import KeyRing
 
 pytestmark = pytest.mark.slow
 
 
 async def test_the_demo_takes_a_referral_from_intake_to_completion_and_the_trail_shows_it(system):
-    final = await demo(
-        system.settings.intake_url,
-        system.nats_url,
-        KeyRing(system.settings.keys_path),
-        **system.demo_options,
-        say=print,
-    )
+    final = await run_demo(system, say=print)
     assert final["status"] == "completed"
-    assert [t["kind"] for t in final["trail"]] == [
-        "requested-by-office",
-        "offered",
-        "received",
-        "accepted",
-        "started",
-        "completed",
-    ]
+    assert [t["kind"] for t in final["trail"]] == COMPLETED_TRAIL
     assert [t["version"] for t in final["trail"][1:]] == [1, 2, 3, 4, 5]
     assert all(t["occurred_at"].endswith("Z") for t in final["trail"])
     offers = await stream_events(system, "ww.referral.*.offered")
@@ -69,26 +58,15 @@ async def test_the_demo_passes_with_every_service_on_postgresql(system_factory, 
             for name in ("intake", "referral", "directory")
         }
     )
-    final = await demo(
-        system.settings.intake_url,
-        system.nats_url,
-        KeyRing(system.settings.keys_path),
-        **system.demo_options,
-        say=print,
-    )
+    final = await run_demo(system, say=print)
     assert final["status"] == "completed"
     assert not (system.data_dir / "referral.db").exists()
 
 
 async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        rid = await send_referral(http)
-        await until_status(http, rid, "requested")
-        async with await AgencyClient.connect(
-            system.nats_url, AGENCY, seed=system.agency_seed(AGENCY)
-        ) as agency:
+    async with office_client(system) as http:
+        rid = await requested_referral(http)
+        async with await agency_client(system) as agency:
             await agency.answer(rid, "complete", outcome="provided")  # not accepted yet
             with pytest.raises(AnswerInvalid, match="'reject' needs a reason"):
                 await agency.answer(rid, "reject")  # the SDK does not send it ...
@@ -105,9 +83,7 @@ async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
             subjects.answer(AGENCY, "reject"), unreasoned.model_dump_json().encode()
         )
         await raw.close()
-        async with await AgencyClient.connect(
-            system.nats_url, "lup-jobcenter", seed=system.agency_seed("lup-jobcenter")
-        ) as other:
+        async with await agency_client(system, "lup-jobcenter") as other:
             await other.answer(rid, "accept")  # never received it
         refusals = await wait_for(lambda: _refusals(system, 3))
         by_agency = {(r["data"]["agency_id"], r["data"]["attempted"]): r["data"] for r in refusals}
@@ -125,11 +101,8 @@ async def test_forbidden_answers_come_back_to_the_sender_as_refusals(system):
 
 
 async def test_the_office_cancels_a_referral_and_the_agency_is_told(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        rid = await send_referral(http)
-        await until_status(http, rid, "requested")
+    async with office_client(system) as http:
+        rid = await requested_referral(http)
         said = {"reason": "referred-elsewhere", "comment": "She moved to Schwerin; call first"}
         assert (await http.post(f"/referrals/{rid}/cancel", json=said)).status_code == 202
         view = await until_status(http, rid, "cancelled")
@@ -139,15 +112,8 @@ async def test_the_office_cancels_a_referral_and_the_agency_is_told(system):
     cancelled = await stream_events(system, f"ww.referral.{AGENCY}.cancelled")
     assert [c["data"]["referral_id"] for c in cancelled] == [rid]
     assert "Schwerin" not in json.dumps(cancelled)
-    ring = KeyRing(system.settings.keys_path)
-    async with await AgencyClient.connect(
-        system.nats_url,
-        AGENCY,
-        ring.agency_private(AGENCY),
-        ring.office_public(),
-        system.agency_seed(AGENCY),
-    ) as agency:
-        told = await asyncio.wait_for(_delivered(agency, "cancelled"), 30)
+    async with await agency_client(system, keys=True) as agency:
+        told = await asyncio.wait_for(first_delivery(agency, "cancelled"), 30)
     assert told.comment == "She moved to Schwerin; call first"  # opened by the agency only
 
 
@@ -155,9 +121,7 @@ async def test_an_agency_on_the_previous_version_is_still_understood(system):
     """Answers of version 1 (free-text reasons, no outcome) still in the stream, or sent by an
     agency that has not updated its software, are read as version 2: the reason becomes
     `other` (its text is not carried on), a completion's outcome `provided`."""
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
+    async with office_client(system) as http:
         rejected, completed = await send_referral(http), await send_referral(http)
         await until_status(http, completed, "requested")
         raw = await connect(
@@ -191,15 +155,6 @@ async def test_an_agency_on_the_previous_version_is_still_understood(system):
     assert "Frau K." not in json.dumps(changes)  # the old free text went no further
 
 
-async def _delivered(agency: AgencyClient, kind: str) -> AgencyDelivery:
-    """The first event of `kind` for the agency (those before it acknowledged)."""
-    async for delivery in agency.deliveries():
-        await delivery.ack()
-        if delivery.kind == kind:
-            return delivery
-    raise AssertionError("the deliveries ended")
-
-
 async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_factory):
     system = system_factory(
         WEGWEISER_REMIND_AFTER="PT1S",
@@ -207,9 +162,7 @@ async def test_an_unanswered_offer_is_reminded_escalated_and_expires(system_fact
         WEGWEISER_EXPIRE_AFTER="PT3S",
         WEGWEISER_DEADLINE_CHECK_EVERY="0.2",
     )
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
+    async with office_client(system) as http:
         rid = await send_referral(http)
         view = await until_status(http, rid, "cancelled")
     assert [t["kind"] for t in view["trail"]] == [
@@ -231,10 +184,8 @@ async def _refusals(system, n: int):
 async def test_the_metrics_count_what_the_services_did_summed_over_their_processes(system):
     """`up` serves every service's metrics on the loopback for Prometheus: the events each
     consumer handled, the outbox's publications, the HTTP requests, the referrals by state."""
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        await until_status(http, await send_referral(http), "requested")
+    async with office_client(system) as http:
+        await requested_referral(http)
     url = f"http://{system.settings.metrics_host}:{system.settings.metrics_port}/metrics"
     assert system.settings.metrics_host == "127.0.0.1"  # for the operator, not the network
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
 import nats
 import pytest
 
 from schemas import subjects
 from schemas.envelope import new_event
 from schemas.events import ConsentTerms, ReferralRequested, SealedCase
-from services.agency import AgencyClient
 from tests.support.system import (
-    office_auth,
+    agency_client,
+    office_client,
     referral_status,
+    request_and_referral,
     request_body,
     stream_events,
     until_status,
@@ -24,17 +24,13 @@ AGENCIES = ("lup-mbe-ludwigslust", "lup-mbe-parchim")
 
 
 async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_erases(system):
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
+    async with office_client(system) as http:
         request = (await http.post("/requests", json=request_body())).json()
         send = f"/requests/{request['request_id']}/referrals"
         open_rid = (await http.post(send, json={"agency_id": AGENCIES[0]})).json()["referral_id"]
         done_rid = (await http.post(send, json={"agency_id": AGENCIES[1]})).json()["referral_id"]
         await until_status(http, open_rid, "requested")
-        async with await AgencyClient.connect(
-            system.nats_url, AGENCIES[1], seed=system.agency_seed(AGENCIES[1])
-        ) as agency:
+        async with await agency_client(system, AGENCIES[1]) as agency:
             await agency.answer(done_rid, "accept")
             await agency.answer(done_rid, "complete", outcome="provided")
         await until_status(http, done_rid, "completed")
@@ -50,9 +46,7 @@ async def test_withdrawing_consent_cancels_asks_every_recipient_to_delete_and_er
         assert sorted(e["data"]["agency_id"] for e in asked) == sorted(AGENCIES)
 
         for agency_id, rid in zip(AGENCIES, (open_rid, done_rid), strict=True):
-            async with await AgencyClient.connect(
-                system.nats_url, agency_id, seed=system.agency_seed(agency_id)
-            ) as agency:
+            async with await agency_client(system, agency_id) as agency:
                 await agency.answer(rid, "confirm-deletion")
 
         async def confirmed():
@@ -81,15 +75,8 @@ async def test_an_unconfirmed_deletion_is_reminded_and_escalated(system_factory)
         WEGWEISER_DELETION_ESCALATE_AFTER="PT2S",
         WEGWEISER_DEADLINE_CHECK_EVERY="0.2",
     )
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
-        request = (await http.post("/requests", json=request_body())).json()
-        rid = (
-            await http.post(
-                f"/requests/{request['request_id']}/referrals", json={"agency_id": AGENCIES[0]}
-            )
-        ).json()["referral_id"]
+    async with office_client(system) as http:
+        request, rid = await request_and_referral(http, AGENCIES[0])
         await until_status(http, rid, "requested")
         await http.post(f"/consents/{request['consent_id']}/withdraw")
 
@@ -108,9 +95,7 @@ async def test_an_unconfirmed_deletion_is_reminded_and_escalated(system_factory)
 
 async def test_a_referral_under_a_withdrawn_consent_is_refused_by_the_referral_service_too(system):
     """Defence in depth: a request that slipped past intake is refused downstream."""
-    async with httpx.AsyncClient(
-        base_url=system.settings.intake_url, auth=office_auth(system)
-    ) as http:
+    async with office_client(system) as http:
         request = (await http.post("/requests", json=request_body())).json()
         await http.post(f"/consents/{request['consent_id']}/withdraw")
     await wait_for(lambda: stream_events(system, "ww.intake.consent.withdrawn", idle=0.2))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ from tests.support.gateway import (
     FHIR_OTHER,
     NOTIFY_TO,
     FhirApp,
+    deletion_asked,
+    fhir_change,
     issue,
     subscription,
 )
@@ -259,14 +260,7 @@ async def test_a_completion_needs_one_known_outcome(
     gateway: FhirApp, fhir: httpx.AsyncClient, said: tuple[str, ...]
 ) -> None:
     gateway.offer("ref-1")
-    started = ReferralStarted(
-        referral_id="ref-1",
-        request_id="req-ref-1",
-        agency_id=AGENCY,
-        status=ReferralStatus.IN_PROGRESS,
-        version=4,
-        occurred_at=datetime.now(UTC),
-    )
+    started = fhir_change(ReferralStarted, ReferralStatus.IN_PROGRESS, 4)
     gateway.record(AGENCY, "started", started)
     current = await task(gateway, fhir, "ref-1")
     assert current["status"] == "in-progress"
@@ -348,15 +342,7 @@ async def test_a_deleted_case_is_gone(gateway: FhirApp, fhir: httpx.AsyncClient)
 def withdraw(gateway: FhirApp) -> dict[str, Any]:
     """The referral service asks the agency to delete ref-1 (the consent was withdrawn); the
     fields of that news."""
-    now = datetime.now(UTC)
-    fields: dict[str, Any] = {
-        "referral_id": "ref-1",
-        "request_id": "req-ref-1",
-        "agency_id": AGENCY,
-        "consent_id": "con-ref-1",
-        "confirm_by": now + timedelta(days=7),
-        "occurred_at": now,
-    }
+    fields = deletion_asked()
     gateway.record(AGENCY, "deletion-requested", DeletionRequested(**fields))
     return fields
 

@@ -8,7 +8,8 @@ skip or destroy. `Network.snapshot()` and `Network.assert_intact()` say afterwar
 anything happened to the stream or a consumer that the attacker's grant does not allow (they
 and the other helpers the tests call are in tests/support/broker.py).
 
-Only test_broker_isolation.py and test_broker_attacks.py use these fixtures.
+Only test_broker_isolation.py and test_broker_attacks.py use these fixtures; `server`, a plain
+nats-server, is for test_healing.py and test_status.py (tests/support/nats_node.py).
 """
 
 from __future__ import annotations
@@ -29,10 +30,13 @@ from tests.support.broker import (
     authorization_for,
     seed_body,
 )
+from tests.support.nats_node import server
 from wegweiser import provisioning
 from wegweiser.platform import topology
 from wegweiser.platform.nats_server import EmbeddedCluster, EmbeddedNats
 from wegweiser.settings import Settings
+
+__all__ = ["server"]
 
 
 def _build_broker(root: Path, cluster: bool) -> Iterator[Broker]:

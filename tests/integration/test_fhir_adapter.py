@@ -28,13 +28,10 @@ from schemas.events import (
     DeletionRequested,
     ReferralAccepted,
     ReferralCancelled,
-    ReferralChange,
-    ReferralOffered,
     ReferralReceived,
-    SealedCase,
     TransitionRefused,
 )
-from schemas.vocabulary import DataCategory, ReferralStatus
+from schemas.vocabulary import ReferralStatus
 from services.gateway import webhook
 from services.gateway.application import Gateway as Application
 from services.gateway.feed import Feed
@@ -44,11 +41,18 @@ from services.gateway.fhir.store import TaskRow
 from services.gateway.fhir.subscriptions import Notifier
 from services.gateway.mail import Mailer
 from services.gateway.store import TABLES
-from tests.support.gateway import Listed, issue, subscription
+from tests.support.gateway import (
+    Listed,
+    deletion_asked,
+    fhir_change,
+    fhir_offer,
+    issue,
+    subscription,
+)
 from tests.support.sdohcc import problems
 from tests.support.webhook_endpoint import Endpoint
 from wegweiser import registry
-from wegweiser.platform import sealing, topology
+from wegweiser.platform import topology
 from wegweiser.platform.connect import connect
 from wegweiser.platform.consumer import ConsumerEdge
 from wegweiser.platform.db import Database
@@ -80,31 +84,7 @@ class Gateway:
         )
 
     async def offer(self, referral_id: str, agency: str = AGENCY) -> None:
-        jwe_ = sealing.seal(
-            {"client_name": CANARY, "needs": ["psychosocial"]},
-            recipient=self.ring.agency_private(agency),
-            recipient_kid=agency,
-            signer=self.ring.office_signing("office-1"),
-            signer_kid="office-1",
-        )
-        now = datetime.now(UTC)
-        offered = ReferralOffered(
-            referral_id=referral_id,
-            request_id=f"req-{referral_id}",
-            agency_id=agency,
-            status=ReferralStatus.REQUESTED,
-            version=1,
-            occurred_at=now,
-            office_id="office-1",
-            consent_id=f"con-{referral_id}",
-            case=SealedCase(
-                jwe=jwe_,
-                recipient_kid=agency,
-                signer_kid="office-1",
-                released_categories=(DataCategory.NAME,),
-            ),
-            acknowledge_by=now + timedelta(days=3),
-        )
+        offered = fhir_offer(self.ring, referral_id, agency, client_name=CANARY)
         await self.publish(agency, "offered", offered)
         await self.task(referral_id, agency)
 
@@ -343,17 +323,6 @@ async def test_the_agency_s_own_words_travel_sealed_to_the_office(gateway):
     assert CANARY in opened.payload.decode()
 
 
-def change(kind: type[ReferralChange], status: ReferralStatus, version: int) -> ReferralChange:
-    return kind(
-        referral_id="ref-1",
-        request_id="req-ref-1",
-        agency_id=AGENCY,
-        status=status,
-        version=version,
-        occurred_at=datetime.now(UTC),
-    )
-
-
 def refused_meanwhile(attempted: str) -> TransitionRefused:
     """The referral service's refusal of the agency's answer: the office cancelled first."""
     return TransitionRefused(
@@ -376,8 +345,12 @@ async def test_news_older_than_the_agency_s_last_answer_does_not_undo_it(gateway
         got = await put(gateway, task, status=status)
         assert got.status_code == 200, got.text
         task = got.json()
-    await gateway.publish(AGENCY, "received", change(ReferralReceived, ReferralStatus.RECEIVED, 2))
-    await gateway.publish(AGENCY, "accepted", change(ReferralAccepted, ReferralStatus.ACCEPTED, 3))
+    await gateway.publish(
+        AGENCY, "received", fhir_change(ReferralReceived, ReferralStatus.RECEIVED, 2)
+    )
+    await gateway.publish(
+        AGENCY, "accepted", fhir_change(ReferralAccepted, ReferralStatus.ACCEPTED, 3)
+    )
     await gateway.task("ref-1", status="in-progress")  # both confirmations taken, answer stands
     for _ in range(100):
         if await gateway.version("ref-1") == 6:  # offer, three answers, two confirmations
@@ -385,7 +358,7 @@ async def test_news_older_than_the_agency_s_last_answer_does_not_undo_it(gateway
         await asyncio.sleep(0.05)
     assert (await gateway.task("ref-1"))["status"] == "in-progress"
     await gateway.publish(
-        AGENCY, "cancelled", change(ReferralCancelled, ReferralStatus.CANCELLED, 4)
+        AGENCY, "cancelled", fhir_change(ReferralCancelled, ReferralStatus.CANCELLED, 4)
     )  # the office withdrew it before the start arrived: the start will be refused
     await gateway.publish(AGENCY, "refused", refused_meanwhile("start"))
     await gateway.task("ref-1", status="cancelled")
@@ -402,15 +375,7 @@ async def test_the_referral_service_s_word_is_final(gateway):
 async def withdrawn(gateway: Gateway) -> dict[str, Any]:
     """The referral service asks the agency to delete ref-1 (the consent was withdrawn); once
     the Consent shows it, the fields of that news."""
-    now = datetime.now(UTC)
-    fields = {
-        "referral_id": "ref-1",
-        "request_id": "req-ref-1",
-        "agency_id": AGENCY,
-        "consent_id": "con-ref-1",
-        "confirm_by": now + timedelta(days=7),
-        "occurred_at": now,
-    }
+    fields = deletion_asked()
     await gateway.publish(AGENCY, "deletion-requested", DeletionRequested(**fields))
     for _ in range(200):
         got = await gateway.http.get(f"/{AGENCY}/Consent/con-ref-1", headers=gateway.auth())
@@ -474,14 +439,7 @@ async def test_a_subscription_is_told_each_change_by_id_only_signed_like_a_webho
     status = json.loads(handshake)["entry"][0]["resource"]["parameter"]
     assert {"name": "type", "valueCode": "handshake"} in status
 
-    accepted = ReferralAccepted(
-        referral_id="ref-1",
-        request_id="req-ref-1",
-        agency_id=AGENCY,
-        status=ReferralStatus.ACCEPTED,
-        version=3,
-        occurred_at=datetime.now(UTC),
-    )
+    accepted = fhir_change(ReferralAccepted, ReferralStatus.ACCEPTED, 3)
     await gateway.publish(AGENCY, "accepted", accepted)
     for _ in range(200):
         if len(endpoint.taken()) == 2:

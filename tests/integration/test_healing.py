@@ -6,7 +6,7 @@ restart included, and resumes without losing or repeating an acknowledged messag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
@@ -23,13 +23,6 @@ from wegweiser.platform.nats_server import EmbeddedNats
 from wegweiser.platform.pull import Pull
 
 SPEC = topology.ConsumerSpec("healing-test", "test", ("ww.intake.>",), ack_wait=2.0)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    s = EmbeddedNats(tmp_path / "nats").start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture

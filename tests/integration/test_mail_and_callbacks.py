@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from functools import partial
-from pathlib import Path
 
 import httpx
 import pytest
@@ -37,6 +36,7 @@ from services.gateway.store import (
     SessionRow,
 )
 from tests.support.gateway import Listed, application
+from tests.support.system import files_containing
 from wegweiser import registry
 from wegweiser.platform import keys, sealing, topology
 from wegweiser.platform.connect import connect
@@ -159,6 +159,18 @@ def link_in(message: Message) -> str:
     return found.removeprefix(PORTAL)
 
 
+def portal(gateway) -> httpx.AsyncClient:
+    """A browser at the gateway's portal, or an agency's software calling back, in process."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway["app"]), base_url=PORTAL)
+
+
+def csrf_in(page: httpx.Response) -> str:
+    """The portal form's CSRF token, which every answer must carry back."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
 async def test_the_notice_carries_no_personal_data_and_its_link_opens_the_case(gateway):
     """The case opens by the e-mailed link, and the portal's answer reaches the stream."""
     await offer(gateway, "ref-1")
@@ -167,14 +179,11 @@ async def test_the_notice_carries_no_personal_data_and_its_link_opens_the_case(g
     assert message["To"] == AGENCY.address and "ref-1" in message["Subject"]
     assert CANARY not in raw and "Canary" not in raw and "legal-aid" not in raw
     link = link_in(message)
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+    async with portal(gateway) as browser:
         opened = await browser.get(link, follow_redirects=True)
         assert opened.status_code == 200
         assert CANARY in opened.text  # unsealed for this agency, in its portal session only
-        csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
-        assert csrf_field is not None
-        csrf = csrf_field.group(1)
+        csrf = csrf_in(opened)
         accepted = await browser.post("/portal/case", data={"csrf": csrf, "action": "accept"})
         assert accepted.status_code == 303
     assert await gateway["relay"].publish_pending() == 1
@@ -197,8 +206,7 @@ async def test_the_portal_shows_the_legal_deadline_the_case_is_under(gateway):
     deadline = {"kind": "asylum-lawsuit-2w", "land": "MV", "ends_on": "2026-12-18"}
     await offer(gateway, "ref-deadline", legal_deadline=deadline)
     link = link_in(await notice_for(gateway["inbox"]))
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+    async with portal(gateway) as browser:
         opened = await browser.get(link, follow_redirects=True)
     assert opened.status_code == 200
     assert "Rechtliche Frist / legal deadline" in opened.text
@@ -217,10 +225,9 @@ async def test_a_redelivered_event_sends_no_second_notice(gateway):
 
 async def test_a_signed_callback_s_answer_is_published(gateway):
     """A callback the gateway takes reaches the stream as the agency's answer."""
-    transport = httpx.ASGITransport(app=gateway["app"])
     body = json.dumps({"referral_id": "ref-9", "action": "acknowledge", "answer_id": "a-9"})
     path = f"/webhooks/{HOOKED}/answers"
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
+    async with portal(gateway) as agency:
         good = webhook.signed_headers(gateway["secret"], "msg-2", body)
         taken = await agency.post(path, content=body, headers=good)
         assert taken.status_code == 202
@@ -261,10 +268,6 @@ def test_webhook_ids_are_kept_past_the_tolerance_window_then_pruned(gateway):
     assert taken_rows(gateway)[2] == 1  # answer id would have absorbed it all the same
 
 
-def files_containing(folder: Path, needle: bytes) -> list[str]:
-    return [str(p) for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
-
-
 async def test_no_portal_token_is_at_rest_once_its_notice_was_sent(gateway, tmp_path):
     await offer(gateway, "ref-10")
     token = link_in(await notice_for(gateway["inbox"])).removeprefix("/portal/")
@@ -278,11 +281,10 @@ async def test_no_portal_token_is_at_rest_once_its_notice_was_sent(gateway, tmp_
 async def test_the_portal_sends_the_security_headers_of_the_web_app(gateway):
     await offer(gateway, "ref-11")
     link = link_in(await notice_for(gateway["inbox"]))
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+    async with portal(gateway) as browser:
         case = await browser.get(link, follow_redirects=True)
         css = await browser.get("/static/portal.css")
-        nobody = await httpx.AsyncClient(transport=transport, base_url=PORTAL).get("/portal/case")
+        nobody = await portal(gateway).get("/portal/case")
     assert case.status_code == 200 and CANARY in case.text and "<style" not in case.text
     for page in (case, nobody):
         assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
@@ -306,8 +308,7 @@ async def test_a_confirmed_deletion_leaves_nothing_to_show_at_the_gateway(gatewa
     opened_link = link_in(await notice_for(gateway["inbox"]))
     await published(gateway, "ref-12", "deletion-requested", "evt-12-del")
     unused_link = link_in(await notice_for(gateway["inbox"], 2))
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+    async with portal(gateway) as browser:
         before = await browser.get(opened_link, follow_redirects=True)
         assert CANARY in before.text
         await published(gateway, "ref-12", "deletion-confirmed", "evt-12-gone")
@@ -363,6 +364,17 @@ def staged_answers(gateway) -> list[dict]:
     return [json.loads(row.body)["data"] for row in rows]
 
 
+async def called_back(gateway, webhook_id: str, answer: dict) -> dict:
+    """The one answer staged once HOOKED's software called back with `answer`, signed (the
+    callback must be taken: 202)."""
+    body, headers = signed(gateway, webhook_id, answer)
+    async with portal(gateway) as agency:
+        taken = await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
+    assert taken.status_code == 202, taken.text
+    [staged] = staged_answers(gateway)
+    return staged
+
+
 async def test_a_callbacks_comment_is_sealed_to_the_office_before_anything_is_written(gateway):
     answer = {
         "referral_id": "ref-9",
@@ -372,12 +384,7 @@ async def test_a_callbacks_comment_is_sealed_to_the_office_before_anything_is_wr
         "comment": f"Bring the diploma, {CANARY}",
         "answer_id": "c-9",
     }
-    body, headers = signed(gateway, "m-comment", answer)
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
-        taken = await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
-    assert taken.status_code == 202, taken.text
-    [staged] = staged_answers(gateway)
+    staged = await called_back(gateway, "m-comment", answer)
     assert (staged["outcome"], staged["reason"]) == ("partly-provided", "missing-documents")
     assert opened_comment(gateway, staged) == f"Bring the diploma, {CANARY}"
     gateway["db"].dispose()
@@ -388,13 +395,10 @@ async def test_a_callbacks_comment_is_sealed_to_the_office_before_anything_is_wr
 async def test_the_portal_declines_with_a_code_and_a_sealed_comment(gateway):
     await offer(gateway, "ref-10")
     link = link_in(await notice_for(gateway["inbox"]))
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+    async with portal(gateway) as browser:
         opened = await browser.get(link, follow_redirects=True)
         assert 'name="reason"' in opened.text and 'value="no-capacity"' in opened.text
-        csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
-        assert csrf_field is not None
-        form = {"csrf": csrf_field.group(1), "action": "reject"}
+        form = {"csrf": csrf_in(opened), "action": "reject"}
         done = await browser.post(
             "/portal/case", data={**form, "reason": "out-of-area", "comment": "Try Schwerin"}
         )
@@ -412,25 +416,17 @@ async def test_a_callback_forwards_to_the_agency_it_names(gateway):
         "forward_to": "lup-mbe-parchim",
         "answer_id": "f-12",
     }
-    body, headers = signed(gateway, "m-forward", answer)
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as agency:
-        taken = await agency.post(f"/webhooks/{HOOKED}/answers", content=body, headers=headers)
-    assert taken.status_code == 202, taken.text
-    [staged] = staged_answers(gateway)
+    staged = await called_back(gateway, "m-forward", answer)
     assert (staged["action"], staged["forward_to"]) == ("forward", "lup-mbe-parchim")
 
 
 async def test_the_portal_forwards_with_a_reason_and_the_other_agencys_id(gateway):
     await offer(gateway, "ref-13")
     link = link_in(await notice_for(gateway["inbox"]))
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+    async with portal(gateway) as browser:
         opened = await browser.get(link, follow_redirects=True)
         assert 'name="forward_to"' in opened.text
-        csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
-        assert csrf_field is not None
-        form = {"csrf": csrf_field.group(1), "action": "forward", "reason": "out-of-area"}
+        form = {"csrf": csrf_in(opened), "action": "forward", "reason": "out-of-area"}
         done = await browser.post("/portal/case", data={**form, "forward_to": "lup-mbe-parchim"})
         assert done.status_code == 303
     [staged] = staged_answers(gateway)
@@ -458,13 +454,10 @@ async def test_the_portal_shows_the_offices_comment_and_seals_the_answer_to_that
     )
     message = await notice_for(gateway["inbox"], 2)
     assert CANARY not in message.as_string()  # the notice says only that there is news
-    transport = httpx.ASGITransport(app=gateway["app"])
-    async with httpx.AsyncClient(transport=transport, base_url=PORTAL) as browser:
+    async with portal(gateway) as browser:
         opened = await browser.get(link_in(message), follow_redirects=True)
         assert f"{CANARY} ist umgezogen" in opened.text  # opened for this agency's session
-        csrf_field = re.search(r'name="csrf" value="([^"]+)"', opened.text)
-        assert csrf_field is not None
-        form = {"csrf": csrf_field.group(1), "action": "reject", "reason": "person-declined"}
+        form = {"csrf": csrf_in(opened), "action": "reject", "reason": "person-declined"}
         done = await browser.post("/portal/case", data={**form, "comment": "Verstanden"})
         assert done.status_code == 303
     [staged] = staged_answers(gateway)

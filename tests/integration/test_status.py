@@ -5,7 +5,7 @@ outside development."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
@@ -20,13 +20,6 @@ from wegweiser.platform.nats_server import EmbeddedNats
 from wegweiser.settings import Settings
 
 AGENCIES = [grants.Agency("agency-a", "nats")]
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    s = EmbeddedNats(tmp_path / "nats").start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from schemas import subjects
 from schemas.envelope import Payload, new_event
-from schemas.events import ReferralOffered, SealedCase
+from schemas.events import ReferralChange, ReferralOffered, SealedCase
 from schemas.vocabulary import DataCategory, ReferralStatus
 from services.gateway import handlers, http, links, mail, webhook
 from services.gateway.application import Gateway
@@ -214,32 +214,7 @@ class FhirApp:
 
     def offer(self, referral_id: str, agency: str = FHIR_AGENCY, office: str = OFFICE) -> None:
         """An offer to `agency` from `office`, its case sealed to the agency."""
-        jwe = sealing.seal(
-            {"client_name": CANARY, "needs": ["psychosocial"]},
-            recipient=self.ring.agency_private(agency),
-            recipient_kid=agency,
-            signer=self.ring.office_signing(office),
-            signer_kid=office,
-        )
-        now = datetime.now(UTC)
-        offered = ReferralOffered(
-            referral_id=referral_id,
-            request_id=f"req-{referral_id}",
-            agency_id=agency,
-            status=ReferralStatus.REQUESTED,
-            version=1,
-            occurred_at=now,
-            office_id=office,
-            consent_id=f"con-{referral_id}",
-            case=SealedCase(
-                jwe=jwe,
-                recipient_kid=agency,
-                signer_kid=office,
-                released_categories=(DataCategory.NAME,),
-            ),
-            acknowledge_by=now + timedelta(days=3),
-        )
-        self.record(agency, "offered", offered)
+        self.record(agency, "offered", fhir_offer(self.ring, referral_id, agency, office))
 
     def outbox(self) -> list[tuple[str, dict[str, Any]]]:
         rows = self.db.read_sync(lambda s: list(s.exec(select(OutboxRow))))
@@ -253,6 +228,77 @@ class FhirApp:
     async def dispose(self) -> None:
         await self.notifications.aclose()
         self.db.dispose()
+
+
+def fhir_offer(
+    ring: KeyRing,
+    referral_id: str,
+    agency: str = FHIR_AGENCY,
+    office: str = OFFICE,
+    client_name: str = CANARY,
+) -> ReferralOffered:
+    """The referral service's offer to a FHIR agency, its case (psychosocial help for
+    `client_name`) sealed by `office` to `agency` with the keys in `ring`: the FHIR tests in
+    process and those on the broker hand the gateway the same offer."""
+    jwe = sealing.seal(
+        {"client_name": client_name, "needs": ["psychosocial"]},
+        recipient=ring.agency_private(agency),
+        recipient_kid=agency,
+        signer=ring.office_signing(office),
+        signer_kid=office,
+    )
+    now = datetime.now(UTC)
+    return ReferralOffered(
+        referral_id=referral_id,
+        request_id=f"req-{referral_id}",
+        agency_id=agency,
+        status=ReferralStatus.REQUESTED,
+        version=1,
+        occurred_at=now,
+        office_id=office,
+        consent_id=f"con-{referral_id}",
+        case=SealedCase(
+            jwe=jwe,
+            recipient_kid=agency,
+            signer_kid=office,
+            released_categories=(DataCategory.NAME,),
+        ),
+        acknowledge_by=now + timedelta(days=3),
+    )
+
+
+def fhir_change(
+    kind: type[ReferralChange],
+    status: ReferralStatus,
+    version: int,
+    referral_id: str = "ref-1",
+    agency: str = FHIR_AGENCY,
+) -> ReferralChange:
+    """A change of the referral offered by `fhir_offer`, as the referral service publishes it
+    (`version`: the referral's, the offer being 1)."""
+    return kind(
+        referral_id=referral_id,
+        request_id=f"req-{referral_id}",
+        agency_id=agency,
+        status=status,
+        version=version,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+def deletion_asked(referral_id: str = "ref-1", agency: str = FHIR_AGENCY) -> dict[str, Any]:
+    """The fields of the referral service's request that `agency` delete the referral offered
+    by `fhir_offer` (its consent withdrawn), to be confirmed within a week: a test sends them
+    as `DeletionRequested` and compares what the agency is shown with them."""
+    now = datetime.now(UTC)
+    return {
+        "referral_id": referral_id,
+        "request_id": f"req-{referral_id}",
+        "agency_id": agency,
+        "consent_id": f"con-{referral_id}",
+        "confirm_by": now + timedelta(days=7),
+        "occurred_at": now,
+    }
 
 
 def subscription(endpoint: str, **change: Any) -> dict[str, Any]:

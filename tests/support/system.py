@@ -15,10 +15,13 @@ import httpx
 import nats
 import nats.errors
 
+from services.agency import AgencyClient
+from services.agency.client import AgencyDelivery
 from services.directory.sample import SAMPLE_PATH
 from services.intake.credential import OfficeAuth
 from tests.support.cli import wegweiser
-from wegweiser.demo import sample_request
+from wegweiser.demo import demo, sample_request
+from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.nats_server import servers
 from wegweiser.settings import Settings
 from wegweiser.supervisor import LocalSystem
@@ -58,6 +61,11 @@ def office_auth(system: LocalSystem, office: str | None = None) -> OfficeAuth:
     if office is None or office == system.settings.office_id:
         return OfficeAuth(system.settings.demo_intake_credential_path)
     return OfficeAuth(system.settings.web_intake_credential_path, office)
+
+
+def office_client(system: LocalSystem, **kw: Any) -> httpx.AsyncClient:
+    """Intake's API as the default office's software calls it (`kw` goes to the client)."""
+    return httpx.AsyncClient(base_url=system.settings.intake_url, auth=office_auth(system), **kw)
 
 
 def request_body(**overrides: Any) -> dict[str, Any]:
@@ -104,11 +112,28 @@ async def referral_status(http: httpx.AsyncClient, referral_id: str) -> dict[str
     return response.json()
 
 
+async def request_and_referral(
+    http: httpx.AsyncClient, agency: str = AGENCY
+) -> tuple[dict[str, Any], str]:
+    """Record a request and send it to `agency`: the request as intake answered (with its
+    consent's id, for a test that goes on to withdraw it) and the referral's id."""
+    request: dict[str, Any] = (await http.post("/requests", json=request_body())).json()
+    path = f"/requests/{request['request_id']}/referrals"
+    return request, str((await http.post(path, json={"agency_id": agency})).json()["referral_id"])
+
+
 async def send_referral(http: httpx.AsyncClient, agency: str = AGENCY) -> str:
     """Record a request and send it to `agency`; the referral's id."""
-    request = (await http.post("/requests", json=request_body())).json()
-    path = f"/requests/{request['request_id']}/referrals"
-    return str((await http.post(path, json={"agency_id": agency})).json()["referral_id"])
+    _, referral_id = await request_and_referral(http, agency)
+    return referral_id
+
+
+async def requested_referral(http: httpx.AsyncClient, agency: str = AGENCY) -> str:
+    """A referral sent to `agency` that the office already sees requested (so the agency has
+    it, or is about to); its id."""
+    referral_id = await send_referral(http, agency)
+    await until_status(http, referral_id, "requested")
+    return referral_id
 
 
 async def until_status(http: httpx.AsyncClient, referral_id: str, status: str) -> dict[str, Any]:
@@ -119,6 +144,60 @@ async def until_status(http: httpx.AsyncClient, referral_id: str, status: str) -
         return view if view["status"] == status else None
 
     return dict(await wait_for(check))
+
+
+COMPLETED_TRAIL = [
+    "requested-by-office",
+    "offered",
+    "received",
+    "accepted",
+    "started",
+    "completed",
+]
+"""What the office's trail of a referral taken through to completion lists, step by step."""
+
+
+async def run_demo(system: LocalSystem, **options: Any) -> dict[str, Any]:
+    """`wegweiser demo` on `system`, with its credentials: a referral from intake to completion;
+    its final view, trail included (`options` go to `demo`: `say`, `client_name`, ...)."""
+    keys = KeyRing(system.settings.keys_path)
+    return await demo(
+        system.settings.intake_url, system.nats_url, keys, **system.demo_options, **options
+    )
+
+
+async def agency_client(
+    system: LocalSystem, agency_id: str = AGENCY, keys: bool = False
+) -> AgencyClient:
+    """`agency_id`'s software on `system`'s broker with its nkey; with `keys`, also its own
+    private key and the offices' public keys, to open sealed cases and seal comments."""
+    if not keys:
+        return await AgencyClient.connect(
+            system.nats_url, agency_id, seed=system.agency_seed(agency_id)
+        )
+    ring = KeyRing(system.settings.keys_path)
+    return await AgencyClient.connect(
+        system.nats_url,
+        agency_id,
+        ring.agency_private(agency_id),
+        ring.office_public(),
+        system.agency_seed(agency_id),
+        office_keys=ring.office_sealing_public(),
+    )
+
+
+async def first_delivery(
+    client: AgencyClient, kind: str, referral_id: str | None = None
+) -> AgencyDelivery:
+    """The agency's first event of `kind` (about `referral_id`, if given); it and every one
+    before it acknowledged, so that none comes again."""
+    async for delivery in client.deliveries():
+        await delivery.ack()
+        if delivery.kind == kind and (
+            referral_id is None or delivery.event.data.referral_id == referral_id
+        ):
+            return delivery
+    raise AssertionError("the deliveries ended")
 
 
 def files_containing(folder: Path, needle: bytes) -> list[str]:
