@@ -72,7 +72,7 @@ def _import_the_sample(session: Session) -> None:
 
 def confidential_sample() -> dict[str, Any]:
     """The sample, with a real-looking address and coordinates given for a shelter."""
-    data = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(SAMPLE_PATH.read_text(encoding="utf-8"))
     shelter = next(s for s in data["services"] if s["wegweiser"]["agency_id"] == "lup-frauenhaus")
     location = shelter["service_at_locations"][0]["location"]
     assert location["wegweiser"] == {"confidential": True}

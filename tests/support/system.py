@@ -109,7 +109,8 @@ async def referral_status(http: httpx.AsyncClient, referral_id: str) -> dict[str
     """The office's view of a referral (intake's answer must be 200)."""
     response = await http.get(f"/referrals/{referral_id}")
     assert response.status_code == 200, response.text
-    return response.json()
+    found: dict[str, Any] = response.json()
+    return found
 
 
 async def request_and_referral(
