@@ -139,10 +139,17 @@ async def requested_referral(http: httpx.AsyncClient, agency: str = AGENCY) -> s
 
 async def until_status(http: httpx.AsyncClient, referral_id: str, status: str) -> dict[str, Any]:
     """Wait until the office sees the referral in `status`; its view."""
+    return await until_view(http, referral_id, status=status)
+
+
+async def until_view(http: httpx.AsyncClient, referral_id: str, **expected: Any) -> dict[str, Any]:
+    """Wait until the office's view of the referral has every field `expected` names (its
+    status, its deletion, ...), which events of different services may bring in any order;
+    the view."""
 
     async def check() -> dict[str, Any] | None:
         view = await referral_status(http, referral_id)
-        return view if view["status"] == status else None
+        return view if all(view.get(k) == v for k, v in expected.items()) else None
 
     return dict(await wait_for(check))
 
