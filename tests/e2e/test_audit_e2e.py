@@ -18,22 +18,33 @@ pytestmark = pytest.mark.slow
 # The two tests share one system; the ombudsperson's runs first (it counts every offer).
 
 
+def ombudsperson(system) -> httpx.AsyncClient:
+    """The audit's API as the ombudsperson calls it."""
+    token = (system.settings.keys_path / "audit" / "ombudsperson.token").read_text().strip()
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{system.settings.audit_port}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+async def complete_trail(ombuds: httpx.AsyncClient, rid: str) -> list[dict]:
+    """The referral's trail in the audit log, once the log has recorded its completion (the
+    audit takes the events in after intake has shown them to the office)."""
+
+    async def completed():
+        response = await ombuds.get(f"/referrals/{rid}/trail")
+        rows = response.json() if response.status_code == 200 else []
+        return rows if any(r["state"] == "completed" for r in rows) else None
+
+    return list(await wait_for(completed))
+
+
 async def test_the_ombudsperson_reads_metadata_only(system):
     """(Without the token, or to write, refused: tests/http/test_audit_api.py.)"""
     final = await run_demo(system, say=lambda _: None, client_name="Ombuds Canary 8812")
     rid = final["referral_id"]
-    token = (system.settings.keys_path / "audit" / "ombudsperson.token").read_text().strip()
-    base = f"http://127.0.0.1:{system.settings.audit_port}"
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}
-    ) as ombuds:
-
-        async def complete_trail():
-            response = await ombuds.get(f"/referrals/{rid}/trail")
-            rows = response.json() if response.status_code == 200 else []
-            return rows if any(r["state"] == "completed" for r in rows) else None
-
-        rows = await wait_for(complete_trail)
+    async with ombudsperson(system) as ombuds:
+        rows = await complete_trail(ombuds, rid)
         assert [r["state"] for r in rows if r["type"].startswith("de.wegweiser.referral.")] == [
             "requested",
             "received",
@@ -80,8 +91,10 @@ async def test_the_trail_export_and_offline_verification_of_a_referrals_life(sys
         head = json.loads(reply.data)
         return head if head["size"] >= 10 else None
 
-    head = await wait_for(head_covers_all)
+    head = await wait_for(head_covers_all)  # (true already after the first test)
     await nc.close()
+    async with ombudsperson(system) as ombuds:
+        await complete_trail(ombuds, rid)  # the log has all of this referral's life
 
     trail = run_wegweiser(system, "audit", "trail", rid)
     lines = trail.stdout.splitlines()

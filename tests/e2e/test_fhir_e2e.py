@@ -184,7 +184,13 @@ async def test_a_fhir_agency_is_notified_reads_opens_accepts_and_completes(
         # the agency sees the referral service's word: its Task is completed, found by polling
         search = await agency.read(f"Task?status=completed&_id={referral}")
         assert [e["resource"]["id"] for e in search.get("entry", [])] == [referral]
-        # and a notification for each step the referral service confirmed
-        taken = [Bundle.model_validate_json(b) for _, b in endpoint.taken()]
-        assert sum(1 for b in taken for e in b.entry or [] if e.resource is None) >= 5
+
+        # and a notification for each step the referral service confirmed (the gateway tells
+        # of the last one as it takes the event in, not before intake does)
+        async def told_each_step() -> int | None:
+            taken = [Bundle.model_validate_json(b) for _, b in endpoint.taken()]
+            told = sum(1 for b in taken for e in b.entry or [] if e.resource is None)
+            return told if told >= 5 else None
+
+        assert await wait_for(told_each_step) >= 5
     await agency.http.aclose()

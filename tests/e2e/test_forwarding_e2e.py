@@ -119,6 +119,12 @@ async def test_a_forward_the_consent_does_not_cover_is_refused_and_nothing_moves
         request_id = view["request_id"]
         sent = (await http.get(f"/requests/{request_id}/referrals")).json()
         assert [r["agency_id"] for r in sent] == [AGENCY]  # nobody else got anything
-    refusals = await stream_events(system, f"ww.referral.{AGENCY}.refused")
-    mine = {r["data"]["refused_event_id"] for r in refusals if r["data"]["referral_id"] == rid}
-    assert {uncovered, unknown, itself, late} <= mine
+
+    # the verdicts are the referral service's database; its refusals reach the stream after
+    # them, through its outbox
+    async def refusals() -> set[str] | None:
+        found = await stream_events(system, f"ww.referral.{AGENCY}.refused")
+        mine = {r["data"]["refused_event_id"] for r in found if r["data"]["referral_id"] == rid}
+        return mine if {uncovered, unknown, itself, late} <= mine else None
+
+    assert {uncovered, unknown, itself, late} <= await wait_for(refusals)

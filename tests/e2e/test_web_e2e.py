@@ -26,6 +26,7 @@ from services.audit.ledger import canonical
 from services.consent import texts
 from services.consent.texts import SCRIPTS, PersonLanguage
 from tests.support.system import AGENCY, office_auth, request_body, start_system
+from tests.support.waiting import blocking_until
 from wegweiser.supervisor import LocalSystem
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -389,7 +390,15 @@ def test_the_ombudsperson_sees_metadata_verifies_the_log_and_catches_tampering(
     page = sign_in(browser, system, "ombud")
     expect(page.get_by_role("heading", name="Vermittlungen im Prüfprotokoll")).to_be_visible()
     link = page.get_by_role("link", name=referral_id)
-    expect(link).to_be_visible(timeout=30_000)
+
+    def listed() -> bool:  # the page shows the log as it was when loaded: the audit takes the
+        if link.count():  # referral's events in a moment after intake answered
+            return True
+        page.reload()
+        return False
+
+    blocking_until(listed, 30.0, "the audit log lists the referral", every=0.5)
+    expect(link).to_be_visible()
     shot(page, "audit-overview")
     link.click()
     expect(page.locator("tbody tr")).not_to_have_count(0)

@@ -98,7 +98,7 @@ async def test_a_referral_under_a_withdrawn_consent_is_refused_by_the_referral_s
     async with office_client(system) as http:
         request = (await http.post("/requests", json=request_body())).json()
         await http.post(f"/consents/{request['consent_id']}/withdraw")
-    await wait_for(lambda: stream_events(system, "ww.intake.consent.withdrawn", idle=0.2))
+    await wait_for(lambda: _withdrawal(system, request["consent_id"]))  # this one, not another
     consent = ConsentTerms.model_validate(
         {
             **request_body()["consent"],
@@ -127,6 +127,11 @@ async def test_a_referral_under_a_withdrawn_consent_is_refused_by_the_referral_s
     assert refused["data"]["referral_id"] == "ref-slipped"
     offered = await stream_events(system, "ww.referral.*.offered", idle=0.3)
     assert [e for e in offered if e["data"]["referral_id"] == "ref-slipped"] == []
+
+
+async def _withdrawal(system, consent_id: str):
+    found = await stream_events(system, "ww.intake.consent.withdrawn", idle=0.2)
+    return [e for e in found if e["data"]["consent_id"] == consent_id] or None
 
 
 async def _refusals(system, referral_id: str):

@@ -65,6 +65,7 @@ from tests.support.broker import (
     readable_by,
 )
 from tests.support.consumers import fetch, handle_one
+from tests.support.waiting import until
 from wegweiser import provisioning
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import ConsumerEdge
@@ -78,6 +79,8 @@ PRINCIPALS = (A_USER, *ON_THE_BROKER)
 SHORT = 0.5  # seconds a denied request may take to time out
 EXPIRING_PULL = b'{"batch":1,"expires":200000000}'  # 0.2 s: the 408 fires
 NO_WAIT_PULL = b'{"batch":1,"no_wait":true}'
+LIMITS_WITHIN = 10.0  # seconds the server may take to act on an account limit it enforces
+ANSWERED_WITHIN = 5.0  # seconds for each of the hundreds of answers asked for at once to come
 OWNED = {spec.durable for spec in topology.consumers()}
 
 
@@ -482,7 +485,9 @@ async def reflect_queries(attack: Attack, targets: list[str]) -> list[Client]:
             asyncio.gather(
                 *(
                     _answer(
-                        askers[q.pattern][0].request(askers[q.pattern][1], b"{}", timeout=2 * SHORT)
+                        askers[q.pattern][0].request(
+                            askers[q.pattern][1], b"{}", timeout=ANSWERED_WITHIN
+                        )
                     )
                     for _ in targets
                 )
@@ -678,11 +683,13 @@ async def agency_limits(attack: Attack) -> None:
         await Network.jetstream(big, timeout=SHORT).publish(
             subjects.answer(A, "accept"), b"x" * (limits["max_payload_bytes"] + 1)
         )
-    await asyncio.sleep(0.2)
+    # the server logs the violation and closes the connection as it reads the payload: a
+    # moment after the client gave up waiting, on a busy machine
+    await until(lambda: not big.is_connected, LIMITS_WITHIN, "a payload above the limit refused")
+    said = f"maximum payload exceeded: {limits['max_payload_bytes'] + 1} vs"
+    await until(lambda: said in network.server_log(), LIMITS_WITHIN, "the server said why")
     assert not big.is_connected, "a payload above the limit was accepted"
-    assert f"maximum payload exceeded: {limits['max_payload_bytes'] + 1} vs" in (
-        network.server_log()
-    ), big_violations.seen
+    assert said in network.server_log(), big_violations.seen
     with contextlib.suppress(Exception):
         await big.close()
     # more subscriptions than the limit on one connection
@@ -692,7 +699,14 @@ async def agency_limits(attack: Attack) -> None:
         await many.subscribe(f"_INBOX_{A}.limit.{n}")
     with contextlib.suppress(Exception):
         await many.flush(timeout=2)
-    await asyncio.sleep(0.2)
+    await until(
+        lambda: not many.is_connected, LIMITS_WITHIN, "more subscriptions than the limit refused"
+    )
+    await until(
+        lambda: "maximum subscriptions exceeded" in network.server_log(),
+        LIMITS_WITHIN,
+        "the server said why",
+    )
     assert not many.is_connected, "more subscriptions than the limit were accepted"
     assert "maximum subscriptions exceeded" in network.server_log()
     with contextlib.suppress(Exception):
@@ -710,7 +724,16 @@ async def agency_limits(attack: Attack) -> None:
             refused = exc
             break
         extra.append(nc)
-    await asyncio.sleep(0.5)
+
+    def within_the_limit() -> bool:
+        """A connection beyond the limit was refused, or closed by the server (on a cluster
+        a server learns the account's connections on the others a moment later)."""
+        alive = [nc for nc in extra if nc.is_connected]
+        return (refused is not None or len(alive) < len(extra)) and (
+            1 + len(alive) <= limits["max_connections"]
+        )
+
+    await until(within_the_limit, LIMITS_WITHIN, "the account's connection limit enforced")
     alive = [nc for nc in extra if nc.is_connected]
     assert refused is not None or len(alive) < len(extra), "no connection was refused"
     assert 1 + len(alive) <= limits["max_connections"], f"{1 + len(alive)} connections"

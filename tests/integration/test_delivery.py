@@ -14,7 +14,7 @@ from sqlmodel import Field, Session, SQLModel, func, select
 from schemas import subjects
 from schemas.envelope import Envelope, new_event
 from schemas.events import ReferralCancellationRequested
-from tests.support.consumers import handle_one
+from tests.support.consumers import handle_one, stored_messages
 from wegweiser.platform import topology
 from wegweiser.platform.consumer import CRASH_DELIVERIES, ConsumerEdge, Delivery, Unprocessable
 from wegweiser.platform.db import Database
@@ -93,16 +93,7 @@ def count(db: Database, model) -> int:
 
 
 async def stream_messages(js, subject: str) -> list[dict]:
-    sub = await js.subscribe(subject, ordered_consumer=True)
-    out = []
-    while True:
-        try:
-            msg = await sub.next_msg(timeout=0.5)
-        except nats.errors.TimeoutError:
-            break
-        out.append(json.loads(msg.data))
-    await sub.unsubscribe()
-    return out
+    return [json.loads(msg.data) for msg in await stored_messages(js, subject)]
 
 
 async def test_the_relay_publishes_each_staged_event_once_even_when_run_twice(

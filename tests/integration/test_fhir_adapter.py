@@ -50,6 +50,7 @@ from tests.support.gateway import (
     subscription,
 )
 from tests.support.sdohcc import problems
+from tests.support.waiting import until
 from tests.support.webhook_endpoint import Endpoint
 from wegweiser import registry
 from wegweiser.platform import topology
@@ -351,11 +352,13 @@ async def test_news_older_than_the_agency_s_last_answer_does_not_undo_it(gateway
     await gateway.publish(
         AGENCY, "accepted", fhir_change(ReferralAccepted, ReferralStatus.ACCEPTED, 3)
     )
-    await gateway.task("ref-1", status="in-progress")  # both confirmations taken, answer stands
-    for _ in range(100):
-        if await gateway.version("ref-1") == 6:  # offer, three answers, two confirmations
-            break
-        await asyncio.sleep(0.05)
+    await gateway.task("ref-1", status="in-progress")  # in progress since the last answer
+
+    async def confirmed() -> bool:
+        return await gateway.version("ref-1") == 6  # offer, three answers, two confirmations
+
+    # the answer must stand once both confirmations were taken in, not merely before
+    await until(confirmed, what="both confirmations taken in")
     assert (await gateway.task("ref-1"))["status"] == "in-progress"
     await gateway.publish(
         AGENCY, "cancelled", fhir_change(ReferralCancelled, ReferralStatus.CANCELLED, 4)

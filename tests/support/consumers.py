@@ -1,5 +1,6 @@
-"""Reading a consumer by hand in a test: one pull of an owned consumer, and one message through
-a service's consumer edge (the services read with `wegweiser.platform.pull.Pull`)."""
+"""Reading a consumer by hand in a test: one pull of an owned consumer, one message through a
+service's consumer edge (the services read with `wegweiser.platform.pull.Pull`), and every
+message the stream holds on a subject."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TypeVar
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import Header
 
 from schemas import subjects
@@ -56,3 +58,28 @@ async def fetch(
     finally:
         await sub.unsubscribe()
     return msgs
+
+
+async def stored_messages(
+    js: JetStreamContext, subject: str, idle: float = 0.5, within: float = 30.0
+) -> list[Msg]:
+    """Every message the stream holds on `subject`, in stream order, read through an ordered
+    consumer: all those it held when the consumer was made, however long a busy machine takes
+    to deliver them (each within `within` seconds, else the test fails), then any that follow
+    less than `idle` seconds apart."""
+    sub = await js.subscribe(subject, ordered_consumer=True)
+    try:
+        info = await sub.consumer_info()
+        held = (info.num_pending or 0) + (info.delivered.consumer_seq if info.delivered else 0)
+        out: list[Msg] = []
+        while True:
+            try:
+                out.append(await sub.next_msg(timeout=within if len(out) < held else idle))
+            except nats.errors.TimeoutError:
+                if len(out) < held:
+                    raise AssertionError(
+                        f"{subject}: {len(out)} of {held} stored messages came within {within} s"
+                    ) from None
+                return out
+    finally:
+        await sub.unsubscribe()

@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 import nats
-import nats.errors
 
 from services.agency import AgencyClient
 from services.agency.client import AgencyDelivery
 from services.directory.sample import SAMPLE_PATH
 from services.intake.credential import OfficeAuth
 from tests.support.cli import wegweiser
+from tests.support.consumers import stored_messages
 from wegweiser.demo import demo, sample_request
 from wegweiser.platform.keys import KeyRing
 from wegweiser.platform.nats_server import servers
@@ -79,18 +79,14 @@ AGENCY = "lup-mbe-ludwigslust"
 async def stream_events(
     system: LocalSystem, subject: str, idle: float = 0.5
 ) -> list[dict[str, Any]]:
-    """Every message in the stream on `subject`, decoded (read as the services' user)."""
+    """Every message in the stream on `subject`, decoded (read as the services' user): all it
+    held when asked, however slowly they come, and any that follow within `idle` seconds."""
     nc = await nats.connect(servers(system.nats_url), **system.nats_options)
-    sub = await nc.jetstream().subscribe(subject, ordered_consumer=True)
-    out = []
-    while True:
-        try:
-            msg = await sub.next_msg(timeout=idle)
-        except nats.errors.TimeoutError:
-            break
-        out.append({**json.loads(msg.data), "nats_subject": msg.subject})
-    await nc.close()
-    return out
+    try:
+        found = await stored_messages(nc.jetstream(), subject, idle)
+    finally:
+        await nc.close()
+    return [{**json.loads(msg.data), "nats_subject": msg.subject} for msg in found]
 
 
 async def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
