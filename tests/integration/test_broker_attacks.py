@@ -64,7 +64,7 @@ from tests.support.broker import (
     principal_grant,
     readable_by,
 )
-from tests.support.consumers import fetch, handle_one
+from tests.support.consumers import fetch, handle_one, stored_messages
 from tests.support.waiting import until
 from wegweiser import provisioning
 from wegweiser.platform import topology
@@ -925,20 +925,10 @@ def combined(*principals: str) -> Grant:
 
 async def dead_letters_of(network: Network, service: str) -> set[int]:
     """The stream sequences of the messages `service` has dead letters for (read as admin)."""
-    sub = await network.admin_js.pull_subscribe(subjects.dead_letter(service), stream=STREAM)
     found: set[int] = set()
-    try:
-        while True:
-            try:
-                batch = await sub.fetch(50, timeout=1)
-            except DENIED:
-                break
-            for msg in batch:
-                body = json.loads(msg.data) if msg.data.startswith(b"{") else {}
-                sequence = body.get("data", {}).get("stream_sequence")
-                if isinstance(sequence, int):
-                    found.add(sequence)
-                await msg.ack()
-    finally:
-        await sub.unsubscribe()
+    for msg in await stored_messages(network.admin_js, subjects.dead_letter(service), idle=0.2):
+        body = json.loads(msg.data) if msg.data.startswith(b"{") else {}
+        sequence = body.get("data", {}).get("stream_sequence")
+        if isinstance(sequence, int):
+            found.add(sequence)
     return found
