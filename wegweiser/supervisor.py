@@ -212,15 +212,18 @@ class LocalSystem:
         """Start everything; True once intake answers /health. AlreadyRunning when another
         system runs on this data directory."""
         self.lock.acquire({"supervisor pid": os.getpid(), "since": time.strftime("%H:%M:%S")})
-        if self.fork_services:  # a command imports while the keys, users and NATS are made
-            fork = self.share_imports and threading.active_count() == 1
-            self.zygote = Zygote(self.data_dir / "logs" / "zygote.log", fork=fork)
-        self._serve_metrics()
+        zygote_log = self.data_dir / "logs" / "zygote.log"
+        share = self.fork_services and self.share_imports and threading.active_count() == 1
+        if self.fork_services and not share:  # it imports while the keys and users are made
+            self.zygote = Zygote(zygote_log, fork=False)
         provisioning.ensure_demo_keys(self.settings)
         provisioning.ensure_web_token(self.settings)
         from services.web.demo_users import ensure_demo_users
 
         ensure_demo_users(self.settings)
+        if share:  # forked after that one-off work: pages this process writes after the fork
+            self.zygote = Zygote(zygote_log, fork=True)  # are copied, in it and the zygote
+        self._serve_metrics()
         if self.nats:
             self.nats.authorization = provisioning.accounts(self.settings)
             self.nats.start()
