@@ -181,6 +181,20 @@ async def until_found(
     raise AssertionError(f"never exported: {set(wanted) - set(found)}; {receiver.refused}")
 
 
+async def whole_trace(receiver: Receiver, trace_id: str, within: float = 10.0) -> list[Received]:
+    """The trace's spans once each one's parent is among them (a child ends, and is exported,
+    before its parent; a span of the trace beyond those `until_found` waited for may still be
+    on its way), or as they are after `within` seconds, for the assertions to name the gap."""
+    spans: list[Received] = []
+    for _ in range(int(within / 0.1)):
+        spans = [s for s in receiver.snapshot() if s.trace_id == trace_id]
+        ids = {s.span_id for s in spans}
+        if all(not s.parent_id or s.parent_id in ids for s in spans):
+            break
+        await asyncio.sleep(0.1)
+    return spans
+
+
 async def _refer(
     system: LocalSystem, office: TracerProvider, body: dict[str, Any], agency: str
 ) -> tuple[str, str]:
@@ -271,7 +285,7 @@ async def test_the_spans_of_one_referral_share_one_trace_and_form_a_tree(
             "agency receives it": ("test-agency", f"receive ww.referral.{AGENCY}.offered", None),
         }
         span = await until_found(receiver, trace_id, wanted)
-        everything = [s for s in receiver.snapshot() if s.trace_id == trace_id]
+        everything = await whole_trace(receiver, trace_id)
         by_id = {s.span_id: s for s in everything}
         assert len(by_id) == len(everything)  # every span once
         roots = [s for s in everything if s.parent_id not in by_id]
