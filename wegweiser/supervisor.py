@@ -221,8 +221,10 @@ class LocalSystem:
         from services.web.demo_users import ensure_demo_users
 
         ensure_demo_users(self.settings)
-        if share:  # forked after that one-off work: pages this process writes after the fork
-            self.zygote = Zygote(zygote_log, fork=True)  # are copied, in it and the zygote
+        # forked after that one-off work: a page either process writes after the fork is
+        # copied, in this one and in the zygote
+        if share:
+            self.zygote = Zygote(zygote_log, fork=True)
         self._serve_metrics()
         if self.nats:
             self.nats.authorization = provisioning.accounts(self.settings)
